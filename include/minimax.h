@@ -1,0 +1,160 @@
+/* minimax.h — public API of minimax.c, an inference engine for the MiniMax-01 model family
+ * (MiniMax-Text-01, MiniMax-M1; hybrid lightning/softmax attention + 32-expert MoE).
+ *
+ * Typical use:
+ *   mm_model *m = mm_model_load("path/to/checkpoint", NULL);          // config.json + safetensors
+ *   mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = 4096, .n_seq_max = 1});
+ *   int32_t ids[] = {...}; float *logits = malloc(sizeof(float) * mm_model_config(m)->vocab_size);
+ *   mm_batch b = mm_batch_one(0, ids, n, 1);                          // seq 0, logits of last token
+ *   mm_decode(c, &b, logits);
+ * Every function that can fail returns NULL or a negative value; mm_last_error() says where and why. */
+#ifndef MINIMAX_H
+#define MINIMAX_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The last error message of the calling thread ("" if none). */
+const char *mm_last_error(void);
+
+/* ------------------------------------------------------------------ configuration */
+enum { MM_LAYER_LIGHTNING = 0, MM_LAYER_SOFTMAX = 1 };
+enum { MM_DIALECT_REMOTE = 0, MM_DIALECT_HF = 1 };   /* minimax_text_01/minimax_m1 vs model_type "minimax" */
+
+#define MM_MAX_LAYERS 512
+
+typedef struct mm_config {
+    char model_type[32];        /* "minimax_text_01", "minimax_m1" or "minimax" */
+    int dialect;                /* MM_DIALECT_* */
+    int vocab_size;             /* V */
+    int hidden_size;            /* H */
+    int n_layers;               /* L */
+    int n_heads;                /* NH: query heads (softmax) and heads (lightning) */
+    int n_kv_heads;             /* NKV (softmax layers) */
+    int head_dim;               /* D */
+    int rotary_dim;             /* RoPE on the first rotary_dim dims of each head */
+    int intermediate_size;      /* I: expert FFN width */
+    int n_experts;              /* E */
+    int n_experts_per_tok;      /* top-k */
+    int block_size;             /* lightning prefill block (256) */
+    int max_position_embeddings;
+    int postnorm;               /* 1: residual is the normalised input (DeepNorm); 0: pre-norm */
+    int tie_word_embeddings;
+    double rope_theta;
+    double rms_norm_eps;
+    double alpha_lin, beta_lin;     /* residual factors after lightning attention */
+    double alpha_full, beta_full;   /* ... after softmax attention */
+    double alpha_mlp, beta_mlp;     /* ... after the MoE */
+    uint8_t layer_type[MM_MAX_LAYERS]; /* MM_LAYER_* per layer */
+    int n_lightning, n_softmax;    /* counts of each layer type */
+} mm_config;
+
+/* Parse a config.json text (either dialect). path is used in error messages only. */
+int mm_config_parse(mm_config *cfg, const char *json_text, const char *path);
+int mm_config_load(mm_config *cfg, const char *path);
+
+/* ------------------------------------------------------------------ model */
+typedef struct mm_model mm_model;
+
+typedef struct mm_model_params {
+    int n_threads;          /* worker threads for compute (0: all cores) */
+} mm_model_params;
+
+/* Load a Hugging Face checkpoint directory (config.json + model.safetensors or sharded files with
+ * model.safetensors.index.json). Weights are mmap'd and used in their stored dtype. */
+mm_model *mm_model_load(const char *dir, const mm_model_params *params);
+void mm_model_free(mm_model *m);
+const mm_config *mm_model_config(const mm_model *m);
+const char *mm_model_path(const mm_model *m);
+
+/* Parameter counts and bytes of the loaded weights. */
+typedef struct mm_model_stats {
+    int64_t n_params;           /* all parameters */
+    int64_t n_params_active;    /* parameters used per token (top-k experts) */
+    int64_t bytes_total;        /* bytes of all weights as stored */
+    int64_t bytes_by_dtype[16]; /* indexed by storage dtype */
+    int64_t bytes_per_token;    /* weight bytes one decoded token reads (embedding row, top-k experts) */
+} mm_model_stats;
+void mm_model_get_stats(const mm_model *m, mm_model_stats *st);
+
+/* Bytes of state one sequence needs at n_ctx tokens: lightning states (fp32) + KV cache. */
+int64_t mm_state_bytes(const mm_config *cfg, int64_t n_ctx, int kv_bf16);
+
+/* ------------------------------------------------------------------ inference context */
+typedef struct mm_context mm_context;
+
+typedef struct mm_context_params {
+    int n_ctx;          /* max tokens per sequence (softmax-layer KV cache); 0: 4096 */
+    int n_seq_max;      /* sequences the context holds; 0: 1 */
+    int n_ubatch;       /* max tokens per internal forward chunk (scratch memory is O(n_ubatch)); 0: 512 */
+    int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 */
+} mm_context_params;
+
+mm_context *mm_context_new(const mm_model *m, const mm_context_params *p);
+void mm_context_free(mm_context *c);
+const mm_model *mm_context_model(const mm_context *c);
+int mm_context_n_ctx(const mm_context *c);
+int mm_context_n_seq(const mm_context *c);
+
+/* A batch: n_tokens tokens, each belonging to a sequence. The tokens of one sequence must form one
+ * contiguous run in the batch, in order; they continue that sequence (positions are implicit).
+ * logits[i] != 0 asks for the logits of token i (NULL: only the last token of each run). */
+typedef struct mm_batch {
+    int n_tokens;
+    const int32_t *token;   /* [n_tokens] */
+    const int32_t *seq;     /* [n_tokens] sequence ids, 0..n_seq_max-1 */
+    const int8_t *logits;   /* [n_tokens] or NULL */
+} mm_batch;
+
+/* Run the model on a batch. Writes one row of vocab_size floats per requested token into logits
+ * (in batch order). Returns the number of rows written, or -1 (then no sequence has advanced:
+ * inputs are validated first — token ids, sequence ids, context overflow). */
+int mm_decode(mm_context *c, const mm_batch *b, float *logits);
+
+/* Sequence management. */
+int mm_seq_len(const mm_context *c, int seq);          /* tokens in the sequence */
+void mm_seq_reset(mm_context *c, int seq);             /* empty the sequence */
+int mm_seq_copy(mm_context *c, int dst, int src);      /* fork: dst becomes a copy of src */
+
+/* Snapshots of one sequence's full state (lightning states + KV cache + length). */
+typedef struct mm_seq_state mm_seq_state;
+mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq);
+int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *s);
+void mm_seq_state_free(mm_seq_state *s);
+int mm_seq_state_len(const mm_seq_state *s);           /* tokens covered by the snapshot */
+size_t mm_seq_state_bytes(const mm_seq_state *s);
+int mm_seq_state_save(const mm_seq_state *s, const char *path);   /* binary file, versioned */
+mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path);
+
+/* ------------------------------------------------------------------ sampling */
+typedef struct mm_sampler_params {
+    float temperature;      /* 0: greedy (argmax) */
+    int top_k;              /* 0: off */
+    float top_p;            /* 1: off */
+    float min_p;            /* 0: off */
+    float repeat_penalty;   /* 1: off; applied to tokens in the last repeat_last_n */
+    int repeat_last_n;      /* 64 by default; 0: off, -1: whole history */
+    uint64_t seed;
+} mm_sampler_params;
+
+typedef struct mm_sampler mm_sampler;
+mm_sampler_params mm_sampler_default_params(void);
+mm_sampler *mm_sampler_new(const mm_sampler_params *p, int vocab_size);
+void mm_sampler_free(mm_sampler *s);
+/* Choose a token from logits[vocab_size] (logits may be modified). */
+int32_t mm_sampler_sample(mm_sampler *s, float *logits);
+/* Record a token as part of the history (for the repetition penalty): prompt and generated tokens. */
+void mm_sampler_accept(mm_sampler *s, int32_t token);
+void mm_sampler_reset(mm_sampler *s);
+
+/* ------------------------------------------------------------------ threads */
+void mm_set_threads(int n);     /* compute threads (0: all cores) */
+int mm_get_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,21 @@
+/* cli.h — the `minimax` command's subcommands (one file each) and their shared argument helpers. */
+#ifndef MM_CLI_H
+#define MM_CLI_H
+#include <stdint.h>
+#include <stdio.h>
+
+/* Each subcommand: argv[0] is the subcommand name. Returns the process exit code. */
+int mm_cli_run(int argc, char **argv);
+int mm_cli_logits(int argc, char **argv);
+int mm_cli_info(int argc, char **argv);
+int mm_cli_mkmodel(int argc, char **argv);
+int mm_cli_tokenize(int argc, char **argv);
+
+/* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */
+int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);
+int mm_arg_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out);
+/* Parses "1,2,3" (commas and/or spaces) into a malloc'd array; returns count or -1. */
+int mm_arg_ids(const char *cmd, const char *val, int32_t **out);
+/* The value after a flag: argv[++*i], or an error if missing. */
+const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i);
+#endif

@@ -1,0 +1,74 @@
+/* cli_args.c — parsing helpers shared by the subcommands; every bad value is a clear message. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end) {
+        fprintf(stderr, "minimax %s: %s expects an integer, got '%s'\n", cmd, flag, val);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "minimax %s: %s must be in [%ld, %ld], got %ld\n", cmd, flag, lo, hi, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int mm_arg_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || v != v) {
+        fprintf(stderr, "minimax %s: %s expects a number, got '%s'\n", cmd, flag, val);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "minimax %s: %s must be in [%g, %g], got %g\n", cmd, flag, lo, hi, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int mm_arg_ids(const char *cmd, const char *val, int32_t **out) {
+    int n = 0, cap = 64;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)cap);
+    const char *p = val;
+    if (!ids) return -1;
+    for (;;) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '[' || *p == ']') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 0 || v > INT32_MAX) {
+            fprintf(stderr, "minimax %s: bad token id near '%.20s' (ids are non-negative integers separated by commas)\n", cmd, p);
+            free(ids);
+            return -1;
+        }
+        if (n == cap) {
+            cap *= 2;
+            int32_t *g = realloc(ids, sizeof(int32_t) * (size_t)cap);
+            if (!g) { free(ids); return -1; }
+            ids = g;
+        }
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids;
+    return n;
+}
+
+const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "minimax %s: %s needs a value\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}

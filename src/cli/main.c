@@ -1,0 +1,39 @@
+/* main.c — `minimax`, the command-line front end: dispatches to one subcommand per file. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "minimax.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"run", mm_cli_run, "generate tokens from a prompt"},
+    {"logits", mm_cli_logits, "one full-sequence forward; write float32 logits [T, vocab]"},
+    {"info", mm_cli_info, "config, layer layout, parameter counts, memory for a context length"},
+    {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout"},
+    {"tokenize", mm_cli_tokenize, "text to token ids and back with tokenizer.json"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: minimax <command> [options]   (minimax <command> --help for each)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "minimax: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

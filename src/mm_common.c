@@ -1,0 +1,170 @@
+/* mm_common.c — error reporting, checked allocation, dtype tables, half-precision conversion, timing. */
+#include "mm_common.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <time.h>
+#include <math.h>
+#include <sys/resource.h>
+
+/* ---------------------------------------------------------------- errors */
+static _Thread_local char mm_err[1024];
+
+const char *mm_last_error(void) { return mm_err; }
+
+void mm_set_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mm_err, sizeof mm_err, fmt, ap);
+    va_end(ap);
+}
+
+void mm_error_prefix(const char *fmt, ...) {
+    char pre[512], old[sizeof mm_err];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    memcpy(old, mm_err, sizeof old);
+    snprintf(mm_err, sizeof mm_err, "%s: %s", pre, old);
+}
+
+/* ---------------------------------------------------------------- allocation */
+static void mm_oom(size_t n, const char *file, int line) {
+    fprintf(stderr, "minimax: out of memory allocating %zu bytes at %s:%d\n", n, file, line);
+    exit(1);
+}
+void *mm_xmalloc_at(size_t n, const char *file, int line) {
+    void *p = malloc(n ? n : 1);
+    if (!p) mm_oom(n, file, line);
+    return p;
+}
+void *mm_xcalloc_at(size_t n, size_t size, const char *file, int line) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) mm_oom(n * size, file, line);
+    return p;
+}
+void *mm_xrealloc_at(void *p, size_t n, const char *file, int line) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) mm_oom(n, file, line);
+    return q;
+}
+char *mm_xstrdup_at(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *p = mm_xmalloc_at(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}
+void *mm_xaligned(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64) != 0) mm_oom(n, __FILE__, __LINE__);
+    return p;
+}
+
+/* ---------------------------------------------------------------- dtypes */
+static const struct {
+    const char *name;
+    int block;
+    size_t block_bytes;
+} mm_dtypes[MM_DTYPE_COUNT] = {
+    [MM_F32] = {"F32", 1, 4},      [MM_F16] = {"F16", 1, 2},       [MM_BF16] = {"BF16", 1, 2},
+    [MM_Q8_0] = {"Q8_0", 32, 34},  [MM_Q4_0] = {"Q4_0", 32, 18},   [MM_Q4_K] = {"Q4_K", 256, 144},
+    [MM_Q6_K] = {"Q6_K", 256, 210},
+};
+
+const char *mm_dtype_name(mm_dtype t) { return (unsigned)t < MM_DTYPE_COUNT ? mm_dtypes[t].name : "?"; }
+int mm_dtype_from_name(const char *name) {
+    for (int i = 0; i < MM_DTYPE_COUNT; i++)
+        if (strcasecmp(name, mm_dtypes[i].name) == 0) return i;
+    return -1;
+}
+int mm_dtype_block(mm_dtype t) { return mm_dtypes[t].block; }
+size_t mm_dtype_block_bytes(mm_dtype t) { return mm_dtypes[t].block_bytes; }
+size_t mm_row_bytes(mm_dtype t, int64_t n) {
+    int b = mm_dtypes[t].block;
+    if (n < 0 || n % b) return 0;
+    return (size_t)(n / b) * mm_dtypes[t].block_bytes;
+}
+
+/* IEEE half <-> single, exact for every half value, round-to-nearest-even the other way. */
+float mm_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else { /* subnormal: renormalise */
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400));
+            u = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    union { uint32_t u; float f; } v = {.u = u};
+    return v.f;
+}
+uint16_t mm_f32_to_f16(float f) {
+    union { uint32_t u; float f; } v = {.f = f};
+    uint32_t u = v.u, sign = (u >> 16) & 0x8000;
+    int32_t exp = (int32_t)((u >> 23) & 0xff) - 127 + 15;
+    uint32_t man = u & 0x7fffff;
+    if (((u >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        man |= 0x800000;
+        int shift = 14 - exp;
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | ((uint32_t)exp << 10) | (man >> 13), rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return (uint16_t)half;
+}
+
+/* ---------------------------------------------------------------- tensor helpers */
+float mm_tensor_get_f32(const mm_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case MM_F32: return ((const float *)t->data)[i];
+    case MM_F16: return mm_f16_to_f32(((const uint16_t *)t->data)[i]);
+    case MM_BF16: return mm_bf16_to_f32(((const uint16_t *)t->data)[i]);
+    default: return NAN;
+    }
+}
+
+mm_tensor mm_tensor_rows(const mm_tensor *t, int64_t r0, int64_t n) {
+    mm_tensor v = *t;
+    size_t rb = mm_row_bytes(t->dtype, t->shape[t->ndim - 1]);
+    v.data = (const char *)t->data + (size_t)r0 * rb;
+    v.shape[0] = n;
+    v.nbytes = (size_t)n * rb;
+    return v;
+}
+
+mm_tensor mm_tensor_slab(const mm_tensor *t, int64_t e, int64_t r0, int64_t n) {
+    mm_tensor v = *t;
+    size_t rb = mm_row_bytes(t->dtype, t->shape[2]);
+    v.ndim = 2;
+    v.shape[0] = n;
+    v.shape[1] = t->shape[2];
+    v.shape[2] = 0;
+    v.data = (const char *)t->data + ((size_t)e * (size_t)t->shape[1] + (size_t)r0) * rb;
+    v.nbytes = (size_t)n * rb;
+    return v;
+}
+
+double mm_time(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+size_t mm_peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (size_t)ru.ru_maxrss * 1024;
+}

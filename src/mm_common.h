@@ -1,0 +1,94 @@
+/* mm_common.h — errors, allocation, dtypes and the tensor view shared by every part of minimax.c. */
+#ifndef MM_COMMON_H
+#define MM_COMMON_H
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "minimax.h"
+
+/* ---------------------------------------------------------------- errors
+ * Library functions report failure by returning NULL / -1 after mm_set_error(); the message says where
+ * (file, tensor, field, line) and why. The message is thread-local and read with mm_last_error(). */
+void mm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prepends "prefix: " to the current error message (to add context while unwinding). */
+void mm_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocation that never returns NULL: on failure prints file:line and the size, then exits(1).
+ * Used for small and scratch allocations; large, user-driven allocations (KV cache, snapshots) use
+ * plain malloc and report an error instead. */
+void *mm_xmalloc_at(size_t n, const char *file, int line);
+void *mm_xcalloc_at(size_t n, size_t size, const char *file, int line);
+void *mm_xrealloc_at(void *p, size_t n, const char *file, int line);
+char *mm_xstrdup_at(const char *s, const char *file, int line);
+#define mm_xmalloc(n) mm_xmalloc_at((n), __FILE__, __LINE__)
+#define mm_xcalloc(n, s) mm_xcalloc_at((n), (s), __FILE__, __LINE__)
+#define mm_xrealloc(p, n) mm_xrealloc_at((p), (n), __FILE__, __LINE__)
+#define mm_xstrdup(s) mm_xstrdup_at((s), __FILE__, __LINE__)
+/* 64-byte aligned allocation, free with free(). Exits on failure like mm_xmalloc. */
+void *mm_xaligned(size_t n);
+
+/* ---------------------------------------------------------------- dtypes
+ * Storage types of weights. Block formats follow llama.cpp's layouts bit for bit (see mm_quant.h). */
+typedef enum {
+    MM_F32 = 0,
+    MM_F16,
+    MM_BF16,
+    MM_Q8_0,
+    MM_Q4_0,
+    MM_Q4_K,
+    MM_Q6_K,
+    MM_DTYPE_COUNT
+} mm_dtype;
+
+const char *mm_dtype_name(mm_dtype t);          /* "F32", "BF16", "Q4_K", ... */
+int mm_dtype_from_name(const char *name);        /* case-insensitive; -1 if unknown */
+int mm_dtype_block(mm_dtype t);                  /* elements per block (1 for F32/F16/BF16) */
+size_t mm_dtype_block_bytes(mm_dtype t);         /* bytes per block */
+/* Bytes of a row of n elements; n must be a multiple of the block size (else 0). */
+size_t mm_row_bytes(mm_dtype t, int64_t n);
+
+static inline float mm_bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v;
+    v.u = (uint32_t)h << 16;
+    return v.f;
+}
+static inline uint16_t mm_f32_to_bf16(float f) {  /* round to nearest even; NaN stays NaN */
+    union { uint32_t u; float f; } v;
+    v.f = f;
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40);
+    return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+float mm_f16_to_f32(uint16_t h);
+uint16_t mm_f32_to_f16(float f);
+
+/* ---------------------------------------------------------------- tensors
+ * A read-only view of a stored tensor (usually straight into an mmap'd file). shape[] is in the
+ * file's (PyTorch) order, outermost first: a Linear weight is [out, in], rows contiguous. */
+typedef struct {
+    const char *name;     /* tensor name as stored (owned by the weight file) */
+    mm_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    const void *data;     /* first byte of the tensor */
+    size_t nbytes;
+} mm_tensor;
+
+static inline int64_t mm_tensor_nelem(const mm_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+/* Row r of a 2-D tensor [rows, cols] converted to f32 into out[cols]. */
+void mm_tensor_row_f32(const mm_tensor *t, int64_t r, float *out);
+/* Element i (flat index) of a tensor of F32/F16/BF16 as f32. */
+float mm_tensor_get_f32(const mm_tensor *t, int64_t i);
+/* A view of rows [r0, r0+n) of a 2-D tensor, or of slab e of a 3-D tensor [E, rows, cols] (rows r0..). */
+mm_tensor mm_tensor_rows(const mm_tensor *t, int64_t r0, int64_t n);
+mm_tensor mm_tensor_slab(const mm_tensor *t, int64_t e, int64_t r0, int64_t n);
+
+/* Monotonic wall clock in seconds. */
+double mm_time(void);
+/* Peak resident set size of this process in bytes (0 if unknown). */
+size_t mm_peak_rss(void);
+
+#endif
