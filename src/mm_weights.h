@@ -1,0 +1,21 @@
+/* mm_weights.h — a checkpoint's tensor set: one model.safetensors, or model.safetensors.index.json + shards.
+ * Tensors are read-only views into the mmap'd files and live until mm_weights_close(). */
+#ifndef MM_WEIGHTS_H
+#define MM_WEIGHTS_H
+#include "mm_common.h"
+
+typedef struct mm_weights mm_weights;
+
+/* path: a directory (model.safetensors.index.json + shards if the index exists, else model.safetensors),
+ * an index file (*.index.json), or a single .safetensors file. Every shard is validated on open; a missing
+ * shard, a tensor the index lists but its shard lacks, a tensor stored in two shards, or a shard name that
+ * leaves the directory is an error. Returns NULL with mm_last_error() set. */
+mm_weights *mm_weights_open(const char *path);
+void mm_weights_close(mm_weights *w);
+const mm_tensor *mm_weights_find(const mm_weights *w, const char *name);  /* NULL if absent (hash lookup) */
+const char *mm_weights_file_of(const mm_weights *w, const char *name);    /* path of the file holding it, or NULL */
+int mm_weights_count(const mm_weights *w);
+const mm_tensor *mm_weights_at(const mm_weights *w, int i);               /* shard order, then header order */
+int mm_weights_n_files(const mm_weights *w);
+const char *mm_weights_file(const mm_weights *w, int i);                  /* path of shard i */
+#endif
