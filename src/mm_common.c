@@ -27,7 +27,12 @@ void mm_error_prefix(const char *fmt, ...) {
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, mm_err, sizeof old);
-    snprintf(mm_err, sizeof mm_err, "%s: %s", pre, old);
+    /* "prefix: old message", cut at the buffer's end */
+    size_t n = 0, cap = sizeof mm_err - 1;
+    for (const char *p = pre; *p && n < cap; p++) mm_err[n++] = *p;
+    for (const char *p = ": "; *p && n < cap; p++) mm_err[n++] = *p;
+    for (const char *p = old; *p && n < cap; p++) mm_err[n++] = *p;
+    mm_err[n] = 0;
 }
 
 /* ---------------------------------------------------------------- allocation */

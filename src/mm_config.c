@@ -1,0 +1,379 @@
+/* mm_config.c — config.json in both dialects: the released remote-code one (model_type minimax_text_01 /
+ * minimax_m1) and transformers' native one (model_type minimax). Defaults and semantics follow
+ * ../shared/docs/minimax01-spec.md §1: a missing remote `postnorm` means false, the native dialect always
+ * behaves as postnorm = true, a missing `rotary_dim` rotates the whole head. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mm_common.h"
+
+/* ---------------------------------------------------------------- typed field readers
+ * Each returns 0 when the key is absent (out untouched), 1 when read, -1 on a wrong type/value. */
+static int get_int(json_t *o, const char *key, const char *path, long lo, long hi, int *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) return 0;
+    double d;
+    if (json_is_integer(v)) {
+        d = (double)json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
+        d = json_real_value(v);
+    } else {
+        mm_set_error("%s: \"%s\" must be an integer", path, key);
+        return -1;
+    }
+    if (d < (double)lo || d > (double)hi) {
+        mm_set_error("%s: \"%s\" = %.0f is out of range [%ld, %ld]", path, key, d, lo, hi);
+        return -1;
+    }
+    *out = (int)d;
+    return 1;
+}
+
+static int get_num(json_t *o, const char *key, const char *path, double *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) {
+        mm_set_error("%s: \"%s\" must be a number", path, key);
+        return -1;
+    }
+    double d = json_number_value(v);
+    if (!isfinite(d)) {
+        mm_set_error("%s: \"%s\" must be finite", path, key);
+        return -1;
+    }
+    *out = d;
+    return 1;
+}
+
+static int get_bool(json_t *o, const char *key, const char *path, int *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) {
+        mm_set_error("%s: \"%s\" must be true or false", path, key);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 1;
+}
+
+static int get_str(json_t *o, const char *key, const char *path, const char **out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v)) {
+        mm_set_error("%s: \"%s\" must be a string", path, key);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 1;
+}
+
+#define TRY(x)                  \
+    do {                        \
+        if ((x) < 0) goto fail; \
+    } while (0)
+
+/* The layer layout: remote `attn_type_list` (0 = lightning, 1 = softmax) or native `layer_types`. */
+static int read_layer_types(mm_config *c, json_t *root, const char *path) {
+    json_t *atl = json_object_get(root, "attn_type_list");
+    json_t *lt = json_object_get(root, "layer_types");
+    uint8_t from_atl[MM_MAX_LAYERS], from_lt[MM_MAX_LAYERS];
+    int have_atl = 0, have_lt = 0;
+    if (atl && !json_is_null(atl)) {
+        if (!json_is_array(atl) || (int)json_array_size(atl) != c->n_layers) {
+            mm_set_error("%s: \"attn_type_list\" must be an array of num_hidden_layers (%d) entries", path, c->n_layers);
+            return -1;
+        }
+        for (int i = 0; i < c->n_layers; i++) {
+            json_t *e = json_array_get(atl, (size_t)i);
+            if (!json_is_integer(e) || (json_integer_value(e) != 0 && json_integer_value(e) != 1)) {
+                mm_set_error("%s: attn_type_list[%d] must be 0 (lightning) or 1 (softmax)", path, i);
+                return -1;
+            }
+            from_atl[i] = (uint8_t)json_integer_value(e);
+        }
+        have_atl = 1;
+    }
+    if (lt && !json_is_null(lt)) {
+        if (!json_is_array(lt) || (int)json_array_size(lt) != c->n_layers) {
+            mm_set_error("%s: \"layer_types\" must be an array of num_hidden_layers (%d) entries", path, c->n_layers);
+            return -1;
+        }
+        for (int i = 0; i < c->n_layers; i++) {
+            const char *s = json_string_value(json_array_get(lt, (size_t)i));
+            if (s && !strcmp(s, "linear_attention")) from_lt[i] = MM_LAYER_LIGHTNING;
+            else if (s && !strcmp(s, "full_attention")) from_lt[i] = MM_LAYER_SOFTMAX;
+            else {
+                mm_set_error("%s: layer_types[%d] must be \"linear_attention\" or \"full_attention\"", path, i);
+                return -1;
+            }
+        }
+        have_lt = 1;
+    }
+    if (have_atl && have_lt && memcmp(from_atl, from_lt, (size_t)c->n_layers)) {
+        mm_set_error("%s: \"attn_type_list\" and \"layer_types\" disagree", path);
+        return -1;
+    }
+    if (have_atl) {
+        memcpy(c->layer_type, from_atl, (size_t)c->n_layers);
+    } else if (have_lt) {
+        memcpy(c->layer_type, from_lt, (size_t)c->n_layers);
+    } else if (c->dialect == MM_DIALECT_HF) {
+        /* MiniMaxConfig's default: even index full attention, odd index linear (HFN). */
+        for (int i = 0; i < c->n_layers; i++) c->layer_type[i] = (i + 1) % 2 ? MM_LAYER_SOFTMAX : MM_LAYER_LIGHTNING;
+    } else {
+        mm_set_error("%s: \"attn_type_list\" is missing (the remote dialect has no default layer layout)", path);
+        return -1;
+    }
+    c->n_lightning = c->n_softmax = 0;
+    for (int i = 0; i < c->n_layers; i++) {
+        if (c->layer_type[i] == MM_LAYER_SOFTMAX) c->n_softmax++;
+        else c->n_lightning++;
+    }
+    return 0;
+}
+
+int mm_config_parse(mm_config *c, const char *text, const char *path) {
+    json_error_t jerr;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        mm_set_error("%s: malformed JSON at line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        mm_set_error("%s: the top level must be a JSON object", path);
+        json_decref(root);
+        return -1;
+    }
+    memset(c, 0, sizeof *c);
+    const char *mt = NULL;
+    TRY(get_str(root, "model_type", path, &mt));
+    if (!mt) {
+        mm_set_error("%s: \"model_type\" is missing (expected minimax_text_01, minimax_m1 or minimax)", path);
+        goto fail;
+    }
+    if (!strcmp(mt, "minimax_text_01") || !strcmp(mt, "minimax_m1")) {
+        c->dialect = MM_DIALECT_REMOTE;
+    } else if (!strcmp(mt, "minimax")) {
+        c->dialect = MM_DIALECT_HF;
+    } else if (!strcmp(mt, "minimax_vl_01")) {
+        mm_set_error("%s: model_type minimax_vl_01 (MiniMax-VL-01) is not supported yet; only the text models are", path);
+        goto fail;
+    } else {
+        mm_set_error("%s: unknown model_type \"%s\" (expected minimax_text_01, minimax_m1 or minimax)", path, mt);
+        goto fail;
+    }
+    snprintf(c->model_type, sizeof c->model_type, "%s", mt);
+
+    json_t *arch = json_object_get(root, "architectures");
+    if (arch && json_is_array(arch) && json_array_size(arch) > 0) {
+        const char *a = json_string_value(json_array_get(arch, 0));
+        const char *want[] = {"MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxForCausalLM"};
+        int ok = 0;
+        for (int i = 0; a && i < 3; i++) ok |= !strcmp(a, want[i]);
+        if (!ok) {
+            mm_set_error("%s: architectures[0] \"%s\" is not a MiniMax causal LM", path, a ? a : "(not a string)");
+            goto fail;
+        }
+        if ((c->dialect == MM_DIALECT_HF) != !strcmp(a, "MiniMaxForCausalLM")) {
+            mm_set_error("%s: architectures[0] \"%s\" contradicts model_type \"%s\"", path, a, mt);
+            goto fail;
+        }
+    }
+
+    /* Standard (Mixtral-like) fields with their class defaults. */
+    c->vocab_size = 32000;
+    c->hidden_size = 4096;
+    c->intermediate_size = 14336;
+    c->n_layers = 32;
+    c->n_heads = 32;
+    c->n_kv_heads = 8;
+    c->max_position_embeddings = 131072;
+    c->rms_norm_eps = 1e-5;
+    c->rope_theta = 1e6;
+    c->n_experts = 8;
+    c->n_experts_per_tok = 2;
+    c->block_size = 256;
+    const long BIG = 1L << 30;
+    TRY(get_int(root, "vocab_size", path, 1, BIG, &c->vocab_size));
+    TRY(get_int(root, "hidden_size", path, 1, 1 << 20, &c->hidden_size));
+    TRY(get_int(root, "intermediate_size", path, 1, 1 << 22, &c->intermediate_size));
+    TRY(get_int(root, "num_hidden_layers", path, 1, MM_MAX_LAYERS, &c->n_layers));
+    TRY(get_int(root, "num_attention_heads", path, 1, 4096, &c->n_heads));
+    TRY(get_int(root, "num_key_value_heads", path, 1, 4096, &c->n_kv_heads));
+    TRY(get_int(root, "max_position_embeddings", path, 1, BIG, &c->max_position_embeddings));
+    TRY(get_num(root, "rms_norm_eps", path, &c->rms_norm_eps));
+    TRY(get_int(root, "num_local_experts", path, 1, 4096, &c->n_experts));
+    TRY(get_int(root, "num_experts_per_tok", path, 1, 4096, &c->n_experts_per_tok));
+    TRY(get_bool(root, "tie_word_embeddings", path, &c->tie_word_embeddings));
+    c->head_dim = c->hidden_size / c->n_heads;
+    TRY(get_int(root, "head_dim", path, 1, 1 << 16, &c->head_dim));
+
+    /* RoPE base: top-level rope_theta (remote, native v4) or rope_parameters.rope_theta (native v5). */
+    TRY(get_num(root, "rope_theta", path, &c->rope_theta));
+    double partial = 1.0;
+    int have_partial = 0;
+    json_t *rp = json_object_get(root, "rope_parameters");
+    if (rp && !json_is_null(rp)) {
+        if (!json_is_object(rp)) {
+            mm_set_error("%s: \"rope_parameters\" must be an object", path);
+            goto fail;
+        }
+        const char *rt = NULL;
+        TRY(get_str(rp, "rope_type", path, &rt));
+        if (rt && strcmp(rt, "default")) {
+            mm_set_error("%s: rope_parameters.rope_type \"%s\" is not supported (only \"default\")", path, rt);
+            goto fail;
+        }
+        double th;
+        int r = get_num(rp, "rope_theta", path, &th);
+        TRY(r);
+        if (r == 1) {
+            double top;
+            if (get_num(root, "rope_theta", path, &top) == 1 && top != th) {
+                mm_set_error("%s: rope_theta %g and rope_parameters.rope_theta %g disagree", path, top, th);
+                goto fail;
+            }
+            c->rope_theta = th;
+        }
+        TRY(have_partial = get_num(rp, "partial_rotary_factor", path, &partial));
+    }
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (rs && !json_is_null(rs)) {
+        mm_set_error("%s: \"rope_scaling\" is not supported (MiniMax-01 uses plain RoPE)", path);
+        goto fail;
+    }
+    if (c->rope_theta <= 0) {
+        mm_set_error("%s: rope_theta must be positive", path);
+        goto fail;
+    }
+    if (!have_partial) TRY(have_partial = get_num(root, "partial_rotary_factor", path, &partial));
+    c->rotary_dim = c->head_dim;
+    int have_rot = get_int(root, "rotary_dim", path, 0, 1 << 16, &c->rotary_dim);
+    TRY(have_rot);
+    if (have_partial) {
+        if (partial <= 0 || partial > 1) {
+            mm_set_error("%s: partial_rotary_factor must be in (0, 1]", path);
+            goto fail;
+        }
+        int from_partial = (int)lround(partial * c->head_dim);
+        if (have_rot && from_partial != c->rotary_dim) {
+            mm_set_error("%s: rotary_dim %d contradicts partial_rotary_factor %g × head_dim %d", path, c->rotary_dim, partial, c->head_dim);
+            goto fail;
+        }
+        c->rotary_dim = from_partial;
+    }
+
+    /* Residual structure. */
+    c->alpha_lin = c->beta_lin = c->alpha_full = c->beta_full = c->alpha_mlp = c->beta_mlp = 1.0;
+    if (c->dialect == MM_DIALECT_REMOTE) {
+        c->postnorm = 0; /* the remote code's getattr default */
+        TRY(get_bool(root, "postnorm", path, &c->postnorm));
+        TRY(get_num(root, "layernorm_linear_attention_alpha", path, &c->alpha_lin));
+        TRY(get_num(root, "layernorm_linear_attention_beta", path, &c->beta_lin));
+        TRY(get_num(root, "layernorm_full_attention_alpha", path, &c->alpha_full));
+        TRY(get_num(root, "layernorm_full_attention_beta", path, &c->beta_full));
+        TRY(get_num(root, "layernorm_mlp_alpha", path, &c->alpha_mlp));
+        TRY(get_num(root, "layernorm_mlp_beta", path, &c->beta_mlp));
+    } else {
+        c->postnorm = 1; /* transformers' native model always uses the post-norm residual */
+        TRY(get_num(root, "linear_attn_alpha_factor", path, &c->alpha_lin));
+        TRY(get_num(root, "linear_attn_beta_factor", path, &c->beta_lin));
+        TRY(get_num(root, "full_attn_alpha_factor", path, &c->alpha_full));
+        TRY(get_num(root, "full_attn_beta_factor", path, &c->beta_full));
+        TRY(get_num(root, "mlp_alpha_factor", path, &c->alpha_mlp));
+        TRY(get_num(root, "mlp_beta_factor", path, &c->beta_mlp));
+        TRY(get_int(root, "block_size", path, 1, 1 << 16, &c->block_size));
+    }
+
+    /* Features this engine does not implement are refused, never ignored. */
+    const char *act = "silu";
+    TRY(get_str(root, "hidden_act", path, &act));
+    if (strcmp(act, "silu")) {
+        mm_set_error("%s: hidden_act \"%s\" is not supported (MiniMax-01 uses silu)", path, act);
+        goto fail;
+    }
+    int shared = 0;
+    json_t *sis = json_object_get(root, "shared_intermediate_size");
+    if (sis && json_is_array(sis)) { /* VL text_config writes [0] */
+        for (size_t i = 0; i < json_array_size(sis); i++)
+            if (json_integer_value(json_array_get(sis, i)) != 0) shared = 1;
+    } else {
+        TRY(get_int(root, "shared_intermediate_size", path, 0, BIG, &shared));
+    }
+    if (shared) {
+        mm_set_error("%s: shared_intermediate_size > 0 (a shared expert) is not supported; MiniMax-01 has none", path);
+        goto fail;
+    }
+    json_t *sw = json_object_get(root, "sliding_window");
+    if (sw && !json_is_null(sw)) {
+        mm_set_error("%s: sliding_window is not supported (MiniMax-01 sets it to null)", path);
+        goto fail;
+    }
+
+    TRY(read_layer_types(c, root, path));
+
+    /* Consistency. */
+    if (c->n_heads % c->n_kv_heads) {
+        mm_set_error("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_heads, c->n_kv_heads);
+        goto fail;
+    }
+    if (c->rotary_dim % 2 || c->rotary_dim > c->head_dim) {
+        mm_set_error("%s: rotary_dim %d must be even and at most head_dim %d", path, c->rotary_dim, c->head_dim);
+        goto fail;
+    }
+    if (c->n_experts_per_tok > c->n_experts) {
+        mm_set_error("%s: num_experts_per_tok %d exceeds num_local_experts %d", path, c->n_experts_per_tok, c->n_experts);
+        goto fail;
+    }
+    if (c->rms_norm_eps <= 0) {
+        mm_set_error("%s: rms_norm_eps must be positive", path);
+        goto fail;
+    }
+    if (c->dialect == MM_DIALECT_REMOTE && c->n_layers == 1 && c->n_lightning) {
+        /* The remote slope factor 1 - l/(L-1) divides by zero for L = 1; the reference cannot run this. */
+        mm_set_error("%s: a 1-layer model with a lightning layer has no defined slope factor (1 - l/(L-1))", path);
+        goto fail;
+    }
+    json_decref(root);
+    return 0;
+fail:
+    json_decref(root);
+    return -1;
+}
+
+int mm_config_load(mm_config *c, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        mm_set_error("%s: cannot open config: %s", path, strerror(errno));
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (64L << 20)) {
+        fclose(f);
+        mm_set_error("%s: config file is not readable or larger than 64 MiB", path);
+        return -1;
+    }
+    char *text = mm_xmalloc((size_t)n + 1);
+    size_t got = fread(text, 1, (size_t)n, f);
+    fclose(f);
+    text[got] = 0;
+    if (strlen(text) != got) {
+        free(text);
+        mm_set_error("%s: config file contains a NUL byte", path);
+        return -1;
+    }
+    int r = mm_config_parse(c, text, path);
+    free(text);
+    return r;
+}
+
+int64_t mm_state_bytes(const mm_config *c, int64_t n_ctx, int kv_bf16) {
+    int64_t lin = (int64_t)c->n_lightning * c->n_heads * c->head_dim * c->head_dim * 4;
+    int64_t kv = (int64_t)c->n_softmax * 2 * n_ctx * c->n_kv_heads * c->head_dim * (kv_bf16 ? 2 : 4);
+    return lin + kv;
+}

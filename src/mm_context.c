@@ -1,0 +1,329 @@
+/* mm_context.c — inference contexts: sequences with their lightning states and KV caches, scratch
+ * buffers for one forward chunk, and snapshots (copy, restore, fork, save to a file). */
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "mm_context.h"
+
+static int mm_threads;
+
+void mm_set_threads(int n) {
+    mm_threads = n > 0 ? n : omp_get_num_procs();
+    omp_set_num_threads(mm_threads);
+}
+int mm_get_threads(void) { return mm_threads > 0 ? mm_threads : omp_get_max_threads(); }
+
+static size_t lstate_floats(const mm_config *c) { return (size_t)c->n_heads * c->head_dim * c->head_dim; }
+
+mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
+    const mm_config *cfg = &m->cfg;
+    mm_context *c = mm_xcalloc(1, sizeof *c);
+    c->model = m;
+    c->n_ctx = p && p->n_ctx > 0 ? p->n_ctx : 4096;
+    c->n_seq = p && p->n_seq_max > 0 ? p->n_seq_max : 1;
+    c->n_ubatch = p && p->n_ubatch > 0 ? p->n_ubatch : 512;
+    c->kv_bf16 = p ? p->kv_bf16 != 0 : 0;
+    if (c->n_seq > 4096) {
+        mm_set_error("context: n_seq_max %d is more than 4096 sequences", c->n_seq);
+        free(c);
+        return NULL;
+    }
+    c->seqs = mm_xcalloc((size_t)c->n_seq, sizeof(mm_seq));
+    for (int i = 0; i < c->n_seq; i++) {
+        c->seqs[i].k = mm_xcalloc((size_t)(cfg->n_softmax + 1), sizeof(void *));
+        c->seqs[i].v = mm_xcalloc((size_t)(cfg->n_softmax + 1), sizeof(void *));
+    }
+    const size_t T = (size_t)c->n_ubatch, H = (size_t)cfg->hidden_size, NHD = (size_t)cfg->n_heads * cfg->head_dim;
+    const size_t I = (size_t)cfg->intermediate_size;
+    size_t bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I;
+    c->x = mm_xaligned(sizeof(float) * T * H);
+    c->h = mm_xaligned(sizeof(float) * T * H);
+    c->a = mm_xaligned(sizeof(float) * T * H);
+    c->big = mm_xaligned(sizeof(float) * T * bigw);
+    c->gate = mm_xaligned(sizeof(float) * T * NHD);
+    c->o = mm_xaligned(sizeof(float) * T * NHD);
+    c->moe_x = mm_xaligned(sizeof(float) * T * H);
+    c->moe_y = mm_xaligned(sizeof(float) * T * H);
+    c->moe_i = mm_xaligned(sizeof(float) * T * I);
+    return c;
+}
+
+static void seq_free(const mm_config *cfg, mm_seq *s) {
+    free(s->lstate);
+    for (int i = 0; i < cfg->n_softmax; i++) {
+        free(s->k[i]);
+        free(s->v[i]);
+    }
+    free(s->k);
+    free(s->v);
+}
+
+void mm_context_free(mm_context *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n_seq; i++) seq_free(&c->model->cfg, &c->seqs[i]);
+    free(c->seqs);
+    free(c->x);
+    free(c->h);
+    free(c->a);
+    free(c->big);
+    free(c->gate);
+    free(c->o);
+    free(c->moe_x);
+    free(c->moe_y);
+    free(c->moe_i);
+    free(c);
+}
+
+const mm_model *mm_context_model(const mm_context *c) { return c->model; }
+int mm_context_n_ctx(const mm_context *c) { return c->n_ctx; }
+int mm_context_n_seq(const mm_context *c) { return c->n_seq; }
+
+int mm_seq_reserve(mm_context *c, mm_seq *s, int need) {
+    const mm_config *cfg = &c->model->cfg;
+    if (need <= s->cap || cfg->n_softmax == 0) return 0;
+    int cap = s->cap ? s->cap : 256;
+    while (cap < need) cap = cap > c->n_ctx / 2 ? c->n_ctx : cap * 2;
+    if (cap > c->n_ctx) cap = c->n_ctx;
+    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
+    for (int i = 0; i < cfg->n_softmax; i++) {
+        void *k = realloc(s->k[i], row * (size_t)cap);
+        if (k) s->k[i] = k;
+        void *v = k ? realloc(s->v[i], row * (size_t)cap) : NULL;
+        if (v) s->v[i] = v;
+        if (!k || !v) {
+            mm_set_error("out of memory growing the KV cache to %d positions (%.1f MiB per layer)", cap,
+                         (double)row * cap * 2 / (1 << 20));
+            return -1;
+        }
+    }
+    s->cap = cap;
+    return 0;
+}
+
+float *mm_seq_lstate(mm_context *c, mm_seq *s, int kind_index) {
+    return s->lstate + lstate_floats(&c->model->cfg) * (size_t)kind_index;
+}
+
+/* Allocates the zero lightning state of a sequence on first use. */
+int mm_seq_alloc_lstate(mm_context *c, mm_seq *s) {
+    const mm_config *cfg = &c->model->cfg;
+    if (s->lstate || cfg->n_lightning == 0) return 0;
+    s->lstate = calloc(lstate_floats(cfg) * (size_t)cfg->n_lightning, sizeof(float));
+    if (!s->lstate) {
+        mm_set_error("out of memory allocating a sequence's lightning state (%.1f MiB)",
+                     (double)lstate_floats(cfg) * cfg->n_lightning * 4 / (1 << 20));
+        return -1;
+    }
+    return 0;
+}
+
+int mm_seq_len(const mm_context *c, int seq) { return seq >= 0 && seq < c->n_seq ? c->seqs[seq].len : -1; }
+
+void mm_seq_reset(mm_context *c, int seq) {
+    if (seq < 0 || seq >= c->n_seq) return;
+    mm_seq *s = &c->seqs[seq];
+    s->len = 0;
+    if (s->lstate) memset(s->lstate, 0, sizeof(float) * lstate_floats(&c->model->cfg) * (size_t)c->model->cfg.n_lightning);
+}
+
+/* ---------------------------------------------------------------- snapshots */
+struct mm_seq_state {
+    int len, kv_bf16;
+    int n_lightning, n_softmax, n_heads, head_dim, n_kv_heads;
+    float *lstate;      /* [n_lightning][NH][D][D] or NULL (all zeros) */
+    void **k, **v;      /* [n_softmax] each [len][NKV·D] */
+};
+
+static int seq_state_compatible(const mm_context *c, const mm_seq_state *s) {
+    const mm_config *cfg = &c->model->cfg;
+    if (s->n_lightning != cfg->n_lightning || s->n_softmax != cfg->n_softmax || s->n_heads != cfg->n_heads ||
+        s->head_dim != cfg->head_dim || s->n_kv_heads != cfg->n_kv_heads) {
+        mm_set_error("sequence state does not match this model's layers/heads");
+        return 0;
+    }
+    if (s->kv_bf16 != c->kv_bf16) {
+        mm_set_error("sequence state KV type (%s) differs from this context's (%s)", s->kv_bf16 ? "bf16" : "f32",
+                     c->kv_bf16 ? "bf16" : "f32");
+        return 0;
+    }
+    if (s->len > c->n_ctx) {
+        mm_set_error("sequence state holds %d tokens, more than this context's n_ctx %d", s->len, c->n_ctx);
+        return 0;
+    }
+    return 1;
+}
+
+static mm_seq_state *state_alloc(const mm_context *c, int len) {
+    const mm_config *cfg = &c->model->cfg;
+    mm_seq_state *st = calloc(1, sizeof *st);
+    if (!st) goto oom;
+    st->len = len;
+    st->kv_bf16 = c->kv_bf16;
+    st->n_lightning = cfg->n_lightning;
+    st->n_softmax = cfg->n_softmax;
+    st->n_heads = cfg->n_heads;
+    st->head_dim = cfg->head_dim;
+    st->n_kv_heads = cfg->n_kv_heads;
+    st->k = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
+    st->v = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
+    if (!st->k || !st->v) goto oom;
+    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
+    for (int i = 0; i < cfg->n_softmax; i++) {
+        st->k[i] = malloc(row * (size_t)len + 1);
+        st->v[i] = malloc(row * (size_t)len + 1);
+        if (!st->k[i] || !st->v[i]) goto oom;
+    }
+    return st;
+oom:
+    mm_seq_state_free(st);
+    mm_set_error("out of memory allocating a sequence snapshot of %d tokens", len);
+    return NULL;
+}
+
+void mm_seq_state_free(mm_seq_state *s) {
+    if (!s) return;
+    for (int i = 0; s->k && s->v && i < s->n_softmax; i++) {
+        free(s->k[i]);
+        free(s->v[i]);
+    }
+    free(s->k);
+    free(s->v);
+    free(s->lstate);
+    free(s);
+}
+
+int mm_seq_state_len(const mm_seq_state *s) { return s->len; }
+
+size_t mm_seq_state_bytes(const mm_seq_state *s) {
+    size_t l = s->lstate ? (size_t)s->n_lightning * s->n_heads * s->head_dim * s->head_dim * 4 : 0;
+    return l + (size_t)s->n_softmax * 2 * s->len * s->n_kv_heads * s->head_dim * (s->kv_bf16 ? 2 : 4);
+}
+
+mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq) {
+    if (seq < 0 || seq >= c->n_seq) {
+        mm_set_error("snapshot: sequence id %d out of range [0, %d)", seq, c->n_seq);
+        return NULL;
+    }
+    const mm_config *cfg = &c->model->cfg;
+    const mm_seq *s = &c->seqs[seq];
+    mm_seq_state *st = state_alloc(c, s->len);
+    if (!st) return NULL;
+    if (s->lstate) {
+        size_t n = lstate_floats(cfg) * (size_t)cfg->n_lightning * sizeof(float);
+        if (!(st->lstate = malloc(n))) {
+            mm_seq_state_free(st);
+            mm_set_error("out of memory copying a lightning state");
+            return NULL;
+        }
+        memcpy(st->lstate, s->lstate, n);
+    }
+    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
+    for (int i = 0; i < cfg->n_softmax && s->len; i++) {
+        memcpy(st->k[i], s->k[i], row * (size_t)s->len);
+        memcpy(st->v[i], s->v[i], row * (size_t)s->len);
+    }
+    return st;
+}
+
+int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *st) {
+    if (seq < 0 || seq >= c->n_seq) {
+        mm_set_error("restore: sequence id %d out of range [0, %d)", seq, c->n_seq);
+        return -1;
+    }
+    if (!seq_state_compatible(c, st)) return -1;
+    const mm_config *cfg = &c->model->cfg;
+    mm_seq *s = &c->seqs[seq];
+    if (mm_seq_reserve(c, s, st->len) < 0) return -1;
+    if (st->lstate) {
+        if (mm_seq_alloc_lstate(c, s) < 0) return -1;
+        memcpy(s->lstate, st->lstate, lstate_floats(cfg) * (size_t)cfg->n_lightning * sizeof(float));
+    } else if (s->lstate) {
+        memset(s->lstate, 0, lstate_floats(cfg) * (size_t)cfg->n_lightning * sizeof(float));
+    }
+    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
+    for (int i = 0; i < cfg->n_softmax && st->len; i++) {
+        memcpy(s->k[i], st->k[i], row * (size_t)st->len);
+        memcpy(s->v[i], st->v[i], row * (size_t)st->len);
+    }
+    s->len = st->len;
+    return 0;
+}
+
+int mm_seq_copy(mm_context *c, int dst, int src) {
+    if (dst == src) return 0;
+    mm_seq_state *st = mm_seq_snapshot(c, src);
+    if (!st) return -1;
+    int r = mm_seq_restore(c, dst, st);
+    mm_seq_state_free(st);
+    return r;
+}
+
+/* File format (little-endian): "MMSEQST1", int32 len, kv_bf16, n_lightning, n_softmax, n_heads, head_dim,
+ * n_kv_heads, has_lstate; then the lightning states (f32) if present; then K and V of each softmax layer. */
+static const char MM_STATE_MAGIC[8] = {'M', 'M', 'S', 'E', 'Q', 'S', 'T', '1'};
+
+int mm_seq_state_save(const mm_seq_state *s, const char *path) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        mm_set_error("%s: cannot write state: %s", path, strerror(errno));
+        return -1;
+    }
+    int32_t hdr[8] = {s->len, s->kv_bf16, s->n_lightning, s->n_softmax, s->n_heads, s->head_dim, s->n_kv_heads, s->lstate != NULL};
+    int ok = fwrite(MM_STATE_MAGIC, 8, 1, f) == 1 && fwrite(hdr, sizeof hdr, 1, f) == 1;
+    if (ok && s->lstate) {
+        size_t n = (size_t)s->n_lightning * s->n_heads * s->head_dim * s->head_dim;
+        ok = fwrite(s->lstate, sizeof(float), n, f) == n;
+    }
+    const size_t row = (size_t)s->n_kv_heads * s->head_dim * (s->kv_bf16 ? 2 : 4);
+    for (int i = 0; ok && i < s->n_softmax && s->len; i++)
+        ok = fwrite(s->k[i], row, (size_t)s->len, f) == (size_t)s->len && fwrite(s->v[i], row, (size_t)s->len, f) == (size_t)s->len;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        mm_set_error("%s: writing the state failed: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        mm_set_error("%s: cannot read state: %s", path, strerror(errno));
+        return NULL;
+    }
+    char magic[8];
+    int32_t hdr[8];
+    mm_seq_state *st = NULL;
+    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, MM_STATE_MAGIC, 8) || fread(hdr, sizeof hdr, 1, f) != 1) {
+        mm_set_error("%s: not a minimax sequence state file", path);
+        goto fail;
+    }
+    mm_seq_state probe = {.len = hdr[0], .kv_bf16 = hdr[1], .n_lightning = hdr[2], .n_softmax = hdr[3],
+                          .n_heads = hdr[4], .head_dim = hdr[5], .n_kv_heads = hdr[6]};
+    if (probe.len < 0 || !seq_state_compatible(c, &probe)) {
+        mm_error_prefix("%s", path);
+        goto fail;
+    }
+    if (!(st = state_alloc(c, probe.len))) goto fail;
+    if (hdr[7]) {
+        size_t n = (size_t)st->n_lightning * st->n_heads * st->head_dim * st->head_dim;
+        if (!(st->lstate = malloc(n * sizeof(float))) || fread(st->lstate, sizeof(float), n, f) != n) goto truncated;
+    }
+    const size_t row = (size_t)st->n_kv_heads * st->head_dim * (st->kv_bf16 ? 2 : 4);
+    for (int i = 0; i < st->n_softmax && st->len; i++)
+        if (fread(st->k[i], row, (size_t)st->len, f) != (size_t)st->len || fread(st->v[i], row, (size_t)st->len, f) != (size_t)st->len)
+            goto truncated;
+    if (fgetc(f) != EOF) {
+        mm_set_error("%s: state file has trailing bytes", path);
+        goto fail;
+    }
+    fclose(f);
+    return st;
+truncated:
+    mm_set_error("%s: state file is truncated", path);
+fail:
+    mm_seq_state_free(st);
+    fclose(f);
+    return NULL;
+}

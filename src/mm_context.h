@@ -1,0 +1,59 @@
+/* mm_context.h — inference context internals: per-sequence state (lightning states + KV cache) and the
+ * scratch buffers of one forward chunk. */
+#ifndef MM_CONTEXT_H
+#define MM_CONTEXT_H
+#include "mm_model.h"
+
+typedef struct {
+    int len;            /* tokens in the sequence so far (= position of the next token) */
+    float *lstate;      /* [n_lightning][NH][D][D] fp32 states, rows = key dim; NULL until first use (= zeros) */
+    void **k, **v;      /* [n_softmax] each [cap][NKV·D] post-RoPE keys / values (f32 or bf16) */
+    int cap;            /* KV positions allocated */
+} mm_seq;
+
+/* One run of consecutive tokens of one sequence inside a forward chunk. */
+typedef struct {
+    int seq;            /* sequence id */
+    int t0, n;          /* rows t0 .. t0+n-1 of the chunk */
+    int pos0;           /* position of its first token */
+} mm_run;
+
+struct mm_context {
+    const mm_model *model;
+    int n_ctx, n_seq, n_ubatch, kv_bf16;
+    mm_seq *seqs;       /* [n_seq] */
+    /* scratch for a chunk of up to n_ubatch tokens */
+    float *x;           /* [T, H]  residual stream */
+    float *h;           /* [T, H]  normalised input of the current half-layer */
+    float *big;         /* [T, max(3·NH·D, 2·I)]  projections */
+    float *gate;        /* [T, NH·D] */
+    float *o;           /* [T, NH·D] attention output */
+    float *a;           /* [T, H]  block output */
+    float *moe_x;       /* [T, H]  tokens gathered for one expert */
+    float *moe_y;       /* [T, H] */
+    float *moe_i;       /* [T, I] */
+};
+
+static inline size_t mm_kv_elem(const mm_context *c) { return c->kv_bf16 ? 2 : 4; }
+/* Make room for positions up to need (exclusive) in a sequence's KV cache. -1 with an error on OOM. */
+int mm_seq_reserve(mm_context *c, mm_seq *s, int need);
+/* Allocates a sequence's zero lightning state on first use. -1 with an error on OOM. */
+int mm_seq_alloc_lstate(mm_context *c, mm_seq *s);
+/* The lightning state of a sequence for lightning layer kind_index (allocated by mm_seq_alloc_lstate). */
+float *mm_seq_lstate(mm_context *c, mm_seq *s, int kind_index);
+
+/* Layer halves, each over all runs of a chunk of T rows. */
+void mm_lightning_forward(mm_context *c, const mm_layer *ly, const mm_run *runs, int n_runs, int T);
+void mm_attention_forward(mm_context *c, const mm_layer *ly, const mm_run *runs, int n_runs, int T);
+void mm_moe_forward(mm_context *c, const mm_layer *ly, int T);
+
+/* Block-wise lightning attention for one head over n tokens, the exact form of the recurrence
+ * S_t = λ S_{t-1} + k_tᵀ v_t, o_t = q_t S_t (spec §6.3–6.4):
+ * q,k,v rows at stride `stride` floats: q[n][D], S[D][D] in/out, o[n][D] at stride ostride, blocks of B.
+ * scratch: at least B·B + 2·B floats. */
+void mm_lightning_head(const float *q, const float *k, const float *v, int stride, float *o, int ostride,
+                       float *S, int n, int D, float s, int B, float *scratch);
+/* The plain per-token recurrence (reference for tests), same contract. */
+void mm_lightning_head_ref(const float *q, const float *k, const float *v, int stride, float *o, int ostride,
+                           float *S, int n, int D, float s);
+#endif

@@ -1,0 +1,118 @@
+/* mm_forward.c — mm_decode: validates a batch, splits it into chunks of at most n_ubatch tokens and runs
+ * the layer stack (spec §3–§4) over each chunk, all sequences of a chunk together. */
+#include <stdlib.h>
+#include "mm_context.h"
+#include "mm_kernels.h"
+#include "mm_ops.h"
+
+/* Checks every token, sequence id and length before any state changes, and reserves the memory the
+ * batch will need, so a failing call leaves every sequence as it was. */
+static int validate(mm_context *c, const mm_batch *b) {
+    const mm_config *cfg = &c->model->cfg;
+    if (!b || b->n_tokens <= 0 || !b->token || !b->seq) {
+        mm_set_error("decode: empty batch");
+        return -1;
+    }
+    int *seen = mm_xcalloc((size_t)c->n_seq, sizeof(int));
+    int rc = -1;
+    for (int i = 0; i < b->n_tokens; i++) {
+        const int32_t tok = b->token[i], s = b->seq[i];
+        if (tok < 0 || tok >= cfg->vocab_size) {
+            mm_set_error("decode: token id %d at batch position %d is out of range [0, %d)", tok, i, cfg->vocab_size);
+            goto done;
+        }
+        if (s < 0 || s >= c->n_seq) {
+            mm_set_error("decode: sequence id %d at batch position %d is out of range [0, %d)", s, i, c->n_seq);
+            goto done;
+        }
+        if (i == 0 || b->seq[i - 1] != s) {
+            if (seen[s]) {
+                mm_set_error("decode: the tokens of sequence %d are not one contiguous run in the batch", s);
+                goto done;
+            }
+            seen[s] = 1;
+        }
+    }
+    for (int i = 0; i < b->n_tokens;) {
+        int j = i;
+        while (j < b->n_tokens && b->seq[j] == b->seq[i]) j++;
+        mm_seq *s = &c->seqs[b->seq[i]];
+        if ((int64_t)s->len + (j - i) > c->n_ctx) {
+            mm_set_error("decode: sequence %d would hold %d tokens (%d + %d new), more than the context size %d",
+                         b->seq[i], s->len + (j - i), s->len, j - i, c->n_ctx);
+            goto done;
+        }
+        if (mm_seq_reserve(c, s, s->len + (j - i)) < 0 || mm_seq_alloc_lstate(c, s) < 0) goto done;
+        i = j;
+    }
+    rc = 0;
+done:
+    free(seen);
+    return rc;
+}
+
+/* One chunk of T ≤ n_ubatch tokens: rows [b0, b0+T) of the batch. Writes requested logits at out. */
+static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float *out) {
+    const mm_model *m = c->model;
+    const mm_config *cfg = &m->cfg;
+    const int H = cfg->hidden_size;
+    const float eps = (float)cfg->rms_norm_eps;
+
+    mm_run runs[64];
+    mm_run *rp = runs;
+    int n_runs = 0, cap = 64;
+    for (int i = 0; i < T;) {
+        int j = i;
+        while (j < T && b->seq[b0 + j] == b->seq[b0 + i]) j++;
+        if (n_runs == cap) {
+            mm_run *g = mm_xmalloc(sizeof(mm_run) * (size_t)cap * 2);
+            memcpy(g, rp, sizeof(mm_run) * (size_t)n_runs);
+            if (rp != runs) free(rp);
+            rp = g;
+            cap *= 2;
+        }
+        rp[n_runs++] = (mm_run){.seq = b->seq[b0 + i], .t0 = i, .n = j - i, .pos0 = c->seqs[b->seq[b0 + i]].len};
+        i = j;
+    }
+
+    for (int t = 0; t < T; t++) mm_tensor_row_f32(&m->embed, b->token[b0 + t], c->x + (size_t)t * H);
+
+    const size_t n = (size_t)T * H;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const mm_layer *ly = &m->layers[l];
+        mm_rmsnorm(c->h, c->x, ly->in_norm, T, H, eps);
+        if (ly->type == MM_LAYER_LIGHTNING) mm_lightning_forward(c, ly, rp, n_runs, T);
+        else mm_attention_forward(c, ly, rp, n_runs, T);
+        /* DeepNorm: postnorm takes the normalised input as the residual, pre-norm the raw input */
+        mm_axpby(c->x, ly->alpha_attn, cfg->postnorm ? c->h : c->x, ly->beta_attn, c->a, (int64_t)n);
+        mm_rmsnorm(c->h, c->x, ly->post_norm, T, H, eps);
+        mm_moe_forward(c, ly, T);
+        mm_axpby(c->x, (float)cfg->alpha_mlp, cfg->postnorm ? c->h : c->x, (float)cfg->beta_mlp, c->a, (int64_t)n);
+    }
+    for (int r = 0; r < n_runs; r++) c->seqs[rp[r].seq].len += rp[r].n;
+
+    /* Logits for the requested rows only: final norm, lm_head, f32. */
+    int n_out = 0;
+    for (int t = 0; t < T; t++) {
+        const int i = b0 + t;
+        int want = b->logits ? b->logits[i] != 0 : (i == b->n_tokens - 1 || b->seq[i + 1] != b->seq[i]);
+        if (want) memcpy(c->moe_x + (size_t)n_out++ * H, c->x + (size_t)t * H, sizeof(float) * (size_t)H);
+    }
+    if (n_out) {
+        mm_rmsnorm(c->moe_x, c->moe_x, m->final_norm, n_out, H, eps);
+        mm_matmul(out, c->moe_x, &m->lm_head, n_out);
+    }
+    if (rp != runs) free(rp);
+    return n_out;
+}
+
+int mm_decode(mm_context *c, const mm_batch *b, float *logits) {
+    if (validate(c, b) < 0) return -1;
+    int n_out = 0;
+    const int V = c->model->cfg.vocab_size;
+    for (int b0 = 0; b0 < b->n_tokens; b0 += c->n_ubatch) {
+        int T = b->n_tokens - b0 < c->n_ubatch ? b->n_tokens - b0 : c->n_ubatch;
+        n_out += forward_chunk(c, b, b0, T, logits ? logits + (size_t)n_out * V : NULL);
+    }
+    return n_out;
+}

@@ -1,0 +1,48 @@
+/* mm_model.h — a loaded MiniMax-01 model: config, per-layer weight views into the mmap'd checkpoint,
+ * and the derived constants (lightning decay slopes, RoPE frequencies). Shapes use the spec's names:
+ * H hidden, NH heads, D head_dim, NKV kv heads, I expert width, E experts, V vocab. */
+#ifndef MM_MODEL_H
+#define MM_MODEL_H
+#include "mm_common.h"
+
+typedef struct mm_weights mm_weights;
+
+typedef struct {
+    int type;              /* MM_LAYER_LIGHTNING or MM_LAYER_SOFTMAX */
+    int kind_index;        /* index among the layers of the same type (state / KV cache slot) */
+    float *in_norm;        /* [H] input_layernorm, f32 copy */
+    float *post_norm;      /* [H] post_attention_layernorm, f32 copy */
+    float alpha_attn, beta_attn;   /* residual factors of the attention half */
+    /* lightning */
+    mm_tensor qkv;         /* [3·NH·D, H]  rows head-major: head h = rows h·3D + (q 0..D-1 | k D..2D-1 | v 2D..3D-1) */
+    mm_tensor out_gate;    /* [NH·D, H]    output_gate */
+    float *attn_norm;      /* [NH·D]       RMSNorm over all heads jointly, eps 1e-6 */
+    mm_tensor out_proj;    /* [H, NH·D] */
+    float *slope;          /* [NH]         per-head decay rate s (λ = exp(-s)), f32 as the remote code */
+    /* softmax */
+    mm_tensor wq;          /* [NH·D, H] */
+    mm_tensor wk, wv;      /* [NKV·D, H] */
+    mm_tensor wo;          /* [H, NH·D] */
+    /* MoE */
+    mm_tensor router;      /* [E, H] */
+    mm_tensor *w1;         /* [E] views, each [I, H]  gate projection (SiLU branch) */
+    mm_tensor *w3;         /* [E] views, each [I, H]  up projection */
+    mm_tensor *w2;         /* [E] views, each [H, I]  down projection */
+} mm_layer;
+
+struct mm_model {
+    char *path;
+    mm_config cfg;
+    mm_weights *weights;   /* owns the mappings every mm_tensor points into */
+    mm_tensor embed;       /* [V, H] */
+    mm_tensor lm_head;     /* [V, H] (the embedding when tied) */
+    float *final_norm;     /* [H] */
+    mm_layer *layers;      /* [L] */
+    float *inv_freq;       /* [rotary_dim/2] RoPE inverse frequencies, f32 */
+};
+
+/* Base ALiBi slopes for n heads as the remote code builds them (power-of-2 formula, or interleaved),
+ * and the per-layer rate s[l][i] = f32(s0[i] · f32(1 − l/(L−1) + 1e-5)). */
+void mm_slopes_base(int n, float *s0);
+void mm_slopes_layer(int n, int layer, int n_layers, float *s);
+#endif

@@ -1,0 +1,19 @@
+/* mm_ops.h — the small element-wise and row-wise ops of the forward pass (all f32). */
+#ifndef MM_OPS_H
+#define MM_OPS_H
+#include <stdint.h>
+
+/* y[T,n] = w[n] ∘ x[T,n] / sqrt(mean(x²) + eps)   (in-place allowed: y == x) */
+void mm_rmsnorm(float *y, const float *x, const float *w, int T, int n, float eps);
+/* x[n] = x · sigmoid(x) */
+void mm_silu(float *x, int64_t n);
+/* x[n] = sigmoid(x) */
+void mm_sigmoid(float *x, int64_t n);
+/* Rotate-half RoPE on the first rot dims of one head vector x[D] at position pos:
+ * pairs (d, d + rot/2) with angle f32(f32(pos) · inv_freq[d]); dims rot..D-1 pass through. */
+void mm_rope(float *x, int rot, const float *inv_freq, int64_t pos);
+/* y[T,n] = a·x[T,n] + b·r[T,n] */
+void mm_axpby(float *y, float a, const float *r, float b, const float *x, int64_t n);
+/* In-place softmax over x[n] (max-subtracted, f32). */
+void mm_softmax(float *x, int n);
+#endif
