@@ -1,0 +1,234 @@
+/* cli_run.c — `minimax run`: prefill a prompt (token ids or text), then sample and stream tokens. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+#include "mm_common.h"
+#include "mm_tokenizer.h"
+#include "minimax.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: minimax run -m DIR (--ids 1,2,3 | -p TEXT) [options]\n"
+            "\n"
+            "Generate tokens from a prompt with a MiniMax-01 checkpoint directory (config.json + safetensors).\n"
+            "\n"
+            "  -m, --model DIR        checkpoint directory\n"
+            "      --ids LIST         prompt as token ids, comma-separated\n"
+            "  -p, --prompt TEXT      prompt as text (needs tokenizer.json in DIR or --tokenizer)\n"
+            "  -f, --file FILE        prompt text read from a file\n"
+            "      --tokenizer FILE   tokenizer.json to use\n"
+            "      --no-special       treat special-token strings in the prompt as plain text\n"
+            "  -n, --n-predict N      tokens to generate (default 32)\n"
+            "  -c, --ctx-size N       context size in tokens (default: prompt + n, at least 512)\n"
+            "  -t, --threads N        compute threads (default: all cores)\n"
+            "  -b, --ubatch N         prefill chunk size in tokens (default 512)\n"
+            "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
+            "      --temp T           temperature (default 0 = greedy)\n"
+            "      --top-k K          top-k (default 40; 0 = off)\n"
+            "      --top-p P          top-p (default 0.95; 1 = off)\n"
+            "      --min-p P          min-p (default 0.05; 0 = off)\n"
+            "      --repeat-penalty R repetition penalty (default 1 = off)\n"
+            "      --repeat-last-n N  tokens the penalty looks back over (default 64; -1 = all)\n"
+            "  -s, --seed S           random seed (default 0)\n"
+            "      --stop TEXT        stop when the output ends with TEXT (repeatable)\n"
+            "      --ignore-eos       do not stop at <end_of_sentence>\n"
+            "      --print-ids        print the generated token ids on one line, space-separated\n"
+            "      --stats            print prefill/decode tokens/s and peak memory to stderr\n"
+            "  -h, --help             this help\n");
+}
+
+#define MAX_STOP 16
+
+int mm_cli_run(int argc, char **argv) {
+    const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL;
+    const char *stops[MAX_STOP];
+    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kv_bf16 = 0;
+    long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512;
+    mm_sampler_params sp = mm_sampler_default_params();
+    sp.temperature = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        double d;
+        long l;
+#define NEXT() \
+    if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEXT(); model = v; }
+        else if (!strcmp(a, "--ids")) { NEXT(); ids_arg = v; }
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEXT(); prompt = v; }
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { NEXT(); pfile = v; }
+        else if (!strcmp(a, "--tokenizer")) { NEXT(); tokpath = v; }
+        else if (!strcmp(a, "--no-special")) parse_special = 0;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 24, &n_predict)) return 2; }
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 30, &n_ctx)) return 2; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
+        else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if (!strcmp(a, "--temp")) { NEXT(); if (mm_arg_float(cmd, a, v, 0, 100, &d)) return 2; sp.temperature = (float)d; }
+        else if (!strcmp(a, "--top-k")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 30, &l)) return 2; sp.top_k = (int)l; }
+        else if (!strcmp(a, "--top-p")) { NEXT(); if (mm_arg_float(cmd, a, v, 1e-9, 1, &d)) return 2; sp.top_p = (float)d; }
+        else if (!strcmp(a, "--min-p")) { NEXT(); if (mm_arg_float(cmd, a, v, 0, 1, &d)) return 2; sp.min_p = (float)d; }
+        else if (!strcmp(a, "--repeat-penalty")) { NEXT(); if (mm_arg_float(cmd, a, v, 1e-6, 100, &d)) return 2; sp.repeat_penalty = (float)d; }
+        else if (!strcmp(a, "--repeat-last-n")) { NEXT(); if (mm_arg_int(cmd, a, v, -1, 1 << 30, &l)) return 2; sp.repeat_last_n = (int)l; }
+        else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 0x7fffffffffffffffL, &l)) return 2; sp.seed = (uint64_t)l; }
+        else if (!strcmp(a, "--stop")) {
+            NEXT();
+            if (n_stop == MAX_STOP || !*v) { fprintf(stderr, "minimax run: at most %d non-empty --stop strings\n", MAX_STOP); return 2; }
+            stops[n_stop++] = v;
+        }
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
+        else if (!strcmp(a, "--print-ids")) print_ids = 1;
+        else if (!strcmp(a, "--stats")) stats = 1;
+        else { fprintf(stderr, "minimax run: unknown option '%s' (see --help)\n", a); return 2; }
+#undef NEXT
+    }
+    if (!model) { fprintf(stderr, "minimax run: -m DIR is required (see --help)\n"); return 2; }
+    if (!!ids_arg + !!prompt + !!pfile != 1) {
+        fprintf(stderr, "minimax run: give exactly one prompt: --ids LIST, -p TEXT or -f FILE\n");
+        return 2;
+    }
+
+    int rc = 1;
+    mm_model *m = NULL;
+    mm_context *c = NULL;
+    mm_sampler *smp = NULL;
+    mm_tokenizer *tok = NULL;
+    mm_detok *dt = NULL;
+    int32_t *ids = NULL, *gen = NULL;
+    float *logits = NULL;
+    char *text = NULL, *ptext = NULL;
+    size_t text_len = 0, text_cap = 0;
+    int n = 0;
+
+    if (threads) mm_set_threads((int)threads);
+    m = mm_model_load(model, NULL);
+    if (!m) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+    const mm_config *cfg = mm_model_config(m);
+
+    /* The tokenizer: required for text prompts, optional (for printing text) with --ids. */
+    char tdefault[4096];
+    snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", model);
+    if (tokpath || prompt || pfile || access(tdefault, R_OK) == 0) {
+        tok = mm_tokenizer_load(tokpath ? tokpath : tdefault);
+        if (!tok) {
+            fprintf(stderr, "minimax run: %s%s\n", mm_last_error(),
+                    tokpath ? "" : " (put tokenizer.json in the model directory or pass --tokenizer FILE)");
+            goto out;
+        }
+    }
+    if (ids_arg) {
+        n = mm_arg_ids(cmd, ids_arg, &ids);
+        if (n < 0) goto out;
+    } else {
+        const char *src = prompt;
+        if (pfile) {
+            FILE *f = fopen(pfile, "rb");
+            if (!f) { fprintf(stderr, "minimax run: cannot open %s\n", pfile); goto out; }
+            size_t cap = 1 << 16, len = 0;
+            ptext = mm_xmalloc(cap);
+            for (size_t got; (got = fread(ptext + len, 1, cap - len - 1, f)) > 0;) {
+                len += got;
+                if (len + 1 == cap) ptext = mm_xrealloc(ptext, cap *= 2);
+            }
+            fclose(f);
+            ptext[len] = 0;
+            src = ptext;
+        }
+        n = mm_tokenizer_encode(tok, src, strlen(src), parse_special, &ids);
+        if (n < 0) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+    }
+    if (n == 0) { fprintf(stderr, "minimax run: the prompt is empty\n"); goto out; }
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= cfg->vocab_size) {
+            fprintf(stderr, "minimax run: token id %d at prompt position %d is out of range [0, %d)\n", ids[i], i, cfg->vocab_size);
+            goto out;
+        }
+    if (!n_ctx) n_ctx = n + n_predict > 512 ? n + n_predict : 512;
+    if (n > n_ctx) {
+        fprintf(stderr, "minimax run: the prompt has %d tokens, more than the context size %ld (raise -c)\n", n, n_ctx);
+        goto out;
+    }
+    c = mm_context_new(m, &(mm_context_params){.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
+    if (!c) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+    smp = mm_sampler_new(&sp, cfg->vocab_size);
+    if (!smp) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+    for (int i = 0; i < n; i++) mm_sampler_accept(smp, ids[i]);
+    int32_t eos = tok ? mm_tokenizer_token_id(tok, "<end_of_sentence>") : -1;
+    if (tok) dt = mm_detok_new(tok, 1);
+
+    logits = mm_xmalloc(sizeof(float) * (size_t)cfg->vocab_size);
+    gen = mm_xmalloc(sizeof(int32_t) * (size_t)(n_predict + 1));
+    int32_t *seqz = mm_xcalloc((size_t)n, sizeof(int32_t));
+    double t0 = mm_time();
+    mm_batch b = {.n_tokens = n, .token = ids, .seq = seqz};
+    int r = mm_decode(c, &b, logits);
+    free(seqz);
+    double t_prefill = mm_time() - t0;
+    if (r != 1) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+
+    int n_gen = 0, stopped = 0;
+    const int stream_text = tok && !print_ids;
+    double t1 = mm_time();
+    while (n_gen < n_predict) {
+        int32_t next = mm_sampler_sample(smp, logits);
+        if (!ignore_eos && next == eos) break;
+        gen[n_gen++] = next;
+        mm_sampler_accept(smp, next);
+        if (dt) {
+            size_t len;
+            const char *piece = mm_detok_push(dt, next, &len);
+            if (text_len + len + 1 > text_cap) text = mm_xrealloc(text, text_cap = (text_len + len + 1) * 2);
+            memcpy(text + text_len, piece, len);
+            text_len += len;
+            text[text_len] = 0;
+            if (stream_text) {
+                fwrite(piece, 1, len, stdout);
+                fflush(stdout);
+            }
+            for (int s = 0; s < n_stop && !stopped; s++) {
+                size_t sl = strlen(stops[s]);
+                stopped = text_len >= sl && !memcmp(text + text_len - sl, stops[s], sl);
+            }
+            if (stopped) break;
+        }
+        if (n_gen == n_predict) break;
+        if (mm_seq_len(c, 0) >= n_ctx) {
+            fprintf(stderr, "\nminimax run: context full (%ld tokens); stopping\n", n_ctx);
+            break;
+        }
+        int32_t s0 = 0;
+        mm_batch db = {.n_tokens = 1, .token = &next, .seq = &s0};
+        if (mm_decode(c, &db, logits) != 1) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+    }
+    double t_decode = mm_time() - t1;
+    if (stream_text) {
+        size_t len;
+        const char *rest = mm_detok_flush(dt, &len);
+        fwrite(rest, 1, len, stdout);
+        putchar('\n');
+    }
+    if (print_ids || !tok) {
+        for (int i = 0; i < n_gen; i++) printf(i ? " %d" : "%d", gen[i]);
+        putchar('\n');
+    }
+    if (stats) {
+        fprintf(stderr, "prefill: %d tokens in %.3f s = %.2f tokens/s\n", n, t_prefill, n / t_prefill);
+        if (n_gen > 1)
+            fprintf(stderr, "decode:  %d tokens in %.3f s = %.2f tokens/s\n", n_gen - 1, t_decode, (n_gen - 1) / t_decode);
+        fprintf(stderr, "peak memory (RSS): %.1f MiB; threads: %d\n", mm_peak_rss() / 1048576.0, mm_get_threads());
+    }
+    rc = 0;
+out:
+    mm_detok_free(dt);
+    mm_tokenizer_free(tok);
+    mm_sampler_free(smp);
+    mm_context_free(c);
+    mm_model_free(m);
+    free(ids);
+    free(gen);
+    free(logits);
+    free(text);
+    free(ptext);
+    return rc;
+}
