@@ -499,13 +499,14 @@ int mm_st_writer_begin(mm_st_writer *w) {
         free(mm_st_header(w, k, &hlen));
         w->file_bytes += 8 + hlen;
     }
-    w->file_bytes += w->total + (w->n_files > 1 ? 128 + (uint64_t)w->n * 96 : 0);
+    w->file_bytes += w->total;
+    uint64_t need = w->file_bytes + (w->n_files > 1 ? 128 + (uint64_t)w->n * 160 : 0);   /* + the index */
     int64_t avail = mm_disk_free(w->dir);
     if (avail < 0) return -1;
-    uint64_t margin = w->file_bytes / 100 + (64u << 20);
-    if ((uint64_t)avail < w->file_bytes + margin) {
+    uint64_t margin = need / 100 + (64u << 20);
+    if ((uint64_t)avail < need + margin) {
         mm_set_error("%s: not enough disk space: the checkpoint needs %.2f GB (+%.2f GB margin), %.2f GB free", w->dir,
-                     w->file_bytes / 1e9, margin / 1e9, avail / 1e9);
+                     need / 1e9, margin / 1e9, avail / 1e9);
         return -1;
     }
     w->cur = 0;
@@ -589,11 +590,13 @@ int mm_st_writer_finish(mm_st_writer *w) {
     char *path = mm_st_join(w->dir, "model.safetensors.index.json");
     int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(root);
-    if (rc != 0) {
+    struct stat st;
+    if (rc != 0 || stat(path, &st) != 0) {
         mm_set_error("%s: cannot write: %s", path, strerror(errno));
         free(path);
         return -1;
     }
+    w->file_bytes += (uint64_t)st.st_size;
     free(path);
     return 0;
 }

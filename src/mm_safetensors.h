@@ -46,7 +46,7 @@ int mm_st_writer_write(mm_st_writer *w, const void *data, size_t n);
 int mm_st_writer_finish(mm_st_writer *w);
 void mm_st_writer_free(mm_st_writer *w);   /* also after an error; removes nothing already written */
 uint64_t mm_st_writer_total_bytes(const mm_st_writer *w);   /* tensor data bytes declared so far */
-uint64_t mm_st_writer_file_bytes(const mm_st_writer *w);    /* all bytes the files will take (after begin) */
+uint64_t mm_st_writer_file_bytes(const mm_st_writer *w);    /* bytes of the shard files (after begin), + the index (after finish) */
 uint64_t mm_st_writer_written(const mm_st_writer *w);       /* tensor data bytes written so far */
 int mm_st_writer_n_files(const mm_st_writer *w);            /* shard files (after begin) */
 

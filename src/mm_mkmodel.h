@@ -1,0 +1,64 @@
+/* mm_mkmodel.h — write a random-weight MiniMax-01 checkpoint in the exact Hugging Face layout.
+ *
+ * Values are a pure function of (seed, canonical tensor name, element index), drawn with a counter-based
+ * generator, so they can be produced in parallel chunks and are identical whatever the layout (per-expert
+ * w1/w2/w3 or fused gate_up_proj/down_proj), the dtype (each is rounded from the same f32), the shard
+ * size or the thread count. The canonical name is the per-expert (block_sparse_moe.*) name. */
+#ifndef MM_MKMODEL_H
+#define MM_MKMODEL_H
+#include <stdint.h>
+#include "mm_common.h"
+
+enum { MM_LAYOUT_PER_EXPERT = 0, MM_LAYOUT_FUSED = 1 };
+
+typedef struct mm_mkmodel_params {
+    int vocab_size;         /* V */
+    int hidden_size;        /* H */
+    int n_layers;           /* L */
+    int n_heads;            /* NH */
+    int n_kv_heads;         /* NKV */
+    int head_dim;           /* D */
+    int rotary_dim;         /* R <= D, even */
+    int intermediate_size;  /* I */
+    int n_experts;          /* E */
+    int top_k;
+    int max_position_embeddings;
+    double rope_theta;
+    uint8_t layer_type[512];/* MM_LAYER_* per layer (MM_MAX_LAYERS) */
+    mm_dtype dtype;         /* F32, F16 or BF16 */
+    uint64_t seed;
+    int layout;             /* MM_LAYOUT_* */
+    int dialect;            /* MM_DIALECT_REMOTE or MM_DIALECT_HF */
+    uint64_t shard_bytes;   /* 0: one file */
+    int force;              /* overwrite a non-empty directory */
+    int progress;           /* print bytes written to stderr (the CLI sets it when stderr is a terminal) */
+} mm_mkmodel_params;
+
+/* Fills p with a preset: "tiny" (small, fast, real tokenizer vocab) or "text01" (MiniMax-Text-01 sizes),
+ * layer types "every 8th layer and the last are softmax", bf16, seed 0, per-expert, remote dialect. */
+int mm_mkmodel_preset(mm_mkmodel_params *p, const char *name);
+/* The default layout for p->n_layers: layer i is softmax iff (i+1) % 8 == 0 or i == L-1. */
+void mm_mkmodel_default_layer_types(mm_mkmodel_params *p);
+/* "LLLS", "L,S", "0,1", "0001": L/0 lightning, S/1 softmax (also F for full). Sets n_layers to the count. */
+int mm_mkmodel_parse_layer_types(mm_mkmodel_params *p, const char *spec);
+/* Checks every field; -1 with a message naming the field and the rule. */
+int mm_mkmodel_validate(const mm_mkmodel_params *p);
+
+/* The config.json text for p (malloc'd), in p->dialect. */
+char *mm_mkmodel_config_json(const mm_mkmodel_params *p);
+
+typedef struct mm_mkmodel_result {
+    int64_t n_params;
+    uint64_t bytes;         /* bytes of all files written */
+    int n_files;            /* safetensors files */
+    double seconds;
+} mm_mkmodel_result;
+
+/* Writes dir/config.json and the weights. dir is created if missing; a non-empty dir needs p->force
+ * (then only files of a checkpoint are replaced). Refuses when the disk lacks room. */
+int mm_mkmodel_write(const char *dir, const mm_mkmodel_params *p, mm_mkmodel_result *res);
+
+/* The f32 value that element idx (flat, row-major) of the canonical tensor `name` gets: for tests and
+ * tools. name must be a tensor of the per-expert layout (e.g. "model.layers.0.block_sparse_moe.experts.1.w2.weight"). */
+float mm_mkmodel_value(const mm_mkmodel_params *p, const char *name, int64_t idx);
+#endif
