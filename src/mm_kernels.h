@@ -6,13 +6,41 @@
 #include "mm_common.h"
 
 /* y[T,N] = x[T,K] · W[N,K]ᵀ — W rows stored in any mm_dtype (dequantized on the fly, never copied).
- * Fast path: threaded over N (and T), SIMD dot products chosen at run time. */
+ * Fast path: threaded over N, SIMD chosen at run time.
+ *   F32/F16/BF16 weights: f32 activations, f32 accumulation (agrees with the reference to ~1e-6 relative).
+ *   Q8_0/Q4_0 (Q4_K/Q6_K) weights, T < MM_GEMM_MIN_T: each activation row is quantized once to Q8_0 (Q8_K)
+ *     and the dot products are integer, as llama.cpp does (error ~ 2^-8·‖x‖·‖w‖ per output).
+ *   T >= MM_GEMM_MIN_T (prefill): blocks of weight rows are dequantized once into f32 panels that every
+ *     token reuses from cache, multiplied with the f32 activations by a register-blocked GEMM kernel. */
 void mm_matmul(float *y, const float *x, const mm_tensor *w, int T);
 void mm_matmul_ref(float *y, const float *x, const mm_tensor *w, int T);
+#define MM_GEMM_MIN_T 8
 
 /* Row r of a 2-D tensor [rows, cols] (any dtype) converted to f32: out[cols]. */
 void mm_tensor_row_f32(const mm_tensor *t, int64_t r, float *out);
 
 /* Name of the instruction set the fast kernels use on this CPU ("avx512", "avx2", "scalar"). */
 const char *mm_kernels_isa(void);
+
+/* Force the fast path onto one instruction set ("scalar", "avx2", "avx512"), or back to the automatic
+ * choice with NULL. Returns 0, or -1 if this CPU (or build) lacks it. For tests and benchmarks. */
+int mm_kernels_force_isa(const char *name);
+
+/* ---------------------------------------------------------------- internal: per-ISA kernel sets */
+typedef struct {
+    const char *name;
+    /* y[t·ldy + r] = W_r · xa_t for r < nr, t < nt: W rows of dtype dt, wrb bytes apart, K elements;
+     * xa rows xab bytes apart as mm_matmul prepares them: f32 for F32/F16/BF16, Q8_0 blocks for
+     * Q8_0/Q4_0, Q8_K blocks for Q4_K/Q6_K. */
+    void (*dot)(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
+                size_t xab, float *y, size_t ldy);
+    /* out[t·6 + r] = Σ_{k<kc} w[r·ldw + k]·x[t·ldx + k], r < 6, t < 4: f32 panel micro-kernel, kc % 16 == 0. */
+    void (*gemm6x4)(int64_t kc, const float *w, size_t ldw, const float *x, size_t ldx, float *out);
+    /* y[n] = n elements of dtype dt at src as f32 (n a multiple of the block). */
+    void (*dequant)(mm_dtype dt, const void *src, float *y, int64_t n);
+} mm_kernel_set;
+
+/* mm_kernels_x86.c: the AVX2 / AVX-512 sets, or NULL where not compiled or not supported by the CPU. */
+const mm_kernel_set *mm_kernels_avx2(void);
+const mm_kernel_set *mm_kernels_avx512(void);
 #endif

@@ -1,0 +1,522 @@
+/* mm_kernels_x86.c — AVX2+FMA+F16C and AVX-512 (F/BW/VL/DQ/VNNI/BF16) kernel sets, each function compiled
+ * for its instruction set with a target attribute and chosen at run time (no global -march).
+ * Compiles to two NULL-returning stubs on other architectures. */
+#include "mm_kernels.h"
+#include "mm_quant.h"
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define MM_T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
+#define MM_T256 __attribute__((target("avx2,fma,f16c")))
+
+/* ================================================================ AVX-512 */
+MM_T512 static inline float mm_h2f_512(uint16_t h) { return _cvtsh_ss(h); }
+
+#define MM_LD_F32(p, k) _mm512_loadu_ps((const float *)(p) + (k))
+#define MM_LDM_F32(m, p, k) _mm512_maskz_loadu_ps((m), (const float *)(p) + (k))
+#define MM_LD_BF16(p, k) \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)(p) + (k)))), 16))
+#define MM_LDM_BF16(m, p, k) \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16((m), (const uint16_t *)(p) + (k))), 16))
+#define MM_LD_F16(p, k) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)(p) + (k))))
+#define MM_LDM_F16(m, p, k) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((m), (const uint16_t *)(p) + (k)))
+
+/* y[t·ldy+r] = Σ_k W_r[k]·x_t[k] for r < nr, t < nt: W rows of F32/F16/BF16 (wrb bytes apart), x f32 (xs floats apart).
+ * Four rows share each activation load; masked loads take the K % 16 tail. */
+#define MM_DOTF_512(NAME, LD, LDM)                                                                              \
+    MM_T512 static void NAME(int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const float *x, size_t xs, \
+                             float *y, size_t ldy) {                                                           \
+        int64_t K16 = K & ~(int64_t)15;                                                                        \
+        __mmask16 tm = (__mmask16)((1u << (K - K16)) - 1);                                                     \
+        int64_t r = 0;                                                                                         \
+        for (; r + 4 <= nr; r += 4) {                                                                          \
+            const char *w0 = (const char *)w + (size_t)r * wrb, *w1 = w0 + wrb, *w2 = w1 + wrb, *w3 = w2 + wrb; \
+            for (int t = 0; t < nt; t++) {                                                                     \
+                const float *xt = x + (size_t)t * xs;                                                          \
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                    \
+                for (int64_t k = 0; k < K16; k += 16) {                                                        \
+                    __m512 xv = _mm512_loadu_ps(xt + k);                                                       \
+                    a0 = _mm512_fmadd_ps(LD(w0, k), xv, a0);                                                   \
+                    a1 = _mm512_fmadd_ps(LD(w1, k), xv, a1);                                                   \
+                    a2 = _mm512_fmadd_ps(LD(w2, k), xv, a2);                                                   \
+                    a3 = _mm512_fmadd_ps(LD(w3, k), xv, a3);                                                   \
+                }                                                                                              \
+                if (tm) {                                                                                      \
+                    __m512 xv = _mm512_maskz_loadu_ps(tm, xt + K16);                                           \
+                    a0 = _mm512_fmadd_ps(LDM(tm, w0, K16), xv, a0);                                            \
+                    a1 = _mm512_fmadd_ps(LDM(tm, w1, K16), xv, a1);                                            \
+                    a2 = _mm512_fmadd_ps(LDM(tm, w2, K16), xv, a2);                                            \
+                    a3 = _mm512_fmadd_ps(LDM(tm, w3, K16), xv, a3);                                            \
+                }                                                                                              \
+                float *yt = y + (size_t)t * ldy + r;                                                           \
+                yt[0] = _mm512_reduce_add_ps(a0);                                                              \
+                yt[1] = _mm512_reduce_add_ps(a1);                                                              \
+                yt[2] = _mm512_reduce_add_ps(a2);                                                              \
+                yt[3] = _mm512_reduce_add_ps(a3);                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (; r < nr; r++) {                                                                                  \
+            const char *w0 = (const char *)w + (size_t)r * wrb;                                                \
+            for (int t = 0; t < nt; t++) {                                                                     \
+                const float *xt = x + (size_t)t * xs;                                                          \
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0;                                                      \
+                int64_t k = 0;                                                                                 \
+                for (; k + 32 <= K16; k += 32) {                                                               \
+                    a0 = _mm512_fmadd_ps(LD(w0, k), _mm512_loadu_ps(xt + k), a0);                              \
+                    a1 = _mm512_fmadd_ps(LD(w0, k + 16), _mm512_loadu_ps(xt + k + 16), a1);                    \
+                }                                                                                              \
+                for (; k < K16; k += 16) a0 = _mm512_fmadd_ps(LD(w0, k), _mm512_loadu_ps(xt + k), a0);         \
+                if (tm) a1 = _mm512_fmadd_ps(LDM(tm, w0, K16), _mm512_maskz_loadu_ps(tm, xt + K16), a1);        \
+                y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));                          \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+MM_DOTF_512(mm_dot_f32_512, MM_LD_F32, MM_LDM_F32)
+MM_DOTF_512(mm_dot_bf16_512, MM_LD_BF16, MM_LDM_BF16)
+MM_DOTF_512(mm_dot_f16_512, MM_LD_F16, MM_LDM_F16)
+
+/* Two 32-byte halves into one zmm: [lo | hi]. */
+#define MM_CAT256(lo, hi) _mm512_inserti64x4(_mm512_castsi256_si512(lo), (hi), 1)
+#define MM_LD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+
+/* Q8_0 row · Q8_0 activation, nb blocks: |w|·(x with w's sign) through vpdpbusd, two blocks per zmm. */
+MM_T512 static float mm_vdot_q8_0_512(const mm_block_q8_0 *a, const mm_block_q8_0 *b, int64_t nb) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i wv = MM_CAT256(MM_LD256(a[i].qs), MM_LD256(a[i + 1].qs));
+        __m512i xv = MM_CAT256(MM_LD256(b[i].qs), MM_LD256(b[i + 1].qs));
+        __m512i sx = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(wv), zero, xv);
+        __m512i p = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wv), sx);
+        __m512 dv = _mm512_insertf32x8(_mm512_set1_ps(mm_h2f_512(a[i].d) * mm_h2f_512(b[i].d)),
+                                       _mm256_set1_ps(mm_h2f_512(a[i + 1].d) * mm_h2f_512(b[i + 1].d)), 1);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dv, acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (i < nb) s += mm_vec_dot_q8_0_q8_0(a + i, b + i, MM_QK);
+    return s;
+}
+
+/* Q4_0 row · Q8_0 activation: nibbles unpacked to [lo|hi] per block, Σ(q−8)x = Σq·x − 8·Σx. */
+MM_T512 static float mm_vdot_q4_0_512(const mm_block_q4_0 *a, const mm_block_q8_0 *b, int64_t nb) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)a[i + 1].qs), _mm_loadu_si128((const __m128i *)a[i].qs));
+        __m512i u = MM_CAT256(q, _mm256_srli_epi16(q, 4));           /* [q0 q1 | q0>>4 q1>>4] */
+        u = _mm512_and_si512(_mm512_shuffle_i64x2(u, u, 0xd8), m4); /* lanes 0,2,1,3: [lo0 hi0 lo1 hi1] */
+        __m512i xv = MM_CAT256(MM_LD256(b[i].qs), MM_LD256(b[i + 1].qs));
+        __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, xv), _mm512_dpbusd_epi32(zero, eight, xv));
+        __m512 dv = _mm512_insertf32x8(_mm512_set1_ps(mm_h2f_512(a[i].d) * mm_h2f_512(b[i].d)),
+                                       _mm256_set1_ps(mm_h2f_512(a[i + 1].d) * mm_h2f_512(b[i + 1].d)), 1);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dv, acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (i < nb) s += mm_vec_dot_q4_0_q8_0(a + i, b + i, MM_QK);
+    return s;
+}
+
+/* Q4_K row · Q8_K activation: per 64 elements one vpdpbusd (nibbles are unsigned), lanes scaled by
+ * the two sub-block scales; mins through the activation's bsums. */
+MM_T512 static float mm_vdot_q4_K_512(const mm_block_q4_K *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
+    __m512 acc = _mm512_setzero_ps();
+    float mins = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int sc[8], mn[8], summ = 0;
+        for (int j = 0; j < 8; j++) {
+            mm_q4_K_scale_min(j, a[i].scales, &sc[j], &mn[j]);
+            summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        }
+        __m512i ai = zero;
+        for (int p = 0; p < 4; p++) {
+            __m256i q = MM_LD256(a[i].qs + 32 * p);
+            __m512i u = _mm512_and_si512(MM_CAT256(q, _mm256_srli_epi16(q, 4)), m4);
+            __m512i d = _mm512_dpbusd_epi32(zero, u, _mm512_loadu_si512(b[i].qs + 64 * p));
+            __m512i s = MM_CAT256(_mm256_set1_epi32(sc[2 * p]), _mm256_set1_epi32(sc[2 * p + 1]));
+            ai = _mm512_add_epi32(ai, _mm512_mullo_epi32(d, s));
+        }
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_set1_ps(b[i].d * mm_h2f_512(a[i].d)), acc);
+        mins += b[i].d * mm_h2f_512(a[i].dmin) * (float)summ;
+    }
+    return _mm512_reduce_add_ps(acc) - mins;
+}
+
+/* Q6_K row · Q8_K activation: 6-bit levels u = e+32 rebuilt 64 at a time, Σ sc·u·x by vpdpbusd with
+ * per-16 scales, minus 32·Σ sc·bsums. */
+MM_T512 static float mm_vdot_q6_K_512(const mm_block_q6_K *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(3);
+    const __m512i idx0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i four = _mm512_set1_epi32(4);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)a[i].scales));
+        __m512i corr = _mm512_mullo_epi32(sc32, _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)b[i].bsums)));
+        __m512i ai = zero, idx = idx0;
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512(a[i].ql + 64 * h);
+            __m256i qh = MM_LD256(a[i].qh + 32 * h);
+            __m512i H = MM_CAT256(qh, _mm256_srli_epi16(qh, 2));
+            __m512i u01 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(H, m2), 4));
+            __m512i u23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m2), 4));
+            __m512i d01 = _mm512_dpbusd_epi32(zero, u01, _mm512_loadu_si512(b[i].qs + 128 * h));
+            ai = _mm512_add_epi32(ai, _mm512_mullo_epi32(d01, _mm512_permutexvar_epi32(idx, sc32)));
+            idx = _mm512_add_epi32(idx, four);
+            __m512i d23 = _mm512_dpbusd_epi32(zero, u23, _mm512_loadu_si512(b[i].qs + 128 * h + 64));
+            ai = _mm512_add_epi32(ai, _mm512_mullo_epi32(d23, _mm512_permutexvar_epi32(idx, sc32)));
+            idx = _mm512_add_epi32(idx, four);
+        }
+        ai = _mm512_sub_epi32(ai, _mm512_slli_epi32(corr, 5));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_set1_ps(b[i].d * mm_h2f_512(a[i].d)), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* y[t·ldy+r] = W_r·xa_t, r < nr, t < nt (contract in mm_kernel_set). */
+MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
+                               size_t xab, float *y, size_t ldy) {
+    switch (dt) {
+    case MM_F32: mm_dot_f32_512(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
+    case MM_BF16: mm_dot_bf16_512(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
+    case MM_F16: mm_dot_f16_512(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
+    default: break;
+    }
+    for (int64_t r = 0; r < nr; r++) {
+        const void *wr = (const char *)w + (size_t)r * wrb;
+        for (int t = 0; t < nt; t++) {
+            const void *xt = (const char *)xa + (size_t)t * xab;
+            float s;
+            switch (dt) {
+            case MM_Q8_0: s = mm_vdot_q8_0_512(wr, xt, K / MM_QK); break;
+            case MM_Q4_0: s = mm_vdot_q4_0_512(wr, xt, K / MM_QK); break;
+            case MM_Q4_K: s = mm_vdot_q4_K_512(wr, xt, K / MM_QK_K); break;
+            case MM_Q6_K: s = mm_vdot_q6_K_512(wr, xt, K / MM_QK_K); break;
+            default: s = NAN; break;
+            }
+            y[(size_t)t * ldy + (size_t)r] = s;
+        }
+    }
+}
+
+/* out[t·6+r] = Σ_{k<kc} w[r·ldw+k]·x[t·ldx+k], r < 6, t < 4, kc % 16 == 0: 24 zmm accumulators, each
+ * weight load feeds 4 FMAs and each activation load 6. */
+MM_T512 static void mm_gemm6x4_512(int64_t kc, const float *w, size_t ldw, const float *x, size_t ldx, float *out) {
+#define MM_Z(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
+    MM_Z(0) MM_Z(1) MM_Z(2) MM_Z(3) MM_Z(4) MM_Z(5)
+#undef MM_Z
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
+    for (int64_t k = 0; k < kc; k += 16) {
+        __m512 v0 = _mm512_loadu_ps(x0 + k), v1 = _mm512_loadu_ps(x1 + k), v2 = _mm512_loadu_ps(x2 + k),
+               v3 = _mm512_loadu_ps(x3 + k), wv;
+#define MM_ROW(r)                                   \
+    wv = _mm512_loadu_ps(w + (r) * ldw + k);        \
+    c##r##0 = _mm512_fmadd_ps(wv, v0, c##r##0);     \
+    c##r##1 = _mm512_fmadd_ps(wv, v1, c##r##1);     \
+    c##r##2 = _mm512_fmadd_ps(wv, v2, c##r##2);     \
+    c##r##3 = _mm512_fmadd_ps(wv, v3, c##r##3);
+        MM_ROW(0) MM_ROW(1) MM_ROW(2) MM_ROW(3) MM_ROW(4) MM_ROW(5)
+#undef MM_ROW
+    }
+#define MM_OUT(r)                                  \
+    out[0 * 6 + r] = _mm512_reduce_add_ps(c##r##0); \
+    out[1 * 6 + r] = _mm512_reduce_add_ps(c##r##1); \
+    out[2 * 6 + r] = _mm512_reduce_add_ps(c##r##2); \
+    out[3 * 6 + r] = _mm512_reduce_add_ps(c##r##3);
+    MM_OUT(0) MM_OUT(1) MM_OUT(2) MM_OUT(3) MM_OUT(4) MM_OUT(5)
+#undef MM_OUT
+}
+
+/* y[n] = n elements of dtype dt at src as f32. */
+MM_T512 static void mm_dequant_512(mm_dtype dt, const void *src, float *y, int64_t n) {
+    int64_t i = 0;
+    switch (dt) {
+    case MM_BF16:
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, MM_LD_BF16(src, i));
+        break;
+    case MM_F16:
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, MM_LD_F16(src, i));
+        break;
+    case MM_Q8_0: {
+        const mm_block_q8_0 *b = src;
+        for (int64_t j = 0; j < n / MM_QK; j++) {
+            __m512 d = _mm512_set1_ps(mm_h2f_512(b[j].d));
+            __m256i q = MM_LD256(b[j].qs);
+            _mm512_storeu_ps(y + 32 * j, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)))));
+            _mm512_storeu_ps(y + 32 * j + 16,
+                             _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)))));
+        }
+        return;
+    }
+    case MM_Q4_0: {
+        const mm_block_q4_0 *b = src;
+        const __m128i m4 = _mm_set1_epi8(15), e8 = _mm_set1_epi8(8);
+        for (int64_t j = 0; j < n / MM_QK; j++) {
+            __m512 d = _mm512_set1_ps(mm_h2f_512(b[j].d));
+            __m128i q = _mm_loadu_si128((const __m128i *)b[j].qs);
+            __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), e8), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), e8);
+            _mm512_storeu_ps(y + 32 * j, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))));
+            _mm512_storeu_ps(y + 32 * j + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))));
+        }
+        return;
+    }
+    case MM_Q4_K: {
+        const mm_block_q4_K *b = src;
+        const __m128i m4 = _mm_set1_epi8(15);
+        for (int64_t j = 0; j < n / MM_QK_K; j++) {
+            float d = mm_h2f_512(b[j].d), dmin = mm_h2f_512(b[j].dmin);
+            for (int s = 0; s < 8; s++) {
+                int sc, m;
+                mm_q4_K_scale_min(s, b[j].scales, &sc, &m);
+                __m512 dv = _mm512_set1_ps(d * (float)sc), mv = _mm512_set1_ps(dmin * (float)m);
+                for (int h = 0; h < 2; h++) {
+                    __m128i q = _mm_loadu_si128((const __m128i *)(b[j].qs + 32 * (s / 2) + 16 * h));
+                    q = (s & 1) ? _mm_and_si128(_mm_srli_epi16(q, 4), m4) : _mm_and_si128(q, m4);
+                    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q));
+                    _mm512_storeu_ps(y + 256 * j + 32 * s + 16 * h, _mm512_fmsub_ps(dv, v, mv));
+                }
+            }
+        }
+        return;
+    }
+    default: mm_dequantize_row(dt, src, y, n); return;
+    }
+    if (i < n) mm_dequantize_row(dt, (const char *)src + (size_t)i * 2, y + i, n - i);
+}
+
+static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512};
+
+const mm_kernel_set *mm_kernels_avx512(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
+        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return &mm_set_512;
+    return NULL;
+}
+
+/* ================================================================ AVX2 + FMA + F16C */
+MM_T256 static inline float mm_hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+MM_T256 static inline float mm_h2f_256(uint16_t h) { return _cvtsh_ss(h); }
+
+#define MM_LD8_F32(p, k) _mm256_loadu_ps((const float *)(p) + (k))
+#define MM_LD8_BF16(p, k) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k)))), 16))
+#define MM_LD8_F16(p, k) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k))))
+#define MM_SC_F32(p, k) (((const float *)(p))[k])
+#define MM_SC_BF16(p, k) mm_bf16_to_f32(((const uint16_t *)(p))[k])
+#define MM_SC_F16(p, k) mm_h2f_256(((const uint16_t *)(p))[k])
+
+/* y[t·ldy+r] = Σ_k W_r[k]·x_t[k] for r < nr, t < nt (F32/F16/BF16 rows, f32 x): 4 rows per x load. */
+#define MM_DOTF_256(NAME, LD, SC)                                                                                \
+    MM_T256 static void NAME(int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const float *x, size_t xs,   \
+                             float *y, size_t ldy) {                                                             \
+        int64_t K8 = K & ~(int64_t)7;                                                                            \
+        for (int64_t r = 0; r < nr; r += 4) {                                                                    \
+            int rn = nr - r < 4 ? (int)(nr - r) : 4;                                                             \
+            const char *wr[4];                                                                                   \
+            for (int j = 0; j < 4; j++) wr[j] = (const char *)w + (size_t)(r + (j < rn ? j : 0)) * wrb;          \
+            for (int t = 0; t < nt; t++) {                                                                       \
+                const float *xt = x + (size_t)t * xs;                                                            \
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                      \
+                for (int64_t k = 0; k < K8; k += 8) {                                                            \
+                    __m256 xv = _mm256_loadu_ps(xt + k);                                                         \
+                    a0 = _mm256_fmadd_ps(LD(wr[0], k), xv, a0);                                                  \
+                    a1 = _mm256_fmadd_ps(LD(wr[1], k), xv, a1);                                                  \
+                    a2 = _mm256_fmadd_ps(LD(wr[2], k), xv, a2);                                                  \
+                    a3 = _mm256_fmadd_ps(LD(wr[3], k), xv, a3);                                                  \
+                }                                                                                                \
+                float s[4] = {mm_hsum256(a0), mm_hsum256(a1), mm_hsum256(a2), mm_hsum256(a3)};                   \
+                for (int j = 0; j < rn; j++) {                                                                   \
+                    for (int64_t k = K8; k < K; k++) s[j] += SC(wr[j], k) * xt[k];                               \
+                    y[(size_t)t * ldy + r + j] = s[j];                                                           \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+    }
+MM_DOTF_256(mm_dot_f32_256, MM_LD8_F32, MM_SC_F32)
+MM_DOTF_256(mm_dot_bf16_256, MM_LD8_BF16, MM_SC_BF16)
+MM_DOTF_256(mm_dot_f16_256, MM_LD8_F16, MM_SC_F16)
+
+/* Σ of 32 int8 products u·s (u unsigned ≤ 128, |s| ≤ 127: the int16 pair sums cannot saturate) as 8 int32. */
+MM_T256 static inline __m256i mm_dot32_256(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+/* Q8_0 row · Q8_0 activation: |w|·sign(x, w) through maddubs. */
+MM_T256 static float mm_vdot_q8_0_256(const mm_block_q8_0 *a, const mm_block_q8_0 *b, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i wv = MM_LD256(a[i].qs), xv = MM_LD256(b[i].qs);
+        __m256i p = mm_dot32_256(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(mm_h2f_256(a[i].d) * mm_h2f_256(b[i].d)), acc);
+    }
+    return mm_hsum256(acc);
+}
+
+/* Q4_0 row · Q8_0 activation: levels q−8 in −8..7, then as Q8_0. */
+MM_T256 static float mm_vdot_q4_0_256(const mm_block_q4_0 *a, const mm_block_q8_0 *b, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(15), e8 = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < nb; i++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)a[i].qs);
+        __m256i wv = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4), e8);
+        __m256i xv = MM_LD256(b[i].qs);
+        __m256i p = mm_dot32_256(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(mm_h2f_256(a[i].d) * mm_h2f_256(b[i].d)), acc);
+    }
+    return mm_hsum256(acc);
+}
+
+/* Q4_K row · Q8_K activation: unsigned nibbles straight into maddubs (x may be −128: 15·128·2 fits int16). */
+MM_T256 static float mm_vdot_q4_K_256(const mm_block_q4_K *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int sc, mn, summ = 0;
+        __m256i ai = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            __m256i q = MM_LD256(a[i].qs + 32 * p);
+            __m256i d0 = mm_dot32_256(_mm256_and_si256(q, m4), MM_LD256(b[i].qs + 64 * p));
+            __m256i d1 = mm_dot32_256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), MM_LD256(b[i].qs + 64 * p + 32));
+            mm_q4_K_scale_min(2 * p, a[i].scales, &sc, &mn);
+            summ += mn * (b[i].bsums[4 * p] + b[i].bsums[4 * p + 1]);
+            ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(d0, _mm256_set1_epi32(sc)));
+            mm_q4_K_scale_min(2 * p + 1, a[i].scales, &sc, &mn);
+            summ += mn * (b[i].bsums[4 * p + 2] + b[i].bsums[4 * p + 3]);
+            ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(d1, _mm256_set1_epi32(sc)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d)), acc);
+        mins += b[i].d * mm_h2f_256(a[i].dmin) * (float)summ;
+    }
+    return mm_hsum256(acc) - mins;
+}
+
+/* Q6_K row · Q8_K activation: unsigned levels u = e+32 (≤ 63) via maddubs, per-16 scales, minus 32·Σ sc·bsums. */
+MM_T256 static float mm_vdot_q6_K_256(const mm_block_q6_K *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t *sc = a[i].scales;
+        int corr = 0;
+        for (int g = 0; g < 16; g++) corr += sc[g] * b[i].bsums[g];
+        __m256i ai = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i ql0 = MM_LD256(a[i].ql + 64 * h), ql1 = MM_LD256(a[i].ql + 64 * h + 32), qh = MM_LD256(a[i].qh + 32 * h);
+            __m256i u[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
+            };
+            for (int j = 0; j < 4; j++) {
+                /* 32 elements = two groups of 16: int16 pair sums, then scale each half with its group's scale */
+                __m256i p16 = _mm256_maddubs_epi16(u[j], MM_LD256(b[i].qs + 128 * h + 32 * j));
+                int g = 8 * h + 2 * j;
+                __m256i s16 = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+                ai = _mm256_add_epi32(ai, _mm256_madd_epi16(p16, s16));
+            }
+        }
+        ai = _mm256_sub_epi32(ai, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d)), acc);
+    }
+    return mm_hsum256(acc);
+}
+
+/* y[t·ldy+r] = W_r·xa_t, r < nr, t < nt (contract in mm_kernel_set). */
+MM_T256 static void mm_dot_256(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
+                               size_t xab, float *y, size_t ldy) {
+    switch (dt) {
+    case MM_F32: mm_dot_f32_256(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
+    case MM_BF16: mm_dot_bf16_256(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
+    case MM_F16: mm_dot_f16_256(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
+    default: break;
+    }
+    for (int64_t r = 0; r < nr; r++) {
+        const void *wr = (const char *)w + (size_t)r * wrb;
+        for (int t = 0; t < nt; t++) {
+            const void *xt = (const char *)xa + (size_t)t * xab;
+            float s;
+            switch (dt) {
+            case MM_Q8_0: s = mm_vdot_q8_0_256(wr, xt, K / MM_QK); break;
+            case MM_Q4_0: s = mm_vdot_q4_0_256(wr, xt, K / MM_QK); break;
+            case MM_Q4_K: s = mm_vdot_q4_K_256(wr, xt, K / MM_QK_K); break;
+            case MM_Q6_K: s = mm_vdot_q6_K_256(wr, xt, K / MM_QK_K); break;
+            default: s = NAN; break;
+            }
+            y[(size_t)t * ldy + (size_t)r] = s;
+        }
+    }
+}
+
+/* out[t·6+r] = Σ_{k<kc} w[r·ldw+k]·x[t·ldx+k], r < 6, t < 4, kc % 8 == 0: three passes of 2 rows × 4 tokens. */
+MM_T256 static void mm_gemm6x4_256(int64_t kc, const float *w, size_t ldw, const float *x, size_t ldx, float *out) {
+    for (int r = 0; r < 6; r += 2) {
+        const float *w0 = w + (size_t)r * ldw, *w1 = w0 + ldw;
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        for (int64_t k = 0; k < kc; k += 8) {
+            __m256 a = _mm256_loadu_ps(w0 + k), b = _mm256_loadu_ps(w1 + k), v;
+            v = _mm256_loadu_ps(x + k);
+            c00 = _mm256_fmadd_ps(a, v, c00);
+            c10 = _mm256_fmadd_ps(b, v, c10);
+            v = _mm256_loadu_ps(x + ldx + k);
+            c01 = _mm256_fmadd_ps(a, v, c01);
+            c11 = _mm256_fmadd_ps(b, v, c11);
+            v = _mm256_loadu_ps(x + 2 * ldx + k);
+            c02 = _mm256_fmadd_ps(a, v, c02);
+            c12 = _mm256_fmadd_ps(b, v, c12);
+            v = _mm256_loadu_ps(x + 3 * ldx + k);
+            c03 = _mm256_fmadd_ps(a, v, c03);
+            c13 = _mm256_fmadd_ps(b, v, c13);
+        }
+        out[0 * 6 + r] = mm_hsum256(c00);
+        out[1 * 6 + r] = mm_hsum256(c01);
+        out[2 * 6 + r] = mm_hsum256(c02);
+        out[3 * 6 + r] = mm_hsum256(c03);
+        out[0 * 6 + r + 1] = mm_hsum256(c10);
+        out[1 * 6 + r + 1] = mm_hsum256(c11);
+        out[2 * 6 + r + 1] = mm_hsum256(c12);
+        out[3 * 6 + r + 1] = mm_hsum256(c13);
+    }
+}
+
+/* y[n] = n elements of dtype dt at src as f32. */
+MM_T256 static void mm_dequant_256(mm_dtype dt, const void *src, float *y, int64_t n) {
+    int64_t i = 0;
+    switch (dt) {
+    case MM_BF16:
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, MM_LD8_BF16(src, i));
+        break;
+    case MM_F16:
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, MM_LD8_F16(src, i));
+        break;
+    default: mm_dequantize_row(dt, src, y, n); return;
+    }
+    if (i < n) mm_dequantize_row(dt, (const char *)src + (size_t)i * 2, y + i, n - i);
+}
+
+static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256};
+
+const mm_kernel_set *mm_kernels_avx2(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return &mm_set_256;
+    return NULL;
+}
+
+#else /* not x86-64 */
+const mm_kernel_set *mm_kernels_avx2(void) { return NULL; }
+const mm_kernel_set *mm_kernels_avx512(void) { return NULL; }
+#endif

@@ -1,0 +1,306 @@
+/* test_kernels.c — weight formats and matrix kernels: block layouts, quantization error, f16/bf16
+ * conversions, fast mm_matmul (every ISA) against the scalar reference, determinism. */
+#include "mm_kernels.h"
+#include "mm_quant.h"
+#include "mm_test.h"
+#include <omp.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) { /* (0, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+static float grand(void) { return (float)(sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand())); }
+static void fill(float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = grand() * scale;
+        x[i] = v != 0.0f ? v : scale * 0.5f; /* activations are never zero */
+    }
+}
+
+static const mm_dtype all_types[] = {MM_F32, MM_F16, MM_BF16, MM_Q8_0, MM_Q4_0, MM_Q4_K, MM_Q6_K};
+#define NTYPES ((int)(sizeof all_types / sizeof all_types[0]))
+
+/* ---------------------------------------------------------------- conversions */
+static void test_half_conversions(void) {
+    int bad16 = 0, badbf = 0, badsimd = 0;
+    uint16_t *all = malloc(65536 * 2);
+    for (int h = 0; h < 65536; h++) all[h] = (uint16_t)h;
+    for (int h = 0; h < 65536; h++) {
+        float f = mm_f16_to_f32((uint16_t)h);
+        if (isnan(f) ? !isnan(mm_f16_to_f32(mm_f32_to_f16(f))) : mm_f32_to_f16(f) != h) bad16++;
+        float g = mm_bf16_to_f32((uint16_t)h);
+        if (isnan(g) ? !isnan(mm_bf16_to_f32(mm_f32_to_bf16(g))) : mm_f32_to_bf16(g) != h) badbf++;
+    }
+    CHECK(bad16 == 0, "%d f16 values do not round-trip", bad16);
+    CHECK(badbf == 0, "%d bf16 values do not round-trip", badbf);
+    /* every kernel set's vector conversion is bit-identical to the scalar one on all 65536 values */
+    const mm_kernel_set *sets[2] = {mm_kernels_avx2(), mm_kernels_avx512()};
+    float *a = malloc(65536 * 4), *b = malloc(65536 * 4);
+    for (int s = 0; s < 2; s++) {
+        if (!sets[s]) continue;
+        for (int dt = MM_F16; dt <= MM_BF16; dt++) {
+            mm_dequantize_row((mm_dtype)dt, all, a, 65536);
+            sets[s]->dequant((mm_dtype)dt, all, b, 65536);
+            for (int h = 0; h < 65536; h++) /* NaN payloads may be quieted by vcvtph2ps */
+                if (isnan(a[h]) ? !isnan(b[h]) : memcmp(&a[h], &b[h], 4) != 0) badsimd++;
+        }
+    }
+    CHECK(badsimd == 0, "%d SIMD f16/bf16 conversions differ from scalar", badsimd);
+    /* rounding: halfway cases go to even */
+    CHECK(mm_f32_to_bf16(1.0f + 1.0f / 256) == 0x3f80, "bf16 tie to even (down)");
+    CHECK(mm_f32_to_bf16(1.0f + 3.0f / 256) == 0x3f82, "bf16 tie to even (up)");
+    CHECK(mm_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00, "f16 tie to even");
+    free(all), free(a), free(b);
+}
+
+/* ---------------------------------------------------------------- layouts (hand-built blocks) */
+static void test_layouts(void) {
+    float y[256];
+    mm_block_q4_0 q4 = {.d = 0x3c00}; /* d = 1 */
+    q4.qs[0] = 0x9a;
+    q4.qs[15] = 0x07;
+    for (int l = 1; l < 15; l++) q4.qs[l] = 0x88;
+    mm_dequantize_row_q4_0(&q4, y, 32);
+    CHECK(y[0] == 2 && y[16] == 1 && y[15] == -1 && y[31] == -8 && y[1] == 0, "Q4_0 nibble order: %g %g %g %g", y[0], y[16],
+          y[15], y[31]);
+
+    mm_block_q8_0 q8 = {.d = 0x4000}; /* d = 2 */
+    for (int l = 0; l < 32; l++) q8.qs[l] = (int8_t)(l - 16);
+    mm_dequantize_row_q8_0(&q8, y, 32);
+    CHECK(y[0] == -32 && y[31] == 30, "Q8_0 values");
+
+    /* Q4_K: sub-block 5 gets sc = 42 (0b101010), m = 21 (0b010101); sub-block 1 sc = 3, m = 0. */
+    mm_block_q4_K k4;
+    memset(&k4, 0, sizeof k4);
+    k4.d = 0x3c00;
+    k4.dmin = 0x3800; /* 0.5 */
+    k4.scales[1] = 3 | (2 << 6);              /* sc1 = 3, high bits of sc5 = 2 */
+    k4.scales[5] = (1 << 6);                  /* m1 = 0, high bits of m5 = 1 */
+    k4.scales[9] = (uint8_t)(10 | (5 << 4));  /* low nibbles of sc5 = 10, m5 = 5 */
+    int sc, m;
+    mm_q4_K_scale_min(5, k4.scales, &sc, &m);
+    CHECK(sc == 42 && m == 21, "Q4_K 6-bit unpack: %d %d", sc, m);
+    k4.qs[64 + 7] = 0x3c;  /* element 128+7 (sub-block 4) low = 12; element 160+7 (sub-block 5) high = 3 */
+    k4.qs[0 + 2] = 0x50;   /* element 32+2 (sub-block 1) = 5 */
+    mm_dequantize_row_q4_K(&k4, y, 256);
+    CHECK(y[167] == 42 * 3 - 0.5f * 21 && y[34] == 15 && y[135] == 0 && y[166] == -10.5f, "Q4_K values: %g %g %g", y[167],
+          y[34], y[166]);
+
+    /* Q6_K: element 70 of the second half (index 198): ql[64+6] high nibble, qh[32+6] bits 4..5, scale 12. */
+    mm_block_q6_K k6;
+    memset(&k6, 0, sizeof k6);
+    k6.d = 0x3c00;
+    for (int g = 0; g < 16; g++) k6.scales[g] = (int8_t)(g + 1);
+    k6.ql[64 + 6] = 0x70;
+    k6.qh[32 + 6] = 0x20; /* high bits 2 → level 7 | 32 = 39 → e = 7 */
+    mm_dequantize_row_q6_K(&k6, y, 256);
+    CHECK(y[198] == 7.0f * 13 && y[6] == -32.0f * 1 && y[128 + 6] == -32.0f * 9, "Q6_K values: %g %g", y[198], y[6]);
+}
+
+/* ---------------------------------------------------------------- quantization error */
+static double rel_rmse(const float *a, const float *b, int64_t n) {
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        e += (double)(a[i] - b[i]) * (a[i] - b[i]);
+        s += (double)a[i] * a[i];
+    }
+    return sqrt(e / s);
+}
+
+static void test_quant_error(void) {
+    const int64_t n = 256 * 64;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    void *q = malloc(n * 4 + 4096);
+    fill(x, n, 0.02f);
+    /* Gaussian data, measured: F16 0.00021, BF16 0.00166, Q8_0 0.0054, Q4_0 0.086, Q4_K 0.072, Q6_K 0.0178.
+     * Expected from the level spacing (uniform error step/√12): Q4_K spans ~4σ of a 32-block in 15 steps
+     * (≈0.077σ before the scale search), Q6_K ~1.8σ of a 16-block in 32 steps (≈0.016σ). */
+    static const struct { mm_dtype t; double bound; } b[] = {
+        {MM_F16, 3e-4}, {MM_BF16, 2.5e-3}, {MM_Q8_0, 0.007}, {MM_Q4_0, 0.10}, {MM_Q4_K, 0.08}, {MM_Q6_K, 0.02}};
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+        size_t bytes = mm_quantize_rows(b[i].t, x, q, 64, 256);
+        CHECK(bytes == 64 * mm_row_bytes(b[i].t, 256), "%s: quantize_rows size %zu", mm_dtype_name(b[i].t), bytes);
+        for (int r = 0; r < 64; r++) mm_dequantize_row(b[i].t, (char *)q + r * mm_row_bytes(b[i].t, 256), y + r * 256, 256);
+        double e = rel_rmse(x, y, n);
+        printf("quantize %-5s rel RMSE %.5f (bound %.4f)\n", mm_dtype_name(b[i].t), e, b[i].bound);
+        CHECK(e < b[i].bound, "%s: rel RMSE %g >= %g", mm_dtype_name(b[i].t), e, b[i].bound);
+    }
+    /* Q8_K (activations) */
+    mm_quantize_row_q8_K(x, q, n);
+    mm_dequantize_row_q8_K(q, y, n);
+    CHECK(rel_rmse(x, y, n) < 0.01, "Q8_K rel RMSE %g", rel_rmse(x, y, n));
+    const mm_block_q8_K *k8 = q;
+    int badsum = 0;
+    for (int i = 0; i < n / 256; i++)
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += k8[i].qs[16 * g + l];
+            badsum += s != k8[i].bsums[g];
+        }
+    CHECK(badsum == 0, "Q8_K bsums");
+    /* constant and zero blocks survive */
+    for (int i = 0; i < 256; i++) x[i] = 0.0f;
+    for (int i = 256; i < 512; i++) x[i] = -1.5f;
+    for (size_t i = 2; i < sizeof b / sizeof b[0]; i++) {
+        mm_quantize_rows(b[i].t, x, q, 1, 512);
+        mm_dequantize_row(b[i].t, q, y, 512);
+        double e = 0;
+        for (int k = 0; k < 512; k++) e = fmax(e, fabs(y[k] - x[k]));
+        CHECK(e < 0.01, "%s: zero/constant blocks max err %g", mm_dtype_name(b[i].t), e);
+    }
+    CHECK(mm_quantize_rows(MM_Q4_K, x, q, 1, 100) == 0, "bad column count rejected");
+    free(x), free(y), free(q);
+}
+
+/* The scalar integer dot products equal the dot product of the dequantized operands. */
+static void test_vec_dot_semantics(void) {
+    const int64_t K = 1024;
+    float *w = malloc(K * 4), *x = malloc(K * 4), *wd = malloc(K * 4), *xd = malloc(K * 4);
+    void *wq = malloc(K * 4), *xq = malloc(K * 4);
+    fill(w, K, 1.0f);
+    fill(x, K, 1.0f);
+    for (int f = 0; f < 4; f++) {
+        mm_dtype t = (mm_dtype[]){MM_Q8_0, MM_Q4_0, MM_Q4_K, MM_Q6_K}[f];
+        mm_quantize_rows(t, w, wq, 1, K);
+        mm_dequantize_row(t, wq, wd, K);
+        if (f < 2) {
+            mm_quantize_row_q8_0(x, xq, K);
+            mm_dequantize_row_q8_0(xq, xd, K);
+        } else {
+            mm_quantize_row_q8_K(x, xq, K);
+            mm_dequantize_row_q8_K(xq, xd, K);
+        }
+        double exact = 0, norm = 0;
+        for (int64_t k = 0; k < K; k++) exact += (double)wd[k] * xd[k], norm += fabs((double)wd[k] * xd[k]);
+        float got = f == 0 ? mm_vec_dot_q8_0_q8_0(wq, xq, K)
+                    : f == 1 ? mm_vec_dot_q4_0_q8_0(wq, xq, K)
+                    : f == 2 ? mm_vec_dot_q4_K_q8_K(wq, xq, K)
+                             : mm_vec_dot_q6_K_q8_K(wq, xq, K);
+        CHECK(fabs(got - exact) <= 1e-5 * norm, "%s vec_dot %g vs dequantized %g", mm_dtype_name(t), got, exact);
+    }
+    free(w), free(x), free(wd), free(xd), free(wq), free(xq);
+}
+
+/* ---------------------------------------------------------------- matmul */
+typedef struct { int T; int64_t N, K; } shape;
+
+/* Max over outputs of |a − b| / (‖x_t‖·‖w_n‖). */
+static double max_scaled_err(const float *a, const float *b, const float *x, const float *wf, int T, int64_t N, int64_t K) {
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        double nx = 0;
+        for (int64_t k = 0; k < K; k++) nx += (double)x[t * K + k] * x[t * K + k];
+        for (int64_t n = 0; n < N; n++) {
+            double nw = 0;
+            for (int64_t k = 0; k < K; k++) nw += (double)wf[n * K + k] * wf[n * K + k];
+            double e = fabs((double)a[t * N + n] - b[t * N + n]) / sqrt(nx * nw);
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    }
+    return worst;
+}
+
+static void test_matmul(void) {
+    static const shape shapes[] = {
+        {1, 37, 256},  {1, 100, 768}, {3, 50, 512},  {2, 16, 1280}, {7, 33, 256},  {8, 13, 256},
+        {9, 61, 1280}, {17, 97, 2304}, {1, 5, 96},   {11, 23, 160}, {1, 9, 37},    {13, 19, 100},
+    };
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    for (int ti = 0; ti < NTYPES; ti++) {
+        mm_dtype dt = all_types[ti];
+        int blk = mm_dtype_block(dt);
+        int quant_act = dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K;
+        /* Tolerances relative to ‖x_t‖·‖w_n‖ (Cauchy–Schwarz):
+         *  f32 activations (F32/F16/BF16, and every dtype at T >= MM_GEMM_MIN_T): only the summation order
+         *    differs from the reference; both sums err by ~√K·2^-24·‖x‖‖w‖ (< 3e-6 at K = 2304): 1e-5.
+         *  Q8_0 activations: |x̂_k − x_k| ≤ amax_b/254 (+ f16 rounding of the block scale, 2^-11 relative), so
+         *    ‖x̂ − x‖² ≤ 32·Σ_b amax_b²/254² ≤ (32/254²)·‖x‖² and |ŷ − y| ≤ ‖w‖·‖x̂ − x‖ ≤ 0.0228·‖x‖‖w‖: 0.025.
+         *  Q8_K activations: |x̂_k − x_k| ≤ amax_b/256 over 256-element blocks, ‖x̂ − x‖ ≤ ‖x‖/16: 0.0625.
+         *  These worst-case bounds are loose, so every SIMD path is also checked against the scalar kernel set
+         *  (identical integer semantics) at 1e-5, and the scalar dots against the dequantized operands above. */
+        double tol_q = dt == MM_Q8_0 || dt == MM_Q4_0 ? 0.025 : 0.0625;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            shape s = shapes[si];
+            if (s.K % blk) continue;
+            int T = s.T;
+            int64_t N = s.N, K = s.K;
+            float *wsrc = malloc(N * K * 4), *wf = malloc(N * K * 4), *x = malloc(T * K * 4);
+            float *yref = malloc(T * N * 4), *y = malloc(T * N * 4), *yscal = malloc(T * N * 4), *y2 = malloc(T * N * 4);
+            void *wq = malloc(N * K * 4);
+            fill(wsrc, N * K, 0.05f);
+            fill(x, T * K, 1.0f);
+            mm_quantize_rows(dt, wsrc, wq, N, K);
+            mm_tensor w = {.name = "w", .dtype = dt, .ndim = 2, .shape = {N, K}, .data = wq, .nbytes = N * mm_row_bytes(dt, K)};
+            for (int64_t n = 0; n < N; n++) mm_tensor_row_f32(&w, n, wf + n * K);
+            mm_matmul_ref(yref, x, &w, T);
+            double tol = (quant_act && T < MM_GEMM_MIN_T) ? tol_q : 1e-5;
+            mm_kernels_force_isa("scalar");
+            mm_matmul(yscal, x, &w, T);
+            for (int ii = 0; ii < 3; ii++) {
+                if (mm_kernels_force_isa(isas[ii]) != 0) {
+                    if (ii == 2) printf("note: %s not available on this CPU, not tested\n", isas[ii]);
+                    continue;
+                }
+                mm_matmul(y, x, &w, T);
+                double e = max_scaled_err(y, yref, x, wf, T, N, K);
+                CHECK(e <= tol, "%s %s T=%d N=%lld K=%lld: err %.3g vs ref > %.3g", isas[ii], mm_dtype_name(dt), T,
+                      (long long)N, (long long)K, e, tol);
+                double es = max_scaled_err(y, yscal, x, wf, T, N, K);
+                CHECK(es <= 1e-5, "%s %s T=%d N=%lld K=%lld: err %.3g vs scalar kernels", isas[ii], mm_dtype_name(dt), T,
+                      (long long)N, (long long)K, es);
+                /* determinism: same result twice, and with 1 thread vs all */
+                mm_matmul(y2, x, &w, T);
+                CHECK(memcmp(y, y2, T * N * 4) == 0, "%s %s T=%d: not deterministic", isas[ii], mm_dtype_name(dt), T);
+                int nth = omp_get_max_threads();
+                omp_set_num_threads(1);
+                mm_matmul(y2, x, &w, T);
+                omp_set_num_threads(nth);
+                CHECK(memcmp(y, y2, T * N * 4) == 0, "%s %s T=%d: differs with 1 thread", isas[ii], mm_dtype_name(dt), T);
+            }
+            mm_kernels_force_isa(NULL);
+            free(wsrc), free(wf), free(x), free(yref), free(y), free(yscal), free(y2), free(wq);
+        }
+    }
+    CHECK(mm_kernels_force_isa("nonsense") == -1, "unknown ISA rejected");
+    printf("auto ISA: %s\n", mm_kernels_isa());
+}
+
+/* A bigger case that crosses several panels and K chunks, and multi-thread splits at T = 1. */
+static void test_matmul_large(void) {
+    const int64_t N = 300, K = 3072;
+    for (int ti = 0; ti < NTYPES; ti++) {
+        mm_dtype dt = all_types[ti];
+        int Ts[2] = {1, 20};
+        float *wsrc = malloc(N * K * 4), *wf = malloc(N * K * 4), *x = malloc(20 * K * 4), *y = malloc(20 * N * 4),
+              *yr = malloc(20 * N * 4);
+        void *wq = malloc(N * K * 4);
+        fill(wsrc, N * K, 0.05f);
+        fill(x, 20 * K, 1.0f);
+        mm_quantize_rows(dt, wsrc, wq, N, K);
+        mm_tensor w = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = wq};
+        for (int64_t n = 0; n < N; n++) mm_tensor_row_f32(&w, n, wf + n * K);
+        for (int i = 0; i < 2; i++) {
+            int T = Ts[i];
+            mm_matmul_ref(yr, x, &w, T);
+            mm_matmul(y, x, &w, T);
+            int qa = dt >= MM_Q8_0 && T < MM_GEMM_MIN_T;
+            double tol = qa ? (dt <= MM_Q4_0 ? 0.025 : 0.0625) : 1e-5;
+            double e = max_scaled_err(y, yr, x, wf, T, N, K);
+            CHECK(e <= tol, "large %s T=%d: err %.3g > %.3g", mm_dtype_name(dt), T, e, tol);
+        }
+        free(wsrc), free(wf), free(x), free(y), free(yr), free(wq);
+    }
+}
+
+int main(void) {
+    test_half_conversions();
+    test_layouts();
+    test_quant_error();
+    test_vec_dot_semantics();
+    test_matmul();
+    test_matmul_large();
+    return mmt_done();
+}
