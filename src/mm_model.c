@@ -1,6 +1,7 @@
 /* mm_model.c — binds a checkpoint's tensors to the model structure, checking every name and shape.
- * Accepts both expert layouts: per-expert block_sparse_moe.experts.{e}.w1/w2/w3 (as released) and the
- * fused mlp.experts.gate_up_proj / down_proj of newer transformers. */
+ * Accepts three expert layouts: per-expert block_sparse_moe.experts.{e}.w1/w2/w3 (as released), the
+ * fused mlp.experts.gate_up_proj / down_proj of newer transformers, and stacked per-kind
+ * mlp.experts.gate_proj / up_proj / down_proj (the form GGUF files are mapped to). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,6 +117,20 @@ static int bind_moe(binder *bb, mm_layer *ly, int i, const mm_config *c) {
         for (int64_t e = 0; e < E; e++) {
             ly->w1[e] = mm_tensor_slab(gate_up, e, 0, I);
             ly->w3[e] = mm_tensor_slab(gate_up, e, I, I);
+            ly->w2[e] = mm_tensor_slab(down, e, 0, H);
+        }
+        return 0;
+    }
+    const mm_tensor *gate = find_fmt(&b, "model.layers.%d.mlp.experts.gate_proj", i);
+    if (gate) { /* stacked per-kind layout (what GGUF files hold): [E, I, H], [E, I, H], [E, H, I] */
+        if (check_shape(&b, gate, 3, E, I, H) < 0) return -1;
+        const mm_tensor *up = find_fmt(&b, "model.layers.%d.mlp.experts.up_proj", i);
+        if (check_shape(&b, up, 3, E, I, H) < 0) return -1;
+        const mm_tensor *down = find_fmt(&b, "model.layers.%d.mlp.experts.down_proj", i);
+        if (check_shape(&b, down, 3, E, H, I) < 0) return -1;
+        for (int64_t e = 0; e < E; e++) {
+            ly->w1[e] = mm_tensor_slab(gate, e, 0, I);
+            ly->w3[e] = mm_tensor_slab(up, e, 0, I);
             ly->w2[e] = mm_tensor_slab(down, e, 0, H);
         }
         return 0;
