@@ -531,6 +531,7 @@ static int mkdir_p(const char *dir) {
 static int is_checkpoint_file(const char *n) {
     size_t l = strlen(n);
     return !strcmp(n, "config.json") || !strcmp(n, "generation_config.json") || !strcmp(n, "model.safetensors.index.json") ||
+           !strcmp(n, "tokenizer.json") || !strcmp(n, "tokenizer_config.json") ||
            (!strncmp(n, "model", 5) && l > 12 && !strcmp(n + l - 12, ".safetensors"));
 }
 
@@ -639,4 +640,54 @@ int mm_mkmodel_write(const char *dir, const mm_mkmodel_params *p, mm_mkmodel_res
     mm_st_writer_free(w);
     free_plan(&pl);
     return rc;
+}
+
+/* ================================================================ tokenizer */
+static int copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb");
+    if (!in) {
+        mm_set_error("%s: cannot open: %s", from, strerror(errno));
+        return -1;
+    }
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        mm_set_error("%s: cannot create: %s", to, strerror(errno));
+        fclose(in);
+        return -1;
+    }
+    char buf[1 << 16];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) rc = -1;
+    if (ferror(in)) rc = -1;
+    fclose(in);
+    if (fclose(out) != 0) rc = -1;
+    if (rc) mm_set_error("copying %s to %s failed: %s", from, to, strerror(errno));
+    return rc;
+}
+
+int mm_mkmodel_copy_tokenizer(const char *dir, const char *src) {
+    struct stat st;
+    if (stat(src, &st) != 0) {
+        mm_set_error("tokenizer %s: %s", src, strerror(errno));
+        return -1;
+    }
+    char srcdir[4096], from[4096 + 32], to[4096 + 32];
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(srcdir, sizeof srcdir, "%s", src);
+    } else {
+        snprintf(srcdir, sizeof srcdir, "%s", src);
+        char *slash = strrchr(srcdir, '/');
+        if (slash) *slash = 0;
+        else snprintf(srcdir, sizeof srcdir, ".");
+    }
+    if (S_ISDIR(st.st_mode)) snprintf(from, sizeof from, "%s/tokenizer.json", srcdir);
+    else snprintf(from, sizeof from, "%s", src);
+    snprintf(to, sizeof to, "%s/tokenizer.json", dir);
+    if (copy_file(from, to) != 0) return -1;
+    snprintf(from, sizeof from, "%s/tokenizer_config.json", srcdir);
+    snprintf(to, sizeof to, "%s/tokenizer_config.json", dir);
+    if (access(from, R_OK) == 0 && copy_file(from, to) != 0) return -1;
+    return 0;
 }

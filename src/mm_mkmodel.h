@@ -58,6 +58,10 @@ typedef struct mm_mkmodel_result {
  * (then only files of a checkpoint are replaced). Refuses when the disk lacks room. */
 int mm_mkmodel_write(const char *dir, const mm_mkmodel_params *p, mm_mkmodel_result *res);
 
+/* Copies a tokenizer into dir: src is a tokenizer.json file or a directory holding one; tokenizer_config.json
+ * next to it is copied too when present. */
+int mm_mkmodel_copy_tokenizer(const char *dir, const char *src);
+
 /* The f32 value that element idx (flat, row-major) of the canonical tensor `name` gets: for tests and
  * tools. name must be a tensor of the per-expert layout (e.g. "model.layers.0.block_sparse_moe.experts.1.w2.weight"). */
 float mm_mkmodel_value(const mm_mkmodel_params *p, const char *name, int64_t idx);

@@ -57,5 +57,12 @@ sz=$(stat -c %s "$TMP/tiny/model.safetensors" 2>/dev/null || echo 0)
 grep -q '"vocab_size": 200064' "$TMP/tiny/config.json" && ok || bad "tiny vocab"
 if "$BIN" info -m "$TMP/tiny" >/dev/null 2>&1 || "$BIN" info "$TMP/tiny" >/dev/null 2>&1; then ok; else bad "minimax info cannot read the tiny model"; fi
 
+# --tokenizer copies the real tokenizer in, so the model runs as is.
+SHARED=${MM_SHARED:-$PWD/../shared}
+expect_fail "cannot read" -o "$TMP/tok" --tokenizer "$TMP/none.json"
+if "$BIN" mkmodel -o "$TMP/tiny" --force --tokenizer "$SHARED/tokenizer" >/dev/null 2>&1 && [ -f "$TMP/tiny/tokenizer.json" ]; then ok
+else bad "--tokenizer"; fi
+if "$BIN" run -m "$TMP/tiny" -p "Hello" -n 3 >"$TMP/run.txt" 2>&1; then ok; else bad "minimax run on the tiny model: $(tail -3 "$TMP/run.txt")"; fi
+
 echo "MMT $pass $fail"
 [ $fail -eq 0 ]

@@ -31,12 +31,14 @@ static void mkmodel_usage(FILE *f) {
             "  --layout L            per-expert (released checkpoints, default) or fused (newer transformers)\n"
             "  --dialect D           remote (minimax_text_01 config, default) or hf (model_type minimax)\n"
             "  --shard-mb N          split into shards of at most N MB (default 5000; 0: one file)\n"
+            "  --tokenizer PATH      copy tokenizer.json (a file, or a directory holding it) and tokenizer_config.json\n"
+            "                        into DIR, so that `minimax run -m DIR` works as is\n"
             "  --force               write into a non-empty directory (replaces its checkpoint files)\n"
             "  -h, --help            this help\n");
 }
 
 int mm_cli_mkmodel(int argc, char **argv) {
-    const char *cmd = "mkmodel", *out = NULL, *preset = "tiny", *layer_spec = NULL;
+    const char *cmd = "mkmodel", *out = NULL, *preset = "tiny", *layer_spec = NULL, *tokenizer = NULL;
     /* Overrides are collected first and applied on top of the preset. */
     long ov[11];
     for (int i = 0; i < 11; i++) ov[i] = -1;
@@ -71,6 +73,8 @@ int mm_cli_mkmodel(int argc, char **argv) {
             if (!(out = mm_arg_next(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--preset")) {
             if (!(preset = mm_arg_next(cmd, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--tokenizer")) {
+            if (!(tokenizer = mm_arg_next(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--layer-types")) {
             if (!(layer_spec = mm_arg_next(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--seed")) {
@@ -152,8 +156,16 @@ int mm_cli_mkmodel(int argc, char **argv) {
         fprintf(stderr, "minimax mkmodel: %s\n", mm_last_error());
         return 2;
     }
+    if (tokenizer && access(tokenizer, R_OK) != 0) {   /* fail before the long part */
+        fprintf(stderr, "minimax mkmodel: --tokenizer %s: cannot read it\n", tokenizer);
+        return 2;
+    }
     mm_mkmodel_result r;
     if (mm_mkmodel_write(out, &p, &r) != 0) {
+        fprintf(stderr, "minimax mkmodel: %s\n", mm_last_error());
+        return 1;
+    }
+    if (tokenizer && mm_mkmodel_copy_tokenizer(out, tokenizer) != 0) {
         fprintf(stderr, "minimax mkmodel: %s\n", mm_last_error());
         return 1;
     }
