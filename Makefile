@@ -1,4 +1,5 @@
 # minimax.c — build, test, install.
+#   make demo       install deps, build, write a small random model once and generate from it
 #   make            library + CLI (build/minimax, build/libminimax.a, build/libminimax.so)
 #   make test       the whole suite: normal build, then the same suite under ASan+UBSan
 #   make test-fast  the suite on the normal build only
@@ -27,7 +28,7 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS  = $(wildcard include/*.h src/*.h src/cli/*.h tests/*.h)
 
-.PHONY: all deps test test-fast sanitize test-san install clean
+.PHONY: all deps demo test test-fast sanitize test-san install clean
 all: $(BUILD)/.deps-ok $(BUILD)/minimax $(BUILD)/libminimax.so $(TEST_BIN)
 
 $(BUILD)/.deps-ok: scripts/deps.sh
@@ -52,6 +53,12 @@ $(BUILD)/tests/%: tests/%.c $(HEADERS) $(BUILD)/libminimax.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libminimax.a $(LDLIBS)
 
+# The README's first command: a small random model (written once) and a generation from it.
+DEMO_MODEL ?= models/tiny
+demo: all
+	@test -f $(DEMO_MODEL)/config.json || $(BUILD)/minimax mkmodel -o $(DEMO_MODEL) --preset tiny
+	$(BUILD)/minimax run -m $(DEMO_MODEL) --ids 200019,1503,373,264,2181 -n 32 --stats --print-ids
+
 # The suite: tests/run.sh runs every test binary (and CLI checks) and ends with "N passed, N failed".
 test-fast: all
 	@bash tests/run.sh $(BUILD)
@@ -75,3 +82,10 @@ install: all
 
 clean:
 	rm -rf build build-san
+
+# Kernel timing tool (not a test): make bench && build/bench/kernels [scalar|avx2|avx512]
+.PHONY: bench
+bench: $(BUILD)/bench/kernels
+$(BUILD)/bench/kernels: bench/kernels.c $(HEADERS) $(BUILD)/libminimax.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libminimax.a $(LDLIBS)
