@@ -120,30 +120,46 @@ MM_T512 static float mm_vdot_q4_0_512(const mm_block_q4_0 *a, const mm_block_q8_
     return s;
 }
 
-/* Q4_K row · Q8_K activation: per 64 elements one vpdpbusd (nibbles are unsigned), lanes scaled by
- * the two sub-block scales; mins through the activation's bsums. */
+/* Q4_K scales/mins of the 8 sub-blocks as bytes: sc[0..7] → *sc, m[0..7] → *mn (each 8 bytes, little-endian). */
+static inline void mm_q4_K_unpack8(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    *sc = s_lo | ((uint64_t)s_hi << 32);
+    *mn = m_lo | ((uint64_t)m_hi << 32);
+}
+
+/* Q4_K row · Q8_K activation: per 64 elements vpmaddubsw (unsigned nibbles × int8; |pair| ≤ 2·15·128 fits
+ * int16) then vpmaddwd against the two sub-block scales; mins through the activation's bsums. */
 MM_T512 static float mm_vdot_q4_K_512(const mm_block_q4_K *a, const mm_block_q8_K *b, int64_t nb) {
-    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i idx[4];
+    for (int p = 0; p < 4; p++) /* words 0..15 ← scale 2p, words 16..31 ← scale 2p+1 */
+        idx[p] = MM_CAT256(_mm256_set1_epi16((short)(2 * p)), _mm256_set1_epi16((short)(2 * p + 1)));
     __m512 acc = _mm512_setzero_ps();
-    float mins = 0;
+    __m256 accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        int sc[8], mn[8], summ = 0;
-        for (int j = 0; j < 8; j++) {
-            mm_q4_K_scale_min(j, a[i].scales, &sc[j], &mn[j]);
-            summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        }
-        __m512i ai = zero;
+        uint64_t sc8, mn8;
+        mm_q4_K_unpack8(a[i].scales, &sc8, &mn8);
+        __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+        __m256i mdup = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+        __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mdup);
+        __m512i ai = _mm512_setzero_si512();
         for (int p = 0; p < 4; p++) {
             __m256i q = MM_LD256(a[i].qs + 32 * p);
             __m512i u = _mm512_and_si512(MM_CAT256(q, _mm256_srli_epi16(q, 4)), m4);
-            __m512i d = _mm512_dpbusd_epi32(zero, u, _mm512_loadu_si512(b[i].qs + 64 * p));
-            __m512i s = MM_CAT256(_mm256_set1_epi32(sc[2 * p]), _mm256_set1_epi32(sc[2 * p + 1]));
-            ai = _mm512_add_epi32(ai, _mm512_mullo_epi32(d, s));
+            __m512i p16 = _mm512_maddubs_epi16(u, _mm512_loadu_si512(b[i].qs + 64 * p));
+            ai = _mm512_add_epi32(ai, _mm512_madd_epi16(p16, _mm512_permutexvar_epi16(idx[p], sc16)));
         }
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_set1_ps(b[i].d * mm_h2f_512(a[i].d)), acc);
-        mins += b[i].d * mm_h2f_512(a[i].dmin) * (float)summ;
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(b[i].d * mm_h2f_512(a[i].dmin)), accm);
     }
-    return _mm512_reduce_add_ps(acc) - mins;
+    return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_setzero_ps(), accm, 0));
 }
 
 /* Q6_K row · Q8_K activation: 6-bit levels u = e+32 rebuilt 64 at a time, Σ sc·u·x by vpdpbusd with
