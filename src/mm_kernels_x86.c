@@ -299,6 +299,36 @@ MM_T512 static void mm_dequant_512(mm_dtype dt, const void *src, float *y, int64
         }
         return;
     }
+    case MM_Q6_K: {
+        const mm_block_q6_K *b = src;
+        const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(3), e32 = _mm512_set1_epi8(32);
+        for (int64_t j = 0; j < n / MM_QK_K; j++) {
+            float d = mm_h2f_512(b[j].d);
+            for (int h = 0; h < 2; h++) {
+                __m512i ql = _mm512_loadu_si512(b[j].ql + 64 * h);
+                __m256i qh = MM_LD256(b[j].qh + 32 * h);
+                __m512i H = MM_CAT256(qh, _mm256_srli_epi16(qh, 2));
+                __m512i e[2] = {
+                    _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(H, m2), 4)), e32),
+                    _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m2), 4)),
+                                    e32)};
+                for (int g = 0; g < 8; g++) { /* 16 elements of group 8h+g at y[256j + 128h + 16g] */
+                    __m128i e16 = _mm512_extracti32x4_epi32(e[g / 4], 0);
+                    switch (g % 4) {
+                    case 1: e16 = _mm512_extracti32x4_epi32(e[g / 4], 1); break;
+                    case 2: e16 = _mm512_extracti32x4_epi32(e[g / 4], 2); break;
+                    case 3: e16 = _mm512_extracti32x4_epi32(e[g / 4], 3); break;
+                    default: break;
+                    }
+                    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(e16));
+                    _mm512_storeu_ps(y + 256 * j + 128 * h + 16 * g,
+                                     _mm512_mul_ps(_mm512_set1_ps(d * (float)b[j].scales[8 * h + g]), v));
+                }
+            }
+        }
+        return;
+    }
     default: mm_dequantize_row(dt, src, y, n); return;
     }
     if (i < n) mm_dequantize_row(dt, (const char *)src + (size_t)i * 2, y + i, n - i);
