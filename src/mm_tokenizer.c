@@ -648,6 +648,7 @@ static int cp_inert(utf8proc_int32_t cp) {
 }
 
 static void nbuf_append(enc_state *st, const void *p, size_t n) {
+    if (!n) return;
     if (st->nbuf_len + n > st->nbuf_cap) {
         st->nbuf_cap = (st->nbuf_len + n) * 2 + 64;
         st->nbuf = mm_xrealloc(st->nbuf, st->nbuf_cap);
