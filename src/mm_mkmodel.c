@@ -141,14 +141,19 @@ static void kv_put(mm_kvs *k, const char *key, const char *fmt, ...) {
     }
     mm_kv *e = &k->kv[k->n++];
     snprintf(e->key, sizeof e->key, "%s", key);
-    va_list ap;
+    char small[256];
+    va_list ap, ap2;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n < 0) n = 0;
     e->val = mm_xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(e->val, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n < sizeof small)
+        memcpy(e->val, small, (size_t)n + 1);
+    else
+        vsnprintf(e->val, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
 }
 
 /* Shortest text that reads back as exactly v, always with a '.' or an exponent (a JSON float, like Python). */
@@ -597,8 +602,8 @@ int mm_mkmodel_write(const char *dir, const mm_mkmodel_params *p, mm_mkmodel_res
         /* Chunks of about 4M elements (whole rows), generated in parallel and streamed out. */
         const int64_t chunk_elems = (int64_t)1 << 22;
         size_t esz = mm_dtype_block_bytes(p->dtype);
-        int64_t rows_cap = chunk_elems / max_cols > 0 ? chunk_elems / max_cols : 1;
-        buf = mm_xaligned((size_t)(rows_cap * max_cols) * esz);
+        /* A chunk is `step` whole rows: at most chunk_elems elements, or one row when a row is longer. */
+        buf = mm_xaligned((size_t)(max_cols > chunk_elems ? max_cols : chunk_elems) * esz);
         double last = 0;
         uint64_t total = mm_st_writer_total_bytes(w);
         for (int i = 0; i < pl.n && !rc; i++) {

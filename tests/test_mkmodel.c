@@ -392,7 +392,35 @@ static void test_refusals(void) {
           "tiny preset shape");
 }
 
+/* Tensors of several row lengths, one with more rows than fit in a generation chunk: every chunk of every
+ * tensor must fit the staging buffer (a 40000 x 128 embedding next to 333-wide rows once overflowed it). */
+static void test_long_tensors(void) {
+    mm_mkmodel_params p;
+    small_params(&p);
+    p.vocab_size = 40000;
+    p.hidden_size = 128;
+    p.intermediate_size = 333;
+    p.n_experts = 2;
+    p.top_k = 1;
+    p.dtype = MM_BF16;
+    mm_mkmodel_parse_layer_types(&p, "S");
+    mm_weights *w = write_and_open("long", &p);
+    if (!w) return;
+    const char *names[] = {"model.embed_tokens.weight", "lm_head.weight"};
+    for (int k = 0; k < 2; k++) {
+        const mm_tensor *t = mm_weights_find(w, names[k]);
+        int bad = 0;
+        for (int64_t i = 0; t && i < nelem(t); i += 997)
+            bad += mm_tensor_get_f32(t, i) != mm_bf16_to_f32(mm_f32_to_bf16(mm_mkmodel_value(&p, names[k], i)));
+        int64_t last = t ? nelem(t) - 1 : 0;
+        CHECK(t && bad == 0 && mm_tensor_get_f32(t, last) == mm_bf16_to_f32(mm_f32_to_bf16(mm_mkmodel_value(&p, names[k], last))),
+              "%s: %d sampled values differ", names[k], bad);
+    }
+    mm_weights_close(w);
+}
+
 int main(void) {
+    test_long_tensors();
     test_layouts();
     test_refusals();
     return mmt_done();
