@@ -335,8 +335,8 @@ fail:
 
 /* Per-thread scratch: the regex region, a direct-mapped piece → ids cache, BPE work arrays, buffers. */
 #define CACHE_SLOTS 16384
-#define CACHE_KEY 24
-#define CACHE_IDS 8
+#define CACHE_KEY 40
+#define CACHE_IDS 12
 typedef struct {
     uint32_t hash;
     uint8_t len, nids;
@@ -481,8 +481,9 @@ static void bpe_piece(const mm_tokenizer *t, enc_state *st, const uint8_t *s, si
                 if (rk[i] >= 0 && rk[i] < best) best = rk[i], bi = i;
             if (best == INT32_MAX) break;
             sym[bi] = t->merge_result[best];
-            memmove(sym + bi + 1, sym + bi + 2, (m - bi - 2) * sizeof(int32_t));
-            memmove(rk + bi, rk + bi + 1, (m - bi - 2) * sizeof(int32_t));
+            /* plain loops: the arrays are short, and a libc memmove call costs more than the copy */
+            for (size_t j = bi + 1; j + 1 < m; j++) sym[j] = sym[j + 1];
+            for (size_t j = bi; j + 2 < m; j++) rk[j] = rk[j + 1];
             m--;
             if (bi > 0) rk[bi - 1] = merge_rank(t, sym[bi - 1], sym[bi]);
             if (bi + 1 < m) rk[bi] = merge_rank(t, sym[bi], sym[bi + 1]);
@@ -832,6 +833,8 @@ int mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, int
         return -1;
     }
     idvec v = {0};
+    v.cap = len / 3 + 16; /* ~4 bytes per token on typical text: usually no regrowth */
+    v.ids = mm_xmalloc(v.cap * sizeof(int32_t));
     encode_into(t, (const uint8_t *)text, len, parse_special, &v);
     *ids = v.ids ? v.ids : mm_xmalloc(sizeof(int32_t));
     return (int)v.n;
