@@ -36,6 +36,7 @@ expect_fail "rotary-dim" -o "$TMP/x" --head-dim 16 --rotary-dim 18
 expect_fail "kv-heads" -o "$TMP/x" --heads 6 --kv-heads 4
 expect_fail "bad character" -o "$TMP/x" --layer-types LLX
 expect_fail "disagrees" -o "$TMP/x" --layer-types LLS --layers 4
+expect_fail "not enough disk space" -o "$TMP/huge" --vocab 16000000 --hidden 1000000   # ~64 TB
 [ ! -e "$TMP/x" ] && ok || bad "a refused request created its output directory"
 
 # A small custom model, both layouts; then the refusal to overwrite a non-empty directory.

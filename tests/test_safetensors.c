@@ -262,6 +262,12 @@ static void test_writer(void) {
     CHECK(mm_st_writer_write(sw, v5, sizeof v5) != 0 && strstr(mm_last_error(), "past the last"), "overlong: %s", mm_last_error());
     mm_st_writer_free(sw);
     CHECK(mm_disk_free(dir) > 0, "disk free: %s", mm_last_error());
+    /* A checkpoint larger than any disk is refused before a byte is written. */
+    sw = mm_st_writer_new(dir, 0);
+    int64_t huge[2] = {(int64_t)1 << 23, (int64_t)1 << 23};   /* 2^46 BF16 elements: 140 TB */
+    CHECK(mm_st_writer_add(sw, "huge", MM_BF16, 2, huge) == 0, "add huge");
+    CHECK(mm_st_writer_begin(sw) != 0 && strstr(mm_last_error(), "not enough disk space"), "huge: %s", mm_last_error());
+    mm_st_writer_free(sw);
 }
 
 /* ------------------------------------------------------------------ malformed inputs */
