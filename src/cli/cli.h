@@ -10,6 +10,7 @@ int mm_cli_logits(int argc, char **argv);
 int mm_cli_info(int argc, char **argv);
 int mm_cli_mkmodel(int argc, char **argv);
 int mm_cli_tokenize(int argc, char **argv);
+int mm_cli_serve(int argc, char **argv);
 
 /* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);

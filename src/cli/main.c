@@ -14,6 +14,7 @@ static const struct {
     {"info", mm_cli_info, "config, layer layout, parameter counts, memory for a context length"},
     {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout"},
     {"tokenize", mm_cli_tokenize, "text to token ids and back with tokenizer.json"},
+    {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,64 @@
+/* cli_serve.c — `minimax serve`: argument parsing for the OpenAI-compatible server (mm_server.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mm_server.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: minimax serve -m DIR [options]\n"
+            "\n"
+            "OpenAI-compatible HTTP server with continuous batching and a prefix cache. Endpoints:\n"
+            "  POST /v1/chat/completions  POST /v1/completions  GET /v1/models  GET /health\n"
+            "  POST /tokenize  POST /detokenize  GET /metrics (Prometheus)  GET / (chat page)\n"
+            "\n"
+            "  -m, --model DIR        checkpoint directory\n"
+            "      --tokenizer FILE   tokenizer.json (default: DIR/tokenizer.json if present; without one only\n"
+            "                         /v1/completions with token-id prompts works)\n"
+            "      --alias NAME       model id reported by the API (default: the directory name)\n"
+            "      --host ADDR        address to listen on (default 127.0.0.1)\n"
+            "      --port N           port (default 8080; 0 = any free port, printed at startup)\n"
+            "      --api-key KEY      require 'Authorization: Bearer KEY' on every endpoint but /health\n"
+            "  -np, --parallel N      sequences decoded together (default 4)\n"
+            "  -c, --ctx-size N       context size per sequence in tokens (default 4096)\n"
+            "      --queue N          requests that may wait for a slot before 503 (default 64)\n"
+            "      --cache-mb N       prefix-cache budget in MiB (default 1024; 0 = off)\n"
+            "      --max-body-kb N    request body limit in KiB (default 8192)\n"
+            "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
+            "  -t, --threads N        compute threads (default: all cores)\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "SIGINT/SIGTERM: stop accepting, finish running requests, exit (a second signal cancels them).\n");
+}
+
+int mm_cli_serve(int argc, char **argv) {
+    const char *cmd = "serve";
+    mm_server_params p = {.host = "127.0.0.1", .port = 8080, .parallel = 4, .n_ctx = 4096, .queue_max = 64,
+                          .cache_bytes = (size_t)1024 << 20, .max_body = (size_t)8192 << 10};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long l;
+#define NEXT() \
+    if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEXT(); p.model_path = v; }
+        else if (!strcmp(a, "--tokenizer")) { NEXT(); p.tokenizer_path = v; }
+        else if (!strcmp(a, "--alias")) { NEXT(); p.alias = v; }
+        else if (!strcmp(a, "--host")) { NEXT(); p.host = v; }
+        else if (!strcmp(a, "--port")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 65535, &l)) return 2; p.port = (int)l; }
+        else if (!strcmp(a, "--api-key")) { NEXT(); p.api_key = v; }
+        else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 256, &l)) return 2; p.parallel = (int)l; }
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 24, &l)) return 2; p.n_ctx = (int)l; }
+        else if (!strcmp(a, "--queue")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 20, &l)) return 2; p.queue_max = (int)l; }
+        else if (!strcmp(a, "--cache-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1L << 24, &l)) return 2; p.cache_bytes = (size_t)l << 20; }
+        else if (!strcmp(a, "--max-body-kb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 22, &l)) return 2; p.max_body = (size_t)l << 10; }
+        else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }
+        else { fprintf(stderr, "minimax serve: unknown option '%s' (see --help)\n", a); return 2; }
+#undef NEXT
+    }
+    if (!p.model_path) { fprintf(stderr, "minimax serve: -m DIR is required (see --help)\n"); return 2; }
+    if (p.api_key && !*p.api_key) { fprintf(stderr, "minimax serve: --api-key must not be empty\n"); return 2; }
+    return mm_server_run(&p);
+}

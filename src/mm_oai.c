@@ -1,0 +1,519 @@
+/* mm_oai.c — OpenAI request validation, chat history conversion and MiniMax tool-call parsing
+ * (see mm_oai.h for the formats). Pure functions on jansson values: unit-tested in tests/test_server_oai.c. */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mm_chat.h"
+#include "mm_common.h"
+#include "mm_oai.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void mm_oai_req_clear(mm_oai_req *r) {
+    json_decref(r->messages);
+    json_decref(r->tools);
+    free(r->prompt);
+    free(r->prompt_ids);
+    for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* A field that is absent or JSON null counts as not given. */
+static const json_t *field(const json_t *o, const char *k) {
+    const json_t *v = json_object_get(o, k);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+static int get_number(const json_t *body, const char *k, double lo, double hi, double *out, char *err, size_t errlen) {
+    const json_t *v = field(body, k);
+    if (!v) return 0;
+    double d = json_number_value(v);
+    if (!json_is_number(v) || !isfinite(d) || d < lo || d > hi)
+        return fail(err, errlen, "'%s' must be a number in [%g, %g]", k, lo, hi);
+    *out = d;
+    return 1;
+}
+
+static int get_int(const json_t *body, const char *k, long long lo, long long hi, long long *out, char *err, size_t errlen) {
+    const json_t *v = field(body, k);
+    if (!v) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return fail(err, errlen, "'%s' must be an integer in [%lld, %lld]", k, lo, hi);
+    *out = json_integer_value(v);
+    return 1;
+}
+
+static int get_bool(const json_t *o, const char *k, const char *name, int *out, char *err, size_t errlen) {
+    const json_t *v = field(o, k);
+    if (!v) return 0;
+    if (!json_is_boolean(v)) return fail(err, errlen, "'%s' must be true or false", name);
+    *out = json_is_true(v);
+    return 1;
+}
+
+/* ids from a JSON array of integers; -1 if any element is not an integer in [0, 2^31). */
+static int ids_from_array(const json_t *a, int32_t **out) {
+    size_t n = json_array_size(a);
+    int32_t *ids = mm_xmalloc(sizeof(int32_t) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(a, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > INT32_MAX) {
+            free(ids);
+            return -1;
+        }
+        ids[i] = (int32_t)json_integer_value(x);
+    }
+    *out = ids;
+    return (int)n;
+}
+
+static int check_messages(const json_t *msgs, char *err, size_t errlen) {
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return fail(err, errlen, "'messages' must be a non-empty array");
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m)) return fail(err, errlen, "'messages[%zu]' must be an object", i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        static const char *roles[] = {"system", "developer", "user", "assistant", "tool", "function"};
+        int ok = 0;
+        for (size_t k = 0; role && k < sizeof roles / sizeof roles[0]; k++) ok |= !strcmp(role, roles[k]);
+        if (!ok)
+            return fail(err, errlen, "'messages[%zu].role' must be one of system, developer, user, assistant, tool, function", i);
+        const json_t *c = json_object_get(m, "content");
+        if (json_is_array(c)) {
+            size_t k;
+            const json_t *p;
+            json_array_foreach(c, k, p) {
+                if (!json_is_object(p) || !json_is_string(json_object_get(p, "type")))
+                    return fail(err, errlen, "'messages[%zu].content[%zu]' must be an object with a string 'type'", i, k);
+                if (!strcmp(json_string_value(json_object_get(p, "type")), "text") && !json_is_string(json_object_get(p, "text")))
+                    return fail(err, errlen, "'messages[%zu].content[%zu].text' must be a string", i, k);
+            }
+        } else if (!json_is_string(c) && !((!c || json_is_null(c)) && !strcmp(role, "assistant"))) {
+            return fail(err, errlen, "'messages[%zu].content' must be a string or an array of content parts", i);
+        }
+        const json_t *tc = field(m, "tool_calls");
+        if (tc) {
+            size_t k;
+            const json_t *call;
+            if (!json_is_array(tc)) return fail(err, errlen, "'messages[%zu].tool_calls' must be an array", i);
+            json_array_foreach(tc, k, call) {
+                const json_t *fn = json_object_get(call, "function");
+                if (!json_is_string(json_object_get(fn, "name")))
+                    return fail(err, errlen, "'messages[%zu].tool_calls[%zu].function.name' must be a string", i, k);
+            }
+        }
+    }
+    return 0;
+}
+
+int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    r->max_tokens = -1;
+    r->sp = mm_sampler_default_params();
+    r->sp.temperature = 1.0f;
+    r->sp.top_k = 0;
+    r->sp.top_p = 1.0f;
+    r->sp.min_p = 0.0f;
+    r->sp.repeat_penalty = 1.0f;
+    if (!json_is_object(body)) return fail(err, errlen, "the request body must be a JSON object");
+
+    if (kind == MM_OAI_CHAT) {
+        const json_t *msgs = json_object_get(body, "messages");
+        if (check_messages(msgs, err, errlen) < 0) return -1;
+        r->messages = json_deep_copy(msgs);
+        const json_t *tools = field(body, "tools");
+        if (tools) {
+            if (!json_is_array(tools)) return fail(err, errlen, "'tools' must be an array");
+            size_t i;
+            const json_t *t;
+            json_array_foreach(tools, i, t) {
+                const json_t *fn = json_object_get(t, "function");
+                if (!json_is_object(t) || !json_is_string(json_object_get(fn, "name")))
+                    return fail(err, errlen, "'tools[%zu]' must be {\"type\": \"function\", \"function\": {\"name\": ...}}", i);
+            }
+        }
+        const json_t *tc = field(body, "tool_choice");
+        int none = 0;
+        if (tc) {
+            if (json_is_string(tc)) {
+                const char *s = json_string_value(tc);
+                if (strcmp(s, "none") && strcmp(s, "auto") && strcmp(s, "required"))
+                    return fail(err, errlen, "'tool_choice' must be \"none\", \"auto\", \"required\" or an object");
+                none = !strcmp(s, "none");
+            } else if (!json_is_object(tc)) {
+                return fail(err, errlen, "'tool_choice' must be \"none\", \"auto\", \"required\" or an object");
+            }
+        }
+        if (tools && json_array_size(tools) && !none) r->tools = json_deep_copy(tools);
+    } else {
+        const json_t *p = json_object_get(body, "prompt");
+        /* a one-element batch is the same as its element */
+        if (json_is_array(p) && json_array_size(p) == 1 && !json_is_integer(json_array_get(p, 0))) p = json_array_get(p, 0);
+        if (json_is_string(p)) {
+            if (!json_string_length(p)) return fail(err, errlen, "'prompt' is empty");
+            r->prompt = mm_xstrdup(json_string_value(p));
+        } else if (json_is_array(p)) {
+            if (json_array_size(p) == 0) return fail(err, errlen, "'prompt' is empty");
+            r->n_prompt_ids = ids_from_array(p, &r->prompt_ids);
+            if (r->n_prompt_ids < 0) {
+                r->n_prompt_ids = 0;
+                return fail(err, errlen, "'prompt' must be a string or an array of token ids (one prompt only)");
+            }
+        } else {
+            return fail(err, errlen, "'prompt' must be a string or an array of token ids (one prompt only)");
+        }
+    }
+
+    long long ll;
+    double d;
+    int rc;
+    if ((rc = get_int(body, "n", 1, 1, &ll, err, errlen)) < 0)
+        return fail(err, errlen, "'n' must be 1: this server generates one choice per request");
+    if ((rc = get_int(body, "max_tokens", 0, 1 << 24, &ll, err, errlen)) < 0) return -1;
+    if (rc) r->max_tokens = (int)ll;
+    if ((rc = get_int(body, "max_completion_tokens", 0, 1 << 24, &ll, err, errlen)) < 0) return -1;
+    if (rc) r->max_tokens = (int)ll;
+    if ((rc = get_number(body, "temperature", 0, 100, &d, err, errlen)) < 0) return -1;
+    if (rc) r->sp.temperature = (float)d;
+    if ((rc = get_number(body, "top_p", 0, 1, &d, err, errlen)) < 0) return -1;
+    if (rc) r->sp.top_p = d > 0 ? (float)d : 1e-6f;
+    if ((rc = get_int(body, "top_k", 0, 1 << 30, &ll, err, errlen)) < 0) return -1;
+    if (rc) r->sp.top_k = (int)ll;
+    if ((rc = get_number(body, "min_p", 0, 1, &d, err, errlen)) < 0) return -1;
+    if (rc) r->sp.min_p = (float)d;
+    if ((rc = get_number(body, "repeat_penalty", 1e-6, 100, &d, err, errlen)) < 0) return -1;
+    if (rc) r->sp.repeat_penalty = (float)d;
+    if (get_number(body, "presence_penalty", -2, 2, &d, err, errlen) < 0) return -1;   /* accepted, unused */
+    if (get_number(body, "frequency_penalty", -2, 2, &d, err, errlen) < 0) return -1;  /* accepted, unused */
+    if ((rc = get_int(body, "seed", INT64_MIN, INT64_MAX, &ll, err, errlen)) < 0) return -1;
+    if (rc) {
+        r->sp.seed = (uint64_t)ll;
+        r->seeded = 1;
+    }
+    if (get_bool(body, "stream", "stream", &r->stream, err, errlen) < 0) return -1;
+    if (get_bool(body, "ignore_eos", "ignore_eos", &r->ignore_eos, err, errlen) < 0) return -1;
+    const json_t *so = field(body, "stream_options");
+    if (so) {
+        if (!json_is_object(so)) return fail(err, errlen, "'stream_options' must be an object");
+        if (get_bool(so, "include_usage", "stream_options.include_usage", &r->include_usage, err, errlen) < 0) return -1;
+    }
+    const json_t *stop = field(body, "stop");
+    if (stop) {
+        if (json_is_string(stop)) {
+            if (json_string_length(stop)) r->stop[r->n_stop++] = mm_xstrdup(json_string_value(stop));
+        } else if (json_is_array(stop) && json_array_size(stop) <= MM_OAI_MAX_STOP) {
+            size_t i;
+            const json_t *s;
+            json_array_foreach(stop, i, s) {
+                if (!json_is_string(s)) return fail(err, errlen, "'stop[%zu]' must be a string", i);
+                if (json_string_length(s)) r->stop[r->n_stop++] = mm_xstrdup(json_string_value(s));
+            }
+        } else {
+            return fail(err, errlen, "'stop' must be a string or an array of at most %d strings", MM_OAI_MAX_STOP);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- chat history */
+
+/* The text of a message's content: a string, or its text parts joined. malloc'd. */
+static char *content_text(const json_t *c) {
+    if (json_is_string(c)) return mm_xstrdup(json_string_value(c));
+    size_t n = 0, i;
+    const json_t *p;
+    json_array_foreach(c, i, p) {
+        const char *t = json_string_value(json_object_get(p, "text"));
+        if (t) n += strlen(t);
+    }
+    char *s = mm_xmalloc(n + 1);
+    s[0] = 0;
+    json_array_foreach(c, i, p) {
+        const char *t = json_string_value(json_object_get(p, "text"));
+        if (t) strcat(s, t);
+    }
+    return s;
+}
+
+/* arguments as compact JSON text: a string is taken as already-encoded JSON (the OpenAI shape). */
+static char *args_text(const json_t *args) {
+    if (json_is_string(args)) return mm_xstrdup(json_string_value(args));
+    if (!args) return mm_xstrdup("{}");
+    char *s = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    return s ? s : mm_xstrdup("{}");
+}
+
+char *mm_oai_render_tool_calls(const json_t *tool_calls, int style) {
+    size_t cap = 256, n = 0;
+    char *out = mm_xmalloc(cap);
+    out[0] = 0;
+#define APPEND(s)                                                                   \
+    do {                                                                            \
+        const char *s_ = (s);                                                       \
+        size_t l_ = strlen(s_);                                                     \
+        if (n + l_ + 1 > cap) out = mm_xrealloc(out, cap = (n + l_ + 1) * 2);       \
+        memcpy(out + n, s_, l_ + 1);                                                \
+        n += l_;                                                                    \
+    } while (0)
+    size_t i;
+    const json_t *call;
+    APPEND(style == MM_CHAT_M1 ? "<tool_calls>\n" : "<function_call>```typescript\n");
+    json_array_foreach(tool_calls, i, call) {
+        const json_t *fn = json_object_get(call, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        char *args = args_text(json_object_get(fn, "arguments"));
+        if (style == MM_CHAT_M1) {
+            json_t *nm = json_string(name ? name : "");
+            char *q = json_dumps(nm, JSON_ENCODE_ANY);
+            APPEND("{\"name\": ");
+            APPEND(q);
+            APPEND(", \"arguments\": ");
+            APPEND(args);
+            APPEND("}\n");
+            free(q);
+            json_decref(nm);
+        } else {
+            APPEND("functions.");
+            APPEND(name ? name : "");
+            APPEND("(");
+            APPEND(args);
+            APPEND(")\n");
+        }
+        free(args);
+    }
+    APPEND(style == MM_CHAT_M1 ? "</tool_calls>" : "```");
+#undef APPEND
+    return out;
+}
+
+/* The function name the call with this id had, searching assistant messages before index `before`. */
+static const char *call_name(const json_t *msgs, size_t before, const char *id) {
+    for (size_t i = before; id && i-- > 0;) {
+        const json_t *tc = json_object_get(json_array_get(msgs, i), "tool_calls");
+        size_t k;
+        const json_t *call;
+        json_array_foreach(tc, k, call) {
+            const char *cid = json_string_value(json_object_get(call, "id"));
+            if (cid && !strcmp(cid, id)) return json_string_value(json_object_get(json_object_get(call, "function"), "name"));
+        }
+    }
+    return NULL;
+}
+
+json_t *mm_oai_template_messages(const json_t *msgs, int style, char *err, size_t errlen) {
+    if (!json_is_array(msgs)) {
+        fail(err, errlen, "'messages' must be an array");
+        return NULL;
+    }
+    json_t *out = json_array();
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const json_t *c = json_object_get(m, "content");
+        if (!role) continue;
+        if (!strcmp(role, "developer")) role = "system";
+        char *text = (!c || json_is_null(c)) ? mm_xstrdup("") : content_text(c);
+        json_t *o = NULL;
+        if (!strcmp(role, "tool")) {
+            const char *name = json_string_value(json_object_get(m, "name"));
+            if (!name) name = call_name(msgs, i, json_string_value(json_object_get(m, "tool_call_id")));
+            if (!name) {
+                fail(err, errlen, "'messages[%zu]' (tool): give 'name' or a 'tool_call_id' that an earlier assistant tool call has", i);
+                free(text);
+                json_decref(out);
+                return NULL;
+            }
+            if (style == MM_CHAT_M1)
+                o = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "role", "tool", "content", "type", "text", "name", name, "text", text);
+            else
+                o = json_pack("{s:s, s:s, s:s}", "role", "function", "name", name, "content", text);
+        } else if (json_is_array(c) && strcmp(role, "assistant")) {
+            o = json_deep_copy(m);   /* list-of-parts content goes to the template as it is */
+            json_object_set_new(o, "role", json_string(role));
+        } else {
+            const json_t *tc = field(m, "tool_calls");
+            if (tc && json_array_size(tc)) {
+                char *calls = mm_oai_render_tool_calls(tc, style);
+                char *joined = mm_xmalloc(strlen(text) + strlen(calls) + 1);
+                strcpy(joined, text);
+                strcat(joined, calls);
+                free(calls);
+                free(text);
+                text = joined;
+            }
+            o = json_pack("{s:s, s:s}", "role", role, "content", text);
+            const json_t *nm = json_object_get(m, "name");
+            if (json_is_string(nm)) json_object_set(o, "name", (json_t *)nm);
+        }
+        free(text);
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- tool-call parsing */
+
+static const char *const MARKERS[] = {"<function_call>", "<tool_calls>"};
+
+size_t mm_oai_tool_marker(const char *text, size_t len, size_t *partial) {
+    size_t first = len;
+    for (size_t k = 0; k < 2; k++) {
+        const char *mk = MARKERS[k];
+        size_t ml = strlen(mk);
+        for (size_t i = 0; i + ml <= len && i < first; i++)
+            if (!memcmp(text + i, mk, ml)) {
+                first = i;
+                break;
+            }
+    }
+    size_t part = 0;
+    if (partial) {
+        for (size_t k = 0; k < 2; k++) {
+            size_t ml = strlen(MARKERS[k]);
+            for (size_t l = ml - 1; l > part; l--)
+                if (l <= len && !memcmp(text + len - l, MARKERS[k], l)) {
+                    part = l;
+                    break;
+                }
+        }
+        *partial = first < len ? 0 : part;
+    }
+    return first;
+}
+
+static const char *skip_ws(const char *p, const char *end) {
+    while (p < end && isspace((unsigned char)*p)) p++;
+    return p;
+}
+
+static int starts(const char *p, const char *end, const char *s) {
+    size_t l = strlen(s);
+    return (size_t)(end - p) >= l && !memcmp(p, s, l);
+}
+
+/* One JSON value starting at *p; advances *p past it. */
+static json_t *json_at(const char **p, const char *end) {
+    json_error_t e;
+    json_t *v = json_loadb(*p, (size_t)(end - *p), JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &e);
+    if (v) *p += e.position;
+    return v;
+}
+
+static void add_call(json_t *calls, const char *id_base, const char *name, size_t name_len, const json_t *args) {
+    char id[96], *nm = mm_xmalloc(name_len + 1);
+    memcpy(nm, name, name_len);
+    nm[name_len] = 0;
+    snprintf(id, sizeof id, "call_%s_%zu", id_base ? id_base : "0", json_array_size(calls));
+    char *a = json_is_string(args) ? mm_xstrdup(json_string_value(args)) : json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function", "name", nm,
+                                           "arguments", a ? a : "{}"));
+    free(a);
+    free(nm);
+}
+
+/* Text-01 block after "<function_call>": optional ```lang fence, functions.NAME(JSON) lines, closing fence. */
+static const char *parse_text01(const char *p, const char *end, json_t *calls, const char *id_base) {
+    p = skip_ws(p, end);
+    int fenced = starts(p, end, "```");
+    if (fenced) {
+        p += 3;
+        while (p < end && *p != '\n') p++;  /* language tag */
+    }
+    int n = 0;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (fenced && starts(p, end, "```")) {
+            p += 3;
+            break;
+        }
+        if (p == end) {
+            if (fenced && !n) return NULL;
+            break;          /* an unclosed fence at the end of the output is tolerated */
+        }
+        if (starts(p, end, "functions.")) p += 10;
+        const char *name = p;
+        while (p < end && (isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.')) p++;
+        size_t name_len = (size_t)(p - name);
+        p = skip_ws(p, end);
+        if (!name_len || p == end || *p != '(') return NULL;
+        p = skip_ws(p + 1, end);
+        json_t *args = NULL;
+        if (p < end && *p == ')') args = json_object();
+        else if (!(args = json_at(&p, end))) return NULL;
+        p = skip_ws(p, end);
+        if (p == end || *p != ')' || !json_is_object(args)) {
+            json_decref(args);
+            return NULL;
+        }
+        p++;
+        add_call(calls, id_base, name, name_len, args);
+        json_decref(args);
+        n++;
+        if (!fenced) break;
+    }
+    return n ? p : NULL;
+}
+
+/* M1 block after "<tool_calls>": JSON objects {"name", "arguments"} until "</tool_calls>" or the end. */
+static const char *parse_m1(const char *p, const char *end, json_t *calls, const char *id_base) {
+    int n = 0;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (starts(p, end, "</tool_calls>")) return n ? p + 13 : NULL;
+        if (p == end) return n ? p : NULL;
+        json_t *o = json_at(&p, end);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        const json_t *args = json_object_get(o, "arguments");
+        if (!json_is_object(o) || !name || (args && !json_is_object(args) && !json_is_string(args))) {
+            json_decref(o);
+            return NULL;
+        }
+        json_t *empty = args ? NULL : json_object();
+        add_call(calls, id_base, name, strlen(name), args ? args : empty);
+        json_decref(empty);
+        json_decref(o);
+        n++;
+    }
+}
+
+json_t *mm_oai_parse_tool_calls(const char *text, size_t len, const char *id_base, size_t *content_len) {
+    *content_len = len;
+    size_t at = mm_oai_tool_marker(text, len, NULL);
+    if (at == len) return NULL;
+    const char *p = text + at, *end = text + len;
+    json_t *calls = json_array();
+    while (p) {
+        p = skip_ws(p, end);
+        if (p == end) break;
+        if (starts(p, end, MARKERS[0])) p = parse_text01(p + strlen(MARKERS[0]), end, calls, id_base);
+        else if (starts(p, end, MARKERS[1])) p = parse_m1(p + strlen(MARKERS[1]), end, calls, id_base);
+        else p = NULL;   /* text after the calls: not a clean call */
+    }
+    if (!p || !json_array_size(calls)) {
+        json_decref(calls);
+        return NULL;
+    }
+    while (at > 0 && isspace((unsigned char)text[at - 1])) at--;
+    *content_len = at;
+    return calls;
+}
+
+json_t *mm_oai_error(const char *message, const char *type, const char *code) {
+    return json_pack("{s:{s:s, s:s, s:s?}}", "error", "message", message, "type", type, "code", code);
+}

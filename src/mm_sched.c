@@ -1,0 +1,503 @@
+/* mm_sched.c — continuous batching and the prefix cache on one context (see mm_sched.h).
+ *
+ * Slot life: FREE → (admit: restore cached prefix, new sampler) PREFILL → (last prompt chunk gives logits,
+ * first token sampled) GEN → finished/cancelled → FREE. Prompts are prefilled in pieces that end on
+ * absolute multiples of the lightning block size; snapshots go into the prefix cache at those block
+ * boundaries and at the end of each job (prompt + generated tokens), keyed by the exact tokens they cover. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_common.h"
+#include "mm_prefix_cache.h"
+#include "mm_sched.h"
+
+/* ---------------------------------------------------------------- jobs */
+
+mm_job *mm_job_new(int32_t *prompt, int n_prompt) {
+    mm_job *j = mm_xcalloc(1, sizeof *j);
+    j->prompt = prompt;
+    j->n_prompt = n_prompt;
+    j->max_tokens = -1;
+    j->sp = mm_sampler_default_params();
+    j->eos = -1;
+    j->skip_special = 1;
+    j->refs = 1;
+    j->text = mm_xcalloc(1, 1);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    return j;
+}
+
+void mm_job_add_stop(mm_job *j, const char *s) {
+    if (j->n_stop < MM_JOB_MAX_STOP && s && *s) j->stop[j->n_stop++] = mm_xstrdup(s);
+}
+
+void mm_job_release(mm_job *j) {
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    int left = --j->refs;
+    pthread_mutex_unlock(&j->mu);
+    if (left) return;
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cond);
+    for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    free(j->prompt);
+    free(j->text);
+    free(j->gen);
+    free(j);
+}
+
+/* ---------------------------------------------------------------- scheduler state */
+
+enum { SLOT_FREE, SLOT_PREFILL, SLOT_GEN };
+
+typedef struct {
+    int state;
+    mm_job *job;
+    int pos;              /* prompt tokens in the sequence (PREFILL) */
+    int32_t *toks;        /* tokens in the sequence: prompt, then fed generated tokens [cap_toks] */
+    int n_toks, cap_toks;
+    int32_t next;         /* GEN: the sampled token to feed next */
+    int n_gen;
+    mm_sampler *smp;
+    mm_detok *dt;
+    int64_t order;        /* admission order: the oldest prefill goes first */
+} mm_slot;
+
+struct mm_sched {
+    const mm_model *model;
+    const mm_tokenizer *tok;
+    mm_context *ctx;
+    mm_sched_params p;
+    int block;            /* prefill chunk alignment: the lightning block size */
+    int vocab;
+    mm_slot *slots;
+    mm_prefix_cache *cache;
+    float *logits;        /* [parallel + 1, vocab] */
+    int32_t *btok, *bseq; /* batch scratch */
+    int8_t *blog;
+    int *brow;            /* logits row → slot */
+
+    pthread_mutex_t mu;   /* guards queue, flags and stats */
+    pthread_cond_t wake;
+    mm_job **queue;       /* FIFO ring */
+    int q_head, q_len, q_cap;
+    int running;          /* jobs in slots */
+    int accepting, quit;
+    volatile int abort_all; /* mm_sched_free: cancel whatever is left */
+    pthread_t thread;
+    int64_t admitted;
+    mm_sched_stats st;
+};
+
+static void free_state(void *s) { mm_seq_state_free(s); }
+
+/* ---------------------------------------------------------------- job output (called on the worker) */
+
+static void job_finish(mm_sched *s, mm_job *j, const char *reason, const char *err) {
+    pthread_mutex_lock(&j->mu);
+    j->done = 1;
+    j->finish_reason = reason;
+    j->text_ready = j->text_len;
+    j->t_end = mm_time();
+    if (err) snprintf(j->error, sizeof j->error, "%s", err);
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_lock(&s->mu);
+    if (!strcmp(reason, "cancelled")) s->st.jobs_cancelled++;
+    else s->st.jobs_done++;
+    pthread_mutex_unlock(&s->mu);
+    mm_job_release(j);
+}
+
+/* Longest suffix of text[0..n) that is a proper prefix of some stop string. */
+static size_t stop_partial(const mm_job *j, const char *text, size_t n) {
+    size_t best = 0;
+    for (int k = 0; k < j->n_stop; k++) {
+        size_t sl = strlen(j->stop[k]);
+        for (size_t l = sl - 1; l > best; l--)
+            if (l <= n && !memcmp(text + n - l, j->stop[k], l)) {
+                best = l;
+                break;
+            }
+    }
+    return best;
+}
+
+/* Appends text (and, if tok >= 0, the token it came from); returns 1 if a stop string completed, in which
+ * case the text is cut just before it. Text already marked ready never ends inside a possible stop-string
+ * prefix, so a match can only start at or after text_ready. */
+static int job_push(mm_job *j, int32_t tok, const char *piece, size_t len) {
+    int stopped = 0;
+    pthread_mutex_lock(&j->mu);
+    if (tok >= 0) {
+        if (j->n_gen == j->cap_gen)
+            j->gen = mm_xrealloc(j->gen, sizeof(int32_t) * (size_t)(j->cap_gen = j->cap_gen ? j->cap_gen * 2 : 64));
+        j->gen[j->n_gen++] = tok;
+    }
+    if (!j->t_first) j->t_first = mm_time();
+    if (len) {
+        j->text = mm_xrealloc(j->text, j->text_len + len + 1);
+        memcpy(j->text + j->text_len, piece, len);
+        j->text_len += len;
+        j->text[j->text_len] = 0;
+    }
+    size_t cut = j->text_len;
+    for (int k = 0; k < j->n_stop; k++) {
+        const char *hit = strstr(j->text + j->text_ready, j->stop[k]);
+        if (hit && (size_t)(hit - j->text) < cut) {
+            cut = (size_t)(hit - j->text);
+            stopped = 1;
+        }
+    }
+    if (stopped) {
+        j->text_len = cut;
+        j->text[cut] = 0;
+    }
+    j->text_ready = stopped ? j->text_len : j->text_len - stop_partial(j, j->text, j->text_len);
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+    return stopped;
+}
+
+/* ---------------------------------------------------------------- slots */
+
+static void slot_release(mm_sched *s, int i) {
+    mm_slot *sl = &s->slots[i];
+    mm_sampler_free(sl->smp);
+    mm_detok_free(sl->dt);
+    sl->smp = NULL;
+    sl->dt = NULL;
+    sl->job = NULL;
+    sl->state = SLOT_FREE;
+    sl->n_toks = 0;
+    mm_seq_reset(s->ctx, i);
+    pthread_mutex_lock(&s->mu);
+    s->running--;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void slot_push_tok(mm_slot *sl, int32_t t) {
+    if (sl->n_toks == sl->cap_toks)
+        sl->toks = mm_xrealloc(sl->toks, sizeof(int32_t) * (size_t)(sl->cap_toks = sl->cap_toks * 2 + 256));
+    sl->toks[sl->n_toks++] = t;
+}
+
+/* Saves the sequence's state under the tokens it holds unless the cache already has them. */
+static void cache_snapshot(mm_sched *s, int i) {
+    mm_slot *sl = &s->slots[i];
+    int n = mm_seq_len(s->ctx, i);
+    if (!s->p.cache_bytes || n <= 0 || n > sl->n_toks || mm_pcache_contains(s->cache, sl->toks, n)) return;
+    mm_seq_state *st = mm_seq_snapshot(s->ctx, i);
+    if (!st) return;   /* out of memory: caching is best effort */
+    mm_pcache_put(s->cache, sl->toks, n, st, mm_seq_state_bytes(st));
+    mm_pcache_stats cs;
+    mm_pcache_get_stats(s->cache, &cs);
+    pthread_mutex_lock(&s->mu);
+    s->st.cache_entries = cs.entries;
+    s->st.cache_bytes = (int64_t)cs.bytes;
+    s->st.cache_evictions = cs.evictions;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Ends slot i's job. reason: "stop" (eos or stop string), "length", "cancelled", "error". */
+static void slot_finish(mm_sched *s, int i, const char *reason, const char *err) {
+    mm_slot *sl = &s->slots[i];
+    if (!err && strcmp(reason, "cancelled")) cache_snapshot(s, i);   /* end of turn */
+    job_finish(s, sl->job, reason, err);
+    slot_release(s, i);
+}
+
+/* Publishes the bytes the detokenizer still holds (end of generation); 1 if that completed a stop string. */
+static int slot_flush(mm_slot *sl) {
+    if (!sl->dt) return 0;
+    size_t len;
+    const char *rest = mm_detok_flush(sl->dt, &len);
+    return len ? job_push(sl->job, -1, rest, len) : 0;
+}
+
+static void slot_admit(mm_sched *s, int i, mm_job *j) {
+    mm_slot *sl = &s->slots[i];
+    sl->job = j;
+    sl->state = SLOT_PREFILL;
+    sl->n_toks = 0;
+    sl->n_gen = 0;
+    sl->order = s->admitted++;
+    for (int k = 0; k < j->n_prompt; k++) slot_push_tok(sl, j->prompt[k]);
+    mm_seq_reset(s->ctx, i);
+    int hit = 0;
+    if (s->p.cache_bytes) {
+        /* at most n_prompt - 1 tokens: the last prompt token must run to give the first logits */
+        const mm_seq_state *st = mm_pcache_lookup(s->cache, j->prompt, j->n_prompt, j->n_prompt - 1, &hit);
+        if (st && mm_seq_restore(s->ctx, i, st) < 0) {
+            mm_seq_reset(s->ctx, i);
+            hit = 0;
+        }
+    }
+    sl->pos = hit;
+    sl->smp = mm_sampler_new(&j->sp, s->vocab);
+    if (s->tok) sl->dt = mm_detok_new(s->tok, j->skip_special);
+    for (int k = 0; k < j->n_prompt && sl->smp; k++) mm_sampler_accept(sl->smp, j->prompt[k]);
+    pthread_mutex_lock(&j->mu);
+    j->t_admit = mm_time();
+    j->n_cached = hit;
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_lock(&s->mu);
+    if (hit) {
+        s->st.cache_hits++;
+        s->st.cache_tokens_saved += hit;
+    } else if (s->p.cache_bytes) {
+        s->st.cache_misses++;
+    }
+    s->st.prompt_tokens += j->n_prompt;
+    pthread_mutex_unlock(&s->mu);
+    if (!sl->smp) slot_finish(s, i, "error", mm_last_error());
+}
+
+/* Consumes the logits of slot i: sample, publish, decide whether the job goes on. */
+static void slot_sample(mm_sched *s, int i, float *logits) {
+    mm_slot *sl = &s->slots[i];
+    mm_job *j = sl->job;
+    int32_t t = mm_sampler_sample(sl->smp, logits);
+    sl->state = SLOT_GEN;
+    if (t == j->eos) {
+        slot_flush(sl);
+        job_push(j, -1, "", 0);   /* stamps t_first if this is the first token */
+        slot_finish(s, i, "stop", NULL);
+        return;
+    }
+    mm_sampler_accept(sl->smp, t);
+    size_t len = 0;
+    const char *piece = sl->dt ? mm_detok_push(sl->dt, t, &len) : "";
+    sl->n_gen++;
+    int stopped = job_push(j, t, piece, len);
+    pthread_mutex_lock(&s->mu);
+    s->st.gen_tokens++;
+    pthread_mutex_unlock(&s->mu);
+    if (stopped) {
+        slot_finish(s, i, "stop", NULL);
+        return;
+    }
+    if ((j->max_tokens >= 0 && sl->n_gen >= j->max_tokens) || mm_seq_len(s->ctx, i) >= s->p.n_ctx) {
+        slot_finish(s, i, slot_flush(sl) ? "stop" : "length", NULL);
+        return;
+    }
+    sl->next = t;
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+/* Builds and runs one step; returns 0 if there was nothing to do. */
+static int step(mm_sched *s) {
+    const int P = s->p.parallel;
+    int n = 0, rows = 0;
+    /* cancellations and zero-token jobs first: they free slots without compute */
+    for (int i = 0; i < P; i++) {
+        mm_slot *sl = &s->slots[i];
+        if (sl->state == SLOT_FREE) continue;
+        if (sl->job->cancel || s->abort_all) slot_finish(s, i, "cancelled", NULL);
+        else if (sl->state == SLOT_PREFILL && sl->job->max_tokens == 0) slot_finish(s, i, "length", NULL);
+    }
+    /* one token per generating sequence */
+    for (int i = 0; i < P; i++) {
+        mm_slot *sl = &s->slots[i];
+        if (sl->state != SLOT_GEN) continue;
+        s->btok[n] = sl->next;
+        s->bseq[n] = i;
+        s->blog[n] = 1;
+        s->brow[rows++] = i;
+        slot_push_tok(sl, sl->next);
+        n++;
+    }
+    const int n_decode = n;
+    /* one prefill chunk: the oldest prefilling sequence, up to the next block boundary */
+    int pf = -1;
+    for (int i = 0; i < P; i++)
+        if (s->slots[i].state == SLOT_PREFILL && (pf < 0 || s->slots[i].order < s->slots[pf].order)) pf = i;
+    int pf_end = 0;
+    if (pf >= 0) {
+        mm_slot *sl = &s->slots[pf];
+        pf_end = (sl->pos / s->block + 1) * s->block;
+        if (pf_end > sl->job->n_prompt) pf_end = sl->job->n_prompt;
+        for (int k = sl->pos; k < pf_end; k++) {
+            s->btok[n] = sl->job->prompt[k];
+            s->bseq[n] = pf;
+            s->blog[n] = 0;
+            n++;
+        }
+        if (pf_end == sl->job->n_prompt) {
+            s->blog[n - 1] = 1;
+            s->brow[rows++] = pf;
+        }
+    }
+    if (!n) return 0;
+    double t0 = mm_time();
+    mm_batch b = {.n_tokens = n, .token = s->btok, .seq = s->bseq, .logits = s->blog};
+    int r = mm_decode(s->ctx, &b, s->logits);
+    double dt = mm_time() - t0;
+    if (r != rows) {
+        char err[256];
+        snprintf(err, sizeof err, "decode failed: %s", mm_last_error());
+        for (int i = 0; i < P; i++)
+            if (s->slots[i].state != SLOT_FREE && (s->slots[i].state == SLOT_GEN || i == pf)) slot_finish(s, i, "error", err);
+        return 1;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->st.steps++;
+    s->st.prefill_tokens += n - n_decode;
+    s->st.decode_seconds += dt * n_decode / n;
+    s->st.prefill_seconds += dt * (n - n_decode) / n;
+    pthread_mutex_unlock(&s->mu);
+    if (pf >= 0) {
+        mm_slot *sl = &s->slots[pf];
+        sl->pos = pf_end;
+        if (pf_end % s->block == 0) cache_snapshot(s, pf);   /* block boundary inside the prompt */
+    }
+    for (int k = 0; k < rows; k++) slot_sample(s, s->brow[k], s->logits + (size_t)k * s->vocab);
+    return 1;
+}
+
+static void *worker(void *arg) {
+    mm_sched *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->quit && !s->q_len && !s->running) pthread_cond_wait(&s->wake, &s->mu);
+        if (s->quit && !s->q_len && !s->running) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        /* admit queued jobs into free slots */
+        mm_job *admit[256];
+        int slot_of[256], n_admit = 0;
+        for (int i = 0; i < s->p.parallel && s->q_len && n_admit < 256; i++) {
+            if (s->slots[i].state != SLOT_FREE) continue;
+            admit[n_admit] = s->queue[s->q_head];
+            slot_of[n_admit++] = i;
+            s->slots[i].state = SLOT_PREFILL;   /* reserved */
+            s->q_head = (s->q_head + 1) % s->q_cap;
+            s->q_len--;
+            s->running++;
+        }
+        pthread_mutex_unlock(&s->mu);
+        for (int k = 0; k < n_admit; k++) {
+            if (admit[k]->cancel || s->abort_all) {
+                s->slots[slot_of[k]].job = admit[k];
+                slot_finish(s, slot_of[k], "cancelled", NULL);
+            } else {
+                slot_admit(s, slot_of[k], admit[k]);
+            }
+        }
+        step(s);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- API */
+
+mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p) {
+    mm_sched *s = mm_xcalloc(1, sizeof *s);
+    s->model = m;
+    s->tok = tok;
+    s->p = *p;
+    if (s->p.parallel < 1) s->p.parallel = 1;
+    if (s->p.queue_max < 0) s->p.queue_max = 0;
+    const mm_config *cfg = mm_model_config(m);
+    s->vocab = cfg->vocab_size;
+    s->block = cfg->block_size > 0 ? cfg->block_size : 256;
+    const int P = s->p.parallel;
+    /* one forward holds P decode tokens + one block of prefill: keep it one internal chunk */
+    s->ctx = mm_context_new(m, &(mm_context_params){.n_ctx = s->p.n_ctx, .n_seq_max = P, .n_ubatch = P + s->block,
+                                                    .kv_bf16 = s->p.kv_bf16});
+    if (!s->ctx) {
+        free(s);
+        return NULL;
+    }
+    s->slots = mm_xcalloc((size_t)P, sizeof(mm_slot));
+    s->cache = mm_pcache_new(s->p.cache_bytes, free_state);
+    s->logits = mm_xmalloc(sizeof(float) * (size_t)(P + 1) * (size_t)s->vocab);
+    s->btok = mm_xmalloc(sizeof(int32_t) * (size_t)(P + s->block));
+    s->bseq = mm_xmalloc(sizeof(int32_t) * (size_t)(P + s->block));
+    s->blog = mm_xmalloc((size_t)(P + s->block));
+    s->brow = mm_xmalloc(sizeof(int) * (size_t)(P + 1));
+    s->q_cap = s->p.queue_max + P;
+    s->queue = mm_xmalloc(sizeof(mm_job *) * (size_t)s->q_cap);
+    s->accepting = 1;
+    s->st.slots = P;
+    s->st.cache_budget = (int64_t)s->p.cache_bytes;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (pthread_create(&s->thread, NULL, worker, s)) {
+        mm_set_error("scheduler: cannot start the worker thread");
+        mm_context_free(s->ctx);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void mm_sched_stop_accepting(mm_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    s->accepting = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void mm_sched_free(mm_sched *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->accepting = 0;
+    s->quit = 1;
+    s->abort_all = 1;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    for (int i = 0; i < s->p.parallel; i++) free(s->slots[i].toks);
+    mm_pcache_free(s->cache);
+    mm_context_free(s->ctx);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake);
+    free(s->slots);
+    free(s->logits);
+    free(s->btok);
+    free(s->bseq);
+    free(s->blog);
+    free(s->brow);
+    free(s->queue);
+    free(s);
+}
+
+int mm_sched_submit(mm_sched *s, mm_job *j) {
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    if (!s->accepting) rc = -2;
+    else if (s->q_len + s->running >= s->p.parallel + s->p.queue_max) rc = -1;
+    if (!rc) {
+        pthread_mutex_lock(&j->mu);
+        j->refs++;
+        j->t_submit = mm_time();
+        pthread_mutex_unlock(&j->mu);
+        s->queue[(s->q_head + s->q_len) % s->q_cap] = j;
+        s->q_len++;
+        pthread_cond_broadcast(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int mm_sched_pending(mm_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    int n = s->q_len + s->running;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int mm_sched_n_ctx(const mm_sched *s) { return s->p.n_ctx; }
+
+void mm_sched_get_stats(mm_sched *s, mm_sched_stats *st) {
+    pthread_mutex_lock(&s->mu);
+    *st = s->st;
+    st->running = s->running;
+    st->queued = s->q_len;
+    pthread_mutex_unlock(&s->mu);
+}

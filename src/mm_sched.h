@@ -1,0 +1,88 @@
+/* mm_sched.h — the server's scheduler: continuous batching of many requests on one mm_context.
+ *
+ * One worker thread owns the context. Each step it admits queued jobs into free sequence slots (restoring
+ * the longest cached prefix), then runs ONE mm_decode holding one token for every generating sequence plus
+ * at most one prefill chunk (prompts are prefilled in block_size pieces aligned to absolute positions, so a
+ * prompt gives the same numbers whether or not part of it came from the cache and whatever else runs),
+ * samples, detokenizes, applies stop strings and publishes the new text to the job. A finished or
+ * cancelled job frees its slot at once. Jobs are shared with the HTTP threads through a mutex/condvar. */
+#ifndef MM_SCHED_H
+#define MM_SCHED_H
+#include <pthread.h>
+#include <stdint.h>
+
+#include "minimax.h"
+#include "mm_tokenizer.h"
+
+#define MM_JOB_MAX_STOP 8
+
+typedef struct mm_job {
+    /* ---- input, set before mm_sched_submit and read-only afterwards */
+    int32_t *prompt;          /* [n_prompt] (owned) */
+    int n_prompt;
+    int max_tokens;           /* tokens to generate at most (-1: until the context is full) */
+    mm_sampler_params sp;
+    char *stop[MM_JOB_MAX_STOP];  /* owned */
+    int n_stop;
+    int32_t eos;              /* stop token (-1: none) */
+    int skip_special;         /* leave special tokens out of the text */
+
+    /* ---- output, guarded by mu; `cond` is signalled on every change */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    char *text;               /* generated text so far (NUL-terminated) */
+    size_t text_len;
+    size_t text_ready;        /* bytes of text that are final (not a possible stop-string prefix) */
+    int32_t *gen;             /* generated token ids */
+    int n_gen, cap_gen;
+    int done;                 /* 1: finished; finish_reason is set */
+    const char *finish_reason; /* "stop", "length", "cancelled", "error" */
+    char error[256];
+    int n_cached;             /* prompt tokens restored from the prefix cache */
+    double t_submit, t_admit, t_first, t_end;   /* mm_time() stamps */
+
+    volatile int cancel;      /* set by the HTTP side: the client went away */
+    int refs;                 /* guarded by mu; freed at 0 */
+} mm_job;
+
+/* A new job with 1 reference (the caller's); takes ownership of prompt. */
+mm_job *mm_job_new(int32_t *prompt, int n_prompt);
+void mm_job_release(mm_job *j);
+void mm_job_add_stop(mm_job *j, const char *s);
+
+typedef struct mm_sched mm_sched;
+
+typedef struct mm_sched_params {
+    int parallel;             /* sequences decoded together (slots) */
+    int n_ctx;                /* tokens per sequence */
+    int queue_max;            /* waiting jobs beyond the running ones before submit refuses */
+    size_t cache_bytes;       /* prefix-cache budget (0: off) */
+    int kv_bf16;
+} mm_sched_params;
+
+/* Creates the context and starts the worker thread. tok may be NULL (token-id prompts only). */
+mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p);
+/* Stops admitting, cancels every queued and running job (drain first with mm_sched_pending), stops the
+ * thread, frees. */
+void mm_sched_free(mm_sched *s);
+
+/* Queues a job (adds the scheduler's reference). 0; -1 queue full; -2 shutting down. */
+int mm_sched_submit(mm_sched *s, mm_job *j);
+/* From now on submit refuses (-2); running and queued jobs continue. */
+void mm_sched_stop_accepting(mm_sched *s);
+/* Queued + running jobs. */
+int mm_sched_pending(mm_sched *s);
+int mm_sched_n_ctx(const mm_sched *s);
+
+typedef struct mm_sched_stats {
+    int slots, running, queued;
+    int64_t prompt_tokens, prefill_tokens, gen_tokens;   /* prefill_tokens excludes cached tokens */
+    double prefill_seconds, decode_seconds;
+    int64_t steps, cache_hits, cache_misses, cache_tokens_saved, cache_evictions;
+    int cache_entries;
+    int64_t cache_bytes, cache_budget;
+    int64_t jobs_done, jobs_cancelled;
+} mm_sched_stats;
+void mm_sched_get_stats(mm_sched *s, mm_sched_stats *st);
+
+#endif

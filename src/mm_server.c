@@ -1,0 +1,780 @@
+/* mm_server.c — HTTP layer of `minimax serve` on libmicrohttpd (one thread per connection).
+ *
+ * A handler thread parses and validates the request, renders/tokenizes the prompt, submits an mm_job to the
+ * scheduler and then either waits for it (non-streaming) or returns a callback response whose reader
+ * blocks on the job and writes SSE chunks as text becomes ready. While waiting it checks every 200 ms
+ * whether the client closed the socket; if so the job is cancelled and its slot freed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mm_chat.h"
+#include "mm_common.h"
+#include "mm_oai.h"
+#include "mm_sched.h"
+#include "mm_server.h"
+#include "mm_tokenizer.h"
+
+enum { EP_CHAT, EP_COMPLETIONS, EP_MODELS, EP_HEALTH, EP_TOKENIZE, EP_DETOKENIZE, EP_METRICS, EP_PAGE, EP_OTHER, EP_COUNT };
+static const char *const EP_NAMES[EP_COUNT] = {"chat_completions", "completions", "models", "health", "tokenize",
+                                               "detokenize", "metrics", "page", "other"};
+
+typedef struct {
+    mm_server_params p;
+    struct MHD_Daemon *d;
+    atomic_int ready;        /* model loaded */
+    atomic_int draining;     /* shutting down: refuse new work */
+    mm_model *model;
+    mm_tokenizer *tok;
+    mm_sched *sched;
+    int chat_style;
+    int32_t eos;
+    char model_id[256];
+    time_t created;
+    double t_start;
+    pthread_mutex_t mu;      /* counters below */
+    int64_t requests[EP_COUNT];
+    int64_t status[6];       /* by status class: 1xx..5xx */
+    int64_t disconnects;
+    uint64_t next_id;
+} mm_server;
+
+static volatile sig_atomic_t g_signals;
+static void on_signal(int sig) {
+    (void)sig;
+    g_signals++;
+}
+
+/* ---------------------------------------------------------------- responses */
+
+static enum MHD_Result send_text(mm_server *s, struct MHD_Connection *c, unsigned status, const char *ctype,
+                                 const char *body, size_t len, const char *retry_after) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    if (retry_after) MHD_add_response_header(r, "Retry-After", retry_after);
+    if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    pthread_mutex_lock(&s->mu);
+    if (status >= 100 && status < 600) s->status[status / 100]++;
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static enum MHD_Result send_json(mm_server *s, struct MHD_Connection *c, unsigned status, json_t *v) {
+    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(v);
+    enum MHD_Result r = send_text(s, c, status, "application/json", txt ? txt : "{}", txt ? strlen(txt) : 2, NULL);
+    free(txt);
+    return r;
+}
+
+static enum MHD_Result send_error(mm_server *s, struct MHD_Connection *c, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static enum MHD_Result send_error(mm_server *s, struct MHD_Connection *c, unsigned status, const char *code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *type = status == 401 ? "authentication_error"
+                       : status == 404 ? "not_found_error"
+                       : status == 503 ? "unavailable_error"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
+    json_t *e = mm_oai_error(msg, type, code);
+    char *txt = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(e);
+    enum MHD_Result r = send_text(s, c, status, "application/json", txt, strlen(txt), status == 503 ? "1" : NULL);
+    free(txt);
+    return r;
+}
+
+/* 1 if the peer has closed the connection (orderly shutdown or error). */
+static int client_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* ---------------------------------------------------------------- completions */
+
+typedef struct {
+    mm_server *srv;
+    mm_job *job;
+    struct MHD_Connection *conn;
+    int kind, stream, include_usage, tools;
+    char id[64];
+    time_t created;
+    /* streaming state */
+    size_t sent_text;     /* bytes of job text already sent */
+    int sent_ids;         /* token ids already sent (completions) */
+    int phase;            /* 0 streaming, 1 finished: [DONE] queued, 2 end */
+    int marker;           /* a tool-call marker was seen: hold the rest */
+    char *out;            /* pending bytes */
+    size_t out_len, out_pos, out_cap;
+} mm_gen;
+
+static json_t *usage_json(const mm_job *j) {
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", j->n_prompt, "completion_tokens", j->n_gen, "total_tokens",
+                     j->n_prompt + j->n_gen, "prompt_tokens_details", "cached_tokens", j->n_cached);
+}
+
+/* llama.cpp-style timings, plus the prefix-cache hit and the time to first token. */
+static json_t *timings_json(const mm_job *j) {
+    double t_first = j->t_first ? j->t_first : j->t_end;
+    double prompt_ms = (t_first - j->t_admit) * 1e3, gen_ms = (j->t_end - t_first) * 1e3;
+    int n_pf = j->n_prompt - j->n_cached, n_dec = j->n_gen > 1 ? j->n_gen - 1 : 0;
+    return json_pack("{s:i, s:i, s:b, s:f, s:f, s:f, s:i, s:f, s:f, s:f}", "prompt_n", n_pf, "cache_n", j->n_cached,
+                     "cache_hit", j->n_cached > 0, "queue_ms", (j->t_admit - j->t_submit) * 1e3, "ttft_ms",
+                     (t_first - j->t_submit) * 1e3, "prompt_ms", prompt_ms, "predicted_n", j->n_gen, "predicted_ms", gen_ms,
+                     "prompt_per_second", prompt_ms > 0 ? n_pf / (prompt_ms / 1e3) : 0.0, "predicted_per_second",
+                     gen_ms > 0 ? n_dec / (gen_ms / 1e3) : 0.0);
+}
+
+static json_t *ids_json(const int32_t *ids, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    return a;
+}
+
+/* The whole response of a finished non-streaming job. */
+static json_t *final_json(mm_gen *g) {
+    mm_job *j = g->job;
+    json_t *choice;
+    if (g->kind == MM_OAI_CHAT) {
+        size_t content_len = j->text_len;
+        json_t *calls = g->tools ? mm_oai_parse_tool_calls(j->text, j->text_len, g->id + 9, &content_len) : NULL;
+        json_t *msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", j->text, content_len);
+        if (calls) {
+            if (!content_len) json_object_set_new(msg, "content", json_null());
+            json_object_set_new(msg, "tool_calls", calls);
+        }
+        choice = json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "message", msg, "logprobs", "finish_reason",
+                           calls ? "tool_calls" : j->finish_reason);
+    } else {
+        choice = json_pack("{s:i, s:s%, s:n, s:s, s:o}", "index", 0, "text", j->text, j->text_len, "logprobs", "finish_reason",
+                           j->finish_reason, "token_ids", ids_json(j->gen, j->n_gen));
+    }
+    return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o, s:o, s:s}", "id", g->id, "object",
+                     g->kind == MM_OAI_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)g->created, "model",
+                     g->srv->model_id, "choices", choice, "usage", usage_json(j), "timings", timings_json(j),
+                     "system_fingerprint", "minimax.c");
+}
+
+static void out_put(mm_gen *g, const char *s, size_t n) {
+    if (g->out_len + n > g->out_cap) g->out = mm_xrealloc(g->out, g->out_cap = (g->out_len + n) * 2 + 256);
+    memcpy(g->out + g->out_len, s, n);
+    g->out_len += n;
+}
+
+static void out_event(mm_gen *g, json_t *v) {
+    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(v);
+    out_put(g, "data: ", 6);
+    out_put(g, txt, strlen(txt));
+    out_put(g, "\n\n", 2);
+    free(txt);
+}
+
+/* One chunk object with the given choice (or none) */
+static json_t *chunk(mm_gen *g, json_t *choice) {
+    json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[]}", "id", g->id, "object",
+                          g->kind == MM_OAI_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)g->created,
+                          "model", g->srv->model_id, "system_fingerprint", "minimax.c", "choices");
+    if (choice) json_array_append_new(json_object_get(c, "choices"), choice);
+    if (g->include_usage) json_object_set_new(c, "usage", json_null());
+    return c;
+}
+
+static json_t *delta_choice(mm_gen *g, json_t *delta, const char *finish) {
+    return json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
+}
+
+/* Formats what the job has produced since the last call (caller holds job->mu). */
+static void stream_progress(mm_gen *g) {
+    mm_job *j = g->job;
+    size_t ready = j->text_ready;
+    if (g->tools && g->kind == MM_OAI_CHAT && !g->marker) {
+        size_t partial;
+        size_t m = mm_oai_tool_marker(j->text, ready, &partial);
+        if (m < ready) g->marker = 1;
+        ready = m < ready ? m : ready - partial;
+    } else if (g->marker) {
+        ready = g->sent_text;
+    }
+    if (ready < g->sent_text) ready = g->sent_text;
+    int new_ids = j->n_gen - g->sent_ids;
+    if (g->kind == MM_OAI_CHAT) {
+        if (ready > g->sent_text) {
+            json_t *d = json_pack("{s:s%}", "content", j->text + g->sent_text, ready - g->sent_text);
+            out_event(g, chunk(g, delta_choice(g, d, NULL)));
+        }
+    } else if (ready > g->sent_text || new_ids > 0) {
+        json_t *ch = json_pack("{s:i, s:s%, s:n, s:n, s:o}", "index", 0, "text", j->text + g->sent_text, ready - g->sent_text,
+                               "logprobs", "finish_reason", "token_ids", ids_json(j->gen + g->sent_ids, new_ids));
+        out_event(g, chunk(g, ch));
+    }
+    g->sent_text = ready;
+    g->sent_ids = j->n_gen;
+    if (!j->done) return;
+
+    /* the end: error, held-back tool calls, finish reason, usage, [DONE] */
+    if (!strcmp(j->finish_reason, "error")) {
+        out_event(g, mm_oai_error(j->error, "server_error", "generation_failed"));
+    } else {
+        const char *finish = j->finish_reason;
+        if (g->marker) {
+            size_t content_len;
+            json_t *calls = mm_oai_parse_tool_calls(j->text, j->text_len, g->id + 9, &content_len);
+            if (calls) {
+                size_t k;
+                json_t *call;
+                json_array_foreach(calls, k, call) json_object_set_new(call, "index", json_integer((json_int_t)k));
+                out_event(g, chunk(g, delta_choice(g, json_pack("{s:o}", "tool_calls", calls), NULL)));
+                finish = "tool_calls";
+            } else if (j->text_len > g->sent_text) {   /* not a clean call: it was text after all */
+                json_t *d = json_pack("{s:s%}", "content", j->text + g->sent_text, j->text_len - g->sent_text);
+                out_event(g, chunk(g, delta_choice(g, d, NULL)));
+            }
+        }
+        json_t *last;
+        if (g->kind == MM_OAI_CHAT) last = chunk(g, delta_choice(g, json_object(), finish));
+        else last = chunk(g, json_pack("{s:i, s:s, s:n, s:s, s:[]}", "index", 0, "text", "", "logprobs", "finish_reason", finish, "token_ids"));
+        json_object_set_new(last, "timings", timings_json(j));
+        out_event(g, last);
+        if (g->include_usage) {
+            json_t *u = chunk(g, NULL);
+            json_object_set_new(u, "usage", usage_json(j));
+            json_object_set_new(u, "timings", timings_json(j));
+            out_event(g, u);
+        }
+    }
+    out_put(g, "data: [DONE]\n\n", 14);
+    g->phase = 1;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    mm_gen *g = cls;
+    (void)pos;
+    for (;;) {
+        if (g->out_pos < g->out_len) {
+            size_t n = g->out_len - g->out_pos < max ? g->out_len - g->out_pos : max;
+            memcpy(buf, g->out + g->out_pos, n);
+            g->out_pos += n;
+            return (ssize_t)n;
+        }
+        g->out_len = g->out_pos = 0;
+        if (g->phase == 1) return MHD_CONTENT_READER_END_OF_STREAM;
+        mm_job *j = g->job;
+        pthread_mutex_lock(&j->mu);
+        if (!j->done && j->text_ready == g->sent_text && j->n_gen == g->sent_ids) wait_ms(&j->cond, &j->mu, 200);
+        if (j->done || j->text_ready != g->sent_text || j->n_gen != g->sent_ids) stream_progress(g);
+        pthread_mutex_unlock(&j->mu);
+        if (g->out_len == 0 && client_gone(g->conn)) {
+            j->cancel = 1;
+            pthread_mutex_lock(&g->srv->mu);
+            g->srv->disconnects++;
+            pthread_mutex_unlock(&g->srv->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static void gen_free(void *cls) {
+    mm_gen *g = cls;
+    g->job->cancel = 1;   /* no effect if it has finished; frees the slot if the client went away */
+    mm_job_release(g->job);
+    free(g->out);
+    free(g);
+}
+
+/* Tokens of the prompt of a validated request; -1 after answering with an error. */
+static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, int32_t **ids, enum MHD_Result *ret) {
+    int n;
+    if (rq->kind == MM_OAI_CHAT || rq->prompt) {
+        if (!s->tok) {
+            *ret = send_error(s, c, 400, "no_tokenizer",
+                              "this model has no tokenizer.json (start the server with --tokenizer FILE): "
+                              "only /v1/completions with a prompt of token ids works");
+            return -1;
+        }
+        char *text = rq->prompt;
+        if (rq->kind == MM_OAI_CHAT) {
+            char err[512];
+            json_t *msgs = mm_oai_template_messages(rq->messages, s->chat_style, err, sizeof err);
+            if (!msgs) {
+                *ret = send_error(s, c, 400, "invalid_messages", "%s", err);
+                return -1;
+            }
+            text = mm_chat_render(s->chat_style, msgs, rq->tools, 1);
+            json_decref(msgs);
+            if (!text) {
+                *ret = send_error(s, c, 400, "invalid_messages", "%s", mm_last_error());
+                return -1;
+            }
+        }
+        n = mm_tokenizer_encode(s->tok, text, strlen(text), 1, ids);
+        if (text != rq->prompt) free(text);
+        if (n < 0) {
+            *ret = send_error(s, c, 400, "invalid_prompt", "%s", mm_last_error());
+            return -1;
+        }
+    } else {
+        n = rq->n_prompt_ids;
+        *ids = rq->prompt_ids;
+        rq->prompt_ids = NULL;
+        const int V = mm_model_config(s->model)->vocab_size;
+        for (int i = 0; i < n; i++)
+            if ((*ids)[i] >= V) {
+                *ret = send_error(s, c, 400, "invalid_prompt", "'prompt[%d]' = %d is not a token id of this model (vocabulary size %d)",
+                                  i, (*ids)[i], V);
+                free(*ids);
+                return -1;
+            }
+    }
+    if (n == 0) {
+        free(*ids);
+        *ret = send_error(s, c, 400, "invalid_prompt", "the prompt is empty");
+        return -1;
+    }
+    if (n > mm_sched_n_ctx(s->sched)) {
+        free(*ids);
+        *ret = send_error(s, c, 400, "context_length_exceeded",
+                          "the prompt has %d tokens, more than the context size of %d tokens per request (server -c)", n,
+                          mm_sched_n_ctx(s->sched));
+        return -1;
+    }
+    return n;
+}
+
+static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, int kind, const char *body, size_t len) {
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    if (!root)
+        return send_error(s, c, 400, "invalid_json", "the request body is not valid JSON: %s (line %d, column %d)", je.text,
+                          je.line, je.column);
+    mm_oai_req rq;
+    char err[512];
+    if (mm_oai_parse(&rq, kind, root, err, sizeof err) < 0) {
+        json_decref(root);
+        mm_oai_req_clear(&rq);
+        return send_error(s, c, 400, "invalid_request", "%s", err);
+    }
+    json_decref(root);
+    enum MHD_Result ret = MHD_NO;
+    int32_t *ids = NULL;
+    int n = prompt_ids(s, c, &rq, &ids, &ret);
+    if (n < 0) {
+        mm_oai_req_clear(&rq);
+        return ret;
+    }
+    mm_job *j = mm_job_new(ids, n);
+    j->max_tokens = rq.max_tokens;
+    j->sp = rq.sp;
+    if (!rq.seeded) j->sp.seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)j;
+    for (int i = 0; i < rq.n_stop; i++) mm_job_add_stop(j, rq.stop[i]);
+    j->eos = rq.ignore_eos ? -1 : s->eos;
+    j->skip_special = !rq.tools;
+    mm_gen *g = mm_xcalloc(1, sizeof *g);
+    g->srv = s;
+    g->job = j;
+    g->conn = c;
+    g->kind = kind;
+    g->stream = rq.stream;
+    g->include_usage = rq.include_usage;
+    g->tools = rq.tools != NULL;
+    g->created = time(NULL);
+    pthread_mutex_lock(&s->mu);
+    uint64_t seq = ++s->next_id;
+    pthread_mutex_unlock(&s->mu);
+    snprintf(g->id, sizeof g->id, "%s-%08llx%06llx", kind == MM_OAI_CHAT ? "chatcmpl" : "cmpl",
+             (unsigned long long)g->created & 0xffffffffull, (unsigned long long)seq);
+    mm_oai_req_clear(&rq);
+
+    int rc = mm_sched_submit(s->sched, j);
+    if (rc < 0) {
+        mm_job_release(j);
+        free(g);
+        if (rc == -2) return send_error(s, c, 503, "shutting_down", "the server is shutting down");
+        return send_error(s, c, 503, "queue_full", "the server is busy (all slots and the queue are full); retry later");
+    }
+    if (g->stream) {
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, g, gen_free);
+        MHD_add_response_header(r, "Content-Type", "text/event-stream");
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        pthread_mutex_lock(&s->mu);
+        s->status[2]++;
+        pthread_mutex_unlock(&s->mu);
+        return ret;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (!j->done) {
+        wait_ms(&j->cond, &j->mu, 200);
+        if (!j->done && client_gone(c)) {
+            j->cancel = 1;
+            pthread_mutex_unlock(&j->mu);
+            pthread_mutex_lock(&s->mu);
+            s->disconnects++;
+            pthread_mutex_unlock(&s->mu);
+            gen_free(g);
+            return MHD_NO;   /* closes the connection */
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (!strcmp(j->finish_reason, "error")) ret = send_error(s, c, 500, "generation_failed", "%s", j->error);
+    else ret = send_json(s, c, 200, final_json(g));
+    gen_free(g);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- other endpoints */
+
+static enum MHD_Result handle_tokenize(mm_server *s, struct MHD_Connection *c, int detok, const char *body, size_t len) {
+    if (!s->tok) return send_error(s, c, 400, "no_tokenizer", "this model has no tokenizer.json (start the server with --tokenizer FILE)");
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    if (!root)
+        return send_error(s, c, 400, "invalid_json", "the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                          je.column);
+    enum MHD_Result ret;
+    if (!detok) {
+        json_t *content = json_object_get(root, "content");
+        if (!json_is_string(content)) {
+            json_decref(root);
+            return send_error(s, c, 400, "invalid_request", "'content' must be a string");
+        }
+        int special = !json_is_false(json_object_get(root, "parse_special"));
+        int32_t *ids = NULL;
+        int n = mm_tokenizer_encode(s->tok, json_string_value(content), json_string_length(content), special, &ids);
+        if (n < 0) ret = send_error(s, c, 400, "invalid_request", "%s", mm_last_error());
+        else ret = send_json(s, c, 200, json_pack("{s:o}", "tokens", ids_json(ids, n)));
+        free(ids);
+    } else {
+        json_t *toks = json_object_get(root, "tokens");
+        size_t n = json_array_size(toks), i;
+        int32_t *ids = mm_xmalloc(sizeof(int32_t) * (n + 1));
+        int bad = !json_is_array(toks);
+        json_t *x;
+        json_array_foreach(toks, i, x) {
+            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= mm_tokenizer_n_ids(s->tok)) bad = 1;
+            else ids[i] = (int32_t)json_integer_value(x);
+        }
+        if (bad) {
+            ret = send_error(s, c, 400, "invalid_request", "'tokens' must be an array of token ids in [0, %d)", mm_tokenizer_n_ids(s->tok));
+        } else {
+            char *text = mm_tokenizer_decode(s->tok, ids, n, 0);
+            ret = send_json(s, c, 200, json_pack("{s:s}", "content", text));
+            free(text);
+        }
+        free(ids);
+    }
+    json_decref(root);
+    return ret;
+}
+
+static enum MHD_Result handle_models(mm_server *s, struct MHD_Connection *c) {
+    const mm_config *cfg = mm_model_config(s->model);
+    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:i, s:i, s:i, s:i, s:b}}", "id", s->model_id, "object", "model", "created",
+                          (json_int_t)s->created, "owned_by", "minimax.c", "meta", "model_type", cfg->model_type, "vocab_size",
+                          cfg->vocab_size, "n_layers", cfg->n_layers, "n_ctx", mm_sched_n_ctx(s->sched), "parallel", s->p.parallel,
+                          "tokenizer", s->tok != NULL);
+    return send_json(s, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", m));
+}
+
+static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
+    mm_sched_stats st;
+    mm_sched_get_stats(s->sched, &st);
+    size_t cap = 8192, n = 0;
+    char *b = mm_xmalloc(cap);
+#define M(...)                                                                            \
+    do {                                                                                  \
+        int w_ = snprintf(b + n, cap - n, __VA_ARGS__);                                   \
+        if (w_ > 0) n += (size_t)w_ < cap - n ? (size_t)w_ : cap - n - 1;                 \
+    } while (0)
+#define METRIC(name, type, help, fmt, val) \
+    M("# HELP minimax_" name " " help "\n# TYPE minimax_" name " " type "\nminimax_" name " " fmt "\n", val)
+    pthread_mutex_lock(&s->mu);
+    M("# HELP minimax_requests_total HTTP requests by endpoint.\n# TYPE minimax_requests_total counter\n");
+    for (int i = 0; i < EP_COUNT; i++) M("minimax_requests_total{endpoint=\"%s\"} %lld\n", EP_NAMES[i], (long long)s->requests[i]);
+    M("# HELP minimax_responses_total HTTP responses by status class.\n# TYPE minimax_responses_total counter\n");
+    for (int i = 1; i < 6; i++) M("minimax_responses_total{code=\"%dxx\"} %lld\n", i, (long long)s->status[i]);
+    long long disc = (long long)s->disconnects;
+    pthread_mutex_unlock(&s->mu);
+    METRIC("client_disconnects_total", "counter", "Requests cancelled because the client went away.", "%lld", disc);
+    METRIC("prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "%lld", (long long)st.prompt_tokens);
+    METRIC("prefill_tokens_total", "counter", "Prompt tokens computed (not restored from the prefix cache).", "%lld",
+           (long long)st.prefill_tokens);
+    METRIC("generated_tokens_total", "counter", "Generated tokens.", "%lld", (long long)st.gen_tokens);
+    METRIC("prefill_seconds_total", "counter", "Forward time spent on prompt tokens.", "%.6f", st.prefill_seconds);
+    METRIC("decode_seconds_total", "counter", "Forward time spent on generated tokens.", "%.6f", st.decode_seconds);
+    METRIC("prefill_tokens_per_second", "gauge", "Prompt tokens per second of forward time.", "%.3f",
+           st.prefill_seconds > 0 ? st.prefill_tokens / st.prefill_seconds : 0.0);
+    METRIC("decode_tokens_per_second", "gauge", "Generated tokens per second of forward time (all sequences).", "%.3f",
+           st.decode_seconds > 0 ? st.gen_tokens / st.decode_seconds : 0.0);
+    METRIC("steps_total", "counter", "Batched forward steps.", "%lld", (long long)st.steps);
+    METRIC("cache_hits_total", "counter", "Requests that restored a cached prefix.", "%lld", (long long)st.cache_hits);
+    METRIC("cache_misses_total", "counter", "Requests with no cached prefix.", "%lld", (long long)st.cache_misses);
+    METRIC("cache_tokens_saved_total", "counter", "Prompt tokens restored from the prefix cache instead of computed.", "%lld",
+           (long long)st.cache_tokens_saved);
+    METRIC("cache_entries", "gauge", "Prefix-cache snapshots held.", "%d", st.cache_entries);
+    METRIC("cache_bytes", "gauge", "Bytes of prefix-cache snapshots held.", "%lld", (long long)st.cache_bytes);
+    METRIC("cache_budget_bytes", "gauge", "Prefix-cache budget (--cache-mb).", "%lld", (long long)st.cache_budget);
+    METRIC("cache_evictions_total", "counter", "Prefix-cache snapshots evicted (LRU).", "%lld", (long long)st.cache_evictions);
+    METRIC("requests_running", "gauge", "Requests in a slot (prefilling or generating).", "%d", st.running);
+    METRIC("requests_queued", "gauge", "Requests waiting for a slot.", "%d", st.queued);
+    METRIC("slots", "gauge", "Sequences decoded together (--parallel).", "%d", st.slots);
+    METRIC("requests_finished_total", "counter", "Requests that finished.", "%lld", (long long)st.jobs_done);
+    METRIC("requests_cancelled_total", "counter", "Requests cancelled (client disconnected).", "%lld", (long long)st.jobs_cancelled);
+    METRIC("uptime_seconds", "gauge", "Seconds since the server started.", "%.1f", mm_time() - s->t_start);
+#undef METRIC
+#undef M
+    enum MHD_Result r = send_text(s, c, 200, "text/plain; version=0.0.4", b, n, NULL);
+    free(b);
+    return r;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+typedef struct {
+    char *body;
+    size_t len, cap;
+    int too_big;
+} mm_conn;
+
+static int authorized(mm_server *s, struct MHD_Connection *c) {
+    if (!s->p.api_key) return 1;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7)) return 0;
+    const char *k = h + 7, *want = s->p.api_key;
+    size_t lk = strlen(k), lw = strlen(want);
+    unsigned diff = (unsigned)(lk != lw);
+    for (size_t i = 0; i < lw; i++) diff |= (unsigned)(want[i] ^ (i < lk ? k[i] : 0));   /* constant time */
+    return diff == 0;
+}
+
+static enum MHD_Result route(mm_server *s, struct MHD_Connection *c, const char *url, const char *method, mm_conn *cc) {
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    static const struct {
+        const char *path;
+        int ep, post;
+    } routes[] = {
+        {"/v1/chat/completions", EP_CHAT, 1}, {"/chat/completions", EP_CHAT, 1}, {"/v1/completions", EP_COMPLETIONS, 1},
+        {"/completions", EP_COMPLETIONS, 1},  {"/v1/models", EP_MODELS, 0},     {"/models", EP_MODELS, 0},
+        {"/health", EP_HEALTH, 0},            {"/tokenize", EP_TOKENIZE, 1},    {"/detokenize", EP_DETOKENIZE, 1},
+        {"/metrics", EP_METRICS, 0},          {"/", EP_PAGE, 0},                {"/index.html", EP_PAGE, 0},
+    };
+    int ep = EP_OTHER, want_post = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(url, routes[i].path)) {
+            ep = routes[i].ep;
+            want_post = routes[i].post;
+        }
+    pthread_mutex_lock(&s->mu);
+    s->requests[ep]++;
+    pthread_mutex_unlock(&s->mu);
+
+    if (!strcmp(method, "OPTIONS")) {   /* CORS preflight */
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        enum MHD_Result ret = MHD_queue_response(c, 204, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (ep == EP_HEALTH) {
+        if (!atomic_load(&s->ready)) return send_json(s, c, 503, json_pack("{s:s}", "status", "loading model"));
+        if (atomic_load(&s->draining)) return send_json(s, c, 503, json_pack("{s:s}", "status", "shutting down"));
+        mm_sched_stats st;
+        mm_sched_get_stats(s->sched, &st);
+        return send_json(s, c, 200, json_pack("{s:s, s:i, s:i, s:i}", "status", "ok", "slots_idle", st.slots - st.running,
+                                              "slots_processing", st.running, "requests_queued", st.queued));
+    }
+    if (!authorized(s, c)) return send_error(s, c, 401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer KEY'");
+    if (ep == EP_OTHER) return send_error(s, c, 404, "not_found", "no such endpoint: %s %s", method, url);
+    if (want_post ? !post : !get)
+        return send_error(s, c, 405, "method_not_allowed", "%s needs %s, not %s", url, want_post ? "POST" : "GET", method);
+    if (cc->too_big)
+        return send_error(s, c, 413, "request_too_large", "the request body is larger than the limit of %zu bytes", s->p.max_body);
+    if (ep == EP_PAGE) return send_text(s, c, 200, "text/html; charset=utf-8", mm_web_index_html, strlen(mm_web_index_html), NULL);
+    if (!atomic_load(&s->ready)) return send_error(s, c, 503, "loading", "the model is still loading");
+    switch (ep) {
+    case EP_CHAT:
+    case EP_COMPLETIONS:
+        if (atomic_load(&s->draining)) return send_error(s, c, 503, "shutting_down", "the server is shutting down");
+        return handle_generate(s, c, ep == EP_CHAT ? MM_OAI_CHAT : MM_OAI_COMPLETION, cc->body ? cc->body : "", cc->len);
+    case EP_TOKENIZE:
+    case EP_DETOKENIZE: return handle_tokenize(s, c, ep == EP_DETOKENIZE, cc->body ? cc->body : "", cc->len);
+    case EP_MODELS: return handle_models(s, c);
+    default: return handle_metrics(s, c);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    mm_server *s = cls;
+    mm_conn *cc = *con_cls;
+    if (!cc) {
+        cc = mm_xcalloc(1, sizeof *cc);
+        *con_cls = cc;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->p.max_body) cc->too_big = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {   /* more body: keep it, or count it and drop it once over the limit */
+        if (!cc->too_big && cc->len + *upload_size > s->p.max_body) {
+            cc->too_big = 1;
+            free(cc->body);
+            cc->body = NULL;
+        }
+        if (!cc->too_big) {
+            if (cc->len + *upload_size + 1 > cc->cap) cc->body = mm_xrealloc(cc->body, cc->cap = (cc->len + *upload_size + 1) * 2);
+            memcpy(cc->body + cc->len, upload, *upload_size);
+            cc->len += *upload_size;
+            cc->body[cc->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return route(s, c, url, method, cc);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    mm_conn *cc = *con_cls;
+    if (cc) {
+        free(cc->body);
+        free(cc);
+        *con_cls = NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- startup and shutdown */
+
+static void log_cb(void *cls, const char *fmt, va_list ap) {
+    fprintf(stderr, "minimax serve: libmicrohttpd: ");
+    vfprintf(stderr, fmt, ap);
+}
+
+int mm_server_run(const mm_server_params *pp) {
+    mm_server *s = mm_xcalloc(1, sizeof *s);
+    s->p = *pp;
+    s->created = time(NULL);
+    s->t_start = mm_time();
+    pthread_mutex_init(&s->mu, NULL);
+    const char *base = strrchr(s->p.model_path, '/');
+    base = base && base[1] ? base + 1 : s->p.model_path;
+    snprintf(s->model_id, sizeof s->model_id, "%s", s->p.alias ? s->p.alias : base);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (inet_pton(AF_INET, s->p.host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)s->p.port);
+    } else if (inet_pton(AF_INET6, s->p.host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)s->p.port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        fprintf(stderr, "minimax serve: --host '%s' is not an IPv4 or IPv6 address\n", s->p.host);
+        free(s);
+        return 1;
+    }
+    s->d = MHD_start_daemon(flags, (uint16_t)s->p.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                            MHD_OPTION_EXTERNAL_LOGGER, log_cb, NULL, MHD_OPTION_END);
+    if (!s->d) {
+        fprintf(stderr, "minimax serve: cannot listen on %s:%d (%s)\n", s->p.host, s->p.port, strerror(errno));
+        free(s);
+        return 1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    int port = di ? di->port : s->p.port;
+    fprintf(stderr, "minimax serve: listening on http://%s:%d (loading %s)\n", s->p.host, port, s->p.model_path);
+
+    int rc = 1;
+    if (s->p.threads) mm_set_threads(s->p.threads);
+    s->model = mm_model_load(s->p.model_path, NULL);
+    if (!s->model) {
+        fprintf(stderr, "minimax serve: %s\n", mm_last_error());
+        goto out;
+    }
+    const mm_config *cfg = mm_model_config(s->model);
+    char tdefault[4096];
+    snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", s->p.model_path);
+    if (s->p.tokenizer_path || access(tdefault, R_OK) == 0) {
+        s->tok = mm_tokenizer_load(s->p.tokenizer_path ? s->p.tokenizer_path : tdefault);
+        if (!s->tok) {
+            fprintf(stderr, "minimax serve: %s\n", mm_last_error());
+            goto out;
+        }
+    }
+    s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
+    s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
+    mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,
+                          .cache_bytes = s->p.cache_bytes, .kv_bf16 = s->p.kv_bf16};
+    s->sched = mm_sched_new(s->model, s->tok, &sp);
+    if (!s->sched) {
+        fprintf(stderr, "minimax serve: %s\n", mm_last_error());
+        goto out;
+    }
+    atomic_store(&s->ready, 1);
+    fprintf(stderr, "minimax serve: ready: model '%s' (%s, vocab %d%s), %d slots x %d tokens, prefix cache %zu MiB, http://%s:%d/\n",
+            s->model_id, cfg->model_type, cfg->vocab_size, s->tok ? ", tokenizer" : ", no tokenizer", s->p.parallel, s->p.n_ctx,
+            s->p.cache_bytes >> 20, s->p.host, port);
+
+    while (!g_signals) usleep(50 * 1000);
+    fprintf(stderr, "minimax serve: shutting down: finishing %d request(s) (signal again to stop now)\n", mm_sched_pending(s->sched));
+    atomic_store(&s->draining, 1);
+    mm_sched_stop_accepting(s->sched);
+    while (mm_sched_pending(s->sched) && g_signals < 2) usleep(20 * 1000);
+    usleep(100 * 1000);   /* let the last streams write their [DONE] */
+    rc = 0;
+out:
+    MHD_stop_daemon(s->d);
+    mm_sched_free(s->sched);   /* after a second signal: waits for running jobs (no more clients read them) */
+    mm_tokenizer_free(s->tok);
+    mm_model_free(s->model);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    if (!rc) fprintf(stderr, "minimax serve: stopped\n");
+    return rc;
+}

@@ -1,0 +1,29 @@
+/* mm_server.h — `minimax serve`: the OpenAI-compatible HTTP server (libmicrohttpd) in front of mm_sched. */
+#ifndef MM_SERVER_H
+#define MM_SERVER_H
+#include <stddef.h>
+
+typedef struct mm_server_params {
+    const char *model_path;      /* checkpoint directory */
+    const char *tokenizer_path;  /* tokenizer.json (NULL: MODEL/tokenizer.json if present) */
+    const char *alias;           /* model id in responses (NULL: the directory's base name) */
+    const char *host;            /* bind address (IPv4 or IPv6 literal) */
+    int port;                    /* 0: any free port (printed) */
+    const char *api_key;         /* NULL: no authentication */
+    int parallel;                /* sequences decoded together */
+    int n_ctx;                   /* tokens per sequence */
+    int queue_max;               /* waiting requests beyond the running ones */
+    int threads;                 /* compute threads (0: all cores) */
+    int kv_bf16;
+    size_t cache_bytes;          /* prefix cache budget */
+    size_t max_body;             /* request body limit in bytes */
+} mm_server_params;
+
+/* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then
+ * refuses new requests, lets running ones finish and returns 0 (1 if startup failed). */
+int mm_server_run(const mm_server_params *p);
+
+/* The chat page served at "/" (mm_web.c). */
+extern const char mm_web_index_html[];
+
+#endif
