@@ -1,0 +1,86 @@
+/* test_server_cache.c — the server's prefix cache: longest exact-prefix lookup, LRU eviction under the
+ * byte budget, duplicates, oversized entries, and a real snapshot restored through it. */
+#include <stdlib.h>
+
+#include "mm_prefix_cache.h"
+#include "mm_test.h"
+#include "minimax.h"
+
+static int n_freed;
+static void count_free(void *p) {
+    n_freed++;
+    free(p);
+}
+static void *state(int tag) {
+    int *p = malloc(sizeof *p);
+    *p = tag;
+    return p;
+}
+
+int main(void) {
+    int32_t a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[4] = {1, 2, 9, 9};
+    mm_prefix_cache *pc = mm_pcache_new(300, count_free);
+    int len = -1;
+    CHECK(mm_pcache_lookup(pc, a, 8, 7, &len) == NULL && len == 0, "empty cache misses");
+    CHECK(mm_pcache_put(pc, a, 2, state(2), 100) == 1, "put [1 2]");
+    CHECK(mm_pcache_put(pc, a, 4, state(4), 100) == 1, "put [1 2 3 4]");
+    CHECK(mm_pcache_put(pc, a, 4, state(44), 100) == 0 && n_freed == 1, "a duplicate key is refused and its state freed");
+    const int *s = mm_pcache_lookup(pc, a, 8, 7, &len);
+    CHECK(s && *s == 4 && len == 4, "longest prefix wins (got len %d)", len);
+    s = mm_pcache_lookup(pc, a, 4, 3, &len);
+    CHECK(s && *s == 2 && len == 2, "max_len excludes the whole prompt (got len %d)", len);
+    s = mm_pcache_lookup(pc, b, 4, 3, &len);
+    CHECK(s && *s == 2 && len == 2, "a diverging prompt uses the common cached prefix (got len %d)", len);
+    int32_t c[3] = {7, 7, 7};
+    CHECK(mm_pcache_lookup(pc, c, 3, 2, &len) == NULL && len == 0, "no common prefix: miss");
+    CHECK(mm_pcache_contains(pc, a, 2) && !mm_pcache_contains(pc, a, 3), "contains is exact");
+
+    /* LRU: [1 2] was used last (lookup of b), so adding two more evicts [1 2 3 4] first */
+    mm_pcache_lookup(pc, b, 4, 3, &len);
+    CHECK(mm_pcache_put(pc, a, 6, state(6), 100) == 1, "put [1..6] fits exactly (300)");
+    CHECK(mm_pcache_put(pc, a, 8, state(8), 100) == 1, "put [1..8] evicts one");
+    CHECK(!mm_pcache_contains(pc, a, 4) && mm_pcache_contains(pc, a, 2), "the least recently used entry went");
+    mm_pcache_stats st;
+    mm_pcache_get_stats(pc, &st);
+    CHECK(st.entries == 3 && st.bytes == 300 && st.evictions == 1, "stats: %d entries, %zu bytes, %lld evictions", st.entries,
+          st.bytes, (long long)st.evictions);
+    CHECK(mm_pcache_put(pc, b, 3, state(3), 301) == 0, "an entry larger than the budget is refused");
+    mm_pcache_free(pc);
+    CHECK(n_freed == 6, "every state freed exactly once (%d)", n_freed);
+
+    /* a budget of 0 caches nothing */
+    pc = mm_pcache_new(0, count_free);
+    CHECK(mm_pcache_put(pc, a, 2, state(1), 1) == 0, "budget 0 refuses");
+    mm_pcache_free(pc);
+
+    /* with a real model: snapshot after 300 tokens, restore into another sequence, continue: same logits */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/golden/a_small_mixed", mmt_shared());
+    mm_model *m = mm_model_load(dir, NULL);
+    CHECK(m != NULL, "load %s: %s", dir, mm_last_error());
+    if (m) {
+        mm_context *ctx = mm_context_new(m, &(mm_context_params){.n_ctx = 512, .n_seq_max = 2});
+        int32_t ids[301], seq[301] = {0};
+        for (int i = 0; i < 301; i++) ids[i] = (i * 37 + 11) % 512;
+        float *l1 = malloc(sizeof(float) * 512), *l2 = malloc(sizeof(float) * 512);
+        mm_batch bt = {.n_tokens = 300, .token = ids, .seq = seq};
+        mm_decode(ctx, &bt, l1);
+        pc = mm_pcache_new(64 << 20, (void (*)(void *))mm_seq_state_free);
+        mm_seq_state *snap = mm_seq_snapshot(ctx, 0);
+        CHECK(mm_pcache_put(pc, ids, 300, snap, mm_seq_state_bytes(snap)) == 1, "store a real snapshot");
+        int32_t one = ids[300], s0 = 0, s1 = 1;
+        mm_batch b1 = {.n_tokens = 1, .token = &one, .seq = &s0};
+        mm_decode(ctx, &b1, l1);
+        const mm_seq_state *got = mm_pcache_lookup(pc, ids, 301, 300, &len);
+        CHECK(got && len == 300 && mm_seq_restore(ctx, 1, got) == 0, "restore the cached prefix into sequence 1");
+        mm_batch b2 = {.n_tokens = 1, .token = &one, .seq = &s1};
+        mm_decode(ctx, &b2, l2);
+        CHECK(!memcmp(l1, l2, sizeof(float) * 512), "continuing from the restored prefix gives identical logits");
+        mm_pcache_free(pc);
+        free(l1);
+        free(l2);
+        mm_context_free(ctx);
+        mm_model_free(m);
+    }
+    return mmt_done();
+}

@@ -1,0 +1,191 @@
+/* test_server_oai.c — OpenAI request validation, chat-history conversion and MiniMax tool-call parsing
+ * on hand-written model outputs (a random model never emits calls). */
+#include <jansson.h>
+
+#include "mm_chat.h"
+#include "mm_oai.h"
+#include "mm_test.h"
+
+static int parse(const char *body, int kind, mm_oai_req *r, char *err) {
+    json_t *j = json_loads(body, 0, NULL);
+    int rc = mm_oai_parse(r, kind, j, err, 256);
+    json_decref(j);
+    return rc;
+}
+
+static void expect_bad(const char *body, int kind, const char *needle) {
+    mm_oai_req r;
+    char err[256] = "";
+    int rc = parse(body, kind, &r, err);
+    CHECK(rc < 0 && strstr(err, needle), "%s → expected an error naming '%s', got rc %d '%s'", body, needle, rc, err);
+    mm_oai_req_clear(&r);
+}
+
+static json_t *calls_of(const char *text, size_t *content_len) {
+    return mm_oai_parse_tool_calls(text, strlen(text), "x", content_len);
+}
+
+static void expect_call(json_t *calls, size_t i, const char *name, const char *args_json) {
+    json_t *fn = json_object_get(json_array_get(calls, i), "function");
+    const char *nm = json_string_value(json_object_get(fn, "name"));
+    const char *args = json_string_value(json_object_get(fn, "arguments"));
+    json_t *a = args ? json_loads(args, 0, NULL) : NULL, *want = json_loads(args_json, 0, NULL);
+    CHECK(nm && !strcmp(nm, name), "call %zu name %s, want %s", i, nm ? nm : "(null)", name);
+    CHECK(a && json_equal(a, want), "call %zu arguments %s, want %s", i, args ? args : "(null)", args_json);
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(calls, i), "type")), "function"), "type function");
+    CHECK(json_is_string(json_object_get(json_array_get(calls, i), "id")), "has an id");
+    json_decref(a);
+    json_decref(want);
+}
+
+int main(void) {
+    mm_oai_req r;
+    char err[256];
+
+    /* ---- valid requests and defaults */
+    CHECK(parse("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", MM_OAI_CHAT, &r, err) == 0, "minimal chat: %s", err);
+    CHECK(r.max_tokens == -1 && r.sp.temperature == 1.0f && r.sp.top_p == 1.0f && !r.stream && !r.tools, "OpenAI defaults");
+    mm_oai_req_clear(&r);
+    CHECK(parse("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],\"max_tokens\":5,"
+                "\"temperature\":0,\"top_p\":0.9,\"top_k\":3,\"min_p\":0.1,\"seed\":7,\"stop\":[\"a\",\"b\"],\"n\":1,"
+                "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"tools\":[{\"type\":\"function\",\"function\":"
+                "{\"name\":\"f\"}}]}",
+                MM_OAI_CHAT, &r, err) == 0,
+          "full chat: %s", err);
+    CHECK(r.max_tokens == 5 && r.sp.temperature == 0 && r.sp.top_k == 3 && r.sp.seed == 7 && r.seeded && r.n_stop == 2 &&
+              r.stream && r.include_usage && r.tools,
+          "fields read");
+    mm_oai_req_clear(&r);
+    CHECK(parse("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+                "\"f\"}}],\"tool_choice\":\"none\"}",
+                MM_OAI_CHAT, &r, err) == 0 && !r.tools,
+          "tool_choice none drops the tools");
+    mm_oai_req_clear(&r);
+    CHECK(parse("{\"prompt\":[1,2,3],\"max_tokens\":0}", MM_OAI_COMPLETION, &r, err) == 0 && r.n_prompt_ids == 3 &&
+              r.prompt_ids[2] == 3 && r.max_tokens == 0,
+          "token-id prompt");
+    mm_oai_req_clear(&r);
+    CHECK(parse("{\"prompt\":[\"text\"],\"stop\":\"\\n\"}", MM_OAI_COMPLETION, &r, err) == 0 && r.prompt && !strcmp(r.prompt, "text") &&
+              r.n_stop == 1,
+          "one-element prompt batch");
+    mm_oai_req_clear(&r);
+
+    /* ---- invalid requests: each names the field */
+    expect_bad("[1]", MM_OAI_CHAT, "JSON object");
+    expect_bad("{}", MM_OAI_CHAT, "'messages'");
+    expect_bad("{\"messages\":[]}", MM_OAI_CHAT, "'messages'");
+    expect_bad("{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", MM_OAI_CHAT, "role");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":5}]}", MM_OAI_CHAT, "content");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}", MM_OAI_CHAT, "'n'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}", MM_OAI_CHAT, "'temperature'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}", MM_OAI_CHAT, "'max_tokens'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1.5}", MM_OAI_CHAT, "'max_tokens'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":2}", MM_OAI_CHAT, "'top_p'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}", MM_OAI_CHAT, "'stream'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}", MM_OAI_CHAT, "'stop[0]'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", MM_OAI_CHAT, "'tools[0]'");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"maybe\"}", MM_OAI_CHAT, "'tool_choice'");
+    expect_bad("{\"prompt\":\"\"}", MM_OAI_COMPLETION, "'prompt'");
+    expect_bad("{\"prompt\":[1,-2]}", MM_OAI_COMPLETION, "'prompt'");
+    expect_bad("{\"prompt\":[\"a\",\"b\"]}", MM_OAI_COMPLETION, "'prompt'");
+    expect_bad("{\"prompt\":7}", MM_OAI_COMPLETION, "'prompt'");
+
+    /* ---- Text-01 function calls */
+    size_t cl;
+    json_t *c = calls_of("<function_call>```typescript\nfunctions.get_current_weather({\"location\": \"Shanghai\"})\n```", &cl);
+    CHECK(c && json_array_size(c) == 1 && cl == 0, "one Text-01 call");
+    if (c) expect_call(c, 0, "get_current_weather", "{\"location\": \"Shanghai\"}");
+    json_decref(c);
+    c = calls_of("Let me check.\n<function_call>```typescript\nfunctions.a({\"x\": [1, {\"y\": \")\"}]})\nfunctions.b({})\n```"
+                 "<function_call>```typescript\nfunctions.c({\"z\": \"\\u4e0a\\u6d77\"})\n```",
+                 &cl);
+    CHECK(c && json_array_size(c) == 3 && cl == strlen("Let me check."), "content before calls, three calls (cl %zu)", cl);
+    if (c && json_array_size(c) == 3) {
+        expect_call(c, 0, "a", "{\"x\": [1, {\"y\": \")\"}]}");
+        expect_call(c, 1, "b", "{}");
+        expect_call(c, 2, "c", "{\"z\": \"上海\"}");
+        CHECK(strcmp(json_string_value(json_object_get(json_array_get(c, 0), "id")),
+                     json_string_value(json_object_get(json_array_get(c, 1), "id"))),
+              "distinct ids");
+    }
+    json_decref(c);
+    c = calls_of("<function_call>functions.f({\"k\": 1})", &cl);
+    CHECK(c && json_array_size(c) == 1, "an unfenced call");
+    json_decref(c);
+    c = calls_of("<function_call>```typescript\nfunctions.f({\"k\": 1})", &cl);
+    CHECK(c && json_array_size(c) == 1, "an unclosed fence at the end of the output");
+    json_decref(c);
+    const char *bad[] = {"<function_call>```typescript\nfunctions.f({\"k\": 1)\n```", "<function_call>```typescript\nfunctions.f[1]\n```",
+                         "<function_call>```typescript\nfunctions.f(\"str\")\n```", "<function_call>```typescript\nfunctions.f({}) and more\n```",
+                         "plain text, no call", "<tool_calls>\nnot json\n</tool_calls>"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = calls_of(bad[i], &cl);
+        CHECK(!c && cl == strlen(bad[i]), "not a call: %s", bad[i]);
+        json_decref(c);
+    }
+
+    /* ---- M1 tool calls */
+    c = calls_of("<tool_calls>\n{\"name\": \"search_web\", \"arguments\": {\"query_list\": [\"a\"]}}\n{\"name\": \"g\", \"arguments\": "
+                 "\"{\\\"q\\\": 1}\"}\n</tool_calls>",
+                 &cl);
+    CHECK(c && json_array_size(c) == 2 && cl == 0, "two M1 calls");
+    if (c && json_array_size(c) == 2) {
+        expect_call(c, 0, "search_web", "{\"query_list\": [\"a\"]}");
+        expect_call(c, 1, "g", "{\"q\": 1}");
+    }
+    json_decref(c);
+
+    /* ---- markers for streaming hold-back */
+    size_t partial;
+    CHECK(mm_oai_tool_marker("hello <func", 11, &partial) == 11 && partial == 5, "a partial marker is held (%zu)", partial);
+    CHECK(mm_oai_tool_marker("a<tool_calls>x", 14, &partial) == 1 && partial == 0, "marker position");
+    CHECK(mm_oai_tool_marker("a < b", 5, &partial) == 5 && partial == 0, "'<' followed by a space is not a marker prefix");
+
+    /* ---- history: assistant tool calls and tool results → template roles, and a round trip */
+    json_t *msgs = json_loads(
+        "[{\"role\":\"developer\",\"content\":\"sys\"},{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\": \\\"Paris\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"{\\\"t\\\": 20}\"}]",
+        0, NULL);
+    json_t *t = mm_oai_template_messages(msgs, MM_CHAT_TEXT01, err, sizeof err);
+    CHECK(t && json_array_size(t) == 4, "converted history: %s", t ? "" : err);
+    if (t && json_array_size(t) == 4) {
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(t, 0), "role")), "system"), "developer → system");
+        const char *asst = json_string_value(json_object_get(json_array_get(t, 2), "content"));
+        size_t l2;
+        json_t *back = asst ? mm_oai_parse_tool_calls(asst, strlen(asst), "y", &l2) : NULL;
+        CHECK(back && json_array_size(back) == 1, "rendered call parses back: %s", asst ? asst : "(null)");
+        if (back) expect_call(back, 0, "get_weather", "{\"city\": \"Paris\"}");
+        json_decref(back);
+        json_t *fn = json_array_get(t, 3);
+        CHECK(!strcmp(json_string_value(json_object_get(fn, "role")), "function") &&
+                  !strcmp(json_string_value(json_object_get(fn, "name")), "get_weather"),
+              "tool → function with the call's name");
+        char *prompt = mm_chat_render(MM_CHAT_TEXT01, t, NULL, 1);
+        CHECK(prompt && strstr(prompt, "function_response=functions\n{\"name\": \"get_weather\", \"response\": {\"t\": 20}}"),
+              "renders with the Text-01 template: %s", prompt ? prompt : mm_last_error());
+        free(prompt);
+    }
+    json_decref(t);
+    t = mm_oai_template_messages(msgs, MM_CHAT_M1, err, sizeof err);
+    if (t) {
+        const char *asst = json_string_value(json_object_get(json_array_get(t, 2), "content"));
+        CHECK(asst && !strncmp(asst, "<tool_calls>\n{\"name\": \"get_weather\"", 35), "M1 history call: %s", asst ? asst : "");
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(t, 3), "role")), "tool"), "M1 keeps role tool");
+    }
+    CHECK(t != NULL, "M1 conversion");
+    json_decref(t);
+    json_decref(msgs);
+    msgs = json_loads("[{\"role\":\"tool\",\"tool_call_id\":\"nope\",\"content\":\"x\"}]", 0, NULL);
+    t = mm_oai_template_messages(msgs, MM_CHAT_TEXT01, err, sizeof err);
+    CHECK(!t && strstr(err, "tool_call_id"), "a tool result for an unknown call is an error");
+    json_decref(msgs);
+
+    json_t *e = mm_oai_error("m", "invalid_request_error", NULL);
+    CHECK(json_is_string(json_object_get(json_object_get(e, "error"), "message")) &&
+              json_is_null(json_object_get(json_object_get(e, "error"), "code")),
+          "error shape");
+    json_decref(e);
+    return mmt_done();
+}
