@@ -50,7 +50,8 @@ void mm_moe_forward(mm_context *c, const mm_layer *ly, int T);
 /* Block-wise lightning attention for one head over n tokens, the exact form of the recurrence
  * S_t = λ S_{t-1} + k_tᵀ v_t, o_t = q_t S_t (spec §6.3–6.4):
  * q,k,v rows at stride `stride` floats: q[n][D], S[D][D] in/out, o[n][D] at stride ostride, blocks of B.
- * scratch: at least B·B + 2·B floats. */
+ * scratch: mm_lightning_scratch(D, B) floats. */
+size_t mm_lightning_scratch(int D, int B);
 void mm_lightning_head(const float *q, const float *k, const float *v, int stride, float *o, int ostride,
                        float *S, int n, int D, float s, int B, float *scratch);
 /* The plain per-token recurrence (reference for tests), same contract. */

@@ -8,11 +8,15 @@
 #include "mm_kernels.h"
 #include "mm_ops.h"
 
+size_t mm_lightning_scratch(int D, int B) { return (size_t)B * B + (size_t)D * B + 2 * (size_t)B; }
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void mm_lightning_head(const float *q, const float *k, const float *v, int stride, float *o, int ostride,
                        float *S, int n, int D, float s, int B, float *scratch) {
-    float *P = scratch;            /* [B][B] decayed scores of one block (lower triangle used) */
-    float *dd = scratch + B * B;   /* [B] dd[d] = exp(-s·d): intra-block decay by distance */
-    float *kd = dd + B;            /* [B] per-key decay to the block end */
+    float *P = scratch;                    /* [B][B] decayed scores of one block (lower triangle used) */
+    float *Kt = P + (size_t)B * B;         /* [D][B] the block's keys transposed: score rows vectorise over j */
+    float *dd = Kt + (size_t)D * B;        /* [B] dd[d] = exp(-s·d): intra-block decay by distance */
+    float *kd = dd + B;                    /* [B] per-key decay to the block end */
     for (int d = 0; d < B; d++) dd[d] = expf(-s * (float)d);
     for (int b0 = 0; b0 < n; b0 += B) {
         const int m = n - b0 < B ? n - b0 : B;
@@ -32,19 +36,24 @@ void mm_lightning_head(const float *q, const float *k, const float *v, int strid
             for (int c = 0; c < D; c++) oi[c] *= qd;
         }
         /* O_intra[i] = Σ_{j≤i} exp(-s(i-j)) (q_i·k_j) v_j */
+        for (int j = 0; j < m; j++)
+            for (int r = 0; r < D; r++) Kt[(size_t)r * B + j] = K[(size_t)j * stride + r];
         for (int i = 0; i < m; i++) {
             const float *qi = Q + (size_t)i * stride;
-            for (int j = 0; j <= i; j++) {
-                const float *kj = K + (size_t)j * stride;
-                float dot = 0.0f;
-                for (int r = 0; r < D; r++) dot += qi[r] * kj[r];
-                P[i * B + j] = dot * dd[i - j];
+            float *Pi = P + (size_t)i * B;
+            for (int j = 0; j <= i; j++) Pi[j] = 0.0f;
+            for (int r = 0; r < D; r++) {
+                const float a = qi[r];
+                const float *Kr = Kt + (size_t)r * B;
+                for (int j = 0; j <= i; j++) Pi[j] += a * Kr[j];
             }
+            for (int j = 0; j <= i; j++) Pi[j] *= dd[i - j];
         }
         for (int i = 0; i < m; i++) {
             float *oi = O + (size_t)i * ostride;
+            const float *Pi = P + (size_t)i * B;
             for (int j = 0; j <= i; j++) {
-                const float p = P[i * B + j];
+                const float p = Pi[j];
                 const float *vj = V + (size_t)j * stride;
                 for (int c = 0; c < D; c++) oi[c] += p * vj[c];
             }
@@ -54,9 +63,10 @@ void mm_lightning_head(const float *q, const float *k, const float *v, int strid
         for (int j = 0; j < m; j++) kd[j] = expf(-s * (float)(m - 1 - j));
         for (int r = 0; r < D; r++) {
             float *Sr = S + (size_t)r * D;
+            const float *Kr = Kt + (size_t)r * B;
             for (int c = 0; c < D; c++) Sr[c] *= bd;
             for (int j = 0; j < m; j++) {
-                const float a = kd[j] * K[(size_t)j * stride + r];
+                const float a = kd[j] * Kr[j];
                 const float *vj = V + (size_t)j * stride;
                 for (int c = 0; c < D; c++) Sr[c] += a * vj[c];
             }
@@ -97,7 +107,7 @@ void mm_lightning_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
     const int n_tasks = n_runs * NH;
 #pragma omp parallel
     {
-        float *scratch = mm_xmalloc(sizeof(float) * ((size_t)B * B + 2 * (size_t)B));
+        float *scratch = mm_xmalloc(sizeof(float) * mm_lightning_scratch(D, B));
 #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < n_tasks; task++) {
             const mm_run *run = &runs[task / NH];

@@ -21,7 +21,7 @@ static void one_case(int n, int D, int B, float s, int with_state) {
         for (int i = 0; i < D * D; i++) S1[i] = S2[i] = frand();
     float *o1 = malloc(sizeof(float) * (size_t)n * D), *o2 = malloc(sizeof(float) * (size_t)n * D);
     for (int i = 0; i < n * D; i++) o1[i] = o2[i] = NAN; /* poison: every output must be written */
-    float *scratch = malloc(sizeof(float) * ((size_t)B * B + 2 * (size_t)B));
+    float *scratch = malloc(sizeof(float) * mm_lightning_scratch(D, B));
     mm_lightning_head(qkv, qkv + D, qkv + 2 * D, stride, o1, D, S1, n, D, s, B, scratch);
     mm_lightning_head_ref(qkv, qkv + D, qkv + 2 * D, stride, o2, D, S2, n, D, s);
     double eo = 0, es = 0, scale = 0;
@@ -53,7 +53,7 @@ int main(void) {
         const int n = 70, D = 8, stride = 3 * D;
         float *qkv = malloc(sizeof(float) * n * stride), *o1 = malloc(sizeof(float) * n * D), *o2 = malloc(sizeof(float) * n * D);
         for (int i = 0; i < n * stride; i++) qkv[i] = frand();
-        float S1[64] = {0}, S2[64] = {0}, scratch[16 * 16 + 32];
+        float S1[64] = {0}, S2[64] = {0}, scratch[16 * 16 + 8 * 16 + 32];
         mm_lightning_head(qkv, qkv + D, qkv + 2 * D, stride, o1, D, S1, n, D, 0.3f, 16, scratch);
         const int pieces[] = {1, 5, 16, 17, 31};
         for (int t = 0, k = 0; t < n; k++) {
