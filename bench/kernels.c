@@ -17,7 +17,32 @@ static float frand(void) {
     return (float)((double)(rng >> 11) / 9007199254740992.0 - 0.5);
 }
 
-/* Best-of-5 multithreaded streaming read of a 1 GiB buffer, in GB/s. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* Σ of n 64-bit words (n % 32 == 0) with four independent AVX2 accumulators. */
+__attribute__((target("avx2"))) static uint64_t sum_avx2(const uint64_t *p, size_t n) {
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (size_t i = 0; i < n; i += 16) {
+        a = _mm256_add_epi64(a, _mm256_load_si256((const __m256i *)(p + i)));
+        b = _mm256_add_epi64(b, _mm256_load_si256((const __m256i *)(p + i + 4)));
+        c = _mm256_add_epi64(c, _mm256_load_si256((const __m256i *)(p + i + 8)));
+        d = _mm256_add_epi64(d, _mm256_load_si256((const __m256i *)(p + i + 12)));
+    }
+    uint64_t o[4];
+    _mm256_storeu_si256((__m256i *)o, _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d)));
+    return o[0] + o[1] + o[2] + o[3];
+}
+#endif
+static uint64_t sum_words(const uint64_t *p, size_t n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) return sum_avx2(p, n);
+#endif
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++) s += p[i];
+    return s;
+}
+
+/* Best-of-5 multithreaded streaming read of a 1 GiB buffer (each thread sums a contiguous share), in GB/s. */
 static double read_bandwidth(void) {
     const size_t n = (1ull << 30) / 8;
     uint64_t *buf = mm_xaligned(n * 8), sink = 0;
@@ -27,9 +52,11 @@ static double read_bandwidth(void) {
     for (int rep = 0; rep < 5; rep++) {
         double t0 = mm_time();
         uint64_t s = 0;
-#pragma omp parallel for schedule(static) reduction(+ : s)
-        for (size_t i = 0; i < n; i += 8)
-            s += buf[i] + buf[i + 1] + buf[i + 2] + buf[i + 3] + buf[i + 4] + buf[i + 5] + buf[i + 6] + buf[i + 7];
+#pragma omp parallel reduction(+ : s)
+        {
+            size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num(), chunk = n / nt / 32 * 32;
+            s += sum_words(buf + id * chunk, id == nt - 1 ? n - id * chunk : chunk);
+        }
         double dt = mm_time() - t0;
         sink += s;
         if (n * 8 / dt / 1e9 > best) best = n * 8 / dt / 1e9;

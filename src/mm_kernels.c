@@ -184,8 +184,10 @@ void mm_matmul(float *y, const float *x, const mm_tensor *w, int T) {
         xa = xq;
     }
     int64_t nblocks = (N + MM_RB - 1) / MM_RB;
-    /* Static equal split: for decode both cores stream the same share of the weights. */
-#pragma omp parallel for schedule(static) if (N * K >= (1 << 15) && nblocks > 1)
+    /* Dynamic hand-out of 16-row blocks: both cores stream weights until none are left, and a core that
+     * is descheduled (other work on the machine) does not hold the whole product back. Each output is
+     * still computed by exactly one thread in a fixed order, so results do not depend on the schedule. */
+#pragma omp parallel for schedule(dynamic, 4) if (N * K >= (1 << 15) && nblocks > 1)
     for (int64_t b = 0; b < nblocks; b++) {
         int64_t n0 = b * MM_RB, nb = N - n0 < MM_RB ? N - n0 : MM_RB;
         ks->dot(w->dtype, K, nb, (const char *)w->data + (size_t)n0 * wrb, wrb, T, xa, xab, y + n0, (size_t)N);
