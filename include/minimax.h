@@ -114,6 +114,19 @@ typedef struct mm_batch {
  * inputs are validated first — token ids, sequence ids, context overflow). */
 int mm_decode(mm_context *c, const mm_batch *b, float *logits);
 
+/* Wall time spent in each part of the forward pass since the context was created or last reset. */
+typedef struct mm_timings {
+    double lightning;   /* lightning attention layers (projections, kernel, norm, gate, out_proj) */
+    double softmax;     /* softmax attention layers (projections, RoPE, attention, o_proj) */
+    double moe;         /* router and experts */
+    double head;        /* final norm and lm_head */
+    double other;       /* embedding lookup, norms, residuals */
+    int64_t tokens;     /* tokens processed */
+    int64_t forwards;   /* forward chunks run */
+} mm_timings;
+void mm_context_timings(const mm_context *c, mm_timings *t);
+void mm_context_reset_timings(mm_context *c);
+
 /* Sequence management. */
 int mm_seq_len(const mm_context *c, int seq);          /* tokens in the sequence */
 void mm_seq_reset(mm_context *c, int seq);             /* empty the sequence */

@@ -76,6 +76,8 @@ void mm_context_free(mm_context *c) {
 }
 
 const mm_model *mm_context_model(const mm_context *c) { return c->model; }
+void mm_context_timings(const mm_context *c, mm_timings *t) { *t = c->timings; }
+void mm_context_reset_timings(mm_context *c) { memset(&c->timings, 0, sizeof c->timings); }
 int mm_context_n_ctx(const mm_context *c) { return c->n_ctx; }
 int mm_context_n_seq(const mm_context *c) { return c->n_seq; }
 

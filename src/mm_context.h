@@ -22,6 +22,7 @@ struct mm_context {
     const mm_model *model;
     int n_ctx, n_seq, n_ubatch, kv_bf16;
     mm_seq *seqs;       /* [n_seq] */
+    mm_timings timings; /* time per op type */
     /* scratch for a chunk of up to n_ubatch tokens */
     float *x;           /* [T, H]  residual stream */
     float *h;           /* [T, H]  normalised input of the current half-layer */

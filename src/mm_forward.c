@@ -75,18 +75,28 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
         i = j;
     }
 
+    mm_timings *tm = &c->timings;
+    double t0 = mm_time(), t1;
     for (int t = 0; t < T; t++) mm_tensor_row_f32(&m->embed, b->token[b0 + t], c->x + (size_t)t * H);
 
     const size_t n = (size_t)T * H;
     for (int l = 0; l < cfg->n_layers; l++) {
         const mm_layer *ly = &m->layers[l];
         mm_rmsnorm(c->h, c->x, ly->in_norm, T, H, eps);
+        t1 = mm_time();
+        tm->other += t1 - t0;
         if (ly->type == MM_LAYER_LIGHTNING) mm_lightning_forward(c, ly, rp, n_runs, T);
         else mm_attention_forward(c, ly, rp, n_runs, T);
+        t0 = mm_time();
+        *(ly->type == MM_LAYER_LIGHTNING ? &tm->lightning : &tm->softmax) += t0 - t1;
         /* DeepNorm: postnorm takes the normalised input as the residual, pre-norm the raw input */
         mm_axpby(c->x, ly->alpha_attn, cfg->postnorm ? c->h : c->x, ly->beta_attn, c->a, (int64_t)n);
         mm_rmsnorm(c->h, c->x, ly->post_norm, T, H, eps);
+        t1 = mm_time();
+        tm->other += t1 - t0;
         mm_moe_forward(c, ly, T);
+        t0 = mm_time();
+        tm->moe += t0 - t1;
         mm_axpby(c->x, (float)cfg->alpha_mlp, cfg->postnorm ? c->h : c->x, (float)cfg->beta_mlp, c->a, (int64_t)n);
     }
     for (int r = 0; r < n_runs; r++) c->seqs[rp[r].seq].len += rp[r].n;
@@ -98,10 +108,15 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
         int want = b->logits ? b->logits[i] != 0 : (i == b->n_tokens - 1 || b->seq[i + 1] != b->seq[i]);
         if (want) memcpy(c->moe_x + (size_t)n_out++ * H, c->x + (size_t)t * H, sizeof(float) * (size_t)H);
     }
+    t1 = mm_time();
+    tm->other += t1 - t0;
     if (n_out) {
         mm_rmsnorm(c->moe_x, c->moe_x, m->final_norm, n_out, H, eps);
         mm_matmul(out, c->moe_x, &m->lm_head, n_out);
     }
+    tm->head += mm_time() - t1;
+    tm->tokens += T;
+    tm->forwards++;
     if (rp != runs) free(rp);
     return n_out;
 }

@@ -107,9 +107,16 @@ int main(void) {
     const int32_t ids[8] = {5, 17, 300, 42, 7, 99, 311, 3};
     int32_t seq[16] = {0};
 
-    /* A clean run for reference. */
+    /* A clean run for reference; the per-op timings count it. */
     mm_batch ok = {.n_tokens = 4, .token = ids, .seq = seq};
     CHECK(mm_decode(c, &ok, ref) == 1, "plain decode: %s", mm_last_error());
+    mm_timings tm;
+    mm_context_timings(c, &tm);
+    CHECK(tm.tokens == 4 && tm.forwards == 1 && tm.lightning > 0 && tm.softmax > 0 && tm.moe > 0 && tm.head > 0,
+          "timings: tokens %lld forwards %lld", (long long)tm.tokens, (long long)tm.forwards);
+    mm_context_reset_timings(c);
+    mm_context_timings(c, &tm);
+    CHECK(tm.tokens == 0 && tm.moe == 0, "timings reset");
     mm_seq_reset(c, 0);
 
     /* Each bad batch fails with a message and leaves every sequence untouched. */
