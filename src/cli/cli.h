@@ -6,10 +6,12 @@
 
 /* Each subcommand: argv[0] is the subcommand name. Returns the process exit code. */
 int mm_cli_run(int argc, char **argv);
+int mm_cli_chat(int argc, char **argv);
 int mm_cli_logits(int argc, char **argv);
 int mm_cli_info(int argc, char **argv);
 int mm_cli_mkmodel(int argc, char **argv);
 int mm_cli_tokenize(int argc, char **argv);
+int mm_cli_bench(int argc, char **argv);
 int mm_cli_serve(int argc, char **argv);
 
 /* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */

@@ -1,0 +1,227 @@
+/* cli_bench.c — `minimax bench`: this machine's ceilings (read bandwidth, reference-BLAS GEMM), then prompt
+ * processing (ppN) and generation (tgN) tokens/s with median and spread, achieved GB/s and GFLOP/s as a % of
+ * the ceilings, time per op type and peak RSS. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "mm_bench.h"
+#include "mm_common.h"
+#include "mm_kernels.h"
+#include "minimax.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: minimax bench -m DIR [options]\n"
+            "\n"
+            "Measures the machine's ceilings, then the model's prompt processing and generation speed.\n"
+            "\n"
+            "  -m, --model DIR     checkpoint directory\n"
+            "  -p, --n-prompt LIST prompt lengths to test, comma-separated (default 512,4096; 0 = none)\n"
+            "  -n, --n-gen LIST    generation lengths to test (default 128; 0 = none)\n"
+            "  -r, --repeats N     repeats of each test (default 3)\n"
+            "  -t, --threads N     compute threads (default: all cores)\n"
+            "  -b, --ubatch N      prefill chunk size (default 512)\n"
+            "      --kv-bf16       bf16 KV cache\n"
+            "      --bw-mb N       buffer for the bandwidth ceiling in MiB (default 1024)\n"
+            "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
+            "      --json          one JSON object on stdout instead of the table\n"
+            "  -h, --help          this help\n");
+}
+
+typedef struct {
+    char name[32];
+    int pp, n;              /* pp: prompt processing of n tokens; else generation of n tokens */
+    mm_bench_stat tps;      /* tokens/s */
+    double gbs, gflops;     /* at the median */
+    mm_timings t;           /* summed over repeats */
+} bench_result;
+
+/* FLOPs of a layer's projections and chosen experts for one token (2 per multiply-add). */
+static double layer_matmul_flops(const mm_config *c, int type) {
+    const double H = c->hidden_size, NHD = (double)c->n_heads * c->head_dim, NKVD = (double)c->n_kv_heads * c->head_dim;
+    double attn = type == MM_LAYER_LIGHTNING ? (3 * NHD * H + NHD * H + H * NHD) : (NHD * H + 2 * NKVD * H + H * NHD);
+    double moe = (double)c->n_experts * H + (double)c->n_experts_per_tok * 3.0 * c->intermediate_size * H;
+    return 2.0 * (attn + moe);
+}
+
+/* FLOPs of n tokens at positions pos0.. processed in chunks of `chunk` tokens, logits for the last of each. */
+static double forward_flops(const mm_config *c, int64_t pos0, int64_t n, int chunk) {
+    const double NH = c->n_heads, D = c->head_dim;
+    double f = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        f += n * layer_matmul_flops(c, c->layer_type[l]);
+        if (c->layer_type[l] == MM_LAYER_LIGHTNING) {
+            double m = chunk < c->block_size ? chunk : c->block_size;
+            f += n * 2.0 * NH * (2 * D * D + m * D);
+        } else { /* scores and weighted values over positions 0..p */
+            double sum_pos = (double)n * pos0 + (double)n * (n + 1) / 2;
+            f += 4.0 * NH * D * sum_pos;
+        }
+    }
+    f += ceil((double)n / chunk) * 2.0 * c->vocab_size * c->hidden_size;
+    return f;
+}
+
+static int parse_list(const char *cmd, const char *v, int *out, int max) {
+    int n = 0;
+    char *dup = mm_xstrdup(v), *save = NULL;
+    for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long x;
+        if (n == max || mm_arg_int(cmd, "list", tok, 0, 1 << 22, &x)) { free(dup); return -1; }
+        if (x > 0) out[n++] = (int)x;
+    }
+    free(dup);
+    return n;
+}
+
+int mm_cli_bench(int argc, char **argv) {
+    const char *cmd = "bench", *model = NULL;
+    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0;
+    long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+#define NEXT() \
+    if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEXT(); model = v; }
+        else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { NEXT(); if ((n_pp = parse_list(cmd, v, pps, 16)) < 0) return 2; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { NEXT(); if ((n_tg = parse_list(cmd, v, tgs, 16)) < 0) return 2; }
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repeats")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1000, &reps)) return 2; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
+        else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
+        else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
+        else if (!strcmp(a, "--json")) json = 1;
+        else { fprintf(stderr, "minimax bench: unknown option '%s' (see --help)\n", a); return 2; }
+#undef NEXT
+    }
+    if (!model) { fprintf(stderr, "minimax bench: -m DIR is required (see --help)\n"); return 2; }
+    mm_set_threads((int)threads);
+
+    /* Ceilings first, while the model is not yet competing for the page cache. */
+    mm_bench_stat bw = mm_bench_read_bandwidth((size_t)bw_mb << 20, 5);
+    mm_bench_stat blas = mm_bench_blas_sgemm((int)gemm_n, 3);
+
+    mm_model *m = mm_model_load(model, NULL);
+    if (!m) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); return 1; }
+    const mm_config *cfg = mm_model_config(m);
+    mm_model_stats st;
+    mm_model_get_stats(m, &st);
+    int max_len = 16;
+    for (int i = 0; i < n_pp; i++) max_len = pps[i] > max_len ? pps[i] : max_len;
+    for (int i = 0; i < n_tg; i++) max_len = tgs[i] > max_len ? tgs[i] : max_len;
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
+    if (!c) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); mm_model_free(m); return 1; }
+    int32_t *ids = mm_xmalloc(sizeof(int32_t) * (size_t)max_len), *seq = mm_xcalloc((size_t)max_len, sizeof(int32_t));
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < max_len; i++) { /* random prompt tokens */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ids[i] = (int32_t)(x % (uint64_t)cfg->vocab_size);
+    }
+    float *logits = mm_xmalloc(sizeof(float) * (size_t)cfg->vocab_size);
+    double *samples = mm_xmalloc(sizeof(double) * (size_t)reps);
+    bench_result res[32];
+    int n_res = 0, rc = 0;
+    const double state_bytes = (double)mm_state_bytes(cfg, 0, kv_bf16);
+    const double kv_per_tok = (double)(mm_state_bytes(cfg, 1, kv_bf16) - mm_state_bytes(cfg, 0, kv_bf16));
+
+    for (int k = 0; k < n_pp + n_tg && !rc; k++) {
+        bench_result *r = &res[n_res++];
+        memset(r, 0, sizeof *r);
+        r->pp = k < n_pp;
+        r->n = r->pp ? pps[k] : tgs[k - n_pp];
+        snprintf(r->name, sizeof r->name, "%s%d", r->pp ? "pp" : "tg", r->n);
+        for (int rep = -1; rep < reps && !rc; rep++) { /* rep -1 warms the page cache and the threads */
+            mm_seq_reset(c, 0);
+            mm_context_reset_timings(c);
+            double t0 = mm_time();
+            if (r->pp) {
+                mm_batch b = {.n_tokens = r->n, .token = ids, .seq = seq};
+                rc = mm_decode(c, &b, logits) != 1;
+            } else {
+                for (int i = 0; i < r->n && !rc; i++) {
+                    mm_batch b = {.n_tokens = 1, .token = ids + i, .seq = seq};
+                    rc = mm_decode(c, &b, logits) != 1;
+                }
+            }
+            double dt = mm_time() - t0;
+            if (rep < 0) continue;
+            samples[rep] = r->n / dt;
+            mm_timings t;
+            mm_context_timings(c, &t);
+            r->t.lightning += t.lightning, r->t.softmax += t.softmax, r->t.moe += t.moe, r->t.head += t.head,
+                r->t.other += t.other;
+        }
+        if (rc) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); break; }
+        r->tps = mm_bench_summarize(samples, (int)reps);
+        if (r->pp) {
+            r->gflops = forward_flops(cfg, 0, r->n, (int)ubatch) / r->n * r->tps.median / 1e9;
+            /* weights are read once per chunk */
+            r->gbs = ((double)st.bytes_total * ceil((double)r->n / ubatch) / r->n) * r->tps.median / 1e9;
+        } else {
+            /* a decoded token reads its weights, the lightning states (read + write) and the KV cache so far */
+            double bytes = (double)st.bytes_per_token + 2 * state_bytes + kv_per_tok * (r->n + 1) / 2.0;
+            r->gbs = bytes * r->tps.median / 1e9;
+            r->gflops = forward_flops(cfg, r->n / 2, 1, 1) * r->tps.median / 1e9;
+        }
+    }
+    if (!rc) {
+        const char *isa = mm_kernels_isa();
+        if (json) {
+            json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I}", "model", model, "threads", mm_get_threads(), "isa", isa,
+                                  "params", (json_int_t)st.n_params, "params_active", (json_int_t)st.n_params_active,
+                                  "weight_bytes", (json_int_t)st.bytes_total, "bytes_per_token", (json_int_t)st.bytes_per_token);
+            json_object_set_new(o, "ceilings", json_pack("{s:{s:f,s:f,s:f}, s:{s:i,s:f,s:f,s:f}}", "read_bandwidth_gbs", "median",
+                                                         bw.median, "min", bw.min, "max", bw.max, "blas_sgemm_gflops", "n",
+                                                         (int)gemm_n, "median", blas.median, "min", blas.min, "max", blas.max));
+            json_t *arr = json_array();
+            for (int i = 0; i < n_res; i++) {
+                bench_result *r = &res[i];
+                double tot = r->t.lightning + r->t.softmax + r->t.moe + r->t.head + r->t.other;
+                json_array_append_new(arr, json_pack("{s:s, s:i, s:{s:f,s:f,s:f}, s:f, s:f, s:f, s:f, s:{s:f,s:f,s:f,s:f,s:f}}",
+                    "test", r->name, "tokens", r->n, "tokens_per_s", "median", r->tps.median, "min", r->tps.min, "max", r->tps.max,
+                    "gb_per_s", r->gbs, "pct_bandwidth", 100 * r->gbs / bw.median, "gflop_per_s", r->gflops,
+                    "pct_blas", 100 * r->gflops / blas.median, "time_fraction", "lightning", r->t.lightning / tot,
+                    "softmax", r->t.softmax / tot, "moe", r->t.moe / tot, "head", r->t.head / tot, "other", r->t.other / tot));
+            }
+            json_object_set_new(o, "tests", arr);
+            json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)mm_peak_rss()));
+            char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            puts(s);
+            free(s);
+            json_decref(o);
+        } else {
+            int dt = -1;
+            for (int d = 0; d < 16; d++)
+                if (st.bytes_by_dtype[d] * 2 > st.bytes_total) dt = d;
+            printf("minimax bench: %s — %s, %.3gB params (%.3gB active), %.2f GiB weights, %.2f GiB read per token\n", model,
+                   dt >= 0 ? mm_dtype_name((mm_dtype)dt) : "mixed", st.n_params / 1e9, st.n_params_active / 1e9,
+                   st.bytes_total / 1073741824.0, st.bytes_per_token / 1073741824.0);
+            printf("threads %d, kernels %s, %ld repeats per test\n", mm_get_threads(), isa, reps);
+            printf("ceilings: read bandwidth %.2f GB/s (median of 5, %.2f-%.2f); OpenBLAS sgemm n=%ld %.1f GFLOP/s (median of 3, %.1f-%.1f)\n\n",
+                   bw.median, bw.min, bw.max, gemm_n, blas.median, blas.min, blas.max);
+            printf("%-8s %10s %19s %8s %6s %9s %6s   %s\n", "test", "tokens/s", "(min-max)", "GB/s", "%bw", "GFLOP/s", "%blas",
+                   "time: lightning softmax moe head other");
+            for (int i = 0; i < n_res; i++) {
+                bench_result *r = &res[i];
+                double tot = r->t.lightning + r->t.softmax + r->t.moe + r->t.head + r->t.other;
+                printf("%-8s %10.2f %9.2f-%-9.2f %8.2f %5.1f%% %9.1f %5.1f%%   %5.1f%% %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n", r->name,
+                       r->tps.median, r->tps.min, r->tps.max, r->gbs, 100 * r->gbs / bw.median, r->gflops,
+                       100 * r->gflops / blas.median, 100 * r->t.lightning / tot, 100 * r->t.softmax / tot, 100 * r->t.moe / tot,
+                       100 * r->t.head / tot, 100 * r->t.other / tot);
+            }
+            for (int i = 0; i + 1 < n_res; i++) /* lightning scaling between prompt lengths */
+                if (res[i].pp && res[i + 1].pp && res[i + 1].n > res[i].n && res[i].t.lightning > 0)
+                    printf("\nlightning time %s → %s: %.2f× for %.2f× the tokens\n", res[i].name, res[i + 1].name,
+                           res[i + 1].t.lightning / res[i].t.lightning, (double)res[i + 1].n / res[i].n);
+            printf("peak RSS %.1f MiB\n", mm_peak_rss() / 1048576.0);
+        }
+    }
+    free(ids), free(seq), free(logits), free(samples);
+    mm_context_free(c);
+    mm_model_free(m);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# minimax bench / info / logits / run from the command line on golden case a (small and fast).
+# Prints "MMT <passed> <failed>" last (tests/run.sh adds these up).
+set -u
+BIN=${MM_BIN:?}; SHARED=${MM_SHARED:?}; TMP=${MM_TEST_TMP:?}/cli_bench; mkdir -p "$TMP"
+A=$SHARED/golden/a_small_mixed
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+
+out=$("$BIN" bench -m "$A" -p 8,32 -n 4 -r 2 --bw-mb 16 --gemm-n 64 2>&1); rc=$?
+check "bench exit code ($rc): $out" test $rc -eq 0
+for w in "ceilings: read bandwidth" "OpenBLAS sgemm" "pp8" "pp32" "tg4" "lightning time pp8" "peak RSS"; do
+  check "bench output lacks '$w'" grep -q "$w" <<<"$out"
+done
+js=$("$BIN" bench -m "$A" -p 8 -n 2 -r 1 --bw-mb 16 --gemm-n 64 --json 2>&1); rc=$?
+check "bench --json exit ($rc)" test $rc -eq 0
+for w in '"tokens_per_s"' '"read_bandwidth_gbs"' '"blas_sgemm_gflops"' '"time_fraction"' '"test": "tg2"'; do
+  check "bench --json lacks $w" grep -q "$w" <<<"$js"
+done
+check "bench without -m fails" bash -c "! '$BIN' bench 2>/dev/null"
+check "bench bad -r fails" bash -c "! '$BIN' bench -m '$A' -r 0 2>/dev/null"
+check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"
+
+# info
+out=$("$BIN" info -m "$A" -c 1000 2>&1); rc=$?
+check "info exit" test $rc -eq 0
+check "info layout" grep -q "LSLS" <<<"$out"
+check "info memory line" grep -q "memory @ 1000 tok" <<<"$out"
+
+# logits: same bytes as the golden prompt 1 file
+ids=$(sed -n 's/.*"input_ids": \[\([0-9, ]*\)\].*/\1/p' <(tr -d '\n' < "$A/manifest.json" | sed 's/"index"/\n"index"/g') | sed -n 2p | tr -d ' ')
+check "logits run" "$BIN" logits -m "$A" --ids "$ids" -o "$TMP/l.bin"
+check "logits size" test "$(stat -c %s "$TMP/l.bin")" -eq "$(stat -c %s "$A/prompt1_logits.bin")"
+
+# run: greedy ids of generation 0 (prompt 0 is ... read from the manifest's first generation)
+check "run --print-ids works" bash -c "'$BIN' run -m '$A' --ids 5,6,7 -n 5 --print-ids | grep -Eq '^[0-9]+( [0-9]+){4}$'"
+# errors: token id out of range, prompt longer than the context, unknown flag, missing model
+err=$("$BIN" run -m "$A" --ids 5,512 -n 2 2>&1); rc=$?
+check "run id >= vocab refused" test $rc -ne 0
+check "run id message: $err" grep -q "out of range" <<<"$err"
+err=$("$BIN" run -m "$A" --ids 5,6,7,8 -c 3 -n 1 2>&1); rc=$?
+check "run prompt > ctx refused" test $rc -ne 0
+check "run ctx message: $err" grep -q "more than the context size 3" <<<"$err"
+check "run unknown flag" bash -c "! '$BIN' run -m '$A' --ids 5 --bogus 2>/dev/null"
+err=$("$BIN" run -m "$TMP/none" --ids 5 2>&1); rc=$?
+check "run missing model refused" test $rc -ne 0
+check "run missing model message: $err" grep -q "config.json" <<<"$err"
+echo "MMT $pass $fail"
