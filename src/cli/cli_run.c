@@ -1,8 +1,11 @@
-/* cli_run.c — `minimax run`: prefill a prompt (token ids or text), then sample and stream tokens. */
+/* cli_run.c — `minimax run`: prefill a prompt (token ids or text, optionally wrapped in the model's chat
+ * template), then sample and stream tokens. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "mm_chat.h"
 #include "mm_common.h"
 #include "mm_tokenizer.h"
 #include "minimax.h"
@@ -18,7 +21,10 @@ static void usage(FILE *f) {
             "  -p, --prompt TEXT      prompt as text (needs tokenizer.json in DIR or --tokenizer)\n"
             "  -f, --file FILE        prompt text read from a file\n"
             "      --tokenizer FILE   tokenizer.json to use\n"
-            "      --no-special       treat special-token strings in the prompt as plain text\n"
+            "      --chat             wrap the prompt as one user turn in the model's chat template, followed by\n"
+            "                         the assistant's generation prompt\n"
+            "  -sys, --system TEXT    a system turn before the user turn (implies --chat)\n"
+            "      --no-special       treat special-token strings in the prompt as plain text (not with --chat)\n"
             "  -n, --n-predict N      tokens to generate (default 32)\n"
             "  -c, --ctx-size N       context size in tokens (default: prompt + n, at least 512)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
@@ -43,7 +49,8 @@ static void usage(FILE *f) {
 int mm_cli_run(int argc, char **argv) {
     const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL;
     const char *stops[MAX_STOP];
-    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kv_bf16 = 0;
+    const char *system = NULL;
+    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kv_bf16 = 0, chat = 0;
     long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
@@ -60,6 +67,8 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { NEXT(); pfile = v; }
         else if (!strcmp(a, "--tokenizer")) { NEXT(); tokpath = v; }
         else if (!strcmp(a, "--no-special")) parse_special = 0;
+        else if (!strcmp(a, "--chat")) chat = 1;
+        else if (!strcmp(a, "-sys") || !strcmp(a, "--system")) { NEXT(); system = v; chat = 1; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 24, &n_predict)) return 2; }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 30, &n_ctx)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
@@ -88,6 +97,14 @@ int mm_cli_run(int argc, char **argv) {
         fprintf(stderr, "minimax run: give exactly one prompt: --ids LIST, -p TEXT or -f FILE\n");
         return 2;
     }
+    if (chat && ids_arg) {
+        fprintf(stderr, "minimax run: --chat/--system need a text prompt (-p TEXT or -f FILE), not --ids\n");
+        return 2;
+    }
+    if (chat && !parse_special) {
+        fprintf(stderr, "minimax run: --no-special cannot be combined with --chat/--system (the template's control tokens must be parsed)\n");
+        return 2;
+    }
 
     int rc = 1;
     mm_model *m = NULL;
@@ -97,7 +114,7 @@ int mm_cli_run(int argc, char **argv) {
     mm_detok *dt = NULL;
     int32_t *ids = NULL, *gen = NULL;
     float *logits = NULL;
-    char *text = NULL, *ptext = NULL;
+    char *text = NULL, *ptext = NULL, *rendered = NULL;
     size_t text_len = 0, text_cap = 0;
     int n = 0;
 
@@ -134,6 +151,21 @@ int mm_cli_run(int argc, char **argv) {
             fclose(f);
             ptext[len] = 0;
             src = ptext;
+        }
+        if (chat) {
+            json_t *msgs = json_array(), *sm = system ? json_pack("{s:s, s:s}", "role", "system", "content", system) : NULL,
+                   *um = json_pack("{s:s, s:s}", "role", "user", "content", src);
+            if ((system && !sm) || !um) {
+                fprintf(stderr, "minimax run: the %s is not valid UTF-8\n", system && !sm ? "system prompt" : "prompt");
+                json_decref(sm), json_decref(um), json_decref(msgs);
+                goto out;
+            }
+            if (sm) json_array_append_new(msgs, sm);
+            json_array_append_new(msgs, um);
+            rendered = mm_chat_render(mm_chat_style_for_model_type(cfg->model_type), msgs, NULL, 1);
+            json_decref(msgs);
+            if (!rendered) { fprintf(stderr, "minimax run: chat template: %s\n", mm_last_error()); goto out; }
+            src = rendered;
         }
         n = mm_tokenizer_encode(tok, src, strlen(src), parse_special, &ids);
         if (n < 0) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
@@ -230,5 +262,6 @@ out:
     free(logits);
     free(text);
     free(ptext);
+    free(rendered);
     return rc;
 }
