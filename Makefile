@@ -61,6 +61,7 @@ demo: all
 
 # The suite: tests/run.sh runs every test binary (and CLI checks) and ends with "N passed, N failed".
 test-fast: all
+	@bash scripts/deps-test.sh
 	@bash tests/run.sh $(BUILD)
 
 sanitize:
@@ -70,6 +71,7 @@ test-san: sanitize
 	@MM_SANITIZE=1 bash tests/run.sh build-san
 
 test: all sanitize
+	@bash scripts/deps-test.sh
 	@bash tests/run-all.sh
 
 install: all
