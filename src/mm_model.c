@@ -9,6 +9,7 @@
 #include <string.h>
 #include "mm_model.h"
 #include "mm_weights.h"
+#include "mm_gguf.h"
 
 /* ---------------------------------------------------------------- slopes (spec §6.2, remote code) */
 static void slopes_pow2(int n, double *out) {
@@ -220,12 +221,16 @@ void mm_model_free(mm_model *m) {
 mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
     mm_model *m = mm_xcalloc(1, sizeof *m);
     m->path = mm_xstrdup(dir);
-    char cfgpath[4096];
-    snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
-    if (mm_config_load(&m->cfg, cfgpath) < 0) goto fail;
     if (params && params->n_threads > 0) mm_set_threads(params->n_threads);
-    m->weights = mm_weights_open(dir);
-    if (!m->weights) goto fail;
+    if (mm_gguf_is_file(dir)) { /* one .gguf file (llama.cpp minimax-01): config from its KVs, tensors renamed */
+        if (mm_gguf_load_model(dir, &m->cfg, &m->weights) < 0) goto fail;
+    } else {
+        char cfgpath[4096];
+        snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
+        if (mm_config_load(&m->cfg, cfgpath) < 0) goto fail;
+        m->weights = mm_weights_open(dir);
+        if (!m->weights) goto fail;
+    }
 
     const mm_config *c = &m->cfg;
     binder b = {.w = m->weights};

@@ -19,6 +19,11 @@ struct mm_weights {
     mm_wentry *e;          /* [n] */
     int *slot;             /* [cap] open-addressing hash: index into e, or -1 */
     size_t cap;            /* power of two, >= 2n */
+    /* mm_weights_from_tensors: a table over tensors another reader owns (e.g. a GGUF file) */
+    mm_tensor *own;        /* [n] copies of the views */
+    char *own_file;        /* the file they live in */
+    void *owner;
+    void (*owner_free)(void *);
 };
 
 /* FNV-1a: names are short ASCII, a simple hash is plenty. */
@@ -43,6 +48,9 @@ void mm_weights_close(mm_weights *w) {
     if (!w) return;
     for (int i = 0; i < w->n_shards; i++) mm_st_close(w->shards[i]);
     free(w->shards);
+    free(w->own);
+    free(w->own_file);
+    if (w->owner_free) w->owner_free(w->owner);
     free(w->e);
     free(w->slot);
     free(w);
@@ -236,9 +244,43 @@ const mm_tensor *mm_weights_find(const mm_weights *w, const char *name) {
 }
 const char *mm_weights_file_of(const mm_weights *w, const char *name) {
     int k = mm_w_lookup(w, name);
+    if (k >= 0 && w->own) return w->own_file;
     return k < 0 ? NULL : mm_st_path(w->shards[w->e[k].shard]);
 }
 int mm_weights_count(const mm_weights *w) { return w->n; }
 const mm_tensor *mm_weights_at(const mm_weights *w, int i) { return i >= 0 && i < w->n ? w->e[i].t : NULL; }
-int mm_weights_n_files(const mm_weights *w) { return w->n_shards; }
-const char *mm_weights_file(const mm_weights *w, int i) { return i >= 0 && i < w->n_shards ? mm_st_path(w->shards[i]) : NULL; }
+int mm_weights_n_files(const mm_weights *w) { return w->own ? 1 : w->n_shards; }
+const char *mm_weights_file(const mm_weights *w, int i) {
+    if (w->own) return i == 0 ? w->own_file : NULL;
+    return i >= 0 && i < w->n_shards ? mm_st_path(w->shards[i]) : NULL;
+}
+
+mm_weights *mm_weights_from_tensors(int n, const mm_tensor *t, const char *file, void *owner, void (*owner_free)(void *)) {
+    mm_weights *w = mm_xcalloc(1, sizeof *w);
+    w->own = mm_xmalloc(sizeof(mm_tensor) * (size_t)(n > 0 ? n : 1));
+    if (n > 0) memcpy(w->own, t, sizeof(mm_tensor) * (size_t)n);
+    w->own_file = mm_xstrdup(file ? file : "(memory)");
+    w->owner = owner;
+    w->owner_free = owner_free;
+    size_t cap = 64;
+    while (cap < (size_t)n * 2) cap *= 2;
+    w->cap = cap;
+    w->slot = mm_xmalloc(cap * sizeof *w->slot);
+    for (size_t i = 0; i < cap; i++) w->slot[i] = -1;
+    w->e = mm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *w->e);
+    for (int i = 0; i < n; i++) {
+        const mm_tensor *x = &w->own[i];
+        if (mm_w_lookup(w, x->name) >= 0) {
+            mm_set_error("%s: tensor '%s' is stored twice", w->own_file, x->name);
+            mm_weights_close(w);
+            return NULL;
+        }
+        size_t h = (size_t)mm_w_hash(x->name) & (cap - 1);
+        while (w->slot[h] >= 0) h = (h + 1) & (cap - 1);
+        w->slot[h] = w->n;
+        w->e[w->n].t = x;
+        w->e[w->n].shard = 0;
+        w->n++;
+    }
+    return w;
+}

@@ -18,4 +18,8 @@ int mm_weights_count(const mm_weights *w);
 const mm_tensor *mm_weights_at(const mm_weights *w, int i);               /* shard order, then header order */
 int mm_weights_n_files(const mm_weights *w);
 const char *mm_weights_file(const mm_weights *w, int i);                  /* path of shard i */
+/* A table over n tensor views that live in memory owned elsewhere (a GGUF mapping): the views are copied,
+ * the names must stay valid until close, which calls owner_free(owner). On a duplicate name it returns NULL
+ * (and still frees the owner). */
+mm_weights *mm_weights_from_tensors(int n, const mm_tensor *t, const char *file, void *owner, void (*owner_free)(void *));
 #endif

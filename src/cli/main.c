@@ -16,6 +16,8 @@ static const struct {
     {"bench", mm_cli_bench, "machine ceilings, prompt processing and generation speed"},
     {"tokenize", mm_cli_tokenize, "text to token ids and back with tokenizer.json"},
     {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)"},
+    {"quantize", mm_cli_quantize, "convert a checkpoint to a llama.cpp minimax-01 GGUF (bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)"},
+    {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,78 @@
+/* cli_quantize.c — `minimax quantize`: a Hugging Face checkpoint (or a GGUF) to a llama.cpp minimax-01 GGUF
+ * of one file type, tokenizer included. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+#include "minimax.h"
+#include "mm_gguf.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: minimax quantize IN OUT.gguf --type TYPE [-t N] [--force]\n"
+            "\n"
+            "Converts a checkpoint directory (config.json + safetensors) or a .gguf to a GGUF file that llama.cpp's\n"
+            "minimax-01 loader reads (its KV keys, tensor names and layouts), with the tokenizer from IN's\n"
+            "tokenizer.json. Norms and the router stay F32; the output matrix gets Q6_K under the 4-bit types;\n"
+            "a tensor whose rows are no whole blocks of TYPE falls back to Q8_0 (or F16), as in llama.cpp.\n"
+            "\n"
+            "  --type TYPE        f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m (llama.cpp's Q4_K_M recipe)\n"
+            "  -t, --threads N    threads\n"
+            "  --force            overwrite OUT\n"
+            "  --tokenizer FILE   tokenizer.json to embed instead of IN's\n"
+            "  --no-tokenizer     write no tokenizer\n"
+            "  --progress / --no-progress   progress line on stderr (default: when stderr is a terminal)\n"
+            "  -h, --help         this help\n");
+}
+
+int mm_cli_quantize(int argc, char **argv) {
+    const char *cmd = "quantize", *in = NULL, *out = NULL, *type = NULL;
+    long threads = 0;
+    mm_gguf_convert_params p = {.progress = isatty(2)};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--type")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; type = v; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2;
+        } else if (!strcmp(a, "--force")) p.force = 1;
+        else if (!strcmp(a, "--tokenizer")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; p.tokenizer = v; }
+        else if (!strcmp(a, "--no-tokenizer")) p.no_tokenizer = 1;
+        else if (!strcmp(a, "--progress")) p.progress = 1;
+        else if (!strcmp(a, "--no-progress")) p.progress = 0;
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "minimax quantize: unknown option '%s' (see --help)\n", a); return 2; }
+        else if (!in) in = a;
+        else if (!out) out = a;
+        else { fprintf(stderr, "minimax quantize: unexpected argument '%s' (IN and OUT are already given)\n", a); return 2; }
+    }
+    if (!in || !out || !type) {
+        fprintf(stderr, "minimax quantize: IN, OUT and --type are required (see --help)\n");
+        return 2;
+    }
+    int ft = mm_gguf_ftype_from_name(type);
+    if (ft < 0) {
+        fprintf(stderr, "minimax quantize: --type must be f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m, got '%s'\n", type);
+        return 2;
+    }
+    if (p.tokenizer && p.no_tokenizer) {
+        fprintf(stderr, "minimax quantize: --tokenizer and --no-tokenizer contradict each other\n");
+        return 2;
+    }
+    p.ftype = (mm_gguf_ftype)ft;
+    if (threads) mm_set_threads((int)threads);
+    mm_gguf_convert_result r;
+    if (mm_gguf_convert(in, out, &p, &r) < 0) {
+        fprintf(stderr, "minimax quantize: %s\n", mm_last_error());
+        return 1;
+    }
+    fprintf(stderr, "wrote %s: %s, %d tensors (", out, mm_gguf_ftype_name(p.ftype), r.n_tensors);
+    int first = 1;
+    for (int t = 0; t < MM_DTYPE_COUNT; t++)
+        if (r.n_by_type[t]) {
+            fprintf(stderr, "%s%d %s", first ? "" : ", ", r.n_by_type[t], mm_dtype_name((mm_dtype)t));
+            first = 0;
+        }
+    fprintf(stderr, "), %.1f M params, %.2f MB, %s tokenizer, %.1f s\n", r.n_params / 1e6, r.file_bytes / 1e6,
+            r.has_tokenizer ? "with" : "no", r.seconds);
+    return 0;
+}
