@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "mm_chat.h"
 #include "mm_common.h"
+#include "mm_gguf.h"
 #include "mm_tokenizer.h"
 #include "minimax.h"
 
@@ -126,7 +127,13 @@ int mm_cli_run(int argc, char **argv) {
     /* The tokenizer: required for text prompts, optional (for printing text) with --ids. */
     char tdefault[4096];
     snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", model);
-    if (tokpath || prompt || pfile || access(tdefault, R_OK) == 0) {
+    if (!tokpath && mm_gguf_is_file(model)) { /* a .gguf carries its own tokenizer (tokenizer.ggml.*) */
+        tok = mm_tokenizer_load_gguf(model);
+        if (!tok && (prompt || pfile)) {
+            fprintf(stderr, "minimax run: %s (pass --tokenizer FILE)\n", mm_last_error());
+            goto out;
+        }
+    } else if (tokpath || prompt || pfile || access(tdefault, R_OK) == 0) {
         tok = mm_tokenizer_load(tokpath ? tokpath : tdefault);
         if (!tok) {
             fprintf(stderr, "minimax run: %s%s\n", mm_last_error(),
