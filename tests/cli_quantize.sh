@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# cli_quantize.sh BUILD — `minimax quantize` and `minimax compare` end to end from the command line: a small
+# model with the real tokenizer → GGUF (f32, q8_0, q4_k_m) → run from the GGUF with a text prompt (the GGUF's
+# own tokenizer) → compare against the original; bad flags, refusals (existing output, golden g).
+# Env: MM_BIN, MM_SHARED, MM_TEST_TMP. Last line: MMT <passed> <failed>.
+set -u
+BUILD=${1:-build}
+BIN=${MM_BIN:-$PWD/$BUILD/minimax}
+SHARED=${MM_SHARED:-$(cd .. && pwd)/shared}
+TMP=$(mktemp -d "${MM_TEST_TMP:-/tmp}/cli_quantize-XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# expect_fail CMD NEEDLE ARGS...: exit code != 0 and stderr mentions NEEDLE
+expect_fail() {
+  local cmd=$1 needle=$2; shift 2
+  local err rc
+  err=$("$BIN" "$cmd" "$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -ne 0 ] && grep -qi -- "$needle" <<<"$err"; then ok; else bad "$cmd $* -> rc $rc, stderr: $err (wanted '$needle')"; fi
+}
+
+out=$("$BIN" quantize --help 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -q -- "q4_k_m" <<<"$out"; then ok; else bad "quantize --help rc $rc"; fi
+out=$("$BIN" compare --help 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -q -- "KL" <<<"$out"; then ok; else bad "compare --help rc $rc"; fi
+"$BIN" --help | grep -q quantize && ok || bad "quantize missing from minimax --help"
+
+M=$TMP/m
+"$BIN" mkmodel -o "$M" --hidden 64 --heads 4 --kv-heads 2 --head-dim 16 --layers 2 --experts 2 --top-k 1 --ffn 64 \
+  --vocab 200064 --tokenizer "$SHARED/tokenizer" >/dev/null 2>&1 && ok || bad "mkmodel"
+
+expect_fail quantize "required" "$M"
+expect_fail quantize "--type must be" "$M" "$TMP/x.gguf" --type q5_k
+expect_fail quantize "unknown option" "$M" "$TMP/x.gguf" --type q8_0 --bogus
+expect_fail quantize "unexpected argument" "$M" "$TMP/x.gguf" extra --type q8_0
+expect_fail quantize "contradict" "$M" "$TMP/x.gguf" --type q8_0 --tokenizer a --no-tokenizer
+expect_fail quantize "config.json" "$TMP/nowhere" "$TMP/x.gguf" --type q8_0
+expect_fail quantize "postnorm is false" "$SHARED/golden/g_prenorm_lastlinear_alibi" "$TMP/g.gguf" --type f32
+[ ! -e "$TMP/g.gguf" ] && [ ! -e "$TMP/g.gguf.tmp" ] && ok || bad "a refused conversion left a file"
+
+for t in f32 q8_0 q4_k_m; do
+  err=$("$BIN" quantize "$M" "$TMP/m-$t.gguf" --type $t -t 2 2>&1); rc=$?
+  if [ $rc -eq 0 ] && grep -q "with tokenizer" <<<"$err" && [ -s "$TMP/m-$t.gguf" ]; then ok; else bad "quantize $t: rc $rc $err"; fi
+done
+expect_fail quantize "exists" "$M" "$TMP/m-q8_0.gguf" --type q8_0
+"$BIN" quantize "$M" "$TMP/m-q8_0.gguf" --type q8_0 --force >/dev/null 2>&1 && ok || bad "--force"
+# not a terminal: no progress line
+err=$("$BIN" quantize "$M" "$TMP/m-q4.gguf" --type q4_0 2>&1)
+grep -q "quantize:" <<<"$err" && bad "progress printed when stderr is not a terminal" || ok
+
+# run from the GGUF with a text prompt: same tokens as from the checkpoint (f32 is exact)
+a=$("$BIN" run -m "$M" -p "Hello world, this is" -n 6 --print-ids 2>/dev/null); ra=$?
+b=$("$BIN" run -m "$TMP/m-f32.gguf" -p "Hello world, this is" -n 6 --print-ids 2>/dev/null); rb=$?
+if [ $ra -eq 0 ] && [ $rb -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then ok; else bad "run from GGUF differs: '$a' vs '$b'"; fi
+
+# compare: f32 is identical, q8_0 close
+j=$("$BIN" compare -m "$M" -m "$TMP/m-f32.gguf" -p "The quick brown fox jumps over the lazy dog." --json); rc=$?
+if [ $rc -eq 0 ] && grep -q '"max_abs_dlogit":0\(\.0\)\?[,}]' <<<"$j" && grep -q '"top1_agree_pct":100' <<<"$j"; then ok; else bad "compare f32: $j"; fi
+t=$("$BIN" compare -m "$M" -m "$TMP/m-q8_0.gguf" --ids 19739,2035,44,1049,275,34810 -c 5); rc=$?
+if [ $rc -eq 0 ] && grep -q "tokens 5" <<<"$t" && grep -q "top-1 agree" <<<"$t" && grep -q "KL(A||B)" <<<"$t"; then ok; else bad "compare table: $t"; fi
+echo "19739 2035 44" > "$TMP/ids.txt"
+"$BIN" compare -m "$M" -m "$TMP/m-q4_k_m.gguf" --ids-file "$TMP/ids.txt" --no-positions >/dev/null 2>&1 && ok || bad "compare --ids-file"
+expect_fail compare "two models" -m "$M" --ids 1,2
+expect_fail compare "exactly one" -m "$M" -m "$M"
+expect_fail compare "exactly one" -m "$M" -m "$M" --ids 1 -p hi
+expect_fail compare "B:" -m "$M" -m "$TMP/none.gguf" --ids 1,2
+expect_fail compare "vocabularies differ" -m "$M" -m "$SHARED/golden/a_small_mixed" --ids 1,2
+echo "MMT $pass $fail"
