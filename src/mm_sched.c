@@ -361,6 +361,9 @@ static int step(mm_sched *s) {
 
 static void *worker(void *arg) {
     mm_sched *s = arg;
+    /* OpenMP's thread count is a per-thread setting: a new pthread starts from the default (all cores),
+     * not from what mm_set_threads() set on the main thread; apply it here, where the forward passes run. */
+    mm_set_threads(mm_get_threads());
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->quit && !s->q_len && !s->running) pthread_cond_wait(&s->wake, &s->mu);
