@@ -10,6 +10,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"run", mm_cli_run, "generate tokens from a prompt"},
+    {"chat", mm_cli_chat, "interactive chat with the chat template; history kept in the sequence state"},
     {"logits", mm_cli_logits, "one full-sequence forward; write float32 logits [T, vocab]"},
     {"info", mm_cli_info, "config, layer layout, parameter counts, memory for a context length"},
     {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout"},
