@@ -902,7 +902,6 @@ int mm_gguf_writer_finish(mm_gguf_writer *w) {
         return -1;
     }
     int rc = fflush(w->f);
-    if (rc == 0) rc = fsync(fileno(w->f));
     if (fclose(w->f) != 0 || rc != 0) {
         w->f = NULL;
         w->failed = 1;
