@@ -100,6 +100,54 @@ MM_T512 static float mm_vdot_q8_0_512(const mm_block_q8_0 *a, const mm_block_q8_
     return s;
 }
 
+/* 16 consecutive Q8_0/Q4_0 block scales (f16 at the start of blocks `bs` bytes apart) as f32. */
+MM_T512 static inline __m512 mm_scales16_512(const void *blk, int bs) {
+    const char *b = blk;
+    uint16_t h[16];
+    for (int k = 0; k < 16; k++) memcpy(&h[k], b + (size_t)k * (size_t)bs, 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+}
+
+/* R (1..4) Q8_0 rows · one Q8_0 activation, 16 blocks (8 zmm pairs) per step; the activation's loads, its
+ * block scales and its bias correction are shared by the R rows. Each row's weights become unsigned
+ * (w ⊕ 0x80 = w + 128) so one vpdpbusd does the products; the 128·Σx per lane it adds is cancelled by
+ * starting the accumulator at −128·Σx (vpdpbusd of 0x80 with x, once per pair for all rows). Block scales
+ * dw·dx for 16 blocks come from one gather per row, broadcast per pair with vpermps. Returns the blocks
+ * done (a multiple of 16); the caller finishes the rest. */
+__attribute__((always_inline)) MM_T512 static inline int64_t mm_dot_q8_0_rows_512(const int R, const char *w, size_t wrb,
+                                                                                  const mm_block_q8_0 *x, int64_t nb,
+                                                                                  float *out) {
+    const __m512i zero = _mm512_setzero_si512(), bias = _mm512_set1_epi8((char)0x80);
+    const __m512i lo8 = _mm512_set1_epi32(0), hi8 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 16 <= nb; i += 16) {
+        __m512 dx = mm_scales16_512(x + i, sizeof(mm_block_q8_0)), s16[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const mm_block_q8_0 *a = (const mm_block_q8_0 *)(w + (size_t)r * wrb) + i;
+            _mm_prefetch((const char *)(a + 16) + 512, _MM_HINT_T0);
+            s16[r] = _mm512_mul_ps(mm_scales16_512(a, sizeof(mm_block_q8_0)), dx);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m512i xv = MM_CAT256(MM_LD256(x[i + 2 * j].qs), MM_LD256(x[i + 2 * j + 1].qs));
+            __m512i nc = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, xv));
+            __m512i idx = _mm512_add_epi32(lo8, _mm512_add_epi32(hi8, _mm512_set1_epi32(2 * j)));
+    #pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+                const mm_block_q8_0 *a = (const mm_block_q8_0 *)(w + (size_t)r * wrb) + i + 2 * j;
+                __m512i wv = _mm512_xor_si512(MM_CAT256(MM_LD256(a[0].qs), MM_LD256(a[1].qs)), bias);
+                __m512i p = _mm512_dpbusd_epi32(nc, wv, xv);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, s16[r]), acc[r]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+    return i;
+}
+
 /* Q4_0 row · Q8_0 activation: nibbles unpacked to [lo|hi] per block, Σ(q−8)x = Σq·x − 8·Σx. */
 MM_T512 static float mm_vdot_q4_0_512(const mm_block_q4_0 *a, const mm_block_q8_0 *b, int64_t nb) {
     __m512 acc = _mm512_setzero_ps();
@@ -200,6 +248,20 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
     case MM_F32: mm_dot_f32_512(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
     case MM_BF16: mm_dot_bf16_512(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
     case MM_F16: mm_dot_f16_512(K, nr, w, wrb, nt, xa, xab / sizeof(float), y, ldy); return;
+    case MM_Q8_0: {
+        int64_t nb = K / MM_QK;
+        for (int t = 0; t < nt; t++) {
+            const mm_block_q8_0 *xt = (const void *)((const char *)xa + (size_t)t * xab);
+            float *yt = y + (size_t)t * ldy;
+            int64_t r = 0, done = 0;
+            for (; r + 4 <= nr; r += 4) done = mm_dot_q8_0_rows_512(4, (const char *)w + (size_t)r * wrb, wrb, xt, nb, yt + r);
+            for (; r < nr; r++) done = mm_dot_q8_0_rows_512(1, (const char *)w + (size_t)r * wrb, wrb, xt, nb, yt + r);
+            if (done < nb)
+                for (r = 0; r < nr; r++)
+                    yt[r] += mm_vdot_q8_0_512((const mm_block_q8_0 *)((const char *)w + (size_t)r * wrb) + done, xt + done, nb - done);
+        }
+        return;
+    }
     default: break;
     }
     for (int64_t r = 0; r < nr; r++) {
