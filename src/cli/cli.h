@@ -21,6 +21,19 @@ int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long
 int mm_arg_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out);
 /* Parses "1,2,3" (commas and/or spaces) into a malloc'd array; returns count or -1. */
 int mm_arg_ids(const char *cmd, const char *val, int32_t **out);
+/* Sampling flags shared by run and chat: --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n
+ * -s/--seed. Returns 1 when argv[*i] was one (value parsed into sp), 0 when it is another flag, -1 on a
+ * bad value (message printed). MM_SAMPLING_HELP is their --help text. */
+struct mm_sampler_params;
+int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, struct mm_sampler_params *sp);
+#define MM_SAMPLING_HELP                                                                    \
+    "      --temp T           temperature (default 0 = greedy)\n"                          \
+    "      --top-k K          top-k (default 40; 0 = off)\n"                               \
+    "      --top-p P          top-p (default 0.95; 1 = off)\n"                             \
+    "      --min-p P          min-p (default 0.05; 0 = off)\n"                             \
+    "      --repeat-penalty R repetition penalty (default 1 = off)\n"                      \
+    "      --repeat-last-n N  tokens the penalty looks back over (default 64; -1 = all)\n" \
+    "  -s, --seed S           random seed (default 0)\n"
 /* The value after a flag: argv[++*i], or an error if missing. */
 const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i);
 #endif

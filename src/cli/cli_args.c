@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "minimax.h"
 
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out) {
     char *end;
@@ -71,4 +72,35 @@ const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, mm_sampler_params *sp) {
+    const char *a = argv[*i], *v;
+    double d;
+    long l;
+    if (!strcmp(a, "--temp")) {
+        if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_float(cmd, a, v, 0, 100, &d)) return -1;
+        sp->temperature = (float)d;
+    } else if (!strcmp(a, "--top-k")) {
+        if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_int(cmd, a, v, 0, 1 << 30, &l)) return -1;
+        sp->top_k = (int)l;
+    } else if (!strcmp(a, "--top-p")) {
+        if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_float(cmd, a, v, 1e-9, 1, &d)) return -1;
+        sp->top_p = (float)d;
+    } else if (!strcmp(a, "--min-p")) {
+        if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_float(cmd, a, v, 0, 1, &d)) return -1;
+        sp->min_p = (float)d;
+    } else if (!strcmp(a, "--repeat-penalty")) {
+        if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_float(cmd, a, v, 1e-6, 100, &d)) return -1;
+        sp->repeat_penalty = (float)d;
+    } else if (!strcmp(a, "--repeat-last-n")) {
+        if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_int(cmd, a, v, -1, 1 << 30, &l)) return -1;
+        sp->repeat_last_n = (int)l;
+    } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
+        if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_int(cmd, a, v, 0, 0x7fffffffffffffffL, &l)) return -1;
+        sp->seed = (uint64_t)l;
+    } else {
+        return 0;
+    }
+    return 1;
 }

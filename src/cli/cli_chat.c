@@ -42,13 +42,7 @@ static void usage(FILE *f) {
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -b, --ubatch N         prefill chunk size in tokens (default 512)\n"
             "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
-            "      --temp T           temperature (default 0 = greedy)\n"
-            "      --top-k K          top-k (default 40; 0 = off)\n"
-            "      --top-p P          top-p (default 0.95; 1 = off)\n"
-            "      --min-p P          min-p (default 0.05; 0 = off)\n"
-            "      --repeat-penalty R repetition penalty (default 1 = off)\n"
-            "      --repeat-last-n N  tokens the penalty looks back over (default 64; -1 = all)\n"
-            "  -s, --seed S           random seed (default 0)\n"
+            MM_SAMPLING_HELP
             "      --ignore-eos       do not end an answer at <end_of_sentence>\n"
             "  -h, --help             this help\n"
             "\n"
@@ -360,8 +354,7 @@ int mm_cli_chat(int argc, char **argv) {
     sp.temperature = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        double d;
-        long l;
+        int sr;
 #define NEXT() \
     if (!(v = mm_arg_next(CMD, argc, argv, &i))) return 2
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -374,13 +367,7 @@ int mm_cli_chat(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(CMD, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(CMD, a, v, 1, 65536, &ubatch)) return 2; }
         else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
-        else if (!strcmp(a, "--temp")) { NEXT(); if (mm_arg_float(CMD, a, v, 0, 100, &d)) return 2; sp.temperature = (float)d; }
-        else if (!strcmp(a, "--top-k")) { NEXT(); if (mm_arg_int(CMD, a, v, 0, 1 << 30, &l)) return 2; sp.top_k = (int)l; }
-        else if (!strcmp(a, "--top-p")) { NEXT(); if (mm_arg_float(CMD, a, v, 1e-9, 1, &d)) return 2; sp.top_p = (float)d; }
-        else if (!strcmp(a, "--min-p")) { NEXT(); if (mm_arg_float(CMD, a, v, 0, 1, &d)) return 2; sp.min_p = (float)d; }
-        else if (!strcmp(a, "--repeat-penalty")) { NEXT(); if (mm_arg_float(CMD, a, v, 1e-6, 100, &d)) return 2; sp.repeat_penalty = (float)d; }
-        else if (!strcmp(a, "--repeat-last-n")) { NEXT(); if (mm_arg_int(CMD, a, v, -1, 1 << 30, &l)) return 2; sp.repeat_last_n = (int)l; }
-        else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) { NEXT(); if (mm_arg_int(CMD, a, v, 0, 0x7fffffffffffffffL, &l)) return 2; sp.seed = (uint64_t)l; }
+        else if ((sr = mm_arg_sampling(CMD, argc, argv, &i, &sp)) != 0) { if (sr < 0) return 2; }
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else { fprintf(stderr, "minimax chat: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
