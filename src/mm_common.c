@@ -6,7 +6,12 @@
 #include <strings.h>
 #include <time.h>
 #include <math.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- errors */
 static _Thread_local char mm_err[1024];
@@ -160,6 +165,38 @@ mm_tensor mm_tensor_slab(const mm_tensor *t, int64_t e, int64_t r0, int64_t n) {
     v.data = (const char *)t->data + ((size_t)e * (size_t)t->shape[1] + (size_t)r0) * rb;
     v.nbytes = (size_t)n * rb;
     return v;
+}
+
+const uint8_t *mm_map_file(const char *path, size_t min_bytes, const char *what, size_t *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        mm_set_error("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        mm_set_error("%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size < min_bytes) {
+        mm_set_error("%s: truncated: the file is %lld bytes, too short for %s (%zu bytes)", path, (long long)st.st_size, what,
+                     min_bytes);
+        close(fd);
+        return NULL;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        mm_set_error("%s: mmap of %lld bytes failed: %s", path, (long long)st.st_size, strerror(errno));
+        return NULL;
+    }
+    *size = (size_t)st.st_size;
+    return m;
+}
+
+void mm_unmap_file(const void *map, size_t size) {
+    if (map) munmap((void *)map, size);
 }
 
 double mm_time(void) {

@@ -86,6 +86,11 @@ float mm_tensor_get_f32(const mm_tensor *t, int64_t i);
 mm_tensor mm_tensor_rows(const mm_tensor *t, int64_t r0, int64_t n);
 mm_tensor mm_tensor_slab(const mm_tensor *t, int64_t e, int64_t r0, int64_t n);
 
+/* Maps a whole regular file read-only (MAP_PRIVATE). A file shorter than min_bytes is an error that names
+ * `what` (e.g. "a GGUF header"). Returns the mapping and its size, or NULL with an error naming the path. */
+const uint8_t *mm_map_file(const char *path, size_t min_bytes, const char *what, size_t *size);
+void mm_unmap_file(const void *map, size_t size);
+
 /* Monotonic wall clock in seconds. */
 double mm_time(void);
 /* Peak resident set size of this process in bytes (0 if unknown). */

@@ -82,7 +82,7 @@ typedef struct {
 
 struct mm_gguf {
     char *path;
-    uint8_t *map;
+    const uint8_t *map;
     size_t size;
     uint32_t version, alignment;
     uint64_t data_off;
@@ -142,7 +142,7 @@ static char *dup_n(const uint8_t *s, size_t n) {
 
 void mm_gguf_close(mm_gguf *g) {
     if (!g) return;
-    if (g->map) munmap(g->map, g->size);
+    mm_unmap_file(g->map, g->size);
     for (int i = 0; i < g->n_kv; i++) {
         free(g->kv[i].key);
         free(g->kv[i].str);
@@ -255,30 +255,8 @@ static int cmp_span(const void *a, const void *b) {
 mm_gguf *mm_gguf_open(const char *path) {
     mm_gguf *g = mm_xcalloc(1, sizeof *g);
     g->path = mm_xstrdup(path);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        mm_set_error("%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        mm_set_error("%s: not a regular file", path);
-        close(fd);
-        goto fail;
-    }
-    if (st.st_size < 24) {
-        mm_set_error("%s: truncated: %lld bytes, a GGUF header alone is 24", path, (long long)st.st_size);
-        close(fd);
-        goto fail;
-    }
-    g->size = (size_t)st.st_size;
-    void *m = mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) {
-        mm_set_error("%s: mmap failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    g->map = m;
+    g->map = mm_map_file(path, 24, "a GGUF header", &g->size);
+    if (!g->map) goto fail;
     if (memcmp(g->map, MM_GGUF_MAGIC, 4)) {
         mm_set_error("%s: not a GGUF file (magic bytes %02x %02x %02x %02x, expected \"GGUF\")", path, g->map[0], g->map[1],
                      g->map[2], g->map[3]);

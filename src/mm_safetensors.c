@@ -16,7 +16,7 @@
 /* ================================================================ reader */
 struct mm_st_file {
     char *path;
-    void *map;            /* whole file, PROT_READ */
+    const uint8_t *map;   /* whole file, PROT_READ */
     size_t map_bytes;
     const uint8_t *data;  /* first byte after the header */
     size_t data_bytes;
@@ -40,7 +40,7 @@ static int mm_st_parse_dtype(const char *s) {
 
 void mm_st_close(mm_st_file *f) {
     if (!f) return;
-    if (f->map && f->map != MAP_FAILED) munmap(f->map, f->map_bytes);
+    mm_unmap_file(f->map, f->map_bytes);
     for (int i = 0; i < f->n; i++) {
         free(f->names ? f->names[i] : NULL);
         free(f->copies ? f->copies[i] : NULL);
@@ -158,30 +158,8 @@ mm_st_file *mm_st_open(const char *path) {
     f->path = mm_xstrdup(path);
     json_t *root = NULL;
     mm_st_span *spans = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        mm_set_error("%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        mm_set_error("%s: not a regular file", path);
-        close(fd);
-        goto fail;
-    }
-    if (st.st_size < 8) {
-        mm_set_error("%s: file is %lld bytes, too short for a safetensors header (truncated?)", path, (long long)st.st_size);
-        close(fd);
-        goto fail;
-    }
-    f->map_bytes = (size_t)st.st_size;
-    f->map = mmap(NULL, f->map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (f->map == MAP_FAILED) {
-        f->map = NULL;
-        mm_set_error("%s: mmap of %zu bytes failed: %s", path, f->map_bytes, strerror(errno));
-        goto fail;
-    }
+    f->map = mm_map_file(path, 8, "a safetensors header", &f->map_bytes);
+    if (!f->map) goto fail;
     const uint8_t *p = f->map;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
