@@ -210,6 +210,60 @@ MM_T512 static float mm_vdot_q4_K_512(const mm_block_q4_K *a, const mm_block_q8_
     return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_setzero_ps(), accm, 0));
 }
 
+/* R (1..4) Q4_K rows · one Q8_K activation. Per 128 elements one 64-byte load of packed nibbles gives
+ * lo = [sub-block 4P | 4P+2] and hi = [4P+1 | 4P+3]; the activation halves are paired to match once for
+ * all R rows. vpmaddubsw (nibble × int8, |pair| ≤ 3840) then vpdpwssd with the sub-block scale words
+ * accumulates Σ sc·q·x per block in int32; the mins go through the activation's bsums. */
+__attribute__((always_inline)) MM_T512 static inline void mm_dot_q4_K_rows_512(const int R, const char *w, size_t wrb,
+                                                                               const mm_block_q8_K *x, int64_t nb,
+                                                                               float *out) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    /* word indices into the 8 scales: lo_P → sc[4P] (words 0..15) | sc[4P+2]; hi_P → sc[4P+1] | sc[4P+3] */
+    __m512i sidx[4];
+    for (int v = 0; v < 4; v++) {
+        int P = v / 2, h = v % 2;
+        sidx[v] = MM_CAT256(_mm256_set1_epi16((short)(4 * P + h)), _mm256_set1_epi16((short)(4 * P + h + 2)));
+    }
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t *xq = x[i].qs;
+        __m512i xv[4]; /* lo_0, hi_0, lo_1, hi_1 */
+        for (int P = 0; P < 2; P++) {
+            xv[2 * P] = MM_CAT256(MM_LD256(xq + 128 * P), MM_LD256(xq + 128 * P + 64));
+            xv[2 * P + 1] = MM_CAT256(MM_LD256(xq + 128 * P + 32), MM_LD256(xq + 128 * P + 96));
+        }
+        __m256i bs = _mm256_loadu_si256((const __m256i *)x[i].bsums);
+        float dx = x[i].d;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const mm_block_q4_K *a = (const mm_block_q4_K *)(w + (size_t)r * wrb) + i;
+            _mm_prefetch((const char *)a + 1024, _MM_HINT_T0);
+            uint64_t sc8, mn8;
+            mm_q4_K_unpack8(a->scales, &sc8, &mn8);
+            __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+            __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+            __m256i mdup = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+            __m256i msum = _mm256_madd_epi16(bs, mdup);
+            __m512i ap[2]; /* two short chains instead of one of four */
+#pragma GCC unroll 2
+            for (int P = 0; P < 2; P++) {
+                __m512i q = _mm512_loadu_si512(a->qs + 64 * P);
+                __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                ap[P] = _mm512_madd_epi16(_mm512_maddubs_epi16(lo, xv[2 * P]), _mm512_permutexvar_epi16(sidx[2 * P], sc16));
+                ap[P] = _mm512_dpwssd_epi32(ap[P], _mm512_maddubs_epi16(hi, xv[2 * P + 1]),
+                                            _mm512_permutexvar_epi16(sidx[2 * P + 1], sc16));
+            }
+            __m512i ai = _mm512_add_epi32(ap[0], ap[1]);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_set1_ps(dx * mm_h2f_512(a->d)), acc[r]);
+            accm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dx * mm_h2f_512(a->dmin)), accm[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        out[r] = _mm512_reduce_add_ps(acc[r]) - _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_setzero_ps(), accm[r], 0));
+}
+
 /* Q6_K row · Q8_K activation: 6-bit levels u = e+32 rebuilt 64 at a time, Σ sc·u·x by vpdpbusd with
  * per-16 scales, minus 32·Σ sc·bsums. */
 MM_T512 static float mm_vdot_q6_K_512(const mm_block_q6_K *a, const mm_block_q8_K *b, int64_t nb) {
@@ -262,6 +316,15 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
         }
         return;
     }
+    case MM_Q4_K:
+        for (int t = 0; t < nt; t++) {
+            const mm_block_q8_K *xt = (const void *)((const char *)xa + (size_t)t * xab);
+            float *yt = y + (size_t)t * ldy;
+            int64_t r = 0;
+            for (; r + 4 <= nr; r += 4) mm_dot_q4_K_rows_512(4, (const char *)w + (size_t)r * wrb, wrb, xt, K / MM_QK_K, yt + r);
+            for (; r < nr; r++) mm_dot_q4_K_rows_512(1, (const char *)w + (size_t)r * wrb, wrb, xt, K / MM_QK_K, yt + r);
+        }
+        return;
     default: break;
     }
     for (int64_t r = 0; r < nr; r++) {
