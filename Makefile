@@ -11,7 +11,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
 PKGS     = jansson oniguruma libutf8proc libmicrohttpd
-OPT     ?= -O2
+OPT     ?= -O3
 ARCHFLAGS ?=
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -g -Wall -Wextra -Werror \

@@ -134,15 +134,17 @@ int mm_cli_bench(int argc, char **argv) {
         r->pp = k < n_pp;
         r->n = r->pp ? pps[k] : tgs[k - n_pp];
         snprintf(r->name, sizeof r->name, "%s%d", r->pp ? "pp" : "tg", r->n);
-        for (int rep = -1; rep < reps && !rc; rep++) { /* rep -1 warms the page cache and the threads */
+        for (int rep = -1; rep < reps && !rc; rep++) {
+            /* rep -1 warms the page cache and the threads with one chunk (pp) or a few tokens (tg) */
+            const int n = rep < 0 ? (r->pp ? (r->n < ubatch ? r->n : (int)ubatch) : (r->n < 4 ? r->n : 4)) : r->n;
             mm_seq_reset(c, 0);
             mm_context_reset_timings(c);
             double t0 = mm_time();
             if (r->pp) {
-                mm_batch b = {.n_tokens = r->n, .token = ids, .seq = seq};
+                mm_batch b = {.n_tokens = n, .token = ids, .seq = seq};
                 rc = mm_decode(c, &b, logits) != 1;
             } else {
-                for (int i = 0; i < r->n && !rc; i++) {
+                for (int i = 0; i < n && !rc; i++) {
                     mm_batch b = {.n_tokens = 1, .token = ids + i, .seq = seq};
                     rc = mm_decode(c, &b, logits) != 1;
                 }
