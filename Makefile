@@ -38,7 +38,8 @@ $(BUILD)/.deps-ok: scripts/deps.sh
 deps:
 	bash scripts/deps.sh
 
-$(BUILD)/%.o: %.c $(HEADERS) | $(BUILD)/.deps-ok
+# Objects depend on the Makefile too, so a change of flags (e.g. OPT) rebuilds everything.
+$(BUILD)/%.o: %.c $(HEADERS) Makefile | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -49,7 +50,7 @@ $(BUILD)/libminimax.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/minimax: $(CLI_OBJ) $(BUILD)/libminimax.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libminimax.a $(LDLIBS)
-$(BUILD)/tests/%: tests/%.c $(HEADERS) $(BUILD)/libminimax.a
+$(BUILD)/tests/%: tests/%.c $(HEADERS) Makefile $(BUILD)/libminimax.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libminimax.a $(LDLIBS)
 

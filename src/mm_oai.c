@@ -179,8 +179,8 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
         }
     }
 
-    long long ll;
-    double d;
+    long long ll = 0;
+    double d = 0;
     int rc;
     if ((rc = get_int(body, "n", 1, 1, &ll, err, errlen)) < 0)
         return fail(err, errlen, "'n' must be 1: this server generates one choice per request");

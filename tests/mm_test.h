@@ -39,6 +39,24 @@ static inline const char *mmt_tmpdir(void) {
     return dir;
 }
 
+/* max |a[i] - b[i]| over n floats; a NaN anywhere makes it NaN (so a "≤ tol" check fails). */
+static inline double mmt_maxdiff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+/* Index of the largest of x[n] (the first on ties). */
+static inline int mmt_argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
 static inline int mmt_done(void) {
     printf("MMT %d %d\n", mmt_passed, mmt_failed);
     return mmt_failed ? 1 : 0;

@@ -413,23 +413,9 @@ static float *logits_of(const char *path, const int32_t *ids, int n, int *V) {
     return out;
 }
 
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
 static double top1_agree(const float *a, const float *b, int n, int V) {
     int k = 0;
-    for (int t = 0; t < n; t++) k += argmax(a + (size_t)t * V, V) == argmax(b + (size_t)t * V, V);
+    for (int t = 0; t < n; t++) k += mmt_argmax(a + (size_t)t * V, V) == mmt_argmax(b + (size_t)t * V, V);
     return 100.0 * k / n;
 }
 
@@ -511,7 +497,7 @@ static void test_golden_case(const char *dir, const char *name) {
     float *ref = logits_of(dir, ids, n, &V);
     float *got = rc == 0 ? logits_of(out, ids, n, &V2) : NULL;
     if (ref && got) {
-        double d = maxdiff(ref, got, (size_t)n * V);
+        double d = mmt_maxdiff(ref, got, (size_t)n * V);
         CHECK(V == V2 && d <= 1e-5, "%s: f32 GGUF vs original: max|dlogit| %g", name, d);
         printf("  %s: f32 GGUF vs original, %d tokens: max|dlogit| %.2g\n", name, n, d);
     }
@@ -531,10 +517,10 @@ static void test_golden_case(const char *dir, const char *name) {
     }
     float *rb = logits_of(refdir, ids, n, &V2), *gb = logits_of(out, ids, n, &V2);
     if (rb && gb) {
-        double d = maxdiff(rb, gb, (size_t)n * V);
+        double d = mmt_maxdiff(rb, gb, (size_t)n * V);
         CHECK(d <= 1e-5, "%s: bf16 GGUF vs bf16-rounded checkpoint: max|dlogit| %g", name, d);
         printf("  %s: bf16 GGUF vs bf16-rounded checkpoint: max|dlogit| %.2g (vs original: %.3g)\n", name, d,
-               ref ? maxdiff(ref, gb, (size_t)n * V) : -1.0);
+               ref ? mmt_maxdiff(ref, gb, (size_t)n * V) : -1.0);
     }
     free(rb);
     free(gb);
@@ -545,7 +531,7 @@ static void test_golden_case(const char *dir, const char *name) {
     CHECK(mm_gguf_convert(dir, out, &p, NULL) == 0, "%s: convert q8_0: %s", name, mm_last_error());
     float *gq = logits_of(out, ids, n, &V2);
     if (ref && gq) printf("  %s: Q8_0 GGUF, %d tokens: top-1 agreement %.2f%%, max|dlogit| %.3g\n", name, n,
-                          top1_agree(ref, gq, n, V), maxdiff(ref, gq, (size_t)n * V));
+                          top1_agree(ref, gq, n, V), mmt_maxdiff(ref, gq, (size_t)n * V));
     if (name[0] == 'f' && ref && gq) /* the golden prompt the brief asks for: f, prompt 3 (256 tokens) */
         CHECK(top1_agree(ref, gq, n, V) >= 98.0, "%s: Q8_0 top-1 %.2f%%", name, top1_agree(ref, gq, n, V));
     free(gq);

@@ -29,22 +29,6 @@ static float *read_bin(const char *dir, json_t *desc, size_t *n_out) {
     return d;
 }
 
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
-}
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 static int32_t *ids_of(json_t *arr, int *n) {
     *n = (int)json_array_size(arr);
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(*n + 1));
@@ -54,6 +38,7 @@ static int32_t *ids_of(json_t *arr, int *n) {
 
 /* Prefill ids into seq with logits for every position (out [n, V]). */
 static int prefill_all(mm_context *c, int seq, const int32_t *ids, int n, float *out) {
+    if (n <= 0) return -1;
     int32_t *s = malloc(sizeof(int32_t) * (size_t)n);
     int8_t *want = malloc((size_t)n);
     for (int i = 0; i < n; i++) {
@@ -120,7 +105,7 @@ static void run_case(const char *dir, const char *name) {
         int r = prefill_all(c, 0, ids, n, out);
         CHECK(r == n, "%s prompt %zu: decode returned %d: %s", name, p, r, mm_last_error());
         if (ref && r == n) {
-            double d = maxdiff(out, ref, (size_t)n * V);
+            double d = mmt_maxdiff(out, ref, (size_t)n * V);
             worst = fmax(worst, d);
             n_checked++;
             CHECK(d <= tol, "%s prompt %zu (len %d): max|dlogit| %.3g > %g", name, p, n, d, tol);
@@ -153,8 +138,8 @@ static void run_case(const char *dir, const char *name) {
         for (int k = 0; ok && k < ng; k++) {
             if (k > 0) ok = decode_one(c, 1, gids[k - 1], out) == 1;
             if (!ok) break;
-            if (ref) d = fmax(d, maxdiff(out, ref + (size_t)k * V, (size_t)V));
-            same &= argmax(out, V) == gids[k];
+            if (ref) d = fmax(d, mmt_maxdiff(out, ref + (size_t)k * V, (size_t)V));
+            same &= mmt_argmax(out, V) == gids[k];
         }
         CHECK(ok, "%s gen %zu: decode failed: %s", name, g, mm_last_error());
         CHECK(d <= tol, "%s gen %zu: step max|dlogit| %.3g > %g", name, g, d, tol);
@@ -198,7 +183,7 @@ static void run_case(const char *dir, const char *name) {
         CHECK(r == nt, "%s batch: decode returned %d: %s", name, r, mm_last_error());
         double d = 0;
         for (int i = 0; r == nt && ref && i < nt; i++)
-            d = fmax(d, maxdiff(out + (size_t)i * V, ref + ((size_t)row_b[i] * L + row_j[i]) * V, (size_t)V));
+            d = fmax(d, mmt_maxdiff(out + (size_t)i * V, ref + ((size_t)row_b[i] * L + row_j[i]) * V, (size_t)V));
         CHECK(d <= tol, "%s batch prefill: max|dlogit| %.3g", name, d);
         worst = fmax(worst, d);
         /* step 0 is the last real position of each row; then all rows decode together, one token each */
@@ -222,8 +207,8 @@ static void run_case(const char *dir, const char *name) {
                 CHECK(mm_decode(bc, &bb, last) == B, "%s batch decode step %d: %s", name, k, mm_last_error());
             }
             for (int bi = 0; bi < B; bi++) {
-                ds = fmax(ds, maxdiff(last + (size_t)bi * V, sref + ((size_t)bi * NG + k) * V, (size_t)V));
-                same &= argmax(last + (size_t)bi * V, V) == json_integer_value(json_array_get(json_array_get(bgen, (size_t)bi), (size_t)k));
+                ds = fmax(ds, mmt_maxdiff(last + (size_t)bi * V, sref + ((size_t)bi * NG + k) * V, (size_t)V));
+                same &= mmt_argmax(last + (size_t)bi * V, V) == json_integer_value(json_array_get(json_array_get(bgen, (size_t)bi), (size_t)k));
             }
         }
         CHECK(ds <= tol, "%s batch decode: max|dlogit| %.3g", name, ds);
@@ -250,7 +235,7 @@ static void run_case(const char *dir, const char *name) {
     for (size_t ci = 0; ci < sizeof chunks / sizeof chunks[0]; ci++) {
         mm_context *cc = mm_context_new(m, &(mm_context_params){.n_ctx = 2048, .n_ubatch = chunks[ci]});
         int r = prefill_all(cc, 0, ids, n, part);
-        double d = r == n ? maxdiff(whole, part, (size_t)n * V) : 1e9;
+        double d = r == n ? mmt_maxdiff(whole, part, (size_t)n * V) : 1e9;
         CHECK(d <= 2e-4, "%s: chunked prefill (chunks of %d) differs from whole prefill by %.3g", name, chunks[ci], d);
         mm_context_free(cc);
     }
@@ -260,7 +245,7 @@ static void run_case(const char *dir, const char *name) {
     int32_t *s0 = calloc((size_t)n, sizeof(int32_t));
     mm_batch pb = {.n_tokens = n, .token = ids, .seq = s0};
     mm_decode(c, &pb, lg);
-    int first = argmax(lg, V);
+    int first = mmt_argmax(lg, V);
     mm_seq_state *snap = mm_seq_snapshot(c, 0);
     CHECK(snap && mm_seq_state_len(snap) == n, "%s: snapshot", name);
     int run1[6], run2[6], run3[6];
@@ -268,7 +253,7 @@ static void run_case(const char *dir, const char *name) {
     for (int k = 0; k < 6; k++) {
         run1[k] = tokn;
         decode_one(c, 0, tokn, lg);
-        tokn = argmax(lg, V);
+        tokn = mmt_argmax(lg, V);
     }
     CHECK(mm_seq_restore(c, 0, snap) == 0, "%s: restore: %s", name, mm_last_error());
     CHECK(mm_seq_len(c, 0) == n, "%s: restored length", name);
@@ -277,7 +262,7 @@ static void run_case(const char *dir, const char *name) {
     for (int k = 0; k < 6; k++) {
         run2[k] = tokn;
         decode_one(c, 0, tokn, lg);
-        tokn = argmax(lg, V);
+        tokn = mmt_argmax(lg, V);
     }
     /* the fork continues from the same point; save/load through a file in between */
     char spath[512];
@@ -292,7 +277,7 @@ static void run_case(const char *dir, const char *name) {
     for (int k = 0; k < 6; k++) {
         run3[k] = tokn;
         decode_one(c, 1, tokn, lg);
-        tokn = argmax(lg, V);
+        tokn = mmt_argmax(lg, V);
     }
     CHECK(!memcmp(run1, run2, sizeof run1) && !memcmp(run1, run3, sizeof run1), "%s: snapshot/restore/fork changed the tokens", name);
     mm_seq_state_free(snap);
