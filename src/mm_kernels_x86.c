@@ -224,6 +224,72 @@ __attribute__((always_inline)) MM_T512 static inline void mm_dot_q4_K_rows_512(c
         int P = v / 2, h = v % 2;
         sidx[v] = MM_CAT256(_mm256_set1_epi16((short)(4 * P + h)), _mm256_set1_epi16((short)(4 * P + h + 2)));
     }
+    if (R == 4) {
+        /* The 16-byte block headers (d, dmin, scales[12]) of the 4 rows, one per 128-bit lane, are decoded
+         * together: per lane the scale dwords [u0 u1 u2] become bytes sc[0..7] | m[0..7]; d, dmin of all 4
+         * rows go through one f16 conversion, and the mins of all 4 rows through one vpmaddwd with the
+         * activation's sub-block sums. */
+        const __m512i cnt = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4));
+        const __m512i k1 = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+        const __m512i k2 = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+        const __m512i mpat = _mm512_broadcast_i32x4(_mm_setr_epi16((short)0x8008, (short)0x8009, (short)0x800a, (short)0x800b,
+                                                                    (short)0x800c, (short)0x800d, (short)0x800e, (short)0x800f));
+        const __m512i didx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        const __m512i midx = _mm512_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7);
+        __m512i spat[4]; /* vpshufb patterns: zero-extended scale words for lo_0, hi_0, lo_1, hi_1 */
+        for (int v = 0; v < 4; v++) {
+            int P = v / 2, h = v % 2;
+            spat[v] = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi16((short)(0x8000 | (4 * P + h))),
+                                              _mm512_set1_epi16((short)(0x8000 | (4 * P + h + 2))));
+        }
+        __m512 acc4[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        __m512 accm4 = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            const int8_t *xq = x[i].qs;
+            __m512i xv[4];
+            for (int P = 0; P < 2; P++) {
+                xv[2 * P] = MM_CAT256(MM_LD256(xq + 128 * P), MM_LD256(xq + 128 * P + 64));
+                xv[2 * P + 1] = MM_CAT256(MM_LD256(xq + 128 * P + 32), MM_LD256(xq + 128 * P + 96));
+            }
+            __m256i bp32 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[i].bsums), _mm256_set1_epi16(1));
+            __m512i bp = _mm512_broadcast_i32x4(_mm_packs_epi32(_mm256_castsi256_si128(bp32), _mm256_extracti128_si256(bp32, 1)));
+            const mm_block_q4_K *a[4];
+            for (int r = 0; r < 4; r++) a[r] = (const mm_block_q4_K *)(w + (size_t)r * wrb) + i;
+            __m512i X = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)a[0]));
+            X = _mm512_inserti32x4(X, _mm_loadu_si128((const __m128i *)(const void *)a[1]), 1);
+            X = _mm512_inserti32x4(X, _mm_loadu_si128((const __m128i *)(const void *)a[2]), 2);
+            X = _mm512_inserti32x4(X, _mm_loadu_si128((const __m128i *)(const void *)a[3]), 3);
+            __m512i Pv = _mm512_shuffle_epi32(X, (_MM_PERM_ENUM)_MM_SHUFFLE(3, 2, 3, 1)); /* u0 u2 u1 u2 */
+            __m512i Qv = _mm512_shuffle_epi32(X, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 2, 1, 1)); /* .. u0 .. u1 */
+            __m512i sm = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(Pv, cnt), k1),
+                                         _mm512_and_si512(_mm512_srli_epi32(Qv, 2), k2));
+            __m256 dd8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(didx, X))),
+                                       _mm256_set1_ps(x[i].d)); /* dx·[d0 dmin0 d1 dmin1 .. d3 dmin3] */
+            __m512 dd = _mm512_zextps256_ps512(dd8);
+            __m512i msum = _mm512_madd_epi16(_mm512_shuffle_epi8(sm, mpat), bp); /* lane r: Σ m·bsum of row r */
+            accm4 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_permutexvar_ps(midx, dd), accm4);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                _mm_prefetch((const char *)a[r] + 1024, _MM_HINT_T0);
+                __m512i sr = _mm512_shuffle_i32x4(sm, sm, 0x55 * r);
+                __m512i ap[2];
+#pragma GCC unroll 2
+                for (int P = 0; P < 2; P++) {
+                    __m512i q = _mm512_loadu_si512(a[r]->qs + 64 * P);
+                    __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                    ap[P] = _mm512_madd_epi16(_mm512_maddubs_epi16(lo, xv[2 * P]), _mm512_shuffle_epi8(sr, spat[2 * P]));
+                    ap[P] = _mm512_dpwssd_epi32(ap[P], _mm512_maddubs_epi16(hi, xv[2 * P + 1]), _mm512_shuffle_epi8(sr, spat[2 * P + 1]));
+                }
+                acc4[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ap[0], ap[1])),
+                                          _mm512_permutexvar_ps(_mm512_set1_epi32(2 * r), dd), acc4[r]);
+            }
+        }
+        out[0] = _mm512_reduce_add_ps(acc4[0]) - _mm_cvtss_f32(_mm_hadd_ps(_mm_hadd_ps(_mm512_extractf32x4_ps(accm4, 0), _mm_setzero_ps()), _mm_setzero_ps()));
+        out[1] = _mm512_reduce_add_ps(acc4[1]) - _mm_cvtss_f32(_mm_hadd_ps(_mm_hadd_ps(_mm512_extractf32x4_ps(accm4, 1), _mm_setzero_ps()), _mm_setzero_ps()));
+        out[2] = _mm512_reduce_add_ps(acc4[2]) - _mm_cvtss_f32(_mm_hadd_ps(_mm_hadd_ps(_mm512_extractf32x4_ps(accm4, 2), _mm_setzero_ps()), _mm_setzero_ps()));
+        out[3] = _mm512_reduce_add_ps(acc4[3]) - _mm_cvtss_f32(_mm_hadd_ps(_mm_hadd_ps(_mm512_extractf32x4_ps(accm4, 3), _mm_setzero_ps()), _mm_setzero_ps()));
+        return;
+    }
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t i = 0; i < nb; i++) {
@@ -295,6 +361,58 @@ MM_T512 static float mm_vdot_q6_K_512(const mm_block_q6_K *a, const mm_block_q8_
     return _mm512_reduce_add_ps(acc);
 }
 
+/* R (1..4) Q6_K rows · one Q8_K activation. Per half (128 elements) one 64-byte ql load and one 32-byte qh
+ * load rebuild the unsigned levels u = e+32 ≤ 63 of elements 0..63 (low nibbles) and 64..127 (high
+ * nibbles) in element order, so each 128-bit lane is one 16-element scale group; vpmaddubsw (u × int8,
+ * |pair| ≤ 2·63·128 fits int16) then vpdpwssd with the group scales as words accumulates Σ sc·u·x in
+ * int32. The activation loads are shared by the R rows; the −32·Σ sc·bsums offset is one vpmaddwd. */
+__attribute__((always_inline)) MM_T512 static inline void mm_dot_q6_K_rows_512(const int R, const char *w, size_t wrb,
+                                                                               const mm_block_q8_K *x, int64_t nb,
+                                                                               float *out) {
+    const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(3);
+    __m512i gidx[4]; /* words of lane k ← scale 4v+k */
+    for (int v = 0; v < 4; v++)
+        gidx[v] = _mm512_set_epi16(4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3,
+                                   4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2,
+                                   4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1,
+                                   4 * v, 4 * v, 4 * v, 4 * v, 4 * v, 4 * v, 4 * v, 4 * v);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t *xq = x[i].qs;
+        __m512i xv[4];
+        for (int v = 0; v < 4; v++) xv[v] = _mm512_loadu_si512(xq + 64 * v);
+        __m256i bs = _mm256_loadu_si256((const __m256i *)x[i].bsums);
+        float dx = x[i].d;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const mm_block_q6_K *a = (const mm_block_q6_K *)(w + (size_t)r * wrb) + i;
+            _mm_prefetch((const char *)a + 1024, _MM_HINT_T0);
+            _mm_prefetch((const char *)a + 1024 + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)a + 1024 + 128, _MM_HINT_T0);
+            __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales));
+            __m512i scz = _mm512_castsi256_si512(sc16);
+            __m256i corr = _mm256_madd_epi16(sc16, bs); /* Σ sc·bsum per pair of groups, |·| ≤ 2·128·4096 */
+            __m512i ap[2];
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m512i ql = _mm512_loadu_si512(a->ql + 64 * h);
+                __m256i qh = MM_LD256(a->qh + 32 * h);
+                __m512i H = MM_CAT256(qh, _mm256_srli_epi16(qh, 2));
+                __m512i u0 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(H, m2), 4));
+                __m512i u1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                             _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m2), 4));
+                ap[h] = _mm512_madd_epi16(_mm512_maddubs_epi16(u0, xv[2 * h]), _mm512_permutexvar_epi16(gidx[2 * h], scz));
+                ap[h] = _mm512_dpwssd_epi32(ap[h], _mm512_maddubs_epi16(u1, xv[2 * h + 1]),
+                                            _mm512_permutexvar_epi16(gidx[2 * h + 1], scz));
+            }
+            __m512i ai = _mm512_sub_epi32(_mm512_add_epi32(ap[0], ap[1]), _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_set1_ps(dx * mm_h2f_512(a->d)), acc[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
 /* y[t·ldy+r] = W_r·xa_t, r < nr, t < nt (contract in mm_kernel_set). */
 MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
                                size_t xab, float *y, size_t ldy) {
@@ -316,6 +434,15 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
         }
         return;
     }
+    case MM_Q6_K:
+        for (int t = 0; t < nt; t++) {
+            const mm_block_q8_K *xt = (const void *)((const char *)xa + (size_t)t * xab);
+            float *yt = y + (size_t)t * ldy;
+            int64_t r = 0;
+            for (; r + 4 <= nr; r += 4) mm_dot_q6_K_rows_512(4, (const char *)w + (size_t)r * wrb, wrb, xt, K / MM_QK_K, yt + r);
+            for (; r < nr; r++) mm_dot_q6_K_rows_512(1, (const char *)w + (size_t)r * wrb, wrb, xt, K / MM_QK_K, yt + r);
+        }
+        return;
     case MM_Q4_K:
         for (int t = 0; t < nt; t++) {
             const mm_block_q8_K *xt = (const void *)((const char *)xa + (size_t)t * xab);
