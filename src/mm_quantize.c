@@ -1,0 +1,293 @@
+/* mm_quantize.c — checkpoint conversion to GGUF (`minimax quantize`): per-tensor type plans following llama.cpp's
+ * mixes, streaming quantization with a progress line. */
+#include "mm_gguf.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "mm_kernels.h"
+#include "mm_model.h"
+#include "mm_quant.h"
+#include "mm_safetensors.h"
+#include "mm_tokenizer.h"
+#include "mm_weights.h"
+
+#define MM_GGUF_MAGIC "GGUF"
+#define MM_GGUF_MAX_NAME 64          /* GGML_MAX_NAME: names are stored in 64-byte fields, NUL included */
+#define MM_GGUF_MAX_COUNT (1u << 26) /* sanity bound on tensor / KV counts */
+
+/* ---------------------------------------------------------------- conversion */
+static const struct {
+    const char *name;
+    mm_dtype base;
+    uint32_t llama;
+} mm_ftypes[MM_FT_COUNT] = {
+    [MM_FT_F32] = {"f32", MM_F32, 0},     [MM_FT_F16] = {"f16", MM_F16, 1},     [MM_FT_BF16] = {"bf16", MM_BF16, 32},
+    [MM_FT_Q8_0] = {"q8_0", MM_Q8_0, 7},  [MM_FT_Q4_0] = {"q4_0", MM_Q4_0, 2},  [MM_FT_Q4_K] = {"q4_k", MM_Q4_K, 14},
+    [MM_FT_Q6_K] = {"q6_k", MM_Q6_K, 18}, [MM_FT_Q4_K_M] = {"q4_k_m", MM_Q4_K, 15},
+};
+
+int mm_gguf_ftype_from_name(const char *name) {
+    for (int i = 0; i < MM_FT_COUNT; i++)
+        if (!strcasecmp(name, mm_ftypes[i].name)) return i;
+    return -1;
+}
+const char *mm_gguf_ftype_name(mm_gguf_ftype f) { return (unsigned)f < MM_FT_COUNT ? mm_ftypes[f].name : "?"; }
+uint32_t mm_gguf_ftype_llama_id(mm_gguf_ftype f) { return (unsigned)f < MM_FT_COUNT ? mm_ftypes[f].llama : 0; }
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+/* llama.cpp's use_more_bits: the first and last eighth of the layers and every third one between. */
+static int use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+mm_dtype mm_gguf_tensor_type(mm_gguf_ftype f, const char *name, int ndim, int64_t row_len, int layer, int n_layers,
+                             int i_v, int n_v, int tied) {
+    if (ndim < 2 || ends_with(name, "ffn_gate_inp.weight")) return MM_F32; /* norms, router */
+    mm_dtype t = mm_ftypes[f].base;
+    int quantized = t != MM_F32 && t != MM_F16 && t != MM_BF16;
+    if (quantized) {
+        int is_output = !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
+        if (is_output) {
+            if (t != MM_Q8_0) t = MM_Q6_K;
+        } else if (f == MM_FT_Q4_K_M) {
+            if (ends_with(name, ".attn_v.weight") && use_more_bits(i_v, n_v)) t = MM_Q6_K;
+            else if (strstr(name, ".ffn_down") && use_more_bits(layer, n_layers)) t = MM_Q6_K;
+            else if (ends_with(name, ".attn_qkv.weight")) t = MM_Q6_K;
+        }
+    }
+    if (row_len % mm_dtype_block(t)) t = MM_Q8_0;  /* a K-quant that does not fit */
+    if (row_len % mm_dtype_block(t)) t = MM_F16;   /* not even 32-blocks */
+    return t;
+}
+
+typedef struct {
+    char name[64];
+    mm_dtype type;
+    int ndim;
+    int64_t shape[3];      /* PyTorch order */
+    const float *f32;      /* 1-D f32 source */
+    const mm_tensor *mats; /* 2-D sources stacked along the first dim */
+    int n_mats;
+} mm_plan;
+
+typedef struct {
+    mm_plan *p;
+    int n, cap;
+} mm_plans;
+
+static mm_plan *plan_add(mm_plans *ps, const char *name) {
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 64;
+        ps->p = mm_xrealloc(ps->p, sizeof *ps->p * (size_t)ps->cap);
+    }
+    mm_plan *p = &ps->p[ps->n++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    return p;
+}
+static void plan_vec(mm_plans *ps, const char *name, const float *v, int64_t n) {
+    mm_plan *p = plan_add(ps, name);
+    p->ndim = 1;
+    p->shape[0] = n;
+    p->f32 = v;
+}
+static void plan_mat(mm_plans *ps, const char *name, const mm_tensor *t, int n_mats) {
+    mm_plan *p = plan_add(ps, name);
+    p->mats = t;
+    p->n_mats = n_mats;
+    if (n_mats == 1 && t->ndim == 2) {
+        p->ndim = 2;
+        p->shape[0] = t->shape[0];
+        p->shape[1] = t->shape[1];
+    } else {
+        p->ndim = 3;
+        p->shape[0] = n_mats;
+        p->shape[1] = t->shape[0];
+        p->shape[2] = t->shape[1];
+    }
+}
+
+static void progress_line(const mm_plan *p, uint64_t done, uint64_t total, double t0) {
+    double el = mm_time() - t0;
+    fprintf(stderr, "\rquantize: %5.1f%%  %7.1f / %.1f MB  %5.0fs  %-32s", total ? 100.0 * done / total : 100.0, done / 1e6,
+            total / 1e6, el, p ? p->name : "done");
+    fflush(stderr);
+}
+
+int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_params *pp, mm_gguf_convert_result *res) {
+    double t0 = mm_time();
+    mm_gguf_convert_result rdummy;
+    if (!res) res = &rdummy;
+    memset(res, 0, sizeof *res);
+    if ((unsigned)pp->ftype >= MM_FT_COUNT) {
+        mm_set_error("unknown file type %d", (int)pp->ftype);
+        return -1;
+    }
+    struct stat si, so;
+    if (stat(out, &so) == 0) {
+        if (stat(in, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            mm_set_error("%s: the output is the input", out);
+            return -1;
+        }
+        if (S_ISDIR(so.st_mode)) {
+            mm_set_error("%s: is a directory (the output is one .gguf file)", out);
+            return -1;
+        }
+        if (!pp->force) {
+            mm_set_error("%s: exists (pass --force to overwrite it)", out);
+            return -1;
+        }
+    }
+    mm_model *m = mm_model_load(in, NULL);
+    if (!m) return -1;
+    const mm_config *c = &m->cfg;
+    int rc = -1;
+    mm_plans ps = {0};
+    mm_gguf_writer *w = mm_gguf_writer_new(out);
+    mm_gguf *gin = NULL;
+    float *fbuf = NULL;
+    void *qbuf = NULL;
+    if (mm_gguf_check_config(c) < 0) {
+        mm_error_prefix("%s cannot be written as a llama.cpp minimax-01 GGUF", in);
+        goto done;
+    }
+    /* KVs */
+    const char *base = strrchr(in, '/');
+    char name[256];
+    snprintf(name, sizeof name, "%s", base && base[1] ? base + 1 : in);
+    if (ends_with(name, ".gguf")) name[strlen(name) - 5] = 0;
+    if (mm_gguf_write_config(w, c) || mm_gguf_w_str(w, "general.name", name) ||
+        mm_gguf_w_u32(w, "general.file_type", mm_ftypes[pp->ftype].llama) ||
+        mm_gguf_w_u32(w, "general.quantization_version", 2))
+        goto done;
+    if (!pp->no_tokenizer) {
+        char tj[4096];
+        struct stat st;
+        if (pp->tokenizer) {
+            if (mm_gguf_write_tokenizer_json(w, pp->tokenizer, c->vocab_size)) goto done;
+            res->has_tokenizer = 1;
+        } else if (mm_gguf_is_file(in)) {
+            if (!(gin = mm_gguf_open(in))) goto done;
+            for (int i = 0; i < mm_gguf_n_kv(gin); i++)
+                if (!strncmp(mm_gguf_kv_key(gin, i), "tokenizer.", 10)) {
+                    if (mm_gguf_w_copy_kv(w, gin, i)) goto done;
+                    res->has_tokenizer = 1;
+                }
+        } else if (snprintf(tj, sizeof tj, "%s/tokenizer.json", in) > 0 && stat(tj, &st) == 0) {
+            if (mm_gguf_write_tokenizer_json(w, tj, c->vocab_size)) {
+                mm_error_prefix("embedding the tokenizer (pass --no-tokenizer to write the GGUF without it)");
+                goto done;
+            }
+            res->has_tokenizer = 1;
+        }
+    }
+    /* tensors, in llama.cpp's naming */
+    const int64_t H = c->hidden_size;
+    plan_mat(&ps, "token_embd.weight", &m->embed, 1);
+    plan_vec(&ps, "output_norm.weight", m->final_norm, H);
+    if (!c->tie_word_embeddings) plan_mat(&ps, "output.weight", &m->lm_head, 1);
+    int n_v = c->n_softmax, i_v = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const mm_layer *ly = &m->layers[l];
+        char nm[64];
+#define NM(suf) (snprintf(nm, sizeof nm, "blk.%d." suf, l), nm)
+        plan_vec(&ps, NM("attn_norm.weight"), ly->in_norm, H);
+        if (ly->type == MM_LAYER_LIGHTNING) {
+            plan_mat(&ps, NM("attn_qkv.weight"), &ly->qkv, 1);
+            plan_mat(&ps, NM("attn_gate.weight"), &ly->out_gate, 1);
+            plan_vec(&ps, NM("attn_norm_2.weight"), ly->attn_norm, (int64_t)c->n_heads * c->head_dim);
+            plan_mat(&ps, NM("attn_output.weight"), &ly->out_proj, 1);
+        } else {
+            plan_mat(&ps, NM("attn_q.weight"), &ly->wq, 1);
+            plan_mat(&ps, NM("attn_k.weight"), &ly->wk, 1);
+            plan_mat(&ps, NM("attn_v.weight"), &ly->wv, 1);
+            plan_mat(&ps, NM("attn_output.weight"), &ly->wo, 1);
+        }
+        plan_vec(&ps, NM("ffn_norm.weight"), ly->post_norm, H);
+        plan_mat(&ps, NM("ffn_gate_inp.weight"), &ly->router, 1);
+        plan_mat(&ps, NM("ffn_gate_exps.weight"), ly->w1, c->n_experts);
+        plan_mat(&ps, NM("ffn_down_exps.weight"), ly->w2, c->n_experts);
+        plan_mat(&ps, NM("ffn_up_exps.weight"), ly->w3, c->n_experts);
+#undef NM
+        int first = ps.n;
+        while (first > 0 && !strncmp(ps.p[first - 1].name, "blk.", 4) && atoi(ps.p[first - 1].name + 4) == l) first--;
+        for (int k = first; k < ps.n; k++) {
+            mm_plan *p = &ps.p[k];
+            p->type = mm_gguf_tensor_type(pp->ftype, p->name, p->ndim, p->shape[p->ndim - 1], l, c->n_layers, i_v, n_v,
+                                          c->tie_word_embeddings);
+            if (ends_with(p->name, ".attn_v.weight")) i_v++;
+        }
+    }
+    for (int k = 0; k < ps.n; k++) /* the non-layer tensors */
+        if (strncmp(ps.p[k].name, "blk.", 4))
+            ps.p[k].type = mm_gguf_tensor_type(pp->ftype, ps.p[k].name, ps.p[k].ndim, ps.p[k].shape[ps.p[k].ndim - 1], 0,
+                                               c->n_layers, 0, n_v, c->tie_word_embeddings);
+    int64_t max_cols = 1;
+    for (int k = 0; k < ps.n; k++) {
+        mm_plan *p = &ps.p[k];
+        if (mm_gguf_writer_add(w, p->name, p->type, p->ndim, p->shape)) goto done;
+        res->n_by_type[p->type]++;
+        int64_t ne = 1;
+        for (int d = 0; d < p->ndim; d++) ne *= p->shape[d];
+        res->n_params += ne;
+        if (p->shape[p->ndim - 1] > max_cols) max_cols = p->shape[p->ndim - 1];
+    }
+    res->n_tensors = ps.n;
+    if (mm_gguf_writer_begin(w)) goto done;
+    /* data: rows converted to f32, then to the target type, a few MB at a time */
+    const int64_t chunk_elems = (int64_t)4 << 20;
+    int64_t buf_elems = chunk_elems > max_cols ? chunk_elems : max_cols; /* a chunk is <= chunk_elems or one row */
+    fbuf = mm_xmalloc(sizeof(float) * (size_t)buf_elems);
+    qbuf = mm_xmalloc(sizeof(float) * (size_t)buf_elems + 4096);
+    uint64_t total = mm_gguf_writer_data_bytes(w);
+    double last = 0;
+    for (int k = 0; k < ps.n; k++) {
+        mm_plan *p = &ps.p[k];
+        int64_t cols = p->shape[p->ndim - 1];
+        if (p->ndim == 1) {
+            size_t nb = mm_quantize_rows(p->type, p->f32, qbuf, 1, cols);
+            if (!nb || mm_gguf_writer_write(w, qbuf, nb)) goto done;
+            continue;
+        }
+        int64_t rows_per = chunk_elems / cols > 0 ? chunk_elems / cols : 1;
+        for (int e = 0; e < p->n_mats; e++) {
+            const mm_tensor *t = &p->mats[e];
+            int64_t R = t->ndim == 2 ? t->shape[0] : 1;
+            for (int64_t r0 = 0; r0 < R; r0 += rows_per) {
+                int64_t nr = R - r0 < rows_per ? R - r0 : rows_per;
+#pragma omp parallel for schedule(static) if (nr * cols > (1 << 16))
+                for (int64_t r = 0; r < nr; r++) mm_tensor_row_f32(t, r0 + r, fbuf + (size_t)(r * cols));
+                size_t nb = mm_quantize_rows(p->type, fbuf, qbuf, nr, cols);
+                if (!nb || mm_gguf_writer_write(w, qbuf, nb)) goto done;
+                if (pp->progress && mm_time() - last > 0.1) {
+                    last = mm_time();
+                    progress_line(p, mm_gguf_writer_written(w), total, t0);
+                }
+            }
+        }
+    }
+    if (mm_gguf_writer_finish(w)) goto done;
+    if (pp->progress) {
+        progress_line(NULL, total, total, t0);
+        fputc('\n', stderr);
+    }
+    res->file_bytes = mm_gguf_writer_file_bytes(w);
+    res->seconds = mm_time() - t0;
+    rc = 0;
+done:
+    if (rc && pp->progress) fputc('\n', stderr);
+    free(fbuf);
+    free(qbuf);
+    free(ps.p);
+    mm_gguf_writer_free(w);
+    mm_gguf_close(gin);
+    mm_model_free(m);
+    return rc;
+}
