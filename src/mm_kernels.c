@@ -74,7 +74,15 @@ static void mm_gemm6x4_scalar(int64_t kc, const float *w, size_t ldw, const floa
         }
 }
 
-static const mm_kernel_set mm_kernels_scalar = {"scalar", mm_dot_scalar, mm_gemm6x4_scalar, mm_dequantize_row};
+void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K) {
+    if (wdt == MM_Q4_K || wdt == MM_Q6_K)
+        mm_quantize_row_q8_K(x, dst, K);
+    else
+        mm_quantize_row_q8_0(x, dst, K);
+}
+
+static const mm_kernel_set mm_kernels_scalar = {"scalar", mm_dot_scalar, mm_gemm6x4_scalar, mm_dequantize_row,
+                                                mm_quant_act_scalar};
 
 /* ---------------------------------------------------------------- ISA choice */
 static const mm_kernel_set *mm_forced;
@@ -102,6 +110,10 @@ int mm_kernels_force_isa(const char *name) {
     if (!k) return -1;
     mm_forced = k;
     return 0;
+}
+
+void mm_quantize_activation(mm_dtype wdt, const float *x, void *dst, int64_t K) {
+    mm_kernels_active()->quant_act(wdt, x, dst, K);
 }
 
 /* ---------------------------------------------------------------- drivers */
@@ -175,12 +187,12 @@ void mm_matmul(float *y, const float *x, const mm_tensor *w, int T) {
     if (w->dtype == MM_Q8_0 || w->dtype == MM_Q4_0) {
         xab = mm_row_bytes(MM_Q8_0, K);
         xq = mm_xaligned(xab * (size_t)T);
-        for (int t = 0; t < T; t++) mm_quantize_row_q8_0(x + (size_t)t * K, (char *)xq + xab * t, K);
+        for (int t = 0; t < T; t++) ks->quant_act(w->dtype, x + (size_t)t * K, (char *)xq + xab * t, K);
         xa = xq;
     } else if (w->dtype == MM_Q4_K || w->dtype == MM_Q6_K) {
         xab = (size_t)(K / MM_QK_K) * sizeof(mm_block_q8_K);
         xq = mm_xaligned(xab * (size_t)T);
-        for (int t = 0; t < T; t++) mm_quantize_row_q8_K(x + (size_t)t * K, (char *)xq + xab * t, K);
+        for (int t = 0; t < T; t++) ks->quant_act(w->dtype, x + (size_t)t * K, (char *)xq + xab * t, K);
         xa = xq;
     }
     int64_t nblocks = (N + MM_RB - 1) / MM_RB;

@@ -26,6 +26,10 @@ const char *mm_kernels_isa(void);
  * choice with NULL. Returns 0, or -1 if this CPU (or build) lacks it. For tests and benchmarks. */
 int mm_kernels_force_isa(const char *name);
 
+/* Quantize one activation row x[K] for weights of dtype wdt (Q8_0/Q4_0 → Q8_0 blocks, Q4_K/Q6_K → Q8_K
+ * blocks) with the active kernel set, as mm_matmul does before a T = 1 product; bit-identical on every set. */
+void mm_quantize_activation(mm_dtype wdt, const float *x, void *dst, int64_t K);
+
 /* ---------------------------------------------------------------- internal: per-ISA kernel sets */
 typedef struct {
     const char *name;
@@ -38,7 +42,13 @@ typedef struct {
     void (*gemm6x4)(int64_t kc, const float *w, size_t ldw, const float *x, size_t ldx, float *out);
     /* y[n] = n elements of dtype dt at src as f32 (n a multiple of the block). */
     void (*dequant)(mm_dtype dt, const void *src, float *y, int64_t n);
+    /* The activation row x[K] as the dot of weight dtype wdt takes it: Q8_0 blocks for Q8_0/Q4_0, Q8_K for
+     * Q4_K/Q6_K; bit-identical to mm_quantize_row_q8_0 / mm_quantize_row_q8_K (the scalar definition). */
+    void (*quant_act)(mm_dtype wdt, const float *x, void *dst, int64_t K);
 } mm_kernel_set;
+
+/* mm_kernels.c: the scalar quant_act (also the AVX2 set's). */
+void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K);
 
 /* mm_kernels_x86.c: the AVX2 / AVX-512 sets, or NULL where not compiled or not supported by the CPU. */
 const mm_kernel_set *mm_kernels_avx2(void);

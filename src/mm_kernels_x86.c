@@ -271,7 +271,10 @@ __attribute__((always_inline)) MM_T512 static inline void mm_dot_q4_K_rows_512(c
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++) {
                 _mm_prefetch((const char *)a[r] + 1024, _MM_HINT_T0);
-                __m512i sr = _mm512_shuffle_i32x4(sm, sm, 0x55 * r);
+                __m512i sr = r == 0   ? _mm512_shuffle_i32x4(sm, sm, 0x00) /* row r's lane everywhere */
+                             : r == 1 ? _mm512_shuffle_i32x4(sm, sm, 0x55)
+                             : r == 2 ? _mm512_shuffle_i32x4(sm, sm, 0xAA)
+                                      : _mm512_shuffle_i32x4(sm, sm, 0xFF);
                 __m512i ap[2];
 #pragma GCC unroll 2
                 for (int P = 0; P < 2; P++) {
@@ -586,7 +589,62 @@ MM_T512 static void mm_dequant_512(mm_dtype dt, const void *src, float *y, int64
     if (i < n) mm_dequantize_row(dt, (const char *)src + (size_t)i * 2, y + i, n - i);
 }
 
-static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512};
+/* Activation quantizers, bit-identical to the scalar definitions in mm_quant.c: the maximum is exact in
+ * any order, x·id is the same single f32 multiply, vcvtps2dq rounds half to even like lrintf in the
+ * default mode, and vpmovdb / vpmovsdb are the (int8_t) cast / the [−128, 127] clamp. */
+MM_T512 static void mm_quant_q8_0_512(const float *x, void *dst, int64_t n) {
+    mm_block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / MM_QK; i++, x += MM_QK) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = mm_f32_to_f16(d);
+        __m512 iv = _mm512_set1_ps(id);
+        _mm_storeu_si128((__m128i *)(void *)b[i].qs, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, iv))));
+        _mm_storeu_si128((__m128i *)(void *)(b[i].qs + 16), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, iv))));
+    }
+}
+
+MM_T512 static void mm_quant_q8_K_512(const float *x, void *dst, int64_t n) {
+    mm_block_q8_K *b = dst;
+    for (int64_t i = 0; i < n / MM_QK_K; i++, x += MM_QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)));
+        float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        /* the scalar loop keeps the first element of largest magnitude: same sign as it */
+        __m512 av = _mm512_set1_ps(amax);
+        int l = 0;
+        for (int g = 0; g < 16; g++) {
+            __mmask16 k = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)), av, _CMP_EQ_OQ);
+            if (k) {
+                l = 16 * g + __builtin_ctz(k);
+                break;
+            }
+        }
+        float isc = -128.0f / x[l];
+        __m512 iv = _mm512_set1_ps(isc);
+        for (int g = 0; g < 16; g++) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(iv, _mm512_loadu_ps(x + 16 * g)));
+            q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128));
+            _mm_storeu_si128((__m128i *)(void *)(b[i].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+            b[i].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        b[i].d = 1.0f / isc;
+    }
+}
+
+MM_T512 static void mm_quant_act_512(mm_dtype wdt, const float *x, void *dst, int64_t K) {
+    if (wdt == MM_Q4_K || wdt == MM_Q6_K)
+        mm_quant_q8_K_512(x, dst, K);
+    else
+        mm_quant_q8_0_512(x, dst, K);
+}
+
+static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512, mm_quant_act_512};
 
 const mm_kernel_set *mm_kernels_avx512(void) {
     __builtin_cpu_init();
@@ -805,7 +863,7 @@ MM_T256 static void mm_dequant_256(mm_dtype dt, const void *src, float *y, int64
     if (i < n) mm_dequantize_row(dt, (const char *)src + (size_t)i * 2, y + i, n - i);
 }
 
-static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256};
+static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar};
 
 const mm_kernel_set *mm_kernels_avx2(void) {
     __builtin_cpu_init();

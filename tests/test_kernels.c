@@ -264,6 +264,31 @@ static void test_matmul(void) {
             free(wsrc), free(wf), free(x), free(yref), free(y), free(yscal), free(y2), free(wq);
         }
     }
+    /* activation quantizers: every set bit-identical to the scalar definition (zero blocks, ±amax ties) */
+    {
+        const int64_t K = 6144;
+        float *x = malloc(K * 4);
+        char *ref = malloc(K * 2), *got = malloc(K * 2);
+        for (int c = 0; c < 4; c++) {
+            fill(x, K, c == 3 ? 1e-3f : 1.0f);
+            if (c >= 1) memset(x + 256, 0, 256 * 4);             /* an all-zero Q8_K (and Q8_0) block */
+            if (c >= 2) x[600] = 3.0f, x[700] = -3.0f, x[40] = -2.5f; /* tie of magnitude: first one wins */
+            for (int q = 0; q < 2; q++) {
+                mm_dtype wdt = q ? MM_Q4_K : MM_Q8_0;
+                size_t nb = q ? (size_t)(K / 256) * 292 : (size_t)(K / 32) * 34;
+                if (q) mm_quantize_row_q8_K(x, ref, K); else mm_quantize_row_q8_0(x, ref, K);
+                for (int ii = 0; ii < 3; ii++) {
+                    if (mm_kernels_force_isa(isas[ii]) != 0) continue;
+                    memset(got, 0x5a, nb);
+                    mm_quantize_activation(wdt, x, got, K);
+                    CHECK(memcmp(ref, got, nb) == 0, "%s activation quantizer (%s) differs from scalar, case %d", isas[ii],
+                          q ? "Q8_K" : "Q8_0", c);
+                }
+                mm_kernels_force_isa(NULL);
+            }
+        }
+        free(x), free(ref), free(got);
+    }
     CHECK(mm_kernels_force_isa("nonsense") == -1, "unknown ISA rejected");
     printf("auto ISA: %s\n", mm_kernels_isa());
 }
