@@ -364,58 +364,6 @@ MM_T512 static float mm_vdot_q6_K_512(const mm_block_q6_K *a, const mm_block_q8_
     return _mm512_reduce_add_ps(acc);
 }
 
-/* R (1..4) Q6_K rows · one Q8_K activation. Per half (128 elements) one 64-byte ql load and one 32-byte qh
- * load rebuild the unsigned levels u = e+32 ≤ 63 of elements 0..63 (low nibbles) and 64..127 (high
- * nibbles) in element order, so each 128-bit lane is one 16-element scale group; vpmaddubsw (u × int8,
- * |pair| ≤ 2·63·128 fits int16) then vpdpwssd with the group scales as words accumulates Σ sc·u·x in
- * int32. The activation loads are shared by the R rows; the −32·Σ sc·bsums offset is one vpmaddwd. */
-__attribute__((always_inline)) MM_T512 static inline void mm_dot_q6_K_rows_512(const int R, const char *w, size_t wrb,
-                                                                               const mm_block_q8_K *x, int64_t nb,
-                                                                               float *out) {
-    const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(3);
-    __m512i gidx[4]; /* words of lane k ← scale 4v+k */
-    for (int v = 0; v < 4; v++)
-        gidx[v] = _mm512_set_epi16(4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3, 4 * v + 3,
-                                   4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2, 4 * v + 2,
-                                   4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1, 4 * v + 1,
-                                   4 * v, 4 * v, 4 * v, 4 * v, 4 * v, 4 * v, 4 * v, 4 * v);
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int64_t i = 0; i < nb; i++) {
-        const int8_t *xq = x[i].qs;
-        __m512i xv[4];
-        for (int v = 0; v < 4; v++) xv[v] = _mm512_loadu_si512(xq + 64 * v);
-        __m256i bs = _mm256_loadu_si256((const __m256i *)x[i].bsums);
-        float dx = x[i].d;
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const mm_block_q6_K *a = (const mm_block_q6_K *)(w + (size_t)r * wrb) + i;
-            _mm_prefetch((const char *)a + 1024, _MM_HINT_T0);
-            _mm_prefetch((const char *)a + 1024 + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)a + 1024 + 128, _MM_HINT_T0);
-            __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales));
-            __m512i scz = _mm512_castsi256_si512(sc16);
-            __m256i corr = _mm256_madd_epi16(sc16, bs); /* Σ sc·bsum per pair of groups, |·| ≤ 2·128·4096 */
-            __m512i ap[2];
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                __m512i ql = _mm512_loadu_si512(a->ql + 64 * h);
-                __m256i qh = MM_LD256(a->qh + 32 * h);
-                __m512i H = MM_CAT256(qh, _mm256_srli_epi16(qh, 2));
-                __m512i u0 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(H, m2), 4));
-                __m512i u1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                             _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), m2), 4));
-                ap[h] = _mm512_madd_epi16(_mm512_maddubs_epi16(u0, xv[2 * h]), _mm512_permutexvar_epi16(gidx[2 * h], scz));
-                ap[h] = _mm512_dpwssd_epi32(ap[h], _mm512_maddubs_epi16(u1, xv[2 * h + 1]),
-                                            _mm512_permutexvar_epi16(gidx[2 * h + 1], scz));
-            }
-            __m512i ai = _mm512_sub_epi32(_mm512_add_epi32(ap[0], ap[1]), _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_set1_ps(dx * mm_h2f_512(a->d)), acc[r]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
-}
-
 /* y[t·ldy+r] = W_r·xa_t, r < nr, t < nt (contract in mm_kernel_set). */
 MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
                                size_t xab, float *y, size_t ldy) {
@@ -437,15 +385,6 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
         }
         return;
     }
-    case MM_Q6_K:
-        for (int t = 0; t < nt; t++) {
-            const mm_block_q8_K *xt = (const void *)((const char *)xa + (size_t)t * xab);
-            float *yt = y + (size_t)t * ldy;
-            int64_t r = 0;
-            for (; r + 4 <= nr; r += 4) mm_dot_q6_K_rows_512(4, (const char *)w + (size_t)r * wrb, wrb, xt, K / MM_QK_K, yt + r);
-            for (; r < nr; r++) mm_dot_q6_K_rows_512(1, (const char *)w + (size_t)r * wrb, wrb, xt, K / MM_QK_K, yt + r);
-        }
-        return;
     case MM_Q4_K:
         for (int t = 0; t < nt; t++) {
             const mm_block_q8_K *xt = (const void *)((const char *)xa + (size_t)t * xab);
