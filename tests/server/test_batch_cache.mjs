@@ -57,7 +57,11 @@ const V = TEXT_MODEL ? 200064 : 512;
       const tPar = now() - t0;
       exact &&= par.every((p, i) => same(streamIds(p), solo[i]) && streamIds(p).length === T);
       console.log(`batching: ${N} streams x ${T} tokens: one at a time ${tSolo.toFixed(0)} ms, together ${tPar.toFixed(0)} ms (${(tSolo / tPar).toFixed(2)}x)`);
-      ok = tPar < 0.75 * tSolo;
+      // Optimised build: batching must amortise the weight reads (~3x measured; require 4 streams in < 0.75x
+      // the solo total). Under ASan+UBSan every instrumented load makes each token compute-bound, so batching
+      // saves much less (1.2-1.3x measured): there the check only requires that the streams really run
+      // concurrently (< 0.9x; fully serialised decoding would be ~1.0x).
+      ok = tPar < (SAN ? 0.9 : 0.75) * tSolo;
     }
     check(exact, 'text model: concurrent streams = solo streams');
     check(ok, `${N} concurrent streams take well under ${N} x the solo time`);
