@@ -16,10 +16,7 @@
 #ifndef MM_PF_DIST
 #define MM_PF_DIST 1024
 #endif
-#ifndef MM_PF_HINT
-#define MM_PF_HINT _MM_HINT_NTA
-#endif
-#define MM_PF(p) _mm_prefetch((const char *)(p) + MM_PF_DIST, MM_PF_HINT)
+#define MM_PF(p) _mm_prefetch((const char *)(p) + MM_PF_DIST, _MM_HINT_NTA)
 
 /* ================================================================ AVX-512 */
 MM_T512 static inline float mm_h2f_512(uint16_t h) { return _cvtsh_ss(h); }
