@@ -6,6 +6,8 @@
  *     --reps R                    timed repeats per measurement (default 9)
  *     --hot, --hot-kb KB          in-cache compute rate instead: one thread, weights ≤ KB (default 2048)
  *     --prefill                   also time T = 512 against OpenBLAS sgemm
+ *     --no-pack                   time the stored layout, not the 16-row packed copy (mm_pack.h) that
+ *                                 models get where the kernel set prefers it
  *
  * Decode (T = 1) is memory-bound, and this machine is shared, so every number is a median with its
  * min–max spread, and the ceiling is measured on the same bytes under the same load: each repeat first
@@ -15,6 +17,7 @@
  * time, one core): a kernel reaches the roofline only if this is well above the per-core share of DRAM. */
 #include "mm_bench.h"
 #include "mm_kernels.h"
+#include "mm_pack.h"
 #include "mm_quant.h"
 #include <cblas.h>
 #include <omp.h>
@@ -81,6 +84,19 @@ static double stream_read(const void *buf, size_t bytes) {
 }
 
 /* Random weights [N, K] of dtype dt, made 64 rows at a time (no full f32 copy). */
+/* --no-pack: time the stored layout even where the kernel set prefers packed matrices (mm_pack.h). */
+static int use_pack = 1;
+
+/* A packed copy of w when the active kernels prefer it, as mm_model_load makes one; *bytes its size. */
+static void maybe_pack(mm_tensor *w, size_t *bytes) {
+    if (!use_pack || !mm_kernels_prefer_packed(w->dtype)) return;
+    size_t pb = mm_pack_bytes(w->dtype, w->shape[0], w->shape[1]);
+    void *p = mm_xaligned(pb);
+    mm_pack_matrix(w->dtype, w->data, mm_row_bytes(w->dtype, w->shape[1]), w->shape[0], w->shape[1], p);
+    w->pack = p;
+    *bytes = pb;
+}
+
 static void *make_weights(mm_dtype dt, int64_t N, int64_t K, size_t *bytes) {
     size_t rb = mm_row_bytes(dt, K);
     *bytes = rb * (size_t)N;
@@ -117,11 +133,14 @@ static void decode(const mm_dtype *types, int ntypes, int64_t (*shapes)[2], int 
             float *x = mm_xaligned((size_t)K * 4), *y = mm_xaligned((size_t)N * 4);
             for (int64_t i = 0; i < K; i++) x[i] = frand();
             mm_tensor w = {.dtype = types[d], .ndim = 2, .shape = {N, K}, .data = wq, .nbytes = bytes};
-            stream_read(wq, bytes);
+            size_t pbytes = bytes;
+            maybe_pack(&w, &pbytes);
+            const void *rd_buf = w.pack ? w.pack : wq; /* the ceiling streams what the matmul reads */
+            stream_read(rd_buf, pbytes);
             mm_matmul(y, x, &w, 1); /* warm-up */
             double tmm = 0, trd = 0;
             for (int r = 0; r < reps; r++) {
-                double a = stream_read(wq, bytes);
+                double a = stream_read(rd_buf, pbytes);
                 double t0 = mm_time();
                 mm_matmul(y, x, &w, 1);
                 double b = mm_time() - t0;
@@ -137,7 +156,7 @@ static void decode(const mm_dtype *types, int ntypes, int64_t (*shapes)[2], int 
                    mm_dtype_name(types[d]), sh, bytes / 1e6, bytes / g.median / 1e6, g.median, g.min, g.max, b.median,
                    b.min, b.max, 100 * q.median, 100 * q.min, 100 * q.max);
             fflush(stdout);
-            free(wq), free(x), free(y);
+            free(wq), free(x), free(y), free((void *)w.pack);
         }
         if (nshapes > 1)
             printf("  %-6s all shapes (bytes-weighted)      %5.1f GB/s           %5.1f GB/s            %5.1f%%\n",
@@ -177,6 +196,8 @@ static void hot(const mm_dtype *types, int ntypes, int reps, size_t hot_bytes) {
         float *x = mm_xaligned((size_t)K * 4), *y = mm_xaligned((size_t)N * 4);
         for (int64_t i = 0; i < K; i++) x[i] = frand();
         mm_tensor w = {.dtype = types[d], .ndim = 2, .shape = {N, K}, .data = wq, .nbytes = bytes};
+        size_t pbytes = bytes;
+        maybe_pack(&w, &pbytes);
         mm_tensor w4 = w;
         w4.shape[0] = N / 4, w4.nbytes = bytes / 4;
         mm_bench_stat big = hot_time(&w, x, y, reps, v), small = hot_time(&w4, x, y, reps, v);
@@ -186,7 +207,7 @@ static void hot(const mm_dtype *types, int ntypes, int reps, size_t hot_bytes) {
         printf("  %-6s %6lld %7.0f %9.1f   %6.1f [%5.1f-%5.1f]   %6.1f\n", mm_dtype_name(types[d]), (long long)N, bytes / 1e3,
                big.median * 1e6, rate, lo, hi > 0 ? hi : 1e9, fixed);
         fflush(stdout);
-        free(wq), free(x), free(y);
+        free(wq), free(x), free(y), free((void *)w.pack);
     }
     free(v);
     omp_set_num_threads(nthr);
@@ -214,6 +235,8 @@ static void prefill(const mm_dtype *types, int ntypes) {
         void *wq = mm_xaligned(bytes);
         mm_quantize_rows(types[d], wf, wq, N, K);
         mm_tensor w = {.dtype = types[d], .ndim = 2, .shape = {N, K}, .data = wq, .nbytes = bytes};
+        size_t pbytes = bytes;
+        maybe_pack(&w, &pbytes);
         double best = 1e30;
         for (int r = 0; r < 4; r++) {
             double t0 = mm_time();
@@ -222,7 +245,7 @@ static void prefill(const mm_dtype *types, int ntypes) {
             if (r && dt < best) best = dt;
         }
         printf("  %-6s %8.1f %9.1f   %5.2fx\n", mm_dtype_name(types[d]), best * 1e3, flop / best / 1e9, blas / best);
-        free(wq);
+        free(wq), free((void *)w.pack);
     }
     free(wf), free(x), free(y);
 }
@@ -237,6 +260,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--hot")) do_hot = 1;
+        else if (!strcmp(a, "--no-pack")) use_pack = 0;
         else if (!strcmp(a, "--hot-kb") && v) do_hot = 1, hot_kb = (size_t)atol(v), i++;
         else if (!strcmp(a, "--prefill")) do_prefill = 1;
         else if (!strcmp(a, "--isa") && v) {
@@ -264,7 +288,7 @@ int main(int argc, char **argv) {
             i++;
         } else if (mm_kernels_force_isa(a) == 0) { /* old form: a bare ISA name */
         } else {
-            fprintf(stderr, "usage: %s [--isa I] [--dtypes D,..] [--shapes NxK,..] [--reps R] [--hot] [--prefill]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--isa I] [--dtypes D,..] [--shapes NxK,..] [--reps R] [--hot] [--prefill] [--no-pack]\n", argv[0]);
             return 2;
         }
     }

@@ -61,6 +61,10 @@ typedef struct mm_model mm_model;
 
 typedef struct mm_model_params {
     int n_threads;          /* worker threads for compute (0: all cores) */
+    int no_repack;          /* 1: keep block-quantized matrices in their stored layout. By default (0), where the
+                             * CPU's kernels are faster on it (AVX-512 VNNI), each Q8_0/Q4_0/Q4_K/Q6_K matrix is
+                             * copied at load into a 16-row interleaved layout (same bytes, moved) and its file
+                             * pages are released, so memory use stays about the model's size. */
 } mm_model_params;
 
 /* Load a Hugging Face checkpoint directory (config.json + model.safetensors or sharded files with
@@ -77,6 +81,7 @@ typedef struct mm_model_stats {
     int64_t bytes_total;        /* bytes of all weights as stored */
     int64_t bytes_by_dtype[16]; /* indexed by storage dtype */
     int64_t bytes_per_token;    /* weight bytes one decoded token reads (embedding row, top-k experts) */
+    int64_t bytes_packed;       /* bytes of the packed copies made at load (mm_model_params.no_repack) */
 } mm_model_stats;
 void mm_model_get_stats(const mm_model *m, mm_model_stats *st);
 

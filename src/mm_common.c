@@ -152,6 +152,7 @@ mm_tensor mm_tensor_rows(const mm_tensor *t, int64_t r0, int64_t n) {
     v.data = (const char *)t->data + (size_t)r0 * rb;
     v.shape[0] = n;
     v.nbytes = (size_t)n * rb;
+    v.pack = NULL;
     return v;
 }
 
@@ -164,6 +165,7 @@ mm_tensor mm_tensor_slab(const mm_tensor *t, int64_t e, int64_t r0, int64_t n) {
     v.shape[2] = 0;
     v.data = (const char *)t->data + ((size_t)e * (size_t)t->shape[1] + (size_t)r0) * rb;
     v.nbytes = (size_t)n * rb;
+    v.pack = NULL;
     return v;
 }
 
@@ -197,6 +199,11 @@ const uint8_t *mm_map_file(const char *path, size_t min_bytes, const char *what,
 
 void mm_unmap_file(const void *map, size_t size) {
     if (map) munmap((void *)map, size);
+}
+
+void mm_release_file_pages(const void *p, size_t n) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + n) / pg * pg;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 double mm_time(void) {

@@ -71,6 +71,9 @@ typedef struct {
     int64_t shape[4];
     const void *data;     /* first byte of the tensor */
     size_t nbytes;
+    const void *pack;     /* NULL, or a 16-row interleaved copy of a 2-D block-quantized tensor (mm_pack.h)
+                           * that the matrix products read instead of data; views made by mm_tensor_rows /
+                           * mm_tensor_slab do not carry it */
 } mm_tensor;
 
 static inline int64_t mm_tensor_nelem(const mm_tensor *t) {
@@ -90,6 +93,9 @@ mm_tensor mm_tensor_slab(const mm_tensor *t, int64_t e, int64_t r0, int64_t n);
  * `what` (e.g. "a GGUF header"). Returns the mapping and its size, or NULL with an error naming the path. */
 const uint8_t *mm_map_file(const char *path, size_t min_bytes, const char *what, size_t *size);
 void mm_unmap_file(const void *map, size_t size);
+/* Drops the whole pages inside [p, p + n) of a mapping made by mm_map_file from this process's memory
+ * (madvise DONTNEED); a later read brings them back from the file. Only for such read-only file mappings. */
+void mm_release_file_pages(const void *p, size_t n);
 
 /* Monotonic wall clock in seconds. */
 double mm_time(void);

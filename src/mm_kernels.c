@@ -1,6 +1,7 @@
 /* mm_kernels.c — matrix products over stored weights: scalar reference, scalar kernel set, the
  * run-time ISA choice, and the threaded drivers (row-split GEMV for decode, panel GEMM for prefill). */
 #include "mm_kernels.h"
+#include "mm_pack.h"
 #include "mm_quant.h"
 #include <math.h>
 #include <omp.h>
@@ -82,7 +83,7 @@ void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K) {
 }
 
 static const mm_kernel_set mm_kernels_scalar = {"scalar", mm_dot_scalar, mm_gemm6x4_scalar, mm_dequantize_row,
-                                                mm_quant_act_scalar};
+                                                mm_quant_act_scalar, mm_pack_dot_scalar, 0};
 
 /* ---------------------------------------------------------------- ISA choice */
 static const mm_kernel_set *mm_forced;
@@ -100,6 +101,8 @@ static const mm_kernel_set *mm_kernels_auto(void) {
 static const mm_kernel_set *mm_kernels_active(void) { return mm_forced ? mm_forced : mm_kernels_auto(); }
 
 const char *mm_kernels_isa(void) { return mm_kernels_active()->name; }
+
+int mm_kernels_prefer_packed(mm_dtype dt) { return mm_pack_supported(dt) && mm_kernels_active()->pack_native; }
 
 int mm_kernels_force_isa(const char *name) {
     if (!name) { mm_forced = NULL; return 0; }
@@ -133,9 +136,13 @@ static void mm_matmul_gemm(const mm_kernel_set *ks, float *y, const float *x, co
         for (int64_t k = t < T ? K : 0; k < Kp; k++) d[k] = 0.0f;
     }
     int64_t nblocks = (N + MM_NB - 1) / MM_NB;
+    size_t gb = w->pack ? mm_pack_group_bytes(w->dtype, K) : 0;
 #pragma omp parallel if (nblocks > 1)
     {
         float *panel = mm_xaligned((size_t)MM_NB * MM_KC * sizeof(float));
+        /* a packed W: the stored bytes of one 16-row group over the chunk, unpacked [16, MM_KC elements] */
+        size_t ub = w->pack ? mm_row_bytes(w->dtype, MM_KC) : 0;
+        char *unp = w->pack ? mm_xmalloc(ub * MM_PACK_ROWS) : NULL;
         float out[24];
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < nblocks; b++) {
@@ -146,6 +153,14 @@ static void mm_matmul_gemm(const mm_kernel_set *ks, float *y, const float *x, co
                     float *pr = panel + r * MM_KC;
                     if (r < nb) {
                         const char *src = (const char *)w->data + (size_t)(n0 + r) * wrb + mm_row_bytes(w->dtype, k0);
+                        if (unp) { /* MM_NB is a multiple of 16: a group starts at r % 16 == 0 */
+                            if (r % MM_PACK_ROWS == 0) {
+                                int gr = nb - r < MM_PACK_ROWS ? (int)(nb - r) : MM_PACK_ROWS;
+                                mm_pack_unpack(w->dtype, (const char *)w->pack + (size_t)((n0 + r) / MM_PACK_ROWS) * gb, k0, kc,
+                                               gr, unp, ub);
+                            }
+                            src = unp + (size_t)(r % MM_PACK_ROWS) * ub;
+                        }
                         ks->dequant(w->dtype, src, pr, kc);
                         for (int64_t k = kc; k < kcp; k++) pr[k] = 0.0f;
                     } else {
@@ -169,8 +184,39 @@ static void mm_matmul_gemm(const mm_kernel_set *ks, float *y, const float *x, co
             }
         }
         free(panel);
+        free(unp);
     }
     free(xp);
+}
+
+/* Decode over a packed W: one 16-row group per work item, handed out dynamically as for stored rows. */
+static void mm_matmul_packed(const mm_kernel_set *ks, float *y, const float *x, const mm_tensor *w, int T) {
+    int64_t N = w->shape[0], K = w->shape[1];
+    size_t gb = mm_pack_group_bytes(w->dtype, K), xab;
+    void *xa;
+    if (w->dtype == MM_Q8_0 || w->dtype == MM_Q4_0) {
+        int64_t nb = K / MM_QK;
+        mm_block_q8_0 *xq = mm_xmalloc(sizeof(mm_block_q8_0) * (size_t)nb);
+        xab = sizeof(mm_block_q8_0x) * (size_t)nb;
+        xa = mm_xaligned(xab * (size_t)T);
+        for (int t = 0; t < T; t++) {
+            ks->quant_act(w->dtype, x + (size_t)t * K, xq, K);
+            mm_pack_act_q8_0(xq, (mm_block_q8_0x *)((char *)xa + xab * (size_t)t), nb);
+        }
+        free(xq);
+    } else {
+        xab = (size_t)(K / MM_QK_K) * sizeof(mm_block_q8_K);
+        xa = mm_xaligned(xab * (size_t)T);
+        for (int t = 0; t < T; t++) ks->quant_act(w->dtype, x + (size_t)t * K, (char *)xa + xab * (size_t)t, K);
+    }
+    int64_t ng = (N + MM_PACK_ROWS - 1) / MM_PACK_ROWS;
+#pragma omp parallel for schedule(dynamic, 4) if (N * K >= (1 << 15) && ng > 1)
+    for (int64_t g = 0; g < ng; g++) {
+        int64_t n0 = g * MM_PACK_ROWS;
+        int nr = N - n0 < MM_PACK_ROWS ? (int)(N - n0) : MM_PACK_ROWS;
+        ks->dot_packed(w->dtype, K, (const char *)w->pack + (size_t)g * gb, nr, T, xa, xab, y + n0, (size_t)N);
+    }
+    free(xa);
 }
 
 void mm_matmul(float *y, const float *x, const mm_tensor *w, int T) {
@@ -179,6 +225,10 @@ void mm_matmul(float *y, const float *x, const mm_tensor *w, int T) {
     if (T <= 0 || N <= 0) return;
     if (T >= MM_GEMM_MIN_T) {
         mm_matmul_gemm(ks, y, x, w, T);
+        return;
+    }
+    if (w->pack) {
+        mm_matmul_packed(ks, y, x, w, T);
         return;
     }
     size_t wrb = mm_row_bytes(w->dtype, K), xab = (size_t)K * sizeof(float);

@@ -2,6 +2,7 @@
  * for its instruction set with a target attribute and chosen at run time (no global -march).
  * Compiles to two NULL-returning stubs on other architectures. */
 #include "mm_kernels.h"
+#include "mm_pack.h"
 #include "mm_quant.h"
 #include <math.h>
 
@@ -604,7 +605,8 @@ MM_T512 static void mm_quant_act_512(mm_dtype wdt, const float *x, void *dst, in
         mm_quant_q8_0_512(x, dst, K);
 }
 
-static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512, mm_quant_act_512};
+static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512, mm_quant_act_512,
+                                         mm_dot_packed_512, 1};
 
 const mm_kernel_set *mm_kernels_avx512(void) {
     __builtin_cpu_init();
@@ -823,7 +825,8 @@ MM_T256 static void mm_dequant_256(mm_dtype dt, const void *src, float *y, int64
     if (i < n) mm_dequantize_row(dt, (const char *)src + (size_t)i * 2, y + i, n - i);
 }
 
-static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar};
+static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
+                                         mm_pack_dot_scalar, 0};
 
 const mm_kernel_set *mm_kernels_avx2(void) {
     __builtin_cpu_init();

@@ -10,6 +10,8 @@
 #include "mm_model.h"
 #include "mm_weights.h"
 #include "mm_gguf.h"
+#include "mm_kernels.h"
+#include "mm_pack.h"
 
 /* ---------------------------------------------------------------- slopes (spec §6.2, remote code) */
 static void slopes_pow2(int n, double *out) {
@@ -208,8 +210,41 @@ static void free_layers(mm_model *m) {
     m->layers = NULL;
 }
 
+/* Gives one matrix a packed copy (mm_pack.h) if the active kernels prefer it, then drops the stored bytes
+ * from this process's memory: they are clean pages of a read-only file mapping, so anything that reads them
+ * again (an embedding row of a tied lm_head) gets them back from the file. */
+static void pack_one(mm_model *m, mm_tensor *t) {
+    if (t->ndim != 2 || t->pack || !mm_kernels_prefer_packed(t->dtype)) return;
+    size_t n = mm_pack_bytes(t->dtype, t->shape[0], t->shape[1]);
+    void *p = mm_xaligned(n);
+    mm_pack_matrix(t->dtype, t->data, mm_row_bytes(t->dtype, t->shape[1]), t->shape[0], t->shape[1], p);
+    t->pack = p;
+    m->bytes_packed += (int64_t)n;
+    m->packs = mm_xrealloc(m->packs, sizeof(void *) * (size_t)(m->n_packs + 1));
+    m->packs[m->n_packs++] = p;
+    mm_release_file_pages(t->data, t->nbytes);
+}
+
+/* Every matrix mm_matmul reads: lm_head, attention projections, router, experts. */
+static void pack_model(mm_model *m) {
+    pack_one(m, &m->lm_head);
+    for (int i = 0; i < m->cfg.n_layers; i++) {
+        mm_layer *ly = &m->layers[i];
+        mm_tensor *mats[] = {&ly->qkv, &ly->out_gate, &ly->out_proj, &ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->router};
+        for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
+            if (mats[j]->data) pack_one(m, mats[j]);
+        for (int e = 0; e < m->cfg.n_experts; e++) {
+            pack_one(m, &ly->w1[e]);
+            pack_one(m, &ly->w3[e]);
+            pack_one(m, &ly->w2[e]);
+        }
+    }
+}
+
 void mm_model_free(mm_model *m) {
     if (!m) return;
+    for (int i = 0; i < m->n_packs; i++) free(m->packs[i]);
+    free(m->packs);
     free_layers(m);
     free(m->final_norm);
     free(m->inv_freq);
@@ -261,6 +296,7 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
         float e = (float)(2 * i) / (float)c->rotary_dim;
         m->inv_freq[i] = 1.0f / powf((float)c->rope_theta, e);
     }
+    if (!(params && params->no_repack)) pack_model(m);
     return m;
 fail:
     mm_error_prefix("loading %s", dir);
@@ -274,6 +310,7 @@ const char *mm_model_path(const mm_model *m) { return m->path; }
 void mm_model_get_stats(const mm_model *m, mm_model_stats *st) {
     memset(st, 0, sizeof *st);
     const mm_config *c = &m->cfg;
+    st->bytes_packed = m->bytes_packed;
     for (int i = 0; i < mm_weights_count(m->weights); i++) {
         const mm_tensor *t = mm_weights_at(m->weights, i);
         st->n_params += mm_tensor_nelem(t);

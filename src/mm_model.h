@@ -39,6 +39,9 @@ struct mm_model {
     float *final_norm;     /* [H] */
     mm_layer *layers;      /* [L] */
     float *inv_freq;       /* [rotary_dim/2] RoPE inverse frequencies, f32 */
+    void **packs;          /* [n_packs] packed copies of block-quantized matrices (mm_pack.h), owned */
+    int n_packs;
+    int64_t bytes_packed;  /* Σ of their sizes */
 };
 
 /* Base ALiBi slopes for n heads as the remote code builds them (power-of-2 formula, or interleaved),

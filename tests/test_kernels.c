@@ -1,6 +1,7 @@
 /* test_kernels.c — weight formats and matrix kernels: block layouts, quantization error, f16/bf16
  * conversions, fast mm_matmul (every ISA) against the scalar reference, determinism. */
 #include "mm_kernels.h"
+#include "mm_pack.h"
 #include "mm_quant.h"
 #include "mm_test.h"
 #include <omp.h>
@@ -239,27 +240,56 @@ static void test_matmul(void) {
             double tol = (quant_act && T < MM_GEMM_MIN_T) ? tol_q : 1e-5;
             mm_kernels_force_isa("scalar");
             mm_matmul(yscal, x, &w, T);
+            /* the same matrix packed (mm_pack.h): its bytes unpack back exactly, and every set's product over
+             * the pack meets the same bounds as over the stored rows */
+            mm_tensor wp = w;
+            void *pk = NULL;
+            if (mm_pack_supported(dt)) {
+                pk = malloc(mm_pack_bytes(dt, N, K));
+                mm_pack_matrix(dt, wq, mm_row_bytes(dt, K), N, K, pk);
+                size_t rb = mm_row_bytes(dt, K), gb = mm_pack_group_bytes(dt, K);
+                char *back = malloc(N * rb);
+                for (int64_t g = 0; g * 16 < N; g++)
+                    mm_pack_unpack(dt, (char *)pk + g * gb, 0, K, N - 16 * g < 16 ? (int)(N - 16 * g) : 16, back + 16 * g * rb, rb);
+                CHECK(memcmp(back, wq, N * rb) == 0, "%s N=%lld K=%lld: pack/unpack round trip differs", mm_dtype_name(dt),
+                      (long long)N, (long long)K);
+                if (K >= 2 * blk) { /* a block-aligned window from the middle */
+                    memset(back, 0x5a, N * rb);
+                    mm_pack_unpack(dt, pk, blk, K - blk, N < 16 ? (int)N : 16, back, rb);
+                    int ok = 1;
+                    for (int64_t r = 0; r < (N < 16 ? N : 16); r++)
+                        ok &= memcmp(back + r * rb, (char *)wq + r * rb + mm_row_bytes(dt, blk), mm_row_bytes(dt, K - blk)) == 0;
+                    CHECK(ok, "%s N=%lld K=%lld: unpack of elements [%d, %lld) differs", mm_dtype_name(dt), (long long)N, (long long)K,
+                          blk, (long long)K);
+                }
+                free(back);
+                wp.pack = pk;
+            }
+            for (int pass = 0; pass < (pk ? 2 : 1); pass++)
             for (int ii = 0; ii < 3; ii++) {
+                const mm_tensor *wt = pass ? &wp : &w;
+                const char *how = pass ? " packed" : "";
                 if (mm_kernels_force_isa(isas[ii]) != 0) {
-                    if (ii == 2) printf("note: %s not available on this CPU, not tested\n", isas[ii]);
+                    if (ii == 2 && !pass) printf("note: %s not available on this CPU, not tested\n", isas[ii]);
                     continue;
                 }
-                mm_matmul(y, x, &w, T);
+                mm_matmul(y, x, wt, T);
                 double e = max_scaled_err(y, yref, x, wf, T, N, K);
-                CHECK(e <= tol, "%s %s T=%d N=%lld K=%lld: err %.3g vs ref > %.3g", isas[ii], mm_dtype_name(dt), T,
+                CHECK(e <= tol, "%s%s %s T=%d N=%lld K=%lld: err %.3g vs ref > %.3g", isas[ii], how, mm_dtype_name(dt), T,
                       (long long)N, (long long)K, e, tol);
                 double es = max_scaled_err(y, yscal, x, wf, T, N, K);
-                CHECK(es <= 1e-5, "%s %s T=%d N=%lld K=%lld: err %.3g vs scalar kernels", isas[ii], mm_dtype_name(dt), T,
+                CHECK(es <= 1e-5, "%s%s %s T=%d N=%lld K=%lld: err %.3g vs scalar kernels", isas[ii], how, mm_dtype_name(dt), T,
                       (long long)N, (long long)K, es);
                 /* determinism: same result twice, and with 1 thread vs all */
-                mm_matmul(y2, x, &w, T);
-                CHECK(memcmp(y, y2, T * N * 4) == 0, "%s %s T=%d: not deterministic", isas[ii], mm_dtype_name(dt), T);
+                mm_matmul(y2, x, wt, T);
+                CHECK(memcmp(y, y2, T * N * 4) == 0, "%s%s %s T=%d: not deterministic", isas[ii], how, mm_dtype_name(dt), T);
                 int nth = omp_get_max_threads();
                 omp_set_num_threads(1);
-                mm_matmul(y2, x, &w, T);
+                mm_matmul(y2, x, wt, T);
                 omp_set_num_threads(nth);
-                CHECK(memcmp(y, y2, T * N * 4) == 0, "%s %s T=%d: differs with 1 thread", isas[ii], mm_dtype_name(dt), T);
+                CHECK(memcmp(y, y2, T * N * 4) == 0, "%s%s %s T=%d: differs with 1 thread", isas[ii], how, mm_dtype_name(dt), T);
             }
+            free(pk);
             mm_kernels_force_isa(NULL);
             free(wsrc), free(wf), free(x), free(yref), free(y), free(yscal), free(y2), free(wq);
         }

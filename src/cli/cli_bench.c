@@ -24,6 +24,7 @@ static void usage(FILE *f) {
             "  -t, --threads N     compute threads (default: all cores)\n"
             "  -b, --ubatch N      prefill chunk size (default 512)\n"
             "      --kv-bf16       bf16 KV cache\n"
+            "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
             "      --bw-mb N       buffer for the bandwidth ceiling in MiB (default 1024)\n"
             "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
             "      --json          one JSON object on stdout instead of the table\n"
@@ -78,7 +79,7 @@ static int parse_list(const char *cmd, const char *v, int *out, int max) {
 
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
-    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0;
+    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0, no_repack = 0;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -92,6 +93,7 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
         else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if (!strcmp(a, "--no-repack")) no_repack = 1;
         else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
         else if (!strcmp(a, "--json")) json = 1;
@@ -105,7 +107,7 @@ int mm_cli_bench(int argc, char **argv) {
     mm_bench_stat bw = mm_bench_read_bandwidth((size_t)bw_mb << 20, 5);
     mm_bench_stat blas = mm_bench_blas_sgemm((int)gemm_n, 3);
 
-    mm_model *m = mm_model_load(model, NULL);
+    mm_model *m = mm_model_load(model, &(mm_model_params){.no_repack = no_repack});
     if (!m) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); return 1; }
     const mm_config *cfg = mm_model_config(m);
     mm_model_stats st;
@@ -173,9 +175,10 @@ int mm_cli_bench(int argc, char **argv) {
     if (!rc) {
         const char *isa = mm_kernels_isa();
         if (json) {
-            json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I}", "model", model, "threads", mm_get_threads(), "isa", isa,
+            json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "model", model, "threads", mm_get_threads(), "isa", isa,
                                   "params", (json_int_t)st.n_params, "params_active", (json_int_t)st.n_params_active,
-                                  "weight_bytes", (json_int_t)st.bytes_total, "bytes_per_token", (json_int_t)st.bytes_per_token);
+                                  "weight_bytes", (json_int_t)st.bytes_total, "bytes_per_token", (json_int_t)st.bytes_per_token,
+                                  "packed_bytes", (json_int_t)st.bytes_packed);
             json_object_set_new(o, "ceilings", json_pack("{s:{s:f,s:f,s:f}, s:{s:i,s:f,s:f,s:f}}", "read_bandwidth_gbs", "median",
                                                          bw.median, "min", bw.min, "max", bw.max, "blas_sgemm_gflops", "n",
                                                          (int)gemm_n, "median", blas.median, "min", blas.min, "max", blas.max));
@@ -202,7 +205,8 @@ int mm_cli_bench(int argc, char **argv) {
             printf("minimax bench: %s — %s, %.3gB params (%.3gB active), %.2f GiB weights, %.2f GiB read per token\n", model,
                    dt >= 0 ? mm_dtype_name((mm_dtype)dt) : "mixed", st.n_params / 1e9, st.n_params_active / 1e9,
                    st.bytes_total / 1073741824.0, st.bytes_per_token / 1073741824.0);
-            printf("threads %d, kernels %s, %ld repeats per test\n", mm_get_threads(), isa, reps);
+            printf("threads %d, kernels %s, %ld repeats per test; %.2f GiB of weights in the packed 16-row layout%s\n", mm_get_threads(),
+                   isa, reps, st.bytes_packed / 1073741824.0, no_repack ? " (--no-repack)" : "");
             printf("ceilings: read bandwidth %.2f GB/s (median of 5, %.2f-%.2f); OpenBLAS sgemm n=%ld %.1f GFLOP/s (median of 3, %.1f-%.1f)\n\n",
                    bw.median, bw.min, bw.max, gemm_n, blas.median, blas.min, blas.max);
             printf("%-8s %10s %19s %8s %6s %9s %6s   %s\n", "test", "tokens/s", "(min-max)", "GB/s", "%bw", "GFLOP/s", "%blas",

@@ -1,0 +1,136 @@
+/* mm_pack.c — building and reading the 16-row interleaved weight layouts of mm_pack.h, and the scalar
+ * product over them. One table of byte moves per format serves both directions, so pack and unpack are
+ * exact inverses by construction. */
+#include "mm_pack.h"
+#include <stdlib.h>
+
+int mm_pack_supported(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K; }
+
+/* Elements and bytes of one unit (see mm_pack.h). */
+static int64_t unit_elems(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 ? 2 * MM_QK : MM_QK_K; }
+static size_t unit_bytes(mm_dtype dt) {
+    switch (dt) {
+    case MM_Q8_0: return 1088;
+    case MM_Q4_0: return 576;
+    case MM_Q4_K: return 2304;
+    case MM_Q6_K: return 3392;
+    default: return 0;
+    }
+}
+
+size_t mm_pack_group_bytes(mm_dtype dt, int64_t K) {
+    if (!mm_pack_supported(dt) || K <= 0 || mm_row_bytes(dt, K) == 0) return 0;
+    int64_t ue = unit_elems(dt);
+    return (size_t)((K + ue - 1) / ue) * unit_bytes(dt);
+}
+
+size_t mm_pack_bytes(mm_dtype dt, int64_t N, int64_t K) {
+    return (size_t)((N + MM_PACK_ROWS - 1) / MM_PACK_ROWS) * mm_pack_group_bytes(dt, K);
+}
+
+/* n bytes (1, 2 or 4) between the pack (p) and a stored block (s), each XOR x on the way, in the direction
+ * to_pack. Whole-word moves, and to_pack is a constant at both (inlined) call sites, so unpacking a prefill
+ * panel costs a few instructions per 4 weights. */
+__attribute__((always_inline)) static inline void mv(uint8_t *p, uint8_t *s, int n, int to_pack, uint8_t x) {
+    uint32_t v = 0, xx = 0x01010101u * x;
+    uint8_t *src = to_pack ? s : p, *dst = to_pack ? p : s;
+    memcpy(&v, src, (size_t)n);
+    v ^= xx;
+    memcpy(dst, &v, (size_t)n);
+}
+
+/* Stored block b (the b-th dt block of a row) of row r ↔ its place in the packed group g. */
+__attribute__((always_inline)) static inline void xfer_block(mm_dtype dt, uint8_t *g, int64_t b, int r, uint8_t *sb, int to_pack) {
+    switch (dt) {
+    case MM_Q8_0:
+    case MM_Q4_0: { /* d @0, qs @2: 32 int8 (Q8_0, stored XOR 0x80) or 16 bytes of nibbles (Q4_0) */
+        int q8 = dt == MM_Q8_0, nv = q8 ? 8 : 4;
+        uint8_t *u = g + (size_t)(b / 2) * (q8 ? 1088 : 576);
+        int h = (int)(b % 2);
+        mv(u + 32 * h + 2 * r, sb, 2, to_pack, 0);
+        for (int j = 0; j < nv; j++) mv(u + 64 + 64 * nv * h + 64 * j + 4 * r, sb + 2 + 4 * j, 4, to_pack, q8 ? 0x80 : 0);
+        break;
+    }
+    case MM_Q4_K: { /* d @0, dmin @2, scales @4, qs @16 */
+        uint8_t *u = g + (size_t)b * 2304;
+        mv(u + 2 * r, sb, 2, to_pack, 0);
+        mv(u + 32 + 2 * r, sb + 2, 2, to_pack, 0);
+        for (int j = 0; j < 12; j++) mv(u + 64 + 16 * j + r, sb + 4 + j, 1, to_pack, 0);
+        for (int v = 0; v < 32; v++) mv(u + 256 + 64 * v + 4 * r, sb + 16 + 4 * v, 4, to_pack, 0);
+        break;
+    }
+    case MM_Q6_K: { /* ql @0, qh @128, scales @192, d @208 */
+        uint8_t *u = g + (size_t)b * 3392;
+        mv(u + 2 * r, sb + 208, 2, to_pack, 0);
+        for (int j = 0; j < 16; j++) mv(u + 64 + 16 * j + r, sb + 192 + j, 1, to_pack, 0);
+        for (int v = 0; v < 32; v++) mv(u + 320 + 64 * v + 4 * r, sb + 4 * v, 4, to_pack, 0);
+        for (int w = 0; w < 16; w++) mv(u + 2368 + 64 * w + 4 * r, sb + 128 + 4 * w, 4, to_pack, 0);
+        break;
+    }
+    default: break;
+    }
+}
+
+void mm_pack_matrix(mm_dtype dt, const void *w, size_t wrb, int64_t N, int64_t K, void *dst) {
+    size_t gb = mm_pack_group_bytes(dt, K), bb = mm_dtype_block_bytes(dt);
+    int64_t ng = (N + MM_PACK_ROWS - 1) / MM_PACK_ROWS, nb = K / mm_dtype_block(dt);
+#pragma omp parallel for schedule(dynamic, 16) if (ng > 16)
+    for (int64_t gi = 0; gi < ng; gi++) {
+        uint8_t *g = (uint8_t *)dst + (size_t)gi * gb;
+        memset(g, 0, gb);
+        int nr = N - gi * MM_PACK_ROWS < MM_PACK_ROWS ? (int)(N - gi * MM_PACK_ROWS) : MM_PACK_ROWS;
+        for (int r = 0; r < nr; r++) {
+            uint8_t *row = (uint8_t *)w + (size_t)(gi * MM_PACK_ROWS + r) * wrb;
+            for (int64_t b = 0; b < nb; b++) xfer_block(dt, g, b, r, row + (size_t)b * bb, 1);
+        }
+    }
+}
+
+void mm_pack_unpack(mm_dtype dt, const void *group, int64_t k0, int64_t n, int nr, void *dst, size_t drb) {
+    int64_t be = mm_dtype_block(dt), b0 = k0 / be, b1 = (k0 + n) / be;
+    size_t bb = mm_dtype_block_bytes(dt);
+    for (int r = 0; r < nr; r++)
+        for (int64_t b = b0; b < b1; b++)
+            xfer_block(dt, (uint8_t *)group, b, r, (uint8_t *)dst + (size_t)r * drb + (size_t)(b - b0) * bb, 0);
+}
+
+void mm_pack_act_q8_0(const mm_block_q8_0 *x, mm_block_q8_0x *dst, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        int s = 0;
+        for (int l = 0; l < MM_QK; l++) s += x[i].qs[l];
+        dst[i].d = mm_f16_to_f32(x[i].d);
+        dst[i].sum = s;
+        memcpy(dst[i].qs, x[i].qs, MM_QK);
+    }
+}
+
+void mm_pack_dot_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
+                        size_t ldy) {
+    size_t rb = mm_row_bytes(dt, K);
+    int64_t nb = K / MM_QK;
+    uint8_t *rows = mm_xmalloc(rb * (size_t)nr);
+    mm_pack_unpack(dt, group, 0, K, nr, rows, rb);
+    int q8 = dt == MM_Q8_0 || dt == MM_Q4_0;
+    mm_block_q8_0 *xs = q8 ? mm_xmalloc(sizeof(mm_block_q8_0) * (size_t)nb) : NULL;
+    for (int t = 0; t < nt; t++) {
+        const void *xt = (const char *)xa + (size_t)t * xab;
+        if (q8) { /* back to Q8_0 blocks: the f32 scale came from an f16, so the round trip is exact */
+            const mm_block_q8_0x *xx = xt;
+            for (int64_t i = 0; i < nb; i++) {
+                xs[i].d = mm_f32_to_f16(xx[i].d);
+                memcpy(xs[i].qs, xx[i].qs, MM_QK);
+            }
+            xt = xs;
+        }
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *wr = rows + (size_t)r * rb;
+            float s = dt == MM_Q8_0   ? mm_vec_dot_q8_0_q8_0(wr, xt, K)
+                      : dt == MM_Q4_0 ? mm_vec_dot_q4_0_q8_0(wr, xt, K)
+                      : dt == MM_Q4_K ? mm_vec_dot_q4_K_q8_K(wr, xt, K)
+                                      : mm_vec_dot_q6_K_q8_K(wr, xt, K);
+            y[(size_t)t * ldy + (size_t)r] = s;
+        }
+    }
+    free(xs);
+    free(rows);
+}

@@ -1,0 +1,61 @@
+/* mm_pack.h — row-interleaved ("packed") copies of block-quantized weight matrices, built at load time
+ * for the decode matrix-vector product.
+ *
+ * Why: in the stored (GGUF) layout each row's blocks follow one another, so a SIMD dot product of one
+ * row spends load and shuffle slots per block on scale broadcasts and lane reductions, more than the
+ * memory stream leaves room for. Here each group of 16 rows is rewritten so that one 64-byte vector holds
+ * the same 4 quant bytes of all 16 rows (row r in 32-bit lane r): one vpdpbusd with the 4 matching
+ * activation bytes broadcast advances all 16 dot products, the 16 scales load as one vector, and the 16
+ * outputs come out in one register. The bits are the file's (nothing is dequantized or re-rounded), only
+ * moved; a pack holds exactly the bytes of the rows it replaces, plus padding named below.
+ *
+ * Group g holds rows 16g..16g+15 (rows past the matrix are zero bytes) as a run of units, each a multiple
+ * of 64 bytes (offsets within a unit in bytes; "vector j" = 64 bytes at j·64 whose 32-bit lane r belongs
+ * to row r):
+ *   Q8_0  unit = blocks 2p, 2p+1 (64 elements), 1088 B: f16 d[2][16] (block, row) @0 | block 2p quants
+ *         @64 | block 2p+1 @576; a block's quants are 8 vectors, vector j lane r = qs[4j..4j+3] of row r,
+ *         each byte XOR 0x80 (w + 128, the unsigned operand vpdpbusd takes).
+ *   Q4_0  unit = blocks 2p, 2p+1, 576 B: f16 d[2][16] @0 | block 2p @64 | block 2p+1 @320; 4 vectors per
+ *         block, vector j lane r = qs[4j..4j+3] (low nibbles: elements 4j.., high: 16+4j..).
+ *   Q4_K  unit = one super-block (256 elements), 2304 B: f16 d[16] @0 | f16 dmin[16] @32 | scales @64,
+ *         byte 16j+r = scales[j] of row r (j < 12) | quants @256: 32 vectors, vector v lane r = qs[4v..4v+3].
+ *   Q6_K  unit = one super-block, 3392 B: f16 d[16] @0 (32 zero bytes follow) | scales @64, byte 16j+r =
+ *         scales[j] of row r (j < 16) | ql @320: 32 vectors, vector v lane r = ql[4v..4v+3] | qh @2368:
+ *         16 vectors, vector u lane r = qh[4u..4u+3].
+ * With an odd number of Q8_0 / Q4_0 blocks the last unit's second block is zero bytes. */
+#ifndef MM_PACK_H
+#define MM_PACK_H
+#include "mm_common.h"
+#include "mm_quant.h"
+
+#define MM_PACK_ROWS 16
+
+/* The activation a packed Q8_0 / Q4_0 product takes, one per 32 elements: the Q8_0 block with its scale
+ * as f32 and Σqs precomputed (the kernels cancel the +128 / −8 offsets of the weights with it). */
+typedef struct { float d; int32_t sum; int8_t qs[32]; } mm_block_q8_0x;
+_Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
+
+/* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K). */
+int mm_pack_supported(mm_dtype dt);
+/* Bytes of one 16-row group of a matrix with K columns (K a multiple of dt's block); 0 if unsupported. */
+size_t mm_pack_group_bytes(mm_dtype dt, int64_t K);
+/* Bytes of the whole pack of an [N, K] matrix: ceil(N/16) groups. */
+size_t mm_pack_bytes(mm_dtype dt, int64_t N, int64_t K);
+
+/* W [N, K] of dtype dt (rows wrb bytes apart) → dst, mm_pack_bytes(dt, N, K) bytes (64-byte aligned for
+ * the vector loads to be aligned). Threaded over groups. */
+void mm_pack_matrix(mm_dtype dt, const void *w, size_t wrb, int64_t N, int64_t K, void *dst);
+
+/* The stored bytes back from a packed group: elements [k0, k0 + n) (block-aligned) of rows r < nr, written as
+ * dt blocks to dst + r·drb. Exact inverse of mm_pack_matrix. */
+void mm_pack_unpack(mm_dtype dt, const void *group, int64_t k0, int64_t n, int nr, void *dst, size_t drb);
+
+/* Q8_0 activation blocks → the form packed Q8_0 / Q4_0 products take (nb blocks). */
+void mm_pack_act_q8_0(const mm_block_q8_0 *x, mm_block_q8_0x *dst, int64_t nb);
+
+/* The scalar packed product, with the contract of mm_kernel_set.dot_packed: y[t·ldy + r] = W_r · xa_t for
+ * rows r < nr of one group and tokens t < nt; xa rows xab bytes apart, mm_block_q8_0x for Q8_0/Q4_0 and
+ * Q8_K for Q4_K/Q6_K. Unpacks the rows and runs the scalar format dot products (mm_quant.h). */
+void mm_pack_dot_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
+                        size_t ldy);
+#endif

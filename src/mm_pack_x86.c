@@ -1,0 +1,232 @@
+/* mm_pack_x86.c — AVX-512 VNNI products over the packed 16-row groups of mm_pack.h (the decode GEMV of
+ * the AVX-512 kernel set). Per 64 bytes of weights: one vector load, the nibble/bit unpacking the format
+ * needs, and one vpdpbusd whose activation operand is 4 bytes broadcast from memory; 16 rows advance at
+ * once, so scales are one vector per block and there is no horizontal reduction.
+ * Compiles to nothing on other architectures (the AVX-512 set that uses it does not exist there). */
+#include "mm_kernels.h"
+#include "mm_pack.h"
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define MM_T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+#define MM_INLINE __attribute__((always_inline)) MM_T512 static inline
+
+/* 64 bytes at p, held in a register (the empty asm stops the compiler from folding the load into each of
+ * the 2-3 instructions that use the vector, which would load it 2-3 times); 16 f16 at p as f32. */
+MM_INLINE __m512i ldv(const void *p) {
+    __m512i v = _mm512_loadu_si512(p);
+    __asm__("" : "+v"(v));
+    return v;
+}
+#define LDV(p) ldv((const void *)(p))
+#define LDH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+/* acc + vpdpbusd(w, the 4 activation bytes at p in every 32-bit lane), the broadcast taken by the instruction's
+ * {1to16} memory operand (GCC does not fold _mm512_set1_epi32 of a load into it: one uop less per product). */
+MM_INLINE __m512i mm_dpbusd_bcst(__m512i acc, __m512i w, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)(const void *)p));
+    return acc;
+}
+#define DP(acc, w, xp) mm_dpbusd_bcst((acc), (w), (xp))
+
+#define SRL4(v) _mm512_srli_epi16((v), 4)
+
+/* Software prefetch, non-temporal, of the n cache lines at p + dist (dist 0: none). Measured on the lm_head
+ * (200064×6144, 2 threads, `build/bench/kernels --shapes 200064x6144`): Q4_K and Q6_K stream at 60-65% of
+ * the read ceiling on the hardware prefetcher alone and at 95-100% with every line prefetched 4 KiB ahead
+ * (1 and 2 KiB: 85-93%); Q8_0, whose kernel has the most compute slack, is fastest without. */
+#ifndef MM_PACK_PF_Q8
+#define MM_PACK_PF_Q8 0      /* Q8_0 */
+#endif
+#ifndef MM_PACK_PF_Q4
+#define MM_PACK_PF_Q4 4096   /* Q4_0, Q4_K, Q6_K */
+#endif
+MM_INLINE void mm_pf_lines(const uint8_t *p, const int n, const int dist) {
+    if (dist)
+        for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + dist + 64 * i, _MM_HINT_NTA);
+}
+
+/* 128-bit lane l (a constant after inlining) of v. */
+MM_INLINE __m128i lane128(__m512i v, const int l) {
+    switch (l) {
+    case 0: return _mm512_castsi512_si128(v);
+    case 1: return _mm512_extracti32x4_epi32(v, 1);
+    case 2: return _mm512_extracti32x4_epi32(v, 2);
+    default: return _mm512_extracti32x4_epi32(v, 3);
+    }
+}
+
+/* Q8_0: the 16 rows' dot products with one activation, nb blocks. Weights are stored as w + 128, so each
+ * block's integer sum starts at −128·Σx to cancel the offset; two chains per block keep vpdpbusd's latency
+ * hidden. */
+MM_T512 static __m512 mm_pdot_q8_0(const uint8_t *g, int64_t nb, const mm_block_q8_0x *x) {
+    const __m512i z = _mm512_setzero_si512();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const uint8_t *u = g + (size_t)(b / 2) * 1088;
+        mm_pf_lines(u, 17, MM_PACK_PF_Q8);
+        __m512 d2 = LDH(u + 32);
+        int two = b + 1 < nb;
+        for (int h = 0; h < 1 + two; h++) {
+            const mm_block_q8_0x *xb = x + b + h;
+            const uint8_t *q = u + 64 + 512 * h;
+            __m512i a = _mm512_set1_epi32(-128 * xb->sum), c = z;
+#pragma GCC unroll 4
+            for (int j = 0; j < 8; j += 2) {
+                a = DP(a, LDV(q + 64 * j), xb->qs + 4 * j);
+                c = DP(c, LDV(q + 64 * j + 64), xb->qs + 4 * j + 4);
+            }
+            __m512 f = _mm512_cvtepi32_ps(_mm512_add_epi32(a, c));
+            if (h == 0)
+                acc0 = _mm512_fmadd_ps(f, _mm512_mul_ps(LDH(u), _mm512_set1_ps(xb->d)), acc0);
+            else
+                acc1 = _mm512_fmadd_ps(f, _mm512_mul_ps(d2, _mm512_set1_ps(xb->d)), acc1);
+        }
+    }
+    return _mm512_add_ps(acc0, acc1);
+}
+
+/* Q4_0: nibbles q ∈ [0, 15] stand for q − 8, cancelled by starting each block at −8·Σx. */
+MM_T512 static __m512 mm_pdot_q4_0(const uint8_t *g, int64_t nb, const mm_block_q8_0x *x) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const uint8_t *u = g + (size_t)(b / 2) * 576;
+        mm_pf_lines(u, 9, MM_PACK_PF_Q4);
+        int two = b + 1 < nb;
+        for (int h = 0; h < 1 + two; h++) {
+            const mm_block_q8_0x *xb = x + b + h;
+            const uint8_t *q = u + 64 + 256 * h;
+            __m512i a = _mm512_set1_epi32(-8 * xb->sum), c = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                __m512i v = LDV(q + 64 * j);
+                a = DP(a, _mm512_and_si512(v, m4), xb->qs + 4 * j);
+                c = DP(c, _mm512_and_si512(SRL4(v), m4), xb->qs + 16 + 4 * j);
+            }
+            __m512 f = _mm512_cvtepi32_ps(_mm512_add_epi32(a, c));
+            __m512 d = _mm512_mul_ps(LDH(u + 32 * h), _mm512_set1_ps(xb->d));
+            if (h == 0)
+                acc0 = _mm512_fmadd_ps(f, d, acc0);
+            else
+                acc1 = _mm512_fmadd_ps(f, d, acc1);
+        }
+    }
+    return _mm512_add_ps(acc0, acc1);
+}
+
+/* Q4_K sub-blocks 2P (low nibbles of quant vectors 8P..8P+7) and 2P+1 (high nibbles): Σ q·x per row, times
+ * the sub-block scales, into isum; Σ m·bsum (the mins) into msum. SC / M hold the scales / mins of
+ * sub-blocks 4·(P/2).. as bytes, 128-bit lane per sub-block; bs the activation's 32-element sums. */
+MM_INLINE void mm_q4_K_pair(const int P, const uint8_t *q, const int8_t *xq, __m512i SC, __m512i M, __m512i bs,
+                            __m512i *isum, __m512i *msum) {
+    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
+    __m512i l0 = z, l1 = z, h0 = z, h1 = z;
+#pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) {
+        __m512i v0 = LDV(q + 64 * (8 * P + j)), v1 = LDV(q + 64 * (8 * P + j + 1));
+        l0 = DP(l0, _mm512_and_si512(v0, m4), xq + 64 * P + 4 * j);
+        h0 = DP(h0, _mm512_and_si512(SRL4(v0), m4), xq + 64 * P + 32 + 4 * j);
+        l1 = DP(l1, _mm512_and_si512(v1, m4), xq + 64 * P + 4 * j + 4);
+        h1 = DP(h1, _mm512_and_si512(SRL4(v1), m4), xq + 64 * P + 36 + 4 * j);
+    }
+    const int ll = (2 * P) % 4, lh = (2 * P + 1) % 4;
+    __m512i sl = _mm512_cvtepu8_epi32(lane128(SC, ll)), sh = _mm512_cvtepu8_epi32(lane128(SC, lh));
+    __m512i ml = _mm512_cvtepu8_epi32(lane128(M, ll)), mh = _mm512_cvtepu8_epi32(lane128(M, lh));
+    *isum = _mm512_add_epi32(*isum, _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(l0, l1), sl),
+                                                     _mm512_mullo_epi32(_mm512_add_epi32(h0, h1), sh)));
+    *msum = _mm512_add_epi32(*msum, _mm512_add_epi32(_mm512_mullo_epi32(ml, _mm512_permutexvar_epi32(_mm512_set1_epi32(2 * P), bs)),
+                                                     _mm512_mullo_epi32(mh, _mm512_permutexvar_epi32(_mm512_set1_epi32(2 * P + 1), bs))));
+}
+
+/* Q4_K: x = d·sc·q − dmin·m per sub-block of 32; the 6-bit scales and mins of all 16 rows unpack together
+ * from the transposed scale bytes (byte 16j + r = scales[j] of row r). */
+MM_T512 static __m512 mm_pdot_q4_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
+    const __m512i m4 = _mm512_set1_epi8(15), m6 = _mm512_set1_epi8(63), m30 = _mm512_set1_epi8(0x30);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 2304;
+        mm_pf_lines(u, 36, MM_PACK_PF_Q4);
+        const mm_block_q8_K *xb = x + s;
+        __m512i Z0 = LDV(u + 64), Z1 = LDV(u + 128), Z2 = LDV(u + 192); /* scales[0..3], [4..7], [8..11] */
+        __m512i SC03 = _mm512_and_si512(Z0, m6), M03 = _mm512_and_si512(Z1, m6);
+        __m512i SC47 = _mm512_or_si512(_mm512_and_si512(Z2, m4), _mm512_and_si512(_mm512_srli_epi16(Z0, 2), m30));
+        __m512i M47 = _mm512_or_si512(_mm512_and_si512(SRL4(Z2), m4), _mm512_and_si512(_mm512_srli_epi16(Z1, 2), m30));
+        __m512i bs = _mm512_castsi256_si512(
+            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)xb->bsums), _mm256_set1_epi16(1)));
+        __m512i isum = _mm512_setzero_si512(), msum = isum;
+        mm_q4_K_pair(0, u + 256, xb->qs, SC03, M03, bs, &isum, &msum);
+        mm_q4_K_pair(1, u + 256, xb->qs, SC03, M03, bs, &isum, &msum);
+        mm_q4_K_pair(2, u + 256, xb->qs, SC47, M47, bs, &isum, &msum);
+        mm_q4_K_pair(3, u + 256, xb->qs, SC47, M47, bs, &isum, &msum);
+        __m512 dx = _mm512_set1_ps(xb->d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(LDH(u), dx), acc);
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(LDH(u + 32), dx), acc);
+    }
+    return acc;
+}
+
+/* Q6_K half h (elements 128h..128h+127, sub-blocks 8h..8h+7): level e = (ql nibble | qh 2 bits << 4) ∈
+ * [0, 63] stands for e − 32, cancelled by starting sub-block i's sum at −32·bsum[i] (bz). Returns
+ * Σ_i sc_i·Σ(e − 32)·x over the half; S0, S1 hold the scale bytes of sub-blocks 8h..8h+3, 8h+4..8h+7. */
+MM_INLINE __m512i mm_q6_K_half(const int h, const uint8_t *u, const int8_t *xq, __m512i bz, __m512i S0, __m512i S1) {
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    __m512i a[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) a[i] = _mm512_permutexvar_epi32(_mm512_set1_epi32(8 * h + i), bz);
+    const uint8_t *ql = u + 320 + 64 * 16 * h, *qh = u + 2368 + 64 * 8 * h;
+    const int8_t *x = xq + 128 * h;
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        __m512i A = LDV(ql + 64 * j), B = LDV(ql + 64 * (8 + j)), H = LDV(qh + 64 * j);
+        __m512i e0 = _mm512_or_si512(_mm512_and_si512(A, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m30));
+        __m512i e1 = _mm512_or_si512(_mm512_and_si512(B, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m30));
+        __m512i e2 = _mm512_or_si512(_mm512_and_si512(SRL4(A), m4), _mm512_and_si512(H, m30));
+        __m512i e3 = _mm512_or_si512(_mm512_and_si512(SRL4(B), m4), _mm512_and_si512(_mm512_srli_epi16(H, 2), m30));
+        a[j / 4] = DP(a[j / 4], e0, x + 4 * j);
+        a[2 + j / 4] = DP(a[2 + j / 4], e1, x + 32 + 4 * j);
+        a[4 + j / 4] = DP(a[4 + j / 4], e2, x + 64 + 4 * j);
+        a[6 + j / 4] = DP(a[6 + j / 4], e3, x + 96 + 4 * j);
+    }
+    __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        s = _mm512_add_epi32(s, _mm512_mullo_epi32(a[i], _mm512_cvtepi8_epi32(lane128(i < 4 ? S0 : S1, i % 4))));
+    return s;
+}
+
+/* Q6_K: x = d·sc·(e − 32) per sub-block of 16. */
+MM_T512 static __m512 mm_pdot_q6_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 3392;
+        mm_pf_lines(u, 53, MM_PACK_PF_Q4);
+        const mm_block_q8_K *xb = x + s;
+        __m512i bz = _mm512_mullo_epi32(_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)xb->bsums)),
+                                        _mm512_set1_epi32(-32));
+        __m512i isum = _mm512_add_epi32(mm_q6_K_half(0, u, xb->qs, bz, LDV(u + 64), LDV(u + 128)),
+                                        mm_q6_K_half(1, u, xb->qs, bz, LDV(u + 192), LDV(u + 256)));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(LDH(u), _mm512_set1_ps(xb->d)), acc);
+    }
+    return acc;
+}
+
+/* The mm_kernel_set.dot_packed contract: each token streams the group once more (from cache after the first). */
+MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
+                               size_t ldy) {
+    __mmask16 m = (__mmask16)((1u << nr) - 1);
+    for (int t = 0; t < nt; t++) {
+        const void *xt = (const char *)xa + (size_t)t * xab;
+        __m512 v;
+        switch (dt) {
+        case MM_Q8_0: v = mm_pdot_q8_0(group, K / MM_QK, xt); break;
+        case MM_Q4_0: v = mm_pdot_q4_0(group, K / MM_QK, xt); break;
+        case MM_Q4_K: v = mm_pdot_q4_K(group, K / MM_QK_K, xt); break;
+        case MM_Q6_K: v = mm_pdot_q6_K(group, K / MM_QK_K, xt); break;
+        default: v = _mm512_set1_ps(NAN); break;
+        }
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, v);
+    }
+}
+#endif
