@@ -72,6 +72,15 @@ void *mm_xaligned(size_t n) {
     return p;
 }
 
+void *mm_xalloc_huge(size_t n) {
+    const size_t huge = (size_t)2 << 20;
+    size_t sz = n ? (n + huge - 1) / huge * huge : huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, sz) != 0) mm_oom(n, __FILE__, __LINE__);
+    madvise(p, sz, MADV_HUGEPAGE); /* a request: without transparent huge pages it is plain memory */
+    return p;
+}
+
 /* ---------------------------------------------------------------- dtypes */
 static const struct {
     const char *name;

@@ -26,6 +26,9 @@ char *mm_xstrdup_at(const char *s, const char *file, int line);
 #define mm_xstrdup(s) mm_xstrdup_at((s), __FILE__, __LINE__)
 /* 64-byte aligned allocation, free with free(). Exits on failure like mm_xmalloc. */
 void *mm_xaligned(size_t n);
+/* For big long-lived buffers (packed weights): 2 MiB-aligned with transparent huge pages requested, so that
+ * filling gigabytes takes one page fault per 2 MiB rather than per 4 KiB. Free with free(); exits on failure. */
+void *mm_xalloc_huge(size_t n);
 
 /* ---------------------------------------------------------------- dtypes
  * Storage types of weights. Block formats follow llama.cpp's layouts bit for bit (see mm_quant.h). */

@@ -216,7 +216,7 @@ static void free_layers(mm_model *m) {
 static void pack_one(mm_model *m, mm_tensor *t) {
     if (t->ndim != 2 || t->pack || !mm_kernels_prefer_packed(t->dtype)) return;
     size_t n = mm_pack_bytes(t->dtype, t->shape[0], t->shape[1]);
-    void *p = mm_xaligned(n);
+    void *p = mm_xalloc_huge(n);
     mm_pack_matrix(t->dtype, t->data, mm_row_bytes(t->dtype, t->shape[1]), t->shape[0], t->shape[1], p);
     t->pack = p;
     m->bytes_packed += (int64_t)n;
