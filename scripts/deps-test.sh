@@ -5,20 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_install() {   # Debian packages, as root or through sudo
-  local SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "deps-test: need root (or sudo) to install: $*" >&2; exit 1; }
-    SUDO=sudo
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
-
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "deps-test: installing nodejs and npm" >&2
-  apt_install nodejs npm
+  bash scripts/deps.sh nodejs npm
 fi
 dir=tests/server
 stamp=$dir/node_modules/.deps-ok
@@ -29,6 +17,5 @@ if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
 fi
 
 if [ ! -x /usr/bin/chromium ]; then
-  echo "deps-test: installing chromium" >&2
-  apt_install chromium
+  bash scripts/deps.sh chromium
 fi

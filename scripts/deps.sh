@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages minimax.c needs to build and test, only when some are missing.
-# Called by the Makefile (`make deps`, and before every build) and by .ci/run.
+# Called by the Makefile (`make deps`, and before every build) and by .ci/run. With package names as arguments
+# it ensures those instead (scripts/deps-test.sh uses it for the test-only ones).
 set -euo pipefail
 
 # Build and test dependencies, one line each with what it is for.
@@ -13,6 +14,8 @@ pkgs=(
   libopenblas-dev      # reference BLAS, used only by `minimax bench` to measure the GEMM ceiling
   libmicrohttpd-dev    # HTTP server library for `minimax serve`
 )
+
+[ $# -gt 0 ] && pkgs=("$@")
 
 missing=()
 for p in "${pkgs[@]}"; do

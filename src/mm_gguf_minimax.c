@@ -52,32 +52,33 @@ int mm_gguf_check_config(const mm_config *c) {
     return 0;
 }
 
-#define WTRY(x)                  \
+/* Return -1 from the enclosing function when a write / read step fails (its error is already set). */
+#define TRY(x)                   \
     do {                         \
         if ((x) < 0) return -1;  \
     } while (0)
 
 int mm_gguf_write_config(mm_gguf_writer *w, const mm_config *c) {
     if (mm_gguf_check_config(c) < 0) return -1;
-    WTRY(mm_gguf_w_str(w, "general.architecture", ARCH));
-    WTRY(mm_gguf_w_u32(w, ARCH ".vocab_size", (uint32_t)c->vocab_size));
-    WTRY(mm_gguf_w_u32(w, ARCH ".context_length", (uint32_t)c->max_position_embeddings));
-    WTRY(mm_gguf_w_u32(w, ARCH ".embedding_length", (uint32_t)c->hidden_size));
-    WTRY(mm_gguf_w_u32(w, ARCH ".block_count", (uint32_t)c->n_layers));
-    WTRY(mm_gguf_w_u32(w, ARCH ".feed_forward_length", (uint32_t)c->intermediate_size));
-    WTRY(mm_gguf_w_u32(w, ARCH ".attention.head_count", (uint32_t)c->n_heads));
-    WTRY(mm_gguf_w_u32(w, ARCH ".attention.head_count_kv", (uint32_t)c->n_kv_heads));
-    WTRY(mm_gguf_w_u32(w, ARCH ".attention.key_length", (uint32_t)c->head_dim));
-    WTRY(mm_gguf_w_u32(w, ARCH ".attention.value_length", (uint32_t)c->head_dim));
-    WTRY(mm_gguf_w_u32(w, ARCH ".rope.dimension_count", (uint32_t)c->rotary_dim));
-    WTRY(mm_gguf_w_f32(w, ARCH ".rope.freq_base", (float)c->rope_theta));
-    WTRY(mm_gguf_w_f32(w, ARCH ".attention.layer_norm_rms_epsilon", (float)c->rms_norm_eps));
-    WTRY(mm_gguf_w_u32(w, ARCH ".expert_count", (uint32_t)c->n_experts));
-    WTRY(mm_gguf_w_u32(w, ARCH ".expert_used_count", (uint32_t)c->n_experts_per_tok));
-    WTRY(mm_gguf_w_f32(w, ARCH ".residual_scale", (float)c->alpha_mlp));
+    TRY(mm_gguf_w_str(w, "general.architecture", ARCH));
+    TRY(mm_gguf_w_u32(w, ARCH ".vocab_size", (uint32_t)c->vocab_size));
+    TRY(mm_gguf_w_u32(w, ARCH ".context_length", (uint32_t)c->max_position_embeddings));
+    TRY(mm_gguf_w_u32(w, ARCH ".embedding_length", (uint32_t)c->hidden_size));
+    TRY(mm_gguf_w_u32(w, ARCH ".block_count", (uint32_t)c->n_layers));
+    TRY(mm_gguf_w_u32(w, ARCH ".feed_forward_length", (uint32_t)c->intermediate_size));
+    TRY(mm_gguf_w_u32(w, ARCH ".attention.head_count", (uint32_t)c->n_heads));
+    TRY(mm_gguf_w_u32(w, ARCH ".attention.head_count_kv", (uint32_t)c->n_kv_heads));
+    TRY(mm_gguf_w_u32(w, ARCH ".attention.key_length", (uint32_t)c->head_dim));
+    TRY(mm_gguf_w_u32(w, ARCH ".attention.value_length", (uint32_t)c->head_dim));
+    TRY(mm_gguf_w_u32(w, ARCH ".rope.dimension_count", (uint32_t)c->rotary_dim));
+    TRY(mm_gguf_w_f32(w, ARCH ".rope.freq_base", (float)c->rope_theta));
+    TRY(mm_gguf_w_f32(w, ARCH ".attention.layer_norm_rms_epsilon", (float)c->rms_norm_eps));
+    TRY(mm_gguf_w_u32(w, ARCH ".expert_count", (uint32_t)c->n_experts));
+    TRY(mm_gguf_w_u32(w, ARCH ".expert_used_count", (uint32_t)c->n_experts_per_tok));
+    TRY(mm_gguf_w_f32(w, ARCH ".residual_scale", (float)c->alpha_mlp));
     uint8_t rec[MM_MAX_LAYERS];
     for (int i = 0; i < c->n_layers; i++) rec[i] = c->layer_type[i] == MM_LAYER_LIGHTNING;
-    WTRY(mm_gguf_w_arr(w, ARCH ".attention.recurrent_layers", MM_GGUF_BOOL, (uint64_t)c->n_layers, rec));
+    TRY(mm_gguf_w_arr(w, ARCH ".attention.recurrent_layers", MM_GGUF_BOOL, (uint64_t)c->n_layers, rec));
     return 0;
 }
 
@@ -99,15 +100,10 @@ static int kv_u32(const mm_gguf *g, const char *key, int required, long lo, long
     return 1;
 }
 
-#define RTRY(x)                  \
-    do {                         \
-        if ((x) < 0) return -1;  \
-    } while (0)
-
 int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
     const char *path = mm_gguf_path(g);
     const char *arch = NULL;
-    RTRY(mm_gguf_get_str(g, "general.architecture", &arch));
+    TRY(mm_gguf_get_str(g, "general.architecture", &arch));
     if (!arch) {
         mm_set_error("%s: general.architecture is missing", path);
         return -1;
@@ -120,37 +116,37 @@ int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
     snprintf(c->model_type, sizeof c->model_type, "minimax_text_01");
     c->dialect = MM_DIALECT_REMOTE; /* the remote code's semantics: remote slopes, partial rotary, postnorm honoured */
     const long BIG = 1L << 30;
-    RTRY(kv_u32(g, ARCH ".block_count", 1, 1, MM_MAX_LAYERS, &c->n_layers));
-    RTRY(kv_u32(g, ARCH ".embedding_length", 1, 1, 1 << 20, &c->hidden_size));
-    RTRY(kv_u32(g, ARCH ".feed_forward_length", 1, 1, 1 << 22, &c->intermediate_size));
-    RTRY(kv_u32(g, ARCH ".attention.head_count", 1, 1, 4096, &c->n_heads));
+    TRY(kv_u32(g, ARCH ".block_count", 1, 1, MM_MAX_LAYERS, &c->n_layers));
+    TRY(kv_u32(g, ARCH ".embedding_length", 1, 1, 1 << 20, &c->hidden_size));
+    TRY(kv_u32(g, ARCH ".feed_forward_length", 1, 1, 1 << 22, &c->intermediate_size));
+    TRY(kv_u32(g, ARCH ".attention.head_count", 1, 1, 4096, &c->n_heads));
     c->n_kv_heads = c->n_heads;
-    RTRY(kv_u32(g, ARCH ".attention.head_count_kv", 0, 1, 4096, &c->n_kv_heads));
-    RTRY(kv_u32(g, ARCH ".expert_count", 1, 1, 4096, &c->n_experts));
-    RTRY(kv_u32(g, ARCH ".expert_used_count", 1, 1, 4096, &c->n_experts_per_tok));
+    TRY(kv_u32(g, ARCH ".attention.head_count_kv", 0, 1, 4096, &c->n_kv_heads));
+    TRY(kv_u32(g, ARCH ".expert_count", 1, 1, 4096, &c->n_experts));
+    TRY(kv_u32(g, ARCH ".expert_used_count", 1, 1, 4096, &c->n_experts_per_tok));
     c->max_position_embeddings = 4096;
-    RTRY(kv_u32(g, ARCH ".context_length", 0, 1, 0x7fffffffL, &c->max_position_embeddings));
+    TRY(kv_u32(g, ARCH ".context_length", 0, 1, 0x7fffffffL, &c->max_position_embeddings));
     c->head_dim = c->hidden_size / c->n_heads;
-    RTRY(kv_u32(g, ARCH ".attention.key_length", 0, 1, 1 << 16, &c->head_dim));
+    TRY(kv_u32(g, ARCH ".attention.key_length", 0, 1, 1 << 16, &c->head_dim));
     int vlen = c->head_dim;
-    RTRY(kv_u32(g, ARCH ".attention.value_length", 0, 1, 1 << 16, &vlen));
+    TRY(kv_u32(g, ARCH ".attention.value_length", 0, 1, 1 << 16, &vlen));
     if (vlen != c->head_dim) {
         mm_set_error("%s: attention.value_length %d differs from key_length %d", path, vlen, c->head_dim);
         return -1;
     }
     c->rotary_dim = c->head_dim;
-    RTRY(kv_u32(g, ARCH ".rope.dimension_count", 0, 0, 1 << 16, &c->rotary_dim));
+    TRY(kv_u32(g, ARCH ".rope.dimension_count", 0, 0, 1 << 16, &c->rotary_dim));
     c->rope_theta = 10000.0;
-    RTRY(mm_gguf_get_f64(g, ARCH ".rope.freq_base", &c->rope_theta));
+    TRY(mm_gguf_get_f64(g, ARCH ".rope.freq_base", &c->rope_theta));
     int r = mm_gguf_get_f64(g, ARCH ".attention.layer_norm_rms_epsilon", &c->rms_norm_eps);
-    RTRY(r);
+    TRY(r);
     if (r == 0) {
         mm_set_error("%s: KV \"" ARCH ".attention.layer_norm_rms_epsilon\" is missing", path);
         return -1;
     }
     double alpha = 1.0;
     r = mm_gguf_get_f64(g, ARCH ".residual_scale", &alpha);
-    RTRY(r);
+    TRY(r);
     if (r == 0) {
         mm_set_error("%s: KV \"" ARCH ".residual_scale\" is missing (llama.cpp requires it)", path);
         return -1;
@@ -172,7 +168,7 @@ int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
         /* llama.cpp's get_key_or_arr also takes one scalar for every layer */
         int one;
         int rb = mm_gguf_get_bool(g, ARCH ".attention.recurrent_layers", &one);
-        RTRY(rb);
+        TRY(rb);
         for (int i = 0; i < c->n_layers; i++) c->layer_type[i] = one ? MM_LAYER_LIGHTNING : MM_LAYER_SOFTMAX;
     } else if (r == 1) {
         if (n != (uint64_t)c->n_layers || at == MM_GGUF_STRING || at == MM_GGUF_F32 || at == MM_GGUF_F64) {
@@ -190,7 +186,7 @@ int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
         }
     } else {
         int interval = 8;
-        RTRY(kv_u32(g, ARCH ".full_attention_interval", 0, 1, MM_MAX_LAYERS, &interval));
+        TRY(kv_u32(g, ARCH ".full_attention_interval", 0, 1, MM_MAX_LAYERS, &interval));
         for (int i = 0; i < c->n_layers; i++)
             c->layer_type[i] = (i + 1) % interval ? MM_LAYER_LIGHTNING : MM_LAYER_SOFTMAX;
     }
@@ -210,7 +206,7 @@ int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
     }
     c->vocab_size = (int)emb->shape[0];
     int vs = c->vocab_size;
-    RTRY(kv_u32(g, ARCH ".vocab_size", 0, 1, BIG, &vs));
+    TRY(kv_u32(g, ARCH ".vocab_size", 0, 1, BIG, &vs));
     if (vs != c->vocab_size) {
         mm_set_error("%s: vocab_size %d but token_embd.weight has %d rows", path, vs, c->vocab_size);
         return -1;
