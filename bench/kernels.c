@@ -83,20 +83,15 @@ static double stream_read(const void *buf, size_t bytes) {
     return dt;
 }
 
-/* Random weights [N, K] of dtype dt, made 64 rows at a time (no full f32 copy). */
 /* --no-pack: time the stored layout even where the kernel set prefers packed matrices (mm_pack.h). */
 static int use_pack = 1;
 
 /* A packed copy of w when the active kernels prefer it, as mm_model_load makes one; *bytes its size. */
 static void maybe_pack(mm_tensor *w, size_t *bytes) {
-    if (!use_pack || !mm_kernels_prefer_packed(w->dtype)) return;
-    size_t pb = mm_pack_bytes(w->dtype, w->shape[0], w->shape[1]);
-    void *p = mm_xaligned(pb);
-    mm_pack_matrix(w->dtype, w->data, mm_row_bytes(w->dtype, w->shape[1]), w->shape[0], w->shape[1], p);
-    w->pack = p;
-    *bytes = pb;
+    if (use_pack && mm_kernels_prefer_packed(w->dtype)) mm_pack_tensor(w, bytes);
 }
 
+/* Random weights [N, K] of dtype dt, made 64 rows at a time (no full f32 copy). */
 static void *make_weights(mm_dtype dt, int64_t N, int64_t K, size_t *bytes) {
     size_t rb = mm_row_bytes(dt, K);
     *bytes = rb * (size_t)N;

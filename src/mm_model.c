@@ -215,10 +215,8 @@ static void free_layers(mm_model *m) {
  * again (an embedding row of a tied lm_head) gets them back from the file. */
 static void pack_one(mm_model *m, mm_tensor *t) {
     if (t->ndim != 2 || t->pack || !mm_kernels_prefer_packed(t->dtype)) return;
-    size_t n = mm_pack_bytes(t->dtype, t->shape[0], t->shape[1]);
-    void *p = mm_xalloc_huge(n);
-    mm_pack_matrix(t->dtype, t->data, mm_row_bytes(t->dtype, t->shape[1]), t->shape[0], t->shape[1], p);
-    t->pack = p;
+    size_t n;
+    void *p = mm_pack_tensor(t, &n);
     m->bytes_packed += (int64_t)n;
     m->packs = mm_xrealloc(m->packs, sizeof(void *) * (size_t)(m->n_packs + 1));
     m->packs[m->n_packs++] = p;

@@ -86,6 +86,15 @@ void mm_pack_matrix(mm_dtype dt, const void *w, size_t wrb, int64_t N, int64_t K
     }
 }
 
+void *mm_pack_tensor(mm_tensor *t, size_t *bytes) {
+    int64_t N = t->shape[0], K = t->shape[1];
+    *bytes = mm_pack_bytes(t->dtype, N, K);
+    void *p = mm_xalloc_huge(*bytes);
+    mm_pack_matrix(t->dtype, t->data, mm_row_bytes(t->dtype, K), N, K, p);
+    t->pack = p;
+    return p;
+}
+
 void mm_pack_unpack(mm_dtype dt, const void *group, int64_t k0, int64_t n, int nr, void *dst, size_t drb) {
     int64_t be = mm_dtype_block(dt), b0 = k0 / be, b1 = (k0 + n) / be;
     size_t bb = mm_dtype_block_bytes(dt);

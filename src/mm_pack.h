@@ -46,6 +46,10 @@ size_t mm_pack_bytes(mm_dtype dt, int64_t N, int64_t K);
  * the vector loads to be aligned). Threaded over groups. */
 void mm_pack_matrix(mm_dtype dt, const void *w, size_t wrb, int64_t N, int64_t K, void *dst);
 
+/* Packs the 2-D tensor t (a supported dtype) into a new buffer (mm_xalloc_huge; the caller frees it), sets
+ * t->pack to it and returns it; *bytes gets its size. */
+void *mm_pack_tensor(mm_tensor *t, size_t *bytes);
+
 /* The stored bytes back from a packed group: elements [k0, k0 + n) (block-aligned) of rows r < nr, written as
  * dt blocks to dst + r·drb. Exact inverse of mm_pack_matrix. */
 void mm_pack_unpack(mm_dtype dt, const void *group, int64_t k0, int64_t n, int nr, void *dst, size_t drb);
