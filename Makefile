@@ -15,18 +15,19 @@ OPT     ?= -O3
 ARCHFLAGS ?=
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -g -Wall -Wextra -Werror \
-           -Wno-unused-parameter -fopenmp -fPIC -Iinclude -Isrc $(ARCHFLAGS) $(SANFLAGS) \
+           -Wno-unused-parameter -fopenmp -fPIC -Iinclude -Isrc $(patsubst %,-I%,$(wildcard src/*/)) $(ARCHFLAGS) $(SANFLAGS) \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
 LDFLAGS += -fopenmp $(SANFLAGS)
 
-LIB_SRC  = $(sort $(wildcard src/*.c))
+# Sources are found per subsystem folder (src/<folder>/*.c); src/cli/ is the command, not the library.
+LIB_SRC  = $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS  = $(wildcard include/*.h src/*.h src/cli/*.h tests/*.h)
+HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
 
 .PHONY: all deps demo test test-fast sanitize test-san install clean
 all: $(BUILD)/.deps-ok $(BUILD)/minimax $(BUILD)/libminimax.so $(TEST_BIN)

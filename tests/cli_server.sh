@@ -11,8 +11,8 @@ passed=0; failed=0
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
 
 # the generated page must match its source
-if bash scripts/gen-web.sh "$MM_TEST_TMP/mm_web.c" && cmp -s "$MM_TEST_TMP/mm_web.c" src/mm_web.c; then passed=$((passed + 1));
-else fail "src/mm_web.c is out of date: run scripts/gen-web.sh"; fi
+if bash scripts/gen-web.sh "$MM_TEST_TMP/mm_web.c" && cmp -s "$MM_TEST_TMP/mm_web.c" src/server/mm_web.c; then passed=$((passed + 1));
+else fail "src/server/mm_web.c is out of date: run scripts/gen-web.sh"; fi
 
 if [ ! -d tests/server/node_modules/openai ] || [ ! -d tests/server/node_modules/playwright-core ]; then
   fail "tests/server/node_modules is missing: run scripts/deps-test.sh"
