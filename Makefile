@@ -15,7 +15,7 @@ OPT     ?= -O3
 ARCHFLAGS ?=
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -g -Wall -Wextra -Werror \
-           -Wno-unused-parameter -fopenmp -fPIC -Iinclude -Isrc $(patsubst %,-I%,$(wildcard src/*/)) $(ARCHFLAGS) $(SANFLAGS) \
+           -Wno-unused-parameter -fopenmp -fPIC -Iinclude -Isrc $(ARCHFLAGS) $(SANFLAGS) \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
 LDFLAGS += -fopenmp $(SANFLAGS)

@@ -15,10 +15,10 @@
  * matmul on it. "% of read" is the median of the per-repeat ratios matmul GB/s / streaming GB/s.
  * --hot measures what a kernel can do when memory is not the limit (GB/s of weights from L2, thread CPU
  * time, one core): a kernel reaches the roofline only if this is well above the per-core share of DRAM. */
-#include "mm_bench.h"
-#include "mm_kernels.h"
-#include "mm_pack.h"
-#include "mm_quant.h"
+#include "tools/mm_bench.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
+#include "kernels/mm_quant.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>

@@ -2,10 +2,10 @@
  * the reference fails, M1's template on hand-derived cases, and tojson = Python json.dumps. */
 #include <jansson.h>
 
-#include "mm_chat.h"
-#include "mm_common.h"
+#include "text/mm_chat.h"
+#include "base/mm_common.h"
 #include "mm_test.h"
-#include "mm_tokenizer.h"
+#include "text/mm_tokenizer.h"
 
 static mm_tokenizer *tok;
 

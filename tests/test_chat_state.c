@@ -9,10 +9,10 @@
 #include <jansson.h>
 
 #include "minimax.h"
-#include "mm_chat.h"
-#include "mm_common.h"
+#include "text/mm_chat.h"
+#include "base/mm_common.h"
 #include "mm_test.h"
-#include "mm_tokenizer.h"
+#include "text/mm_tokenizer.h"
 
 static int V;
 

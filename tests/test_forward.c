@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "mm_test.h"
-#include "mm_safetensors.h"
-#include "mm_weights.h"
+#include "formats/mm_safetensors.h"
+#include "formats/mm_weights.h"
 #include "minimax.h"
 
 static char golden_a[1024];

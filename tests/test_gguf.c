@@ -9,13 +9,13 @@
 #include <jansson.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "mm_gguf.h"
-#include "mm_model.h"
-#include "mm_quant.h"
-#include "mm_safetensors.h"
+#include "formats/mm_gguf.h"
+#include "model/mm_model.h"
+#include "kernels/mm_quant.h"
+#include "formats/mm_safetensors.h"
 #include "mm_test.h"
-#include "mm_tokenizer.h"
-#include "mm_weights.h"
+#include "text/mm_tokenizer.h"
+#include "formats/mm_weights.h"
 #include "minimax.h"
 
 static char tmp_path[512];

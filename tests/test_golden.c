@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <unistd.h>
 #include "mm_test.h"
-#include "mm_model.h"
+#include "model/mm_model.h"
 #include "minimax.h"
 
 static float *read_bin(const char *dir, json_t *desc, size_t *n_out) {

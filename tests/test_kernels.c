@@ -1,8 +1,8 @@
 /* test_kernels.c — weight formats and matrix kernels: block layouts, quantization error, f16/bf16
  * conversions, fast mm_matmul (every ISA) against the scalar reference, determinism. */
-#include "mm_kernels.h"
-#include "mm_pack.h"
-#include "mm_quant.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
+#include "kernels/mm_quant.h"
 #include "mm_test.h"
 #include <omp.h>
 

@@ -3,8 +3,8 @@
  * token-by-token recurrence in double precision on random data; the remote code's slope values. */
 #include <stdint.h>
 #include "mm_test.h"
-#include "mm_context.h"
-#include "mm_model.h"
+#include "model/mm_context.h"
+#include "model/mm_model.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void) { /* uniform in [-1, 1) */

@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "minimax.h"
-#include "mm_mkmodel.h"
+#include "formats/mm_mkmodel.h"
 #include "mm_test.h"
-#include "mm_weights.h"
+#include "formats/mm_weights.h"
 
 static void small_params(mm_mkmodel_params *p) {
     mm_mkmodel_preset(p, "tiny");

@@ -2,9 +2,9 @@
  * prefer it) against the same file in its stored layout: a prompt's logits are bit-identical (prefill
  * dequantizes the same values either way), and decode steps of one token and of three sequences at once
  * agree to float rounding. */
-#include "mm_gguf.h"
-#include "mm_kernels.h"
-#include "mm_mkmodel.h"
+#include "formats/mm_gguf.h"
+#include "kernels/mm_kernels.h"
+#include "formats/mm_mkmodel.h"
 #include "mm_test.h"
 #include <math.h>
 #include <stdio.h>

@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "mm_safetensors.h"
+#include "formats/mm_safetensors.h"
 #include "mm_test.h"
-#include "mm_weights.h"
+#include "formats/mm_weights.h"
 
 static char *path_in(const char *dir, const char *name) {
     static char buf[8][1024];

@@ -2,7 +2,7 @@
  * byte budget, duplicates, oversized entries, and a real snapshot restored through it. */
 #include <stdlib.h>
 
-#include "mm_prefix_cache.h"
+#include "server/mm_prefix_cache.h"
 #include "mm_test.h"
 #include "minimax.h"
 

@@ -2,8 +2,8 @@
  * on hand-written model outputs (a random model never emits calls). */
 #include <jansson.h>
 
-#include "mm_chat.h"
-#include "mm_oai.h"
+#include "text/mm_chat.h"
+#include "server/mm_oai.h"
 #include "mm_test.h"
 
 static int parse(const char *body, int kind, mm_oai_req *r, char *err) {

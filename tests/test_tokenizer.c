@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <utf8proc.h>
 
-#include "mm_common.h"
+#include "base/mm_common.h"
 #include "mm_test.h"
-#include "mm_tokenizer.h"
+#include "text/mm_tokenizer.h"
 
 static mm_tokenizer *tok;
 

@@ -1,5 +1,5 @@
 /* mm_common.c — error reporting, checked allocation, dtype tables, half-precision conversion, timing. */
-#include "mm_common.h"
+#include "base/mm_common.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

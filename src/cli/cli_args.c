@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli.h"
+#include "cli/cli.h"
 #include "minimax.h"
 
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out) {

@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli.h"
-#include "mm_bench.h"
-#include "mm_common.h"
-#include "mm_kernels.h"
+#include "cli/cli.h"
+#include "tools/mm_bench.h"
+#include "base/mm_common.h"
+#include "kernels/mm_kernels.h"
 #include "minimax.h"
 
 static void usage(FILE *f) {

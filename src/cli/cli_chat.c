@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "minimax.h"
-#include "mm_chat.h"
-#include "mm_common.h"
-#include "mm_tokenizer.h"
+#include "text/mm_chat.h"
+#include "base/mm_common.h"
+#include "text/mm_tokenizer.h"
 
 static const char *CMD = "chat";
 

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cli.h"
+#include "cli/cli.h"
 #include "minimax.h"
-#include "mm_common.h"
-#include "mm_gguf.h"
-#include "mm_tokenizer.h"
+#include "base/mm_common.h"
+#include "formats/mm_gguf.h"
+#include "text/mm_tokenizer.h"
 
 static void usage(FILE *f) {
     fprintf(f,

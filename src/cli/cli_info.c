@@ -1,8 +1,8 @@
 /* cli_info.c — `minimax info`: config, layer layout, parameter counts, bytes by dtype, memory for a context. */
 #include <stdlib.h>
 #include <string.h>
-#include "cli.h"
-#include "mm_common.h"
+#include "cli/cli.h"
+#include "base/mm_common.h"
 #include "minimax.h"
 
 static void usage(FILE *f) {

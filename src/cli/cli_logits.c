@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli.h"
-#include "mm_common.h"
+#include "cli/cli.h"
+#include "base/mm_common.h"
 #include "minimax.h"
 
 static void usage(FILE *f) {

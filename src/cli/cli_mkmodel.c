@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cli.h"
-#include "mm_mkmodel.h"
+#include "cli/cli.h"
+#include "formats/mm_mkmodel.h"
 
 static void mkmodel_usage(FILE *f) {
     fprintf(f,

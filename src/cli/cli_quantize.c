@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cli.h"
+#include "cli/cli.h"
 #include "minimax.h"
-#include "mm_gguf.h"
+#include "formats/mm_gguf.h"
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cli.h"
-#include "mm_chat.h"
-#include "mm_common.h"
-#include "mm_gguf.h"
-#include "mm_tokenizer.h"
+#include "cli/cli.h"
+#include "text/mm_chat.h"
+#include "base/mm_common.h"
+#include "formats/mm_gguf.h"
+#include "text/mm_tokenizer.h"
 #include "minimax.h"
 
 static void usage(FILE *f) {

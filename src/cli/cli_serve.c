@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "mm_server.h"
+#include "cli/cli.h"
+#include "server/mm_server.h"
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "mm_common.h"
-#include "mm_tokenizer.h"
+#include "cli/cli.h"
+#include "base/mm_common.h"
+#include "text/mm_tokenizer.h"
 
 static const char *CMD = "tokenize";
 

@@ -1,7 +1,7 @@
 /* main.c — `minimax`, the command-line front end: dispatches to one subcommand per file. */
 #include <stdio.h>
 #include <string.h>
-#include "cli.h"
+#include "cli/cli.h"
 #include "minimax.h"
 
 static const struct {

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 /* ---------------------------------------------------------------- typed field readers
  * Each returns 0 when the key is absent (out untouched), 1 when read, -1 on a wrong type/value. */

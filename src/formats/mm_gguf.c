@@ -1,6 +1,6 @@
 /* mm_gguf.c — GGUF v2/v3 reader (mmap, fully validated) and streaming writer; see mm_gguf.h. The MiniMax-01
  * mapping lives in mm_gguf_minimax.c, checkpoint conversion in mm_quantize.c. */
-#include "mm_gguf.h"
+#include "formats/mm_gguf.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,12 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "mm_kernels.h"
-#include "mm_model.h"
-#include "mm_quant.h"
-#include "mm_safetensors.h"
-#include "mm_tokenizer.h"
-#include "mm_weights.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_quant.h"
+#include "formats/mm_safetensors.h"
+#include "text/mm_tokenizer.h"
+#include "formats/mm_weights.h"
 
 #define MM_GGUF_MAGIC "GGUF"
 #define MM_GGUF_MAX_NAME 64          /* GGML_MAX_NAME: names are stored in 64-byte fields, NUL included */

@@ -16,7 +16,7 @@
 #ifndef MM_GGUF_H
 #define MM_GGUF_H
 #include <stdint.h>
-#include "mm_common.h"
+#include "base/mm_common.h"
 #include "minimax.h"
 
 struct mm_weights;

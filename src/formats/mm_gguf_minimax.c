@@ -1,6 +1,6 @@
 /* mm_gguf_minimax.c — the mapping between llama.cpp's `minimax-01` GGUF files and this engine: config KVs,
  * tensor names, loading a .gguf as a model, and the tokenizer stored in the file. */
-#include "mm_gguf.h"
+#include "formats/mm_gguf.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,12 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "mm_kernels.h"
-#include "mm_model.h"
-#include "mm_quant.h"
-#include "mm_safetensors.h"
-#include "mm_tokenizer.h"
-#include "mm_weights.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_quant.h"
+#include "formats/mm_safetensors.h"
+#include "text/mm_tokenizer.h"
+#include "formats/mm_weights.h"
 
 #define MM_GGUF_MAGIC "GGUF"
 #define MM_GGUF_MAX_NAME 64          /* GGML_MAX_NAME: names are stored in 64-byte fields, NUL included */

@@ -1,7 +1,7 @@
 /* mm_mkmodel.c — random-weight MiniMax-01 checkpoints in the Hugging Face layout (config.json + safetensors).
  * The tensor list follows the released checkpoints (spec §2.1) or, with the fused layout, newer transformers
  * (spec §2.2). Values: counter-based Box-Muller draws keyed by (seed, canonical name, element index). */
-#include "mm_mkmodel.h"
+#include "formats/mm_mkmodel.h"
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "mm_safetensors.h"
+#include "formats/mm_safetensors.h"
 
 /* ================================================================ presets and validation */
 void mm_mkmodel_default_layer_types(mm_mkmodel_params *p) {

@@ -7,7 +7,7 @@
 #ifndef MM_MKMODEL_H
 #define MM_MKMODEL_H
 #include <stdint.h>
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 enum { MM_LAYOUT_PER_EXPERT = 0, MM_LAYOUT_FUSED = 1 };
 

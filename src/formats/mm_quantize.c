@@ -1,6 +1,6 @@
 /* mm_quantize.c — checkpoint conversion to GGUF (`minimax quantize`): per-tensor type plans following llama.cpp's
  * mixes, streaming quantization with a progress line. */
-#include "mm_gguf.h"
+#include "formats/mm_gguf.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "mm_kernels.h"
-#include "mm_model.h"
-#include "mm_quant.h"
-#include "mm_safetensors.h"
-#include "mm_tokenizer.h"
-#include "mm_weights.h"
+#include "kernels/mm_kernels.h"
+#include "model/mm_model.h"
+#include "kernels/mm_quant.h"
+#include "formats/mm_safetensors.h"
+#include "text/mm_tokenizer.h"
+#include "formats/mm_weights.h"
 
 #define MM_GGUF_MAGIC "GGUF"
 #define MM_GGUF_MAX_NAME 64          /* GGML_MAX_NAME: names are stored in 64-byte fields, NUL included */

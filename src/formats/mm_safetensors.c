@@ -1,5 +1,5 @@
 /* mm_safetensors.c — validating mmap reader and streaming sharded writer of .safetensors files. */
-#include "mm_safetensors.h"
+#include "formats/mm_safetensors.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>

@@ -7,7 +7,7 @@
 #ifndef MM_SAFETENSORS_H
 #define MM_SAFETENSORS_H
 #include <stdint.h>
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 /* ---------------------------------------------------------------- reader */
 typedef struct mm_st_file mm_st_file;

@@ -1,11 +1,11 @@
 /* mm_weights.c — open a checkpoint (single file, or index + shards) as one name -> tensor table. */
-#include "mm_weights.h"
+#include "formats/mm_weights.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include "mm_safetensors.h"
+#include "formats/mm_safetensors.h"
 
 typedef struct {
     const mm_tensor *t;

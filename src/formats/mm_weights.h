@@ -2,7 +2,7 @@
  * Tensors are read-only views into the mmap'd files and live until mm_weights_close(). */
 #ifndef MM_WEIGHTS_H
 #define MM_WEIGHTS_H
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 typedef struct mm_weights mm_weights;
 

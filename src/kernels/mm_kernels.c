@@ -1,8 +1,8 @@
 /* mm_kernels.c — matrix products over stored weights: scalar reference, scalar kernel set, the
  * run-time ISA choice, and the threaded drivers (row-split GEMV for decode, panel GEMM for prefill). */
-#include "mm_kernels.h"
-#include "mm_pack.h"
-#include "mm_quant.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
+#include "kernels/mm_quant.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>

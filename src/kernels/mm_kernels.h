@@ -3,7 +3,7 @@
  * that tests/test_kernels.c checks against it on random inputs. */
 #ifndef MM_KERNELS_H
 #define MM_KERNELS_H
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 /* y[T,N] = x[T,K] · W[N,K]ᵀ — W rows stored in any mm_dtype (dequantized on the fly, never copied).
  * Fast path: threaded over N, SIMD chosen at run time.

@@ -1,9 +1,9 @@
 /* mm_kernels_x86.c — AVX2+FMA+F16C and AVX-512 (F/BW/VL/DQ/VNNI/BF16) kernel sets, each function compiled
  * for its instruction set with a target attribute and chosen at run time (no global -march).
  * Compiles to two NULL-returning stubs on other architectures. */
-#include "mm_kernels.h"
-#include "mm_pack.h"
-#include "mm_quant.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
+#include "kernels/mm_quant.h"
 #include <math.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)

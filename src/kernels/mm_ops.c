@@ -1,5 +1,5 @@
 /* mm_ops.c — element-wise and row-wise ops; plain loops the compiler vectorises. */
-#include "mm_ops.h"
+#include "kernels/mm_ops.h"
 #include <math.h>
 
 void mm_rmsnorm(float *y, const float *x, const float *w, int T, int n, float eps) {

@@ -1,7 +1,7 @@
 /* mm_pack.c — building and reading the 16-row interleaved weight layouts of mm_pack.h, and the scalar
  * product over them. One table of byte moves per format serves both directions, so pack and unpack are
  * exact inverses by construction. */
-#include "mm_pack.h"
+#include "kernels/mm_pack.h"
 #include <stdlib.h>
 
 int mm_pack_supported(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K; }

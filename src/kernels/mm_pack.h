@@ -25,8 +25,8 @@
  * With an odd number of Q8_0 / Q4_0 blocks the last unit's second block is zero bytes. */
 #ifndef MM_PACK_H
 #define MM_PACK_H
-#include "mm_common.h"
-#include "mm_quant.h"
+#include "base/mm_common.h"
+#include "kernels/mm_quant.h"
 
 #define MM_PACK_ROWS 16
 

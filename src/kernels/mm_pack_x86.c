@@ -3,8 +3,8 @@
  * needs, and one vpdpbusd whose activation operand is 4 bytes broadcast from memory; 16 rows advance at
  * once, so scales are one vector per block and there is no horizontal reduction.
  * Compiles to nothing on other architectures (the AVX-512 set that uses it does not exist there). */
-#include "mm_kernels.h"
-#include "mm_pack.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
 #include <math.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)

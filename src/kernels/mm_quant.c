@@ -1,6 +1,6 @@
 /* mm_quant.c — GGUF block formats (layouts in mm_quant.h): reference quantizers with a least-squares
  * search of block scales, dequantizers, and scalar integer dot products. */
-#include "mm_quant.h"
+#include "kernels/mm_quant.h"
 #include <math.h>
 #include <stdlib.h>
 

@@ -20,7 +20,7 @@
  *        (bsums[g] = Σ qs[16g..16g+15]) */
 #ifndef MM_QUANT_H
 #define MM_QUANT_H
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 #define MM_QK 32
 #define MM_QK_K 256

@@ -3,9 +3,9 @@
  * the cache (memory O(tile) per query, never T×T), scale 1/sqrt(D), o_proj. */
 #include <math.h>
 #include <stdlib.h>
-#include "mm_context.h"
-#include "mm_kernels.h"
-#include "mm_ops.h"
+#include "model/mm_context.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_ops.h"
 
 enum { MM_ATT_TILE = 64 };
 

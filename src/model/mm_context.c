@@ -4,7 +4,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "mm_context.h"
+#include "model/mm_context.h"
 
 static int mm_threads;
 

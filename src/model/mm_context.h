@@ -2,7 +2,7 @@
  * scratch buffers of one forward chunk. */
 #ifndef MM_CONTEXT_H
 #define MM_CONTEXT_H
-#include "mm_model.h"
+#include "model/mm_model.h"
 
 typedef struct {
     int len;            /* tokens in the sequence so far (= position of the next token) */

@@ -1,9 +1,9 @@
 /* mm_forward.c — mm_decode: validates a batch, splits it into chunks of at most n_ubatch tokens and runs
  * the layer stack (spec §3–§4) over each chunk, all sequences of a chunk together. */
 #include <stdlib.h>
-#include "mm_context.h"
-#include "mm_kernels.h"
-#include "mm_ops.h"
+#include "model/mm_context.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_ops.h"
 
 /* Checks every token, sequence id and length before any state changes, and reserves the memory the
  * batch will need, so a failing call leaves every sequence as it was. */

@@ -4,9 +4,9 @@
  * block of one token, so prefill, chunked prefill and decode share one definition. */
 #include <math.h>
 #include <stdlib.h>
-#include "mm_context.h"
-#include "mm_kernels.h"
-#include "mm_ops.h"
+#include "model/mm_context.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_ops.h"
 
 size_t mm_lightning_scratch(int D, int B) { return (size_t)B * B + (size_t)D * B + 2 * (size_t)B; }
 

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "mm_model.h"
-#include "mm_weights.h"
-#include "mm_gguf.h"
-#include "mm_kernels.h"
-#include "mm_pack.h"
+#include "model/mm_model.h"
+#include "formats/mm_weights.h"
+#include "formats/mm_gguf.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
 
 /* ---------------------------------------------------------------- slopes (spec §6.2, remote code) */
 static void slopes_pow2(int n, double *out) {

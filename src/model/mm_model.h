@@ -3,7 +3,7 @@
  * H hidden, NH heads, D head_dim, NKV kv heads, I expert width, E experts, V vocab. */
 #ifndef MM_MODEL_H
 #define MM_MODEL_H
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 typedef struct mm_weights mm_weights;
 

@@ -3,9 +3,9 @@
  * over all its tokens (and decode touches only the chosen experts' weights). */
 #include <math.h>
 #include <stdlib.h>
-#include "mm_context.h"
-#include "mm_kernels.h"
-#include "mm_ops.h"
+#include "model/mm_context.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_ops.h"
 
 void mm_moe_forward(mm_context *c, const mm_layer *ly, int T) {
     const mm_config *cfg = &c->model->cfg;

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 #define MM_SAMPLER_DEFAULT_SEED 0x4D696E694D617821ull
 

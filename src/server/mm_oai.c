@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "mm_chat.h"
-#include "mm_common.h"
-#include "mm_oai.h"
+#include "text/mm_chat.h"
+#include "base/mm_common.h"
+#include "server/mm_oai.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...) {

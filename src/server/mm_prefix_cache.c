@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mm_common.h"
-#include "mm_prefix_cache.h"
+#include "base/mm_common.h"
+#include "server/mm_prefix_cache.h"
 
 typedef struct {
     int32_t *ids;     /* [n] the key */

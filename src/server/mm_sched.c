@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mm_common.h"
-#include "mm_prefix_cache.h"
-#include "mm_sched.h"
+#include "base/mm_common.h"
+#include "server/mm_prefix_cache.h"
+#include "server/mm_sched.h"
 
 /* ---------------------------------------------------------------- jobs */
 

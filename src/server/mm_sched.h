@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "minimax.h"
-#include "mm_tokenizer.h"
+#include "text/mm_tokenizer.h"
 
 #define MM_JOB_MAX_STOP 8
 

@@ -19,12 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mm_chat.h"
-#include "mm_common.h"
-#include "mm_oai.h"
-#include "mm_sched.h"
-#include "mm_server.h"
-#include "mm_tokenizer.h"
+#include "text/mm_chat.h"
+#include "base/mm_common.h"
+#include "server/mm_oai.h"
+#include "server/mm_sched.h"
+#include "server/mm_server.h"
+#include "text/mm_tokenizer.h"
 
 enum { EP_CHAT, EP_COMPLETIONS, EP_MODELS, EP_HEALTH, EP_TOKENIZE, EP_DETOKENIZE, EP_METRICS, EP_PAGE, EP_OTHER, EP_COUNT };
 static const char *const EP_NAMES[EP_COUNT] = {"chat_completions", "completions", "models", "health", "tokenize",

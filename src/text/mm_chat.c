@@ -20,14 +20,14 @@
  *     (reference: the same error); a system/user/function message with no text part at all is an error;
  *   - a function message without a string "name", a non-string text, a non-array messages or tools:
  *     errors (the reference fails too). */
-#include "mm_chat.h"
+#include "text/mm_chat.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 typedef struct {
     char *p;

@@ -9,7 +9,7 @@
  *
  * Memory: the loaded Text-01 tokenizer takes ~14 MB; encoding needs the ids plus, only when NFC changes the
  * text, one normalized copy of the current gap. Nothing is allocated per character or per piece. */
-#include "mm_tokenizer.h"
+#include "text/mm_tokenizer.h"
 
 #include <jansson.h>
 #include <oniguruma.h>
@@ -23,7 +23,7 @@
 #include <omp.h>
 #endif
 
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 /* ================================================================ 1. tables */
 

@@ -1,10 +1,10 @@
 /* mm_bench.c — machine ceilings for `minimax bench`: read bandwidth and reference-BLAS GEMM rate. */
-#include "mm_bench.h"
+#include "tools/mm_bench.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include "mm_common.h"
+#include "base/mm_common.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
