@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "formats/mm_gguf.h"
+#include "tools/mm_quantize.h"
 #include "model/mm_model.h"
 #include "kernels/mm_quant.h"
 #include "formats/mm_safetensors.h"

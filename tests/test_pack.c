@@ -3,6 +3,7 @@
  * dequantizes the same values either way), and decode steps of one token and of three sequences at once
  * agree to float rounding. */
 #include "formats/mm_gguf.h"
+#include "tools/mm_quantize.h"
 #include "kernels/mm_kernels.h"
 #include "formats/mm_mkmodel.h"
 #include "mm_test.h"

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "minimax.h"
 #include "formats/mm_gguf.h"
+#include "tools/mm_quantize.h"
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -1,6 +1,6 @@
 /* mm_quantize.c — checkpoint conversion to GGUF (`minimax quantize`): per-tensor type plans following llama.cpp's
  * mixes, streaming quantization with a progress line. */
-#include "formats/mm_gguf.h"
+#include "tools/mm_quantize.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
