@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test binary in BUILD/tests and every tests/cli_*.sh against BUILD/minimax.
+# Runs every test binary in BUILD/tests and every tests/cli_*.sh against BUILD/minimax, then tests/check_*.sh.
 # Each prints "MMT <passed> <failed>" last; a run that crashes or prints no such line counts as one failure.
 # Ends with the line "N passed, N failed" and exits non-zero if anything failed.
 set -u
@@ -27,7 +27,7 @@ for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
   run_one "$(basename "$t")" "$t"
 done
-for s in tests/cli_*.sh; do
+for s in tests/cli_*.sh tests/check_*.sh; do
   [ -f "$s" ] || continue
   run_one "$(basename "$s")" bash "$s" "$BUILD"
 done
