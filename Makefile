@@ -27,7 +27,7 @@ TEST_SRC = $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS  = $(wildcard include/*.h src/*/*.h tests/*.h)
+HEADERS  = $(wildcard include/*.h src/*/*.h src/*/*.inc tests/*.h)
 
 .PHONY: all deps demo test test-fast sanitize test-san install clean
 all: $(BUILD)/.deps-ok $(BUILD)/minimax $(BUILD)/libminimax.so $(TEST_BIN)

@@ -6,7 +6,8 @@
 #   text     base                      (tokenizer, chat templates)
 #   formats  base kernels text         (config.json, safetensors, GGUF, random checkpoints)
 #   model    base kernels formats      (binding, the layer stack, contexts, sampling)
-#   tools    base kernels text formats model          (machine ceilings, conversion)
+#   tools    base kernels text formats model          (machine ceilings, conversion, perplexity)
+#   train    base kernels text formats model          (the trainer, the tokenizer trainer)
 #   server   base kernels text formats model tools    (HTTP, scheduler, prefix cache, OpenAI JSON)
 #   cli      everything
 # Prints each offending line and exits 1; prints "layers ok" and exits 0 otherwise. An argument names another
@@ -20,8 +21,9 @@ declare -A allow=(
   [formats]="base kernels text"
   [model]="base kernels formats"
   [tools]="base kernels text formats model"
+  [train]="base kernels text formats model"
   [server]="base kernels text formats model tools"
-  [cli]="base kernels text formats model tools server"
+  [cli]="base kernels text formats model tools train server"
 )
 bad=0
 for dir in src/*/; do
@@ -41,7 +43,7 @@ for dir in src/*/; do
       *" $target "*) ;;
       *) echo "$file:$line: src/$folder/ may not include src/$target/ (\"$inc\"): a lower layer includes a higher one"; bad=1 ;;
     esac
-  done < <(grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$dir"*.[ch] 2>/dev/null)
+  done < <(grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$dir"*.[ch] "$dir"*.inc 2>/dev/null)
 done
 [ $bad -eq 0 ] && echo "layers ok"
 exit $bad
