@@ -539,6 +539,8 @@ typedef struct {
     enc_state *st;
     idvec *out;
     int parse_special;
+    void (*piece)(void *ud, const char *s, size_t n); /* set: pieces go here instead of to BPE (mm_tokenizer_pieces) */
+    void *ud;
 } enc_ctx;
 
 static void run_steps(enc_ctx *c, int k, const uint8_t *s, size_t n);
@@ -615,7 +617,8 @@ static void split_regex(enc_ctx *c, int k, regex_t *re, int behavior, int invert
 static void run_steps(enc_ctx *c, int k, const uint8_t *s, size_t n) {
     if (!n) return;
     if (k == c->t->n_steps) {
-        bpe_piece(c->t, c->st, s, n, c->out);
+        if (c->piece) c->piece(c->ud, (const char *)s, n);
+        else bpe_piece(c->t, c->st, s, n, c->out);
         return;
     }
     const pretok_step *p = &c->t->steps[k];
@@ -815,8 +818,22 @@ static size_t utf8_valid_prefix(const uint8_t *s, size_t n) {
 
 static int encode_into(const mm_tokenizer *t, const uint8_t *s, size_t len, int parse_special, idvec *out) {
     enc_state *st = state_get(t);
-    enc_ctx c = {t, st, out, parse_special};
+    enc_ctx c = {.t = t, .st = st, .out = out, .parse_special = parse_special};
     split_added(&c, s, len, 0, parse_special, gap_raw);
+    state_put(t, st);
+    return 0;
+}
+
+int mm_tokenizer_pieces(const mm_tokenizer *t, const char *text, size_t len,
+                        void (*fn)(void *ud, const char *s, size_t n), void *ud) {
+    size_t bad = utf8_valid_prefix((const uint8_t *)text, len);
+    if (bad < len) {
+        mm_set_error("tokenizer: input is not valid UTF-8 at byte %zu", bad);
+        return -1;
+    }
+    enc_state *st = state_get(t);
+    enc_ctx c = {.t = t, .st = st, .piece = fn, .ud = ud};
+    split_added(&c, (const uint8_t *)text, len, 0, 0, gap_raw);
     state_put(t, st);
     return 0;
 }

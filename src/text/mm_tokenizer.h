@@ -28,6 +28,11 @@ int mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, int
 int mm_tokenizer_encode_parallel(const mm_tokenizer *t, const char *text, size_t len, int parse_special,
                                  int32_t **ids, int nthreads);
 
+/* Calls fn for each piece of text that BPE would receive: after NFC and the pre-tokenizer steps (special tokens
+ * are not matched: their text is split like any other). What a BPE trainer counts. -1 on invalid UTF-8. */
+int mm_tokenizer_pieces(const mm_tokenizer *t, const char *text, size_t len,
+                        void (*fn)(void *ud, const char *s, size_t n), void *ud);
+
 /* Ids to text (malloc'd, NUL-terminated UTF-8). Unknown ids are skipped; skip_special drops special tokens. */
 char *mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, size_t n, int skip_special);
 
