@@ -100,6 +100,9 @@ void mm_unmap_file(const void *map, size_t size);
  * (madvise DONTNEED); a later read brings them back from the file. Only for such read-only file mappings. */
 void mm_release_file_pages(const void *p, size_t n);
 
+/* A whole file read into memory, NUL-terminated (malloc'd); *len its size (may be NULL). NULL + error naming the path. */
+char *mm_read_file(const char *path, size_t *len);
+
 /* Monotonic wall clock in seconds. */
 double mm_time(void);
 /* Peak resident set size of this process in bytes (0 if unknown). */

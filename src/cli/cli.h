@@ -17,6 +17,7 @@ int mm_cli_quantize(int argc, char **argv);
 int mm_cli_compare(int argc, char **argv);
 int mm_cli_train(int argc, char **argv);
 int mm_cli_train_tokenizer(int argc, char **argv);
+int mm_cli_perplexity(int argc, char **argv);
 
 /* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);
@@ -36,6 +37,8 @@ int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, struct mm_sa
     "      --repeat-penalty R repetition penalty (default 1 = off)\n"                      \
     "      --repeat-last-n N  tokens the penalty looks back over (default 64; -1 = all)\n" \
     "  -s, --seed S           random seed (default 0)\n"
+/* A whole file, NUL-terminated (malloc'd); *len its size. NULL after printing why. */
+char *mm_arg_read_file(const char *cmd, const char *path, size_t *len);
 /* The value after a flag: argv[++*i], or an error if missing. */
 const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i);
 #endif

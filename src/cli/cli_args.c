@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "minimax.h"
+#include "base/mm_common.h"
 
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out) {
     char *end;
@@ -103,4 +104,10 @@ int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, mm_sampler_p
         return 0;
     }
     return 1;
+}
+
+char *mm_arg_read_file(const char *cmd, const char *path, size_t *len) {
+    char *buf = mm_read_file(path, len);
+    if (!buf) fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error());
+    return buf;
 }

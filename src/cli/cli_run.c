@@ -134,16 +134,7 @@ int mm_cli_run(int argc, char **argv) {
     } else {
         const char *src = prompt;
         if (pfile) {
-            FILE *f = fopen(pfile, "rb");
-            if (!f) { fprintf(stderr, "minimax run: cannot open %s\n", pfile); goto out; }
-            size_t cap = 1 << 16, len = 0;
-            ptext = mm_xmalloc(cap);
-            for (size_t got; (got = fread(ptext + len, 1, cap - len - 1, f)) > 0;) {
-                len += got;
-                if (len + 1 == cap) ptext = mm_xrealloc(ptext, cap *= 2);
-            }
-            fclose(f);
-            ptext[len] = 0;
+            if (!(ptext = mm_arg_read_file(cmd, pfile, NULL))) goto out;
             src = ptext;
         }
         if (chat) {

@@ -39,6 +39,7 @@ static void usage(FILE *f) {
             "      --save-every N    steps between checkpoints (default 200)\n"
             "      --time-limit MIN  a time budget: the decay phase starts when (1 - decay) of it is spent, so the run\n"
             "                        ends decayed at about MIN minutes (and saves); continue with --resume\n"
+            "      --run-steps N     stop (and save) after N steps of this run; continue with --resume\n"
             "      --log FILE        append one line per evaluation: step tokens train held-out retrieval tok/s GFLOP/s s\n"
             "  -t, --threads N       compute threads (default: all cores)\n"
             "  -h, --help            this help\n");
@@ -80,6 +81,7 @@ int mm_cli_train(int argc, char **argv) {
         else if (!strcmp(a, "--eval-windows")) INT(p.eval_windows, 1, 1 << 20);
         else if (!strcmp(a, "--save-every")) INT(p.save_every, 1, 1 << 30);
         else if (!strcmp(a, "--time-limit")) { DBL(p.time_limit, 0, 1e9); p.time_limit *= 60; }
+        else if (!strcmp(a, "--run-steps")) INT(p.run_steps, 1, 1L << 40);
         else if (!strcmp(a, "--log")) { NEXT(); p.log_file = v; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) INT(threads, 1, 1024);
         else { fprintf(stderr, "minimax %s: unknown option '%s' (see --help)\n", cmd, a); return 2; }

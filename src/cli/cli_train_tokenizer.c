@@ -43,16 +43,16 @@ int mm_cli_train_tokenizer(int argc, char **argv) {
         } else { fprintf(stderr, "minimax %s: unknown option '%s' (see --help)\n", cmd, a); return 2; }
     }
     if (!n_files || !out) { fprintf(stderr, "minimax %s: -f TEXT and -o FILE are required (see --help)\n", cmd); return 2; }
-    size_t len = 0, cap = 1 << 20;
-    char *text = mm_xmalloc(cap);
-    for (int i = 0; i < n_files; i++) {
-        FILE *f = fopen(files[i], "rb");
-        if (!f) { fprintf(stderr, "minimax %s: %s: %s\n", cmd, files[i], strerror(errno)); free(text); return 1; }
-        for (size_t got; (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
-            len += got;
-            if (len + 1 == cap) text = mm_xrealloc(text, cap *= 2);
-        }
-        fclose(f);
+    size_t len = 0;
+    char *text = mm_xstrdup("");
+    for (int i = 0; i < n_files; i++) { /* the files one after the other */
+        size_t n;
+        char *t = mm_arg_read_file(cmd, files[i], &n);
+        if (!t) { free(text); return 1; }
+        text = mm_xrealloc(text, len + n + 1);
+        memcpy(text + len, t, n + 1);
+        len += n;
+        free(t);
     }
     double t0 = mm_time();
     mm_bpe_params bp = {.vocab_size = (int)vocab, .min_freq = (int)min_freq, .progress = isatty(2)};

@@ -72,7 +72,8 @@ typedef struct {
     double niah_frac;           /* share of sequences that are key→value retrieval documents */
     uint64_t seed;
     int eval_every, eval_windows, save_every;
-    double time_limit;          /* seconds; stop (and save) when reached (0: none) */
+    double time_limit;          /* seconds: the decay starts at (1 − decay_frac) of it; stop and save at the end (0: none) */
+    int64_t run_steps;          /* stop (and save) after this many steps in this run (0: no limit) */
     double gemm_ceiling;        /* GFLOP/s of the reference SGEMM on this machine (0: unknown) */
     int progress;               /* a status line on stderr (when it is a terminal) */
     const char *log_file;       /* one line per evaluation (NULL: none) */

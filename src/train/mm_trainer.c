@@ -94,24 +94,6 @@ void mm_train_defaults(mm_train_params *p) {
 }
 
 /* ---------------------------------------------------------------- data */
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mm_set_error("%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 20, n = 0;
-    char *b = mm_xmalloc(cap);
-    for (size_t got; (got = fread(b + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 == cap) b = mm_xrealloc(b, cap *= 2);
-    }
-    fclose(f);
-    b[n] = 0;
-    *len = n;
-    return b;
-}
-
 static uint64_t mix(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -268,7 +250,7 @@ static evalres evaluate(const mm_tlayout *lo, const float *w, mm_tacts_f32 *a, c
 /* ---------------------------------------------------------------- the loop */
 static int tokenize_file(const mm_tokenizer *tk, const char *path, corpus *c, char **text) {
     size_t len;
-    *text = read_all(path, &len);
+    *text = mm_read_file(path, &len);
     if (!*text) return -1;
     int32_t *ids;
     int n = mm_tokenizer_encode_parallel(tk, *text, len, 0, &ids, 0);
@@ -420,7 +402,8 @@ int mm_train_run(const mm_train_params *pin, mm_train_result *res) {
             fprintf(stderr, "  ETA %s   ", eta);
             last_print = mm_time();
         }
-        const int stop = p.time_limit > 0 && el > p.time_limit * (p.decay_frac > 0 ? 1.1 : 1.0); /* the decay may run a little over */
+        const int stop = (p.time_limit > 0 && el > p.time_limit * (p.decay_frac > 0 ? 1.1 : 1.0)) || /* the decay may run a little over */
+                         (p.run_steps > 0 && step - step0 >= p.run_steps);
         if (held.n_ids && (step % p.eval_every == 0 || step == p.steps || stop)) {
             const double te = mm_time();
             evalres e = evaluate(&lo, w, a, &held, &p, tok, tgt, logits);
@@ -441,7 +424,8 @@ int mm_train_run(const mm_train_params *pin, mm_train_result *res) {
             if (save(&p, &lo, w, m, v, step, tokens, loss_ema, hl, na) < 0) goto out;
         }
         if (stop) {
-            fprintf(stderr, "train: time limit reached at step %lld; continue with --resume\n", (long long)step);
+            fprintf(stderr, "train: stopping at step %lld (%s); continue with --resume\n", (long long)step,
+                    p.run_steps > 0 && step - step0 >= p.run_steps ? "--run-steps" : "time limit");
             break;
         }
     }
