@@ -1,6 +1,6 @@
 /* test_train.c — the trainer end to end: a checkpoint it trained loads in the engine with the logits of its own
  * forward (within 1e-5); a short run on a fixed tiny corpus lowers the held-out loss by at least 1 nat below the
- * uniform ln V, bit-identically on a second run; a run interrupted and resumed ends with the same weights as an
+ * uniform ln V, bit-identically on a second run on another thread count; a run interrupted and resumed ends with the same weights as an
  * uninterrupted one; the schedule and clipping do what they say. */
 #include <math.h>
 #include <stdint.h>
@@ -106,12 +106,14 @@ static void test_training(void) {
           r1.heldout_loss, lnv, (long long)r1.step);
     printf("tiny run: held-out loss %.4f after %lld steps (ln V = %.4f)\n", r1.heldout_loss, (long long)r1.step, lnv);
     p.out_dir = d2;
+    mm_set_threads(2); /* the second run on two threads: the work splits never depend on the thread count */
     CHECK(mm_train_run(&p, &r2) == 0, "train again: %s", mm_last_error());
+    mm_set_threads(1);
     CHECK(r1.heldout_loss == r2.heldout_loss && r1.train_loss == r2.train_loss, "a second run differs: %.17g vs %.17g",
           r1.heldout_loss, r2.heldout_loss);
     snprintf(f1, sizeof f1, "%s/model.safetensors", d1);
     snprintf(f2, sizeof f2, "%s/model.safetensors", d2);
-    CHECK(same_file(f1, f2), "two runs with one seed wrote different weights");
+    CHECK(same_file(f1, f2), "two runs with one seed (on 1 and 2 threads) wrote different weights");
     test_engine_logits(d1, &p.dims);
     /* interrupted after 25 steps, then resumed: the same weights as the run straight through */
     p.out_dir = d3;

@@ -62,7 +62,7 @@ static double lin_loss(void *c_) {
     return dotp(c->r, c->y, (size_t)c->T * c->N);
 }
 static void test_linear(void) {
-    lin_ctx c = {.T = 70, .N = 5, .K = 3}; /* T > the 64-row chunk: the split products are covered */
+    lin_ctx c = {.T = 300, .N = 70, .K = 3}; /* T and N beyond the row chunks: the split products are covered */
     c.x = rnd((size_t)c.T * c.K, 1), c.W = rnd((size_t)c.N * c.K, 1), c.r = rnd((size_t)c.T * c.N, 1), c.y = zeros((size_t)c.T * c.N);
     double *dx = rnd((size_t)c.T * c.K, 1), *dW = zeros((size_t)c.N * c.K);
     mm_t_linear_bwd_f64(dx, 0, dW, c.r, c.x, c.W, c.T, c.N, c.K); /* dx overwritten (it held garbage) */

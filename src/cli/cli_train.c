@@ -22,7 +22,8 @@ static void usage(FILE *f) {
             "      --heldout FILE    held-out text: loss and retrieval accuracy at each evaluation\n"
             "      --tokenizer FILE  tokenizer.json (minimax train-tokenizer)\n"
             "  -o, --output DIR      checkpoint directory\n"
-            "      --resume          continue the checkpoint in DIR (model, optimizer, step, schedule)\n"
+            "      --resume          continue the checkpoint in DIR (model, optimizer, step, schedule; --steps and\n"
+            "                        --decay given again replace the schedule's, e.g. to decay now)\n"
             "      --export DIR      at the end, write a BF16 copy (config, weights, tokenizer) for shipping\n"
             "      --preset NAME     model shape: demo (default, 6.2M parameters) or tiny\n"
             "      --vocab N         model vocabulary (default 4096; at least the tokenizer's ids)\n"
@@ -50,6 +51,7 @@ int mm_cli_train(int argc, char **argv) {
     mm_train_params p;
     mm_train_defaults(&p);
     long vocab = 4096, threads = 0, l;
+    int steps_given = 0, decay_given = 0;
     double d, aux = 0.001;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -67,11 +69,11 @@ int mm_cli_train(int argc, char **argv) {
         else if (!strcmp(a, "--vocab")) INT(vocab, 2, 1 << 24);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) INT(p.n_seq, 1, 4096);
         else if (!strcmp(a, "--seq")) INT(p.seq_len, 2, 1 << 20);
-        else if (!strcmp(a, "--steps")) INT(p.steps, 1, 1L << 40);
+        else if (!strcmp(a, "--steps")) { INT(p.steps, 1, 1L << 40); steps_given = 1; }
         else if (!strcmp(a, "--lr")) DBL(p.lr, 0, 10);
         else if (!strcmp(a, "--lr-min")) DBL(p.lr_min, 0, 10);
         else if (!strcmp(a, "--warmup")) DBL(p.warmup_frac, 0, 1);
-        else if (!strcmp(a, "--decay")) DBL(p.decay_frac, 0, 1);
+        else if (!strcmp(a, "--decay")) { DBL(p.decay_frac, 0, 1); decay_given = 1; }
         else if (!strcmp(a, "--wd")) DBL(p.weight_decay, 0, 10);
         else if (!strcmp(a, "--clip")) DBL(p.clip, 0, 1e9);
         else if (!strcmp(a, "--aux")) DBL(aux, 0, 100);
@@ -95,6 +97,10 @@ int mm_cli_train(int argc, char **argv) {
     }
     if (mm_tdims_preset(&p.dims, preset, (int)vocab) < 0) { fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error()); return 2; }
     p.dims.aux_coef = aux;
+    if (p.resume) { /* the saved schedule, unless given again */
+        if (!steps_given) p.steps = 0;
+        if (!decay_given) p.decay_frac = -1;
+    }
     if (threads) mm_set_threads((int)threads);
     p.progress = isatty(2);
     /* the ceiling the progress line compares with: OpenBLAS SGEMM on the same threads, measured now */

@@ -65,7 +65,8 @@ typedef struct {
     const char *tokenizer;      /* tokenizer.json (from `minimax train-tokenizer`) */
     const char *out_dir;        /* checkpoint directory (F32 weights + optimizer + trainer_state.json) */
     const char *export_dir;     /* at the end: a BF16 copy for shipping (NULL: none) */
-    int resume;                 /* continue from out_dir */
+    int resume;                 /* continue from out_dir: its model, optimizer, step and schedule; steps > 0 and
+                                 * decay_frac >= 0 given here replace the saved schedule's */
     int n_seq, seq_len;         /* sequences per step, tokens per sequence */
     int64_t steps;              /* total steps of the schedule */
     double lr, lr_min, warmup_frac, decay_frac, weight_decay, clip;

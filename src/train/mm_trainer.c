@@ -223,7 +223,7 @@ static evalres evaluate(const mm_tlayout *lo, const float *w, mm_tacts_f32 *a, c
     /* retrieval: documents built from the held-out text, answers scored token by token (teacher forcing) */
     int8_t ans[256];
     int docs = 0, right = 0;
-    for (int round = 0; round < 4 && B <= 256; round++) {
+    for (int round = 0; round < 2 && B <= 256; round++) {
         make_batch(held, 0x5eed0000ull + (uint64_t)round, B, S, 1.0, tok, tgt, ans);
         mm_tmodel_fwd_f32(lo, w, a, tok, tgt, logits);
         for (int b = 0; b < B; b++) {
@@ -306,7 +306,16 @@ int mm_train_run(const mm_train_params *pin, mm_train_result *res) {
         }
         json_decref(st);
         step0 = s0, tokens = tk0, p.seed = (uint64_t)seed, p.n_seq = ns, p.seq_len = sl;
-        if (pin->steps > steps) steps = pin->steps; /* a longer schedule may be asked for; never a shorter one */
+        /* a schedule given again replaces the saved one (to lengthen it, or to decay now: WSD can start its decay
+         * at any step); it cannot end before the step reached */
+        if (pin->steps > 0) {
+            if (pin->steps < s0) {
+                mm_set_error("resume: the checkpoint is at step %lld, beyond --steps %lld", (long long)s0, (long long)pin->steps);
+                goto out;
+            }
+            steps = pin->steps;
+        }
+        if (pin->decay_frac >= 0) p.decay_frac = pin->decay_frac;
         p.steps = steps;
         mm_config cfg;
         snprintf(path, sizeof path, "%s/config.json", p.out_dir);
