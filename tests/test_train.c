@@ -1,7 +1,7 @@
 /* test_train.c — the trainer end to end: a checkpoint it trained loads in the engine with the logits of its own
- * forward (within 1e-5); a short run on a fixed tiny corpus lowers the held-out loss by at least 1 nat below the
- * uniform ln V, bit-identically on a second run on another thread count; a run interrupted and resumed ends with the same weights as an
- * uninterrupted one; the schedule and clipping do what they say. */
+ * forward (within 1e-5); a short run on a fixed tiny corpus lowers the held-out loss to at least 3 nats below the
+ * uniform ln V, bit-identically on another thread count; a run interrupted and resumed ends with the same weights, moments and loss
+ * as an uninterrupted one; the schedule and clipping do what they say. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,7 +93,7 @@ static void test_training(void) {
     mm_train_defaults(&p);
     mm_tdims_preset(&p.dims, "tiny", 320);
     p.train_file = trainf, p.heldout_file = heldf, p.tokenizer = tokf;
-    p.n_seq = 4, p.seq_len = 64, p.steps = 60, p.lr = 1e-2, p.lr_min = 1e-3, p.eval_every = 60, p.eval_windows = 8;
+    p.n_seq = 4, p.seq_len = 48, p.steps = 30, p.lr = 1e-2, p.lr_min = 1e-3, p.eval_every = 30, p.eval_windows = 4;
     p.save_every = 1000, p.niah_frac = 0.25;
     snprintf(d1, sizeof d1, "%s/run1", tmp);
     snprintf(d2, sizeof d2, "%s/run2", tmp);
@@ -102,27 +102,28 @@ static void test_training(void) {
     p.out_dir = d1;
     CHECK(mm_train_run(&p, &r1) == 0, "train: %s", mm_last_error());
     const double lnv = log(320.0);
-    CHECK(r1.heldout_loss < lnv - 1.0, "held-out loss %.4f is not 1 nat below ln V = %.4f after %lld steps",
+    CHECK(r1.heldout_loss < lnv - 3.0, "held-out loss %.4f is not 3 nats below ln V = %.4f after %lld steps",
           r1.heldout_loss, lnv, (long long)r1.step);
     printf("tiny run: held-out loss %.4f after %lld steps (ln V = %.4f)\n", r1.heldout_loss, (long long)r1.step, lnv);
-    p.out_dir = d2;
-    mm_set_threads(2); /* the second run on two threads: the work splits never depend on the thread count */
-    CHECK(mm_train_run(&p, &r2) == 0, "train again: %s", mm_last_error());
-    mm_set_threads(1);
-    CHECK(r1.heldout_loss == r2.heldout_loss && r1.train_loss == r2.train_loss, "a second run differs: %.17g vs %.17g",
-          r1.heldout_loss, r2.heldout_loss);
     snprintf(f1, sizeof f1, "%s/model.safetensors", d1);
-    snprintf(f2, sizeof f2, "%s/model.safetensors", d2);
-    CHECK(same_file(f1, f2), "two runs with one seed (on 1 and 2 threads) wrote different weights");
     test_engine_logits(d1, &p.dims);
-    /* interrupted after 25 steps, then resumed: the same weights as the run straight through */
+    /* interrupted after 13 steps, then resumed: the same weights and moments as the run straight through */
     p.out_dir = d3;
-    p.run_steps = 25;
-    CHECK(mm_train_run(&p, &r3) == 0 && r3.step == 25, "first half: %s", mm_last_error());
+    p.run_steps = 13;
+    CHECK(mm_train_run(&p, &r3) == 0 && r3.step == 13, "first part: %s", mm_last_error());
+    /* the same 13 steps on two threads: the work splits never depend on the thread count */
+    p.out_dir = d2;
+    mm_set_threads(2);
+    CHECK(mm_train_run(&p, &r2) == 0 && r2.step == 13, "on two threads: %s", mm_last_error());
+    mm_set_threads(1);
+    snprintf(f2, sizeof f2, "%s/model.safetensors", d2);
+    snprintf(f3, sizeof f3, "%s/model.safetensors", d3);
+    CHECK(same_file(f2, f3) && r2.train_loss == r3.train_loss, "1 and 2 threads trained different weights");
+    p.out_dir = d3;
     p.run_steps = 0;
     p.resume = 1;
-    CHECK(mm_train_run(&p, &r3) == 0 && r3.step == 60, "resume: %s (step %lld)", mm_last_error(), (long long)r3.step);
-    snprintf(f3, sizeof f3, "%s/model.safetensors", d3);
+    CHECK(mm_train_run(&p, &r3) == 0 && r3.step == 30, "resume: %s (step %lld)", mm_last_error(), (long long)r3.step);
+    CHECK(r3.heldout_loss == r1.heldout_loss, "resumed run: held-out loss %.17g vs %.17g", r3.heldout_loss, r1.heldout_loss);
     CHECK(same_file(f1, f3), "an interrupted and resumed run ends with other weights than an uninterrupted one");
     snprintf(f1, sizeof f1, "%s/optimizer/model.safetensors", d1);
     snprintf(f3, sizeof f3, "%s/optimizer/model.safetensors", d3);

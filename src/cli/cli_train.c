@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "      --resume          continue the checkpoint in DIR (model, optimizer, step, schedule; --steps and\n"
             "                        --decay given again replace the schedule's, e.g. to decay now)\n"
             "      --export DIR      at the end, write a BF16 copy (config, weights, tokenizer) for shipping\n"
-            "      --preset NAME     model shape: demo (default, 6.2M parameters) or tiny\n"
+            "      --preset NAME     model shape: demo (default, 10.9M parameters) or tiny\n"
             "      --vocab N         model vocabulary (default 4096; at least the tokenizer's ids)\n"
             "  -b, --batch N         sequences per step (default 8)\n"
             "      --seq N           tokens per sequence (default 512)\n"

@@ -20,9 +20,10 @@ int mm_tdims_preset(mm_tdims *d, const char *name, int vocab) {
     d->aux_coef = 0.001;
     d->rope_theta = 1e7;
     if (!strcmp(name, "demo")) {
-        /* ~6.2M parameters (3.4M per token): 7 lightning layers and 1 softmax layer, 3 heads of 64 (NH·D = H as in no
-         * real MiniMax, but 3 heads take the non-power-of-2 slope path), GQA 3:1, 4 experts of which 2 per token */
-        d->H = 192, d->L = 8, d->NH = 3, d->NKV = 1, d->D = 64, d->R = 32, d->I = 192, d->E = 4, d->K = 2;
+        /* 10.9M parameters (6.2M per token): 7 lightning layers and 1 softmax layer, 4 heads of 64 (a power of two, as
+         * llama.cpp's minimax-01 graph needs), GQA 2:1, half-width RoPE, 4 experts of which 2 per token; every matrix
+         * row is a multiple of 256 long, so the K-quants apply to all of them */
+        d->H = 256, d->L = 8, d->NH = 4, d->NKV = 2, d->D = 64, d->R = 32, d->I = 256, d->E = 4, d->K = 2;
     } else if (!strcmp(name, "tiny")) {
         d->H = 32, d->L = 8, d->NH = 2, d->NKV = 1, d->D = 16, d->R = 8, d->I = 32, d->E = 4, d->K = 2;
     } else {
