@@ -82,8 +82,8 @@ void mm_tlayout_free(mm_tlayout *lo);
     void mm_t_attn_bwd##S(real *dq, real *dk, real *dv, const real *dout, const real *q, const real *k, const real *v, \
                           const real *P, int T, int NH, int NKV, int D);                                              \
     /* Router: probs[T,E] = softmax(logits), sel[T,K] the top-k (ties to the lower id), w[T,K] renormalised.          \
-     * Returns the load-balancing loss coef·E·Σ_e f_e·P_e (f_e: share of the T·K choices... per token, P_e: mean      \
-     * probability); counts[E] receives f_e·T. */                                                                      \
+     * Returns the load-balancing loss coef·E·Σ_e f_e·P_e, f_e = (times e was chosen)/T, P_e = mean probability of e   \
+     * (Switch / Mixtral form); counts[E] receives f_e·T. */                                                          \
     double mm_t_router_fwd##S(const real *logits, real *probs, int *sel, real *w, double *counts, int T, int E, int K, \
                               double coef);                                                                           \
     /* dlogits[T,E] (=) from dw[T,K] and the load-balancing loss (scaled by coef; 0 leaves it out). */                 \
@@ -111,10 +111,10 @@ typedef struct {
     mm_tacts##S *mm_tacts_new##S(const mm_tlayout *lo, int n_seq, int seq_len);                                       \
     void mm_tacts_free##S(mm_tacts##S *a);                                                                             \
     /* Runs the model on tokens[T]; scores targets[T] (NULL: no loss). logits[T,V] (optional) receives the logits.    \
-     * The MoE layer alone, for tests: h2[T,H] → out[T,H], returns its aux loss. */                                    \
+     */                                                                                                                 \
     mm_tloss mm_tmodel_fwd##S(const mm_tlayout *lo, const real *params, mm_tacts##S *a, const int32_t *tokens,         \
                               const int32_t *targets, real *logits);                                                   \
-    /* Gradient of loss + aux of the last forward, added (+=) into grads[n_params]. */                                 \
+    /* Gradient of loss + aux of the last forward (which had targets), added (+=) into grads[n_params]. */            \
     void mm_tmodel_bwd##S(const mm_tlayout *lo, const real *params, mm_tacts##S *a, real *grads);                      \
     /* One MoE block on its own (for tests): out[T,H] from h[T,H] with layer l's router and experts; returns the aux   \
      * loss; the backward takes dout and writes dh (=) and adds into grads. Uses a's scratch. */                        \
