@@ -23,7 +23,7 @@ static void usage(FILE *f) {
             "      --tokenizer FILE  tokenizer.json (minimax train-tokenizer)\n"
             "  -o, --output DIR      checkpoint directory\n"
             "      --resume          continue the checkpoint in DIR (model, optimizer, step, schedule; --steps and\n"
-            "                        --decay given again replace the schedule's, e.g. to decay now)\n"
+            "                        --decay/--warmup given again replace the schedule's, e.g. to decay now)\n"
             "      --export DIR      at the end, write a BF16 copy (config, weights, tokenizer) for shipping\n"
             "      --preset NAME     model shape: demo (default, 10.9M parameters) or tiny\n"
             "      --vocab N         model vocabulary (default 4096; at least the tokenizer's ids)\n"
@@ -31,7 +31,8 @@ static void usage(FILE *f) {
             "      --seq N           tokens per sequence (default 512)\n"
             "      --steps N         steps of the schedule (default 2000)\n"
             "      --lr X            peak learning rate (default 2e-3); --lr-min X final (default 2e-4)\n"
-            "      --warmup X        share of steps warming up (default 0.02); --decay X share decaying (default 0.2)\n"
+            "      --warmup X        warmup: a share of the steps (default 0.02), or X >= 1 steps (with --time-limit)\n"
+            "      --decay X         share of the steps decaying (default 0.2)\n"
             "      --wd X            weight decay (default 0.1); --clip X gradient norm clip (default 1)\n"
             "      --aux X           load-balancing loss weight (default 0.001)\n"
             "      --niah X          share of retrieval sequences (default 0.2)\n"
@@ -51,7 +52,7 @@ int mm_cli_train(int argc, char **argv) {
     mm_train_params p;
     mm_train_defaults(&p);
     long vocab = 4096, threads = 0, l;
-    int steps_given = 0, decay_given = 0;
+    int steps_given = 0, decay_given = 0, warmup_given = 0;
     double d, aux = 0.001;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -72,7 +73,7 @@ int mm_cli_train(int argc, char **argv) {
         else if (!strcmp(a, "--steps")) { INT(p.steps, 1, 1L << 40); steps_given = 1; }
         else if (!strcmp(a, "--lr")) DBL(p.lr, 0, 10);
         else if (!strcmp(a, "--lr-min")) DBL(p.lr_min, 0, 10);
-        else if (!strcmp(a, "--warmup")) DBL(p.warmup_frac, 0, 1);
+        else if (!strcmp(a, "--warmup")) { DBL(p.warmup_frac, 0, 1e12); warmup_given = 1; }
         else if (!strcmp(a, "--decay")) { DBL(p.decay_frac, 0, 1); decay_given = 1; }
         else if (!strcmp(a, "--wd")) DBL(p.weight_decay, 0, 10);
         else if (!strcmp(a, "--clip")) DBL(p.clip, 0, 1e9);
@@ -100,6 +101,7 @@ int mm_cli_train(int argc, char **argv) {
     if (p.resume) { /* the saved schedule, unless given again */
         if (!steps_given) p.steps = 0;
         if (!decay_given) p.decay_frac = -1;
+        if (!warmup_given) p.warmup_frac = -1;
     }
     if (threads) mm_set_threads((int)threads);
     p.progress = isatty(2);

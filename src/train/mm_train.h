@@ -65,11 +65,11 @@ typedef struct {
     const char *tokenizer;      /* tokenizer.json (from `minimax train-tokenizer`) */
     const char *out_dir;        /* checkpoint directory (F32 weights + optimizer + trainer_state.json) */
     const char *export_dir;     /* at the end: a BF16 copy for shipping (NULL: none) */
-    int resume;                 /* continue from out_dir: its model, optimizer, step and schedule; steps > 0 and
-                                 * decay_frac >= 0 given here replace the saved schedule's */
+    int resume;                 /* continue from out_dir: its model, optimizer, step and schedule; steps > 0,
+                                 * decay_frac >= 0 and warmup_frac >= 0 given here replace the saved schedule's */
     int n_seq, seq_len;         /* sequences per step, tokens per sequence */
     int64_t steps;              /* total steps of the schedule */
-    double lr, lr_min, warmup_frac, decay_frac, weight_decay, clip;
+    double lr, lr_min, warmup_frac, decay_frac, weight_decay, clip; /* warmup_frac ≥ 1: a number of steps */
     double niah_frac;           /* share of sequences that are key→value retrieval documents */
     uint64_t seed;
     int eval_every, eval_windows, save_every;

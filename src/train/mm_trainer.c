@@ -316,6 +316,7 @@ int mm_train_run(const mm_train_params *pin, mm_train_result *res) {
             steps = pin->steps;
         }
         if (pin->decay_frac >= 0) p.decay_frac = pin->decay_frac;
+        if (pin->warmup_frac >= 0) p.warmup_frac = pin->warmup_frac;
         p.steps = steps;
         mm_config cfg;
         snprintf(path, sizeof path, "%s/config.json", p.out_dir);
@@ -366,7 +367,9 @@ int mm_train_run(const mm_train_params *pin, mm_train_result *res) {
         goto out;
     }
 
-    mm_wsd sched = {.lr = p.lr, .lr_min = p.lr_min, .warmup = (int64_t)(p.warmup_frac * p.steps) + 1,
+    /* warmup: a share of the steps, or (≥ 1) a number of steps, which a time-budgeted run needs */
+    mm_wsd sched = {.lr = p.lr, .lr_min = p.lr_min,
+                    .warmup = p.warmup_frac >= 1 ? (int64_t)p.warmup_frac : (int64_t)(p.warmup_frac * p.steps) + 1,
                           .steps = p.steps, .decay_frac = p.decay_frac};
     const mm_adamw opt = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = p.weight_decay};
     const double fpt = mm_train_flops_per_token(&p.dims, p.seq_len);
