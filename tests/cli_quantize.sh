@@ -66,4 +66,25 @@ expect_fail compare "exactly one" -m "$M" -m "$M"
 expect_fail compare "exactly one" -m "$M" -m "$M" --ids 1 -p hi
 expect_fail compare "B:" -m "$M" -m "$TMP/none.gguf" --ids 1,2
 expect_fail compare "vocabularies differ" -m "$M" -m "$SHARED/golden/a_small_mixed" --ids 1,2
+# Conversion streams tensor by tensor: peak RSS stays a few of the largest tensors whatever the model's size.
+# Two sharded F32 models of 6 and 12 layers (96 and 175 MB; largest tensor: the 8192x256 embedding, 8.4 MB).
+rss_of() { sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p' <<<"$1"; }
+declare -A rss
+for L in 6 12; do
+  "$BIN" mkmodel -o "$TMP/s$L" --hidden 256 --heads 4 --kv-heads 2 --head-dim 64 --layers $L --experts 8 --top-k 2 \
+    --ffn 512 --vocab 8192 --dtype f32 --shard-mb 20 >/dev/null 2>&1 || bad "mkmodel s$L"
+  [ "$(ls "$TMP/s$L" | grep -c '^model-.*\.safetensors$')" -ge 4 ] && ok || bad "s$L is not sharded"
+  err=$("$BIN" quantize "$TMP/s$L" "$TMP/s$L.gguf" --type q8_0 2>&1); rss[$L]=$(rss_of "$err")
+  [ -n "${rss[$L]}" ] && ok || bad "quantize s$L printed no peak RSS: $err"
+  echo "quantize peak RSS, $L layers: ${rss[$L]} MB" >&2
+  rm -rf "$TMP/s$L" "$TMP/s$L.gguf"
+done
+# twice the model, at most one largest tensor more
+awk -v a="${rss[6]:-0}" -v b="${rss[12]:-999}" 'BEGIN { exit !(b - a < 8.4) }' && ok || bad "peak RSS grows with the model: ${rss[6]} -> ${rss[12]} MB"
+# and bounded by the 32 MB of conversion buffers + 4 largest tensors (the instrumented build's allocator and shadow
+# memory add their own constant, so the absolute bound is checked on the normal build)
+if [ -z "${MM_SANITIZE:-}" ]; then
+  awk -v b="${rss[12]:-999}" 'BEGIN { exit !(b < 32 + 4 * 8.4) }' && ok || bad "peak RSS ${rss[12]} MB over 32 + 4 x 8.4 MB"
+fi
+
 echo "MMT $pass $fail"

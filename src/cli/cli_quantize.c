@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "base/mm_common.h"
 #include "cli/cli.h"
 #include "minimax.h"
 #include "formats/mm_gguf.h"
@@ -73,7 +74,7 @@ int mm_cli_quantize(int argc, char **argv) {
             fprintf(stderr, "%s%d %s", first ? "" : ", ", r.n_by_type[t], mm_dtype_name((mm_dtype)t));
             first = 0;
         }
-    fprintf(stderr, "), %.1f M params, %.2f MB, %s tokenizer, %.1f s\n", r.n_params / 1e6, r.file_bytes / 1e6,
-            r.has_tokenizer ? "with" : "no", r.seconds);
+    fprintf(stderr, "), %.1f M params, %.2f MB, %s tokenizer, %.1f s, peak RSS %.1f MB\n", r.n_params / 1e6,
+            r.file_bytes / 1e6, r.has_tokenizer ? "with" : "no", r.seconds, mm_peak_rss() / 1e6);
     return 0;
 }

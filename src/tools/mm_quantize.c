@@ -145,7 +145,8 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
             return -1;
         }
     }
-    mm_model *m = mm_model_load(in, NULL);
+    /* Stored layout (no packed copies): conversion reads each matrix once, row by row. */
+    mm_model *m = mm_model_load(in, &(mm_model_params){.no_repack = 1});
     if (!m) return -1;
     const mm_config *c = &m->cfg;
     int rc = -1;
@@ -266,6 +267,12 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
                 for (int64_t r = 0; r < nr; r++) mm_tensor_row_f32(t, r0 + r, fbuf + (size_t)(r * cols));
                 size_t nb = mm_quantize_rows(p->type, fbuf, qbuf, nr, cols);
                 if (!nb || mm_gguf_writer_write(w, qbuf, nb)) goto done;
+                /* The rows are converted: drop their pages of the input mapping, so that memory stays a few
+                 * chunks whatever the model's size (each page is read once; the kernel would otherwise keep
+                 * every page of a 900 GB checkpoint counted in this process's resident set). A misaligned tensor's
+                 * private copy (mm_safetensors.c) is dropped the same way: nothing reads these rows again. */
+                mm_tensor chunk = mm_tensor_rows(t, r0, nr);
+                mm_release_file_pages(chunk.data, chunk.nbytes);
                 if (pp->progress && mm_time() - last > 0.1) {
                     last = mm_time();
                     progress_line(p, mm_gguf_writer_written(w), total, t0);
