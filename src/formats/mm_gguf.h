@@ -140,9 +140,11 @@ int mm_gguf_load_model(const char *path, mm_config *cfg, struct mm_weights **w);
 int mm_gguf_write_tokenizer_json(mm_gguf_writer *w, const char *tokenizer_path, int n_vocab_min);
 
 /* The tokenizer of a GGUF (tokenizer.ggml.model "gpt2"; pre "minimax-m2"/"minimax-01" → the GPT-4o (o200k)
- * split with NFC as MiniMax's tokenizer.json has, "gpt-4o" → the same split without NFC, "default"/"gpt2"
- * → GPT-2's byte-level regex). CONTROL tokens become special added tokens, USER_DEFINED ones non-special
- * added tokens, UNUSED ones no token. */
+ * split with NFC as MiniMax's tokenizer.json has, "gpt-4o" → the same split without NFC, "default"/"gpt-2"
+ * → GPT-2's byte-level regex; "gpt2" too, as files written before llama.cpp's name "gpt-2" was used). CONTROL tokens
+ * become special added tokens, USER_DEFINED ones non-special added tokens, UNUSED ones no token. A file without a
+ * tokenizer (tokenizer.ggml.model "none", as `minimax quantize` writes for a checkpoint that has none, so that
+ * llama.cpp loads it as a vocabulary of vocab_size ids without text) is an error naming that. */
 struct mm_tokenizer *mm_tokenizer_load_gguf(const char *path);
 
 #endif

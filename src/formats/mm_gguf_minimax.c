@@ -347,7 +347,7 @@ static const char *json_pre_type(json_t *root) {
     if (!ptt) return NULL;
     if (!strcmp(ptt, "ByteLevel")) {
         if (nfc || jflag(pt, "add_prefix_space", 0) || !jflag(pt, "use_regex", 1)) return NULL;
-        return "gpt2";
+        return "gpt-2"; /* llama.cpp's name for GPT-2's split ("gpt2" is its tokenizer *model* name, not a pre type) */
     }
     if (strcmp(ptt, "Sequence")) return NULL;
     json_t *steps = json_object_get(pt, "pretokenizers");
@@ -362,6 +362,30 @@ static const char *json_pre_type(json_t *root) {
     if (!re || strcmp(re, MM_O200K_REGEX) || !tiles || jflag(bl, "add_prefix_space", 0) || jflag(bl, "use_regex", 1))
         return NULL;
     return nfc ? "minimax-m2" : "gpt-4o";
+}
+
+static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* llama.cpp refuses a vocabulary in which two ids have the same text (an added token repeating a vocab entry, a
+ * "[PAD<id>]" filler that collides): find it here and name both ids. */
+static int check_unique_tokens(const char *file, char **tokens, int64_t n) {
+    char **sorted = mm_xmalloc(sizeof *sorted * (size_t)(n ? n : 1));
+    memcpy(sorted, tokens, sizeof *sorted * (size_t)n);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str_ptr);
+    const char *dup = NULL;
+    for (int64_t i = 1; i < n && !dup; i++)
+        if (!strcmp(sorted[i - 1], sorted[i])) dup = sorted[i];
+    free(sorted);
+    if (!dup) return 0;
+    int64_t a = -1, b = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (!strcmp(tokens[i], dup)) {
+            if (a < 0) a = i;
+            else if (b < 0) b = i;
+        }
+    mm_set_error("%s: ids %lld and %lld have the same text \"%s\": llama.cpp refuses duplicate tokens", file, (long long)a,
+                 (long long)b, dup);
+    return -1;
 }
 
 /* A tokenizer_config.json special-token entry: a string or {"content": ...}. */
@@ -424,6 +448,11 @@ int mm_gguf_write_tokenizer_json(mm_gguf_writer *w, const char *tpath, int n_voc
         }
         if (id + 1 > n) n = id + 1;
     }
+    if (n_vocab_min > 0 && n > n_vocab_min) {
+        mm_set_error("%s: the tokenizer has ids up to %lld but the model's embedding has %d rows: llama.cpp sizes the "
+                     "vocabulary from the token list, so the file would not load", file, (long long)n - 1, n_vocab_min);
+        goto out;
+    }
     tokens = mm_xcalloc((size_t)n, sizeof *tokens);
     types = mm_xcalloc((size_t)n, sizeof *types);
     json_object_foreach(vocab, key, val) {
@@ -445,6 +474,7 @@ int mm_gguf_write_tokenizer_json(mm_gguf_writer *w, const char *tpath, int n_voc
             tokens[i] = mm_xstrdup(b);
             types[i] = TT_UNUSED;
         }
+    if (check_unique_tokens(file, tokens, n) < 0) goto out;
     nm = json_array_size(jm);
     merges = mm_xcalloc(nm ? nm : 1, sizeof *merges);
     for (size_t i = 0; i < nm; i++) {
@@ -507,8 +537,9 @@ mm_tokenizer *mm_tokenizer_load_gguf(const char *path) {
     char *mbuf = NULL;
     mm_tok_added *added = NULL;
     if (mm_gguf_get_str(g, "tokenizer.ggml.model", &model) < 0 || mm_gguf_get_str(g, "tokenizer.ggml.pre", &pre) < 0) goto out;
-    if (!model) {
-        mm_set_error("%s: no tokenizer in this GGUF (tokenizer.ggml.model is missing)", path);
+    if (!model || !strcmp(model, "none") || !strcmp(model, "no_vocab")) {
+        mm_set_error("%s: no tokenizer in this GGUF (tokenizer.ggml.model is %s%s%s); pass token ids (--ids) or "
+                     "--tokenizer FILE", path, model ? "\"" : "missing", model ? model : "", model ? "\"" : "");
         goto out;
     }
     if (strcmp(model, "gpt2")) {
@@ -517,7 +548,7 @@ mm_tokenizer *mm_tokenizer_load_gguf(const char *path) {
     }
     mm_tok_pretok steps[2];
     int nsteps, nfc;
-    if (!pre || !strcmp(pre, "default") || !strcmp(pre, "gpt2")) {
+    if (!pre || !strcmp(pre, "default") || !strcmp(pre, "gpt-2") || !strcmp(pre, "gpt2") /* as written before 2026-12 */) {
         steps[0] = (mm_tok_pretok){.type = MM_PRETOK_BYTELEVEL, .use_regex = 1};
         nsteps = 1;
         nfc = 0;
@@ -527,7 +558,7 @@ mm_tokenizer *mm_tokenizer_load_gguf(const char *path) {
         nsteps = 2;
         nfc = strcmp(pre, "gpt-4o") != 0; /* MiniMax's tokenizer.json normalizes with NFC; o200k itself does not */
     } else {
-        mm_set_error("%s: tokenizer.ggml.pre \"%s\" is not supported (minimax-m2, gpt-4o, gpt2, default)", path, pre);
+        mm_set_error("%s: tokenizer.ggml.pre \"%s\" is not supported (minimax-m2, gpt-4o, gpt-2, default)", path, pre);
         goto out;
     }
     int at;

@@ -176,7 +176,9 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
             res->has_tokenizer = 1;
         } else if (mm_gguf_is_file(in)) {
             if (!(gin = mm_gguf_open(in))) goto done;
-            for (int i = 0; i < mm_gguf_n_kv(gin); i++)
+            const char *tm = NULL;
+            if (mm_gguf_get_str(gin, "tokenizer.ggml.model", &tm) < 0) goto done;
+            for (int i = 0; tm && strcmp(tm, "none") && strcmp(tm, "no_vocab") && i < mm_gguf_n_kv(gin); i++)
                 if (!strncmp(mm_gguf_kv_key(gin, i), "tokenizer.", 10)) {
                     if (mm_gguf_w_copy_kv(w, gin, i)) goto done;
                     res->has_tokenizer = 1;
@@ -189,6 +191,9 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
             res->has_tokenizer = 1;
         }
     }
+    /* No tokenizer: llama.cpp requires tokenizer.ggml.model and reads "none" as a vocabulary of
+     * minimax-01.vocab_size ids without text (written above), so the file loads there and runs from token ids. */
+    if (!res->has_tokenizer && mm_gguf_w_str(w, "tokenizer.ggml.model", "none")) goto done;
     /* tensors, in llama.cpp's naming */
     const int64_t H = c->hidden_size;
     plan_mat(&ps, "token_embd.weight", &m->embed, 1);
