@@ -2,6 +2,7 @@
  * on hand-written model outputs (a random model never emits calls). */
 #include <jansson.h>
 
+#include "base/mm_common.h"
 #include "text/mm_chat.h"
 #include "server/mm_oai.h"
 #include "mm_test.h"
@@ -187,5 +188,28 @@ int main(void) {
               json_is_null(json_object_get(json_object_get(e, "error"), "code")),
           "error shape");
     json_decref(e);
+    /* a message quoting client bytes that are not UTF-8 (GET /%ff) still gives an error object */
+    e = mm_oai_error("no such endpoint: GET /\xff and a cut \xc3", "not_found_error", "not_found");
+    const char *em = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+    CHECK(em && !strcmp(em, "no such endpoint: GET /\xef\xbf\xbd and a cut \xef\xbf\xbd"), "invalid UTF-8 → U+FFFD: %s", em ? em : "(null)");
+    json_decref(e);
+
+    /* mm_utf8_lossy: Rust's from_utf8_lossy replacement rules, NUL kept */
+    static const struct { const char *in; size_t n; const char *out; size_t out_n; } L[] = {
+        {"abc", 3, "abc", 3},
+        {"a\0b", 3, "a\0b", 3},
+        {"\xc3\xa9", 2, "\xc3\xa9", 2},
+        {"\xc3", 1, "\xef\xbf\xbd", 3},                               /* cut character */
+        {"\xe2\x82x", 3, "\xef\xbf\xbdx", 4},                         /* maximal prefix → one U+FFFD */
+        {"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", 6},                  /* overlong */
+        {"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9},  /* surrogate */
+        {"\xf4\x90\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 12},
+    };
+    for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
+        size_t n;
+        char *o = mm_utf8_lossy(L[i].in, L[i].n, &n);
+        CHECK(n == L[i].out_n && !memcmp(o, L[i].out, n) && o[n] == 0, "mm_utf8_lossy case %zu (%zu bytes)", i, n);
+        free(o);
+    }
     return mmt_done();
 }

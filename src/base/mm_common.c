@@ -40,6 +40,54 @@ void mm_error_prefix(const char *fmt, ...) {
     mm_err[n] = 0;
 }
 
+/* ---------------------------------------------------------------- UTF-8 */
+int mm_utf8_seq(const uint8_t *s, size_t n) {
+    uint8_t c = s[0];
+    if (c < 0x80) return 1;
+    int need;
+    uint8_t lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else
+        return -1;
+    for (int k = 1; k <= need; k++) {
+        if ((size_t)k >= n) return 0;
+        uint8_t b = s[k];
+        if (b < lo || b > hi) return -k;
+        lo = 0x80, hi = 0xbf;
+    }
+    return need + 1;
+}
+
+char *mm_utf8_lossy(const void *src, size_t n, size_t *out_len) {
+    const uint8_t *s = src;
+    /* each replaced byte run of k >= 1 bytes becomes 3 bytes: at most 3n */
+    char *out = mm_xmalloc(n > SIZE_MAX / 3 - 1 ? SIZE_MAX : 3 * n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        int k = mm_utf8_seq(s + i, n - i);
+        if (k > 0) {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i += k < 0 ? (size_t)-k : n - i;
+        }
+    }
+    out[o] = 0;
+    if (out_len) *out_len = o;
+    return out;
+}
+
 /* ---------------------------------------------------------------- allocation */
 static void mm_oom(size_t n, const char *file, int line) {
     fprintf(stderr, "minimax: out of memory allocating %zu bytes at %s:%d\n", n, file, line);

@@ -103,6 +103,16 @@ void mm_release_file_pages(const void *p, size_t n);
 /* A whole file read into memory, NUL-terminated (malloc'd); *len its size (may be NULL). NULL + error naming the path. */
 char *mm_read_file(const char *path, size_t *len);
 
+/* ---------------------------------------------------------------- UTF-8
+ * Length of the UTF-8 sequence at s[0..n) (n >= 1): > 0 a valid character of that many bytes; 0 a valid
+ * but incomplete prefix (more bytes needed); < 0 invalid, and -k is the number of bytes one U+FFFD replaces
+ * (Rust's from_utf8_lossy: the maximal prefix of a valid sequence). Strict: no overlongs, no surrogates. */
+int mm_utf8_seq(const uint8_t *s, size_t n);
+/* s[0..n) with every invalid or incomplete sequence replaced by U+FFFD: malloc'd and NUL-terminated (s may
+ * hold NUL bytes; they are kept), its length in *out_len if not NULL. For text from outside (URLs, file
+ * names, client bytes) that must go into JSON, which only carries valid UTF-8. */
+char *mm_utf8_lossy(const void *s, size_t n, size_t *out_len);
+
 /* Monotonic wall clock in seconds. */
 double mm_time(void);
 /* Peak resident set size of this process in bytes (0 if unknown). */

@@ -515,5 +515,11 @@ json_t *mm_oai_parse_tool_calls(const char *text, size_t len, const char *id_bas
 }
 
 json_t *mm_oai_error(const char *message, const char *type, const char *code) {
-    return json_pack("{s:{s:s, s:s, s:s?}}", "error", "message", message, "type", type, "code", code);
+    /* the message may quote client bytes (a URL, a method, a JSON parse error near a bad byte): JSON holds
+     * only valid UTF-8, so invalid sequences become U+FFFD rather than making the whole error unencodable */
+    size_t n;
+    char *m = mm_utf8_lossy(message, strlen(message), &n);
+    json_t *e = json_pack("{s:{s:s%, s:s, s:s?}}", "error", "message", m, n, "type", type, "code", code);
+    free(m);
+    return e;
 }

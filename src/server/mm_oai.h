@@ -68,7 +68,8 @@ size_t mm_oai_tool_marker(const char *text, size_t len, size_t *partial);
 /* Renders OpenAI tool_calls as model text in the style's format (malloc'd; used for chat history). */
 char *mm_oai_render_tool_calls(const json_t *tool_calls, int chat_style);
 
-/* {"error":{"message","type","code"}} (new reference). */
+/* {"error":{"message","type","code"}} (new reference). Invalid UTF-8 in message is replaced by U+FFFD;
+ * type and code must be valid UTF-8 (they are constants). */
 json_t *mm_oai_error(const char *message, const char *type, const char *code);
 
 #endif

@@ -74,10 +74,18 @@ static enum MHD_Result send_text(mm_server *s, struct MHD_Connection *c, unsigne
     return ret;
 }
 
+/* What a response that could not be built says instead (json_pack/json_dumps fail on invalid UTF-8 or out
+ * of memory): a valid error, never a crash or a bare "{}". */
+static const char INTERNAL_ERROR_JSON[] =
+    "{\"error\":{\"message\":\"internal error: the response could not be encoded as JSON\",\"type\":\"server_error\","
+    "\"code\":\"internal_error\"}}";
+
+/* Sends v (a new reference, or NULL when building it failed) as JSON; a NULL or unencodable v becomes a 500. */
 static enum MHD_Result send_json(mm_server *s, struct MHD_Connection *c, unsigned status, json_t *v) {
-    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *txt = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(v);
-    enum MHD_Result r = send_text(s, c, status, "application/json", txt ? txt : "{}", txt ? strlen(txt) : 2, NULL);
+    enum MHD_Result r = txt ? send_text(s, c, status, "application/json", txt, strlen(txt), status == 503 ? "1" : NULL)
+                            : send_text(s, c, 500, "application/json", INTERNAL_ERROR_JSON, sizeof INTERNAL_ERROR_JSON - 1, NULL);
     free(txt);
     return r;
 }
@@ -95,12 +103,7 @@ static enum MHD_Result send_error(mm_server *s, struct MHD_Connection *c, unsign
                        : status == 503 ? "unavailable_error"
                        : status >= 500 ? "server_error"
                                        : "invalid_request_error";
-    json_t *e = mm_oai_error(msg, type, code);
-    char *txt = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(e);
-    enum MHD_Result r = send_text(s, c, status, "application/json", txt, strlen(txt), status == 503 ? "1" : NULL);
-    free(txt);
-    return r;
+    return send_json(s, c, status, mm_oai_error(msg, type, code));
 }
 
 /* 1 if the peer has closed the connection (orderly shutdown or error). */
@@ -192,11 +195,13 @@ static void out_put(mm_gen *g, const char *s, size_t n) {
     g->out_len += n;
 }
 
+/* One SSE event of v (a new reference, or NULL when building it failed: then an error event). */
 static void out_event(mm_gen *g, json_t *v) {
-    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *txt = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(v);
     out_put(g, "data: ", 6);
-    out_put(g, txt, strlen(txt));
+    if (txt) out_put(g, txt, strlen(txt));
+    else out_put(g, INTERNAL_ERROR_JSON, sizeof INTERNAL_ERROR_JSON - 1);
     out_put(g, "\n\n", 2);
     free(txt);
 }
@@ -206,6 +211,10 @@ static json_t *chunk(mm_gen *g, json_t *choice) {
     json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[]}", "id", g->id, "object",
                           g->kind == MM_OAI_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)g->created,
                           "model", g->srv->model_id, "system_fingerprint", "minimax.c", "choices");
+    if (!c) {
+        json_decref(choice);
+        return NULL;
+    }
     if (choice) json_array_append_new(json_object_get(c, "choices"), choice);
     if (g->include_usage) json_object_set_new(c, "usage", json_null());
     return c;
@@ -502,10 +511,12 @@ static enum MHD_Result handle_tokenize(mm_server *s, struct MHD_Connection *c, i
 
 static enum MHD_Result handle_models(mm_server *s, struct MHD_Connection *c) {
     const mm_config *cfg = mm_model_config(s->model);
+    char *type = mm_utf8_lossy(cfg->model_type, strlen(cfg->model_type), NULL);   /* from the model file */
     json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:i, s:i, s:i, s:i, s:b}}", "id", s->model_id, "object", "model", "created",
-                          (json_int_t)s->created, "owned_by", "minimax.c", "meta", "model_type", cfg->model_type, "vocab_size",
+                          (json_int_t)s->created, "owned_by", "minimax.c", "meta", "model_type", type, "vocab_size",
                           cfg->vocab_size, "n_layers", cfg->n_layers, "n_ctx", mm_sched_n_ctx(s->sched), "parallel", s->p.parallel,
                           "tokenizer", s->tok != NULL);
+    free(type);
     return send_json(s, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", m));
 }
 
@@ -691,7 +702,13 @@ int mm_server_run(const mm_server_params *pp) {
     pthread_mutex_init(&s->mu, NULL);
     const char *base = strrchr(s->p.model_path, '/');
     base = base && base[1] ? base + 1 : s->p.model_path;
-    snprintf(s->model_id, sizeof s->model_id, "%s", s->p.alias ? s->p.alias : base);
+    /* the id goes into every response: a directory name or alias that is not UTF-8 (or is cut inside a
+     * character) is shown with U+FFFD, as JSON requires */
+    char raw_id[sizeof s->model_id / 4];
+    snprintf(raw_id, sizeof raw_id, "%s", s->p.alias ? s->p.alias : base);
+    char *id = mm_utf8_lossy(raw_id, strlen(raw_id), NULL);
+    snprintf(s->model_id, sizeof s->model_id, "%s", id);
+    free(id);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

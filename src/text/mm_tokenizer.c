@@ -909,34 +909,6 @@ int mm_tokenizer_encode_parallel(const mm_tokenizer *t, const char *text, size_t
 
 /* ================================================================ 4. decoding */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available): >0 valid length; 0 an incomplete but so far
- * valid prefix (needs more bytes); <0: invalid, -k = number of bytes to replace by one U+FFFD (Rust's
- * from_utf8_lossy: the maximal prefix of a valid sequence). */
-static int utf8_seq(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    int need;
-    uint8_t lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else
-        return -1;
-    for (int k = 1; k <= need; k++) {
-        if ((size_t)k >= n) return 0;
-        uint8_t b = s[k];
-        if (b < lo || b > hi) return -k;
-        lo = 0x80, hi = 0xbf;
-    }
-    return need + 1;
-}
-
 typedef struct {
     char *p;
     size_t n, cap;
@@ -959,7 +931,7 @@ static size_t lossy_append(sbuf *b, const uint8_t *s, size_t n, int hold) {
         while (j < n && s[j] < 0x80) j++;
         if (j > i) sb_put(b, s + i, j - i), i = j;
         if (i >= n) break;
-        int k = utf8_seq(s + i, n - i);
+        int k = mm_utf8_seq(s + i, n - i);
         if (k > 0) {
             sb_put(b, s + i, (size_t)k);
             i += (size_t)k;

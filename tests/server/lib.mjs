@@ -3,6 +3,7 @@
 // the "MMT <passed> <failed>" line tests/run.sh adds up.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 export const BIN = process.env.MM_BIN;
@@ -29,9 +30,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const now = () => performance.now();
 
 // Starts `minimax serve ARGS --port 0` and resolves once it prints "ready:". Returns {url, port, proc, log()}.
-export function startServer(args, { timeoutMs = 120000 } = {}) {
+// shellArgs: more arguments written as a bash snippet (for bytes a JS string cannot carry, e.g. $'\xff').
+export function startServer(args, { timeoutMs = 120000, shellArgs = '' } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ['serve', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = ['serve', ...args, '--port', '0'];
+    const proc = shellArgs ? spawn('bash', ['-c', `exec "$@" ${shellArgs}`, 'bash', BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+                           : spawn(BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '', port = 0, settled = false;
     const onData = (d) => {
       log += d.toString();
@@ -138,4 +142,52 @@ export function metric(text, name) {
 export function percentile(xs, p) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+}
+
+// Raw bytes to a loopback port; resolves with what came back until the server closed the connection (or
+// timeoutMs passed: then timedOut is set). halfClose: shut down our sending side after the bytes (a complete
+// request followed by FIN, legal in HTTP/1.1). Returns {status, head, body (Buffer), closed, timedOut, error}.
+export function rawRequest(port, bytes, { halfClose = false, timeoutMs = 10000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const chunks = [];
+    let settled = false;
+    const finish = (extra) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(t);
+      sock.destroy();
+      const all = Buffer.concat(chunks);
+      const k = all.indexOf('\r\n\r\n');
+      const head = k >= 0 ? all.subarray(0, k).toString('latin1') : all.toString('latin1');
+      const m = head.match(/^HTTP\/1\.[01] (\d{3})/);
+      resolve({ status: m ? +m[1] : 0, head, body: k >= 0 ? all.subarray(k + 4) : Buffer.alloc(0), ...extra });
+    };
+    const t = setTimeout(() => finish({ timedOut: true }), timeoutMs);
+    sock.on('connect', () => {
+      sock.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1'));
+      if (halfClose) sock.end();
+    });
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('end', () => finish({ closed: true }));
+    sock.on('error', (e) => finish({ error: e.code || String(e) }));
+  });
+}
+
+// The JSON of a raw response body (de-chunked if needed), or null.
+export function rawJson(r) {
+  let b = r.body;
+  if (/transfer-encoding: *chunked/i.test(r.head)) {
+    const parts = [];
+    for (let i = 0; ;) {
+      const e = b.indexOf('\r\n', i);
+      if (e < 0) break;
+      const n = parseInt(b.subarray(i, e).toString('latin1'), 16);
+      if (!n) break;
+      parts.push(b.subarray(e + 2, e + 2 + n));
+      i = e + 2 + n + 2;
+    }
+    b = Buffer.concat(parts);
+  }
+  try { return JSON.parse(b.toString('utf8')); } catch { return null; }
 }
