@@ -7,7 +7,14 @@
 #include <math.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
+
+/* F16C (CPUID.1:ECX bit 29) read directly: clang's __builtin_cpu_supports does not know "f16c". */
+static int mm_cpu_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 
 #define MM_T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
 #define MM_T256 __attribute__((target("avx2,fma,f16c")))
@@ -612,7 +619,7 @@ const mm_kernel_set *mm_kernels_avx512(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") && mm_cpu_f16c())
         return &mm_set_512;
     return NULL;
 }
@@ -830,7 +837,7 @@ static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_
 
 const mm_kernel_set *mm_kernels_avx2(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && mm_cpu_f16c())
         return &mm_set_256;
     return NULL;
 }

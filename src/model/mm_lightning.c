@@ -10,9 +10,11 @@
 
 size_t mm_lightning_scratch(int D, int B) { return (size_t)B * B + (size_t)D * B + 2 * (size_t)B; }
 
+/* Compiled three times, chosen at load. Static behind the exported wrapper below: clang 14 emits no plain
+ * symbol for an external target_clones function, so callers in other files would not link. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void mm_lightning_head(const float *q, const float *k, const float *v, int stride, float *o, int ostride,
-                       float *S, int n, int D, float s, int B, float *scratch) {
+static void lightning_head(const float *q, const float *k, const float *v, int stride, float *o, int ostride,
+                           float *S, int n, int D, float s, int B, float *scratch) {
     float *P = scratch;                    /* [B][B] decayed scores of one block (lower triangle used) */
     float *Kt = P + (size_t)B * B;         /* [D][B] the block's keys transposed: score rows vectorise over j */
     float *dd = Kt + (size_t)D * B;        /* [B] dd[d] = exp(-s·d): intra-block decay by distance */
@@ -72,6 +74,11 @@ void mm_lightning_head(const float *q, const float *k, const float *v, int strid
             }
         }
     }
+}
+
+void mm_lightning_head(const float *q, const float *k, const float *v, int stride, float *o, int ostride,
+                       float *S, int n, int D, float s, int B, float *scratch) {
+    lightning_head(q, k, v, stride, o, ostride, S, n, D, s, B, scratch);
 }
 
 void mm_lightning_head_ref(const float *q, const float *k, const float *v, int stride, float *o, int ostride,

@@ -29,10 +29,13 @@ static uint64_t sum_words(const uint64_t *p, size_t n) {
     return acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
 }
 
+/* Where the sums go, so the compiler cannot drop the reads (file scope: a local one that is only written is
+ * "set but not used" to clang). */
+static volatile uint64_t mm_bench_sink;
+
 mm_bench_stat mm_bench_read_bandwidth(size_t bytes, int reps) {
     const size_t n = bytes / 8;
     uint64_t *buf = mm_xaligned(n * 8);
-    volatile uint64_t sink = 0;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) buf[i] = i; /* first touch from the threads that will read */
     double *gbs = mm_xmalloc(sizeof(double) * (size_t)(reps + 1));
@@ -45,7 +48,7 @@ mm_bench_stat mm_bench_read_bandwidth(size_t bytes, int reps) {
             s += sum_words(buf + id * chunk, id == nt - 1 ? n - id * chunk : chunk);
         }
         double dt = mm_time() - t0;
-        sink += s;
+        mm_bench_sink += s;
         if (r >= 0) gbs[r] = (double)n * 8 / dt / 1e9;
     }
     free(buf);
