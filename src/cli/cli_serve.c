@@ -24,7 +24,11 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N       context size per sequence in tokens (default 4096)\n"
             "      --queue N          requests that may wait for a slot before 503 (default 64)\n"
             "      --cache-mb N       prefix-cache budget in MiB (default 1024; 0 = off)\n"
-            "      --max-body-kb N    request body limit in KiB (default 8192)\n"
+            "      --max-body-kb N    request body limit in KiB (default 8192); bodies held at once: 8x this\n"
+            "      --max-conns N      open connections (default 256); when one more comes, the oldest that has\n"
+            "                         not sent a complete request (or idles between requests) is closed\n"
+            "      --header-timeout S seconds a connection has to send a complete request head (default 10)\n"
+            "      --idle-timeout S   seconds without a byte either way before a connection is closed (default 30)\n"
             "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
@@ -35,7 +39,8 @@ static void usage(FILE *f) {
 int mm_cli_serve(int argc, char **argv) {
     const char *cmd = "serve";
     mm_server_params p = {.host = "127.0.0.1", .port = 8080, .parallel = 4, .n_ctx = 4096, .queue_max = 64,
-                          .cache_bytes = (size_t)1024 << 20, .max_body = (size_t)8192 << 10};
+                          .cache_bytes = (size_t)1024 << 20, .max_body = (size_t)8192 << 10,
+                          .max_conns = 256, .header_timeout = 10, .idle_timeout = 30};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long l;
@@ -53,6 +58,9 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--queue")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 20, &l)) return 2; p.queue_max = (int)l; }
         else if (!strcmp(a, "--cache-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1L << 24, &l)) return 2; p.cache_bytes = (size_t)l << 20; }
         else if (!strcmp(a, "--max-body-kb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 22, &l)) return 2; p.max_body = (size_t)l << 10; }
+        else if (!strcmp(a, "--max-conns")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1 << 16, &l)) return 2; p.max_conns = (int)l; }
+        else if (!strcmp(a, "--header-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.header_timeout = (double)l; }
+        else if (!strcmp(a, "--idle-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.idle_timeout = (int)l; }
         else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }
         else { fprintf(stderr, "minimax serve: unknown option '%s' (see --help)\n", a); return 2; }

@@ -9,18 +9,22 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "text/mm_chat.h"
 #include "base/mm_common.h"
+#include "server/mm_limits.h"
 #include "server/mm_oai.h"
 #include "server/mm_sched.h"
 #include "server/mm_server.h"
@@ -38,6 +42,7 @@ typedef struct {
     mm_model *model;
     mm_tokenizer *tok;
     mm_sched *sched;
+    mm_limits *lim;          /* connections, header time, bodies, parsing (mm_limits.h) */
     int chat_style;
     int32_t eos;
     char model_id[256];
@@ -49,6 +54,29 @@ typedef struct {
     int64_t disconnects;
     uint64_t next_id;
 } mm_server;
+
+/* One log line, written with a single write(2) so that lines of concurrent connections never interleave;
+ * control bytes (which a client may have put into a message) are shown as '?'. */
+static void log_line(const char *fmt, va_list ap) {
+    char line[1024];
+    int n = snprintf(line, sizeof line, "minimax serve: ");
+    int k = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    n = k < 0 ? n : n + k < (int)sizeof line - 1 ? n + k : (int)sizeof line - 2;
+    while (n > 0 && line[n - 1] == '\n') n--;
+    for (int i = 0; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
+    line[n++] = '\n';
+    for (ssize_t w, o = 0; o < n; o += w)
+        if ((w = write(STDERR_FILENO, line + o, (size_t)(n - o))) <= 0) break;
+}
+
+static void mm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void mm_log(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(fmt, ap);
+    va_end(ap);
+}
 
 static volatile sig_atomic_t g_signals;
 static void on_signal(int sig) {
@@ -106,13 +134,20 @@ static enum MHD_Result send_error(mm_server *s, struct MHD_Connection *c, unsign
     return send_json(s, c, status, mm_oai_error(msg, type, code));
 }
 
-/* 1 if the peer has closed the connection (orderly shutdown or error). */
+/* 1 if the peer is known to be gone: the connection was reset or failed. An orderly EOF is not a
+ * disconnect: HTTP/1.1 lets a client half-close its sending side after a complete request and still read
+ * the answer. A client that closed entirely looks the same until something is written to it: a stream
+ * writes every token and is cancelled at the first write that fails; a non-streaming request runs to its
+ * end (bounded by max_tokens and the context, like any request a client may send). */
 static int client_gone(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return 1;
     char b;
     ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
 static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms) {
@@ -564,6 +599,12 @@ static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
     METRIC("slots", "gauge", "Sequences decoded together (--parallel).", "%d", st.slots);
     METRIC("requests_finished_total", "counter", "Requests that finished.", "%lld", (long long)st.jobs_done);
     METRIC("requests_cancelled_total", "counter", "Requests cancelled (client disconnected).", "%lld", (long long)st.jobs_cancelled);
+    long long evicted, timed_out;
+    mm_limits_get_counts(s->lim, &evicted, &timed_out);
+    METRIC("connections_open", "gauge", "Open client connections.", "%d", mm_limits_n_conns(s->lim));
+    METRIC("connections_evicted_total", "counter", "Idle connections closed to make room (--max-conns).", "%lld", evicted);
+    METRIC("connections_header_timeouts_total", "counter", "Connections closed for not sending a request head in time.", "%lld",
+           timed_out);
     METRIC("uptime_seconds", "gauge", "Seconds since the server started.", "%.1f", mm_time() - s->t_start);
 #undef METRIC
 #undef M
@@ -577,7 +618,10 @@ static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
 typedef struct {
     char *body;
     size_t len, cap;
-    int too_big;
+    size_t reserved;      /* bytes of the body budget this request holds */
+    int too_big;          /* the body passes --max-body-kb: 413 once it is in */
+    int busy;             /* the body budget ran out while a chunked body came: 503 once it is in */
+    int answered;         /* refused from its head alone: the body is dropped unread */
 } mm_conn;
 
 static int authorized(mm_server *s, struct MHD_Connection *c) {
@@ -649,6 +693,51 @@ static enum MHD_Result route(mm_server *s, struct MHD_Connection *c, const char 
     }
 }
 
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    if (!strcasecmp(key, "Content-Length")) ++*(int *)cls;
+    return MHD_YES;
+}
+
+static mm_limits_conn *limits_conn(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The request head is complete: decide what can be decided before reading the body. A refusal here is
+ * answered at once and the body is never read (the connection closes after the answer). */
+static enum MHD_Result on_head(mm_server *s, struct MHD_Connection *c, mm_conn *cc) {
+    mm_limits_request_begin(s->lim, limits_conn(c));
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    int n_cl = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &n_cl);
+    enum MHD_Result r = MHD_YES;
+    if (te && cl) {
+        r = send_error(s, c, 400, "bad_framing", "a request must not have both Transfer-Encoding and Content-Length");
+    } else if (n_cl > 1) {
+        r = send_error(s, c, 400, "bad_framing", "a request must not have more than one Content-Length");
+    } else if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (cl[0] < '0' || cl[0] > '9' || *end || errno == ERANGE)
+            r = send_error(s, c, 400, "bad_framing", "Content-Length must be a decimal number of bytes");
+        else if (n > s->p.max_body)
+            r = send_error(s, c, 413, "request_too_large", "the request body (%llu bytes) is larger than the limit of %zu bytes", n,
+                           s->p.max_body);
+        else if (!mm_limits_body_reserve(s->lim, (size_t)n))
+            r = send_error(s, c, 503, "busy", "the server holds too many request bodies right now; retry later");
+        else {
+            cc->reserved = (size_t)n;
+            return MHD_YES;
+        }
+    } else {
+        return MHD_YES;
+    }
+    cc->answered = 1;
+    return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     mm_server *s = cls;
@@ -656,42 +745,89 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cc) {
         cc = mm_xcalloc(1, sizeof *cc);
         *con_cls = cc;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->p.max_body) cc->too_big = 1;
-        return MHD_YES;
+        return on_head(s, c, cc);
     }
-    if (*upload_size) {   /* more body: keep it, or count it and drop it once over the limit */
-        if (!cc->too_big && cc->len + *upload_size > s->p.max_body) {
-            cc->too_big = 1;
-            free(cc->body);
-            cc->body = NULL;
-        }
-        if (!cc->too_big) {
-            if (cc->len + *upload_size + 1 > cc->cap) cc->body = mm_xrealloc(cc->body, cc->cap = (cc->len + *upload_size + 1) * 2);
-            memcpy(cc->body + cc->len, upload, *upload_size);
-            cc->len += *upload_size;
-            cc->body[cc->len] = 0;
-        }
+    if (cc->answered) {
         *upload_size = 0;
         return MHD_YES;
     }
+    if (*upload_size) {   /* more body: keep it, or count it and drop it once over a limit */
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (cc->too_big || cc->busy) return MHD_YES;
+        if (cc->len + n > s->p.max_body) {
+            cc->too_big = 1;
+        } else if (cc->len + n > cc->reserved) {   /* chunked: reserve as it grows */
+            if (mm_limits_body_reserve(s->lim, cc->len + n - cc->reserved)) cc->reserved = cc->len + n;
+            else cc->busy = 1;
+        }
+        if (cc->too_big || cc->busy) {
+            free(cc->body);
+            cc->body = NULL;
+            return MHD_YES;
+        }
+        if (cc->len + n + 1 > cc->cap) cc->body = mm_xrealloc(cc->body, cc->cap = (cc->len + n + 1) * 2);
+        memcpy(cc->body + cc->len, upload, n);
+        cc->len += n;
+        cc->body[cc->len] = 0;
+        return MHD_YES;
+    }
+    if (cc->busy) return send_error(s, c, 503, "busy", "the server holds too many request bodies right now; retry later");
     return route(s, c, url, method, cc);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    mm_server *s = cls;
     mm_conn *cc = *con_cls;
     if (cc) {
+        mm_limits_body_release(s->lim, cc->reserved);
         free(cc->body);
         free(cc);
         *con_cls = NULL;
+    }
+    mm_limits_request_end(s->lim, limits_conn(c));
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    mm_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? mm_limits_conn_open(s->lim, ci->connect_fd) : NULL;
+    } else {
+        mm_limits_conn_close(s->lim, *socket_context);
+        *socket_context = NULL;
     }
 }
 
 /* ---------------------------------------------------------------- startup and shutdown */
 
+/* libmicrohttpd's messages (mostly about clients that misbehave: a stranger decides how many) are kept to
+ * 10 lines a second; the count of those left out is printed with the next line that gets through. */
 static void log_cb(void *cls, const char *fmt, va_list ap) {
-    fprintf(stderr, "minimax serve: libmicrohttpd: ");
-    vfprintf(stderr, fmt, ap);
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static long window, in_window, dropped;
+    pthread_mutex_lock(&mu);
+    long now = (long)mm_time(), left_out = 0;
+    if (now != window) window = now, in_window = 0;
+    int show = in_window++ < 10;
+    if (show) left_out = dropped, dropped = 0;
+    else dropped++;
+    pthread_mutex_unlock(&mu);
+    if (!show) return;
+    char msg[768];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (left_out) mm_log("libmicrohttpd: %s (%ld similar messages left out)", msg, left_out);
+    else mm_log("libmicrohttpd: %s", msg);
+}
+
+/* Each connection holds a descriptor: make sure the soft limit allows --max-conns of them and the model's. */
+static void raise_fd_limit(int max_conns) {
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_conns + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want) return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < want)
+        mm_log("warning: the open-file limit (%llu) is below --max-conns + 256; raise it with ulimit -n", (unsigned long long)rl.rlim_cur);
 }
 
 int mm_server_run(const mm_server_params *pp) {
@@ -721,7 +857,8 @@ int mm_server_run(const mm_server_params *pp) {
     memset(&ss, 0, sizeof ss);
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* poll(), not select(): no FD_SETSIZE cap on descriptor numbers */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (inet_pton(AF_INET, s->p.host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)s->p.port);
@@ -734,12 +871,24 @@ int mm_server_run(const mm_server_params *pp) {
         free(s);
         return 1;
     }
-    s->d = MHD_start_daemon(flags, (uint16_t)s->p.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                            MHD_OPTION_EXTERNAL_LOGGER, log_cb, NULL, MHD_OPTION_END);
+    raise_fd_limit(s->p.max_conns);
+    s->lim = mm_limits_new(&(mm_limits_params){.max_conns = s->p.max_conns, .header_timeout = s->p.header_timeout,
+                                               .body_total = 8 * s->p.max_body, .parse_max = 2, .parse_wait = 30});
+    if (!s->lim) {
+        fprintf(stderr, "minimax serve: %s\n", mm_last_error());
+        free(s);
+        return 1;
+    }
+    /* the library's own connection limit is a little above ours: the connection that passes --max-conns
+     * must be accepted for mm_limits to make room for it by closing an idle one */
+    s->d = MHD_start_daemon(flags, (uint16_t)s->p.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, log_cb, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)s->p.max_conns + 16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->p.idle_timeout,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!s->d) {
         fprintf(stderr, "minimax serve: cannot listen on %s:%d (%s)\n", s->p.host, s->p.port, strerror(errno));
+        mm_limits_free(s->lim);
         free(s);
         return 1;
     }
@@ -787,6 +936,7 @@ int mm_server_run(const mm_server_params *pp) {
     rc = 0;
 out:
     MHD_stop_daemon(s->d);
+    mm_limits_free(s->lim);   /* after the daemon: every connection has been reported closed */
     mm_sched_free(s->sched);   /* after a second signal: waits for running jobs (no more clients read them) */
     mm_tokenizer_free(s->tok);
     mm_model_free(s->model);

@@ -16,7 +16,10 @@ typedef struct mm_server_params {
     int threads;                 /* compute threads (0: all cores) */
     int kv_bf16;
     size_t cache_bytes;          /* prefix cache budget */
-    size_t max_body;             /* request body limit in bytes */
+    size_t max_body;             /* request body limit in bytes (bodies held at once: 8x this) */
+    int max_conns;               /* open connections; past it the oldest idle one is closed */
+    double header_timeout;       /* seconds to send a request head (from connect or the previous response) */
+    int idle_timeout;            /* seconds without a byte either way before a connection is closed */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then

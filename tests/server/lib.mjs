@@ -174,20 +174,33 @@ export function rawRequest(port, bytes, { halfClose = false, timeoutMs = 10000 }
   });
 }
 
-// The JSON of a raw response body (de-chunked if needed), or null.
-export function rawJson(r) {
-  let b = r.body;
-  if (/transfer-encoding: *chunked/i.test(r.head)) {
-    const parts = [];
-    for (let i = 0; ;) {
-      const e = b.indexOf('\r\n', i);
-      if (e < 0) break;
-      const n = parseInt(b.subarray(i, e).toString('latin1'), 16);
-      if (!n) break;
-      parts.push(b.subarray(e + 2, e + 2 + n));
-      i = e + 2 + n + 2;
-    }
-    b = Buffer.concat(parts);
+// A raw response's body, de-chunked if it was sent chunked.
+export function rawBody(r) {
+  if (!/transfer-encoding: *chunked/i.test(r.head)) return r.body;
+  const b = r.body, parts = [];
+  for (let i = 0; ;) {
+    const e = b.indexOf('\r\n', i);
+    if (e < 0) break;
+    const n = parseInt(b.subarray(i, e).toString('latin1'), 16);
+    if (!n) break;
+    parts.push(b.subarray(e + 2, e + 2 + n));
+    i = e + 2 + n + 2;
   }
-  try { return JSON.parse(b.toString('utf8')); } catch { return null; }
+  return Buffer.concat(parts);
+}
+
+// The JSON of a raw response body, or null.
+export function rawJson(r) {
+  try { return JSON.parse(rawBody(r).toString('utf8')); } catch { return null; }
+}
+
+// The events of a raw SSE response: {events (parsed JSON), done ([DONE] seen)}.
+export function rawEvents(r) {
+  const out = { events: [], done: false };
+  for (const ev of rawBody(r).toString('utf8').split('\n\n')) {
+    if (!ev.startsWith('data: ')) continue;
+    if (ev === 'data: [DONE]') out.done = true;
+    else try { out.events.push(JSON.parse(ev.slice(6))); } catch { out.events.push(null); }
+  }
+  return out;
 }

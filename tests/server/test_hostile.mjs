@@ -1,8 +1,10 @@
 // test_hostile.mjs — `minimax serve` against hostile and careless clients on loopback: request bytes that are
-// not UTF-8 (URL, method, model id), and after each attack the server must still answer /health.
-import { check, done, startServer, stopServer, post, get, stream, rawRequest, rawJson, GOLDEN } from './lib.mjs';
+// not UTF-8 (URL, method, model id), connections that never finish their headers, bodies announced but never
+// sent, ambiguous framing, half-closed sockets; after each attack the server must still answer /health.
+import net from 'node:net';
+import { check, done, startServer, stopServer, post, get, stream, rawRequest, rawJson, rawEvents, sleep, now, metric, GOLDEN } from './lib.mjs';
 
-const alive = async (srv, what) => {
+const alive_ = async (srv, what) => {
   let h = null;
   try { h = await get(srv.url + '/health'); } catch (e) { h = { status: 0, text: String(e) }; }
   return check(h.status === 200, `server still healthy after ${what}`, h.status ? h.text : srv.log().slice(-1500));
@@ -17,27 +19,27 @@ const REPL = '\ufffd';
     let r = await rawRequest(srv.port, 'GET /%ff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     let j = rawJson(r);
     check(r.status === 404 && j?.error?.message?.includes(REPL), 'GET /%ff → 404 with U+FFFD in the message', r.head + r.body);
-    await alive(srv, 'GET /%ff');
+    await alive_(srv, 'GET /%ff');
     // a URL whose quote is cut inside a UTF-8 character by the message length limit (two alignments)
     for (const pre of ['/', '/a']) {
       r = await rawRequest(srv.port, `GET ${pre}${'%C3%A9'.repeat(700)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       j = rawJson(r);
       check(r.status === 404 && j?.error?.message?.startsWith('no such endpoint'), `long UTF-8 URL (${pre}) → 404 JSON`, r.head);
-      await alive(srv, `a long UTF-8 URL (${pre})`);
+      await alive_(srv, `a long UTF-8 URL (${pre})`);
     }
     // a method that is not ASCII: refused, whoever refuses it
     r = await rawRequest(srv.port, Buffer.concat([Buffer.from('G'), Buffer.from([0xff]), Buffer.from('T /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]));
     check(r.status >= 400 && r.status < 500, 'method G\\xffT → 4xx', r.head);
-    await alive(srv, 'method G\\xffT');
+    await alive_(srv, 'method G\\xffT');
     r = await rawRequest(srv.port, Buffer.concat([Buffer.from('G'), Buffer.from([0xff]), Buffer.from('T /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]));
     check(r.status >= 400 && r.status < 500, 'method G\\xffT on a real route → 4xx', r.head);
-    await alive(srv, 'method G\\xffT on a real route');
+    await alive_(srv, 'method G\\xffT on a real route');
     // a JSON parse error quotes the bad bytes
     r = await rawRequest(srv.port, Buffer.concat([Buffer.from('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3\r\nConnection: close\r\n\r\n'),
                                                   Buffer.from([0xff, 0xfe, 0x7b])]));
     j = rawJson(r);
     check(r.status === 400 && j?.error?.code === 'invalid_json', 'body \\xff\\xfe{ → 400 invalid_json', r.head + r.body);
-    await alive(srv, 'a body of invalid UTF-8');
+    await alive_(srv, 'a body of invalid UTF-8');
   } finally {
     check(await stopServer(srv) === 0, 'server exits 0 after the byte attacks', srv.log().slice(-2000));
   }
@@ -55,9 +57,80 @@ const REPL = '\ufffd';
           'non-UTF-8 alias: streaming works', s.error || s.events.length);
     const m = await get(srv.url + '/v1/models');
     check(m.status === 200 && m.json?.data?.[0]?.id === `ab${REPL}${REPL}`, 'non-UTF-8 alias: /v1/models', m.text);
-    await alive(srv, 'requests with a non-UTF-8 model id');
+    await alive_(srv, 'requests with a non-UTF-8 model id');
   } finally {
     check(await stopServer(srv) === 0, 'non-UTF-8 alias server exits 0', srv.log().slice(-2000));
+  }
+}
+
+// ------------------------------------------------------------------ connections, framing, half-close
+{
+  // default limits (256 connections), except a short header timeout so that the test does not wait 10 s
+  const srv = await startServer(['-m', GOLDEN, '-np', '2', '-c', '256', '-t', '1', '--cache-mb', '0', '--header-timeout', '2']);
+  const socks = [];
+  try {
+    // 1030 connections that never finish their headers (the old limit was 1024, select() and 600 s)
+    let opened = 0;
+    await Promise.all([...Array(1030).keys()].map(() => new Promise((res) => {
+      const k = net.connect(srv.port, '127.0.0.1', () => { opened++; k.write('GET /health HTTP/1.1\r\nHost: x\r\n'); res(); });
+      k.on('error', () => res());
+      socks.push(k);
+    })));
+    await sleep(300);
+    let t = now();
+    let r = await rawRequest(srv.port, 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
+    check(r.status === 200 && now() - t < 2000, `a real request is served while ${opened} connections sit in their headers`,
+          { status: r.status, error: r.error, ms: now() - t });
+    r = await post(srv.url + '/v1/completions', { prompt: [1, 2, 3], max_tokens: 2 });
+    check(r.status === 200 && r.json?.choices?.[0]?.token_ids?.length === 2, 'and a completion too', r.text);
+    // the slow-header connections are closed within the header timeout
+    const alive = () => socks.filter((k) => !k.destroyed && k.readyState === 'open').length;
+    await Promise.all(socks.map((k) => new Promise((res) => { if (k.destroyed) res(); k.on('close', res); setTimeout(res, 6000); })));
+    check(alive() === 0, 'every connection that never finished its headers was closed within the header timeout', alive());
+    await alive_(srv, '1030 slow-header connections');
+    const m = await get(srv.url + '/metrics');
+    check(metric(m.text, 'minimax_connections_evicted_total') >= 1 && metric(m.text, 'minimax_connections_header_timeouts_total') >= 1,
+          'metrics count evictions and header timeouts', m.text.match(/^minimax_connections.*$/gm));
+
+    // a head that never completes, sent byte by byte, is closed too
+    t = now();
+    r = await rawRequest(srv.port, 'GET /health HTTP/1.1\r\n', { timeoutMs: 8000 });
+    check(r.closed && !r.timedOut && now() - t < 5000, 'an unfinished head is closed after --header-timeout', { ms: now() - t, r });
+
+    // a body announced by Content-Length and never sent: 413 from the header alone, at once
+    t = now();
+    r = await rawRequest(srv.port, 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n', { timeoutMs: 5000 });
+    check(r.status === 413 && rawJson(r)?.error?.code === 'request_too_large' && now() - t < 1000,
+          '1e12 Content-Length, no body → 413 at once', { status: r.status, ms: now() - t });
+    // ambiguous framing
+    r = await rawRequest(srv.port, 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[1,2]\r\n0\r\n\r\n');
+    check(r.status === 400 && rawJson(r)?.error?.code === 'bad_framing', 'Transfer-Encoding and Content-Length together → 400', r.head);
+    r = await rawRequest(srv.port, 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}');
+    check(r.status === 400, 'two Content-Length headers → 400', r.head);
+    // a chunked body alone is fine
+    const body = JSON.stringify({ prompt: [1, 2], max_tokens: 1 });
+    r = await rawRequest(srv.port, `POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+    check(r.status === 200 && rawJson(r)?.choices?.[0]?.token_ids?.length === 1, 'a chunked body is served', r.head);
+
+    // a complete request, then the client half-closes its socket: it still gets the whole answer
+    const req = (b) => `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+    r = await rawRequest(srv.port, req(JSON.stringify({ prompt: [1, 2, 3], max_tokens: 20, ignore_eos: true })), { halfClose: true });
+    check(r.status === 200 && rawJson(r)?.choices?.[0]?.token_ids?.length === 20, 'half-closed client gets its non-streaming answer', r.head);
+    r = await rawRequest(srv.port, req(JSON.stringify({ prompt: [1, 2, 3], max_tokens: 20, ignore_eos: true, stream: true })), { halfClose: true });
+    const ev = rawEvents(r);
+    check(r.status === 200 && ev.done && ev.events.flatMap((e) => e?.choices?.[0]?.token_ids || []).length === 20,
+          'half-closed client gets its whole stream', ev);
+    await alive_(srv, 'framing and half-close cases');
+
+    // many connections making the HTTP library log at once: every log line stays whole
+    await Promise.all([...Array(64).keys()].map(() => rawRequest(srv.port, 'GET /health HTTP/1.1\r\n\r\n')));
+    await sleep(200);
+    const lines = srv.log().split('\n').filter((l) => l.length);
+    const bad = lines.filter((l) => !l.startsWith('minimax serve: ') || l.indexOf('minimax serve:', 1) >= 0);
+    check(bad.length === 0 && lines.length > 3, 'log lines of concurrent connections do not interleave', bad.slice(0, 5));
+  } finally {
+    socks.forEach((k) => k.destroy());
+    check(await stopServer(srv) === 0, 'connection-limit server exits 0', srv.log().slice(-2000));
   }
 }
 
