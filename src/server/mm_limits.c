@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -187,11 +187,12 @@ static _Thread_local int tl_json_on, tl_json_out;
 
 static void *budget_malloc(size_t n) {
     if (tl_json_on) {
-        if (n > tl_json_left) {
+        size_t cost = n < SIZE_MAX - 32 ? (n + 8 + 15) & ~(size_t)15 : SIZE_MAX;   /* what malloc really takes */
+        if (cost > tl_json_left) {
             tl_json_out = 1;
             return NULL;
         }
-        tl_json_left -= n;
+        tl_json_left -= cost;
     }
     return malloc(n);
 }

@@ -135,7 +135,7 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
     if (kind == MM_OAI_CHAT) {
         const json_t *msgs = json_object_get(body, "messages");
         if (check_messages(msgs, err, errlen) < 0) return -1;
-        r->messages = json_deep_copy(msgs);
+        r->messages = json_incref((json_t *)msgs);   /* shared with the body, never modified: no second copy */
         const json_t *tools = field(body, "tools");
         if (tools) {
             if (!json_is_array(tools)) return fail(err, errlen, "'tools' must be an array");
@@ -159,7 +159,7 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
                 return fail(err, errlen, "'tool_choice' must be \"none\", \"auto\", \"required\" or an object");
             }
         }
-        if (tools && json_array_size(tools) && !none) r->tools = json_deep_copy(tools);
+        if (tools && json_array_size(tools) && !none) r->tools = json_incref((json_t *)tools);
     } else {
         const json_t *p = json_object_get(body, "prompt");
         /* a one-element batch is the same as its element */

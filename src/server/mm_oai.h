@@ -14,8 +14,8 @@ enum { MM_OAI_CHAT, MM_OAI_COMPLETION };
 
 typedef struct {
     int kind;                 /* MM_OAI_CHAT / MM_OAI_COMPLETION */
-    json_t *messages;         /* chat: the messages array (own reference) */
-    json_t *tools;            /* chat: tools array, or NULL (also NULL with tool_choice "none") */
+    json_t *messages;         /* chat: the messages array (a reference into the body, which must not change) */
+    json_t *tools;            /* chat: tools array, or NULL (also NULL with tool_choice "none"); likewise */
     char *prompt;             /* completion: prompt text (malloc'd), or NULL when given as ids */
     int32_t *prompt_ids;      /* completion: prompt as token ids (malloc'd), or NULL */
     int n_prompt_ids;

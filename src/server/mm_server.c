@@ -7,6 +7,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -357,6 +360,50 @@ static void gen_free(void *cls) {
     free(g);
 }
 
+/* Tokens of text, at most the context: text that cannot fit (more bytes than n_ctx of the longest tokens
+ * can hold, allowing for NFC shrinking it 3x) is refused before tokenizing, and tokenizing stops past
+ * n_ctx tokens. -1 after answering with an error. */
+static int encode_prompt(mm_server *s, struct MHD_Connection *c, const char *text, size_t len, int parse_special, int32_t **ids,
+                         enum MHD_Result *ret) {
+    const int n_ctx = mm_sched_n_ctx(s->sched);
+    const size_t max_bytes = (size_t)n_ctx * mm_tokenizer_max_token_bytes(s->tok) * 3;
+    if (len > max_bytes) {
+        *ret = send_error(s, c, 400, "context_length_exceeded",
+                          "the text has %zu bytes, more than %d tokens (the context size per request, server -c) can hold", len,
+                          n_ctx);
+        return -1;
+    }
+    int n = mm_tokenizer_encode_opts(s->tok, text, len, &(mm_tok_opts){.parse_special = parse_special, .max_tokens = n_ctx}, ids);
+    if (n == -2)
+        *ret = send_error(s, c, 400, "context_length_exceeded",
+                          "the text has more than %d tokens, the context size per request (server -c)", n_ctx);
+    else if (n < 0)
+        *ret = send_error(s, c, 400, "invalid_prompt", "%s", mm_last_error());
+    return n;
+}
+
+/* The JSON a request body may make jansson allocate: 16 bytes per body byte (a DOM of small values costs
+ * that: "[0,0,..." is 2 bytes per 40-byte integer node) + 4 MiB. */
+static size_t json_budget(size_t body_len) { return body_len * 16 + ((size_t)4 << 20); }
+
+/* The body parsed as JSON under the request's allocation budget; NULL after answering with an error. */
+static json_t *parse_body(mm_server *s, struct MHD_Connection *c, const char *body, size_t len, enum MHD_Result *ret) {
+    json_error_t je;
+    mm_limits_json_budget(json_budget(len));
+    json_t *root = json_loadb(body, len, 0, &je);
+    int over = mm_limits_json_exhausted();
+    mm_limits_json_budget(0);
+    if (root) return root;
+    if (over)
+        *ret = send_error(s, c, 413, "request_too_complex",
+                          "the request's JSON (%zu bytes) needs more than %zu bytes of memory to parse: send fewer, larger values", len,
+                          json_budget(len));
+    else
+        *ret = send_error(s, c, 400, "invalid_json", "the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                          je.column);
+    return NULL;
+}
+
 /* Tokens of the prompt of a validated request; -1 after answering with an error. */
 static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, int32_t **ids, enum MHD_Result *ret) {
     int n;
@@ -382,12 +429,9 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
                 return -1;
             }
         }
-        n = mm_tokenizer_encode(s->tok, text, strlen(text), 1, ids);
+        n = encode_prompt(s, c, text, strlen(text), 1, ids, ret);
         if (text != rq->prompt) free(text);
-        if (n < 0) {
-            *ret = send_error(s, c, 400, "invalid_prompt", "%s", mm_last_error());
-            return -1;
-        }
+        if (n < 0) return -1;
     } else {
         n = rq->n_prompt_ids;
         *ids = rq->prompt_ids;
@@ -416,23 +460,32 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
     return n;
 }
 
-static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, int kind, const char *body, size_t len) {
-    json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
-    if (!root)
-        return send_error(s, c, 400, "invalid_json", "the request body is not valid JSON: %s (line %d, column %d)", je.text,
-                          je.line, je.column);
-    mm_oai_req rq;
-    char err[512];
-    if (mm_oai_parse(&rq, kind, root, err, sizeof err) < 0) {
-        json_decref(root);
-        mm_oai_req_clear(&rq);
-        return send_error(s, c, 400, "invalid_request", "%s", err);
+/* Parses, renders and tokenizes a request inside the parse gate (at most a few at once: the CPU and memory
+ * this takes grow with the body). The validated request and its prompt ids, or -1 after answering. */
+static int parse_request(mm_server *s, struct MHD_Connection *c, int kind, const char *body, size_t len, mm_oai_req *rq,
+                         int32_t **ids, enum MHD_Result *ret) {
+    memset(rq, 0, sizeof *rq);
+    if (!mm_limits_parse_enter(s->lim)) {
+        *ret = send_error(s, c, 503, "busy", "the server is parsing too many requests right now; retry later");
+        return -1;
     }
-    json_decref(root);
+    int n = -1;
+    json_t *root = parse_body(s, c, body, len, ret);
+    if (root) {
+        char err[512];
+        if (mm_oai_parse(rq, kind, root, err, sizeof err) < 0) *ret = send_error(s, c, 400, "invalid_request", "%s", err);
+        else n = prompt_ids(s, c, rq, ids, ret);
+        json_decref(root);
+    }
+    mm_limits_parse_leave(s->lim);
+    return n;
+}
+
+static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, int kind, const char *body, size_t len) {
+    mm_oai_req rq;
     enum MHD_Result ret = MHD_NO;
     int32_t *ids = NULL;
-    int n = prompt_ids(s, c, &rq, &ids, &ret);
+    int n = parse_request(s, c, kind, body, len, &rq, &ids, &ret);
     if (n < 0) {
         mm_oai_req_clear(&rq);
         return ret;
@@ -501,14 +554,20 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
 
 /* ---------------------------------------------------------------- other endpoints */
 
+static enum MHD_Result tokenize_body(mm_server *s, struct MHD_Connection *c, int detok, const char *body, size_t len);
+
 static enum MHD_Result handle_tokenize(mm_server *s, struct MHD_Connection *c, int detok, const char *body, size_t len) {
     if (!s->tok) return send_error(s, c, 400, "no_tokenizer", "this model has no tokenizer.json (start the server with --tokenizer FILE)");
-    json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
-    if (!root)
-        return send_error(s, c, 400, "invalid_json", "the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                          je.column);
+    if (!mm_limits_parse_enter(s->lim)) return send_error(s, c, 503, "busy", "the server is parsing too many requests right now; retry later");
+    enum MHD_Result ret = tokenize_body(s, c, detok, body, len);
+    mm_limits_parse_leave(s->lim);
+    return ret;
+}
+
+static enum MHD_Result tokenize_body(mm_server *s, struct MHD_Connection *c, int detok, const char *body, size_t len) {
     enum MHD_Result ret;
+    json_t *root = parse_body(s, c, body, len, &ret);
+    if (!root) return ret;
     if (!detok) {
         json_t *content = json_object_get(root, "content");
         if (!json_is_string(content)) {
@@ -517,9 +576,8 @@ static enum MHD_Result handle_tokenize(mm_server *s, struct MHD_Connection *c, i
         }
         int special = !json_is_false(json_object_get(root, "parse_special"));
         int32_t *ids = NULL;
-        int n = mm_tokenizer_encode(s->tok, json_string_value(content), json_string_length(content), special, &ids);
-        if (n < 0) ret = send_error(s, c, 400, "invalid_request", "%s", mm_last_error());
-        else ret = send_json(s, c, 200, json_pack("{s:o}", "tokens", ids_json(ids, n)));
+        int n = encode_prompt(s, c, json_string_value(content), json_string_length(content), special, &ids, &ret);
+        if (n >= 0) ret = send_json(s, c, 200, json_pack("{s:o}", "tokens", ids_json(ids, n)));
         free(ids);
     } else {
         json_t *toks = json_object_get(root, "tokens");
@@ -780,10 +838,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     mm_server *s = cls;
     mm_conn *cc = *con_cls;
     if (cc) {
+        size_t big = cc->reserved >= ((size_t)1 << 20);
         mm_limits_body_release(s->lim, cc->reserved);
         free(cc->body);
         free(cc);
         *con_cls = NULL;
+#ifdef __GLIBC__
+        /* a big body's DOM was many small blocks in this connection thread's malloc arena; each thread may
+         * use another arena, so without this the freed memory of one arena is kept while the next request
+         * grows another one, and RSS climbs with the number of arenas */
+        if (big) malloc_trim(0);
+#endif
     }
     mm_limits_request_end(s->lim, limits_conn(c));
 }

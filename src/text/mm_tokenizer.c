@@ -59,6 +59,7 @@ typedef struct enc_state enc_state;
 
 struct mm_tokenizer {
     int32_t n_ids;
+    size_t max_tok_bytes;    /* the longest token's bytes (vocab or added): a bound on bytes per output id */
     uint8_t *flags;          /* TOK_* per id */
     char *str_arena;         /* token strings as in the vocab (NUL-terminated each) */
     uint32_t *str_off;       /* per id; UINT32_MAX = none */
@@ -212,6 +213,8 @@ mm_tokenizer *mm_tokenizer_from_parts(const mm_tok_parts *p) {
     }
     t->byte_off[n_ids] = (uint32_t)bo;
     free(strs);
+    for (int32_t i = 0; i < n_ids; i++)
+        if (t->byte_off[i + 1] - t->byte_off[i] > t->max_tok_bytes) t->max_tok_bytes = t->byte_off[i + 1] - t->byte_off[i];
 
     /* string → id hash over the base vocab (added tokens are looked up in their own list first) */
     uint32_t cap = 1024;
@@ -282,6 +285,7 @@ mm_tokenizer *mm_tokenizer_from_parts(const mm_tok_parts *p) {
         const mm_tok_added *a = &p->added[i];
         t->added[i] = (added_tok){mm_xstrdup(a->content), strlen(a->content), a->id, a->special, a->normalized,
                                   a->lstrip, a->rstrip, a->single_word};
+        if (t->added[i].len > t->max_tok_bytes) t->max_tok_bytes = t->added[i].len;
         t->flags[a->id] |= TOK_ADDED | (a->special ? TOK_SPECIAL : 0);
         t->added_first[(uint8_t)a->content[0]] |= a->normalized ? 2 : 1;
         if (strchr(a->content, '\n') || a->lstrip || a->rstrip || a->single_word) t->parallel_ok = 0;
@@ -541,7 +545,19 @@ typedef struct {
     int parse_special;
     void (*piece)(void *ud, const char *s, size_t n); /* set: pieces go here instead of to BPE (mm_tokenizer_pieces) */
     void *ud;
+    const uint8_t *base;            /* the whole input: plain ranges are offsets into it */
+    const size_t (*plain)[2];       /* ranges where special tokens are text (mm_tok_opts) */
+    int n_plain;
+    size_t max;                     /* > 0: stop once the ids would pass this many */
+    int over;                       /* they did: stop everything */
 } enc_ctx;
+
+/* 1 if [a, b) of the input overlaps a plain range. */
+static int in_plain(const enc_ctx *c, size_t a, size_t b) {
+    for (int i = 0; i < c->n_plain; i++)
+        if (c->plain[i][0] < b && a < c->plain[i][1]) return 1;
+    return 0;
+}
 
 static void run_steps(enc_ctx *c, int k, const uint8_t *s, size_t n);
 
@@ -584,7 +600,7 @@ static void split_regex(enc_ctx *c, int k, regex_t *re, int behavior, int invert
             }                                                                                             \
         }                                                                                                 \
     } while (0)
-    while (pos < n) {
+    while (pos < n && !c->over) {
         size_t ms, me;
         /* Matches usually tile the text, so try an anchored match at pos first; it is the same match a
          * search would find when one starts at pos. */
@@ -615,10 +631,19 @@ static void split_regex(enc_ctx *c, int k, regex_t *re, int behavior, int invert
 }
 
 static void run_steps(enc_ctx *c, int k, const uint8_t *s, size_t n) {
-    if (!n) return;
+    if (!n || c->over) return;
     if (k == c->t->n_steps) {
-        if (c->piece) c->piece(c->ud, (const char *)s, n);
-        else bpe_piece(c->t, c->st, s, n, c->out);
+        if (c->piece) {
+            c->piece(c->ud, (const char *)s, n);
+            return;
+        }
+        /* a piece of n bytes gives at least n / max_tok_bytes ids: do not spend BPE on one that cannot fit */
+        if (c->max && c->out->n + (n + c->t->max_tok_bytes - 1) / c->t->max_tok_bytes > c->max) {
+            c->over = 1;
+            return;
+        }
+        bpe_piece(c->t, c->st, s, n, c->out);
+        if (c->max && c->out->n > c->max) c->over = 1;
         return;
     }
     const pretok_step *p = &c->t->steps[k];
@@ -735,7 +760,7 @@ static void split_added(enc_ctx *c, const uint8_t *s, size_t n, int want_norm, i
         gap(c, s, n);
         return;
     }
-    while (from < n) {
+    while (from < n && !c->over) {
         size_t i = from;
         const added_tok *m = NULL;
         for (; i < n; i++) {
@@ -753,7 +778,8 @@ static void split_added(enc_ctx *c, const uint8_t *s, size_t n, int want_norm, i
         if (!m) break;
         size_t ms = i, me = i + m->len;
         from = me;
-        if (m->special && !parse_special) continue;
+        if (m->special && (!parse_special || (!want_norm && in_plain(c, (size_t)(s + ms - c->base), (size_t)(s + me - c->base)))))
+            continue;
         if (ms < done) continue; /* inside text an earlier rstrip took */
         if (m->single_word && (is_word_char(s, ms, 1) || is_word_char(s + me, n - me, 0))) continue;
         if (m->lstrip) {
@@ -777,18 +803,20 @@ static void split_added(enc_ctx *c, const uint8_t *s, size_t n, int want_norm, i
         }
         if (ms > done) gap(c, s + done, ms - done);
         push_id(c->out, m->id);
+        if (c->max && c->out->n > c->max) c->over = 1;
         done = me;
         if (from < me) from = me;
     }
-    if (done < n) gap(c, s + done, n - done);
+    if (done < n && !c->over) gap(c, s + done, n - done);
 }
 
 static void gap_pretok(enc_ctx *c, const uint8_t *s, size_t n) { run_steps(c, 0, s, n); }
 static void gap_raw(enc_ctx *c, const uint8_t *s, size_t n) {
     size_t m = n;
     const uint8_t *g = c->t->nfc ? nfc_gap(c->st, s, n, &m) : s;
-    /* g may live in st->nbuf; nothing below normalizes again, so it stays valid for this gap */
-    split_added(c, g, m, 1, c->parse_special, gap_pretok);
+    /* g may live in st->nbuf; nothing below normalizes again, so it stays valid for this gap. Offsets in g are
+     * not offsets of the input, so a gap that touches a plain range parses no special normalized token. */
+    split_added(c, g, m, 1, c->parse_special && !in_plain(c, (size_t)(s - c->base), (size_t)(s - c->base) + n), gap_pretok);
 }
 
 /* Strict UTF-8 validation (no surrogates, no overlongs, ≤ U+10FFFF). Returns the offset of the first bad
@@ -816,12 +844,14 @@ static size_t utf8_valid_prefix(const uint8_t *s, size_t n) {
     return n;
 }
 
-static int encode_into(const mm_tokenizer *t, const uint8_t *s, size_t len, int parse_special, idvec *out) {
+/* 0, or -2 if the ids passed o->max_tokens (encoding stopped there). */
+static int encode_into(const mm_tokenizer *t, const uint8_t *s, size_t len, const mm_tok_opts *o, idvec *out) {
     enc_state *st = state_get(t);
-    enc_ctx c = {.t = t, .st = st, .out = out, .parse_special = parse_special};
-    split_added(&c, s, len, 0, parse_special, gap_raw);
+    enc_ctx c = {.t = t, .st = st, .out = out, .parse_special = o->parse_special, .base = s, .plain = o->plain,
+                 .n_plain = o->n_plain, .max = o->max_tokens > 0 ? (size_t)o->max_tokens : 0};
+    split_added(&c, s, len, 0, o->parse_special, gap_raw);
     state_put(t, st);
-    return 0;
+    return c.over ? -2 : 0;
 }
 
 int mm_tokenizer_pieces(const mm_tokenizer *t, const char *text, size_t len,
@@ -839,6 +869,12 @@ int mm_tokenizer_pieces(const mm_tokenizer *t, const char *text, size_t len,
 }
 
 int mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, int parse_special, int32_t **ids) {
+    return mm_tokenizer_encode_opts(t, text, len, &(mm_tok_opts){.parse_special = parse_special}, ids);
+}
+
+size_t mm_tokenizer_max_token_bytes(const mm_tokenizer *t) { return t->max_tok_bytes; }
+
+int mm_tokenizer_encode_opts(const mm_tokenizer *t, const char *text, size_t len, const mm_tok_opts *o, int32_t **ids) {
     *ids = NULL;
     size_t bad = utf8_valid_prefix((const uint8_t *)text, len);
     if (bad < len) {
@@ -851,9 +887,14 @@ int mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, int
     }
     idvec v = {0};
     v.cap = len / 3 + 16; /* ~4 bytes per token on typical text: usually no regrowth */
+    if (o->max_tokens > 0 && v.cap > (size_t)o->max_tokens + 1) v.cap = (size_t)o->max_tokens + 1;
     v.ids = mm_xmalloc(v.cap * sizeof(int32_t));
-    encode_into(t, (const uint8_t *)text, len, parse_special, &v);
-    *ids = v.ids ? v.ids : mm_xmalloc(sizeof(int32_t));
+    if (encode_into(t, (const uint8_t *)text, len, o, &v) < 0) {
+        free(v.ids);
+        mm_set_error("tokenizer encode: the text has more than %d tokens", o->max_tokens);
+        return -2;
+    }
+    *ids = v.ids;
     return (int)v.n;
 }
 
@@ -891,7 +932,7 @@ int mm_tokenizer_encode_parallel(const mm_tokenizer *t, const char *text, size_t
     idvec *parts = mm_xcalloc(np, sizeof(idvec));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (size_t i = 0; i < np; i++)
-        encode_into(t, (const uint8_t *)text + cut[i], cut[i + 1] - cut[i], parse_special, &parts[i]);
+        encode_into(t, (const uint8_t *)text + cut[i], cut[i + 1] - cut[i], &(mm_tok_opts){.parse_special = parse_special}, &parts[i]);
     size_t total = 0;
     for (size_t i = 0; i < np; i++) total += parts[i].n;
     int32_t *all = mm_xmalloc(sizeof(int32_t) * (total ? total : 1));

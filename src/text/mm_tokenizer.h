@@ -23,6 +23,21 @@ void mm_tokenizer_free(mm_tokenizer *t);
  * special added tokens as plain text (Hugging Face's encode_special_tokens). *ids is malloc'd (free());
  * returns the count, or -1 (+ mm_set_error) on invalid UTF-8. */
 int mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, int parse_special, int32_t **ids);
+/* Encoding options (mm_tokenizer_encode_opts). */
+typedef struct {
+    int parse_special;          /* special added tokens in the text are parsed as such, except inside `plain` */
+    const size_t (*plain)[2];   /* n_plain byte ranges [a, b) of the text where special tokens are plain text
+                                 * (text a user wrote, placed inside a chat template whose markers stay special) */
+    int n_plain;
+    int max_tokens;             /* > 0: stop as soon as the ids would pass this many and return -2; a piece of text
+                                 * that cannot fit (bytes / mm_tokenizer_max_token_bytes) is not even encoded */
+} mm_tok_opts;
+/* mm_tokenizer_encode with options: the count, -1 on invalid UTF-8, -2 past max_tokens (+ mm_set_error). */
+int mm_tokenizer_encode_opts(const mm_tokenizer *t, const char *text, size_t len, const mm_tok_opts *o, int32_t **ids);
+/* Bytes of the longest token: text of n bytes has at least n / this many tokens (n / (3 x this) before NFC,
+ * which can shrink text up to 3 times). */
+size_t mm_tokenizer_max_token_bytes(const mm_tokenizer *t);
+
 /* The same, splitting long inputs at safe boundaries (a newline followed by an ASCII letter or digit) and
  * encoding the parts on up to nthreads OpenMP threads (0 = all). The ids are identical to the serial call. */
 int mm_tokenizer_encode_parallel(const mm_tokenizer *t, const char *text, size_t len, int parse_special,

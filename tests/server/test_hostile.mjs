@@ -1,8 +1,10 @@
 // test_hostile.mjs — `minimax serve` against hostile and careless clients on loopback: request bytes that are
 // not UTF-8 (URL, method, model id), connections that never finish their headers, bodies announced but never
 // sent, ambiguous framing, half-closed sockets; after each attack the server must still answer /health.
+import fs from 'node:fs';
 import net from 'node:net';
-import { check, done, startServer, stopServer, post, get, stream, rawRequest, rawJson, rawEvents, sleep, now, metric, GOLDEN } from './lib.mjs';
+import { check, done, startServer, stopServer, post, get, stream, rawRequest, rawJson, rawEvents, sleep, now, metric, GOLDEN, TEXT_MODEL,
+         SAN } from './lib.mjs';
 
 const alive_ = async (srv, what) => {
   let h = null;
@@ -131,6 +133,50 @@ const REPL = '\ufffd';
   } finally {
     socks.forEach((k) => k.destroy());
     check(await stopServer(srv) === 0, 'connection-limit server exits 0', srv.log().slice(-2000));
+  }
+}
+
+// ------------------------------------------------------------------ big bodies: bounded memory and time
+// 8 MB bodies shaped to cost the most: a DOM of millions of tiny values, one huge word for BPE, text far past
+// the context. Before the limits each cost 0.35-0.7 GB and 3-14 s; now the JSON budget, the byte check before
+// tokenizing and the early stop keep each near 0.1 GB and 1 s, and the parse gate bounds how many run at once.
+// (Under the sanitizers bodies are 2 MB and peak RSS is not judged: ASan keeps freed memory in quarantine.)
+if (TEXT_MODEL) {
+  const srv = await startServer(['-m', TEXT_MODEL, '-np', '2', '-c', '4096', '-t', '1', '--cache-mb', '0']);
+  const peak = () => +fs.readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1] / 1024;
+  try {
+    const N = (SAN ? 2 : 8) * 1024 * 1024 - 100;
+    const bodies = {
+      nested_arrays: ['/v1/chat/completions', '{"messages":[' + '[],'.repeat(N / 3 - 10) + '[]]}', 413],
+      small_ints: ['/v1/completions', '{"prompt":[' + '1,'.repeat(N / 2 - 10) + '1]}', 413],
+      one_word: ['/v1/completions', '{"prompt":"' + 'abcdefghij'.repeat(N / 10 - 2) + '"}', 400],
+      text: ['/v1/completions', '{"prompt":"' + 'hello world, '.repeat(N / 13 - 2) + '"}', 400],
+      chat_word: ['/v1/chat/completions', '{"messages":[{"role":"user","content":"' + 'abcdefghij'.repeat(N / 10 - 5) + '"}]}', 400],
+      tokenize_word: ['/tokenize', '{"content":"' + 'abcdefghij'.repeat(N / 10 - 2) + '"}', 400],
+    };
+    const base = peak();
+    for (const [name, [url, body, want]] of Object.entries(bodies)) {
+      const t = now();
+      const r = await post(srv.url + url, body);
+      const dt = now() - t;
+      check(r.status === want && r.json?.error?.message && dt < (SAN ? 15000 : 2500), `${(body.length / 1048576).toFixed(0)} MB ${name} → ${want} quickly`,
+            { status: r.status, ms: Math.round(dt), msg: r.json?.error?.message });
+    }
+    const seq = peak() - base;
+    const t = now();
+    const rs = await Promise.all(['small_ints', 'one_word', 'nested_arrays', 'chat_word'].map((k) => post(srv.url + bodies[k][0], bodies[k][1])));
+    check(rs.every((r) => r.status === 413 || r.status === 400 || r.status === 503), '4 at once: all refused cleanly', rs.map((r) => r.status));
+    const all = peak() - base;
+    console.log(`big bodies: peak RSS +${seq.toFixed(0)} MB one at a time, +${all.toFixed(0)} MB with 4 at once (${((now() - t) / 1000).toFixed(1)} s)`);
+    if (!SAN) {
+      check(seq < 200, 'one big body at a time costs under 200 MB of peak RSS', seq);
+      check(all < 350, 'four at once cost under 350 MB of peak RSS', all);
+    }
+    // a normal request right after
+    const r = await post(srv.url + '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    check(r.status === 200 && r.json?.usage?.completion_tokens >= 1, 'a normal chat after the big bodies', r.text);
+  } finally {
+    check(await stopServer(srv) === 0, 'big-body server exits 0', srv.log().slice(-2000));
   }
 }
 
