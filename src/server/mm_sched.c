@@ -218,8 +218,28 @@ static int slot_flush(mm_slot *sl) {
     return len ? job_push(sl->job, -1, rest, len) : 0;
 }
 
+/* NULL if the job fits this scheduler: ids in the vocabulary, prompt within the context; else why not. */
+static const char *job_unfit(const mm_sched *s, const mm_job *j, char *why, size_t n) {
+    if (j->n_prompt < 1 || j->n_prompt > s->p.n_ctx) {
+        snprintf(why, n, "the prompt has %d tokens; the context holds 1 to %d", j->n_prompt, s->p.n_ctx);
+        return why;
+    }
+    for (int k = 0; k < j->n_prompt; k++)
+        if (j->prompt[k] < 0 || j->prompt[k] >= s->vocab) {
+            snprintf(why, n, "prompt token %d is id %d, outside the model's vocabulary [0, %d)", k, j->prompt[k], s->vocab);
+            return why;
+        }
+    return NULL;
+}
+
 static void slot_admit(mm_sched *s, int i, mm_job *j) {
     mm_slot *sl = &s->slots[i];
+    char why[160];
+    if (job_unfit(s, j, why, sizeof why)) {   /* fails alone, before it can share a batch with anyone */
+        sl->job = j;
+        slot_finish(s, i, "error", why);
+        return;
+    }
     sl->job = j;
     sl->state = SLOT_PREFILL;
     sl->n_toks = 0;
@@ -289,6 +309,27 @@ static void slot_sample(mm_sched *s, int i, float *logits) {
 
 /* ---------------------------------------------------------------- the worker */
 
+/* After a batch failed: runs each sequence's tokens of it alone, writing logits rows where the batch would
+ * have; a sequence that fails alone ends with the error (its slot is freed), the others go on as usual. */
+static void decode_each(mm_sched *s, int n) {
+    char first[256];
+    snprintf(first, sizeof first, "%s", mm_last_error());
+    int row = 0;
+    for (int i0 = 0; i0 < n;) {
+        int i1 = i0;
+        while (i1 < n && s->bseq[i1] == s->bseq[i0]) i1++;
+        const int seq = s->bseq[i0], want = s->blog[i1 - 1] != 0;
+        mm_batch one = {.n_tokens = i1 - i0, .token = s->btok + i0, .seq = s->bseq + i0, .logits = s->blog + i0};
+        if (mm_decode(s->ctx, &one, s->logits + (size_t)row * s->vocab) != want) {
+            char err[sizeof ((mm_job *)0)->error];
+            snprintf(err, sizeof err, "decode failed: %.200s", mm_last_error()[0] ? mm_last_error() : first);
+            slot_finish(s, seq, "error", err);
+        }
+        row += want;
+        i0 = i1;
+    }
+}
+
 /* Builds and runs one step; returns 0 if there was nothing to do. */
 static int step(mm_sched *s) {
     const int P = s->p.parallel;
@@ -336,27 +377,47 @@ static int step(mm_sched *s) {
     double t0 = mm_time();
     mm_batch b = {.n_tokens = n, .token = s->btok, .seq = s->bseq, .logits = s->blog};
     int r = mm_decode(s->ctx, &b, s->logits);
+    if (r != rows) decode_each(s, n);   /* a failed call changed nothing: find who failed, only they end */
     double dt = mm_time() - t0;
-    if (r != rows) {
-        char err[256];
-        snprintf(err, sizeof err, "decode failed: %s", mm_last_error());
-        for (int i = 0; i < P; i++)
-            if (s->slots[i].state != SLOT_FREE && (s->slots[i].state == SLOT_GEN || i == pf)) slot_finish(s, i, "error", err);
-        return 1;
-    }
     pthread_mutex_lock(&s->mu);
     s->st.steps++;
     s->st.prefill_tokens += n - n_decode;
     s->st.decode_seconds += dt * n_decode / n;
     s->st.prefill_seconds += dt * (n - n_decode) / n;
     pthread_mutex_unlock(&s->mu);
-    if (pf >= 0) {
+    if (pf >= 0 && s->slots[pf].state == SLOT_PREFILL) {
         mm_slot *sl = &s->slots[pf];
         sl->pos = pf_end;
         if (pf_end % s->block == 0) cache_snapshot(s, pf);   /* block boundary inside the prompt */
     }
-    for (int k = 0; k < rows; k++) slot_sample(s, s->brow[k], s->logits + (size_t)k * s->vocab);
+    for (int k = 0; k < rows; k++)
+        if (s->slots[s->brow[k]].state != SLOT_FREE) slot_sample(s, s->brow[k], s->logits + (size_t)k * s->vocab);
     return 1;
+}
+
+/* Moves queued jobs into free slots. */
+static void admit_queued(mm_sched *s) {
+    mm_job *admit[256];
+    int slot_of[256], n_admit = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->p.parallel && s->q_len && n_admit < 256; i++) {
+        if (s->slots[i].state != SLOT_FREE) continue;
+        admit[n_admit] = s->queue[s->q_head];
+        slot_of[n_admit++] = i;
+        s->slots[i].state = SLOT_PREFILL;   /* reserved */
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+        s->running++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (int k = 0; k < n_admit; k++) {
+        if (admit[k]->cancel || s->abort_all) {
+            s->slots[slot_of[k]].job = admit[k];
+            slot_finish(s, slot_of[k], "cancelled", NULL);
+        } else {
+            slot_admit(s, slot_of[k], admit[k]);
+        }
+    }
 }
 
 static void *worker(void *arg) {
@@ -367,31 +428,10 @@ static void *worker(void *arg) {
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->quit && !s->q_len && !s->running) pthread_cond_wait(&s->wake, &s->mu);
-        if (s->quit && !s->q_len && !s->running) {
-            pthread_mutex_unlock(&s->mu);
-            break;
-        }
-        /* admit queued jobs into free slots */
-        mm_job *admit[256];
-        int slot_of[256], n_admit = 0;
-        for (int i = 0; i < s->p.parallel && s->q_len && n_admit < 256; i++) {
-            if (s->slots[i].state != SLOT_FREE) continue;
-            admit[n_admit] = s->queue[s->q_head];
-            slot_of[n_admit++] = i;
-            s->slots[i].state = SLOT_PREFILL;   /* reserved */
-            s->q_head = (s->q_head + 1) % s->q_cap;
-            s->q_len--;
-            s->running++;
-        }
+        int quit = s->quit && !s->q_len && !s->running;
         pthread_mutex_unlock(&s->mu);
-        for (int k = 0; k < n_admit; k++) {
-            if (admit[k]->cancel || s->abort_all) {
-                s->slots[slot_of[k]].job = admit[k];
-                slot_finish(s, slot_of[k], "cancelled", NULL);
-            } else {
-                slot_admit(s, slot_of[k], admit[k]);
-            }
-        }
+        if (quit) break;
+        admit_queued(s);
         step(s);
     }
     return NULL;
@@ -399,7 +439,10 @@ static void *worker(void *arg) {
 
 /* ---------------------------------------------------------------- API */
 
-mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p) {
+static void sched_destroy(mm_sched *s);
+
+/* Everything but the worker thread (tests drive admit_queued/step themselves). */
+static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p) {
     mm_sched *s = mm_xcalloc(1, sizeof *s);
     s->model = m;
     s->tok = tok;
@@ -431,10 +474,14 @@ mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sche
     s->st.cache_budget = (int64_t)s->p.cache_bytes;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
-    if (pthread_create(&s->thread, NULL, worker, s)) {
+    return s;
+}
+
+mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p) {
+    mm_sched *s = sched_create(m, tok, p);
+    if (s && pthread_create(&s->thread, NULL, worker, s)) {
         mm_set_error("scheduler: cannot start the worker thread");
-        mm_context_free(s->ctx);
-        free(s);
+        sched_destroy(s);
         return NULL;
     }
     return s;
@@ -455,6 +502,10 @@ void mm_sched_free(mm_sched *s) {
     pthread_cond_broadcast(&s->wake);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
+    sched_destroy(s);
+}
+
+static void sched_destroy(mm_sched *s) {
     for (int i = 0; i < s->p.parallel; i++) free(s->slots[i].toks);
     mm_pcache_free(s->cache);
     mm_context_free(s->ctx);

@@ -978,6 +978,13 @@ int mm_server_run(const mm_server_params *pp) {
             goto out;
         }
     }
+    if (s->tok && mm_tokenizer_n_ids(s->tok) > cfg->vocab_size) {
+        /* its ids past the vocabulary would reach the model: every prompt containing one would fail */
+        fprintf(stderr, "minimax serve: the tokenizer (%s) has token ids up to %d, but the model's vocabulary has %d: they do not "
+                        "belong together (give the model's own tokenizer with --tokenizer)\n",
+                s->p.tokenizer_path ? s->p.tokenizer_path : tdefault, mm_tokenizer_n_ids(s->tok) - 1, cfg->vocab_size);
+        goto out;
+    }
     s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
     mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { check, done, startServer, stopServer, post, get, stream, rawRequest, rawJson, rawEvents, sleep, now, metric, GOLDEN, TEXT_MODEL,
-         SAN } from './lib.mjs';
+         SAN, SHARED } from './lib.mjs';
 
 const alive_ = async (srv, what) => {
   let h = null;
@@ -45,6 +45,17 @@ const REPL = '\ufffd';
   } finally {
     check(await stopServer(srv) === 0, 'server exits 0 after the byte attacks', srv.log().slice(-2000));
   }
+}
+
+// ------------------------------------------------------------------ a tokenizer that does not fit the model
+{
+  let err = '';
+  try {
+    const srv = await startServer(['-m', GOLDEN, '--tokenizer', `${SHARED}/tokenizer/tokenizer.json`, '-t', '1']);
+    await stopServer(srv);
+  } catch (e) { err = String(e); }
+  check(/token ids up to 200025, but the model's vocabulary has 512/.test(err), 'a tokenizer with ids past the vocabulary is refused at startup',
+        err.slice(-400));
 }
 
 // ------------------------------------------------------------------ a model id that is not UTF-8
