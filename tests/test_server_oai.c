@@ -159,6 +159,16 @@ int main(void) {
         CHECK(back && json_array_size(back) == 1, "rendered call parses back: %s", asst ? asst : "(null)");
         if (back) expect_call(back, 0, "get_weather", "{\"city\": \"Paris\"}");
         json_decref(back);
+        /* the call's markers are template markup, its name and arguments are text */
+        json_t *tr = json_object_get(json_array_get(t, 2), "_mm_template");
+        const char *nm = asst ? strstr(asst, "get_weather") : NULL, *mk = asst ? strstr(asst, "<function_call>") : NULL;
+        int marker_in = 0, name_in = 0;
+        for (size_t k = 0; k < json_array_size(tr); k++) {
+            json_int_t a = json_integer_value(json_array_get(json_array_get(tr, k), 0)), e = json_integer_value(json_array_get(json_array_get(tr, k), 1));
+            if (mk && a <= mk - asst && mk - asst + 15 <= e) marker_in = 1;
+            if (nm && a < nm - asst + 11 && nm - asst < e) name_in = 1;
+        }
+        CHECK(json_array_size(tr) >= 2 && marker_in && !name_in, "tool-call markup ranges: marker in, name out");
         json_t *fn = json_array_get(t, 3);
         CHECK(!strcmp(json_string_value(json_object_get(fn, "role")), "function") &&
                   !strcmp(json_string_value(json_object_get(fn, "name")), "get_weather"),
@@ -188,6 +198,28 @@ int main(void) {
               json_is_null(json_object_get(json_object_get(e, "error"), "code")),
           "error shape");
     json_decref(e);
+    /* content parts are joined in one pass: 200000 parts (the old strcat loop was quadratic: minutes) */
+    {
+        json_t *parts = json_array();
+        for (int i = 0; i < 200000; i++) json_array_append_new(parts, json_pack("{s:s, s:s}", "type", "text", "text", "0123456789"));
+        json_t *hist = json_pack("[{s:s, s:o}]", "role", "assistant", "content", parts);
+        double t0 = mm_time();
+        json_t *tm = mm_oai_template_messages(hist, MM_CHAT_TEXT01, err, sizeof err);
+        double dt = mm_time() - t0;
+        CHECK(tm && json_string_length(json_object_get(json_array_get(tm, 0), "content")) == 2000000 && dt < 2.0,
+              "200000 content parts joined in %.3f s", dt);
+        json_decref(tm);
+        json_decref(hist);
+        /* a NUL inside content is kept */
+        hist = json_loads("[{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"a\\u0000b\"},{\"type\":\"text\",\"text\":\"c\"}]}]",
+                          JSON_ALLOW_NUL, NULL);
+        tm = mm_oai_template_messages(hist, MM_CHAT_TEXT01, err, sizeof err);
+        const json_t *ct = json_object_get(json_array_get(tm, 0), "content");
+        CHECK(json_string_length(ct) == 4 && !memcmp(json_string_value(ct), "a\0bc", 4), "content with NUL joined whole");
+        json_decref(tm);
+        json_decref(hist);
+    }
+
     /* a message quoting client bytes that are not UTF-8 (GET /%ff) still gives an error object */
     e = mm_oai_error("no such endpoint: GET /\xff and a cut \xc3", "not_found_error", "not_found");
     const char *em = json_string_value(json_object_get(json_object_get(e, "error"), "message"));

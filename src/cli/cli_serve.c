@@ -29,6 +29,9 @@ static void usage(FILE *f) {
             "                         not sent a complete request (or idles between requests) is closed\n"
             "      --header-timeout S seconds a connection has to send a complete request head (default 10)\n"
             "      --idle-timeout S   seconds without a byte either way before a connection is closed (default 30)\n"
+            "      --parse-special    special-token strings (<end_of_sentence>, ...) in message content and prompts are\n"
+            "                         special tokens, as the chat template's own markers are (default: text, so a\n"
+            "                         user cannot forge turns; for clients that build raw prompts)\n"
             "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
@@ -62,6 +65,7 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--header-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.header_timeout = (double)l; }
         else if (!strcmp(a, "--idle-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.idle_timeout = (int)l; }
         else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
+        else if (!strcmp(a, "--parse-special")) p.parse_special = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }
         else { fprintf(stderr, "minimax serve: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT

@@ -124,6 +124,7 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->max_tokens = -1;
+    r->parse_special = -1;
     r->sp = mm_sampler_default_params();
     r->sp.temperature = 1.0f;
     r->sp.top_k = 0;
@@ -166,7 +167,9 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
         if (json_is_array(p) && json_array_size(p) == 1 && !json_is_integer(json_array_get(p, 0))) p = json_array_get(p, 0);
         if (json_is_string(p)) {
             if (!json_string_length(p)) return fail(err, errlen, "'prompt' is empty");
-            r->prompt = mm_xstrdup(json_string_value(p));
+            r->prompt_len = json_string_length(p);
+            r->prompt = mm_xmalloc(r->prompt_len + 1);
+            memcpy(r->prompt, json_string_value(p), r->prompt_len + 1);
         } else if (json_is_array(p)) {
             if (json_array_size(p) == 0) return fail(err, errlen, "'prompt' is empty");
             r->n_prompt_ids = ids_from_array(p, &r->prompt_ids);
@@ -207,6 +210,7 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
     }
     if (get_bool(body, "stream", "stream", &r->stream, err, errlen) < 0) return -1;
     if (get_bool(body, "ignore_eos", "ignore_eos", &r->ignore_eos, err, errlen) < 0) return -1;
+    if (kind == MM_OAI_COMPLETION && get_bool(body, "parse_special", "parse_special", &r->parse_special, err, errlen) < 0) return -1;
     const json_t *so = field(body, "stream_options");
     if (so) {
         if (!json_is_object(so)) return fail(err, errlen, "'stream_options' must be an object");
@@ -232,73 +236,85 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
 
 /* ---------------------------------------------------------------- chat history */
 
-/* The text of a message's content: a string, or its text parts joined. malloc'd. */
-static char *content_text(const json_t *c) {
-    if (json_is_string(c)) return mm_xstrdup(json_string_value(c));
-    size_t n = 0, i;
+/* Text built in one buffer (lengths carried: text may hold NUL), optionally recording which byte ranges are
+ * template markup ([[a, b], ...] in tmpl) rather than text from the request. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    json_t *tmpl;
+} tb;
+
+static void tb_put(tb *b, const char *s, size_t n, int markup) {
+    if (b->n + n + 1 > b->cap) b->p = mm_xrealloc(b->p, b->cap = (b->n + n + 1) * 2 + 64);
+    memcpy(b->p + b->n, s, n);
+    b->p[b->n + n] = 0;
+    if (markup && b->tmpl && n) {
+        json_t *last = json_array_get(b->tmpl, json_array_size(b->tmpl) - 1);
+        if (last && json_integer_value(json_array_get(last, 1)) == (json_int_t)b->n)
+            json_array_set_new(last, 1, json_integer((json_int_t)(b->n + n)));
+        else
+            json_array_append_new(b->tmpl, json_pack("[I, I]", (json_int_t)b->n, (json_int_t)(b->n + n)));
+    }
+    b->n += n;
+}
+static void tb_str(tb *b, const char *s, int markup) { tb_put(b, s, strlen(s), markup); }
+static void tb_jstr(tb *b, const json_t *s) { tb_put(b, json_string_value(s), json_string_length(s), 0); }
+
+/* The text of a message's content into b: a string, or its text parts joined (in one pass). */
+static void content_text(tb *b, const json_t *c) {
+    if (json_is_string(c)) {
+        tb_jstr(b, c);
+        return;
+    }
+    size_t i;
     const json_t *p;
     json_array_foreach(c, i, p) {
-        const char *t = json_string_value(json_object_get(p, "text"));
-        if (t) n += strlen(t);
+        const json_t *t = json_object_get(p, "text");
+        if (json_is_string(t)) tb_jstr(b, t);
     }
-    char *s = mm_xmalloc(n + 1);
-    s[0] = 0;
-    json_array_foreach(c, i, p) {
-        const char *t = json_string_value(json_object_get(p, "text"));
-        if (t) strcat(s, t);
-    }
-    return s;
 }
 
 /* arguments as compact JSON text: a string is taken as already-encoded JSON (the OpenAI shape). */
-static char *args_text(const json_t *args) {
-    if (json_is_string(args)) return mm_xstrdup(json_string_value(args));
-    if (!args) return mm_xstrdup("{}");
-    char *s = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
-    return s ? s : mm_xstrdup("{}");
+static void args_text(tb *b, const json_t *args) {
+    if (json_is_string(args)) return tb_jstr(b, args);
+    char *s = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    tb_str(b, s ? s : "{}", 0);
+    free(s);
 }
 
-char *mm_oai_render_tool_calls(const json_t *tool_calls, int style) {
-    size_t cap = 256, n = 0;
-    char *out = mm_xmalloc(cap);
-    out[0] = 0;
-#define APPEND(s)                                                                   \
-    do {                                                                            \
-        const char *s_ = (s);                                                       \
-        size_t l_ = strlen(s_);                                                     \
-        if (n + l_ + 1 > cap) out = mm_xrealloc(out, cap = (n + l_ + 1) * 2);       \
-        memcpy(out + n, s_, l_ + 1);                                                \
-        n += l_;                                                                    \
-    } while (0)
+/* OpenAI tool_calls as model text in the style's format: the markers are markup, names and arguments text. */
+static void render_calls(tb *b, const json_t *tool_calls, int style) {
     size_t i;
     const json_t *call;
-    APPEND(style == MM_CHAT_M1 ? "<tool_calls>\n" : "<function_call>```typescript\n");
+    tb_str(b, style == MM_CHAT_M1 ? "<tool_calls>\n" : "<function_call>```typescript\n", 1);
     json_array_foreach(tool_calls, i, call) {
-        const json_t *fn = json_object_get(call, "function");
-        const char *name = json_string_value(json_object_get(fn, "name"));
-        char *args = args_text(json_object_get(fn, "arguments"));
+        const json_t *fn = json_object_get(call, "function"), *name = json_object_get(fn, "name");
+        if (!json_is_string(name)) name = NULL;
         if (style == MM_CHAT_M1) {
-            json_t *nm = json_string(name ? name : "");
+            json_t *nm = name ? json_incref((json_t *)name) : json_string("");
             char *q = json_dumps(nm, JSON_ENCODE_ANY);
-            APPEND("{\"name\": ");
-            APPEND(q);
-            APPEND(", \"arguments\": ");
-            APPEND(args);
-            APPEND("}\n");
+            tb_str(b, "{\"name\": ", 1);
+            tb_str(b, q ? q : "\"\"", 0);
+            tb_str(b, ", \"arguments\": ", 1);
+            args_text(b, json_object_get(fn, "arguments"));
+            tb_str(b, "}\n", 1);
             free(q);
             json_decref(nm);
         } else {
-            APPEND("functions.");
-            APPEND(name ? name : "");
-            APPEND("(");
-            APPEND(args);
-            APPEND(")\n");
+            tb_str(b, "functions.", 1);
+            if (name) tb_jstr(b, name);
+            tb_str(b, "(", 1);
+            args_text(b, json_object_get(fn, "arguments"));
+            tb_str(b, ")\n", 1);
         }
-        free(args);
     }
-    APPEND(style == MM_CHAT_M1 ? "</tool_calls>" : "```");
-#undef APPEND
-    return out;
+    tb_str(b, style == MM_CHAT_M1 ? "</tool_calls>" : "```", 1);
+}
+
+char *mm_oai_render_tool_calls(const json_t *tool_calls, int style) {
+    tb b = {0};
+    render_calls(&b, tool_calls, style);
+    return b.p;
 }
 
 /* The function name the call with this id had, searching assistant messages before index `before`. */
@@ -328,40 +344,47 @@ json_t *mm_oai_template_messages(const json_t *msgs, int style, char *err, size_
         const json_t *c = json_object_get(m, "content");
         if (!role) continue;
         if (!strcmp(role, "developer")) role = "system";
-        char *text = (!c || json_is_null(c)) ? mm_xstrdup("") : content_text(c);
+        tb text = {0};
+        tb_put(&text, "", 0, 0);
+        if (c && !json_is_null(c)) content_text(&text, c);
         json_t *o = NULL;
         if (!strcmp(role, "tool")) {
             const char *name = json_string_value(json_object_get(m, "name"));
             if (!name) name = call_name(msgs, i, json_string_value(json_object_get(m, "tool_call_id")));
             if (!name) {
                 fail(err, errlen, "'messages[%zu]' (tool): give 'name' or a 'tool_call_id' that an earlier assistant tool call has", i);
-                free(text);
+                free(text.p);
                 json_decref(out);
                 return NULL;
             }
             if (style == MM_CHAT_M1)
-                o = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "role", "tool", "content", "type", "text", "name", name, "text", text);
+                o = json_pack("{s:s, s:[{s:s, s:s, s:s%}]}", "role", "tool", "content", "type", "text", "name", name, "text", text.p,
+                              text.n);
             else
-                o = json_pack("{s:s, s:s, s:s}", "role", "function", "name", name, "content", text);
+                o = json_pack("{s:s, s:s, s:s%}", "role", "function", "name", name, "content", text.p, text.n);
         } else if (json_is_array(c) && strcmp(role, "assistant")) {
             o = json_deep_copy(m);   /* list-of-parts content goes to the template as it is */
             json_object_set_new(o, "role", json_string(role));
+            json_object_del(o, "_mm_template");   /* only the server marks markup */
         } else {
             const json_t *tc = field(m, "tool_calls");
-            if (tc && json_array_size(tc)) {
-                char *calls = mm_oai_render_tool_calls(tc, style);
-                char *joined = mm_xmalloc(strlen(text) + strlen(calls) + 1);
-                strcpy(joined, text);
-                strcat(joined, calls);
-                free(calls);
-                free(text);
-                text = joined;
+            json_t *tmpl = NULL;
+            if (tc && json_array_size(tc)) {   /* the calls follow the content, their markers as markup */
+                text.tmpl = tmpl = json_array();
+                render_calls(&text, tc, style);
             }
-            o = json_pack("{s:s, s:s}", "role", role, "content", text);
+            o = json_pack("{s:s, s:s%}", "role", role, "content", text.p, text.n);
+            if (o && tmpl) json_object_set(o, "_mm_template", tmpl);
+            json_decref(tmpl);
             const json_t *nm = json_object_get(m, "name");
-            if (json_is_string(nm)) json_object_set(o, "name", (json_t *)nm);
+            if (o && json_is_string(nm)) json_object_set(o, "name", (json_t *)nm);
         }
-        free(text);
+        free(text.p);
+        if (!o) {   /* only when out of memory: the strings came from valid JSON */
+            fail(err, errlen, "'messages[%zu]' could not be converted", i);
+            json_decref(out);
+            return NULL;
+        }
         json_array_append_new(out, o);
     }
     return out;

@@ -16,7 +16,8 @@ typedef struct {
     int kind;                 /* MM_OAI_CHAT / MM_OAI_COMPLETION */
     json_t *messages;         /* chat: the messages array (a reference into the body, which must not change) */
     json_t *tools;            /* chat: tools array, or NULL (also NULL with tool_choice "none"); likewise */
-    char *prompt;             /* completion: prompt text (malloc'd), or NULL when given as ids */
+    char *prompt;             /* completion: prompt text (malloc'd, may hold NUL), or NULL when given as ids */
+    size_t prompt_len;
     int32_t *prompt_ids;      /* completion: prompt as token ids (malloc'd), or NULL */
     int n_prompt_ids;
     int max_tokens;           /* -1: until the context is full */
@@ -26,6 +27,8 @@ typedef struct {
     int n_stop;
     int stream, include_usage;
     int ignore_eos;           /* extension: keep generating after <end_of_sentence> */
+    int parse_special;        /* extension (completions): 1/0 special-token strings in the prompt are/are not special
+                               * tokens; -1 not given (the server's --parse-special decides) */
 } mm_oai_req;
 
 /* Validates body for endpoint kind and fills r. Returns 0, or -1 with a message naming the field in err

@@ -363,8 +363,8 @@ static void gen_free(void *cls) {
 /* Tokens of text, at most the context: text that cannot fit (more bytes than n_ctx of the longest tokens
  * can hold, allowing for NFC shrinking it 3x) is refused before tokenizing, and tokenizing stops past
  * n_ctx tokens. -1 after answering with an error. */
-static int encode_prompt(mm_server *s, struct MHD_Connection *c, const char *text, size_t len, int parse_special, int32_t **ids,
-                         enum MHD_Result *ret) {
+static int encode_prompt(mm_server *s, struct MHD_Connection *c, const char *text, size_t len, const mm_tok_opts *opts,
+                         int32_t **ids, enum MHD_Result *ret) {
     const int n_ctx = mm_sched_n_ctx(s->sched);
     const size_t max_bytes = (size_t)n_ctx * mm_tokenizer_max_token_bytes(s->tok) * 3;
     if (len > max_bytes) {
@@ -373,7 +373,9 @@ static int encode_prompt(mm_server *s, struct MHD_Connection *c, const char *tex
                           n_ctx);
         return -1;
     }
-    int n = mm_tokenizer_encode_opts(s->tok, text, len, &(mm_tok_opts){.parse_special = parse_special, .max_tokens = n_ctx}, ids);
+    mm_tok_opts o = *opts;
+    o.max_tokens = n_ctx;
+    int n = mm_tokenizer_encode_opts(s->tok, text, len, &o, ids);
     if (n == -2)
         *ret = send_error(s, c, 400, "context_length_exceeded",
                           "the text has more than %d tokens, the context size per request (server -c)", n_ctx);
@@ -414,7 +416,10 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
                               "only /v1/completions with a prompt of token ids works");
             return -1;
         }
-        char *text = rq->prompt;
+        /* Text a client sent is text: special-token strings in it are not special tokens (OpenAI semantics;
+         * else a user could close a turn and forge the next one), only the chat template's markers are.
+         * --parse-special, or "parse_special": true on /v1/completions, parses them in the client's text too. */
+        int special = rq->parse_special >= 0 ? rq->parse_special : s->p.parse_special;
         if (rq->kind == MM_OAI_CHAT) {
             char err[512];
             json_t *msgs = mm_oai_template_messages(rq->messages, s->chat_style, err, sizeof err);
@@ -422,15 +427,20 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
                 *ret = send_error(s, c, 400, "invalid_messages", "%s", err);
                 return -1;
             }
-            text = mm_chat_render(s->chat_style, msgs, rq->tools, 1);
+            mm_chat_prompt p;
+            int rc = mm_chat_render_prompt(s->chat_style, msgs, rq->tools, 1, &p);
             json_decref(msgs);
-            if (!text) {
+            if (rc < 0) {
                 *ret = send_error(s, c, 400, "invalid_messages", "%s", mm_last_error());
                 return -1;
             }
+            mm_tok_opts o = {.parse_special = 1, .plain = special ? NULL : (const size_t(*)[2])p.plain, .n_plain = special ? 0 : p.n_plain};
+            n = encode_prompt(s, c, p.text, p.len, &o, ids, ret);
+            free(p.text);
+            free(p.plain);
+        } else {
+            n = encode_prompt(s, c, rq->prompt, rq->prompt_len, &(mm_tok_opts){.parse_special = special}, ids, ret);
         }
-        n = encode_prompt(s, c, text, strlen(text), 1, ids, ret);
-        if (text != rq->prompt) free(text);
         if (n < 0) return -1;
     } else {
         n = rq->n_prompt_ids;
@@ -576,7 +586,8 @@ static enum MHD_Result tokenize_body(mm_server *s, struct MHD_Connection *c, int
         }
         int special = !json_is_false(json_object_get(root, "parse_special"));
         int32_t *ids = NULL;
-        int n = encode_prompt(s, c, json_string_value(content), json_string_length(content), special, &ids, &ret);
+        int n = encode_prompt(s, c, json_string_value(content), json_string_length(content), &(mm_tok_opts){.parse_special = special},
+                              &ids, &ret);
         if (n >= 0) ret = send_json(s, c, 200, json_pack("{s:o}", "tokens", ids_json(ids, n)));
         free(ids);
     } else {

@@ -20,6 +20,7 @@ typedef struct mm_server_params {
     int max_conns;               /* open connections; past it the oldest idle one is closed */
     double header_timeout;       /* seconds to send a request head (from connect or the previous response) */
     int idle_timeout;            /* seconds without a byte either way before a connection is closed */
+    int parse_special;           /* special-token strings in client text (chat content, prompts) are special tokens */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then

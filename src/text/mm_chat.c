@@ -32,6 +32,8 @@
 typedef struct {
     char *p;
     size_t n, cap;
+    size_t (*plain)[2];   /* byte ranges of p that came from the messages or tools (not the template) */
+    int n_plain, cap_plain;
 } sb;
 static void put(sb *b, const char *s, size_t n) {
     if (b->n + n + 1 > b->cap) {
@@ -43,6 +45,25 @@ static void put(sb *b, const char *s, size_t n) {
     b->p[b->n] = 0;
 }
 static void puts_(sb *b, const char *s) { put(b, s, strlen(s)); }
+
+/* Marks [a, b->n) as text from the request (merged with a range that ends at a). */
+static void mark_plain(sb *b, size_t a) {
+    if (a == b->n) return;
+    if (b->n_plain && b->plain[b->n_plain - 1][1] == a) {
+        b->plain[b->n_plain - 1][1] = b->n;
+        return;
+    }
+    if (b->n_plain == b->cap_plain) b->plain = mm_xrealloc(b->plain, sizeof *b->plain * (size_t)(b->cap_plain = b->cap_plain * 2 + 8));
+    b->plain[b->n_plain][0] = a;
+    b->plain[b->n_plain++][1] = b->n;
+}
+/* Text from the request (content, names): special-token strings in it stay text when tokenized. */
+static void put_text(sb *b, const char *s, size_t n) {
+    size_t a = b->n;
+    put(b, s, n);
+    mark_plain(b, a);
+}
+static void put_jstr(sb *b, const json_t *s) { put_text(b, json_string_value(s), json_string_length(s)); }
 
 /* ---------------------------------------------------------------- tojson = Python json.dumps */
 
@@ -178,8 +199,8 @@ static json_t *content_parts(const json_t *m, size_t i, const char *role, json_t
     return NULL;
 }
 
-/* The first text part's text (see the header comment for why the first *text* part). */
-static const char *first_text(const json_t *parts, size_t i, const char *role) {
+/* The first text part's text, a JSON string (see the header comment for why the first *text* part). */
+static const json_t *first_text(const json_t *parts, size_t i, const char *role) {
     for (size_t k = 0; k < json_array_size(parts); k++) {
         json_t *p = json_array_get(parts, k);
         const char *type = json_string_value(json_object_get(p, "type"));
@@ -190,20 +211,44 @@ static const char *first_text(const json_t *parts, size_t i, const char *role) {
             mm_set_error("chat: messages[%zu] (%s): content[%zu].text is not a string", i, role, k);
             return NULL;
         }
-        return json_string_value(text);
+        return text;
     }
     mm_set_error("chat: messages[%zu] (%s): content has no text part", i, role);
     return NULL;
 }
 
-/* Assistant: every part with type "text", concatenated; a text part without text adds nothing. */
-static void all_text(sb *b, const json_t *parts) {
+/* Assistant: every part with type "text", concatenated; a text part without text adds nothing. A string
+ * content may come with "_mm_template": [[a, b], ...], byte ranges of it that are template markup (tool
+ * calls rendered by the server: their markers are special tokens); the rest is text. */
+static void all_text(sb *b, const json_t *m, const json_t *parts) {
+    const json_t *c = json_object_get(m, "content"), *tr = json_object_get(m, "_mm_template");
+    if (json_is_string(c) && json_is_array(tr)) {
+        const char *s = json_string_value(c);
+        size_t n = json_string_length(c), at = 0;
+        for (size_t k = 0; k < json_array_size(tr); k++) {
+            json_int_t a = json_integer_value(json_array_get(json_array_get(tr, k), 0));
+            json_int_t e = json_integer_value(json_array_get(json_array_get(tr, k), 1));
+            if (a < (json_int_t)at || e < a || e > (json_int_t)n) continue;   /* not ordered, not inside: ignored */
+            put_text(b, s + at, (size_t)a - at);
+            put(b, s + a, (size_t)(e - a));
+            at = (size_t)e;
+        }
+        put_text(b, s + at, n - at);
+        return;
+    }
     for (size_t k = 0; k < json_array_size(parts); k++) {
         json_t *p = json_array_get(parts, k);
         const char *type = json_string_value(json_object_get(p, "type"));
-        const char *text = json_string_value(json_object_get(p, "text"));
-        if (type && !strcmp(type, "text") && text) puts_(b, text);
+        const json_t *text = json_object_get(p, "text");
+        if (type && !strcmp(type, "text") && json_is_string(text)) put_jstr(b, text);
     }
+}
+
+/* A tool definition as the templates' tojson writes it; all of it is text. */
+static void put_tool(sb *b, const json_t *tool) {
+    size_t a = b->n;
+    py_dump(b, tool);
+    mark_plain(b, a);
 }
 
 #define BOS "<beginning_of_sentence>"
@@ -234,28 +279,29 @@ static int render_text01(sb *b, const json_t *messages, const json_t *tools, int
         int rc = 0;
         if (asst) {
             puts_(b, BOS "ai name=assistant\n");
-            all_text(b, parts);
+            all_text(b, m, parts);
             puts_(b, EOS "\n");
         } else {
-            const char *text = first_text(parts, i, role);
-            const char *name = json_string_value(json_object_get(m, "name"));
+            const json_t *text = first_text(parts, i, role);
+            const json_t *name = json_object_get(m, "name");
+            if (!json_is_string(name)) name = NULL;
             if (!text) rc = -1;
             else if (fn && !name) {
                 mm_set_error("chat: messages[%zu] (function): needs a string \"name\"", i);
                 rc = -1;
             } else if (sys) {
                 puts_(b, BOS "system ai_setting=assistant\n");
-                puts_(b, text);
+                put_jstr(b, text);
                 puts_(b, EOS "\n");
             } else if (user) {
                 puts_(b, BOS "user name=user\n");
-                puts_(b, text);
+                put_jstr(b, text);
                 puts_(b, EOS "\n");
             } else {
                 puts_(b, BOS "system function_response=functions\n{\"name\": \"");
-                puts_(b, name);
+                put_jstr(b, name);
                 puts_(b, "\", \"response\": ");
-                puts_(b, text);
+                put_jstr(b, text);
                 puts_(b, "}" EOS "\n");
             }
         }
@@ -266,7 +312,7 @@ static int render_text01(sb *b, const json_t *messages, const json_t *tools, int
     if (tools_list(tools, &nt)) return -1;
     for (size_t i = 0; i < nt; i++) {
         puts_(b, BOS "system function_setting=functions\n");
-        py_dump(b, json_array_get(tools, i));
+        put_tool(b, json_array_get(tools, i));
         puts_(b, EOS "\n");
     }
     if (add_gen) puts_(b, BOS "ai name=assistant\n");
@@ -283,8 +329,8 @@ static int render_m1(sb *b, const json_t *messages, const json_t *tools, int add
         if (!role || strcmp(role, "system")) continue;
         json_t *owned;
         json_t *parts = content_parts(m, i, role, &owned);
-        const char *text = parts ? first_text(parts, i, role) : NULL;
-        if (text) puts_(&sys, text);
+        const json_t *text = parts ? first_text(parts, i, role) : NULL;
+        if (text) put(&sys, json_string_value(text), json_string_length(text));
         json_decref(owned);
         if (!text) {
             free(sys.p);
@@ -293,16 +339,17 @@ static int render_m1(sb *b, const json_t *messages, const json_t *tools, int add
     }
     if (sys.n) {
         puts_(b, BOS "system ai_setting=assistant\n");
-        puts_(b, sys.p);
+        put_text(b, sys.p, sys.n);
         puts_(b, EOS "\n");
     }
     free(sys.p);
+    free(sys.plain);
     size_t nt;
     if (tools_list(tools, &nt)) return -1;
     if (nt) {
         puts_(b, BOS "system tool_setting=tools\nYou are provided with these tools:\n<tools>\n");
         for (size_t i = 0; i < nt; i++) {
-            py_dump(b, json_array_get(tools, i));
+            put_tool(b, json_array_get(tools, i));
             puts_(b, "\n");
         }
         puts_(b, "</tools>\n\nIf you need to call tools, please respond with <tool_calls></tool_calls> XML tags, and "
@@ -320,34 +367,33 @@ static int render_m1(sb *b, const json_t *messages, const json_t *tools, int add
         if (!parts) return -1;
         int rc = 0;
         if (user) {
-            const char *text = first_text(parts, i, role);
+            const json_t *text = first_text(parts, i, role);
             if (!text) rc = -1;
             else {
                 puts_(b, BOS "user name=user\n");
-                puts_(b, text);
+                put_jstr(b, text);
                 puts_(b, EOS "\n");
             }
         } else if (asst) {
             puts_(b, BOS "ai name=assistant\n");
-            all_text(b, parts);
+            all_text(b, m, parts);
             puts_(b, EOS "\n");
         } else {
             /* every part is "tool name: NAME\ntool result: TEXT\n\n"; a string content takes the message's name */
             puts_(b, BOS "tool name=tools\n");
             for (size_t k = 0; k < json_array_size(parts) && !rc; k++) {
                 json_t *p = json_array_get(parts, k);
-                const char *name = json_string_value(json_object_get(p, "name"));
-                const char *text = json_string_value(json_object_get(p, "text"));
-                if (!name) name = json_string_value(json_object_get(m, "name"));
-                if (!name || !text) {
+                const json_t *name = json_object_get(p, "name"), *text = json_object_get(p, "text");
+                if (!json_is_string(name)) name = json_object_get(m, "name");
+                if (!json_is_string(name) || !json_is_string(text)) {
                     mm_set_error("chat: messages[%zu] (tool): content[%zu] needs string \"name\" and \"text\"", i, k);
                     rc = -1;
                     break;
                 }
                 puts_(b, "tool name: ");
-                puts_(b, name);
+                put_jstr(b, name);
                 puts_(b, "\ntool result: ");
-                puts_(b, text);
+                put_jstr(b, text);
                 puts_(b, "\n\n");
             }
             puts_(b, EOS "\n");
@@ -360,14 +406,22 @@ static int render_m1(sb *b, const json_t *messages, const json_t *tools, int add
 }
 
 char *mm_chat_render(int style, const json_t *messages, const json_t *tools, int add_generation_prompt) {
+    mm_chat_prompt p;
+    if (mm_chat_render_prompt(style, messages, tools, add_generation_prompt, &p) < 0) return NULL;
+    free(p.plain);
+    return p.text;
+}
+
+int mm_chat_render_prompt(int style, const json_t *messages, const json_t *tools, int add_generation_prompt, mm_chat_prompt *out) {
+    memset(out, 0, sizeof *out);
     if (!json_is_array(messages)) {
         mm_set_error("chat: messages must be a JSON array");
-        return NULL;
+        return -1;
     }
     for (size_t i = 0; i < json_array_size(messages); i++)
         if (!json_is_object(json_array_get(messages, i))) {
             mm_set_error("chat: messages[%zu] is not an object", i);
-            return NULL;
+            return -1;
         }
     sb b = {0};
     puts_(&b, "");
@@ -380,9 +434,11 @@ char *mm_chat_render(int style, const json_t *messages, const json_t *tools, int
     }
     if (rc) {
         free(b.p);
-        return NULL;
+        free(b.plain);
+        return -1;
     }
-    return b.p;
+    *out = (mm_chat_prompt){.text = b.p, .len = b.n, .plain = b.plain, .n_plain = b.n_plain};
+    return 0;
 }
 
 int mm_chat_style_for_model_type(const char *model_type) {
