@@ -34,7 +34,24 @@ static int solo(mm_sched *s, const int32_t *p, int n, int max_tokens, int32_t *o
     return k;
 }
 
+/* Stop strings and generated text are bytes: a NUL in either is not an end. */
+static void stops_with_nul(void) {
+    mm_job *j = job((const int32_t[]){1}, 1, 8);
+    mm_job_add_stop(j, "x\0y", 3);
+    mm_job_add_stop(j, "STOP", 4);
+    CHECK(!job_push(j, 1, "a\0b", 3) && j->text_len == 3, "text with a NUL is kept whole");
+    CHECK(!job_push(j, 2, "cx", 2) && j->text_ready == 4, "'x' may start the NUL stop string: held back (%zu)", j->text_ready);
+    CHECK(!job_push(j, 3, "\0z", 2) && j->text_ready == 7, "'x\\0z' is not 'x\\0y': released");
+    CHECK(job_push(j, 4, "STOP!", 5) && j->text_len == 7 && !memcmp(j->text, "a\0bcx\0z", 7), "a stop string after a NUL is found");
+    mm_job_release(j);
+    j = job((const int32_t[]){1}, 1, 8);
+    mm_job_add_stop(j, "x\0y", 3);
+    CHECK(job_push(j, 1, "ab x\0y cd", 10) && j->text_len == 3, "a stop string holding a NUL cuts the text (%zu)", j->text_len);
+    mm_job_release(j);
+}
+
 int main(void) {
+    stops_with_nul();
     char dir[512];
     snprintf(dir, sizeof dir, "%s/golden/a_small_mixed", mmt_shared());
     mm_model *m = mm_model_load(dir, NULL);

@@ -445,6 +445,13 @@ static void encode_opts(void) {
     double dt = mm_time() - t0;
     CHECK(r == -2 && dt < (getenv("MM_SANITIZE") ? 3.0 : 0.5), "a 1 MB word past the cap stops early (%d, %.3f s)", r, dt);
     free(word);
+    /* a token that decodes to a NUL byte: the length says so */
+    int32_t *z = NULL;
+    int nz = mm_tokenizer_encode(tok, "a\0b", 3, 0, &z);
+    size_t zl = 0;
+    char *zt = nz > 0 ? mm_tokenizer_decode_n(tok, z, (size_t)nz, 0, &zl) : NULL;
+    CHECK(nz >= 2 && zt && zl == 3 && !memcmp(zt, "a\0b", 3), "text with NUL round-trips with its length (%zu)", zl);
+    free(z), free(zt);
     size_t mt = mm_tokenizer_max_token_bytes(tok);
     size_t longest = 0;
     for (int32_t i = 0; i < mm_tokenizer_n_ids(tok); i++) {

@@ -120,6 +120,14 @@ static int check_messages(const json_t *msgs, char *err, size_t errlen) {
     return 0;
 }
 
+static void add_stop(mm_oai_req *r, const json_t *s) {
+    size_t n = json_string_length(s);
+    if (!n || r->n_stop >= MM_OAI_MAX_STOP) return;
+    r->stop[r->n_stop] = mm_xmalloc(n + 1);
+    memcpy(r->stop[r->n_stop], json_string_value(s), n + 1);
+    r->stop_len[r->n_stop++] = n;
+}
+
 int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
@@ -219,13 +227,13 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
     const json_t *stop = field(body, "stop");
     if (stop) {
         if (json_is_string(stop)) {
-            if (json_string_length(stop)) r->stop[r->n_stop++] = mm_xstrdup(json_string_value(stop));
+            add_stop(r, stop);
         } else if (json_is_array(stop) && json_array_size(stop) <= MM_OAI_MAX_STOP) {
             size_t i;
             const json_t *s;
             json_array_foreach(stop, i, s) {
                 if (!json_is_string(s)) return fail(err, errlen, "'stop[%zu]' must be a string", i);
-                if (json_string_length(s)) r->stop[r->n_stop++] = mm_xstrdup(json_string_value(s));
+                add_stop(r, s);
             }
         } else {
             return fail(err, errlen, "'stop' must be a string or an array of at most %d strings", MM_OAI_MAX_STOP);

@@ -23,7 +23,8 @@ typedef struct {
     int max_tokens;           /* -1: until the context is full */
     mm_sampler_params sp;     /* OpenAI defaults: temperature 1, top_p 1, top_k/min_p/penalty off */
     int seeded;               /* a seed was given */
-    char *stop[MM_OAI_MAX_STOP];
+    char *stop[MM_OAI_MAX_STOP];   /* malloc'd; may hold NUL: stop_len[k] bytes */
+    size_t stop_len[MM_OAI_MAX_STOP];
     int n_stop;
     int stream, include_usage;
     int ignore_eos;           /* extension: keep generating after <end_of_sentence> */

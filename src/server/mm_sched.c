@@ -29,8 +29,11 @@ mm_job *mm_job_new(int32_t *prompt, int n_prompt) {
     return j;
 }
 
-void mm_job_add_stop(mm_job *j, const char *s) {
-    if (j->n_stop < MM_JOB_MAX_STOP && s && *s) j->stop[j->n_stop++] = mm_xstrdup(s);
+void mm_job_add_stop(mm_job *j, const char *s, size_t len) {
+    if (j->n_stop >= MM_JOB_MAX_STOP || !s || !len) return;
+    j->stop[j->n_stop] = mm_xmalloc(len);
+    memcpy(j->stop[j->n_stop], s, len);
+    j->stop_len[j->n_stop++] = len;
 }
 
 void mm_job_release(mm_job *j) {
@@ -115,7 +118,7 @@ static void job_finish(mm_sched *s, mm_job *j, const char *reason, const char *e
 static size_t stop_partial(const mm_job *j, const char *text, size_t n) {
     size_t best = 0;
     for (int k = 0; k < j->n_stop; k++) {
-        size_t sl = strlen(j->stop[k]);
+        size_t sl = j->stop_len[k];
         for (size_t l = sl - 1; l > best; l--)
             if (l <= n && !memcmp(text + n - l, j->stop[k], l)) {
                 best = l;
@@ -123,6 +126,13 @@ static size_t stop_partial(const mm_job *j, const char *text, size_t n) {
             }
     }
     return best;
+}
+
+/* The first occurrence of needle[0..m) in hay[0..n) (both may hold NUL), or NULL. */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
+    for (size_t i = 0; m && i + m <= n; i++)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, m)) return hay + i;
+    return NULL;
 }
 
 /* Appends text (and, if tok >= 0, the token it came from); returns 1 if a stop string completed, in which
@@ -145,7 +155,7 @@ static int job_push(mm_job *j, int32_t tok, const char *piece, size_t len) {
     }
     size_t cut = j->text_len;
     for (int k = 0; k < j->n_stop; k++) {
-        const char *hit = strstr(j->text + j->text_ready, j->stop[k]);
+        const char *hit = find_bytes(j->text + j->text_ready, j->text_len - j->text_ready, j->stop[k], j->stop_len[k]);
         if (hit && (size_t)(hit - j->text) < cut) {
             cut = (size_t)(hit - j->text);
             stopped = 1;

@@ -22,7 +22,8 @@ typedef struct mm_job {
     int n_prompt;
     int max_tokens;           /* tokens to generate at most (-1: until the context is full) */
     mm_sampler_params sp;
-    char *stop[MM_JOB_MAX_STOP];  /* owned */
+    char *stop[MM_JOB_MAX_STOP];  /* owned; bytes (may hold NUL), stop_len[k] of them */
+    size_t stop_len[MM_JOB_MAX_STOP];
     int n_stop;
     int32_t eos;              /* stop token (-1: none) */
     int skip_special;         /* leave special tokens out of the text */
@@ -30,7 +31,7 @@ typedef struct mm_job {
     /* ---- output, guarded by mu; `cond` is signalled on every change */
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    char *text;               /* generated text so far (NUL-terminated) */
+    char *text;               /* generated text so far (NUL-terminated, and it may hold NUL: text_len counts) */
     size_t text_len;
     size_t text_ready;        /* bytes of text that are final (not a possible stop-string prefix) */
     int32_t *gen;             /* generated token ids */
@@ -48,7 +49,7 @@ typedef struct mm_job {
 /* A new job with 1 reference (the caller's); takes ownership of prompt. */
 mm_job *mm_job_new(int32_t *prompt, int n_prompt);
 void mm_job_release(mm_job *j);
-void mm_job_add_stop(mm_job *j, const char *s);
+void mm_job_add_stop(mm_job *j, const char *s, size_t len);   /* empty: ignored */
 
 typedef struct mm_sched mm_sched;
 

@@ -392,7 +392,7 @@ static size_t json_budget(size_t body_len) { return body_len * 16 + ((size_t)4 <
 static json_t *parse_body(mm_server *s, struct MHD_Connection *c, const char *body, size_t len, enum MHD_Result *ret) {
     json_error_t je;
     mm_limits_json_budget(json_budget(len));
-    json_t *root = json_loadb(body, len, 0, &je);
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &je);   /* text may hold U+0000: every string keeps its length */
     int over = mm_limits_json_exhausted();
     mm_limits_json_budget(0);
     if (root) return root;
@@ -504,7 +504,7 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
     j->max_tokens = rq.max_tokens;
     j->sp = rq.sp;
     if (!rq.seeded) j->sp.seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)j;
-    for (int i = 0; i < rq.n_stop; i++) mm_job_add_stop(j, rq.stop[i]);
+    for (int i = 0; i < rq.n_stop; i++) mm_job_add_stop(j, rq.stop[i], rq.stop_len[i]);
     j->eos = rq.ignore_eos ? -1 : s->eos;
     j->skip_special = !rq.tools;
     mm_gen *g = mm_xcalloc(1, sizeof *g);
@@ -603,8 +603,9 @@ static enum MHD_Result tokenize_body(mm_server *s, struct MHD_Connection *c, int
         if (bad) {
             ret = send_error(s, c, 400, "invalid_request", "'tokens' must be an array of token ids in [0, %d)", mm_tokenizer_n_ids(s->tok));
         } else {
-            char *text = mm_tokenizer_decode(s->tok, ids, n, 0);
-            ret = send_json(s, c, 200, json_pack("{s:s}", "content", text));
+            size_t tl;
+            char *text = mm_tokenizer_decode_n(s->tok, ids, n, 0, &tl);   /* a token may decode to a NUL byte */
+            ret = send_json(s, c, 200, json_pack("{s:s%}", "content", text, tl));
             free(text);
         }
         free(ids);

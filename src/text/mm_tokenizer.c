@@ -994,6 +994,10 @@ static int id_skipped(const mm_tokenizer *t, int32_t id, int skip_special) {
 }
 
 char *mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, size_t n, int skip_special) {
+    return mm_tokenizer_decode_n(t, ids, n, skip_special, NULL);
+}
+
+char *mm_tokenizer_decode_n(const mm_tokenizer *t, const int32_t *ids, size_t n, int skip_special, size_t *len) {
     sbuf raw = {0}, out = {0};
     for (size_t i = 0; i < n; i++) {
         if (id_skipped(t, ids[i], skip_special)) continue;
@@ -1003,6 +1007,7 @@ char *mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, size_t n, i
     free(raw.p);
     if (!out.p) out.p = mm_xmalloc(1);
     out.p[out.n] = 0;
+    if (len) *len = out.n;
     return out.p;
 }
 

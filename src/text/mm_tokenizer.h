@@ -50,6 +50,8 @@ int mm_tokenizer_pieces(const mm_tokenizer *t, const char *text, size_t len,
 
 /* Ids to text (malloc'd, NUL-terminated UTF-8). Unknown ids are skipped; skip_special drops special tokens. */
 char *mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, size_t n, int skip_special);
+/* The same with the text's length in *len: a token may decode to a NUL byte, which strlen would stop at. */
+char *mm_tokenizer_decode_n(const mm_tokenizer *t, const int32_t *ids, size_t n, int skip_special, size_t *len);
 
 int32_t mm_tokenizer_token_id(const mm_tokenizer *t, const char *token); /* -1 if none; added tokens too */
 const char *mm_tokenizer_token_str(const mm_tokenizer *t, int32_t id);   /* vocab string, or NULL */

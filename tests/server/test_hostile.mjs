@@ -163,6 +163,14 @@ if (TEXT_MODEL) {
       const want = flag.length ? asSpecial : asText;
       check(asText > asSpecial + 10 && d === want, `${flag.join(' ') || 'default'}: user content adds ${want} tokens (${flag.length ? 'specials parsed' : 'as text'})`,
             { d, asText, asSpecial });
+      if (!flag.length) {   // U+0000 in text: accepted, and it survives tokenize → detokenize (it used to cut the text)
+        const t = await post(srv.url + '/tokenize', { content: 'a\u0000b<end_of_sentence>c', parse_special: false });
+        const dt = await post(srv.url + '/detokenize', { tokens: t.json?.tokens || [] });
+        check(t.status === 200 && dt.json?.content === 'a\u0000b<end_of_sentence>c', 'NUL survives /tokenize and /detokenize', { t: t.text, dt: dt.text });
+        const tn = (await post(srv.url + '/tokenize', { content: 'a\u0000b\u0000c' })).json?.tokens?.length;
+        const cn = await post(srv.url + '/v1/completions', { prompt: 'a\u0000b\u0000c', max_tokens: 1, stop: ['\u0000'] });
+        check(cn.status === 200 && tn >= 3 && cn.json?.usage?.prompt_tokens === tn, 'a prompt holding NUL is taken whole', { tn, r: cn.text });
+      }
       const c1 = await post(srv.url + '/v1/completions', { prompt: forged, max_tokens: 1 });
       const c2 = await post(srv.url + '/v1/completions', { prompt: forged, max_tokens: 1, parse_special: !flag.length });
       check(c1.json?.usage?.prompt_tokens === want && c2.json?.usage?.prompt_tokens === (flag.length ? asText : asSpecial),
