@@ -340,6 +340,21 @@ static void malformed(void) {
     }
     CHECK(mm_tokenizer_load("/nonexistent/dir") == NULL && strstr(mm_last_error(), "/nonexistent"),
           "missing path: %s", mm_last_error());
+    /* ids far past the number of tokens (tables are indexed by id): refused before anything that size is
+     * allocated; a 100-byte file used to cost gigabytes */
+    const char *sparse[] = {
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":100000000},\"merges\":[]}}",
+        "{\"added_tokens\":[{\"id\":99999999,\"content\":\"<x>\"}],\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"decoder\":{\"type\":\"ByteLevel\"},"
+        "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+    };
+    size_t rss0 = mm_peak_rss();
+    for (size_t i = 0; i < 2; i++) {
+        f = fopen(p2, "w");
+        fputs(sparse[i], f);
+        fclose(f);
+        CHECK(mm_tokenizer_load(p2) == NULL && strstr(mm_last_error(), "dense"), "sparse ids %zu: %s", i, mm_last_error());
+    }
+    CHECK(mm_peak_rss() < rss0 + ((size_t)64 << 20), "and cost no memory (peak RSS +%zu MB)", (mm_peak_rss() - rss0) >> 20);
 }
 
 /* flags on added tokens (lstrip / rstrip / single_word / normalized / non-special) on a small vocab */

@@ -161,6 +161,10 @@ static int cmp_added_len_desc(const void *a, const void *b) {
     return x->len < y->len ? 1 : x->len > y->len ? -1 : 0;
 }
 
+/* Tables are indexed by id, so ids must be dense: a file of a few entries with an id of 1e8 would make the
+ * loader allocate gigabytes. The largest id may be at most twice the number of tokens + 1024. */
+static int ids_dense(int64_t max_id, int64_t n_tokens) { return max_id < 2 * n_tokens + 1024; }
+
 mm_tokenizer *mm_tokenizer_from_parts(const mm_tok_parts *p) {
     pthread_once(&tables_once, init_static);
     const char *src = p->source ? p->source : "tokenizer";
@@ -177,6 +181,13 @@ mm_tokenizer *mm_tokenizer_from_parts(const mm_tok_parts *p) {
             goto fail;
         }
         if (p->added[i].id >= n_ids) n_ids = p->added[i].id + 1;
+    }
+    int64_t n_tokens = p->n_added;
+    for (int32_t i = 0; i < p->n_vocab; i++) n_tokens += p->vocab[i] != NULL;
+    if (!ids_dense((int64_t)n_ids - 1, n_tokens)) {
+        mm_set_error("%s: token id %d with only %lld tokens: ids must be dense (at most 2 x tokens + 1024)", src, n_ids - 1,
+                     (long long)n_tokens);
+        goto fail;
     }
     t->n_ids = n_ids;
     t->flags = mm_xcalloc((size_t)n_ids, 1);
@@ -1282,6 +1293,11 @@ mm_tokenizer *mm_tokenizer_load(const char *path) {
             goto done;
         }
         if (id >= nv) nv = (int32_t)id + 1;
+    }
+    if (!ids_dense((int64_t)nv - 1, (int64_t)json_object_size(jv))) {   /* before allocating nv slots */
+        mm_set_error("%s: model.vocab: id %d with only %zu entries: ids must be dense (at most 2 x entries + 1024)", file, nv - 1,
+                     json_object_size(jv));
+        goto done;
     }
     vocab = mm_xcalloc((size_t)(nv ? nv : 1), sizeof *vocab);
     json_object_foreach(jv, key, val) vocab[json_integer_value(val)] = key;
