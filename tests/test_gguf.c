@@ -175,6 +175,21 @@ static void test_malformed(void) {
     free(o.b);
     o = make_file(3, ovf, 1, 512);
     expect_bad(&o, "dims overflow", "overflow");
+    /* 2^62 + 1 f32 elements fit int64, their bytes do not fit 64 bits: the row size wrapped to 4 and the
+     * tensor was accepted with 4 bytes of data; the same with a block type (Q8_0: 34 bytes per 32) */
+    tinfo wrap[1] = {{"a", (1ull << 62) + 1, 1, 0, 0}};
+    free(o.b);
+    o = make_file(3, wrap, 1, 512);
+    expect_bad(&o, "f32 row bytes wrap", "overflow");
+    /* the writer checks the same sizes */
+    mm_gguf_writer *gw = mm_gguf_writer_new(tpath("w.gguf"));
+    CHECK(gw && mm_gguf_writer_add(gw, "big", MM_F32, 2, (const int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40}) < 0 &&
+              strstr(mm_last_error(), "overflow"), "writer: a tensor of 2^80 elements is refused: %s", mm_last_error());
+    CHECK(mm_gguf_writer_add(gw, "wide", MM_F32, 1, (const int64_t[]){((int64_t)1 << 62) + 1}) < 0 && strstr(mm_last_error(), "overflow"),
+          "writer: a row of 2^62 + 1 f32 is refused: %s", mm_last_error());
+    mm_gguf_writer_free(gw);
+    CHECK(mm_row_bytes(MM_F32, (int64_t)(1ull << 62) + 1) == 0 && mm_row_bytes(MM_Q8_0, 64) == 68 && mm_row_bytes(MM_F32, -4) == 0,
+          "mm_row_bytes: 0 when the size does not fit");
     /* KV-level problems, hand-built */
     free(o.b);
     o = (buf){0};

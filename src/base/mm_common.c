@@ -150,8 +150,9 @@ int mm_dtype_block(mm_dtype t) { return mm_dtypes[t].block; }
 size_t mm_dtype_block_bytes(mm_dtype t) { return mm_dtypes[t].block_bytes; }
 size_t mm_row_bytes(mm_dtype t, int64_t n) {
     int b = mm_dtypes[t].block;
-    if (n < 0 || n % b) return 0;
-    return (size_t)(n / b) * mm_dtypes[t].block_bytes;
+    size_t r;
+    if (n < 0 || n % b || __builtin_mul_overflow((size_t)(n / b), mm_dtypes[t].block_bytes, &r)) return 0;
+    return r;
 }
 
 /* IEEE half <-> single, exact for every half value, round-to-nearest-even the other way. */

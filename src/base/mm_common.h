@@ -47,7 +47,8 @@ const char *mm_dtype_name(mm_dtype t);          /* "F32", "BF16", "Q4_K", ... */
 int mm_dtype_from_name(const char *name);        /* case-insensitive; -1 if unknown */
 int mm_dtype_block(mm_dtype t);                  /* elements per block (1 for F32/F16/BF16) */
 size_t mm_dtype_block_bytes(mm_dtype t);         /* bytes per block */
-/* Bytes of a row of n elements; n must be a multiple of the block size (else 0). */
+/* Bytes of a row of n elements; 0 if n is negative, not a multiple of the block size, or the bytes do not
+ * fit a size_t (n from a file can be anything: callers treat 0 for n > 0 as an error). */
 size_t mm_row_bytes(mm_dtype t, int64_t n);
 
 static inline float mm_bf16_to_f32(uint16_t h) {

@@ -377,7 +377,7 @@ mm_gguf *mm_gguf_open(const char *path) {
             goto fail;
         }
         uint64_t rows = (uint64_t)nelem / ne[0], rb = (uint64_t)mm_row_bytes(t->dtype, (int64_t)ne[0]), nb;
-        if (__builtin_mul_overflow(rows, rb, &nb)) {
+        if (!rb || __builtin_mul_overflow(rows, rb, &nb)) {   /* rb 0: a row's bytes overflow */
             mm_set_error("%s: tensor \"%s\": byte size overflows", path, name);
             goto fail;
         }
@@ -741,16 +741,19 @@ int mm_gguf_writer_add(mm_gguf_writer *w, const char *name, mm_dtype dtype, int 
             return -1;
         }
         t.ne[d] = (uint64_t)shape[ndim - 1 - d];
-        if (d > 0) rows *= t.ne[d];
+        if (d > 0 && __builtin_mul_overflow(rows, t.ne[d], &rows)) {
+            mm_set_error("%s: tensor \"%s\": the element count overflows", w->path, name);
+            free(t.name);
+            return -1;
+        }
     }
     size_t rb = mm_row_bytes(dtype, (int64_t)t.ne[0]);
-    if (!rb) {
-        mm_set_error("%s: tensor \"%s\": %s rows of %llu elements are not whole blocks", w->path, name, mm_dtype_name(dtype),
-                     (unsigned long long)t.ne[0]);
+    if (!rb || __builtin_mul_overflow(rows, (uint64_t)rb, &t.nbytes)) {
+        mm_set_error("%s: tensor \"%s\": %s rows of %llu elements are not whole blocks, or the byte size overflows", w->path, name,
+                     mm_dtype_name(dtype), (unsigned long long)t.ne[0]);
         free(t.name);
         return -1;
     }
-    t.nbytes = rows * rb;
     t.off = w->data_end;
     w->data_end = (t.off + t.nbytes + MM_GGUF_DEFAULT_ALIGNMENT - 1) / MM_GGUF_DEFAULT_ALIGNMENT * MM_GGUF_DEFAULT_ALIGNMENT;
     w->infos_len += 8 + nl + 4 + 8 * (uint64_t)ndim + 4 + 8;
