@@ -4,6 +4,7 @@
 #   make test       the whole suite: normal build, then the same suite under ASan+UBSan
 #   make test-fast  the suite on the normal build only
 #   make sanitize   build the sanitizer variant (build-san/)
+#   make fuzz       build the libFuzzer targets (clang, build-fuzz/); make fuzz-long FUZZ_SECONDS=N runs each N s
 #   make install PREFIX=/usr/local
 #   make deps       install missing Debian -dev packages (scripts/deps.sh); every build runs it first
 
@@ -63,7 +64,7 @@ demo: all
 	$(BUILD)/minimax run -m $(DEMO_MODEL) -p "$(DEMO_PROMPT)" -n 80 --temp 0.7 --top-k 40 --repeat-penalty 1.1 -s 1 --stats
 
 # The suite: tests/run.sh runs every test binary (and CLI checks) and ends with "N passed, N failed".
-test-fast: all
+test-fast: all fuzz
 	@bash scripts/deps-test.sh
 	@bash tests/run.sh $(BUILD)
 
@@ -73,7 +74,7 @@ sanitize:
 test-san: sanitize
 	@MM_SANITIZE=1 bash tests/run.sh build-san
 
-test: all sanitize
+test: all sanitize fuzz
 	@bash scripts/deps-test.sh
 	@bash tests/run-all.sh
 
@@ -86,7 +87,24 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@PKGS@|$(PKGS)|g' minimax.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/minimax.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer targets built with clang, AddressSanitizer and UBSan in build-fuzz/,
+# one per tests/fuzz/fuzz_*.c. `make test` runs each a few seconds (tests/check_fuzz.sh); fuzz-long runs each for
+# FUZZ_SECONDS, one after another (corpora grow in build-fuzz/corpus/, crashes land in build-fuzz/artifacts/).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SRC      = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+.PHONY: fuzz fuzz-targets fuzz-long
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 SANFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-targets
+fuzz-targets: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(HEADERS) Makefile $(BUILD)/libminimax.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(BUILD)/libminimax.a $(LDLIBS)
+fuzz-long: fuzz
+	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # Kernel timing tool (not a test): make bench && build/bench/kernels [scalar|avx2|avx512]
 .PHONY: bench

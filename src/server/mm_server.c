@@ -37,9 +37,10 @@ enum { EP_CHAT, EP_COMPLETIONS, EP_MODELS, EP_HEALTH, EP_TOKENIZE, EP_DETOKENIZE
 static const char *const EP_NAMES[EP_COUNT] = {"chat_completions", "completions", "models", "health", "tokenize",
                                                "detokenize", "metrics", "page", "other"};
 
-typedef struct {
+struct mm_server {
     mm_server_params p;
     struct MHD_Daemon *d;
+    int port;                /* bound */
     atomic_int ready;        /* model loaded */
     atomic_int draining;     /* shutting down: refuse new work */
     mm_model *model;
@@ -56,7 +57,7 @@ typedef struct {
     int64_t status[6];       /* by status class: 1xx..5xx */
     int64_t disconnects;
     uint64_t next_id;
-} mm_server;
+};
 
 /* One log line, written with a single write(2) so that lines of concurrent connections never interleave;
  * control bytes (which a client may have put into a message) are shown as '?'. */
@@ -502,6 +503,7 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
     }
     mm_job *j = mm_job_new(ids, n);
     j->max_tokens = rq.max_tokens;
+    if (s->p.n_predict > 0 && (j->max_tokens < 0 || j->max_tokens > s->p.n_predict)) j->max_tokens = s->p.n_predict;
     j->sp = rq.sp;
     if (!rq.seeded) j->sp.seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)j;
     for (int i = 0; i < rq.n_stop; i++) mm_job_add_stop(j, rq.stop[i], rq.stop_len[i]);
@@ -907,7 +909,18 @@ static void raise_fd_limit(int max_conns) {
         mm_log("warning: the open-file limit (%llu) is below --max-conns + 256; raise it with ulimit -n", (unsigned long long)rl.rlim_cur);
 }
 
-int mm_server_run(const mm_server_params *pp) {
+/* Stops the daemon first (every connection reported closed), then what the handlers used. */
+static void server_free(mm_server *s) {
+    if (s->d) MHD_stop_daemon(s->d);
+    mm_limits_free(s->lim);
+    mm_sched_free(s->sched);   /* waits for the running step; cancels what is left */
+    mm_tokenizer_free(s->tok);
+    mm_model_free(s->model);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+mm_server *mm_server_start(const mm_server_params *pp) {
     mm_server *s = mm_xcalloc(1, sizeof *s);
     s->p = *pp;
     s->created = time(NULL);
@@ -922,12 +935,6 @@ int mm_server_run(const mm_server_params *pp) {
     char *id = mm_utf8_lossy(raw_id, strlen(raw_id), NULL);
     snprintf(s->model_id, sizeof s->model_id, "%s", id);
     free(id);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct sockaddr_storage ss;
@@ -945,16 +952,16 @@ int mm_server_run(const mm_server_params *pp) {
         flags |= MHD_USE_IPv6;
     } else {
         fprintf(stderr, "minimax serve: --host '%s' is not an IPv4 or IPv6 address\n", s->p.host);
-        free(s);
-        return 1;
+        server_free(s);
+        return NULL;
     }
     raise_fd_limit(s->p.max_conns);
     s->lim = mm_limits_new(&(mm_limits_params){.max_conns = s->p.max_conns, .header_timeout = s->p.header_timeout,
                                                .body_total = 8 * s->p.max_body, .parse_max = 2, .parse_wait = 30});
     if (!s->lim) {
         fprintf(stderr, "minimax serve: %s\n", mm_last_error());
-        free(s);
-        return 1;
+        server_free(s);
+        return NULL;
     }
     /* the library's own connection limit is a little above ours: the connection that passes --max-conns
      * must be accepted for mm_limits to make room for it by closing an idle one */
@@ -965,20 +972,19 @@ int mm_server_run(const mm_server_params *pp) {
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!s->d) {
         fprintf(stderr, "minimax serve: cannot listen on %s:%d (%s)\n", s->p.host, s->p.port, strerror(errno));
-        mm_limits_free(s->lim);
-        free(s);
-        return 1;
+        server_free(s);
+        return NULL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    int port = di ? di->port : s->p.port;
-    fprintf(stderr, "minimax serve: listening on http://%s:%d (loading %s)\n", s->p.host, port, s->p.model_path);
+    s->port = di ? di->port : s->p.port;
+    fprintf(stderr, "minimax serve: listening on http://%s:%d (loading %s)\n", s->p.host, s->port, s->p.model_path);
 
-    int rc = 1;
     if (s->p.threads) mm_set_threads(s->p.threads);
     s->model = mm_model_load(s->p.model_path, NULL);
     if (!s->model) {
         fprintf(stderr, "minimax serve: %s\n", mm_last_error());
-        goto out;
+        server_free(s);
+        return NULL;
     }
     const mm_config *cfg = mm_model_config(s->model);
     char tdefault[4096];
@@ -987,7 +993,8 @@ int mm_server_run(const mm_server_params *pp) {
         s->tok = mm_tokenizer_load(s->p.tokenizer_path ? s->p.tokenizer_path : tdefault);
         if (!s->tok) {
             fprintf(stderr, "minimax serve: %s\n", mm_last_error());
-            goto out;
+            server_free(s);
+            return NULL;
         }
     }
     if (s->tok && mm_tokenizer_n_ids(s->tok) > cfg->vocab_size) {
@@ -995,7 +1002,8 @@ int mm_server_run(const mm_server_params *pp) {
         fprintf(stderr, "minimax serve: the tokenizer (%s) has token ids up to %d, but the model's vocabulary has %d: they do not "
                         "belong together (give the model's own tokenizer with --tokenizer)\n",
                 s->p.tokenizer_path ? s->p.tokenizer_path : tdefault, mm_tokenizer_n_ids(s->tok) - 1, cfg->vocab_size);
-        goto out;
+        server_free(s);
+        return NULL;
     }
     s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
@@ -1004,28 +1012,42 @@ int mm_server_run(const mm_server_params *pp) {
     s->sched = mm_sched_new(s->model, s->tok, &sp);
     if (!s->sched) {
         fprintf(stderr, "minimax serve: %s\n", mm_last_error());
-        goto out;
+        server_free(s);
+        return NULL;
     }
     atomic_store(&s->ready, 1);
     fprintf(stderr, "minimax serve: ready: model '%s' (%s, vocab %d%s), %d slots x %d tokens, prefix cache %zu MiB, http://%s:%d/\n",
             s->model_id, cfg->model_type, cfg->vocab_size, s->tok ? ", tokenizer" : ", no tokenizer", s->p.parallel, s->p.n_ctx,
-            s->p.cache_bytes >> 20, s->p.host, port);
+            s->p.cache_bytes >> 20, s->p.host, s->port);
+    return s;
+}
 
+int mm_server_port(const mm_server *s) { return s->port; }
+
+int mm_server_add_connection(mm_server *s, int fd) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return MHD_add_connection(s->d, fd, (const struct sockaddr *)&a, sizeof a) == MHD_YES ? 0 : -1;
+}
+
+void mm_server_stop(mm_server *s) {
+    if (s) server_free(s);
+}
+
+int mm_server_run(const mm_server_params *pp) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    mm_server *s = mm_server_start(pp);
+    if (!s) return 1;
     while (!g_signals) usleep(50 * 1000);
     fprintf(stderr, "minimax serve: shutting down: finishing %d request(s) (signal again to stop now)\n", mm_sched_pending(s->sched));
     atomic_store(&s->draining, 1);
     mm_sched_stop_accepting(s->sched);
     while (mm_sched_pending(s->sched) && g_signals < 2) usleep(20 * 1000);
     usleep(100 * 1000);   /* let the last streams write their [DONE] */
-    rc = 0;
-out:
-    MHD_stop_daemon(s->d);
-    mm_limits_free(s->lim);   /* after the daemon: every connection has been reported closed */
-    mm_sched_free(s->sched);   /* after a second signal: waits for running jobs (no more clients read them) */
-    mm_tokenizer_free(s->tok);
-    mm_model_free(s->model);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-    if (!rc) fprintf(stderr, "minimax serve: stopped\n");
-    return rc;
+    mm_server_stop(s);   /* after a second signal: cancels the running jobs (no more clients read them) */
+    fprintf(stderr, "minimax serve: stopped\n");
+    return 0;
 }

@@ -21,11 +21,22 @@ typedef struct mm_server_params {
     double header_timeout;       /* seconds to send a request head (from connect or the previous response) */
     int idle_timeout;            /* seconds without a byte either way before a connection is closed */
     int parse_special;           /* special-token strings in client text (chat content, prompts) are special tokens */
+    int n_predict;               /* > 0: tokens a request may generate at most (its max_tokens is cut to it) */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then
  * refuses new requests, lets running ones finish and returns 0 (1 if startup failed). */
 int mm_server_run(const mm_server_params *p);
+
+/* The same in pieces, for embedding and tests: start listens, loads and returns once ready (NULL after
+ * printing why, if it cannot); stop closes every connection and cancels what runs. */
+typedef struct mm_server mm_server;
+mm_server *mm_server_start(const mm_server_params *p);
+int mm_server_port(const mm_server *s);
+/* Serves an already connected stream socket (a socketpair end) as one more client connection; the server
+ * owns fd and closes it, also when it fails (-1). */
+int mm_server_add_connection(mm_server *s, int fd);
+void mm_server_stop(mm_server *s);
 
 /* The chat page served at "/" (mm_web.c). */
 extern const char mm_web_index_html[];

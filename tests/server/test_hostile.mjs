@@ -15,8 +15,11 @@ const REPL = '\ufffd';
 
 // ------------------------------------------------------------------ request bytes that are not UTF-8
 {
-  const srv = await startServer(['-m', GOLDEN, '-np', '2', '-c', '256', '-t', '1', '--cache-mb', '0']);
+  const srv = await startServer(['-m', GOLDEN, '-np', '2', '-c', '256', '-t', '1', '--cache-mb', '0', '-n', '5']);
   try {
+    // -n caps what any request generates
+    const capped = await Promise.all([{ max_tokens: 100 }, {}, { max_tokens: 3 }].map((x) => post(srv.url + '/v1/completions', { prompt: [1, 2], ignore_eos: true, ...x })));
+    check(capped.map((r) => r.json?.usage?.completion_tokens).join() === '5,5,3', '-n 5 caps max_tokens', capped.map((r) => r.json?.usage));
     // the 404 message quotes the decoded URL: %ff is not UTF-8
     let r = await rawRequest(srv.port, 'GET /%ff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     let j = rawJson(r);
