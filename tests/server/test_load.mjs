@@ -2,7 +2,8 @@
 // right token count or gets a clear 503 (queue full, with Retry-After); some clients drop their stream
 // midway; afterwards the server is idle, healthy and still exact. Prints request count, errors, p50/p99.
 import { check, done, startServer, stopServer, post, get, stream, streamIds, goldenManifest, randomIds, metric, percentile, now, sleep,
-         GOLDEN, SAN } from './lib.mjs';
+         GOLDEN, SAN, TEXT_MODEL } from './lib.mjs';
+import { runLoad } from './load.mjs';
 
 // under the sanitizers the forward pass is ~20x slower: same 64 clients, fewer and shorter requests
 const CLIENTS = 64, PER_CLIENT = SAN ? 1 : 4, MAX_PROMPT = SAN ? 100 : 300, MAX_GEN = SAN ? 16 : 32;
@@ -56,5 +57,22 @@ try {
   check(JSON.stringify(r.json.choices[0].token_ids) === JSON.stringify(g.generated_ids), 'still exact after the load');
 } finally {
   check(await stopServer(srv) === 0, 'load server exits 0', srv.log().slice(-2000));
+}
+
+// The mixed load of bench/server_load.mjs, short: chat, streams, completions, dropped streams and requests,
+// malformed and hostile requests at once; nothing may be lost (every request answered, refused with a clear
+// error, or dropped by its client) and the server ends idle and healthy.
+if (TEXT_MODEL) {
+  const tsrv = await startServer(['-m', TEXT_MODEL, '-np', '4', '--queue', '32', '-c', '1024', '-t', '1', '--cache-mb', '64', '--header-timeout', '2']);
+  try {
+    const r = await runLoad({ url: tsrv.url, port: tsrv.port, pid: tsrv.proc.pid, clients: SAN ? 12 : 32, requests: 2 });
+    console.log(`mixed load: ${r.requests} requests in ${r.wall.toFixed(1)} s: ${JSON.stringify(r.byOutcome)}; p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms`);
+    check(r.lost === 0, 'mixed load: nothing lost', r.lostSamples);
+    check(r.requests === (SAN ? 24 : 64) && (r.byOutcome.ok || 0) >= r.requests / 4 && r.byOutcome.expected_error >= 1 && r.byOutcome.dropped >= 1,
+          'mixed load: every kind of outcome happened', r.byOutcome);
+    check(r.healthy && r.running === 0 && r.queued === 0, 'mixed load: idle and healthy afterwards');
+  } finally {
+    check(await stopServer(tsrv) === 0, 'mixed-load server exits 0', tsrv.log().slice(-2000));
+  }
 }
 done();
