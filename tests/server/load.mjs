@@ -6,7 +6,7 @@
 // a truncated stream, an unexpected status). Used by test_load.mjs (short) and bench/server_load.mjs (long).
 import net from 'node:net';
 import fs from 'node:fs';
-import { get, post, percentile, now, sleep, metric } from './lib.mjs';
+import { get, post, stream, percentile, now, sleep, metric } from './lib.mjs';
 
 // The mix: name, weight, and what a request does. Each returns {outcome, status, detail} where outcome is
 // 'ok', 'busy', 'expected_error', 'dropped' (the client disconnected on purpose) or 'lost'.
@@ -78,32 +78,13 @@ function rawOnce(port, bytes, timeoutMs = 30000) {
   });
 }
 
-// A stream read to its end, or dropped after dropAfter events.
+// A stream read to its end, or dropped after dropAfter events; a network error is returned, not thrown.
 async function streamOnce(url, body, dropAfter = 0) {
-  const ctl = new AbortController();
-  const out = { status: 0, events: [], done: false, aborted: false };
   try {
-    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ctl.signal });
-    out.status = r.status;
-    if (r.status !== 200) { await r.text(); return out; }
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of r.body) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const ev = buf.slice(0, i).trim();
-        buf = buf.slice(i + 2);
-        if (!ev.startsWith('data: ')) continue;
-        if (ev === 'data: [DONE]') { out.done = true; continue; }
-        out.events.push(JSON.parse(ev.slice(6)));
-        if (dropAfter && out.events.length >= dropAfter) { out.aborted = true; ctl.abort(); return out; }
-      }
-    }
+    return await stream(url, body, { onEvent: (ev, i) => (dropAfter && i + 1 >= dropAfter ? 'abort' : undefined) });
   } catch (e) {
-    if (!out.aborted) out.error = String(e);
+    return { status: 0, events: [], done: false, aborted: false, error: String(e) };
   }
-  return out;
 }
 
 const rssOf = (pid) => {
