@@ -34,7 +34,7 @@ if (!model) {
 }
 const clientsList = (args.clients || '64,256').split(',').map(Number);
 const seconds = +(args.seconds || 60);
-const srvArgs = ['-m', model, '-np', '8', '--queue', '64', '-c', '1024', '-t', '2', '--cache-mb', '256', '--header-timeout', '2', '--max-conns', '512'];
+const srvArgs = ['-m', model, '-np', '8', '--queue', '64', '-c', '1024', '-t', '2', '--cache-mb', '256', '--max-conns', '512'];   // default timeouts
 const results = [];
 
 const fmt = (r, label) => {

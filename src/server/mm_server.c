@@ -90,12 +90,21 @@ static void on_signal(int sig) {
 
 /* ---------------------------------------------------------------- responses */
 
+/* Headers of every response: CORS, and how long an idle kept-alive connection stays open (the header
+ * timeout), so that clients close it before the server does rather than race it with a new request. */
+static void common_headers(mm_server *s, struct MHD_Response *r) {
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    char ka[32];
+    snprintf(ka, sizeof ka, "timeout=%d", s->p.header_timeout > 2 ? (int)s->p.header_timeout - 1 : 1);
+    MHD_add_response_header(r, "Keep-Alive", ka);
+}
+
 static enum MHD_Result send_text(mm_server *s, struct MHD_Connection *c, unsigned status, const char *ctype,
                                  const char *body, size_t len, const char *retry_after) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    common_headers(s, r);
     if (retry_after) MHD_add_response_header(r, "Retry-After", retry_after);
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -179,6 +188,7 @@ typedef struct {
     int marker;           /* a tool-call marker was seen: hold the rest */
     char *out;            /* pending bytes */
     size_t out_len, out_pos, out_cap;
+    double t_sent;        /* mm_time() when bytes last went to the client */
 } mm_gen;
 
 static json_t *usage_json(const mm_job *j) {
@@ -326,14 +336,21 @@ static void stream_progress(mm_gen *g) {
     g->phase = 1;
 }
 
+/* Seconds without bytes after which a stream sends an SSE comment: a request waiting in the queue (or a long
+ * prefill) must not look idle to the connection's --idle-timeout, and a client that went away is found out
+ * by the write. Half the idle timeout, at most 10 s. */
+static double keepalive_s(const mm_server *s) { return s->p.idle_timeout > 20 ? 10.0 : s->p.idle_timeout / 2.0; }
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     mm_gen *g = cls;
     (void)pos;
+    if (!g->t_sent) g->t_sent = mm_time();
     for (;;) {
         if (g->out_pos < g->out_len) {
             size_t n = g->out_len - g->out_pos < max ? g->out_len - g->out_pos : max;
             memcpy(buf, g->out + g->out_pos, n);
             g->out_pos += n;
+            g->t_sent = mm_time();
             return (ssize_t)n;
         }
         g->out_len = g->out_pos = 0;
@@ -343,6 +360,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         if (!j->done && j->text_ready == g->sent_text && j->n_gen == g->sent_ids) wait_ms(&j->cond, &j->mu, 200);
         if (j->done || j->text_ready != g->sent_text || j->n_gen != g->sent_ids) stream_progress(g);
         pthread_mutex_unlock(&j->mu);
+        if (g->out_len == 0 && mm_time() - g->t_sent >= keepalive_s(g->srv)) out_put(g, ": keep-alive\n\n", 14);
         if (g->out_len == 0 && client_gone(g->conn)) {
             j->cancel = 1;
             pthread_mutex_lock(&g->srv->mu);
@@ -536,7 +554,7 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
         struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, g, gen_free);
         MHD_add_response_header(r, "Content-Type", "text/event-stream");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        common_headers(s, r);
         ret = MHD_queue_response(c, 200, r);
         MHD_destroy_response(r);
         pthread_mutex_lock(&s->mu);
@@ -730,7 +748,7 @@ static enum MHD_Result route(mm_server *s, struct MHD_Connection *c, const char 
 
     if (!strcmp(method, "OPTIONS")) {   /* CORS preflight */
         struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        common_headers(s, r);
         MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
         MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
         enum MHD_Result ret = MHD_queue_response(c, 204, r);

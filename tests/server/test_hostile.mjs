@@ -95,6 +95,7 @@ const REPL = '\ufffd';
     await sleep(300);
     let t = now();
     let r = await rawRequest(srv.port, 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
+    check(/keep-alive: timeout=1/i.test(r.head), 'responses say how long an idle connection is kept (--header-timeout - 1)', r.head);
     check(r.status === 200 && now() - t < 2000, `a real request is served while ${opened} connections sit in their headers`,
           { status: r.status, error: r.error, ms: now() - t });
     r = await post(srv.url + '/v1/completions', { prompt: [1, 2, 3], max_tokens: 2 });
@@ -147,6 +148,28 @@ const REPL = '\ufffd';
   } finally {
     socks.forEach((k) => k.destroy());
     check(await stopServer(srv) === 0, 'connection-limit server exits 0', srv.log().slice(-2000));
+  }
+}
+
+// ------------------------------------------------------------------ a stream that waits in the queue longer than --idle-timeout
+// The connection of a queued stream has sent its headers and nothing else: without SSE keep-alive comments
+// it looked idle and was closed before its first token (256 clients: 15% of streams lost).
+if (TEXT_MODEL) {
+  const srv = await startServer(['-m', TEXT_MODEL, '-np', '1', '-c', '512', '-t', '1', '--idle-timeout', '2', '--cache-mb', '0']);
+  try {
+    const t0 = now();
+    const long = stream(srv.url + '/v1/completions', { prompt: 'The', max_tokens: 300, ignore_eos: true });
+    await sleep(200);
+    const [queued, post2] = await Promise.all([
+      stream(srv.url + '/v1/completions', { prompt: 'A', max_tokens: 3, ignore_eos: true }).catch((e) => ({ error: String(e) })),
+      post(srv.url + '/v1/completions', { prompt: 'B', max_tokens: 3, ignore_eos: true }).catch((e) => ({ error: String(e) }))]);
+    const l = await long;
+    const waited = (now() - t0) / 1000;
+    check(l.done && queued.done && queued.events.length >= 3 && post2.status === 200, `streams queued ${waited.toFixed(1)} s behind a long one get every token`,
+          { queued: queued.error || queued.events?.length, post: post2.status || post2.error });
+    check(waited > 2.5, 'the queue wait was longer than --idle-timeout 2', waited);
+  } finally {
+    check(await stopServer(srv) === 0, 'queued-stream server exits 0', srv.log().slice(-1500));
   }
 }
 
