@@ -9,7 +9,8 @@
 //   options: --model DIR (default: written once to /tmp/mm-load-model), --bin build/minimax, --json FILE
 //
 // Prints per run: requests, outcomes (ok, busy 503, expected errors, client drops, lost), p50/p99 latency of
-// answered requests, and the server's RSS at the start and end (and its maximum) with the health afterwards.
+// answered requests, and the server's RSS at the start and end (and its maximum; also minus the prefix cache's
+// bytes from /metrics, which grow up to --cache-mb by design) with the health afterwards.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -39,10 +40,11 @@ const results = [];
 
 const fmt = (r, label) => {
   const o = r.byOutcome;
-  const rss = r.rss.map((x) => x[1]);
+  const rss = r.rss.map((x) => x[1]), net = r.rss.map((x) => x[1] - x[2]);
   return `${label}: ${r.requests} requests in ${r.wall.toFixed(0)} s: ok ${o.ok || 0}, busy(503) ${o.busy || 0}, expected errors ${o.expected_error || 0}, ` +
          `client drops ${o.dropped || 0}, lost ${r.lost}; latency p50 ${r.p50.toFixed(0)} ms p99 ${r.p99.toFixed(0)} ms; ` +
-         `RSS ${rss[0]?.toFixed(0)} -> ${rss[rss.length - 1]?.toFixed(0)} MB (max ${Math.max(...rss).toFixed(0)}); healthy after: ${r.healthy && r.running === 0 && r.queued === 0}`;
+         `RSS ${rss[0]?.toFixed(0)} -> ${rss[rss.length - 1]?.toFixed(0)} MB (max ${Math.max(...rss).toFixed(0)}), ` +
+         `without the prefix cache ${net[0]?.toFixed(0)} -> ${net[net.length - 1]?.toFixed(0)} MB; healthy after: ${r.healthy && r.running === 0 && r.queued === 0}`;
 };
 
 const srv = await startServer(srvArgs);
@@ -52,6 +54,7 @@ try {
     const r = await runLoad({ url: srv.url, port: srv.port, pid: srv.proc.pid, clients: n, seconds, rssEverySec: 5 });
     console.log(fmt(r, `${n} clients`));
     for (const [k, v] of Object.entries(r.byKind)) console.log(`    ${k.padEnd(16)} ${JSON.stringify(v)}`);
+    console.log('    RSS (s: MB, of which prefix cache MB): ' + r.rss.map((x) => `${x[0]}:${x[1]}(${x[2]})`).join(' '));
     if (r.lost) console.log('    lost samples:', JSON.stringify(r.lostSamples));
     results.push({ clients: n, seconds, ...r });
   }
@@ -60,7 +63,7 @@ try {
     const r = await runLoad({ url: srv.url, port: srv.port, pid: srv.proc.pid, clients: n, seconds: +args.soak, rssEverySec: 10 });
     console.log(fmt(r, `soak ${args.soak} s, ${n} clients`));
     for (const [k, v] of Object.entries(r.byKind)) console.log(`    ${k.padEnd(16)} ${JSON.stringify(v)}`);
-    console.log('    RSS (s, MB): ' + r.rss.map((x) => `${x[0]}:${x[1]}`).join(' '));
+    console.log('    RSS (s: MB, of which prefix cache MB): ' + r.rss.map((x) => `${x[0]}:${x[1]}(${x[2]})`).join(' '));
     if (r.lost) console.log('    lost samples:', JSON.stringify(r.lostSamples));
     results.push({ soak: +args.soak, clients: n, ...r });
   }

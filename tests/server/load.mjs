@@ -93,15 +93,16 @@ const rssOf = (pid) => {
 
 // Runs the load. opts: {url, port, pid (for RSS), clients, requests (per client) | seconds, onTick(stats)}.
 // Returns {requests, byOutcome, byKind: {kind: {outcome: n}}, lost: [samples], p50, p99 (ms, answered requests),
-// wall, rss: [[t, MB]...], healthy}.
+// wall, rss: [[t s, RSS MB, prefix-cache MB]...], healthy}.
 export async function runLoad({ url, port, pid, clients, requests = 0, seconds = 0, rssEverySec = 10, log = () => {} }) {
   const st = { requests: 0, byOutcome: {}, byKind: {}, lostSamples: [], lat: [], rss: [] };
   const t0 = now();
   const until = seconds ? t0 + seconds * 1000 : Infinity;
   let stop = false;
+  const cacheMB = async () => { try { return +(metric((await get(url + '/metrics')).text, 'minimax_cache_bytes') / 1048576).toFixed(1); } catch { return NaN; } };
   const sampler = pid ? (async () => {
     while (!stop) {
-      st.rss.push([+((now() - t0) / 1000).toFixed(1), +rssOf(pid).toFixed(1)]);
+      st.rss.push([+((now() - t0) / 1000).toFixed(1), +rssOf(pid).toFixed(1), await cacheMB()]);
       for (let i = 0; i < rssEverySec * 10 && !stop; i++) await sleep(100);
     }
   })() : null;
@@ -135,7 +136,7 @@ export async function runLoad({ url, port, pid, clients, requests = 0, seconds =
     if (!healthy) await sleep(200);
   }
   const m = await get(url + '/metrics');
-  if (pid) st.rss.push([+wall.toFixed(1), +rssOf(pid).toFixed(1)]);
+  if (pid) st.rss.push([+wall.toFixed(1), +rssOf(pid).toFixed(1), +(metric(m.text, 'minimax_cache_bytes') / 1048576).toFixed(1)]);
   log(`${clients} clients: ${st.requests} requests in ${wall.toFixed(1)} s`);
   return { requests: st.requests, byOutcome: st.byOutcome, byKind: st.byKind, lost: st.byOutcome.lost || 0, lostSamples: st.lostSamples,
            p50: percentile(st.lat, 50), p99: percentile(st.lat, 99), wall, rss: st.rss, healthy,
