@@ -5,6 +5,7 @@
 #include "mm_test.h"
 #include "model/mm_context.h"
 #include "model/mm_model.h"
+#include "kernels/mm_kernels.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -47,13 +48,25 @@ int main(void) {
         }
     one_case(600, 16, 256, 0.05f, 1); /* the real block size, two boundaries */
     one_case(300, 32, 64, 0.2f, 0);
+    /* every kernel set (the block products run on its 4×64 micro-kernel): the head widths of real models (64,
+     * 128), one that is no multiple of 16 (40, padded inside), odd block lengths */
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    for (int ii = 0; ii < 3; ii++) {
+        if (mm_kernels_force_isa(isas[ii]) != 0) continue;
+        one_case(300, 64, 256, 0.02f, 1);
+        one_case(1, 64, 256, 0.02f, 1);
+        one_case(77, 128, 32, 0.3f, 1);
+        one_case(70, 40, 16, 0.1f, 1);
+        one_case(5, 40, 16, 0.1f, 0);
+    }
+    mm_kernels_force_isa(NULL);
 
     /* Chunked: running a sequence in pieces of any size (state carried) equals one call. */
     {
         const int n = 70, D = 8, stride = 3 * D;
         float *qkv = malloc(sizeof(float) * n * stride), *o1 = malloc(sizeof(float) * n * D), *o2 = malloc(sizeof(float) * n * D);
         for (int i = 0; i < n * stride; i++) qkv[i] = frand();
-        float S1[64] = {0}, S2[64] = {0}, scratch[16 * 16 + 8 * 16 + 32];
+        float S1[64] = {0}, S2[64] = {0}, *scratch = malloc(sizeof(float) * mm_lightning_scratch(D, 16));
         mm_lightning_head(qkv, qkv + D, qkv + 2 * D, stride, o1, D, S1, n, D, 0.3f, 16, scratch);
         const int pieces[] = {1, 5, 16, 17, 31};
         for (int t = 0, k = 0; t < n; k++) {
@@ -65,7 +78,7 @@ int main(void) {
         double e = 0;
         for (int i = 0; i < n * D; i++) e = fmax(e, fabs(o1[i] - o2[i]));
         CHECK(e < 1e-5, "chunked lightning differs by %g", e);
-        free(qkv), free(o1), free(o2);
+        free(qkv), free(o1), free(o2), free(scratch);
     }
 
     /* Slopes (spec §6.2): s0 for 64 heads, the layer factor 1 - l/(L-1) + 1e-5, ALiBi interleave for 6 heads. */

@@ -4,7 +4,7 @@
 #include "kernels/mm_pack.h"
 #include "kernels/mm_quant.h"
 #include <math.h>
-#include <omp.h>
+#include "base/mm_pool.h"
 #include <stdlib.h>
 
 void mm_tensor_row_f32(const mm_tensor *t, int64_t r, float *out) {
@@ -83,7 +83,9 @@ void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K) {
 }
 
 static const mm_kernel_set mm_kernels_scalar = {"scalar", mm_dot_scalar, mm_gemm6x4_scalar, mm_dequantize_row,
-                                                mm_quant_act_scalar, mm_pack_dot_scalar, 0};
+                                                mm_quant_act_scalar, mm_pack_dot_scalar, mm_pack_gemm_scalar,
+                                                mm_sgemm4_scalar, mm_dots_scalar, mm_expsum_scalar,
+                                                mm_silu_scalar, mm_sigmoid_scalar, 0};
 
 /* ---------------------------------------------------------------- ISA choice */
 static const mm_kernel_set *mm_forced;
@@ -99,6 +101,7 @@ static const mm_kernel_set *mm_kernels_auto(void) {
     return best;
 }
 static const mm_kernel_set *mm_kernels_active(void) { return mm_forced ? mm_forced : mm_kernels_auto(); }
+const mm_kernel_set *mm_kernels_get(void) { return mm_kernels_active(); }
 
 const char *mm_kernels_isa(void) { return mm_kernels_active()->name; }
 
@@ -119,140 +122,296 @@ void mm_quantize_activation(mm_dtype wdt, const float *x, void *dst, int64_t K) 
     mm_kernels_active()->quant_act(wdt, x, dst, K);
 }
 
-/* ---------------------------------------------------------------- drivers */
-#define MM_RB 16    /* decode: rows per work item */
-#define MM_NB 96    /* prefill: weight rows per panel (multiple of 6) */
-#define MM_KC 1024  /* prefill: K per panel chunk (multiple of 256 so quant blocks never straddle) */
+/* ---------------------------------------------------------------- drivers
+ * mm_matmul_n plans every job (path, activation format, work items), then runs one region: the activation
+ * rows of all distinct inputs are quantized (or copied) in one work-shared loop, then the work items of all
+ * jobs in another. Each work item writes its own outputs in a fixed order, so results do not depend on the
+ * number of threads or on the schedule. */
+#define MM_RB 16    /* decode over stored rows: rows per work item */
+#define MM_NB 96    /* f32 prefill: weight rows per panel (multiple of 6 and of 16) */
+#define MM_KC 1024  /* f32 prefill: K per panel chunk (multiple of 256 so quant blocks never straddle) */
 
-/* Prefill: y[T,N] = x[T,K]·W[N,K]ᵀ through f32 panels [MM_NB, MM_KC] reused by every token. */
-static void mm_matmul_gemm(const mm_kernel_set *ks, float *y, const float *x, const mm_tensor *w, int T) {
-    int64_t N = w->shape[0], K = w->shape[1];
-    int64_t Kp = (K + 15) / 16 * 16, Tp = (T + 3) / 4 * 4;
-    size_t wrb = mm_row_bytes(w->dtype, K);
-    float *xp = mm_xaligned((size_t)(Tp * Kp) * sizeof(float)); /* zero-padded copy of x */
-    for (int64_t t = 0; t < Tp; t++) {
-        float *d = xp + t * Kp;
-        if (t < T) memcpy(d, x + t * K, (size_t)K * sizeof(float));
-        for (int64_t k = t < T ? K : 0; k < Kp; k++) d[k] = 0.0f;
+typedef enum { P_FDOT, P_FGEMM, P_QDOT, P_PDOT, P_PGEMM } mm_path;
+/* Activation formats: f32 as given; f32 zero-padded to [Tp, Kp]; Q8_0 / Q8_K rows; Q8_0x rows (bias for
+ * Q8_0 or Q4_0 weights); the token-tiled forms of Q8_0x and Q8_K. */
+typedef enum { A_F32, A_FPAD, A_Q80, A_Q8K, A_X128, A_X8, A_T128, A_T8, A_TK } mm_act_kind;
+
+typedef struct {
+    const float *x;
+    int T;
+    int64_t K;
+    mm_act_kind kind;
+    mm_dtype wdt;      /* a weight dtype the format is for (quantizer choice) */
+    char *data;        /* NULL for A_F32 */
+    size_t rowb;       /* bytes per token row (rows layouts) or per tile of MM_QT tokens (tiled) */
+    int64_t first;     /* index of its first row among all rows quantized */
+} mm_act;
+
+typedef struct {
+    const mm_matmul_job *job;
+    mm_path path;
+    int act;           /* into the activation list */
+    int64_t first;     /* index of its first work item among all jobs */
+    size_t wrb, gb;    /* stored row bytes, packed group bytes */
+} mm_plan;
+
+typedef struct {
+    const mm_kernel_set *ks;
+    mm_plan *plans;
+    int n_plans;
+    mm_act *acts;
+    int n_acts;
+    int64_t rows, items, chunk;
+    char **scratch;    /* [threads] per-thread buffers, made on first use */
+    size_t scratch_bytes;
+} mm_run;
+
+static int is_quant(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K; }
+
+static mm_act_kind act_kind(mm_path p, mm_dtype dt) {
+    int k = dt == MM_Q4_K || dt == MM_Q6_K;
+    switch (p) {
+    case P_FDOT: return A_F32;
+    case P_FGEMM: return A_FPAD;
+    case P_QDOT: return k ? A_Q8K : A_Q80;
+    case P_PDOT: return k ? A_Q8K : dt == MM_Q4_0 ? A_X8 : A_X128;
+    default: return k ? A_TK : dt == MM_Q4_0 ? A_T8 : A_T128;
     }
-    int64_t nblocks = (N + MM_NB - 1) / MM_NB;
-    size_t gb = w->pack ? mm_pack_group_bytes(w->dtype, K) : 0;
-#pragma omp parallel if (nblocks > 1)
-    {
-        float *panel = mm_xaligned((size_t)MM_NB * MM_KC * sizeof(float));
-        /* a packed W: the stored bytes of one 16-row group over the chunk, unpacked [16, MM_KC elements] */
-        size_t ub = w->pack ? mm_row_bytes(w->dtype, MM_KC) : 0;
-        char *unp = w->pack ? mm_xmalloc(ub * MM_PACK_ROWS) : NULL;
-        float out[24];
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < nblocks; b++) {
-            int64_t n0 = b * MM_NB, nb = N - n0 < MM_NB ? N - n0 : MM_NB, nbp = (nb + 5) / 6 * 6;
-            for (int64_t k0 = 0; k0 < K; k0 += MM_KC) {
-                int64_t kc = K - k0 < MM_KC ? K - k0 : MM_KC, kcp = (kc + 15) / 16 * 16;
-                for (int64_t r = 0; r < nbp; r++) {
-                    float *pr = panel + r * MM_KC;
-                    if (r < nb) {
-                        const char *src = (const char *)w->data + (size_t)(n0 + r) * wrb + mm_row_bytes(w->dtype, k0);
-                        if (unp) { /* MM_NB is a multiple of 16: a group starts at r % 16 == 0 */
-                            if (r % MM_PACK_ROWS == 0) {
-                                int gr = nb - r < MM_PACK_ROWS ? (int)(nb - r) : MM_PACK_ROWS;
-                                mm_pack_unpack(w->dtype, (const char *)w->pack + (size_t)((n0 + r) / MM_PACK_ROWS) * gb, k0, kc,
-                                               gr, unp, ub);
-                            }
-                            src = unp + (size_t)(r % MM_PACK_ROWS) * ub;
-                        }
-                        ks->dequant(w->dtype, src, pr, kc);
-                        for (int64_t k = kc; k < kcp; k++) pr[k] = 0.0f;
-                    } else {
-                        memset(pr, 0, (size_t)kcp * sizeof(float));
-                    }
-                }
-                for (int64_t t0 = 0; t0 < Tp; t0 += 4) {
-                    int tn = T - t0 < 4 ? (int)(T - t0) : 4;
-                    for (int64_t r0 = 0; r0 < nbp; r0 += 6) {
-                        ks->gemm6x4(kcp, panel + r0 * MM_KC, MM_KC, xp + t0 * Kp + k0, (size_t)Kp, out);
-                        int rn = nb - r0 < 6 ? (int)(nb - r0) : 6;
-                        for (int t = 0; t < tn; t++) {
-                            float *yt = y + (size_t)(t0 + t) * N + n0 + r0;
-                            if (k0 == 0)
-                                for (int r = 0; r < rn; r++) yt[r] = out[t * 6 + r];
-                            else
-                                for (int r = 0; r < rn; r++) yt[r] += out[t * 6 + r];
-                        }
-                    }
+}
+
+/* Bytes per token row or per token tile of an activation format. */
+static size_t act_rowb(mm_act_kind k, int64_t K) {
+    const int64_t Kp = (K + 15) / 16 * 16;
+    switch (k) {
+    case A_F32: return (size_t)K * sizeof(float);
+    case A_FPAD: return (size_t)Kp * sizeof(float);
+    case A_Q80: return mm_row_bytes(MM_Q8_0, K);
+    case A_Q8K: return (size_t)(K / MM_QK_K) * sizeof(mm_block_q8_K);
+    case A_X128: case A_X8: return (size_t)(K / MM_QK) * sizeof(mm_block_q8_0x);
+    case A_T128: case A_T8: return (size_t)(K / MM_QK) * sizeof(mm_block_q8_0x) * MM_QT;
+    default: return (size_t)(K / MM_QK_K) * sizeof(mm_block_q8_K) * MM_QT;
+    }
+}
+
+static char *thread_scratch(mm_run *r, int ith) {
+    if (!r->scratch[ith]) r->scratch[ith] = mm_xaligned(r->scratch_bytes);
+    return r->scratch[ith];
+}
+
+/* Activation row t of a: quantized / copied into its place. */
+static void act_row(const mm_run *r, const mm_act *a, int t, char *tmp) {
+    const mm_kernel_set *ks = r->ks;
+    const float *xt = a->x + (size_t)t * a->K;
+    switch (a->kind) {
+    case A_F32: break;
+    case A_FPAD: {
+        float *d = (float *)(a->data + (size_t)t * a->rowb);
+        memcpy(d, xt, (size_t)a->K * sizeof(float));
+        for (int64_t k = a->K; k < (int64_t)(a->rowb / sizeof(float)); k++) d[k] = 0.0f;
+        break;
+    }
+    case A_Q80: case A_Q8K: ks->quant_act(a->wdt, xt, a->data + (size_t)t * a->rowb, a->K); break;
+    case A_X128: case A_X8:
+        ks->quant_act(a->wdt, xt, tmp, a->K);
+        mm_pack_act_q8_0(a->wdt, (const mm_block_q8_0 *)tmp, a->data + (size_t)t * a->rowb, a->K / MM_QK, sizeof(mm_block_q8_0x));
+        break;
+    case A_T128: case A_T8: {
+        char *d = a->data + (size_t)(t / MM_QT) * a->rowb + (size_t)(t % MM_QT) * sizeof(mm_block_q8_0x);
+        ks->quant_act(a->wdt, xt, tmp, a->K);
+        mm_pack_act_q8_0(a->wdt, (const mm_block_q8_0 *)tmp, d, a->K / MM_QK, MM_QT * sizeof(mm_block_q8_0x));
+        break;
+    }
+    case A_TK: {
+        char *d = a->data + (size_t)(t / MM_QT) * a->rowb + (size_t)(t % MM_QT) * sizeof(mm_block_q8_K);
+        ks->quant_act(a->wdt, xt, tmp, a->K);
+        for (int64_t b = 0; b < a->K / MM_QK_K; b++)
+            memcpy(d + (size_t)b * MM_QT * sizeof(mm_block_q8_K), tmp + (size_t)b * sizeof(mm_block_q8_K), sizeof(mm_block_q8_K));
+        break;
+    }
+    }
+}
+
+static void quant_body(void *arg, int64_t i0, int64_t i1, int ith) {
+    mm_run *r = arg;
+    char *tmp = NULL;
+    for (int64_t i = i0; i < i1; i++) {
+        int a = 0;
+        while (a + 1 < r->n_acts && r->acts[a + 1].first <= i) a++;
+        const mm_act *ac = &r->acts[a];
+        if (!tmp && ac->kind != A_F32 && ac->kind != A_FPAD) tmp = thread_scratch(r, ith);
+        act_row(r, ac, (int)(i - ac->first), tmp);
+    }
+}
+
+/* f32 prefill: rows [n0, n0 + nb) of W through f32 panels [MM_NB, MM_KC] that every token reuses. */
+static void fgemm_item(const mm_run *r, const mm_plan *p, int64_t n0, char *scratch) {
+    const mm_kernel_set *ks = r->ks;
+    const mm_matmul_job *j = p->job;
+    const mm_act *a = &r->acts[p->act];
+    const mm_tensor *w = j->w;
+    const int64_t N = w->shape[0], K = w->shape[1], Kp = (int64_t)(a->rowb / sizeof(float));
+    const int T = j->T;
+    const int64_t Tp = (T + 3) / 4 * 4, nb = N - n0 < MM_NB ? N - n0 : MM_NB, nbp = (nb + 5) / 6 * 6;
+    const float *xp = (const float *)a->data;
+    float *panel = (float *)scratch, out[24];
+    for (int64_t k0 = 0; k0 < K; k0 += MM_KC) {
+        int64_t kc = K - k0 < MM_KC ? K - k0 : MM_KC, kcp = (kc + 15) / 16 * 16;
+        for (int64_t rr = 0; rr < nbp; rr++) {
+            float *pr = panel + rr * MM_KC;
+            if (rr < nb) {
+                ks->dequant(w->dtype, (const char *)w->data + (size_t)(n0 + rr) * p->wrb + mm_row_bytes(w->dtype, k0), pr, kc);
+                for (int64_t k = kc; k < kcp; k++) pr[k] = 0.0f;
+            } else {
+                memset(pr, 0, (size_t)kcp * sizeof(float));
+            }
+        }
+        for (int64_t t0 = 0; t0 < Tp; t0 += 4) {
+            int tn = T - t0 < 4 ? (int)(T - t0) : 4;
+            for (int64_t r0 = 0; r0 < nbp; r0 += 6) {
+                ks->gemm6x4(kcp, panel + r0 * MM_KC, MM_KC, xp + t0 * Kp + k0, (size_t)Kp, out);
+                int rn = nb - r0 < 6 ? (int)(nb - r0) : 6;
+                for (int t = 0; t < tn; t++) {
+                    float *yt = j->y + (size_t)(t0 + t) * N + n0 + r0;
+                    if (k0 == 0)
+                        for (int q = 0; q < rn; q++) yt[q] = out[t * 6 + q];
+                    else
+                        for (int q = 0; q < rn; q++) yt[q] += out[t * 6 + q];
                 }
             }
         }
-        free(panel);
-        free(unp);
     }
-    free(xp);
 }
 
-/* Decode over a packed W: one 16-row group per work item, handed out dynamically as for stored rows. */
-static void mm_matmul_packed(const mm_kernel_set *ks, float *y, const float *x, const mm_tensor *w, int T) {
-    int64_t N = w->shape[0], K = w->shape[1];
-    size_t gb = mm_pack_group_bytes(w->dtype, K), xab;
-    void *xa;
-    if (w->dtype == MM_Q8_0 || w->dtype == MM_Q4_0) {
-        int64_t nb = K / MM_QK;
-        mm_block_q8_0 *xq = mm_xmalloc(sizeof(mm_block_q8_0) * (size_t)nb);
-        xab = sizeof(mm_block_q8_0x) * (size_t)nb;
-        xa = mm_xaligned(xab * (size_t)T);
-        for (int t = 0; t < T; t++) {
-            ks->quant_act(w->dtype, x + (size_t)t * K, xq, K);
-            mm_pack_act_q8_0(xq, (mm_block_q8_0x *)((char *)xa + xab * (size_t)t), nb);
-        }
-        free(xq);
+/* Integer prefill: one 16-row group (packed, or packed here from the stored rows) × every token tile. */
+static void pgemm_item(const mm_run *r, const mm_plan *p, int64_t g, char *scratch) {
+    const mm_matmul_job *j = p->job;
+    const mm_act *a = &r->acts[p->act];
+    const mm_tensor *w = j->w;
+    const int64_t N = w->shape[0], K = w->shape[1], n0 = g * MM_PACK_ROWS;
+    const int nr = N - n0 < MM_PACK_ROWS ? (int)(N - n0) : MM_PACK_ROWS;
+    const void *grp;
+    if (w->pack) {
+        grp = (const char *)w->pack + (size_t)g * p->gb;
     } else {
-        xab = (size_t)(K / MM_QK_K) * sizeof(mm_block_q8_K);
-        xa = mm_xaligned(xab * (size_t)T);
-        for (int t = 0; t < T; t++) ks->quant_act(w->dtype, x + (size_t)t * K, (char *)xa + xab * (size_t)t, K);
+        mm_pack_group(w->dtype, (const char *)w->data + (size_t)n0 * p->wrb, p->wrb, nr, K, scratch);
+        grp = scratch;
     }
-    int64_t ng = (N + MM_PACK_ROWS - 1) / MM_PACK_ROWS;
-#pragma omp parallel for schedule(dynamic, 4) if (N * K >= (1 << 15) && ng > 1)
-    for (int64_t g = 0; g < ng; g++) {
-        int64_t n0 = g * MM_PACK_ROWS;
-        int nr = N - n0 < MM_PACK_ROWS ? (int)(N - n0) : MM_PACK_ROWS;
-        ks->dot_packed(w->dtype, K, (const char *)w->pack + (size_t)g * gb, nr, T, xa, xab, y + n0, (size_t)N);
+    for (int t0 = 0; t0 < j->T; t0 += MM_QT) {
+        int nt = j->T - t0 < MM_QT ? j->T - t0 : MM_QT;
+        r->ks->gemm_packed(w->dtype, K, grp, nr, nt, a->data + (size_t)(t0 / MM_QT) * a->rowb, j->y + (size_t)t0 * N + n0,
+                           (size_t)N);
     }
-    free(xa);
+}
+
+static void item_body(void *arg, int64_t i0, int64_t i1, int ith) {
+    mm_run *r = arg;
+    int pi = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        while (pi + 1 < r->n_plans && r->plans[pi + 1].first <= i) pi++;
+        const mm_plan *p = &r->plans[pi];
+        const mm_matmul_job *j = p->job;
+        const mm_tensor *w = j->w;
+        const mm_act *a = &r->acts[p->act];
+        const int64_t N = w->shape[0], K = w->shape[1], it = i - p->first;
+        switch (p->path) {
+        case P_FDOT:
+        case P_QDOT: {
+            const int64_t n0 = it * MM_RB, nb = N - n0 < MM_RB ? N - n0 : MM_RB;
+            const void *xa = a->kind == A_F32 ? (const void *)j->x : a->data;
+            r->ks->dot(w->dtype, K, nb, (const char *)w->data + (size_t)n0 * p->wrb, p->wrb, j->T, xa, a->rowb, j->y + n0, (size_t)N);
+            break;
+        }
+        case P_PDOT: {
+            const int64_t n0 = it * MM_PACK_ROWS;
+            const int nr = N - n0 < MM_PACK_ROWS ? (int)(N - n0) : MM_PACK_ROWS;
+            r->ks->dot_packed(w->dtype, K, (const char *)w->pack + (size_t)it * p->gb, nr, j->T, a->data, a->rowb, j->y + n0, (size_t)N);
+            break;
+        }
+        case P_PGEMM: pgemm_item(r, p, it, w->pack ? NULL : thread_scratch(r, ith)); break;
+        case P_FGEMM: fgemm_item(r, p, it * MM_NB, thread_scratch(r, ith)); break;
+        }
+    }
+}
+
+static void run_region(void *arg, int ith, int nth) {
+    mm_run *r = arg;
+    (void)ith, (void)nth;
+    mm_parallel_for(r->rows, 1, quant_body, r);
+    mm_parallel_for(r->items, r->chunk, item_body, r);
+}
+
+void mm_matmul_n(const mm_matmul_job *jobs, int n) {
+    mm_run r = {.ks = mm_kernels_active()};
+    mm_plan *plans = mm_xmalloc(sizeof(mm_plan) * (size_t)(n > 0 ? n : 1));
+    mm_act *acts = mm_xmalloc(sizeof(mm_act) * (size_t)(n > 0 ? n : 1));
+    int decode_only = 1;
+    double work = 0;
+    size_t scratch = 0;
+    for (int i = 0; i < n; i++) {
+        const mm_matmul_job *j = &jobs[i];
+        const mm_tensor *w = j->w;
+        const int64_t N = w->shape[0], K = w->shape[1];
+        if (j->T <= 0 || N <= 0) continue;
+        mm_plan *p = &plans[r.n_plans];
+        const int q = is_quant(w->dtype), gemm = j->T >= MM_GEMM_MIN_T;
+        p->job = j;
+        p->path = !q ? (gemm ? P_FGEMM : P_FDOT) : gemm ? P_PGEMM : w->pack ? P_PDOT : P_QDOT;
+        p->wrb = mm_row_bytes(w->dtype, K);
+        p->gb = q ? mm_pack_group_bytes(w->dtype, K) : 0;
+        p->first = r.items;
+        r.items += p->path == P_FGEMM ? (N + MM_NB - 1) / MM_NB : (N + 15) / 16;
+        decode_only &= !gemm;
+        work += (double)N * (double)K * j->T;
+        /* per-thread scratch: an f32 panel, a group packed on the fly, or a quantized row before it is placed */
+        size_t need = p->path == P_FGEMM ? (size_t)MM_NB * MM_KC * sizeof(float)
+                      : p->path == P_PGEMM && !w->pack ? p->gb : 0;
+        if (q) need = need > (size_t)(K / MM_QK_K + 1) * sizeof(mm_block_q8_K) + mm_row_bytes(MM_Q8_0, K)
+                          ? need : (size_t)(K / MM_QK_K + 1) * sizeof(mm_block_q8_K) + mm_row_bytes(MM_Q8_0, K);
+        scratch = need > scratch ? need : scratch;
+        const mm_act_kind kind = act_kind(p->path, w->dtype);
+        int ai = -1;
+        for (int k = 0; k < r.n_acts && ai < 0; k++)
+            if (acts[k].x == j->x && acts[k].T == j->T && acts[k].K == K && acts[k].kind == kind) ai = k;
+        if (ai < 0) {
+            mm_act *a = &acts[ai = r.n_acts++];
+            *a = (mm_act){.x = j->x, .T = j->T, .K = K, .kind = kind, .wdt = w->dtype, .rowb = act_rowb(kind, K)};
+            if (kind != A_F32) {
+                const int64_t units = kind == A_FPAD ? (j->T + 3) / 4 * 4
+                                      : (kind == A_T128 || kind == A_T8 || kind == A_TK) ? (j->T + MM_QT - 1) / MM_QT
+                                                                                         : j->T;
+                a->data = mm_xaligned(a->rowb * (size_t)units);
+                if (kind == A_FPAD && units > j->T) memset(a->data + a->rowb * (size_t)j->T, 0, a->rowb * (size_t)(units - j->T));
+                a->first = r.rows;
+                r.rows += j->T;
+            } else {
+                a->first = r.rows;
+            }
+        }
+        p->act = ai;
+        r.n_plans++;
+    }
+    if (r.n_plans) {
+        /* acts with no rows (A_F32) sit at the same `first` as the next one: quant_body's search skips them */
+        r.plans = plans, r.acts = acts;
+        const int nth = mm_pool_threads();
+        r.scratch = mm_xcalloc((size_t)nth + 1, sizeof(char *));
+        r.scratch_bytes = scratch ? scratch : 64;
+        r.chunk = decode_only ? (r.items / (nth * 8) > 1 ? r.items / (nth * 8) : 1) : 1;
+        if (work < (double)(1 << 15) || nth == 1) { /* too small to be worth waking the pool */
+            quant_body(&r, 0, r.rows, 0);
+            item_body(&r, 0, r.items, 0);
+        } else {
+            mm_pool_run(run_region, &r);
+        }
+        for (int t = 0; t <= nth; t++) free(r.scratch[t]);
+        free(r.scratch);
+    }
+    for (int k = 0; k < r.n_acts; k++) free(acts[k].data);
+    free(plans);
+    free(acts);
 }
 
 void mm_matmul(float *y, const float *x, const mm_tensor *w, int T) {
-    int64_t N = w->shape[0], K = w->shape[1];
-    const mm_kernel_set *ks = mm_kernels_active();
-    if (T <= 0 || N <= 0) return;
-    if (T >= MM_GEMM_MIN_T) {
-        mm_matmul_gemm(ks, y, x, w, T);
-        return;
-    }
-    if (w->pack) {
-        mm_matmul_packed(ks, y, x, w, T);
-        return;
-    }
-    size_t wrb = mm_row_bytes(w->dtype, K), xab = (size_t)K * sizeof(float);
-    const void *xa = x;
-    void *xq = NULL;
-    if (w->dtype == MM_Q8_0 || w->dtype == MM_Q4_0) {
-        xab = mm_row_bytes(MM_Q8_0, K);
-        xq = mm_xaligned(xab * (size_t)T);
-        for (int t = 0; t < T; t++) ks->quant_act(w->dtype, x + (size_t)t * K, (char *)xq + xab * t, K);
-        xa = xq;
-    } else if (w->dtype == MM_Q4_K || w->dtype == MM_Q6_K) {
-        xab = (size_t)(K / MM_QK_K) * sizeof(mm_block_q8_K);
-        xq = mm_xaligned(xab * (size_t)T);
-        for (int t = 0; t < T; t++) ks->quant_act(w->dtype, x + (size_t)t * K, (char *)xq + xab * t, K);
-        xa = xq;
-    }
-    int64_t nblocks = (N + MM_RB - 1) / MM_RB;
-    /* Dynamic hand-out of 16-row blocks: both cores stream weights until none are left, and a core that
-     * is descheduled (other work on the machine) does not hold the whole product back. Each output is
-     * still computed by exactly one thread in a fixed order, so results do not depend on the schedule. */
-#pragma omp parallel for schedule(dynamic, 4) if (N * K >= (1 << 15) && nblocks > 1)
-    for (int64_t b = 0; b < nblocks; b++) {
-        int64_t n0 = b * MM_RB, nb = N - n0 < MM_RB ? N - n0 : MM_RB;
-        ks->dot(w->dtype, K, nb, (const char *)w->data + (size_t)n0 * wrb, wrb, T, xa, xab, y + n0, (size_t)N);
-    }
-    free(xq);
+    mm_matmul_job j = {y, x, w, T};
+    mm_matmul_n(&j, 1);
 }

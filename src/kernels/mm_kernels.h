@@ -6,17 +6,28 @@
 #include "base/mm_common.h"
 
 /* y[T,N] = x[T,K] · W[N,K]ᵀ — W rows stored in any mm_dtype (dequantized on the fly, never copied).
- * Fast path: threaded over N, SIMD chosen at run time.
- *   F32/F16/BF16 weights: f32 activations, f32 accumulation (agrees with the reference to ~1e-6 relative).
- *   Q8_0/Q4_0 (Q4_K/Q6_K) weights, T < MM_GEMM_MIN_T: each activation row is quantized once to Q8_0 (Q8_K)
- *     and the dot products are integer, as llama.cpp does (error ~ 2^-8·‖x‖·‖w‖ per output).
- *   T >= MM_GEMM_MIN_T (prefill): blocks of weight rows are dequantized once into f32 panels that every
- *     token reuses from cache, multiplied with the f32 activations by a register-blocked GEMM kernel.
- *   A packed W (w->pack, mm_pack.h) is read from the pack: T < MM_GEMM_MIN_T through dot_packed (Q8_0/Q4_0
- *     activations as mm_block_q8_0x), prefill panels from its unpacked rows; results as for the stored W. */
+ * Fast path: threaded over N (mm_pool.h), SIMD chosen at run time.
+ *   F32/F16/BF16 weights: f32 activations, f32 accumulation (agrees with the reference to ~1e-6 relative);
+ *     T >= MM_GEMM_MIN_T through f32 panels and a register-blocked GEMM kernel.
+ *   Q8_0/Q4_0 (Q4_K/Q6_K) weights: each activation row is quantized once to Q8_0 (Q8_K) blocks and the dot
+ *     products are integer, as llama.cpp does (error ~ 2^-8·‖x‖·‖w‖ per output, bounds in tests/test_kernels.c).
+ *     T < MM_GEMM_MIN_T: a dot product per row, on the packed copy (w->pack, mm_pack.h) when there is one;
+ *     T >= MM_GEMM_MIN_T (prefill): the integer GEMM kernel over 16-row packed groups (the pack, or each group
+ *     packed on the fly from the stored rows: same bytes, same result), MM_QT tokens per weight load. */
 void mm_matmul(float *y, const float *x, const mm_tensor *w, int T);
 void mm_matmul_ref(float *y, const float *x, const mm_tensor *w, int T);
 #define MM_GEMM_MIN_T 8
+
+/* Several products at once: each job's y[T,N] = x[T,K]·W[N,K]ᵀ exactly as mm_matmul computes it, all in one
+ * parallel region (one wake-up, one hand-out of the work items of every job); jobs with the same x, T and
+ * activation format quantize x once. The outputs must not overlap each other or any input. */
+typedef struct {
+    float *y;
+    const float *x;
+    const mm_tensor *w;
+    int T;
+} mm_matmul_job;
+void mm_matmul_n(const mm_matmul_job *jobs, int n);
 
 /* Row r of a 2-D tensor [rows, cols] (any dtype) converted to f32: out[cols]. */
 void mm_tensor_row_f32(const mm_tensor *t, int64_t r, float *out);
@@ -55,16 +66,62 @@ typedef struct {
      * K columns, t < nt; xa rows xab bytes apart: mm_block_q8_0x for Q8_0/Q4_0, Q8_K for Q4_K/Q6_K. */
     void (*dot_packed)(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
                        size_t ldy);
+    /* y[t·ldy + r] = W_r · xa_t for rows r < nr of one packed 16-row group of a dt matrix with K columns and
+     * the nt <= MM_QT tokens of one tile of token-tiled activations (mm_pack.h): mm_block_q8_0x for Q8_0/Q4_0,
+     * Q8_K for Q4_K/Q6_K. The prefill product; same integer sums as dot_packed. */
+    void (*gemm_packed)(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
+    /* The f32 micro-kernel of attention and lightning: c[r·ldc + j] = (acc ? c[r·ldc + j] : 0) +
+     * Σ_{k<kn} a[r·lda + k]·b[k·ldb + j] for rows r < mr (1..4) and columns j < 16·nv (nv 1..4): 4 rows × 64
+     * columns held in registers, one b row load per k for all 4 rows. */
+    void (*sgemm4)(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                   int acc);
+    /* s[g·lds + j] = Σ_{d<D} q[g·ldq + d]·k[j·ldk + d] for g < G, j < nk, D % 16 == 0: a few query rows against
+     * key rows as stored (decode attention, no transposed copy). */
+    void (*dots)(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
+    /* x[i] = e^(x[i] − m) for i < n (x may be −inf: 0), returns Σ x[i]; within mm_exp_max_rel_err of expf. */
+    float (*expsum)(float *x, int n, float m);
+    /* x[i] = x[i]·σ(x[i]) (silu) or σ(x[i]) (sigmoid) for i < n, σ(x) = 1 / (1 + e^−x), e^x as in expsum. */
+    void (*silu)(float *x, int64_t n);
+    void (*sigmoid)(float *x, int64_t n);
     /* 1 if dot_packed is this set's own kernel (worth packing a matrix for), 0 if it is the scalar one. */
     int pack_native;
 } mm_kernel_set;
 
+/* The largest relative error of the SIMD exponentials (expsum) against expf, for arguments in [−87, 0]
+ * (tests/test_attention.c measures it on every set). */
+#define MM_EXP_MAX_REL_ERR 2.5e-7
+
+/* mm_small.c: the scalar sgemm4 / dots / expsum (the definitions the SIMD ones are tested against). */
+void mm_sgemm4_scalar(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                      int acc);
+void mm_dots_scalar(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
+float mm_expsum_scalar(float *x, int n, float m);
+void mm_silu_scalar(float *x, int64_t n);
+void mm_sigmoid_scalar(float *x, int64_t n);
+/* mm_small_x86.c: the AVX-512 and AVX2 ones. */
+void mm_sgemm4_512(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                   int acc);
+void mm_dots_512(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
+float mm_expsum_512(float *x, int n, float m);
+void mm_silu_512(float *x, int64_t n);
+void mm_sigmoid_512(float *x, int64_t n);
+void mm_sgemm4_256(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                   int acc);
+void mm_dots_256(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
+float mm_expsum_256(float *x, int n, float m);
+void mm_silu_256(float *x, int64_t n);
+void mm_sigmoid_256(float *x, int64_t n);
+
+/* The active kernel set (for the kernels built on its primitives: mm_attn.c, the lightning kernel). */
+const mm_kernel_set *mm_kernels_get(void);
+
 /* mm_kernels.c: the scalar quant_act (also the AVX2 set's). */
 void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K);
 
-/* mm_pack_x86.c: the AVX-512 set's dot_packed. */
+/* mm_pack_x86.c: the AVX-512 set's dot_packed and gemm_packed. */
 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
                        size_t ldy);
+void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
 
 /* mm_kernels_x86.c: the AVX2 / AVX-512 sets, or NULL where not compiled or not supported by the CPU. */
 const mm_kernel_set *mm_kernels_avx2(void);

@@ -613,7 +613,8 @@ MM_T512 static void mm_quant_act_512(mm_dtype wdt, const float *x, void *dst, in
 }
 
 static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512, mm_quant_act_512,
-                                         mm_dot_packed_512, 1};
+                                         mm_dot_packed_512, mm_gemm_packed_512, mm_sgemm4_512, mm_dots_512, mm_expsum_512,
+                                         mm_silu_512, mm_sigmoid_512, 1};
 
 const mm_kernel_set *mm_kernels_avx512(void) {
     __builtin_cpu_init();
@@ -833,7 +834,8 @@ MM_T256 static void mm_dequant_256(mm_dtype dt, const void *src, float *y, int64
 }
 
 static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
-                                         mm_pack_dot_scalar, 0};
+                                         mm_pack_dot_scalar, mm_pack_gemm_scalar, mm_sgemm4_256, mm_dots_256, mm_expsum_256,
+                                         mm_silu_256, mm_sigmoid_256, 0};
 
 const mm_kernel_set *mm_kernels_avx2(void) {
     __builtin_cpu_init();

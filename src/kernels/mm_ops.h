@@ -14,6 +14,11 @@ void mm_sigmoid(float *x, int64_t n);
 void mm_rope(float *x, int rot, const float *inv_freq, int64_t pos);
 /* y[T,n] = a·x[T,n] + b·r[T,n] */
 void mm_axpby(float *y, float a, const float *r, float b, const float *x, int64_t n);
+/* The residual step of a layer half and the next norm in one pass over each token (rows spread over the pool):
+ *   x[T,n] = a·r[T,n] + b·d[T,n]   (r may be x or h), then, if w != NULL, h[T,n] = rmsnorm(x)·w
+ * with the same arithmetic as mm_axpby followed by mm_rmsnorm. */
+void mm_residual_rmsnorm(float *x, float a, const float *r, float b, const float *d, float *h, const float *w, int T, int n,
+                         float eps);
 /* In-place softmax over x[n] (max-subtracted, f32). */
 void mm_softmax(float *x, int n);
 #endif

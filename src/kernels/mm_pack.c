@@ -71,18 +71,23 @@ __attribute__((always_inline)) static inline void xfer_block(mm_dtype dt, uint8_
     }
 }
 
+void mm_pack_group(mm_dtype dt, const void *w, size_t wrb, int nr, int64_t K, void *dst) {
+    size_t bb = mm_dtype_block_bytes(dt);
+    int64_t nb = K / mm_dtype_block(dt);
+    memset(dst, 0, mm_pack_group_bytes(dt, K));
+    for (int r = 0; r < nr; r++) {
+        uint8_t *row = (uint8_t *)w + (size_t)r * wrb;
+        for (int64_t b = 0; b < nb; b++) xfer_block(dt, dst, b, r, row + (size_t)b * bb, 1);
+    }
+}
+
 void mm_pack_matrix(mm_dtype dt, const void *w, size_t wrb, int64_t N, int64_t K, void *dst) {
-    size_t gb = mm_pack_group_bytes(dt, K), bb = mm_dtype_block_bytes(dt);
-    int64_t ng = (N + MM_PACK_ROWS - 1) / MM_PACK_ROWS, nb = K / mm_dtype_block(dt);
+    size_t gb = mm_pack_group_bytes(dt, K);
+    int64_t ng = (N + MM_PACK_ROWS - 1) / MM_PACK_ROWS;
 #pragma omp parallel for schedule(dynamic, 16) if (ng > 16)
     for (int64_t gi = 0; gi < ng; gi++) {
-        uint8_t *g = (uint8_t *)dst + (size_t)gi * gb;
-        memset(g, 0, gb);
         int nr = N - gi * MM_PACK_ROWS < MM_PACK_ROWS ? (int)(N - gi * MM_PACK_ROWS) : MM_PACK_ROWS;
-        for (int r = 0; r < nr; r++) {
-            uint8_t *row = (uint8_t *)w + (size_t)(gi * MM_PACK_ROWS + r) * wrb;
-            for (int64_t b = 0; b < nb; b++) xfer_block(dt, g, b, r, row + (size_t)b * bb, 1);
-        }
+        mm_pack_group(dt, (const uint8_t *)w + (size_t)(gi * MM_PACK_ROWS) * wrb, wrb, nr, K, (uint8_t *)dst + (size_t)gi * gb);
     }
 }
 
@@ -103,13 +108,19 @@ void mm_pack_unpack(mm_dtype dt, const void *group, int64_t k0, int64_t n, int n
             xfer_block(dt, (uint8_t *)group, b, r, (uint8_t *)dst + (size_t)r * drb + (size_t)(b - b0) * bb, 0);
 }
 
-void mm_pack_act_q8_0(const mm_block_q8_0 *x, mm_block_q8_0x *dst, int64_t nb) {
+int mm_pack_act_is_q8_0x(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0; }
+size_t mm_pack_act_block_bytes(mm_dtype dt) { return mm_pack_act_is_q8_0x(dt) ? sizeof(mm_block_q8_0x) : sizeof(mm_block_q8_K); }
+int64_t mm_pack_act_block_elems(mm_dtype dt) { return mm_pack_act_is_q8_0x(dt) ? MM_QK : MM_QK_K; }
+
+void mm_pack_act_q8_0(mm_dtype dt, const mm_block_q8_0 *x, void *dst, int64_t nb, size_t bstride) {
+    const int off = dt == MM_Q4_0 ? 8 : 128;
     for (int64_t i = 0; i < nb; i++) {
+        mm_block_q8_0x *d = (mm_block_q8_0x *)((char *)dst + (size_t)i * bstride);
         int s = 0;
         for (int l = 0; l < MM_QK; l++) s += x[i].qs[l];
-        dst[i].d = mm_f16_to_f32(x[i].d);
-        dst[i].sum = s;
-        memcpy(dst[i].qs, x[i].qs, MM_QK);
+        d->d = mm_f16_to_f32(x[i].d);
+        d->bias = -off * s;
+        memcpy(d->qs, x[i].qs, MM_QK);
     }
 }
 
@@ -141,5 +152,15 @@ void mm_pack_dot_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int n
         }
     }
     free(xs);
+    free(rows);
+}
+
+void mm_pack_gemm_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy) {
+    const size_t bb = mm_pack_act_block_bytes(dt), rb = bb * (size_t)(K / mm_pack_act_block_elems(dt));
+    const int64_t nb = K / mm_pack_act_block_elems(dt);
+    char *rows = mm_xmalloc(rb * (size_t)nt);
+    for (int t = 0; t < nt; t++)
+        for (int64_t b = 0; b < nb; b++) memcpy(rows + (size_t)t * rb + (size_t)b * bb, (const char *)xa + ((size_t)b * MM_QT + (size_t)t) * bb, bb);
+    mm_pack_dot_scalar(dt, K, group, nr, nt, rows, rb, y, ldy);
     free(rows);
 }

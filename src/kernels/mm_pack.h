@@ -31,9 +31,16 @@
 #define MM_PACK_ROWS 16
 
 /* The activation a packed Q8_0 / Q4_0 product takes, one per 32 elements: the Q8_0 block with its scale
- * as f32 and Σqs precomputed (the kernels cancel the +128 / −8 offsets of the weights with it). */
-typedef struct { float d; int32_t sum; int8_t qs[32]; } mm_block_q8_0x;
+ * as f32 and bias = −128·Σqs (Q8_0 weights, stored as w + 128) or −8·Σqs (Q4_0, nibbles q for q − 8): the
+ * value the integer sum of the unsigned weights × qs starts from so that it equals Σ w·qs. Q4_K / Q6_K
+ * products take Q8_K blocks (mm_quant.h). */
+typedef struct { float d; int32_t bias; int8_t qs[32]; } mm_block_q8_0x;
 _Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
+
+/* Prefill (mm_kernel_set.gemm_packed) takes its activations token-tiled: tokens in tiles of MM_QT, and in a
+ * tile block b of token t at (b·MM_QT + t)·(block bytes) from the tile's start, so the kernel reaches every
+ * token of a tile from one pointer with constant offsets while it reuses each weight vector MM_QT times. */
+#define MM_QT 8
 
 /* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K). */
 int mm_pack_supported(mm_dtype dt);
@@ -54,12 +61,25 @@ void *mm_pack_tensor(mm_tensor *t, size_t *bytes);
  * dt blocks to dst + r·drb. Exact inverse of mm_pack_matrix. */
 void mm_pack_unpack(mm_dtype dt, const void *group, int64_t k0, int64_t n, int nr, void *dst, size_t drb);
 
-/* Q8_0 activation blocks → the form packed Q8_0 / Q4_0 products take (nb blocks). */
-void mm_pack_act_q8_0(const mm_block_q8_0 *x, mm_block_q8_0x *dst, int64_t nb);
+/* 1 if products with packed dt matrices take mm_block_q8_0x activations (Q8_0, Q4_0), 0 if Q8_K (Q4_K, Q6_K). */
+int mm_pack_act_is_q8_0x(mm_dtype dt);
+/* Bytes of one activation block for packed dt products, and the elements it covers. */
+size_t mm_pack_act_block_bytes(mm_dtype dt);
+int64_t mm_pack_act_block_elems(mm_dtype dt);
+/* Q8_0 activation blocks → the form packed products with dt (Q8_0 or Q4_0) weights take: nb blocks, block i
+ * written at dst + i·bstride bytes. */
+void mm_pack_act_q8_0(mm_dtype dt, const mm_block_q8_0 *x, void *dst, int64_t nb, size_t bstride);
+
+/* Packs rows [0, nr) (nr <= 16) of a stored dt matrix with K columns (rows wrb bytes apart) into one group
+ * (mm_pack_group_bytes(dt, K) bytes at dst; rows past nr are zeros): what mm_pack_matrix writes for a group. */
+void mm_pack_group(mm_dtype dt, const void *w, size_t wrb, int nr, int64_t K, void *dst);
 
 /* The scalar packed product, with the contract of mm_kernel_set.dot_packed: y[t·ldy + r] = W_r · xa_t for
  * rows r < nr of one group and tokens t < nt; xa rows xab bytes apart, mm_block_q8_0x for Q8_0/Q4_0 and
  * Q8_K for Q4_K/Q6_K. Unpacks the rows and runs the scalar format dot products (mm_quant.h). */
 void mm_pack_dot_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
                         size_t ldy);
+/* The scalar prefill product with the contract of mm_kernel_set.gemm_packed (token-tiled activations, nt <= MM_QT):
+ * the tile's tokens gathered back into rows, then mm_pack_dot_scalar. */
+void mm_pack_gemm_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
 #endif

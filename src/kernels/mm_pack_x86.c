@@ -71,7 +71,7 @@ MM_T512 static __m512 mm_pdot_q8_0(const uint8_t *g, int64_t nb, const mm_block_
         for (int h = 0; h < 1 + two; h++) {
             const mm_block_q8_0x *xb = x + b + h;
             const uint8_t *q = u + 64 + 512 * h;
-            __m512i a = _mm512_set1_epi32(-128 * xb->sum), c = z;
+            __m512i a = _mm512_set1_epi32(xb->bias), c = z;
 #pragma GCC unroll 4
             for (int j = 0; j < 8; j += 2) {
                 a = DP(a, LDV(q + 64 * j), xb->qs + 4 * j);
@@ -98,7 +98,7 @@ MM_T512 static __m512 mm_pdot_q4_0(const uint8_t *g, int64_t nb, const mm_block_
         for (int h = 0; h < 1 + two; h++) {
             const mm_block_q8_0x *xb = x + b + h;
             const uint8_t *q = u + 64 + 256 * h;
-            __m512i a = _mm512_set1_epi32(-8 * xb->sum), c = _mm512_setzero_si512();
+            __m512i a = _mm512_set1_epi32(xb->bias), c = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
                 __m512i v = LDV(q + 64 * j);
@@ -227,6 +227,185 @@ MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr
         default: v = _mm512_set1_ps(NAN); break;
         }
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, v);
+    }
+}
+
+/* ================================================================ prefill: token tiles
+ * NT tokens (a constant after inlining, NT <= MM_QT) × the 16 rows of one group over the whole K: each weight
+ * vector is loaded and unpacked once and feeds NT vpdpbusd, one per token with the token's 4 activation bytes
+ * broadcast from memory; each token's integer sum of an activation block is converted and scaled once. The
+ * activations are token-tiled (mm_pack.h): block b of token t at xa + (b·MM_QT + t)·(block bytes). */
+#define XQ0(b, t) ((const mm_block_q8_0x *)((const char *)xa + ((size_t)(b) * MM_QT + (size_t)(t)) * sizeof(mm_block_q8_0x)))
+#define XQK(b, t) ((const mm_block_q8_K *)((const char *)xa + ((size_t)(b) * MM_QT + (size_t)(t)) * sizeof(mm_block_q8_K)))
+#define TLOOP _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
+
+MM_INLINE void mm_tstore(const int NT, const __m512 *acc, float *y, size_t ldy, __mmask16 m) {
+    TLOOP _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
+}
+
+/* Q8_0: per block, NT sums started at the tokens' biases (the weights are w + 128), 8 vectors × NT products. */
+MM_INLINE void mm_ttile_q8_0(const int NT, const uint8_t *g, int64_t nb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    __m512 acc[MM_QT];
+    TLOOP acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *u = g + (size_t)(b / 2) * 1088, *q = u + 64 + 512 * (b & 1);
+        const __m512 dw = LDH(u + 32 * (b & 1));
+        __m512i ai[MM_QT];
+        TLOOP ai[t] = _mm512_set1_epi32(XQ0(b, t)->bias);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m512i w = LDV(q + 64 * j);
+            TLOOP ai[t] = DP(ai[t], w, XQ0(b, t)->qs + 4 * j);
+        }
+        TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), _mm512_mul_ps(dw, _mm512_set1_ps(XQ0(b, t)->d)), acc[t]);
+    }
+    mm_tstore(NT, acc, y, ldy, m);
+}
+
+/* Q4_0: low and high nibbles of each vector are elements 4j.. and 16 + 4j.. of the block; biases −8·Σx. */
+MM_INLINE void mm_ttile_q4_0(const int NT, const uint8_t *g, int64_t nb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 acc[MM_QT];
+    TLOOP acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *u = g + (size_t)(b / 2) * 576, *q = u + 64 + 256 * (b & 1);
+        const __m512 dw = LDH(u + 32 * (b & 1));
+        __m512i ai[MM_QT];
+        TLOOP ai[t] = _mm512_set1_epi32(XQ0(b, t)->bias);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m512i v = LDV(q + 64 * j), lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(SRL4(v), m4);
+            TLOOP ai[t] = DP(ai[t], lo, XQ0(b, t)->qs + 4 * j);
+            TLOOP ai[t] = DP(ai[t], hi, XQ0(b, t)->qs + 16 + 4 * j);
+        }
+        TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), _mm512_mul_ps(dw, _mm512_set1_ps(XQ0(b, t)->d)), acc[t]);
+    }
+    mm_tstore(NT, acc, y, ldy, m);
+}
+
+/* 16 rows' int16 pairs (v, v) per 32-bit lane from 16 bytes (unsigned or signed), for vpdpwssd. */
+MM_INLINE __m512i mm_pair_u8(__m128i b) {
+    const __m512i v = _mm512_cvtepu8_epi32(b);
+    return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+}
+
+/* Q4_K: per sub-block of 32, NT integer sums of nibble × activation, scaled by d·sc·dx in f32; the mins
+ * Σ m·Σx come from the activation's 16-element sums through vpdpwssd (m duplicated into both int16 halves). */
+MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    const __m512i m4 = _mm512_set1_epi8(15), m6 = _mm512_set1_epi8(63), m30 = _mm512_set1_epi8(0x30);
+    __m512 acc[MM_QT];
+    TLOOP acc[t] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 2304;
+        const __m512i Z0 = LDV(u + 64), Z1 = LDV(u + 128), Z2 = LDV(u + 192);
+        const __m512i SC[2] = {_mm512_and_si512(Z0, m6),
+                               _mm512_or_si512(_mm512_and_si512(Z2, m4), _mm512_and_si512(_mm512_srli_epi16(Z0, 2), m30))};
+        const __m512i M[2] = {_mm512_and_si512(Z1, m6),
+                              _mm512_or_si512(_mm512_and_si512(SRL4(Z2), m4), _mm512_and_si512(_mm512_srli_epi16(Z1, 2), m30))};
+        const __m512 d = LDH(u), dmin = LDH(u + 32);
+        __m512 scf[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) scf[k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lane128(SC[k / 4], k % 4))), d);
+        {
+            __m512i mp[8];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) mp[k] = mm_pair_u8(lane128(M[k / 4], k % 4));
+            TLOOP {
+                __m512i ms = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++)
+                    ms = _mm512_dpwssd_epi32(ms, mp[k], _mm512_set1_epi32(*(const int32_t *)(const void *)(XQK(s, t)->bsums + 2 * k)));
+                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const int P = k / 2, hb = k % 2;
+            const uint8_t *q = u + 256 + 64 * 8 * P;
+            __m512i ai[MM_QT];
+            TLOOP ai[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const __m512i v = LDV(q + 64 * j), w = _mm512_and_si512(hb ? SRL4(v) : v, m4);
+                TLOOP ai[t] = DP(ai[t], w, XQK(s, t)->qs + 64 * P + 32 * hb + 4 * j);
+            }
+            TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), _mm512_mul_ps(scf[k], _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+        }
+    }
+    mm_tstore(NT, acc, y, ldy, m);
+}
+
+/* Q6_K: per sub-block of 16, NT integer sums of the unsigned levels e + 32 × activation, scaled by d·sc·dx
+ * in f32; the offset 32·Σ sc·Σx comes from the activation's 16-element sums through vpdpwssd. */
+MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30), lo16 = _mm512_set1_epi32(0xffff);
+    __m512 acc[MM_QT];
+    TLOOP acc[t] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 3392;
+        const __m512 d = LDH(u), d32 = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
+        __m512i S[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) S[i] = LDV(u + 64 + 64 * i);
+        __m512 scf[16];
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) scf[k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lane128(S[k / 4], k % 4))), d);
+        {
+            __m512i sp[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                sp[i] = _mm512_or_si512(_mm512_and_si512(_mm512_cvtepi8_epi32(lane128(S[i / 2], (2 * i) % 4)), lo16),
+                                        _mm512_slli_epi32(_mm512_cvtepi8_epi32(lane128(S[i / 2], (2 * i + 1) % 4)), 16));
+            TLOOP {
+                __m512i ms = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++)
+                    ms = _mm512_dpwssd_epi32(ms, sp[i], _mm512_set1_epi32(*(const int32_t *)(const void *)(XQK(s, t)->bsums + 2 * i)));
+                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(d32, _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) { /* sub-block k = 8h + 2c + jh: half h, kind c (which nibble / 2 bits), j in 4jh.. */
+            const int h = k / 8, c = (k / 2) % 4, jh = k % 2;
+            const uint8_t *ql = u + 320 + 64 * 16 * h, *qh = u + 2368 + 64 * 8 * h;
+            __m512i ai[MM_QT];
+            TLOOP ai[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int j = 4 * jh; j < 4 * jh + 4; j++) {
+                const __m512i A = LDV(ql + 64 * (j + 8 * (c & 1))), H = LDV(qh + 64 * j);
+                __m512i hb;
+                switch (c) {
+                case 0: hb = _mm512_slli_epi16(H, 4); break;
+                case 1: hb = _mm512_slli_epi16(H, 2); break;
+                case 2: hb = H; break;
+                default: hb = _mm512_srli_epi16(H, 2); break;
+                }
+                const __m512i e = _mm512_or_si512(_mm512_and_si512(c < 2 ? A : SRL4(A), m4), _mm512_and_si512(hb, m30));
+                TLOOP ai[t] = DP(ai[t], e, XQK(s, t)->qs + 128 * h + 32 * c + 4 * j);
+            }
+            TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), _mm512_mul_ps(scf[k], _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+        }
+    }
+    mm_tstore(NT, acc, y, ldy, m);
+}
+
+#define MM_TCASE(F, N) case N: F(N, group, nb, xa, y, ldy, m); break;
+#define MM_TSWITCH(F) switch (nt) { MM_TCASE(F, 1) MM_TCASE(F, 2) MM_TCASE(F, 3) MM_TCASE(F, 4) MM_TCASE(F, 5) \
+                                    MM_TCASE(F, 6) MM_TCASE(F, 7) MM_TCASE(F, 8) default: break; }
+_Static_assert(MM_QT == 8, "MM_TSWITCH lists the tile widths 1..MM_QT");
+
+/* The mm_kernel_set.gemm_packed contract. */
+MM_T512 void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy) {
+    const __mmask16 m = (__mmask16)((1u << nr) - 1);
+    int64_t nb;
+    switch (dt) {
+    case MM_Q8_0: nb = K / MM_QK; MM_TSWITCH(mm_ttile_q8_0); break;
+    case MM_Q4_0: nb = K / MM_QK; MM_TSWITCH(mm_ttile_q4_0); break;
+    case MM_Q4_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q4_K); break;
+    case MM_Q6_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q6_K); break;
+    default:
+        for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, _mm512_set1_ps(NAN));
+        break;
     }
 }
 #endif

@@ -5,14 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "model/mm_context.h"
+#include "base/mm_pool.h"
 
-static int mm_threads;
-
+/* The compute pool (mm_pool.h) runs the forward pass; OpenMP is left to load-time work (packing, quantizing). */
 void mm_set_threads(int n) {
-    mm_threads = n > 0 ? n : omp_get_num_procs();
-    omp_set_num_threads(mm_threads);
+    mm_pool_set_threads(n);
+    omp_set_num_threads(mm_pool_threads());
 }
-int mm_get_threads(void) { return mm_threads > 0 ? mm_threads : omp_get_max_threads(); }
+int mm_get_threads(void) { return mm_pool_threads(); }
 
 static size_t lstate_floats(const mm_config *c) { return (size_t)c->n_heads * c->head_dim * c->head_dim; }
 
@@ -43,9 +43,11 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->big = mm_xaligned(sizeof(float) * T * bigw);
     c->gate = mm_xaligned(sizeof(float) * T * NHD);
     c->o = mm_xaligned(sizeof(float) * T * NHD);
-    c->moe_x = mm_xaligned(sizeof(float) * T * H);
-    c->moe_y = mm_xaligned(sizeof(float) * T * H);
-    c->moe_i = mm_xaligned(sizeof(float) * T * I);
+    const size_t TK = T * (size_t)(cfg->n_experts_per_tok > 0 ? cfg->n_experts_per_tok : 1); /* token-expert pairs */
+    c->moe_x = mm_xaligned(sizeof(float) * TK * H);
+    c->moe_y = mm_xaligned(sizeof(float) * TK * H);
+    c->moe_i = mm_xaligned(sizeof(float) * TK * I);
+    c->moe_u = mm_xaligned(sizeof(float) * TK * I);
     return c;
 }
 
@@ -72,6 +74,7 @@ void mm_context_free(mm_context *c) {
     free(c->moe_x);
     free(c->moe_y);
     free(c->moe_i);
+    free(c->moe_u);
     free(c);
 }
 

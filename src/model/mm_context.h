@@ -30,9 +30,10 @@ struct mm_context {
     float *gate;        /* [T, NH·D] */
     float *o;           /* [T, NH·D] attention output */
     float *a;           /* [T, H]  block output */
-    float *moe_x;       /* [T, H]  tokens gathered for one expert */
-    float *moe_y;       /* [T, H] */
-    float *moe_i;       /* [T, I] */
+    float *moe_x;       /* [T·K, H]  the layer input of each (token, chosen expert), grouped by expert */
+    float *moe_y;       /* [T·K, H]  their expert outputs */
+    float *moe_i;       /* [T·K, I]  gate projections, then SiLU(gate)·up */
+    float *moe_u;       /* [T·K, I]  up projections */
 };
 
 static inline size_t mm_kv_elem(const mm_context *c) { return c->kv_bf16 ? 2 : 4; }

@@ -79,10 +79,10 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
     double t0 = mm_time(), t1;
     for (int t = 0; t < T; t++) mm_tensor_row_f32(&m->embed, b->token[b0 + t], c->x + (size_t)t * H);
 
-    const size_t n = (size_t)T * H;
+    /* Each residual step is fused with the norm that follows it (the next half's input norm). */
+    mm_rmsnorm(c->h, c->x, m->layers[0].in_norm, T, H, eps);
     for (int l = 0; l < cfg->n_layers; l++) {
         const mm_layer *ly = &m->layers[l];
-        mm_rmsnorm(c->h, c->x, ly->in_norm, T, H, eps);
         t1 = mm_time();
         tm->other += t1 - t0;
         if (ly->type == MM_LAYER_LIGHTNING) mm_lightning_forward(c, ly, rp, n_runs, T);
@@ -90,14 +90,14 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
         t0 = mm_time();
         *(ly->type == MM_LAYER_LIGHTNING ? &tm->lightning : &tm->softmax) += t0 - t1;
         /* DeepNorm: postnorm takes the normalised input as the residual, pre-norm the raw input */
-        mm_axpby(c->x, ly->alpha_attn, cfg->postnorm ? c->h : c->x, ly->beta_attn, c->a, (int64_t)n);
-        mm_rmsnorm(c->h, c->x, ly->post_norm, T, H, eps);
+        mm_residual_rmsnorm(c->x, ly->alpha_attn, cfg->postnorm ? c->h : c->x, ly->beta_attn, c->a, c->h, ly->post_norm, T, H, eps);
         t1 = mm_time();
         tm->other += t1 - t0;
         mm_moe_forward(c, ly, T);
         t0 = mm_time();
         tm->moe += t0 - t1;
-        mm_axpby(c->x, (float)cfg->alpha_mlp, cfg->postnorm ? c->h : c->x, (float)cfg->beta_mlp, c->a, (int64_t)n);
+        mm_residual_rmsnorm(c->x, (float)cfg->alpha_mlp, cfg->postnorm ? c->h : c->x, (float)cfg->beta_mlp, c->a, c->h,
+                            l + 1 < cfg->n_layers ? m->layers[l + 1].in_norm : NULL, T, H, eps);
     }
     for (int r = 0; r < n_runs; r++) c->seqs[rp[r].seq].len += rp[r].n;
 

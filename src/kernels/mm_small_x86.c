@@ -1,0 +1,225 @@
+/* mm_small_x86.c — AVX-512 and AVX2 versions of the f32 primitives of mm_small.c (sgemm4, dots, expsum),
+ * each compiled for its instruction set with a target attribute. Nothing on other architectures. */
+#include "kernels/mm_kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define MM_T512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#define MM_T256 __attribute__((target("avx2,fma")))
+#define MM_INL512 __attribute__((always_inline)) MM_T512 static inline
+#define MM_INL256 __attribute__((always_inline)) MM_T256 static inline
+
+/* e^x by Cody–Waite reduction: n = round(x·log2 e), r = x − n·ln 2 (in two parts, |r| <= ln 2 / 2), e^r by
+ * its degree-6 Taylor polynomial (truncation error < 1.3e-7 relative), times 2^n. */
+#define MM_EXP_C(name, v) static const float name = v
+MM_EXP_C(mm_log2e, 1.44269504088896341f);
+MM_EXP_C(mm_ln2_hi, 0.693359375f);
+MM_EXP_C(mm_ln2_lo, -2.12194440e-4f);
+
+/* ================================================================ AVX-512 */
+/* x clamped at −104 (below it e^x is under half the smallest denormal: 0, also for −inf); vscalefps applies
+ * 2^n with gradual underflow. */
+MM_INL512 __m512 mm_exp_512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(mm_log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(mm_ln2_hi), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(mm_ln2_lo), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+MM_T512 float mm_expsum_512(float *x, int n, float m) {
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 s = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = mm_exp_512(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
+        _mm512_storeu_ps(x + i, e);
+        s = _mm512_add_ps(s, e);
+    }
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = mm_exp_512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s = _mm512_add_ps(s, _mm512_maskz_mov_ps(k, e));
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+/* silu (sig = 0): x / (1 + e^−x); sigmoid (sig = 1): 1 / (1 + e^−x). */
+MM_INL512 __m512 mm_act_512(__m512 x, const int sig) {
+    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), mm_exp_512(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+    return _mm512_div_ps(sig ? _mm512_set1_ps(1.0f) : x, d);
+}
+MM_INL512 void mm_act_loop_512(float *x, int64_t n, const int sig) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, mm_act_512(_mm512_loadu_ps(x + i), sig));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, mm_act_512(_mm512_maskz_loadu_ps(k, x + i), sig));
+    }
+}
+MM_T512 void mm_silu_512(float *x, int64_t n) { mm_act_loop_512(x, n, 0); }
+MM_T512 void mm_sigmoid_512(float *x, int64_t n) { mm_act_loop_512(x, n, 1); }
+
+/* NV (a constant after inlining) vectors of 16 columns × 4 rows; rows past mr repeat row 0 and are not stored. */
+MM_INL512 void mm_sg4_512(const int NV, int mr, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                          size_t ldc, int acc) {
+    const float *ar[4];
+    __m512 C[4][4];
+    for (int r = 0; r < 4; r++) {
+        ar[r] = a + (size_t)(r < mr ? r : 0) * lda;
+        for (int v = 0; v < NV; v++) C[r][v] = acc && r < mr ? _mm512_loadu_ps(c + (size_t)r * ldc + 16 * v) : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kn; k++) {
+        const float *bk = b + (size_t)k * ldb;
+        __m512 B[4];
+        for (int v = 0; v < NV; v++) B[v] = _mm512_loadu_ps(bk + 16 * v);
+        for (int r = 0; r < 4; r++) {
+            const __m512 A = _mm512_set1_ps(ar[r][k]);
+            for (int v = 0; v < NV; v++) C[r][v] = _mm512_fmadd_ps(A, B[v], C[r][v]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + (size_t)r * ldc + 16 * v, C[r][v]);
+}
+
+MM_T512 void mm_sgemm4_512(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                           int acc) {
+    switch (nv) {
+    case 1: mm_sg4_512(1, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
+    case 2: mm_sg4_512(2, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
+    case 3: mm_sg4_512(3, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
+    default: mm_sg4_512(4, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
+    }
+}
+
+MM_T512 void mm_dots_512(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds) {
+    for (int j = 0; j < nk; j++) {
+        const float *kj = k + (size_t)j * ldk;
+        for (int g = 0; g < G; g++) {
+            const float *qg = q + (size_t)g * ldq;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+            int d = 0;
+            for (; d + 32 <= D; d += 32) {
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qg + d), _mm512_loadu_ps(kj + d), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qg + d + 16), _mm512_loadu_ps(kj + d + 16), a1);
+            }
+            if (d < D) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qg + d), _mm512_loadu_ps(kj + d), a0);
+            s[(size_t)g * lds + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        }
+    }
+}
+
+/* ================================================================ AVX2 */
+MM_INL256 float mm_hsum_256(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+/* As mm_exp_512 with 2^n built in the exponent field: arguments below −87.33 (n < −126) give 0. */
+MM_INL256 __m256 mm_exp_256(__m256 x) {
+    const __m256 zero = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33f), _CMP_LT_OQ);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33f));
+    x = _mm256_min_ps(x, _mm256_set1_ps(88.7f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(mm_log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(mm_ln2_hi), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(mm_ln2_lo), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(zero, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+MM_T256 float mm_expsum_256(float *x, int n, float m) {
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 s = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = mm_exp_256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+        _mm256_storeu_ps(x + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    float sum = mm_hsum_256(s);
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        __m256 e = mm_exp_256(_mm256_sub_ps(_mm256_loadu_ps(t), mv));
+        _mm256_storeu_ps(t, e);
+        for (int l = 0; l < n - i; l++) sum += t[l];
+        memcpy(x + i, t, sizeof(float) * (size_t)(n - i));
+    }
+    return sum;
+}
+
+MM_INL256 __m256 mm_act_256(__m256 x, const int sig) {
+    const __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), mm_exp_256(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+    return _mm256_div_ps(sig ? _mm256_set1_ps(1.0f) : x, d);
+}
+MM_INL256 void mm_act_loop_256(float *x, int64_t n, const int sig) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, mm_act_256(_mm256_loadu_ps(x + i), sig));
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        _mm256_storeu_ps(t, mm_act_256(_mm256_loadu_ps(t), sig));
+        memcpy(x + i, t, sizeof(float) * (size_t)(n - i));
+    }
+}
+MM_T256 void mm_silu_256(float *x, int64_t n) { mm_act_loop_256(x, n, 0); }
+MM_T256 void mm_sigmoid_256(float *x, int64_t n) { mm_act_loop_256(x, n, 1); }
+
+/* 4 rows × 16 columns (two ymm) per pass over k; rows past mr repeat row 0 and are not stored. */
+MM_T256 void mm_sgemm4_256(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                           int acc) {
+    const float *ar[4];
+    for (int r = 0; r < 4; r++) ar[r] = a + (size_t)(r < mr ? r : 0) * lda;
+    for (int v = 0; v < nv; v++) {
+        __m256 C[4][2];
+        for (int r = 0; r < 4; r++)
+            for (int h = 0; h < 2; h++)
+                C[r][h] = acc && r < mr ? _mm256_loadu_ps(c + (size_t)r * ldc + 16 * v + 8 * h) : _mm256_setzero_ps();
+        for (int k = 0; k < kn; k++) {
+            const float *bk = b + (size_t)k * ldb + 16 * v;
+            const __m256 B0 = _mm256_loadu_ps(bk), B1 = _mm256_loadu_ps(bk + 8);
+            for (int r = 0; r < 4; r++) {
+                const __m256 A = _mm256_broadcast_ss(ar[r] + k);
+                C[r][0] = _mm256_fmadd_ps(A, B0, C[r][0]);
+                C[r][1] = _mm256_fmadd_ps(A, B1, C[r][1]);
+            }
+        }
+        for (int r = 0; r < mr; r++)
+            for (int h = 0; h < 2; h++) _mm256_storeu_ps(c + (size_t)r * ldc + 16 * v + 8 * h, C[r][h]);
+    }
+}
+
+MM_T256 void mm_dots_256(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds) {
+    for (int j = 0; j < nk; j++) {
+        const float *kj = k + (size_t)j * ldk;
+        for (int g = 0; g < G; g++) {
+            const float *qg = q + (size_t)g * ldq;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+            for (int d = 0; d < D; d += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + d), _mm256_loadu_ps(kj + d), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + d + 8), _mm256_loadu_ps(kj + d + 8), a1);
+            }
+            s[(size_t)g * lds + j] = mm_hsum_256(_mm256_add_ps(a0, a1));
+        }
+    }
+}
+#endif
