@@ -62,7 +62,7 @@ typedef struct mm_model mm_model;
 typedef struct mm_model_params {
     int n_threads;          /* worker threads for compute (0: all cores) */
     int no_repack;          /* 1: keep block-quantized matrices in their stored layout. By default (0), where the
-                             * CPU's kernels are faster on it (AVX-512 VNNI), each Q8_0/Q4_0/Q4_K/Q6_K matrix is
+                             * CPU's kernels are faster on it (AVX2, AVX-VNNI, AVX-512), each Q8_0/Q4_0/Q4_K/Q6_K matrix is
                              * copied at load into a 16-row interleaved layout (same bytes, moved) and its file
                              * pages are released, so memory use stays about the model's size. */
 } mm_model_params;

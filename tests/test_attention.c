@@ -1,5 +1,5 @@
-/* test_attention.c — the f32 primitives of attention and lightning attention (sgemm4, dots, expsum, silu,
- * sigmoid) on every kernel set against the scalar definitions, the exponential's accuracy against libm, and
+/* test_attention.c — the f32 primitives of attention and lightning attention (sgemm4, dots, expsum,
+ * softmax_cols, silu, sigmoid) on every kernel set against the scalar definitions, the exponential's accuracy against libm, and
  * the tiled causal attention kernel against its f64 definition: odd head widths, GQA groups, query blocks
  * that start at any depth, tiles cut by the causal edge, f32 and bf16 caches. */
 #include "kernels/mm_attn.h"
@@ -15,7 +15,7 @@ static void fill(float *x, size_t n, float s) {
     for (size_t i = 0; i < n; i++) x[i] = frand() * s;
 }
 
-static const char *isas[] = {"scalar", "avx2", "avx512"};
+static const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
 
 static void test_primitives(void) {
     const mm_kernel_set *ref = NULL;
@@ -24,7 +24,7 @@ static void test_primitives(void) {
     float *a = malloc(sizeof(float) * 4 * 300), *b = malloc(sizeof(float) * 300 * 80), *c1 = malloc(sizeof(float) * 4 * 80),
           *c2 = malloc(sizeof(float) * 4 * 80);
     fill(a, 4 * 300, 1), fill(b, 300 * 80, 1);
-    for (int ii = 1; ii < 3; ii++) {
+    for (int ii = 1; ii < 4; ii++) {
         if (mm_kernels_force_isa(isas[ii]) != 0) continue;
         const mm_kernel_set *ks = mm_kernels_get();
         double worst = 0;
@@ -34,8 +34,10 @@ static void test_primitives(void) {
                     for (int acc = 0; acc < 2; acc++) {
                         fill(c1, 4 * 80, 1);
                         memcpy(c2, c1, sizeof(float) * 4 * 80);
-                        ref->sgemm4(mr, nv, kn, a, 300, b, 80, c1, 80, acc);
-                        ks->sgemm4(mr, nv, kn, a, 300, b, 80, c2, 80, acc);
+                        /* a read row-major (strides 300, 1) and transposed (1, 4) */
+                        const size_t ars = kn % 2 ? 300 : 1, aks = kn % 2 ? 1 : 4;
+                        ref->sgemm4(mr, nv, kn, a, ars, aks, b, 80, c1, 80, acc);
+                        ks->sgemm4(mr, nv, kn, a, ars, aks, b, 80, c2, 80, acc);
                         for (int i = 0; i < 4 * 80; i++) worst = fmax(worst, fabs(c1[i] - c2[i]) / (1.0 + sqrt(kn)));
                         /* rows past mr and columns past 16·nv are not written */
                         int untouched = 1;
@@ -76,6 +78,29 @@ static void test_primitives(void) {
         float sum = ks->expsum(inf, 3, 0.0f);
         CHECK(inf[0] == 0.0f && inf[1] == 0.0f && inf[2] == 1.0f && sum == 1.0f, "%s expsum(-inf, -1000, 0) = %g %g %g", isas[ii],
               inf[0], inf[1], inf[2]);
+        /* softmax_cols: a tile of 45 keys × 48 query columns, no cut and a causal cut (lim 0..45), running state in */
+        {
+            enum { NK = 45, R = 48 };
+            static float s1[NK * R], s2[NK * R];
+            float m1[R], l1[R], c1[R], m2[R], l2[R], c2[R];
+            int lim[R];
+            for (int cut = 0; cut < 2; cut++) {
+                fill(s1, NK * R, 8);
+                memcpy(s2, s1, sizeof s1);
+                for (int r = 0; r < R; r++) {
+                    m1[r] = m2[r] = r % 5 ? frand() * 6 : -INFINITY;
+                    l1[r] = l2[r] = r % 5 ? 3 + frand() : 0;
+                    lim[r] = r - 3;
+                }
+                ref->softmax_cols(s1, NK, R, cut ? lim : NULL, m1, l1, c1);
+                ks->softmax_cols(s2, NK, R, cut ? lim : NULL, m2, l2, c2);
+                double e = 0;
+                for (int i = 0; i < NK * R; i++) e = fmax(e, fabs(s1[i] - s2[i]));
+                for (int r = 0; r < R; r++)
+                    e = fmax(e, fmax(fabs(m1[r] - m2[r]), fmax(fabs(l1[r] - l2[r]) / (1 + l1[r]), fabs(c1[r] - c2[r]))));
+                CHECK(e < 1e-6, "%s softmax_cols (cut %d) vs scalar: %.3g", isas[ii], cut, e);
+            }
+        }
         /* silu / sigmoid against the scalar ones */
         float u[203], v[203];
         fill(u, 203, 30);
@@ -135,7 +160,7 @@ static void test_attention(void) {
         {1, 40, 13, 65, 0}, {3, 24, 5, 1, 1},    {4, 64, 16, 130, 1}, {8, 128, 1, 129, 1}, {2, 16, 70, 0, 0},
         {4, 64, 64, 63, 0}, {16, 64, 4, 500, 0},
     };
-    for (int ii = 0; ii < 3; ii++) {
+    for (int ii = 0; ii < 4; ii++) {
         if (mm_kernels_force_isa(isas[ii]) != 0) continue;
         double worst = 0;
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

@@ -209,7 +209,7 @@ static void test_matmul(void) {
         {1, 37, 256},  {1, 100, 768}, {3, 50, 512},  {2, 16, 1280}, {7, 33, 256},  {8, 13, 256},
         {9, 61, 1280}, {17, 97, 2304}, {1, 5, 96},   {11, 23, 160}, {1, 9, 37},    {13, 19, 100},
     };
-    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
     for (int ti = 0; ti < NTYPES; ti++) {
         mm_dtype dt = all_types[ti];
         int blk = mm_dtype_block(dt);
@@ -266,11 +266,11 @@ static void test_matmul(void) {
                 wp.pack = pk;
             }
             for (int pass = 0; pass < (pk ? 2 : 1); pass++)
-            for (int ii = 0; ii < 3; ii++) {
+            for (int ii = 0; ii < 4; ii++) {
                 const mm_tensor *wt = pass ? &wp : &w;
                 const char *how = pass ? " packed" : "";
                 if (mm_kernels_force_isa(isas[ii]) != 0) {
-                    if (ii == 2 && !pass) printf("note: %s not available on this CPU, not tested\n", isas[ii]);
+                    if (ii == 3 && !pass) printf("note: %s not available on this CPU, not tested\n", isas[ii]);
                     continue;
                 }
                 mm_matmul(y, x, wt, T);
@@ -307,7 +307,7 @@ static void test_matmul(void) {
                 mm_dtype wdt = q ? MM_Q4_K : MM_Q8_0;
                 size_t nb = q ? (size_t)(K / 256) * 292 : (size_t)(K / 32) * 34;
                 if (q) mm_quantize_row_q8_K(x, ref, K); else mm_quantize_row_q8_0(x, ref, K);
-                for (int ii = 0; ii < 3; ii++) {
+                for (int ii = 0; ii < 4; ii++) {
                     if (mm_kernels_force_isa(isas[ii]) != 0) continue;
                     memset(got, 0x5a, nb);
                     mm_quantize_activation(wdt, x, got, K);

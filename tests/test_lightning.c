@@ -50,8 +50,8 @@ int main(void) {
     one_case(300, 32, 64, 0.2f, 0);
     /* every kernel set (the block products run on its 4×64 micro-kernel): the head widths of real models (64,
      * 128), one that is no multiple of 16 (40, padded inside), odd block lengths */
-    const char *isas[] = {"scalar", "avx2", "avx512"};
-    for (int ii = 0; ii < 3; ii++) {
+    const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
+    for (int ii = 0; ii < 4; ii++) {
         if (mm_kernels_force_isa(isas[ii]) != 0) continue;
         one_case(300, 64, 256, 0.02f, 1);
         one_case(1, 64, 256, 0.02f, 1);

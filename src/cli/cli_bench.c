@@ -23,10 +23,14 @@ static void usage(FILE *f) {
             "  -r, --repeats N     repeats of each test (default 3)\n"
             "  -t, --threads N     compute threads (default: all cores)\n"
             "  -b, --ubatch N      prefill chunk size (default 512)\n"
+            "  -d, --depth N       run every test after N tokens already in the sequence (prefilled once, restored\n"
+            "                      before each repeat), e.g. tg128 at depth 4096 (default 0)\n"
             "      --kv-bf16       bf16 KV cache\n"
             "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
             "      --bw-mb N       buffer for the bandwidth ceiling in MiB (default 1024)\n"
             "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
+            "      --attn-depth LIST  depths at which to time the softmax attention kernel alone (default: each\n"
+            "                      prompt length >= 1024 less one chunk; 0 = none)\n"
             "      --json          one JSON object on stdout instead of the table\n"
             "  -h, --help          this help\n");
 }
@@ -35,6 +39,7 @@ typedef struct {
     char name[32];
     int pp, n;              /* pp: prompt processing of n tokens; else generation of n tokens */
     mm_bench_stat tps;      /* tokens/s */
+    double *samples;        /* [reps] tokens/s of each repeat, in order */
     double gbs, gflops;     /* at the median */
     mm_timings t;           /* summed over repeats */
 } bench_result;
@@ -80,7 +85,8 @@ static int parse_list(const char *cmd, const char *v, int *out, int max) {
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
     int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0, no_repack = 0;
-    long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048;
+    int depths[16], n_depth = -1;
+    long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
 #define NEXT() \
@@ -92,10 +98,12 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-r") || !strcmp(a, "--repeats")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1000, &reps)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 22, &depth)) return 2; }
         else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
         else if (!strcmp(a, "--no-repack")) no_repack = 1;
         else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
+        else if (!strcmp(a, "--attn-depth")) { NEXT(); if ((n_depth = parse_list(cmd, v, depths, 16)) < 0) return 2; }
         else if (!strcmp(a, "--json")) json = 1;
         else { fprintf(stderr, "minimax bench: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
@@ -112,14 +120,32 @@ int mm_cli_bench(int argc, char **argv) {
     const mm_config *cfg = mm_model_config(m);
     mm_model_stats st;
     mm_model_get_stats(m, &st);
+
+    /* Kernel rates against the sgemm ceiling: the integer prefill GEMM of the model's main block type (T = one
+     * chunk, 2048 × 2048), and the softmax attention kernel alone at depth (the last chunk of each long prompt). */
+    int qdt = -1;
+    for (int d = MM_Q8_0; d <= MM_Q6_K; d++)
+        if (st.bytes_by_dtype[d] > 0 && (qdt < 0 || st.bytes_by_dtype[d] > st.bytes_by_dtype[qdt])) qdt = d;
+    mm_bench_stat qg = {0};
+    if (qdt >= 0) qg = mm_bench_qgemm(qdt, (int)ubatch, 2048, 2048, 3);
+    if (n_depth < 0) {
+        n_depth = 0;
+        for (int i = 0; i < n_pp; i++)
+            if (pps[i] >= 1024) depths[n_depth++] = pps[i] - (int)(ubatch < pps[i] ? ubatch : pps[i]);
+    }
+    mm_bench_stat att[16];
+    for (int i = 0; i < n_depth && cfg->n_softmax; i++)
+        att[i] = mm_bench_attention(cfg->n_heads / cfg->n_kv_heads, cfg->n_kv_heads, cfg->head_dim, depths[i], (int)ubatch, 1);
+    if (!cfg->n_softmax) n_depth = 0;
     int max_len = 16;
     for (int i = 0; i < n_pp; i++) max_len = pps[i] > max_len ? pps[i] : max_len;
     for (int i = 0; i < n_tg; i++) max_len = tgs[i] > max_len ? tgs[i] : max_len;
+    max_len += (int)depth;
     mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
     if (!c) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); mm_model_free(m); return 1; }
     int32_t *ids = mm_xmalloc(sizeof(int32_t) * (size_t)max_len), *seq = mm_xcalloc((size_t)max_len, sizeof(int32_t));
     uint64_t x = 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < max_len; i++) { /* random prompt tokens */
+    for (int i = 0; i < max_len; i++) { /* random prompt tokens: the depth prefix, then the tests' */
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         ids[i] = (int32_t)(x % (uint64_t)cfg->vocab_size);
     }
@@ -127,6 +153,15 @@ int mm_cli_bench(int argc, char **argv) {
     double *samples = mm_xmalloc(sizeof(double) * (size_t)reps);
     bench_result res[32];
     int n_res = 0, rc = 0;
+    mm_seq_state *at_depth = NULL; /* the sequence after the depth prefix, restored before every repeat */
+    if (depth > 0) {
+        mm_batch b = {.n_tokens = (int)depth, .token = ids, .seq = seq};
+        if (mm_decode(c, &b, logits) != 1 || !(at_depth = mm_seq_snapshot(c, 0))) {
+            fprintf(stderr, "minimax bench: prefilling the depth of %ld tokens: %s\n", depth, mm_last_error());
+            rc = 1;
+        }
+    }
+    const int32_t *tids = ids + depth;
     const double state_bytes = (double)mm_state_bytes(cfg, 0, kv_bf16);
     const double kv_per_tok = (double)(mm_state_bytes(cfg, 1, kv_bf16) - mm_state_bytes(cfg, 0, kv_bf16));
 
@@ -135,19 +170,21 @@ int mm_cli_bench(int argc, char **argv) {
         memset(r, 0, sizeof *r);
         r->pp = k < n_pp;
         r->n = r->pp ? pps[k] : tgs[k - n_pp];
-        snprintf(r->name, sizeof r->name, "%s%d", r->pp ? "pp" : "tg", r->n);
+        snprintf(r->name, sizeof r->name, depth ? "%s%d@d%ld" : "%s%d", r->pp ? "pp" : "tg", r->n, depth);
+        r->samples = mm_xmalloc(sizeof(double) * (size_t)reps);
         for (int rep = -1; rep < reps && !rc; rep++) {
             /* rep -1 warms the page cache and the threads with one chunk (pp) or a few tokens (tg) */
             const int n = rep < 0 ? (r->pp ? (r->n < ubatch ? r->n : (int)ubatch) : (r->n < 4 ? r->n : 4)) : r->n;
-            mm_seq_reset(c, 0);
+            if (at_depth) rc = mm_seq_restore(c, 0, at_depth) != 0;
+            else mm_seq_reset(c, 0);
             mm_context_reset_timings(c);
             double t0 = mm_time();
             if (r->pp) {
-                mm_batch b = {.n_tokens = n, .token = ids, .seq = seq};
-                rc = mm_decode(c, &b, logits) != 1;
+                mm_batch b = {.n_tokens = n, .token = tids, .seq = seq};
+                rc = rc || mm_decode(c, &b, logits) != 1;
             } else {
                 for (int i = 0; i < n && !rc; i++) {
-                    mm_batch b = {.n_tokens = 1, .token = ids + i, .seq = seq};
+                    mm_batch b = {.n_tokens = 1, .token = tids + i, .seq = seq};
                     rc = mm_decode(c, &b, logits) != 1;
                 }
             }
@@ -160,28 +197,41 @@ int mm_cli_bench(int argc, char **argv) {
                 r->t.other += t.other;
         }
         if (rc) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); break; }
+        memcpy(r->samples, samples, sizeof(double) * (size_t)reps);
         r->tps = mm_bench_summarize(samples, (int)reps);
         if (r->pp) {
-            r->gflops = forward_flops(cfg, 0, r->n, (int)ubatch) / r->n * r->tps.median / 1e9;
+            r->gflops = forward_flops(cfg, depth, r->n, (int)ubatch) / r->n * r->tps.median / 1e9;
             /* weights are read once per chunk */
             r->gbs = ((double)st.bytes_total * ceil((double)r->n / ubatch) / r->n) * r->tps.median / 1e9;
         } else {
             /* a decoded token reads its weights, the lightning states (read + write) and the KV cache so far */
-            double bytes = (double)st.bytes_per_token + 2 * state_bytes + kv_per_tok * (r->n + 1) / 2.0;
+            double bytes = (double)st.bytes_per_token + 2 * state_bytes + kv_per_tok * (depth + (r->n + 1) / 2.0);
             r->gbs = bytes * r->tps.median / 1e9;
-            r->gflops = forward_flops(cfg, r->n / 2, 1, 1) * r->tps.median / 1e9;
+            r->gflops = forward_flops(cfg, depth + r->n / 2, 1, 1) * r->tps.median / 1e9;
         }
     }
     if (!rc) {
         const char *isa = mm_kernels_isa();
         if (json) {
-            json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "model", model, "threads", mm_get_threads(), "isa", isa,
+            json_t *o = json_pack("{s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "model", model, "threads", mm_get_threads(),
+                                  "isa", isa, "ubatch", (int)ubatch, "depth", (int)depth,
                                   "params", (json_int_t)st.n_params, "params_active", (json_int_t)st.n_params_active,
                                   "weight_bytes", (json_int_t)st.bytes_total, "bytes_per_token", (json_int_t)st.bytes_per_token,
                                   "packed_bytes", (json_int_t)st.bytes_packed);
             json_object_set_new(o, "ceilings", json_pack("{s:{s:f,s:f,s:f}, s:{s:i,s:f,s:f,s:f}}", "read_bandwidth_gbs", "median",
                                                          bw.median, "min", bw.min, "max", bw.max, "blas_sgemm_gflops", "n",
                                                          (int)gemm_n, "median", blas.median, "min", blas.min, "max", blas.max));
+            json_t *kern = json_object();
+            if (qdt >= 0)
+                json_object_set_new(kern, "qgemm", json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f}", "dtype", mm_dtype_name((mm_dtype)qdt),
+                                                             "T", (int)ubatch, "N", 2048, "K", 2048, "gops_median", qg.median, "min",
+                                                             qg.min, "max", qg.max, "x_sgemm", qg.median / blas.median));
+            json_t *ja = json_array();
+            for (int i = 0; i < n_depth; i++)
+                json_array_append_new(ja, json_pack("{s:i, s:i, s:f, s:f}", "depth", depths[i], "queries", (int)ubatch, "gflops",
+                                                    att[i].median, "pct_sgemm", 100 * att[i].median / blas.median));
+            json_object_set_new(kern, "softmax_attention", ja);
+            json_object_set_new(o, "kernels", kern);
             json_t *arr = json_array();
             for (int i = 0; i < n_res; i++) {
                 bench_result *r = &res[i];
@@ -191,6 +241,9 @@ int mm_cli_bench(int argc, char **argv) {
                     "gb_per_s", r->gbs, "pct_bandwidth", 100 * r->gbs / bw.median, "gflop_per_s", r->gflops,
                     "pct_blas", 100 * r->gflops / blas.median, "time_fraction", "lightning", r->t.lightning / tot,
                     "softmax", r->t.softmax / tot, "moe", r->t.moe / tot, "head", r->t.head / tot, "other", r->t.other / tot));
+                json_t *sm = json_array();
+                for (int k = 0; k < reps; k++) json_array_append_new(sm, json_real(r->samples[k]));
+                json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "samples", sm);
             }
             json_object_set_new(o, "tests", arr);
             json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)mm_peak_rss()));
@@ -209,6 +262,13 @@ int mm_cli_bench(int argc, char **argv) {
                    isa, reps, st.bytes_packed / 1073741824.0, no_repack ? " (--no-repack)" : "");
             printf("ceilings: read bandwidth %.2f GB/s (median of 5, %.2f-%.2f); OpenBLAS sgemm n=%ld %.1f GFLOP/s (median of 3, %.1f-%.1f)\n\n",
                    bw.median, bw.min, bw.max, gemm_n, blas.median, blas.min, blas.max);
+            if (qdt >= 0)
+                printf("integer GEMM %s (T=%ld, 2048x2048): %.1f GOP/s (median of 3, %.1f-%.1f) = %.2fx sgemm\n", mm_dtype_name((mm_dtype)qdt),
+                       ubatch, qg.median, qg.min, qg.max, qg.median / blas.median);
+            for (int i = 0; i < n_depth; i++)
+                printf("softmax attention kernel, %ld queries at depth %d: %.1f GFLOP/s = %.1f%% of sgemm\n", ubatch, depths[i],
+                       att[i].median, 100 * att[i].median / blas.median);
+            if (qdt >= 0 || n_depth) printf("\n");
             printf("%-8s %10s %19s %8s %6s %9s %6s   %s\n", "test", "tokens/s", "(min-max)", "GB/s", "%bw", "GFLOP/s", "%blas",
                    "time: lightning softmax moe head other");
             for (int i = 0; i < n_res; i++) {
@@ -226,6 +286,8 @@ int mm_cli_bench(int argc, char **argv) {
             printf("peak RSS %.1f MiB\n", mm_peak_rss() / 1048576.0);
         }
     }
+    for (int i = 0; i < n_res; i++) free(res[i].samples);
+    mm_seq_state_free(at_depth);
     free(ids), free(seq), free(logits), free(samples);
     mm_context_free(c);
     mm_model_free(m);

@@ -1,6 +1,9 @@
-/* mm_attn.c — causal softmax attention (mm_attn.h) on the kernel set's f32 primitives: scores of a block of
- * query rows against a tile of keys (sgemm4 over a transposed key tile, or dots against key rows as stored
- * for a single token), the online softmax per row (expsum), and the weighted values (sgemm4). */
+/* mm_attn.c — causal softmax attention (mm_attn.h) on the kernel set's f32 primitives. A block of query rows
+ * (R = G·nq: every head of the GQA group × a block of tokens) is held transposed and scaled, Qᵀ [Dp][R]; per
+ * key tile the scores come out key-major, Sᵀ [BK][R] = K·Qᵀ (sgemm4 reads the key rows as stored, no copy of
+ * an f32 cache), the online softmax runs down the columns (softmax_cols, 16 query rows per vector), and the
+ * outputs gain Pᵀᵀ·V (sgemm4 reading the weights through their strides and the value rows as stored).
+ * A single token (decode) takes scores against the key rows with dots and the row-wise softmax instead. */
 #include "kernels/mm_attn.h"
 #include <math.h>
 #include <stdlib.h>
@@ -9,8 +12,8 @@
 static int pad16(int D) { return (D + 15) / 16 * 16; }
 
 size_t mm_attention_scratch(int G, int nq, int D) {
-    const size_t R = (size_t)G * (size_t)nq, Dp = (size_t)pad16(D), BK = MM_ATT_BK;
-    return 2 * R * Dp + R * BK + 2 * R + 2 * Dp * BK;
+    const size_t R = (size_t)pad16(G * nq), Dp = (size_t)pad16(D), BK = MM_ATT_BK;
+    return 2 * R * Dp + R * BK + 4 * R + 2 * Dp * BK;
 }
 
 /* A cached row as f32: d < D from the row, zeros up to Dp. */
@@ -22,14 +25,6 @@ static inline void row_f32(const mm_kv_view *kv, const void *row, int D, int Dp,
         memcpy(dst, row, sizeof(float) * (size_t)D);
     }
     for (int d = D; d < Dp; d++) dst[d] = 0.0f;
-}
-
-/* Keys of positions [p0, p0 + nk) transposed: kt[d·MM_ATT_BK + j] (d < Dp; d >= D zero). */
-static void load_keys_t(const mm_kv_view *kv, int64_t p0, int nk, int D, int Dp, float *kt, float *row) {
-    for (int j = 0; j < nk; j++) {
-        row_f32(kv, mm_kv_krow(kv, p0 + j), D, Dp, row);
-        for (int d = 0; d < Dp; d++) kt[(size_t)d * MM_ATT_BK + j] = row[d];
-    }
 }
 
 /* Rows [p0, p0 + nk) of keys (vals = 0) or values (vals = 1) as f32 rows of Dp: the cache itself when it is f32
@@ -44,67 +39,91 @@ static const float *load_rows(const mm_kv_view *kv, int vals, int64_t p0, int nk
     return buf;
 }
 
-/* The online softmax step of row r over its first lim scores s[0..lim) of this tile (the rest of the tile's nk
- * scores are zeroed): running max m, running sum l, and the correction of the row's output so far. */
-static void softmax_row(const mm_kernel_set *ks, float *s, int lim, int nk, float *m, float *l, float *orow, int Dp) {
-    if (lim <= 0) {
-        memset(s, 0, sizeof(float) * (size_t)nk);
-        return;
+/* Decode: one token's G heads against the keys, rows of scores s[g·BK + j], row-wise online softmax. */
+static void attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t npos, const mm_kv_view *kv, int D, int Dp,
+                       float scale, float *o, float *scratch) {
+    const int BK = MM_ATT_BK;
+    float *Q = scratch, *O = Q + (size_t)G * Dp, *S = O + (size_t)G * Dp, *m = S + (size_t)G * BK, *l = m + G;
+    float *KB = l + G, *VB = KB + (size_t)Dp * BK;
+    for (int g = 0; g < G; g++) {
+        for (int d = 0; d < D; d++) Q[(size_t)g * Dp + d] = q[(size_t)g * D + d] * scale;
+        for (int d = D; d < Dp; d++) Q[(size_t)g * Dp + d] = 0.0f;
+        m[g] = -INFINITY, l[g] = 0.0f;
     }
-    float mx = s[0];
-    for (int j = 1; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
-    const float mn = mx > *m ? mx : *m;
-    const float corr = expf(*m - mn); /* 0 for the first tile (m = −inf) */
-    *l = *l * corr + ks->expsum(s, lim, mn);
-    for (int j = lim; j < nk; j++) s[j] = 0.0f;
-    if (corr != 1.0f)
-        for (int d = 0; d < Dp; d++) orow[d] *= corr;
-    *m = mn;
+    memset(O, 0, sizeof(float) * (size_t)G * Dp);
+    for (int64_t p0 = 0; p0 < npos; p0 += BK) {
+        const int nk = npos - p0 < BK ? (int)(npos - p0) : BK;
+        size_t ldk, ldv;
+        const float *kp = load_rows(kv, 0, p0, nk, D, Dp, KB, &ldk);
+        ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
+        for (int g = 0; g < G; g++) {
+            float *sg = S + (size_t)g * BK, mx = sg[0];
+            for (int j = 1; j < nk; j++) mx = sg[j] > mx ? sg[j] : mx;
+            const float mn = mx > m[g] ? mx : m[g], corr = expf(m[g] - mn);
+            l[g] = l[g] * corr + ks->expsum(sg, nk, mn);
+            if (corr != 1.0f)
+                for (int d = 0; d < Dp; d++) O[(size_t)g * Dp + d] *= corr;
+            m[g] = mn;
+        }
+        const float *vp = load_rows(kv, 1, p0, nk, D, Dp, VB, &ldv);
+        for (int g0 = 0; g0 < G; g0 += 4)
+            for (int d0 = 0; d0 < Dp; d0 += 64)
+                ks->sgemm4(G - g0 < 4 ? G - g0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + (size_t)g0 * BK, (size_t)BK, 1,
+                           vp + d0, ldv, O + (size_t)g0 * Dp + d0, (size_t)Dp, 1);
+    }
+    for (int g = 0; g < G; g++)
+        for (int d = 0; d < D; d++) o[(size_t)g * D + d] = O[(size_t)g * Dp + d] / l[g];
 }
 
 void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const mm_kv_view *kv, int D, float scale, float *o,
                   size_t os, float *scratch) {
     const mm_kernel_set *ks = mm_kernels_get();
-    const int R = G * nq, Dp = pad16(D), BK = MM_ATT_BK;
-    float *Q = scratch;                      /* [R][Dp] scaled queries, row r = token r / G, head r % G */
-    float *O = Q + (size_t)R * Dp;           /* [R][Dp] outputs, unnormalised */
-    float *S = O + (size_t)R * Dp;           /* [R][BK] scores, then weights */
-    float *m = S + (size_t)R * BK, *l = m + R;
-    float *KT = l + R;                       /* [Dp][BK] transposed keys, or [BK][Dp] key rows */
-    float *V = KT + (size_t)Dp * BK;         /* [BK][Dp] values */
-    for (int r = 0; r < R; r++) {
-        const float *qr = q + (size_t)(r / G) * qs + (size_t)(r % G) * D;
-        for (int d = 0; d < D; d++) Q[(size_t)r * Dp + d] = qr[d] * scale;
-        for (int d = D; d < Dp; d++) Q[(size_t)r * Dp + d] = 0.0f;
-        m[r] = -INFINITY;
-        l[r] = 0.0f;
+    const int Dp = pad16(D), BK = MM_ATT_BK;
+    if (nq == 1) {
+        attend_one(ks, q, G, pos0 + 1, kv, D, Dp, scale, o, scratch);
+        return;
     }
+    const int R0 = G * nq, R = pad16(R0);      /* query rows: row r = token r / G, head r % G; padded rows are zero */
+    float *QT = scratch;                       /* [Dp][R] scaled queries, transposed */
+    float *O = QT + (size_t)Dp * R;            /* [R][Dp] outputs, unnormalised */
+    float *S = O + (size_t)R * Dp;             /* [BK][R] scores, then weights, key-major */
+    float *m = S + (size_t)BK * R, *l = m + R, *corr = l + R;
+    int *lim = (int *)(corr + R);              /* [R] visible keys of each row in the current tile */
+    float *KB = (float *)(lim + R), *VB = KB + (size_t)Dp * BK; /* converted key / value rows when needed */
+    memset(QT, 0, sizeof(float) * (size_t)Dp * R);
+    for (int r = 0; r < R0; r++) {
+        const float *qr = q + (size_t)(r / G) * qs + (size_t)(r % G) * D;
+        for (int d = 0; d < D; d++) QT[(size_t)d * R + r] = qr[d] * scale;
+    }
+    for (int r = 0; r < R; r++) m[r] = -INFINITY, l[r] = 0.0f;
     memset(O, 0, sizeof(float) * (size_t)R * Dp);
     const int64_t end = pos0 + nq; /* keys [0, end) */
     for (int64_t p0 = 0; p0 < end; p0 += BK) {
         const int nk = end - p0 < BK ? (int)(end - p0) : BK;
-        if (nq == 1) { /* one token: scores against the key rows as they are */
-            size_t ldk;
-            const float *kp = load_rows(kv, 0, p0, nk, D, Dp, KT, &ldk);
-            ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
-        } else {
-            load_keys_t(kv, p0, nk, D, Dp, KT, V);
-            for (int r0 = 0; r0 < R; r0 += 4)
-                ks->sgemm4(R - r0 < 4 ? R - r0 : 4, 4, Dp, Q + (size_t)r0 * Dp, (size_t)Dp, KT, (size_t)BK, S + (size_t)r0 * BK,
-                           (size_t)BK, 0);
-        }
-        for (int r = 0; r < R; r++) { /* token r / G sees keys up to pos0 + r / G */
-            int64_t lim = pos0 + r / G - p0 + 1;
-            softmax_row(ks, S + (size_t)r * BK, lim < nk ? (int)lim : nk, nk, &m[r], &l[r], O + (size_t)r * Dp, Dp);
-        }
-        size_t ldv;
-        const float *vp = load_rows(kv, 1, p0, nk, D, Dp, V, &ldv);
-        for (int r0 = 0; r0 < R; r0 += 4)
+        size_t ldk, ldv;
+        const float *kp = load_rows(kv, 0, p0, nk, D, Dp, KB, &ldk);
+        for (int j0 = 0; j0 < nk; j0 += 4)
+            for (int c0 = 0; c0 < R; c0 += 64)
+                ks->sgemm4(nk - j0 < 4 ? nk - j0 : 4, (R - c0) / 16 < 4 ? (R - c0) / 16 : 4, Dp, kp + (size_t)j0 * ldk, ldk, 1,
+                           QT + c0, (size_t)R, S + (size_t)j0 * R + c0, (size_t)R, 0);
+        /* token r / G sees keys up to pos0 + r / G: only the tiles that reach past pos0 are cut */
+        const int cut = p0 + nk - 1 > pos0;
+        if (cut)
+            for (int r = 0; r < R; r++) {
+                const int64_t v = r < R0 ? pos0 + r / G - p0 + 1 : nk;
+                lim[r] = v < 0 ? 0 : v > nk ? nk : (int)v;
+            }
+        ks->softmax_cols(S, nk, R, cut ? lim : NULL, m, l, corr);
+        for (int r = 0; r < R0; r++)
+            if (corr[r] != 1.0f)
+                for (int d = 0; d < Dp; d++) O[(size_t)r * Dp + d] *= corr[r];
+        const float *vp = load_rows(kv, 1, p0, nk, D, Dp, VB, &ldv);
+        for (int r0 = 0; r0 < R0; r0 += 4)
             for (int d0 = 0; d0 < Dp; d0 += 64)
-                ks->sgemm4(R - r0 < 4 ? R - r0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + (size_t)r0 * BK, (size_t)BK,
-                           vp + d0, ldv, O + (size_t)r0 * Dp + d0, (size_t)Dp, 1);
+                ks->sgemm4(R0 - r0 < 4 ? R0 - r0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + r0, 1, (size_t)R, vp + d0, ldv,
+                           O + (size_t)r0 * Dp + d0, (size_t)Dp, 1);
     }
-    for (int r = 0; r < R; r++) {
+    for (int r = 0; r < R0; r++) {
         float *orow = o + (size_t)(r / G) * os + (size_t)(r % G) * D;
         const float inv = 1.0f / l[r];
         for (int d = 0; d < D; d++) orow[d] = O[(size_t)r * Dp + d] * inv;

@@ -9,7 +9,8 @@
 #define MM_ATTN_H
 #include "base/mm_common.h"
 
-#define MM_ATT_BK 64 /* key positions per tile */
+#define MM_ATT_BK 64    /* key positions per tile */
+#define MM_ATT_ROWS 128 /* query rows (heads × tokens) a caller should give one call, so each tile serves many */
 
 typedef struct {
     const char *k, *v; /* the rows of position 0 of this KV head */

@@ -84,7 +84,7 @@ void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K) {
 
 static const mm_kernel_set mm_kernels_scalar = {"scalar", mm_dot_scalar, mm_gemm6x4_scalar, mm_dequantize_row,
                                                 mm_quant_act_scalar, mm_pack_dot_scalar, mm_pack_gemm_scalar,
-                                                mm_sgemm4_scalar, mm_dots_scalar, mm_expsum_scalar,
+                                                mm_sgemm4_scalar, mm_softmax_cols_scalar, mm_dots_scalar, mm_expsum_scalar,
                                                 mm_silu_scalar, mm_sigmoid_scalar, 0};
 
 /* ---------------------------------------------------------------- ISA choice */
@@ -94,6 +94,7 @@ static const mm_kernel_set *mm_kernels_auto(void) {
     static const mm_kernel_set *best;
     if (!best) {
         const mm_kernel_set *k = mm_kernels_avx512();
+        if (!k) k = mm_kernels_avxvnni();
         if (!k) k = mm_kernels_avx2();
         if (!k) k = &mm_kernels_scalar;
         best = k;
@@ -111,6 +112,7 @@ int mm_kernels_force_isa(const char *name) {
     if (!name) { mm_forced = NULL; return 0; }
     const mm_kernel_set *k = strcmp(name, "scalar") == 0   ? &mm_kernels_scalar
                              : strcmp(name, "avx2") == 0   ? mm_kernels_avx2()
+                             : strcmp(name, "avxvnni") == 0 ? mm_kernels_avxvnni()
                              : strcmp(name, "avx512") == 0 ? mm_kernels_avx512()
                                                            : NULL;
     if (!k) return -1;

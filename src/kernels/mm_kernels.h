@@ -36,10 +36,10 @@ void mm_tensor_row_f32(const mm_tensor *t, int64_t r, float *out);
  * i.e. whether loading a model should pack them. */
 int mm_kernels_prefer_packed(mm_dtype dt);
 
-/* Name of the instruction set the fast kernels use on this CPU ("avx512", "avx2", "scalar"). */
+/* Name of the instruction set the fast kernels use on this CPU ("avx512", "avxvnni", "avx2", "scalar"). */
 const char *mm_kernels_isa(void);
 
-/* Force the fast path onto one instruction set ("scalar", "avx2", "avx512"), or back to the automatic
+/* Force the fast path onto one instruction set ("scalar", "avx2", "avxvnni", "avx512"), or back to the automatic
  * choice with NULL. Returns 0, or -1 if this CPU (or build) lacks it. For tests and benchmarks. */
 int mm_kernels_force_isa(const char *name);
 
@@ -71,10 +71,16 @@ typedef struct {
      * Q8_K for Q4_K/Q6_K. The prefill product; same integer sums as dot_packed. */
     void (*gemm_packed)(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
     /* The f32 micro-kernel of attention and lightning: c[r·ldc + j] = (acc ? c[r·ldc + j] : 0) +
-     * Σ_{k<kn} a[r·lda + k]·b[k·ldb + j] for rows r < mr (1..4) and columns j < 16·nv (nv 1..4): 4 rows × 64
-     * columns held in registers, one b row load per k for all 4 rows. */
-    void (*sgemm4)(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
-                   int acc);
+     * Σ_{k<kn} a[r·ars + k·aks]·b[k·ldb + j] for rows r < mr (1..4) and columns j < 16·nv (nv 1..4): 4 rows × 64
+     * columns held in registers, one b row load per k for all 4 rows; a is read through its two strides, so it
+     * may be stored either way round. */
+    void (*sgemm4)(int mr, int nv, int kn, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                   size_t ldc, int acc);
+    /* The online-softmax step of attention for the R columns (R % 16 == 0) of a scores tile s[j·R + r], j < nk:
+     * column r has its first lim[r] rows visible (lim NULL: all nk), m[r] and l[r] are its running max and sum.
+     * Writes s[j·R + r] = e^(s − m') for visible rows and 0 for the others, m[r] = m' = max(m, visible max),
+     * l[r] = l·corr + Σ_j s, corr[r] = e^(m − m') (the factor for what column r summed so far). */
+    void (*softmax_cols)(float *s, int nk, int R, const int *lim, float *m, float *l, float *corr);
     /* s[g·lds + j] = Σ_{d<D} q[g·ldq + d]·k[j·ldk + d] for g < G, j < nk, D % 16 == 0: a few query rows against
      * key rows as stored (decode attention, no transposed copy). */
     void (*dots)(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
@@ -92,21 +98,24 @@ typedef struct {
 #define MM_EXP_MAX_REL_ERR 2.5e-7
 
 /* mm_small.c: the scalar sgemm4 / dots / expsum (the definitions the SIMD ones are tested against). */
-void mm_sgemm4_scalar(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
-                      int acc);
+void mm_sgemm4_scalar(int mr, int nv, int kn, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                      size_t ldc, int acc);
+void mm_softmax_cols_scalar(float *s, int nk, int R, const int *lim, float *m, float *l, float *corr);
 void mm_dots_scalar(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
 float mm_expsum_scalar(float *x, int n, float m);
 void mm_silu_scalar(float *x, int64_t n);
 void mm_sigmoid_scalar(float *x, int64_t n);
 /* mm_small_x86.c: the AVX-512 and AVX2 ones. */
-void mm_sgemm4_512(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
-                   int acc);
+void mm_sgemm4_512(int mr, int nv, int kn, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                   size_t ldc, int acc);
+void mm_softmax_cols_512(float *s, int nk, int R, const int *lim, float *m, float *l, float *corr);
 void mm_dots_512(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
 float mm_expsum_512(float *x, int n, float m);
 void mm_silu_512(float *x, int64_t n);
 void mm_sigmoid_512(float *x, int64_t n);
-void mm_sgemm4_256(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
-                   int acc);
+void mm_sgemm4_256(int mr, int nv, int kn, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                   size_t ldc, int acc);
+void mm_softmax_cols_256(float *s, int nk, int R, const int *lim, float *m, float *l, float *corr);
 void mm_dots_256(int G, int nk, int D, const float *q, size_t ldq, const float *k, size_t ldk, float *s, size_t lds);
 float mm_expsum_256(float *x, int n, float m);
 void mm_silu_256(float *x, int64_t n);
@@ -123,7 +132,14 @@ void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt
                        size_t ldy);
 void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
 
-/* mm_kernels_x86.c: the AVX2 / AVX-512 sets, or NULL where not compiled or not supported by the CPU. */
+/* mm_pack_x86_256.c: the AVX2 and AVX2 + AVX-VNNI sets' dot_packed and gemm_packed. */
+void mm_dot_packed_256(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y, size_t ldy);
+void mm_gemm_packed_256(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
+void mm_dot_packed_vnni(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y, size_t ldy);
+void mm_gemm_packed_vnni(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
+
+/* mm_kernels_x86.c: the AVX2, AVX2 + AVX-VNNI and AVX-512 sets, or NULL where not compiled or not supported. */
 const mm_kernel_set *mm_kernels_avx2(void);
+const mm_kernel_set *mm_kernels_avxvnni(void);
 const mm_kernel_set *mm_kernels_avx512(void);
 #endif

@@ -613,7 +613,7 @@ MM_T512 static void mm_quant_act_512(mm_dtype wdt, const float *x, void *dst, in
 }
 
 static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512, mm_quant_act_512,
-                                         mm_dot_packed_512, mm_gemm_packed_512, mm_sgemm4_512, mm_dots_512, mm_expsum_512,
+                                         mm_dot_packed_512, mm_gemm_packed_512, mm_sgemm4_512, mm_softmax_cols_512, mm_dots_512, mm_expsum_512,
                                          mm_silu_512, mm_sigmoid_512, 1};
 
 const mm_kernel_set *mm_kernels_avx512(void) {
@@ -834,8 +834,12 @@ MM_T256 static void mm_dequant_256(mm_dtype dt, const void *src, float *y, int64
 }
 
 static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
-                                         mm_pack_dot_scalar, mm_pack_gemm_scalar, mm_sgemm4_256, mm_dots_256, mm_expsum_256,
-                                         mm_silu_256, mm_sigmoid_256, 0};
+                                         mm_dot_packed_256, mm_gemm_packed_256, mm_sgemm4_256, mm_softmax_cols_256, mm_dots_256, mm_expsum_256,
+                                         mm_silu_256, mm_sigmoid_256, 1};
+/* AVX2 with AVX-VNNI: the same, with vpdpbusd / vpdpwssd in the packed products. */
+static const mm_kernel_set mm_set_vnni = {"avxvnni", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
+                                          mm_dot_packed_vnni, mm_gemm_packed_vnni, mm_sgemm4_256, mm_softmax_cols_256, mm_dots_256, mm_expsum_256,
+                                          mm_silu_256, mm_sigmoid_256, 1};
 
 const mm_kernel_set *mm_kernels_avx2(void) {
     __builtin_cpu_init();
@@ -844,7 +848,14 @@ const mm_kernel_set *mm_kernels_avx2(void) {
     return NULL;
 }
 
+const mm_kernel_set *mm_kernels_avxvnni(void) {
+    __builtin_cpu_init();
+    if (mm_kernels_avx2() && __builtin_cpu_supports("avxvnni")) return &mm_set_vnni;
+    return NULL;
+}
+
 #else /* not x86-64 */
 const mm_kernel_set *mm_kernels_avx2(void) { return NULL; }
+const mm_kernel_set *mm_kernels_avxvnni(void) { return NULL; }
 const mm_kernel_set *mm_kernels_avx512(void) { return NULL; }
 #endif

@@ -1,5 +1,6 @@
 /* mm_small_x86.c — AVX-512 and AVX2 versions of the f32 primitives of mm_small.c (sgemm4, dots, expsum),
  * each compiled for its instruction set with a target attribute. Nothing on other architectures. */
+#include <math.h>
 #include "kernels/mm_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -71,12 +72,12 @@ MM_T512 void mm_silu_512(float *x, int64_t n) { mm_act_loop_512(x, n, 0); }
 MM_T512 void mm_sigmoid_512(float *x, int64_t n) { mm_act_loop_512(x, n, 1); }
 
 /* NV (a constant after inlining) vectors of 16 columns × 4 rows; rows past mr repeat row 0 and are not stored. */
-MM_INL512 void mm_sg4_512(const int NV, int mr, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                          size_t ldc, int acc) {
+MM_INL512 void mm_sg4_512(const int NV, int mr, int kn, const float *a, size_t ars, size_t aks, const float *b, size_t ldb,
+                          float *c, size_t ldc, int acc) {
     const float *ar[4];
     __m512 C[4][4];
     for (int r = 0; r < 4; r++) {
-        ar[r] = a + (size_t)(r < mr ? r : 0) * lda;
+        ar[r] = a + (size_t)(r < mr ? r : 0) * ars;
         for (int v = 0; v < NV; v++) C[r][v] = acc && r < mr ? _mm512_loadu_ps(c + (size_t)r * ldc + 16 * v) : _mm512_setzero_ps();
     }
     for (int k = 0; k < kn; k++) {
@@ -84,7 +85,7 @@ MM_INL512 void mm_sg4_512(const int NV, int mr, int kn, const float *a, size_t l
         __m512 B[4];
         for (int v = 0; v < NV; v++) B[v] = _mm512_loadu_ps(bk + 16 * v);
         for (int r = 0; r < 4; r++) {
-            const __m512 A = _mm512_set1_ps(ar[r][k]);
+            const __m512 A = _mm512_set1_ps(ar[r][(size_t)k * aks]);
             for (int v = 0; v < NV; v++) C[r][v] = _mm512_fmadd_ps(A, B[v], C[r][v]);
         }
     }
@@ -92,13 +93,40 @@ MM_INL512 void mm_sg4_512(const int NV, int mr, int kn, const float *a, size_t l
         for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + (size_t)r * ldc + 16 * v, C[r][v]);
 }
 
-MM_T512 void mm_sgemm4_512(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
-                           int acc) {
+MM_T512 void mm_sgemm4_512(int mr, int nv, int kn, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                           size_t ldc, int acc) {
     switch (nv) {
-    case 1: mm_sg4_512(1, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
-    case 2: mm_sg4_512(2, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
-    case 3: mm_sg4_512(3, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
-    default: mm_sg4_512(4, mr, kn, a, lda, b, ldb, c, ldc, acc); break;
+    case 1: mm_sg4_512(1, mr, kn, a, ars, aks, b, ldb, c, ldc, acc); break;
+    case 2: mm_sg4_512(2, mr, kn, a, ars, aks, b, ldb, c, ldc, acc); break;
+    case 3: mm_sg4_512(3, mr, kn, a, ars, aks, b, ldb, c, ldc, acc); break;
+    default: mm_sg4_512(4, mr, kn, a, ars, aks, b, ldb, c, ldc, acc); break;
+    }
+}
+
+/* 16 columns at a time: the visible maximum down the rows, then the exponentials and their sum. */
+MM_T512 void mm_softmax_cols_512(float *s, int nk, int R, const int *lim, float *m, float *l, float *corr) {
+    for (int c0 = 0; c0 < R; c0 += 16) {
+        const __m512i lv = lim ? _mm512_min_epi32(_mm512_loadu_si512(lim + c0), _mm512_set1_epi32(nk)) : _mm512_set1_epi32(nk);
+        const __m512 mo = _mm512_loadu_ps(m + c0);
+        __m512 mx = _mm512_set1_ps(-INFINITY);
+        for (int j = 0; j < nk; j++) {
+            const __mmask16 vis = _mm512_cmpgt_epi32_mask(lv, _mm512_set1_epi32(j));
+            mx = _mm512_mask_max_ps(mx, vis, mx, _mm512_loadu_ps(s + (size_t)j * R + c0));
+        }
+        const __m512 mn = _mm512_max_ps(mx, mo);
+        const __mmask16 none = _mm512_cmp_ps_mask(mn, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
+        const __m512 cr = _mm512_mask_blend_ps(none, mm_exp_512(_mm512_sub_ps(mo, mn)), _mm512_set1_ps(1.0f));
+        __m512 sum = _mm512_setzero_ps();
+        for (int j = 0; j < nk; j++) {
+            const __mmask16 vis = _mm512_cmpgt_epi32_mask(lv, _mm512_set1_epi32(j));
+            float *sj = s + (size_t)j * R + c0;
+            const __m512 e = _mm512_maskz_mov_ps(vis, mm_exp_512(_mm512_sub_ps(_mm512_loadu_ps(sj), mn)));
+            _mm512_storeu_ps(sj, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        _mm512_storeu_ps(l + c0, _mm512_fmadd_ps(_mm512_loadu_ps(l + c0), cr, sum));
+        _mm512_storeu_ps(m + c0, mn);
+        _mm512_storeu_ps(corr + c0, cr);
     }
 }
 
@@ -185,10 +213,10 @@ MM_T256 void mm_silu_256(float *x, int64_t n) { mm_act_loop_256(x, n, 0); }
 MM_T256 void mm_sigmoid_256(float *x, int64_t n) { mm_act_loop_256(x, n, 1); }
 
 /* 4 rows × 16 columns (two ymm) per pass over k; rows past mr repeat row 0 and are not stored. */
-MM_T256 void mm_sgemm4_256(int mr, int nv, int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
-                           int acc) {
+MM_T256 void mm_sgemm4_256(int mr, int nv, int kn, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                           size_t ldc, int acc) {
     const float *ar[4];
-    for (int r = 0; r < 4; r++) ar[r] = a + (size_t)(r < mr ? r : 0) * lda;
+    for (int r = 0; r < 4; r++) ar[r] = a + (size_t)(r < mr ? r : 0) * ars;
     for (int v = 0; v < nv; v++) {
         __m256 C[4][2];
         for (int r = 0; r < 4; r++)
@@ -198,13 +226,40 @@ MM_T256 void mm_sgemm4_256(int mr, int nv, int kn, const float *a, size_t lda, c
             const float *bk = b + (size_t)k * ldb + 16 * v;
             const __m256 B0 = _mm256_loadu_ps(bk), B1 = _mm256_loadu_ps(bk + 8);
             for (int r = 0; r < 4; r++) {
-                const __m256 A = _mm256_broadcast_ss(ar[r] + k);
+                const __m256 A = _mm256_broadcast_ss(ar[r] + (size_t)k * aks);
                 C[r][0] = _mm256_fmadd_ps(A, B0, C[r][0]);
                 C[r][1] = _mm256_fmadd_ps(A, B1, C[r][1]);
             }
         }
         for (int r = 0; r < mr; r++)
             for (int h = 0; h < 2; h++) _mm256_storeu_ps(c + (size_t)r * ldc + 16 * v + 8 * h, C[r][h]);
+    }
+}
+
+MM_T256 void mm_softmax_cols_256(float *s, int nk, int R, const int *lim, float *m, float *l, float *corr) {
+    for (int c0 = 0; c0 < R; c0 += 8) {
+        const __m256i lv = lim ? _mm256_min_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(lim + c0)), _mm256_set1_epi32(nk))
+                               : _mm256_set1_epi32(nk);
+        const __m256 mo = _mm256_loadu_ps(m + c0), ninf = _mm256_set1_ps(-INFINITY);
+        __m256 mx = ninf;
+        for (int j = 0; j < nk; j++) {
+            const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(lv, _mm256_set1_epi32(j)));
+            mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf, _mm256_loadu_ps(s + (size_t)j * R + c0), vis));
+        }
+        const __m256 mn = _mm256_max_ps(mx, mo);
+        const __m256 none = _mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ);
+        const __m256 cr = _mm256_blendv_ps(mm_exp_256(_mm256_sub_ps(mo, mn)), _mm256_set1_ps(1.0f), none);
+        __m256 sum = _mm256_setzero_ps();
+        for (int j = 0; j < nk; j++) {
+            const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(lv, _mm256_set1_epi32(j)));
+            float *sj = s + (size_t)j * R + c0;
+            const __m256 e = _mm256_and_ps(vis, mm_exp_256(_mm256_sub_ps(_mm256_loadu_ps(sj), mn)));
+            _mm256_storeu_ps(sj, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        _mm256_storeu_ps(l + c0, _mm256_fmadd_ps(_mm256_loadu_ps(l + c0), cr, sum));
+        _mm256_storeu_ps(m + c0, mn);
+        _mm256_storeu_ps(corr + c0, cr);
     }
 }
 

@@ -88,9 +88,9 @@ void mm_attention_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
     int *run_of = mm_xmalloc(sizeof(int) * (size_t)T);
     for (int r = 0; r < n_runs; r++)
         for (int i = 0; i < runs[r].n; i++) run_of[runs[r].t0 + i] = r;
-    /* Work items: blocks of BQ tokens (G·BQ ≈ 64 query rows share each key tile) per run and KV head, the
+    /* Work items: blocks of BQ tokens (G·BQ ≈ MM_ATT_ROWS query rows share each key tile) per run and KV head, the
      * latest (most expensive: causal) blocks first so the dynamic hand-out ends evenly. */
-    const int BQ = G >= 64 ? 1 : 64 / G;
+    const int BQ = G >= MM_ATT_ROWS ? 1 : MM_ATT_ROWS / G;
     int n_items = 0;
     for (int r = 0; r < n_runs; r++) n_items += (runs[r].n + BQ - 1) / BQ * NKV;
     att_item *items = mm_xmalloc(sizeof(att_item) * (size_t)n_items);

@@ -22,7 +22,7 @@ static void gemm(const mm_kernel_set *ks, int mr, int ncol, int kn, const float 
                  size_t ldc, int acc) {
     for (int i0 = 0; i0 < mr; i0 += 4)
         for (int c0 = 0; c0 < ncol; c0 += 64)
-            ks->sgemm4(mr - i0 < 4 ? mr - i0 : 4, (ncol - c0) / 16 < 4 ? (ncol - c0) / 16 : 4, kn, a + (size_t)i0 * lda, lda,
+            ks->sgemm4(mr - i0 < 4 ? mr - i0 : 4, (ncol - c0) / 16 < 4 ? (ncol - c0) / 16 : 4, kn, a + (size_t)i0 * lda, lda, 1,
                        b + c0, ldb, c + (size_t)i0 * ldc + c0, ldc, acc);
 }
 

@@ -3,8 +3,14 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
 #include "base/mm_common.h"
+#include "base/mm_pool.h"
+#include "kernels/mm_attn.h"
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
+#include "kernels/mm_quant.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -77,5 +83,85 @@ mm_bench_stat mm_bench_blas_sgemm(int n, int reps) {
     free(a), free(b), free(c);
     mm_bench_stat st = mm_bench_summarize(g, reps);
     free(g);
+    return st;
+}
+
+static float bench_rand(uint64_t *x) {
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return (float)((double)(*x >> 11) / 9007199254740992.0) - 0.5f;
+}
+
+mm_bench_stat mm_bench_qgemm(int dt, int T, int N, int K, int reps) {
+    const mm_dtype t = (mm_dtype)dt;
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    float *wf = mm_xaligned(sizeof(float) * (size_t)N * K), *x = mm_xaligned(sizeof(float) * (size_t)T * K);
+    float *y = mm_xaligned(sizeof(float) * (size_t)T * N);
+    for (size_t i = 0; i < (size_t)N * K; i++) wf[i] = bench_rand(&r);
+    for (size_t i = 0; i < (size_t)T * K; i++) x[i] = bench_rand(&r);
+    void *wq = mm_xaligned(mm_row_bytes(t, K) * (size_t)N);
+    mm_quantize_rows(t, wf, wq, N, K);
+    free(wf);
+    mm_tensor w = {.dtype = t, .ndim = 2, .shape = {N, K}, .data = wq, .nbytes = mm_row_bytes(t, K) * (size_t)N};
+    size_t pb = 0;
+    void *pack = mm_kernels_prefer_packed(t) ? mm_pack_tensor(&w, &pb) : NULL;
+    double *g = mm_xmalloc(sizeof(double) * (size_t)(reps + 1));
+    for (int i = -1; i < reps; i++) {
+        double t0 = mm_time();
+        mm_matmul(y, x, &w, T);
+        double dt_s = mm_time() - t0;
+        if (i >= 0) g[i] = 2.0 * T * (double)N * K / dt_s / 1e9;
+    }
+    mm_bench_stat st = mm_bench_summarize(g, reps);
+    free(g), free(pack), free(wq), free(x), free(y);
+    return st;
+}
+
+typedef struct {
+    int G, NKV, D, nq, BQ, depth;
+    const float *q;
+    float *o;
+    const char *kv;
+    size_t stride;
+    float **scratch;
+} att_bench;
+
+/* Item i: KV head i % NKV, query block i / NKV (the latest first, as the model orders them). */
+static void att_bench_body(void *arg, int64_t i0, int64_t i1, int ith) {
+    att_bench *a = arg;
+    if (!a->scratch[ith]) a->scratch[ith] = mm_xaligned(sizeof(float) * mm_attention_scratch(a->G, a->BQ, a->D));
+    const int nb = (a->nq + a->BQ - 1) / a->BQ, qs = a->G * a->NKV * a->D;
+    for (int64_t i = i0; i < i1; i++) {
+        const int kh = (int)(i % a->NKV), b = nb - 1 - (int)(i / a->NKV), t0 = b * a->BQ;
+        const int n = a->nq - t0 < a->BQ ? a->nq - t0 : a->BQ;
+        const size_t koff = (size_t)kh * a->D * sizeof(float);
+        const mm_kv_view kv = {a->kv + koff, a->kv + koff, a->stride, 0};
+        const size_t qoff = (size_t)t0 * qs + (size_t)kh * a->G * a->D;
+        mm_attention(a->q + qoff, (size_t)qs, a->G, n, a->depth + t0, &kv, a->D, 1.0f / sqrtf((float)a->D), a->o + qoff, (size_t)qs,
+                     a->scratch[ith]);
+    }
+}
+
+mm_bench_stat mm_bench_attention(int G, int NKV, int D, int depth, int nq, int reps) {
+    const int npos = depth + nq, qs = G * NKV * D;
+    const size_t stride = (size_t)NKV * D * sizeof(float);
+    uint64_t r = 0x2545f4914f6cdd1dull;
+    float *kv = mm_xaligned(stride * (size_t)npos), *q = mm_xaligned(sizeof(float) * (size_t)qs * nq),
+          *o = mm_xaligned(sizeof(float) * (size_t)qs * nq);
+    for (size_t i = 0; i < stride / sizeof(float) * (size_t)npos; i++) kv[i] = bench_rand(&r);
+    for (size_t i = 0; i < (size_t)qs * nq; i++) q[i] = bench_rand(&r);
+    att_bench a = {G, NKV, D, nq, G >= MM_ATT_ROWS ? 1 : MM_ATT_ROWS / G, depth, q, o, (const char *)kv, stride,
+                   mm_xcalloc((size_t)mm_pool_threads() + 1, sizeof(float *))};
+    const int64_t items = (int64_t)((nq + a.BQ - 1) / a.BQ) * NKV;
+    const double flop = 4.0 * D * (double)G * NKV * ((double)nq * depth + (double)nq * (nq + 1) / 2);
+    double *g = mm_xmalloc(sizeof(double) * (size_t)(reps + 1));
+    for (int i = -1; i < reps; i++) {
+        double t0 = mm_time();
+        mm_parallel_for(items, 1, att_bench_body, &a);
+        double dt = mm_time() - t0;
+        if (i >= 0) g[i] = flop / dt / 1e9;
+    }
+    mm_bench_stat st = mm_bench_summarize(g, reps);
+    for (int t = 0; t <= mm_pool_threads(); t++) free(a.scratch[t]);
+    free(a.scratch), free(g), free(kv), free(q), free(o);
     return st;
 }

@@ -12,6 +12,13 @@ typedef struct {
 mm_bench_stat mm_bench_read_bandwidth(size_t bytes, int reps);
 /* OpenBLAS cblas_sgemm C[n,n] = A[n,n]·B[n,n] on the compute threads; GFLOP/s. */
 mm_bench_stat mm_bench_blas_sgemm(int n, int reps);
+/* The integer prefill GEMM of this machine's kernels: y[T,N] = x[T,K]·W[N,K]ᵀ for random weights of the block
+ * type dt (Q8_0, Q4_0, Q4_K, Q6_K), packed as models pack them; GOP/s counting 2 per multiply-add. */
+mm_bench_stat mm_bench_qgemm(int dt, int T, int N, int K, int reps);
+/* Causal softmax attention as prefill runs it (kernels/mm_attn.h, work items of (KV head, query block) on the
+ * compute pool): nq query tokens at positions depth .. depth + nq − 1, NKV KV heads with G query heads each,
+ * head width D, against a random f32 KV cache; GFLOP/s counting 4·D per query head per visible key. */
+mm_bench_stat mm_bench_attention(int G, int NKV, int D, int depth, int nq, int reps);
 /* Median/min/max of v[n] (v is sorted in place). */
 mm_bench_stat mm_bench_summarize(double *v, int n);
 #endif

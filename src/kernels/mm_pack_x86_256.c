@@ -1,0 +1,235 @@
+/* mm_pack_x86_256.c — products over the packed 16-row groups of mm_pack.h with 256-bit vectors, for CPUs with
+ * AVX2 (vpmaddubsw + vpmaddwd make the 4-byte dot products) or AVX2 + AVX-VNNI (one vpdpbusd does). A group is
+ * taken as two halves of 8 rows (bytes 0..31 / 32..63 of each 64-byte vector); each weight vector half feeds
+ * up to 4 tokens at once (AVX2 has 16 vector registers). One kernel serves decode (activations in rows) and
+ * prefill (token-tiled): token t's block b is read at xa + b·bstride + t·tstride.
+ * The two sets share this code: the dot step is inline assembly chosen by a constant, so both compile for
+ * plain AVX2. Nothing on other architectures. */
+#include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define MM_T256 __attribute__((target("avx2,fma,f16c")))
+#define MM_INL __attribute__((always_inline)) MM_T256 static inline
+#define NT4 4 /* tokens per pass */
+
+/* acc + Σ of the four u8·s8 products in each 32-bit lane, x4 = 4 activation bytes in every lane. AVX-VNNI:
+ * vpdpbusd; AVX2: pairs through vpmaddubsw (u ≤ 63 here or |products| bounded by the caller, no saturation)
+ * and vpmaddwd with ones. */
+MM_INL __m256i dp4(__m256i acc, __m256i u, __m256i x4, const int vnni) {
+    if (vnni) {
+        __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(x4));
+        return acc;
+    }
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x4), _mm256_set1_epi16(1)));
+}
+/* acc + Σ of the two s16·s16 products in each 32-bit lane (vpdpwssd or vpmaddwd). */
+MM_INL __m256i dpw(__m256i acc, __m256i a, __m256i b, const int vnni) {
+    if (vnni) {
+        __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+        return acc;
+    }
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+}
+#define LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define BC32(p) _mm256_set1_epi32(*(const int32_t *)(const void *)(p))
+#define LDH8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define SRL4(v) _mm256_srli_epi16((v), 4)
+#define XB(T, b, t) ((const T *)((const char *)xa + (size_t)(b) * bstride + (size_t)(t) * tstride))
+#define TL(N) for (int t = 0; t < (N); t++)
+
+MM_INL void store8(const int N, const __m256 *acc, float *y, size_t ldy, int nr8) {
+    if (nr8 >= 8) {
+        TL(N) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+    } else {
+        TL(N) {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, acc[t]);
+            memcpy(y + (size_t)t * ldy, tmp, sizeof(float) * (size_t)nr8);
+        }
+    }
+}
+
+/* Q8_0, half h, N tokens. VNNI: the stored w + 128 straight into vpdpbusd from the token's bias; AVX2: signed
+ * w (|w| <= 127) with the activation's sign moved onto it (vpsignb), sums from 0. */
+MM_INL void q8_0_h(const int N, const int vnni, const uint8_t *g, int64_t nb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    __m256 acc[NT4];
+    TL(N) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *u = g + (size_t)(b / 2) * 1088, *q = u + 64 + 512 * (b & 1) + 32 * h;
+        const __m256 dw = LDH8(u + 32 * (b & 1) + 16 * h);
+        __m256i ai[NT4];
+        TL(N) ai[t] = vnni ? _mm256_set1_epi32(XB(mm_block_q8_0x, b, t)->bias) : _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i w = LD32(q + 64 * j);
+            if (vnni) {
+                TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), 1);
+            } else {
+                const __m256i ws = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)), wa = _mm256_abs_epi8(ws);
+                TL(N) ai[t] = dp4(ai[t], wa, _mm256_sign_epi8(BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), ws), 0);
+            }
+        }
+        TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(dw, _mm256_set1_ps(XB(mm_block_q8_0x, b, t)->d)), acc[t]);
+    }
+    store8(N, acc, y, ldy, nr8);
+}
+
+MM_INL void q4_0_h(const int N, const int vnni, const uint8_t *g, int64_t nb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[NT4];
+    TL(N) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *u = g + (size_t)(b / 2) * 576, *q = u + 64 + 256 * (b & 1) + 32 * h;
+        const __m256 dw = LDH8(u + 32 * (b & 1) + 16 * h);
+        __m256i ai[NT4];
+        TL(N) ai[t] = _mm256_set1_epi32(XB(mm_block_q8_0x, b, t)->bias);
+        for (int j = 0; j < 4; j++) {
+            const __m256i v = LD32(q + 64 * j), lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(SRL4(v), m4);
+            TL(N) ai[t] = dp4(ai[t], lo, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), vnni);
+            TL(N) ai[t] = dp4(ai[t], hi, BC32(XB(mm_block_q8_0x, b, t)->qs + 16 + 4 * j), vnni);
+        }
+        TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(dw, _mm256_set1_ps(XB(mm_block_q8_0x, b, t)->d)), acc[t]);
+    }
+    store8(N, acc, y, ldy, nr8);
+}
+
+/* 8 rows' int16 pairs (v, v) per 32-bit lane from 8 bytes (unsigned). */
+MM_INL __m256i pair8(__m128i b8) {
+    const __m256i v = _mm256_cvtepu8_epi32(b8);
+    return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    const __m128i m6 = _mm_set1_epi8(63), m4b = _mm_set1_epi8(15), m30 = _mm_set1_epi8(0x30);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[NT4];
+    TL(N) acc[t] = _mm256_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 2304;
+        const __m256 d = LDH8(u + 16 * h), dmin = LDH8(u + 32 + 16 * h);
+        __m128i sb[12];
+        for (int j = 0; j < 12; j++) sb[j] = _mm_loadl_epi64((const __m128i *)(const void *)(u + 64 + 16 * j + 8 * h));
+        __m256 scf[8];
+        __m256i mp[8];
+        for (int k = 0; k < 8; k++) {
+            __m128i sc, mn;
+            if (k < 4) {
+                sc = _mm_and_si128(sb[k], m6), mn = _mm_and_si128(sb[k + 4], m6);
+            } else {
+                sc = _mm_or_si128(_mm_and_si128(sb[k + 4], m4b), _mm_and_si128(_mm_srli_epi16(sb[k - 4], 2), m30));
+                mn = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(sb[k + 4], 4), m4b), _mm_and_si128(_mm_srli_epi16(sb[k], 2), m30));
+            }
+            scf[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)), d);
+            mp[k] = pair8(mn);
+        }
+        TL(N) {
+            __m256i ms = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++) ms = dpw(ms, mp[k], BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * k), vnni);
+            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dmin, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+        }
+        for (int k = 0; k < 8; k++) {
+            const int P = k / 2, hb = k % 2;
+            const uint8_t *q = u + 256 + 64 * 8 * P + 32 * h;
+            __m256i ai[NT4];
+            TL(N) ai[t] = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                const __m256i v = LD32(q + 64 * j), w = _mm256_and_si256(hb ? SRL4(v) : v, m4);
+                TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j), vnni);
+            }
+            TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(scf[k], _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+        }
+    }
+    store8(N, acc, y, ldy, nr8);
+}
+
+MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi32(0xffff);
+    __m256 acc[NT4];
+    TL(N) acc[t] = _mm256_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 3392;
+        const __m256 d = LDH8(u + 16 * h), d32 = _mm256_mul_ps(d, _mm256_set1_ps(32.0f));
+        __m256i sc32[16];
+        for (int k = 0; k < 16; k++) sc32[k] = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(u + 64 + 16 * k + 8 * h)));
+        TL(N) {
+            __m256i ms = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i++)
+                ms = dpw(ms, _mm256_or_si256(_mm256_and_si256(sc32[2 * i], lo16), _mm256_slli_epi32(sc32[2 * i + 1], 16)),
+                         BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * i), vnni);
+            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(d32, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+        }
+        for (int k = 0; k < 16; k++) { /* sub-block k = 8h' + 2c + jh: half h', kind c, j in 4jh.. */
+            const int hh = k / 8, c = (k / 2) % 4, jh = k % 2;
+            const uint8_t *ql = u + 320 + 64 * 16 * hh + 32 * h, *qh = u + 2368 + 64 * 8 * hh + 32 * h;
+            const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(sc32[k]), d);
+            __m256i ai[NT4];
+            TL(N) ai[t] = _mm256_setzero_si256();
+            for (int j = 4 * jh; j < 4 * jh + 4; j++) {
+                const __m256i A = LD32(ql + 64 * (j + 8 * (c & 1))), H = LD32(qh + 64 * j);
+                __m256i hb;
+                switch (c) {
+                case 0: hb = _mm256_slli_epi16(H, 4); break;
+                case 1: hb = _mm256_slli_epi16(H, 2); break;
+                case 2: hb = H; break;
+                default: hb = _mm256_srli_epi16(H, 2); break;
+                }
+                const __m256i e = _mm256_or_si256(_mm256_and_si256(c < 2 ? A : SRL4(A), m4), _mm256_and_si256(hb, m30));
+                TL(N) ai[t] = dp4(ai[t], e, BC32(XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * c + 4 * j), vnni);
+            }
+            TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(scf, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+        }
+    }
+    store8(N, acc, y, ldy, nr8);
+}
+
+/* y[t·ldy + r] for rows r < nr, tokens t < nt: both halves, tokens 4 at a time. */
+MM_INL void packed_256(const int vnni, mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t bstride,
+                       size_t tstride, float *y, size_t ldy) {
+    const int64_t nb = dt == MM_Q8_0 || dt == MM_Q4_0 ? K / MM_QK : K / MM_QK_K;
+    for (int h = 0; h < 2 && 8 * h < nr; h++) {
+        const int nr8 = nr - 8 * h < 8 ? nr - 8 * h : 8;
+        for (int t0 = 0; t0 < nt; t0 += NT4) {
+            const void *x0 = (const char *)xa + (size_t)t0 * tstride;
+            float *y0 = y + (size_t)t0 * ldy + 8 * h;
+            const int n = nt - t0 < NT4 ? nt - t0 : NT4;
+#define MM_H(F, N) F(N, vnni, group, nb, x0, bstride, tstride, h, y0, ldy, nr8)
+#define MM_HN(F) switch (n) { case 1: MM_H(F, 1); break; case 2: MM_H(F, 2); break; case 3: MM_H(F, 3); break; default: MM_H(F, 4); break; }
+            switch (dt) {
+            case MM_Q8_0: MM_HN(q8_0_h); break;
+            case MM_Q4_0: MM_HN(q4_0_h); break;
+            case MM_Q4_K: MM_HN(q4_K_h); break;
+            case MM_Q6_K: MM_HN(q6_K_h); break;
+            default:
+                for (int t = 0; t < n; t++)
+                    for (int r = 0; r < nr8; r++) y0[(size_t)t * ldy + r] = NAN;
+                break;
+            }
+#undef MM_HN
+#undef MM_H
+        }
+    }
+}
+
+/* The mm_kernel_set.dot_packed / gemm_packed contracts, AVX2 and AVX-VNNI. */
+MM_T256 void mm_dot_packed_256(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y, size_t ldy) {
+    packed_256(0, dt, K, group, nr, nt, xa, mm_pack_act_block_bytes(dt), xab, y, ldy);
+}
+MM_T256 void mm_gemm_packed_256(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy) {
+    const size_t bs = mm_pack_act_block_bytes(dt);
+    packed_256(0, dt, K, group, nr, nt, xa, bs * MM_QT, bs, y, ldy);
+}
+MM_T256 void mm_dot_packed_vnni(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y, size_t ldy) {
+    packed_256(1, dt, K, group, nr, nt, xa, mm_pack_act_block_bytes(dt), xab, y, ldy);
+}
+MM_T256 void mm_gemm_packed_vnni(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy) {
+    const size_t bs = mm_pack_act_block_bytes(dt);
+    packed_256(1, dt, K, group, nr, nt, xa, bs * MM_QT, bs, y, ldy);
+}
+#endif
