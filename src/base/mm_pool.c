@@ -230,3 +230,49 @@ void mm_parallel_for(int64_t n, int64_t chunk, mm_pool_body body, void *arg) {
     t_loop++;
     barrier(t_nth);
 }
+
+/* ---------------------------------------------------------------- per-thread scratch
+ * Each thread's buffers hang off a pthread key (freed by its destructor when the thread ends) and are also
+ * listed globally, so that the main thread's, which no destructor frees at exit, stay reachable. */
+typedef struct mm_scratch_set {
+    void *p[MM_SCRATCH_SLOTS];
+    size_t n[MM_SCRATCH_SLOTS];
+    struct mm_scratch_set *next;
+} mm_scratch_set;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t scratch_mu = PTHREAD_MUTEX_INITIALIZER;
+static mm_scratch_set *scratch_all;
+
+static void scratch_free(void *v) {
+    mm_scratch_set *s = v;
+    pthread_mutex_lock(&scratch_mu);
+    for (mm_scratch_set **q = &scratch_all; *q; q = &(*q)->next)
+        if (*q == s) {
+            *q = s->next;
+            break;
+        }
+    pthread_mutex_unlock(&scratch_mu);
+    for (int i = 0; i < MM_SCRATCH_SLOTS; i++) free(s->p[i]);
+    free(s);
+}
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+void *mm_scratch(int slot, size_t bytes) {
+    pthread_once(&scratch_once, scratch_init);
+    mm_scratch_set *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = mm_xcalloc(1, sizeof *s);
+        pthread_mutex_lock(&scratch_mu);
+        s->next = scratch_all;
+        scratch_all = s;
+        pthread_mutex_unlock(&scratch_mu);
+        pthread_setspecific(scratch_key, s);
+    }
+    if (s->n[slot] < bytes) {
+        free(s->p[slot]);
+        s->n[slot] = bytes + bytes / 4;
+        s->p[slot] = mm_xaligned(s->n[slot]);
+    }
+    return s->p[slot];
+}

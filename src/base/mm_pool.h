@@ -11,6 +11,7 @@
  * (every user in this project does that), so 1 thread and N threads give identical bits. */
 #ifndef MM_POOL_H
 #define MM_POOL_H
+#include <stddef.h>
 #include <stdint.h>
 
 /* Threads used by regions (the caller included); n <= 0: all online cores. The pool grows or shrinks at the
@@ -36,4 +37,11 @@ void mm_pool_barrier(void);
  * on the calling thread. */
 typedef void (*mm_pool_body)(void *arg, int64_t i0, int64_t i1, int ith);
 void mm_parallel_for(int64_t n, int64_t chunk, mm_pool_body body, void *arg);
+
+/* A buffer private to the calling thread, 64-byte aligned and at least `bytes` long, kept from call to call
+ * (grown when a call needs more), so that the temporaries of every op do not cost an allocation and fresh
+ * zeroed pages each time. One slot per kind of user: a caller must not hold a slot across a call that may use
+ * the same slot on the same thread. Freed when the thread ends. */
+enum { MM_SCRATCH_MATMUL_ACT, MM_SCRATCH_MATMUL, MM_SCRATCH_ATTN, MM_SCRATCH_LIGHTNING, MM_SCRATCH_SLOTS };
+void *mm_scratch(int slot, size_t bytes);
 #endif

@@ -5,6 +5,7 @@
 #include "kernels/mm_quant.h"
 #include <math.h>
 #include "base/mm_pool.h"
+#include <stdint.h>
 #include <stdlib.h>
 
 void mm_tensor_row_f32(const mm_tensor *t, int64_t r, float *out) {
@@ -164,8 +165,7 @@ typedef struct {
     mm_act *acts;
     int n_acts;
     int64_t rows, items, chunk;
-    char **scratch;    /* [threads] per-thread buffers, made on first use */
-    size_t scratch_bytes;
+    size_t scratch_bytes; /* per-thread buffer each thread takes from mm_scratch */
 } mm_run;
 
 static int is_quant(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K; }
@@ -196,8 +196,8 @@ static size_t act_rowb(mm_act_kind k, int64_t K) {
 }
 
 static char *thread_scratch(mm_run *r, int ith) {
-    if (!r->scratch[ith]) r->scratch[ith] = mm_xaligned(r->scratch_bytes);
-    return r->scratch[ith];
+    (void)ith;
+    return mm_scratch(MM_SCRATCH_MATMUL, r->scratch_bytes);
 }
 
 /* Activation row t of a: quantized / copied into its place. */
@@ -338,7 +338,7 @@ static void item_body(void *arg, int64_t i0, int64_t i1, int ith) {
 static void run_region(void *arg, int ith, int nth) {
     mm_run *r = arg;
     (void)ith, (void)nth;
-    mm_parallel_for(r->rows, 1, quant_body, r);
+    if (r->rows > 0) mm_parallel_for(r->rows, 1, quant_body, r); /* rows == 0: quantized before the region */
     mm_parallel_for(r->items, r->chunk, item_body, r);
 }
 
@@ -347,8 +347,8 @@ void mm_matmul_n(const mm_matmul_job *jobs, int n) {
     mm_plan *plans = mm_xmalloc(sizeof(mm_plan) * (size_t)(n > 0 ? n : 1));
     mm_act *acts = mm_xmalloc(sizeof(mm_act) * (size_t)(n > 0 ? n : 1));
     int decode_only = 1;
-    double work = 0;
-    size_t scratch = 0;
+    double work = 0, qwork = 0;
+    size_t scratch = 0, act_bytes = 0;
     for (int i = 0; i < n; i++) {
         const mm_matmul_job *j = &jobs[i];
         const mm_tensor *w = j->w;
@@ -377,16 +377,15 @@ void mm_matmul_n(const mm_matmul_job *jobs, int n) {
         if (ai < 0) {
             mm_act *a = &acts[ai = r.n_acts++];
             *a = (mm_act){.x = j->x, .T = j->T, .K = K, .kind = kind, .wdt = w->dtype, .rowb = act_rowb(kind, K)};
+            a->first = r.rows;
             if (kind != A_F32) {
                 const int64_t units = kind == A_FPAD ? (j->T + 3) / 4 * 4
                                       : (kind == A_T128 || kind == A_T8 || kind == A_TK) ? (j->T + MM_QT - 1) / MM_QT
                                                                                          : j->T;
-                a->data = mm_xaligned(a->rowb * (size_t)units);
-                if (kind == A_FPAD && units > j->T) memset(a->data + a->rowb * (size_t)j->T, 0, a->rowb * (size_t)(units - j->T));
-                a->first = r.rows;
+                a->data = (char *)(uintptr_t)act_bytes; /* an offset into the activation buffer until it exists */
+                act_bytes += (a->rowb * (size_t)units + 63) / 64 * 64;
                 r.rows += j->T;
-            } else {
-                a->first = r.rows;
+                qwork += (double)j->T * K;
             }
         }
         p->act = ai;
@@ -395,20 +394,29 @@ void mm_matmul_n(const mm_matmul_job *jobs, int n) {
     if (r.n_plans) {
         /* acts with no rows (A_F32) sit at the same `first` as the next one: quant_body's search skips them */
         r.plans = plans, r.acts = acts;
+        char *abuf = act_bytes ? mm_scratch(MM_SCRATCH_MATMUL_ACT, act_bytes) : NULL;
+        for (int k = 0; k < r.n_acts; k++)
+            if (acts[k].kind != A_F32) {
+                acts[k].data = abuf + (uintptr_t)acts[k].data;
+                if (acts[k].kind == A_FPAD) { /* the padding rows of the last group of 4 tokens */
+                    const int units = (acts[k].T + 3) / 4 * 4;
+                    memset(acts[k].data + acts[k].rowb * (size_t)acts[k].T, 0, acts[k].rowb * (size_t)(units - acts[k].T));
+                }
+            }
         const int nth = mm_pool_threads();
-        r.scratch = mm_xcalloc((size_t)nth + 1, sizeof(char *));
         r.scratch_bytes = scratch ? scratch : 64;
         r.chunk = decode_only ? (r.items / (nth * 8) > 1 ? r.items / (nth * 8) : 1) : 1;
         if (work < (double)(1 << 15) || nth == 1) { /* too small to be worth waking the pool */
             quant_body(&r, 0, r.rows, 0);
             item_body(&r, 0, r.items, 0);
         } else {
+            if (qwork <= (double)(1 << 14)) { /* a token or two (decode): quantize here, one barrier less */
+                quant_body(&r, 0, r.rows, 0);
+                r.rows = 0;
+            }
             mm_pool_run(run_region, &r);
         }
-        for (int t = 0; t <= nth; t++) free(r.scratch[t]);
-        free(r.scratch);
     }
-    for (int k = 0; k < r.n_acts; k++) free(acts[k].data);
     free(plans);
     free(acts);
 }

@@ -31,7 +31,6 @@ typedef struct {
     const int *run_of;
     float *q, *k, *v;
     att_item *items;
-    float **scratch; /* [threads] */
     size_t scratch_floats;
 } att_args;
 
@@ -60,7 +59,8 @@ static void attend_body(void *arg, int64_t i0, int64_t i1, int ith) {
     const mm_config *cfg = &c->model->cfg;
     const int NH = cfg->n_heads, NKV = cfg->n_kv_heads, D = cfg->head_dim, NHD = NH * D, G = NH / NKV;
     const size_t es = mm_kv_elem(c);
-    if (!a->scratch[ith]) a->scratch[ith] = mm_xaligned(sizeof(float) * a->scratch_floats);
+    float *scratch = mm_scratch(MM_SCRATCH_ATTN, sizeof(float) * a->scratch_floats);
+    (void)ith;
     for (int64_t i = i0; i < i1; i++) {
         const att_item *it = &a->items[i];
         const mm_run *run = &a->runs[it->run];
@@ -70,7 +70,7 @@ static void attend_body(void *arg, int64_t i0, int64_t i1, int ith) {
                                (size_t)NKV * D * es, c->kv_bf16};
         const size_t qoff = (size_t)it->t0 * NHD + (size_t)it->kh * G * D;
         mm_attention(a->q + qoff, (size_t)NHD, G, it->n, run->pos0 + (it->t0 - run->t0), &kv, D, 1.0f / sqrtf((float)D),
-                     c->o + qoff, (size_t)NHD, a->scratch[ith]);
+                     c->o + qoff, (size_t)NHD, scratch);
     }
 }
 
@@ -101,12 +101,9 @@ void mm_attention_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
                 const int t0 = b * BQ, n = runs[r].n - t0 < BQ ? runs[r].n - t0 : BQ;
                 items[n_items++] = (att_item){r, kh, runs[r].t0 + t0, n};
             }
-    att_args a = {c, ly, runs, run_of, q, k, v, items, mm_xcalloc((size_t)mm_pool_threads() + 1, sizeof(float *)),
-                  mm_attention_scratch(G, BQ, D)};
+    att_args a = {c, ly, runs, run_of, q, k, v, items, mm_attention_scratch(G, BQ, D)};
     mm_parallel_for(T, 16, rope_store_body, &a);
     mm_parallel_for(n_items, 1, attend_body, &a);
-    for (int t = 0; t <= mm_pool_threads(); t++) free(a.scratch[t]);
-    free(a.scratch);
     free(items);
     free(run_of);
     mm_matmul(c->a, c->o, &ly->wo, T);

@@ -138,7 +138,7 @@ typedef struct {
     mm_context *c;
     const mm_layer *ly;
     const mm_run *runs;
-    float *qkv, **states, **scratch;
+    float *qkv, **states;
 } light_args;
 
 /* Task = (run, head): SiLU on the head's q, k, v columns of the run's tokens, then the block-wise kernel. */
@@ -147,7 +147,8 @@ static void head_body(void *arg, int64_t i0, int64_t i1, int ith) {
     mm_context *c = a->c;
     const mm_config *cfg = &c->model->cfg;
     const int NH = cfg->n_heads, D = cfg->head_dim, NHD = NH * D, B = cfg->block_size;
-    if (!a->scratch[ith]) a->scratch[ith] = mm_xaligned(sizeof(float) * mm_lightning_scratch(D, B));
+    float *scratch = mm_scratch(MM_SCRATCH_LIGHTNING, sizeof(float) * mm_lightning_scratch(D, B));
+    (void)ith;
     for (int64_t task = i0; task < i1; task++) {
         const mm_run *run = &a->runs[task / NH];
         const int h = (int)(task % NH);
@@ -155,7 +156,7 @@ static void head_body(void *arg, int64_t i0, int64_t i1, int ith) {
         for (int t = 0; t < run->n; t++) mm_silu(base + (size_t)t * 3 * NHD, 3 * D);
         float *S = a->states[task / NH] + (size_t)h * D * D;
         mm_lightning_head(base, base + D, base + 2 * D, 3 * NHD, c->o + (size_t)run->t0 * NHD + (size_t)h * D, NHD, S, run->n, D,
-                          a->ly->slope[h], B, a->scratch[ith]);
+                          a->ly->slope[h], B, scratch);
     }
 }
 
@@ -180,13 +181,10 @@ void mm_lightning_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
     /* the gate reads the normalised layer input, not the attention output */
     const mm_matmul_job proj[2] = {{qkv, c->h, &ly->qkv, T}, {c->gate, c->h, &ly->out_gate, T}};
     mm_matmul_n(proj, 2);
-    light_args a = {c, ly, runs, qkv, mm_xmalloc(sizeof(float *) * (size_t)n_runs),
-                    mm_xcalloc((size_t)mm_pool_threads() + 1, sizeof(float *))};
+    light_args a = {c, ly, runs, qkv, mm_xmalloc(sizeof(float *) * (size_t)n_runs)};
     for (int r = 0; r < n_runs; r++) a.states[r] = mm_seq_lstate(c, &c->seqs[runs[r].seq], ly->kind_index);
     mm_parallel_for((int64_t)n_runs * NH, 1, head_body, &a);
     mm_parallel_for(T, 8, norm_gate_body, &a);
-    for (int t = 0; t <= mm_pool_threads(); t++) free(a.scratch[t]);
-    free(a.scratch);
     free(a.states);
     mm_matmul(c->a, c->o, &ly->out_proj, T);
 }

@@ -122,13 +122,13 @@ typedef struct {
     float *o;
     const char *kv;
     size_t stride;
-    float **scratch;
 } att_bench;
 
 /* Item i: KV head i % NKV, query block i / NKV (the latest first, as the model orders them). */
 static void att_bench_body(void *arg, int64_t i0, int64_t i1, int ith) {
     att_bench *a = arg;
-    if (!a->scratch[ith]) a->scratch[ith] = mm_xaligned(sizeof(float) * mm_attention_scratch(a->G, a->BQ, a->D));
+    float *scratch = mm_scratch(MM_SCRATCH_ATTN, sizeof(float) * mm_attention_scratch(a->G, a->BQ, a->D));
+    (void)ith;
     const int nb = (a->nq + a->BQ - 1) / a->BQ, qs = a->G * a->NKV * a->D;
     for (int64_t i = i0; i < i1; i++) {
         const int kh = (int)(i % a->NKV), b = nb - 1 - (int)(i / a->NKV), t0 = b * a->BQ;
@@ -137,7 +137,7 @@ static void att_bench_body(void *arg, int64_t i0, int64_t i1, int ith) {
         const mm_kv_view kv = {a->kv + koff, a->kv + koff, a->stride, 0};
         const size_t qoff = (size_t)t0 * qs + (size_t)kh * a->G * a->D;
         mm_attention(a->q + qoff, (size_t)qs, a->G, n, a->depth + t0, &kv, a->D, 1.0f / sqrtf((float)a->D), a->o + qoff, (size_t)qs,
-                     a->scratch[ith]);
+                     scratch);
     }
 }
 
@@ -149,8 +149,7 @@ mm_bench_stat mm_bench_attention(int G, int NKV, int D, int depth, int nq, int r
           *o = mm_xaligned(sizeof(float) * (size_t)qs * nq);
     for (size_t i = 0; i < stride / sizeof(float) * (size_t)npos; i++) kv[i] = bench_rand(&r);
     for (size_t i = 0; i < (size_t)qs * nq; i++) q[i] = bench_rand(&r);
-    att_bench a = {G, NKV, D, nq, G >= MM_ATT_ROWS ? 1 : MM_ATT_ROWS / G, depth, q, o, (const char *)kv, stride,
-                   mm_xcalloc((size_t)mm_pool_threads() + 1, sizeof(float *))};
+    att_bench a = {G, NKV, D, nq, G >= MM_ATT_ROWS ? 1 : MM_ATT_ROWS / G, depth, q, o, (const char *)kv, stride};
     const int64_t items = (int64_t)((nq + a.BQ - 1) / a.BQ) * NKV;
     const double flop = 4.0 * D * (double)G * NKV * ((double)nq * depth + (double)nq * (nq + 1) / 2);
     double *g = mm_xmalloc(sizeof(double) * (size_t)(reps + 1));
@@ -161,7 +160,6 @@ mm_bench_stat mm_bench_attention(int G, int NKV, int D, int depth, int nq, int r
         if (i >= 0) g[i] = flop / dt / 1e9;
     }
     mm_bench_stat st = mm_bench_summarize(g, reps);
-    for (int t = 0; t <= mm_pool_threads(); t++) free(a.scratch[t]);
-    free(a.scratch), free(g), free(kv), free(q), free(o);
+    free(g), free(kv), free(q), free(o);
     return st;
 }
