@@ -66,7 +66,7 @@ run_llama() {
 run_mm() {
   local d=$1 args log=$out/mm.run.json
   if [ "$d" = pp ]; then args=(-p "$2" -n 0); else args=(-p 0 -n "$tg" -d "$d"); fi
-  "$MM" bench -m "$model" -t "$threads" -r 1 --json --attn-depth 0 "${args[@]}" >"$log" 2>"$out/mm.err" ||
+  "$MM" bench -m "$model" -t "$threads" -r 1 --json --no-ceilings "${args[@]}" >"$log" 2>"$out/mm.err" ||
     { echo "peer: minimax bench failed (see $out/mm.err)" >&2; exit 1; }
   jq -c . "$log" >>"$out/minimax.jsonl"
   jq -r '. as $o | .tests[] | .test + " - " + (.tokens_per_s.median | tostring) + " " + (($o.peak_rss_bytes / 1024) | floor | tostring)' \

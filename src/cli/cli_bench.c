@@ -31,6 +31,8 @@ static void usage(FILE *f) {
             "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
             "      --attn-depth LIST  depths at which to time the softmax attention kernel alone (default: each\n"
             "                      prompt length >= 1024 less one chunk; 0 = none)\n"
+            "      --no-ceilings   skip the ceilings and kernel rates (percent columns read 0; the peak RSS is then the\n"
+            "                      model's alone, as bench/peer compares it)\n"
             "      --json          one JSON object on stdout instead of the table\n"
             "  -h, --help          this help\n");
 }
@@ -70,6 +72,9 @@ static double forward_flops(const mm_config *c, int64_t pos0, int64_t n, int chu
     return f;
 }
 
+/* x as a percentage of the ceiling c (0 when the ceiling was not measured). */
+static double pct(double x, double c) { return c > 0 ? 100 * x / c : 0; }
+
 static int parse_list(const char *cmd, const char *v, int *out, int max) {
     int n = 0;
     char *dup = mm_xstrdup(v), *save = NULL;
@@ -85,7 +90,7 @@ static int parse_list(const char *cmd, const char *v, int *out, int max) {
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
     int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0, no_repack = 0;
-    int depths[16], n_depth = -1;
+    int depths[16], n_depth = -1, ceilings = 1;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -104,6 +109,7 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
         else if (!strcmp(a, "--attn-depth")) { NEXT(); if ((n_depth = parse_list(cmd, v, depths, 16)) < 0) return 2; }
+        else if (!strcmp(a, "--no-ceilings")) ceilings = 0;
         else if (!strcmp(a, "--json")) json = 1;
         else { fprintf(stderr, "minimax bench: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
@@ -112,8 +118,11 @@ int mm_cli_bench(int argc, char **argv) {
     mm_set_threads((int)threads);
 
     /* Ceilings first, while the model is not yet competing for the page cache. */
-    mm_bench_stat bw = mm_bench_read_bandwidth((size_t)bw_mb << 20, 5);
-    mm_bench_stat blas = mm_bench_blas_sgemm((int)gemm_n, 3);
+    mm_bench_stat bw = {0, 0, 0}, blas = bw;
+    if (ceilings) {
+        bw = mm_bench_read_bandwidth((size_t)bw_mb << 20, 5);
+        blas = mm_bench_blas_sgemm((int)gemm_n, 3);
+    }
 
     mm_model *m = mm_model_load(model, &(mm_model_params){.no_repack = no_repack});
     if (!m) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); return 1; }
@@ -127,6 +136,7 @@ int mm_cli_bench(int argc, char **argv) {
     for (int d = MM_Q8_0; d <= MM_Q6_K; d++)
         if (st.bytes_by_dtype[d] > 0 && (qdt < 0 || st.bytes_by_dtype[d] > st.bytes_by_dtype[qdt])) qdt = d;
     mm_bench_stat qg = {0};
+    if (!ceilings) qdt = -1, n_depth = 0;
     if (qdt >= 0) qg = mm_bench_qgemm(qdt, (int)ubatch, 2048, 2048, 3);
     if (n_depth < 0) {
         n_depth = 0;
@@ -225,11 +235,11 @@ int mm_cli_bench(int argc, char **argv) {
             if (qdt >= 0)
                 json_object_set_new(kern, "qgemm", json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f}", "dtype", mm_dtype_name((mm_dtype)qdt),
                                                              "T", (int)ubatch, "N", 2048, "K", 2048, "gops_median", qg.median, "min",
-                                                             qg.min, "max", qg.max, "x_sgemm", qg.median / blas.median));
+                                                             qg.min, "max", qg.max, "x_sgemm", pct(qg.median, blas.median) / 100));
             json_t *ja = json_array();
             for (int i = 0; i < n_depth; i++)
                 json_array_append_new(ja, json_pack("{s:i, s:i, s:f, s:f}", "depth", depths[i], "queries", (int)ubatch, "gflops",
-                                                    att[i].median, "pct_sgemm", 100 * att[i].median / blas.median));
+                                                    att[i].median, "pct_sgemm", pct(att[i].median, blas.median)));
             json_object_set_new(kern, "softmax_attention", ja);
             json_object_set_new(o, "kernels", kern);
             json_t *arr = json_array();
@@ -238,8 +248,8 @@ int mm_cli_bench(int argc, char **argv) {
                 double tot = r->t.lightning + r->t.softmax + r->t.moe + r->t.head + r->t.other;
                 json_array_append_new(arr, json_pack("{s:s, s:i, s:{s:f,s:f,s:f}, s:f, s:f, s:f, s:f, s:{s:f,s:f,s:f,s:f,s:f}}",
                     "test", r->name, "tokens", r->n, "tokens_per_s", "median", r->tps.median, "min", r->tps.min, "max", r->tps.max,
-                    "gb_per_s", r->gbs, "pct_bandwidth", 100 * r->gbs / bw.median, "gflop_per_s", r->gflops,
-                    "pct_blas", 100 * r->gflops / blas.median, "time_fraction", "lightning", r->t.lightning / tot,
+                    "gb_per_s", r->gbs, "pct_bandwidth", pct(r->gbs, bw.median), "gflop_per_s", r->gflops,
+                    "pct_blas", pct(r->gflops, blas.median), "time_fraction", "lightning", r->t.lightning / tot,
                     "softmax", r->t.softmax / tot, "moe", r->t.moe / tot, "head", r->t.head / tot, "other", r->t.other / tot));
                 json_t *sm = json_array();
                 for (int k = 0; k < reps; k++) json_array_append_new(sm, json_real(r->samples[k]));
@@ -264,10 +274,10 @@ int mm_cli_bench(int argc, char **argv) {
                    bw.median, bw.min, bw.max, gemm_n, blas.median, blas.min, blas.max);
             if (qdt >= 0)
                 printf("integer GEMM %s (T=%ld, 2048x2048): %.1f GOP/s (median of 3, %.1f-%.1f) = %.2fx sgemm\n", mm_dtype_name((mm_dtype)qdt),
-                       ubatch, qg.median, qg.min, qg.max, qg.median / blas.median);
+                       ubatch, qg.median, qg.min, qg.max, pct(qg.median, blas.median) / 100);
             for (int i = 0; i < n_depth; i++)
                 printf("softmax attention kernel, %ld queries at depth %d: %.1f GFLOP/s = %.1f%% of sgemm\n", ubatch, depths[i],
-                       att[i].median, 100 * att[i].median / blas.median);
+                       att[i].median, pct(att[i].median, blas.median));
             if (qdt >= 0 || n_depth) printf("\n");
             printf("%-8s %10s %19s %8s %6s %9s %6s   %s\n", "test", "tokens/s", "(min-max)", "GB/s", "%bw", "GFLOP/s", "%blas",
                    "time: lightning softmax moe head other");
@@ -275,8 +285,8 @@ int mm_cli_bench(int argc, char **argv) {
                 bench_result *r = &res[i];
                 double tot = r->t.lightning + r->t.softmax + r->t.moe + r->t.head + r->t.other;
                 printf("%-8s %10.2f %9.2f-%-9.2f %8.2f %5.1f%% %9.1f %5.1f%%   %5.1f%% %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n", r->name,
-                       r->tps.median, r->tps.min, r->tps.max, r->gbs, 100 * r->gbs / bw.median, r->gflops,
-                       100 * r->gflops / blas.median, 100 * r->t.lightning / tot, 100 * r->t.softmax / tot, 100 * r->t.moe / tot,
+                       r->tps.median, r->tps.min, r->tps.max, r->gbs, pct(r->gbs, bw.median), r->gflops,
+                       pct(r->gflops, blas.median), 100 * r->t.lightning / tot, 100 * r->t.softmax / tot, 100 * r->t.moe / tot,
                        100 * r->t.head / tot, 100 * r->t.other / tot);
             }
             for (int i = 0; i + 1 < n_res; i++) /* lightning scaling between prompt lengths */

@@ -210,33 +210,50 @@ static void free_layers(mm_model *m) {
     m->layers = NULL;
 }
 
-/* Gives one matrix a packed copy (mm_pack.h) if the active kernels prefer it, then drops the stored bytes
- * from this process's memory: they are clean pages of a read-only file mapping, so anything that reads them
- * again (an embedding row of a tied lm_head) gets them back from the file. */
-static void pack_one(mm_model *m, mm_tensor *t) {
-    if (t->ndim != 2 || t->pack || !mm_kernels_prefer_packed(t->dtype)) return;
-    size_t n;
-    void *p = mm_pack_tensor(t, &n);
-    m->bytes_packed += (int64_t)n;
-    m->packs = mm_xrealloc(m->packs, sizeof(void *) * (size_t)(m->n_packs + 1));
-    m->packs[m->n_packs++] = p;
-    mm_release_file_pages(t->data, t->nbytes);
-}
-
-/* Every matrix mm_matmul reads: lm_head, attention projections, router, experts. */
-static void pack_model(mm_model *m) {
-    pack_one(m, &m->lm_head);
+/* Every matrix mm_matmul reads (lm_head, attention projections, router, experts) into list[]; returns the count. */
+static int packable(mm_model *m, mm_tensor **list) {
+    int n = 0;
+    list[n++] = &m->lm_head;
     for (int i = 0; i < m->cfg.n_layers; i++) {
         mm_layer *ly = &m->layers[i];
         mm_tensor *mats[] = {&ly->qkv, &ly->out_gate, &ly->out_proj, &ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->router};
         for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
-            if (mats[j]->data) pack_one(m, mats[j]);
-        for (int e = 0; e < m->cfg.n_experts; e++) {
-            pack_one(m, &ly->w1[e]);
-            pack_one(m, &ly->w3[e]);
-            pack_one(m, &ly->w2[e]);
+            if (mats[j]->data) list[n++] = mats[j];
+        for (int e = 0; e < m->cfg.n_experts; e++) list[n++] = &ly->w1[e], list[n++] = &ly->w3[e], list[n++] = &ly->w2[e];
+    }
+    return n;
+}
+
+/* Gives each matrix the active kernels prefer packed a packed copy (mm_pack.h), all in one huge-page arena
+ * (one allocation: a 2 MiB huge page per small matrix would add up to far more than the matrices), then drops
+ * its stored bytes from this process's memory: they are clean pages of a read-only file mapping, so anything
+ * that reads them again (an embedding row of a tied lm_head) gets them back from the file. */
+static void pack_model(mm_model *m) {
+    mm_tensor **list = mm_xmalloc(sizeof(mm_tensor *) * (size_t)(1 + m->cfg.n_layers * (8 + 3 * m->cfg.n_experts)));
+    const int n = packable(m, list);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        mm_tensor *t = list[i];
+        if (t->ndim == 2 && !t->pack && mm_kernels_prefer_packed(t->dtype))
+            total += (mm_pack_bytes(t->dtype, t->shape[0], t->shape[1]) + 63) / 64 * 64;
+    }
+    if (total) {
+        char *arena = mm_xalloc_huge(total), *at = arena;
+        m->packs = mm_xmalloc(sizeof(void *));
+        m->packs[m->n_packs++] = arena;
+        for (int i = 0; i < n; i++) {
+            mm_tensor *t = list[i];
+            if (t->ndim != 2 || t->pack || !mm_kernels_prefer_packed(t->dtype)) continue;
+            const int64_t N = t->shape[0], K = t->shape[1];
+            const size_t bytes = mm_pack_bytes(t->dtype, N, K);
+            mm_pack_matrix(t->dtype, t->data, mm_row_bytes(t->dtype, K), N, K, at);
+            t->pack = at;
+            at += (bytes + 63) / 64 * 64;
+            m->bytes_packed += (int64_t)bytes;
+            mm_release_file_pages(t->data, t->nbytes);
         }
     }
+    free(list);
 }
 
 void mm_model_free(mm_model *m) {
