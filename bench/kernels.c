@@ -16,6 +16,7 @@
  * --hot measures what a kernel can do when memory is not the limit (GB/s of weights from L2, thread CPU
  * time, one core): a kernel reaches the roofline only if this is well above the per-core share of DRAM. */
 #include "tools/mm_bench.h"
+#include "base/mm_pool.h"
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_pack.h"
 #include "kernels/mm_quant.h"
@@ -177,8 +178,8 @@ static mm_bench_stat hot_time(const mm_tensor *w, const float *x, float *y, int 
  * of the kernel itself is the marginal one: (bytes(N) − bytes(N/4)) / (t(N) − t(N/4)). */
 static void hot(const mm_dtype *types, int ntypes, int reps, size_t hot_bytes) {
     const int64_t K = 6144;
-    int nthr = omp_get_max_threads();
-    omp_set_num_threads(1);
+    int nthr = mm_pool_threads();
+    mm_pool_set_threads(1);
     double *v = mm_xmalloc(sizeof(double) * (size_t)reps);
     printf("hot (weights cache-resident, ≤ %zu KiB, 1 thread, K = %lld; thread CPU time, median [min-max] of %d)\n"
            "  dtype    rows      KB    us/call   marginal GB/s   fixed us/call (activation prep)\n",
@@ -205,7 +206,7 @@ static void hot(const mm_dtype *types, int ntypes, int reps, size_t hot_bytes) {
         free(wq), free(x), free(y), free((void *)w.pack);
     }
     free(v);
-    omp_set_num_threads(nthr);
+    mm_pool_set_threads(nthr);
 }
 
 static void prefill(const mm_dtype *types, int ntypes) {
