@@ -112,6 +112,7 @@ int mm_pack_act_is_q8_0x(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0; }
 size_t mm_pack_act_block_bytes(mm_dtype dt) { return mm_pack_act_is_q8_0x(dt) ? sizeof(mm_block_q8_0x) : sizeof(mm_block_q8_K); }
 int64_t mm_pack_act_block_elems(mm_dtype dt) { return mm_pack_act_is_q8_0x(dt) ? MM_QK : MM_QK_K; }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void mm_pack_act_q8_0(mm_dtype dt, const mm_block_q8_0 *x, void *dst, int64_t nb, size_t bstride) {
     const int off = dt == MM_Q4_0 ? 8 : 128;
     for (int64_t i = 0; i < nb; i++) {

@@ -289,8 +289,9 @@ MM_INLINE __m512i mm_pair_u8(__m128i b) {
     return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
 }
 
-/* Q4_K: per sub-block of 32, NT integer sums of nibble × activation, scaled by d·sc·dx in f32; the mins
- * Σ m·Σx come from the activation's 16-element sums through vpdpwssd (m duplicated into both int16 halves). */
+/* Q4_K: per sub-block of 32, NT integer sums of nibble × activation, scaled by d·sc in f32 into a per-token
+ * sum of the super-block that its scale dx multiplies once; the mins Σ m·Σx come from the activation's
+ * 16-element sums through vpdpwssd (m duplicated into both int16 halves). */
 MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
     const __m512i m4 = _mm512_set1_epi8(15), m6 = _mm512_set1_epi8(63), m30 = _mm512_set1_epi8(0x30);
     __m512 acc[MM_QT];
@@ -302,8 +303,8 @@ MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const 
                                _mm512_or_si512(_mm512_and_si512(Z2, m4), _mm512_and_si512(_mm512_srli_epi16(Z0, 2), m30))};
         const __m512i M[2] = {_mm512_and_si512(Z1, m6),
                               _mm512_or_si512(_mm512_and_si512(SRL4(Z2), m4), _mm512_and_si512(_mm512_srli_epi16(Z1, 2), m30))};
-        const __m512 d = LDH(u), dmin = LDH(u + 32);
-        __m512 scf[8];
+        const __m512 d = LDH(u), mdmin = _mm512_sub_ps(_mm512_setzero_ps(), LDH(u + 32));
+        __m512 scf[8], sb[MM_QT]; /* sb: the token's sum over this super-block before its scale dx */
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) scf[k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lane128(SC[k / 4], k % 4))), d);
         {
@@ -315,7 +316,7 @@ MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const 
 #pragma GCC unroll 8
                 for (int k = 0; k < 8; k++)
                     ms = _mm512_dpwssd_epi32(ms, mp[k], _mm512_set1_epi32(*(const int32_t *)(const void *)(XQK(s, t)->bsums + 2 * k)));
-                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+                sb[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(ms), mdmin);
             }
         }
 #pragma GCC unroll 8
@@ -329,25 +330,27 @@ MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const 
                 const __m512i v = LDV(q + 64 * j), w = _mm512_and_si512(hb ? SRL4(v) : v, m4);
                 TLOOP ai[t] = DP(ai[t], w, XQK(s, t)->qs + 64 * P + 32 * hb + 4 * j);
             }
-            TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), _mm512_mul_ps(scf[k], _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+            TLOOP sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), scf[k], sb[t]);
         }
+        TLOOP acc[t] = _mm512_fmadd_ps(sb[t], _mm512_set1_ps(XQK(s, t)->d), acc[t]);
     }
     mm_tstore(NT, acc, y, ldy, m);
 }
 
-/* Q6_K: per sub-block of 16, NT integer sums of the unsigned levels e + 32 × activation, scaled by d·sc·dx
- * in f32; the offset 32·Σ sc·Σx comes from the activation's 16-element sums through vpdpwssd. */
+/* Q6_K: per sub-block of 16, NT integer sums of the unsigned levels e + 32 × activation, scaled by d·sc in
+ * f32 into a per-token sum of the super-block that dx multiplies once; the offset 32·Σ sc·Σx comes from the
+ * activation's 16-element sums through vpdpwssd. */
 MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30), lo16 = _mm512_set1_epi32(0xffff);
     __m512 acc[MM_QT];
     TLOOP acc[t] = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
         const uint8_t *u = g + (size_t)s * 3392;
-        const __m512 d = LDH(u), d32 = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
+        const __m512 d = LDH(u), md32 = _mm512_mul_ps(d, _mm512_set1_ps(-32.0f));
         __m512i S[4];
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) S[i] = LDV(u + 64 + 64 * i);
-        __m512 scf[16];
+        __m512 scf[16], sb[MM_QT]; /* sb: the token's sum over this super-block before its scale dx */
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) scf[k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lane128(S[k / 4], k % 4))), d);
         {
@@ -361,7 +364,7 @@ MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const 
 #pragma GCC unroll 8
                 for (int i = 0; i < 8; i++)
                     ms = _mm512_dpwssd_epi32(ms, sp[i], _mm512_set1_epi32(*(const int32_t *)(const void *)(XQK(s, t)->bsums + 2 * i)));
-                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(d32, _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+                sb[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(ms), md32);
             }
         }
 #pragma GCC unroll 16
@@ -383,8 +386,9 @@ MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const 
                 const __m512i e = _mm512_or_si512(_mm512_and_si512(c < 2 ? A : SRL4(A), m4), _mm512_and_si512(hb, m30));
                 TLOOP ai[t] = DP(ai[t], e, XQK(s, t)->qs + 128 * h + 32 * c + 4 * j);
             }
-            TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), _mm512_mul_ps(scf[k], _mm512_set1_ps(XQK(s, t)->d)), acc[t]);
+            TLOOP sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), scf[k], sb[t]);
         }
+        TLOOP acc[t] = _mm512_fmadd_ps(sb[t], _mm512_set1_ps(XQK(s, t)->d), acc[t]);
     }
     mm_tstore(NT, acc, y, ldy, m);
 }
