@@ -168,10 +168,11 @@ typedef struct {
     size_t scratch_bytes; /* per-thread buffer each thread takes from mm_scratch */
 } mm_run;
 
-static int is_quant(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K; }
+/* Block-quantized weights: integer products on quantized activations (every type with a packed layout). */
+static int is_quant(mm_dtype dt) { return mm_pack_supported(dt); }
 
 static mm_act_kind act_kind(mm_path p, mm_dtype dt) {
-    int k = dt == MM_Q4_K || dt == MM_Q6_K;
+    int k = !mm_pack_act_is_q8_0x(dt); /* the K-quants take Q8_K activations */
     switch (p) {
     case P_FDOT: return A_F32;
     case P_FGEMM: return A_FPAD;

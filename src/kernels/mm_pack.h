@@ -22,7 +22,13 @@
  *   Q6_K  unit = one super-block, 3392 B: f16 d[16] @0 (32 zero bytes follow) | scales @64, byte 16j+r =
  *         scales[j] of row r (j < 16) | ql @320: 32 vectors, vector v lane r = ql[4v..4v+3] | qh @2368:
  *         16 vectors, vector u lane r = qh[4u..4u+3].
- * With an odd number of Q8_0 / Q4_0 blocks the last unit's second block is zero bytes. */
+ * With an odd number of Q8_0 / Q4_0 blocks the last unit's second block is zero bytes.
+ *
+ * Adding a block type: its unit layout above and in mm_pack.c (unit_elems, unit_bytes, xfer_block: pack and
+ * unpack then follow, and mm_pack_supported makes mm_matmul treat it as quantized); the activation it takes
+ * (mm_pack_act_is_q8_0x: Q8_0x blocks of 32 or Q8_K blocks of 256); its scalar dot product (mm_quant.c), which
+ * mm_pack_dot_scalar / mm_pack_gemm_scalar call; and per ISA a dot_packed case (decode) and a gemm_packed tile
+ * (prefill, mm_pack_x86*.c). tests/test_kernels.c runs every type of its list through all of them. */
 #ifndef MM_PACK_H
 #define MM_PACK_H
 #include "base/mm_common.h"
