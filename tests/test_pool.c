@@ -52,6 +52,13 @@ static void region(void *arg, int ith, int nth) {
     mm_parallel_for(N, 17, count_body, NULL);
 }
 
+/* Two loops, the second without its own closing barrier (the region's end closes it). */
+static void region_last(void *arg, int ith, int nth) {
+    (void)arg, (void)ith, (void)nth;
+    mm_parallel_for(N, 33, count_body, NULL);
+    mm_parallel_for_last(N, 7, count_body, NULL);
+}
+
 static void *other_thread(void *arg) {
     (void)arg;
     for (int k = 0; k < 200; k++) mm_parallel_for(N, 64, count_body, NULL);
@@ -69,6 +76,8 @@ int main(void) {
         CHECK(atomic_load(&phase_bad) == 0, "%d threads: the loop after the barrier saw unwritten values", nth);
         CHECK(atomic_load(&nested_runs) == 64 * 5, "%d threads: nested loops ran %d of %d", nth, atomic_load(&nested_runs), 64 * 5);
         CHECK(all_once(1) == 0, "%d threads: work sharing inside a region", nth);
+        for (int k = 0; k < 50; k++) mm_pool_run(region_last, NULL);
+        CHECK(all_once(100) == 0, "%d threads: a region ending in mm_parallel_for_last", nth);
         for (int k = 0; k < 3000; k++) mm_parallel_for(64, 1, count_body, NULL); /* short regions back to back */
         int bad = 0;
         for (int i = 0; i < N; i++) {

@@ -51,7 +51,7 @@ UBL=(512); [ -n "$ubs" ] && IFS=, read -r -a UBL <<<"$ubs"
 # One llama-bench run: test ppN at micro-batch $2 ($1 = pp), or the tg tests at depth $1; appends lines
 # "test ub tokens/s peak-RSS-KiB" to llama.tsv.
 run_llama() {
-  local d=$1 arg=$2 ub=512 args log=$out/llama.run.jsonl
+  local d=$1 arg=${2:-} ub=512 args log=$out/llama.run.jsonl
   if [ "$d" = pp ]; then ub=${3:-512}; args=(-p "$arg" -n 0 -ub "$ub" -b "$((arg > 2048 ? arg : 2048))")
   else args=(-p 0 -n "$tg" -d "$d"); fi
   /usr/bin/time -f "%M" -o "$out/rss.tmp" "$LB" -m "$model" -t "$threads" -r 1 -o jsonl "${args[@]}" >"$log" 2>"$out/llama.err" ||
@@ -78,9 +78,11 @@ echo "peer: $model, $threads threads, $rounds rounds; raw results in $out" >&2
 for ((r = 1; r <= rounds; r++)); do
   echo "peer: round $r/$rounds" >&2
   for p in "${PPS[@]}"; do
+    [ "$p" = 0 ] && continue
     if [ -n "$LB" ]; then for ub in "${UBL[@]}"; do run_llama pp "$p" "$ub"; done; fi
     run_mm pp "$p"
   done
+  [ "$tg" = 0 ] && continue
   for d in "${DS[@]}"; do
     [ -n "$LB" ] && run_llama "$d"
     run_mm "$d"
@@ -93,7 +95,7 @@ awk -v have_llama="${LB:+1}" '
                                    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   FNR == 1 { f++ }
   f == 1 { k = $1; m[k, ++nm[k]] = $3; mrss[k] = $4 > mrss[k] ? $4 : mrss[k]; if (!(k in seen)) { seen[k] = 1; order[++no] = k } }
-  f == 2 { k = $1 SUBSEP $2; l[k, ++nl[k]] = $3; lrss[k] = $4 > lrss[k] ? $4 : lrss[k]; ubs[$1] = ubs[$1] " " $2 }
+  f == 2 { k = $1 SUBSEP $2; l[k, ++nl[k]] = $3; lrss[k] = $4 > lrss[k] ? $4 : lrss[k]; if (index(ubs[$1] " ", " " $2 " ") == 0) ubs[$1] = ubs[$1] " " $2 }
   END {
     printf "%-14s %26s %26s %8s %16s %10s %10s\n", "test", "minimax.c tok/s", "llama.cpp tok/s", "ratio", "round ratios", "RSS mm", "RSS llama"
     for (i = 1; i <= no; i++) {

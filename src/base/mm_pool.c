@@ -197,13 +197,16 @@ typedef struct {
     void *arg;
 } pfor_args;
 
+static void pfor(int64_t n, int64_t chunk, mm_pool_body body, void *arg, int wait);
+
 static void pfor_region(void *a, int ith, int nth) {
     const pfor_args *p = a;
     (void)ith, (void)nth;
-    mm_parallel_for(p->n, p->chunk, p->body, p->arg);
+    pfor(p->n, p->chunk, p->body, p->arg, 0); /* the region's own closing barrier follows */
 }
 
-void mm_parallel_for(int64_t n, int64_t chunk, mm_pool_body body, void *arg) {
+/* The work-sharing loop; wait = 0 leaves out the closing barrier (the last loop of a region). */
+static void pfor(int64_t n, int64_t chunk, mm_pool_body body, void *arg, int wait) {
     if (n <= 0) return;
     if (chunk < 1) chunk = 1;
     if (!t_in && !t_body && n > chunk && mm_pool_threads() > 1) {
@@ -226,10 +229,14 @@ void mm_parallel_for(int64_t n, int64_t chunk, mm_pool_body body, void *arg) {
         body(arg, i0, i0 + chunk < n ? i0 + chunk : n, t_ith);
     }
     t_body--;
+    if (!wait) return; /* the region ends next, and the next region clears both counters */
     if (t_ith == 0) atomic_store(&P.ctr[(t_loop + 1) & 1], 0);
     t_loop++;
     barrier(t_nth);
 }
+
+void mm_parallel_for(int64_t n, int64_t chunk, mm_pool_body body, void *arg) { pfor(n, chunk, body, arg, 1); }
+void mm_parallel_for_last(int64_t n, int64_t chunk, mm_pool_body body, void *arg) { pfor(n, chunk, body, arg, 0); }
 
 /* ---------------------------------------------------------------- per-thread scratch
  * Each thread's buffers hang off a pthread key (freed by its destructor when the thread ends) and are also

@@ -37,6 +37,9 @@ void mm_pool_barrier(void);
  * on the calling thread. */
 typedef void (*mm_pool_body)(void *arg, int64_t i0, int64_t i1, int ith);
 void mm_parallel_for(int64_t n, int64_t chunk, mm_pool_body body, void *arg);
+/* The same as the last loop of a region function: without the closing barrier, which the end of the region
+ * provides (one barrier per region instead of two). Only valid as the last thing a region function does. */
+void mm_parallel_for_last(int64_t n, int64_t chunk, mm_pool_body body, void *arg);
 
 /* A buffer private to the calling thread, 64-byte aligned and at least `bytes` long, kept from call to call
  * (grown when a call needs more), so that the temporaries of every op do not cost an allocation and fresh

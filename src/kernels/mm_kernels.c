@@ -340,7 +340,7 @@ static void run_region(void *arg, int ith, int nth) {
     mm_run *r = arg;
     (void)ith, (void)nth;
     if (r->rows > 0) mm_parallel_for(r->rows, 1, quant_body, r); /* rows == 0: quantized before the region */
-    mm_parallel_for(r->items, r->chunk, item_body, r);
+    mm_parallel_for_last(r->items, r->chunk, item_body, r);
 }
 
 void mm_matmul_n(const mm_matmul_job *jobs, int n) {
