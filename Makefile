@@ -7,11 +7,14 @@
 #   make fuzz       build the libFuzzer targets (clang, build-fuzz/); make fuzz-long FUZZ_SECONDS=N runs each N s
 #   make install PREFIX=/usr/local
 #   make deps       install missing Debian -dev packages (scripts/deps.sh); every build runs it first
+#   MPI=1 / MPI=0   with or without the Open MPI transport (src/dist/; default: with it when Open MPI is installed,
+#                   which scripts/deps.sh ensures); a process not started by mpirun runs as before either way
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
-PKGS     = jansson oniguruma libutf8proc libmicrohttpd
+MPI     ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+PKGS     = jansson oniguruma libutf8proc libmicrohttpd $(if $(filter 1,$(MPI)),ompi-c)
 OPT     ?= -O3
 ARCHFLAGS ?=
 CFLAGS  ?=
@@ -22,7 +25,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthre
 LDFLAGS += -fopenmp $(SANFLAGS)
 
 # Sources are found per subsystem folder (src/<folder>/*.c); src/cli/ is the command, not the library.
-LIB_SRC  = $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+LIB_SRC  = $(sort $(filter-out src/cli/% $(if $(filter 1,$(MPI)),,src/dist/mm_dist_mpi.c),$(wildcard src/*/*.c)))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -44,6 +47,13 @@ deps:
 $(BUILD)/%.o: %.c $(HEADERS) Makefile | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The one file a build flag changes: mm_dist.c registers the MPI backend with MPI=1 (rebuilt when MPI changes).
+$(BUILD)/src/dist/mm_dist.o: CFLAGS += $(if $(filter 1,$(MPI)),-DMM_WITH_MPI)
+$(BUILD)/src/dist/mm_dist.o: $(BUILD)/.mpi-$(MPI)
+$(BUILD)/.mpi-$(MPI): | $(BUILD)/.deps-ok
+	@rm -f $(BUILD)/.mpi-*
+	@touch $@
 
 $(BUILD)/libminimax.a: $(LIB_OBJ)
 	@rm -f $@

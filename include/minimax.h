@@ -65,6 +65,9 @@ typedef struct mm_model_params {
                              * CPU's kernels are faster on it (AVX2, AVX-VNNI, AVX-512), each Q8_0/Q4_0/Q4_K/Q6_K matrix is
                              * copied at load into a 16-row interleaved layout (same bytes, moved) and its file
                              * pages are released, so memory use stays about the model's size. */
+    int layer_begin, layer_end; /* bind (and touch, pack) only layers [layer_begin, layer_end) — a pipeline stage;
+                             * the embedding only when layer_begin is 0, the final norm and lm_head only when
+                             * layer_end is the layer count. 0, 0: the whole model. */
 } mm_model_params;
 
 /* Load a Hugging Face checkpoint directory (config.json + model.safetensors or sharded files with

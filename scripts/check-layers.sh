@@ -4,11 +4,12 @@
 #   base     —                         (errors, allocation, dtypes, file mapping, timing)
 #   kernels  base                      (matrix products, block formats, packed layout, element-wise ops)
 #   text     base                      (tokenizer, chat templates)
+#   dist     base                      (the transport between processes: local, Open MPI)
 #   formats  base kernels text         (config.json, safetensors, GGUF, random checkpoints)
-#   model    base kernels formats      (binding, the layer stack, contexts, sampling)
-#   tools    base kernels text formats model          (machine ceilings, conversion, perplexity)
-#   train    base kernels text formats model          (the trainer, the tokenizer trainer)
-#   server   base kernels text formats model tools    (HTTP, scheduler, prefix cache, OpenAI JSON)
+#   model    base kernels formats dist (binding, the layer stack, contexts, sampling)
+#   tools    base kernels text formats dist model     (machine ceilings, conversion, perplexity)
+#   train    base kernels text formats dist model     (the trainer, the tokenizer trainer)
+#   server   base kernels text formats dist model tools(HTTP, scheduler, prefix cache, OpenAI JSON)
 #   cli      everything
 # Prints each offending line and exits 1; prints "layers ok" and exits 0 otherwise. An argument names another
 # tree to check (the tests check a copy with a bad include in it).
@@ -18,12 +19,13 @@ declare -A allow=(
   [base]=""
   [kernels]="base"
   [text]="base"
+  [dist]="base"
   [formats]="base kernels text"
-  [model]="base kernels formats"
-  [tools]="base kernels text formats model"
-  [train]="base kernels text formats model"
-  [server]="base kernels text formats model tools"
-  [cli]="base kernels text formats model tools train server"
+  [model]="base kernels formats dist"
+  [tools]="base kernels text formats dist model"
+  [train]="base kernels text formats dist model"
+  [server]="base kernels text formats dist model tools"
+  [cli]="base kernels text formats dist model tools train server"
 )
 bad=0
 for dir in src/*/; do

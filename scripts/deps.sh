@@ -16,6 +16,8 @@ pkgs=(
   clang                # second compiler: the sanitizer build and the fuzzers (tests/fuzz) are built with it
   libclang-rt-dev      # clang's runtimes: AddressSanitizer, UndefinedBehaviorSanitizer, libFuzzer
   libomp-dev           # OpenMP for clang
+  libopenmpi-dev       # Open MPI headers and library: the transport of multi-process runs (src/dist/, make MPI=1)
+  openmpi-bin          # mpirun: starts those runs (the tests run 2 and 3 ranks on this machine)
 )
 
 [ $# -gt 0 ] && pkgs=("$@")

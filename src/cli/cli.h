@@ -19,6 +19,17 @@ int mm_cli_train(int argc, char **argv);
 int mm_cli_train_tokenizer(int argc, char **argv);
 int mm_cli_perplexity(int argc, char **argv);
 
+/* Multi-process runs (cli_dist.c). mm_cli_load_model loads the model of a command: the whole model in a plain
+ * process, this rank's pipeline stage under mpirun (ranks > 0 serve rank 0 there and exit, never returning).
+ * main strips --layer-split from any command line into mm_cli_set_layer_split, and ends the job after the
+ * command with mm_cli_dist_end. */
+struct mm_model;
+struct mm_model_params;
+struct mm_model *mm_cli_load_model(const char *cmd, const char *path, const struct mm_model_params *p);
+void mm_cli_set_layer_split(const char *split);
+int mm_cli_launched_ranks(void);
+void mm_cli_dist_end(void);
+
 /* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);
 int mm_arg_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out);

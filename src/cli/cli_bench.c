@@ -124,7 +124,7 @@ int mm_cli_bench(int argc, char **argv) {
         blas = mm_bench_blas_sgemm((int)gemm_n, 3);
     }
 
-    mm_model *m = mm_model_load(model, &(mm_model_params){.no_repack = no_repack});
+    mm_model *m = mm_cli_load_model("bench", model, &(mm_model_params){.no_repack = no_repack});
     if (!m) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); return 1; }
     const mm_config *cfg = mm_model_config(m);
     mm_model_stats st;

@@ -50,7 +50,7 @@ int mm_cli_logits(int argc, char **argv) {
     float *lg = NULL;
     int32_t *seq = NULL;
     int8_t *want = NULL;
-    mm_model *m = mm_model_load(model, NULL);
+    mm_model *m = mm_cli_load_model("logits", model, NULL);
     if (!m) { fprintf(stderr, "minimax logits: %s\n", mm_last_error()); goto out; }
     const int V = mm_model_config(m)->vocab_size;
     c = mm_context_new(m, &(mm_context_params){.n_ctx = n, .n_ubatch = (int)ubatch});

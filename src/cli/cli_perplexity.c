@@ -66,7 +66,7 @@ int mm_cli_perplexity(int argc, char **argv) {
     if (!tok) { fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error()); goto out; }
     int n = mm_tokenizer_encode_parallel(tok, text, len, 0, &ids, 0);
     if (n < 0) { fprintf(stderr, "minimax %s: %s: %s\n", cmd, file, mm_last_error()); goto out; }
-    if (!(m = mm_model_load(model, NULL))) { fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error()); goto out; }
+    if (!(m = mm_cli_load_model(cmd, model, NULL))) { fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error()); goto out; }
     mm_ppl_result r;
     double t0 = mm_time();
     if (mm_perplexity(m, ids, n, &pp, &r) < 0) { fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error()); goto out; }

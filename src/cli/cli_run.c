@@ -107,7 +107,7 @@ int mm_cli_run(int argc, char **argv) {
     int n = 0;
 
     if (threads) mm_set_threads((int)threads);
-    m = mm_model_load(model, NULL);
+    m = mm_cli_load_model("run", model, NULL);
     if (!m) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     const mm_config *cfg = mm_model_config(m);
 

@@ -1,5 +1,6 @@
 /* main.c — `minimax`, the command-line front end: dispatches to one subcommand per file. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
 #include "minimax.h"
@@ -8,20 +9,21 @@ static const struct {
     const char *name;
     int (*fn)(int, char **);
     const char *help;
+    int ranks; /* 1: runs across the ranks of an mpirun job (a pipeline of its model's layers) */
 } commands[] = {
-    {"run", mm_cli_run, "generate tokens from a prompt"},
-    {"chat", mm_cli_chat, "interactive chat with the chat template; history kept in the sequence state"},
-    {"logits", mm_cli_logits, "one full-sequence forward; write float32 logits [T, vocab]"},
-    {"info", mm_cli_info, "config, layer layout, parameter counts, memory for a context length"},
-    {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout"},
-    {"bench", mm_cli_bench, "machine ceilings, prompt processing and generation speed"},
-    {"tokenize", mm_cli_tokenize, "text to token ids and back with tokenizer.json"},
-    {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)"},
-    {"quantize", mm_cli_quantize, "convert a checkpoint to a llama.cpp minimax-01 GGUF (bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)"},
-    {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences"},
-    {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base"},
-    {"train", mm_cli_train, "train a MiniMax-01 model from scratch on text (AdamW, WSD schedule, resumable checkpoints)"},
-    {"train-tokenizer", mm_cli_train_tokenizer, "learn a byte-level BPE tokenizer.json (MiniMax's format) from text"},
+    {"run", mm_cli_run, "generate tokens from a prompt", 1},
+    {"chat", mm_cli_chat, "interactive chat with the chat template; history kept in the sequence state", 0},
+    {"logits", mm_cli_logits, "one full-sequence forward; write float32 logits [T, vocab]", 1},
+    {"info", mm_cli_info, "config, layer layout, parameter counts, memory for a context length", 0},
+    {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout", 0},
+    {"bench", mm_cli_bench, "machine ceilings, prompt processing and generation speed", 1},
+    {"tokenize", mm_cli_tokenize, "text to token ids and back with tokenizer.json", 0},
+    {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)", 0},
+    {"quantize", mm_cli_quantize, "convert a checkpoint to a llama.cpp minimax-01 GGUF (bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)", 0},
+    {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences", 0},
+    {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base", 1},
+    {"train", mm_cli_train, "train a MiniMax-01 model from scratch on text (AdamW, WSD schedule, resumable checkpoints)", 0},
+    {"train-tokenizer", mm_cli_train_tokenizer, "learn a byte-level BPE tokenizer.json (MiniMax's format) from text", 0},
 };
 
 static void usage(FILE *f) {
@@ -39,8 +41,31 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    /* --layer-split A,B,...: the pipeline's layers per rank under mpirun, for any command that loads a model. */
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--layer-split")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "minimax: --layer-split needs a value (layers per rank: 40,40)\n");
+                return 2;
+            }
+            mm_cli_set_layer_split(argv[i + 1]);
+            memmove(argv + i, argv + i + 2, sizeof(char *) * (size_t)(argc - i - 1)); /* and the NULL */
+            argc -= 2;
+            i--;
+        }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (mm_cli_launched_ranks() > 1 && !commands[i].ranks) {
+                const char *r = getenv("OMPI_COMM_WORLD_RANK");
+                if (!r || !strcmp(r, "0"))
+                    fprintf(stderr, "minimax %s: does not run across ranks under mpirun (run, logits, bench and "
+                            "perplexity do); start it without mpirun\n", argv[1]);
+                return 2;
+            }
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            mm_cli_dist_end();
+            return rc;
+        }
     fprintf(stderr, "minimax: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

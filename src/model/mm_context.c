@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include "model/mm_context.h"
 #include "base/mm_pool.h"
+#include "model/mm_pipeline.h"
 
 /* The compute pool (mm_pool.h) runs the forward pass; OpenMP is left to load-time work (packing, quantizing). */
 void mm_set_threads(int n) {
@@ -15,6 +16,9 @@ void mm_set_threads(int n) {
 int mm_get_threads(void) { return mm_pool_threads(); }
 
 static size_t lstate_floats(const mm_config *c) { return (size_t)c->n_heads * c->head_dim * c->head_dim; }
+/* Floats of all the lightning states a sequence keeps here: those of this process's layers (all of them, or a
+ * pipeline stage's). KV caches likewise exist only for the softmax layers in [soft_begin, soft_end). */
+static size_t lstate_all(const mm_model *m) { return lstate_floats(&m->cfg) * (size_t)(m->lin_end - m->lin_begin); }
 
 mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     const mm_config *cfg = &m->cfg;
@@ -48,6 +52,7 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->moe_y = mm_xaligned(sizeof(float) * TK * H);
     c->moe_i = mm_xaligned(sizeof(float) * TK * I);
     c->moe_u = mm_xaligned(sizeof(float) * TK * I);
+    if (mm_pp_driver(m)) mm_pp_ctx_new(c);
     return c;
 }
 
@@ -63,6 +68,7 @@ static void seq_free(const mm_config *cfg, mm_seq *s) {
 
 void mm_context_free(mm_context *c) {
     if (!c) return;
+    if (mm_pp_driver(c->model)) mm_pp_ctx_free(c);
     for (int i = 0; i < c->n_seq; i++) seq_free(&c->model->cfg, &c->seqs[i]);
     free(c->seqs);
     free(c->x);
@@ -91,7 +97,7 @@ int mm_seq_reserve(mm_context *c, mm_seq *s, int need) {
     while (cap < need) cap = cap > c->n_ctx / 2 ? c->n_ctx : cap * 2;
     if (cap > c->n_ctx) cap = c->n_ctx;
     const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
-    for (int i = 0; i < cfg->n_softmax; i++) {
+    for (int i = c->model->soft_begin; i < c->model->soft_end; i++) {
         void *k = realloc(s->k[i], row * (size_t)cap);
         if (k) s->k[i] = k;
         void *v = k ? realloc(s->v[i], row * (size_t)cap) : NULL;
@@ -107,17 +113,16 @@ int mm_seq_reserve(mm_context *c, mm_seq *s, int need) {
 }
 
 float *mm_seq_lstate(mm_context *c, mm_seq *s, int kind_index) {
-    return s->lstate + lstate_floats(&c->model->cfg) * (size_t)kind_index;
+    return s->lstate + lstate_floats(&c->model->cfg) * (size_t)(kind_index - c->model->lin_begin);
 }
 
 /* Allocates the zero lightning state of a sequence on first use. */
 int mm_seq_alloc_lstate(mm_context *c, mm_seq *s) {
-    const mm_config *cfg = &c->model->cfg;
-    if (s->lstate || cfg->n_lightning == 0) return 0;
-    s->lstate = calloc(lstate_floats(cfg) * (size_t)cfg->n_lightning, sizeof(float));
+    if (s->lstate || c->model->lin_end == c->model->lin_begin) return 0;
+    s->lstate = calloc(lstate_all(c->model), sizeof(float));
     if (!s->lstate) {
         mm_set_error("out of memory allocating a sequence's lightning state (%.1f MiB)",
-                     (double)lstate_floats(cfg) * cfg->n_lightning * 4 / (1 << 20));
+                     (double)lstate_all(c->model) * 4 / (1 << 20));
         return -1;
     }
     return 0;
@@ -128,16 +133,21 @@ int mm_seq_len(const mm_context *c, int seq) { return seq >= 0 && seq < c->n_seq
 void mm_seq_reset(mm_context *c, int seq) {
     if (seq < 0 || seq >= c->n_seq) return;
     mm_seq *s = &c->seqs[seq];
+    if (mm_pp_driver(c->model)) mm_pp_seq_reset(c, seq);
     s->len = 0;
-    if (s->lstate) memset(s->lstate, 0, sizeof(float) * lstate_floats(&c->model->cfg) * (size_t)c->model->cfg.n_lightning);
+    if (s->lstate) memset(s->lstate, 0, sizeof(float) * lstate_all(c->model));
 }
 
 /* ---------------------------------------------------------------- snapshots */
 struct mm_seq_state {
     int len, kv_bf16;
     int n_lightning, n_softmax, n_heads, head_dim, n_kv_heads;
+    int layer_begin, layer_end; /* the layers whose state it holds (a pipeline stage's, or all) */
+    int lin_n, soft_begin, soft_end;
     float *lstate;      /* [n_lightning][NH][D][D] or NULL (all zeros) */
     void **k, **v;      /* [n_softmax] each [len][NKV·D] */
+    mm_pp *pp;          /* rank 0 of a pipeline: the other ranks hold their parts under id pp_snap */
+    int64_t pp_snap;
 };
 
 static int seq_state_compatible(const mm_context *c, const mm_seq_state *s) {
@@ -145,6 +155,11 @@ static int seq_state_compatible(const mm_context *c, const mm_seq_state *s) {
     if (s->n_lightning != cfg->n_lightning || s->n_softmax != cfg->n_softmax || s->n_heads != cfg->n_heads ||
         s->head_dim != cfg->head_dim || s->n_kv_heads != cfg->n_kv_heads) {
         mm_set_error("sequence state does not match this model's layers/heads");
+        return 0;
+    }
+    if (s->layer_begin != c->model->layer_begin || s->layer_end != c->model->layer_end) {
+        mm_set_error("sequence state holds layers [%d, %d), this process runs layers [%d, %d)", s->layer_begin,
+                     s->layer_end, c->model->layer_begin, c->model->layer_end);
         return 0;
     }
     if (s->kv_bf16 != c->kv_bf16) {
@@ -170,11 +185,16 @@ static mm_seq_state *state_alloc(const mm_context *c, int len) {
     st->n_heads = cfg->n_heads;
     st->head_dim = cfg->head_dim;
     st->n_kv_heads = cfg->n_kv_heads;
+    st->layer_begin = c->model->layer_begin;
+    st->layer_end = c->model->layer_end;
+    st->lin_n = c->model->lin_end - c->model->lin_begin;
+    st->soft_begin = c->model->soft_begin;
+    st->soft_end = c->model->soft_end;
     st->k = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
     st->v = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
     if (!st->k || !st->v) goto oom;
     const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
-    for (int i = 0; i < cfg->n_softmax; i++) {
+    for (int i = st->soft_begin; i < st->soft_end; i++) {
         st->k[i] = malloc(row * (size_t)len + 1);
         st->v[i] = malloc(row * (size_t)len + 1);
         if (!st->k[i] || !st->v[i]) goto oom;
@@ -188,6 +208,7 @@ oom:
 
 void mm_seq_state_free(mm_seq_state *s) {
     if (!s) return;
+    if (s->pp) mm_pp_state_free(s->pp, s->pp_snap);
     for (int i = 0; s->k && s->v && i < s->n_softmax; i++) {
         free(s->k[i]);
         free(s->v[i]);
@@ -201,11 +222,11 @@ void mm_seq_state_free(mm_seq_state *s) {
 int mm_seq_state_len(const mm_seq_state *s) { return s->len; }
 
 size_t mm_seq_state_bytes(const mm_seq_state *s) {
-    size_t l = s->lstate ? (size_t)s->n_lightning * s->n_heads * s->head_dim * s->head_dim * 4 : 0;
-    return l + (size_t)s->n_softmax * 2 * s->len * s->n_kv_heads * s->head_dim * (s->kv_bf16 ? 2 : 4);
+    size_t l = s->lstate ? (size_t)s->lin_n * s->n_heads * s->head_dim * s->head_dim * 4 : 0;
+    return l + (size_t)(s->soft_end - s->soft_begin) * 2 * s->len * s->n_kv_heads * s->head_dim * (s->kv_bf16 ? 2 : 4);
 }
 
-mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq) {
+static mm_seq_state *snapshot_local(const mm_context *c, int seq) {
     if (seq < 0 || seq >= c->n_seq) {
         mm_set_error("snapshot: sequence id %d out of range [0, %d)", seq, c->n_seq);
         return NULL;
@@ -215,7 +236,7 @@ mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq) {
     mm_seq_state *st = state_alloc(c, s->len);
     if (!st) return NULL;
     if (s->lstate) {
-        size_t n = lstate_floats(cfg) * (size_t)cfg->n_lightning * sizeof(float);
+        size_t n = lstate_all(c->model) * sizeof(float);
         if (!(st->lstate = malloc(n))) {
             mm_seq_state_free(st);
             mm_set_error("out of memory copying a lightning state");
@@ -224,14 +245,14 @@ mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq) {
         memcpy(st->lstate, s->lstate, n);
     }
     const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
-    for (int i = 0; i < cfg->n_softmax && s->len; i++) {
+    for (int i = st->soft_begin; i < st->soft_end && s->len; i++) {
         memcpy(st->k[i], s->k[i], row * (size_t)s->len);
         memcpy(st->v[i], s->v[i], row * (size_t)s->len);
     }
     return st;
 }
 
-int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *st) {
+static int restore_local(mm_context *c, int seq, const mm_seq_state *st) {
     if (seq < 0 || seq >= c->n_seq) {
         mm_set_error("restore: sequence id %d out of range [0, %d)", seq, c->n_seq);
         return -1;
@@ -242,12 +263,12 @@ int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *st) {
     if (mm_seq_reserve(c, s, st->len) < 0) return -1;
     if (st->lstate) {
         if (mm_seq_alloc_lstate(c, s) < 0) return -1;
-        memcpy(s->lstate, st->lstate, lstate_floats(cfg) * (size_t)cfg->n_lightning * sizeof(float));
+        memcpy(s->lstate, st->lstate, lstate_all(c->model) * sizeof(float));
     } else if (s->lstate) {
-        memset(s->lstate, 0, lstate_floats(cfg) * (size_t)cfg->n_lightning * sizeof(float));
+        memset(s->lstate, 0, lstate_all(c->model) * sizeof(float));
     }
     const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
-    for (int i = 0; i < cfg->n_softmax && st->len; i++) {
+    for (int i = st->soft_begin; i < st->soft_end && st->len; i++) {
         memcpy(s->k[i], st->k[i], row * (size_t)st->len);
         memcpy(s->v[i], st->v[i], row * (size_t)st->len);
     }
@@ -255,12 +276,29 @@ int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *st) {
     return 0;
 }
 
+/* Each rank of a pipeline snapshots, restores and copies its own layers' part under rank 0's ids. */
+mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq) {
+    mm_seq_state *st = snapshot_local(c, seq);
+    if (st && mm_pp_driver(c->model)) {
+        st->pp = c->model->pp;
+        st->pp_snap = mm_pp_snapshot((mm_context *)c, seq);
+    }
+    return st;
+}
+
+int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *st) {
+    if (restore_local(c, seq, st) < 0) return -1;
+    if (mm_pp_driver(c->model)) mm_pp_restore(c, seq, st->pp_snap);
+    return 0;
+}
+
 int mm_seq_copy(mm_context *c, int dst, int src) {
     if (dst == src) return 0;
-    mm_seq_state *st = mm_seq_snapshot(c, src);
+    mm_seq_state *st = snapshot_local(c, src);
     if (!st) return -1;
-    int r = mm_seq_restore(c, dst, st);
+    int r = restore_local(c, dst, st);
     mm_seq_state_free(st);
+    if (r == 0 && mm_pp_driver(c->model)) mm_pp_seq_copy(c, dst, src);
     return r;
 }
 
@@ -269,6 +307,11 @@ int mm_seq_copy(mm_context *c, int dst, int src) {
 static const char MM_STATE_MAGIC[8] = {'M', 'M', 'S', 'E', 'Q', 'S', 'T', '1'};
 
 int mm_seq_state_save(const mm_seq_state *s, const char *path) {
+    if (s->layer_begin != 0 || s->layer_end != s->n_lightning + s->n_softmax) {
+        mm_set_error("%s: a pipeline stage's state (layers %d..%d) cannot be saved as a whole-model state file", path,
+                     s->layer_begin, s->layer_end - 1);
+        return -1;
+    }
     FILE *f = fopen(path, "wb");
     if (!f) {
         mm_set_error("%s: cannot write state: %s", path, strerror(errno));
@@ -305,7 +348,7 @@ mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
         goto fail;
     }
     mm_seq_state probe = {.len = hdr[0], .kv_bf16 = hdr[1], .n_lightning = hdr[2], .n_softmax = hdr[3],
-                          .n_heads = hdr[4], .head_dim = hdr[5], .n_kv_heads = hdr[6]};
+                          .n_heads = hdr[4], .head_dim = hdr[5], .n_kv_heads = hdr[6], .layer_end = hdr[2] + hdr[3]};
     if (probe.len < 0 || !seq_state_compatible(c, &probe)) {
         mm_error_prefix("%s", path);
         goto fail;
@@ -316,7 +359,7 @@ mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
         if (!(st->lstate = malloc(n * sizeof(float))) || fread(st->lstate, sizeof(float), n, f) != n) goto truncated;
     }
     const size_t row = (size_t)st->n_kv_heads * st->head_dim * (st->kv_bf16 ? 2 : 4);
-    for (int i = 0; i < st->n_softmax && st->len; i++)
+    for (int i = st->soft_begin; i < st->soft_end && st->len; i++)
         if (fread(st->k[i], row, (size_t)st->len, f) != (size_t)st->len || fread(st->v[i], row, (size_t)st->len, f) != (size_t)st->len)
             goto truncated;
     if (fgetc(f) != EOF) {

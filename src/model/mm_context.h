@@ -21,6 +21,7 @@ typedef struct {
 struct mm_context {
     const mm_model *model;
     int n_ctx, n_seq, n_ubatch, kv_bf16;
+    int pp_id;          /* its id on every rank of a pipeline (mm_pipeline.h); 0 for a single process */
     mm_seq *seqs;       /* [n_seq] */
     mm_timings timings; /* time per op type */
     /* scratch for a chunk of up to n_ubatch tokens */

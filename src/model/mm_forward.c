@@ -1,7 +1,7 @@
 /* mm_forward.c — mm_decode: validates a batch, splits it into chunks of at most n_ubatch tokens and runs
  * the layer stack (spec §3–§4) over each chunk, all sequences of a chunk together. */
 #include <stdlib.h>
-#include "model/mm_context.h"
+#include "model/mm_pipeline.h"
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_ops.h"
 
@@ -51,7 +51,9 @@ done:
     return rc;
 }
 
-/* One chunk of T ≤ n_ubatch tokens: rows [b0, b0+T) of the batch. Writes requested logits at out. */
+/* One chunk of T ≤ n_ubatch tokens: rows [b0, b0+T) of the batch, through this process's layers (all, or a
+ * pipeline stage's: its input then comes from the previous rank, its output goes to the next). Writes the requested
+ * logits at out (when this process holds the head and out is not NULL); returns how many rows were requested. */
 static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float *out) {
     const mm_model *m = c->model;
     const mm_config *cfg = &m->cfg;
@@ -77,11 +79,14 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
 
     mm_timings *tm = &c->timings;
     double t0 = mm_time(), t1;
-    for (int t = 0; t < T; t++) mm_tensor_row_f32(&m->embed, b->token[b0 + t], c->x + (size_t)t * H);
-
-    /* Each residual step is fused with the norm that follows it (the next half's input norm). */
-    mm_rmsnorm(c->h, c->x, m->layers[0].in_norm, T, H, eps);
-    for (int l = 0; l < cfg->n_layers; l++) {
+    if (mm_model_has_embed(m)) {
+        for (int t = 0; t < T; t++) mm_tensor_row_f32(&m->embed, b->token[b0 + t], c->x + (size_t)t * H);
+        /* Each residual step is fused with the norm that follows it (the next half's input norm). */
+        mm_rmsnorm(c->h, c->x, m->layers[0].in_norm, T, H, eps);
+    } else {
+        mm_pp_recv_act(c, T);
+    }
+    for (int l = m->layer_begin; l < m->layer_end; l++) {
         const mm_layer *ly = &m->layers[l];
         t1 = mm_time();
         tm->other += t1 - t0;
@@ -97,20 +102,23 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
         t0 = mm_time();
         tm->moe += t0 - t1;
         mm_residual_rmsnorm(c->x, (float)cfg->alpha_mlp, cfg->postnorm ? c->h : c->x, (float)cfg->beta_mlp, c->a, c->h,
-                            l + 1 < cfg->n_layers ? m->layers[l + 1].in_norm : NULL, T, H, eps);
+                            l + 1 == cfg->n_layers ? NULL : l + 1 < m->layer_end ? m->layers[l + 1].in_norm : m->end_norm,
+                            T, H, eps);
     }
     for (int r = 0; r < n_runs; r++) c->seqs[rp[r].seq].len += rp[r].n;
+    if (!mm_model_has_head(m)) mm_pp_send_act(c, T);
 
     /* Logits for the requested rows only: final norm, lm_head, f32. */
     int n_out = 0;
     for (int t = 0; t < T; t++) {
         const int i = b0 + t;
         int want = b->logits ? b->logits[i] != 0 : (i == b->n_tokens - 1 || b->seq[i + 1] != b->seq[i]);
-        if (want) memcpy(c->moe_x + (size_t)n_out++ * H, c->x + (size_t)t * H, sizeof(float) * (size_t)H);
+        if (want && mm_model_has_head(m)) memcpy(c->moe_x + (size_t)n_out * H, c->x + (size_t)t * H, sizeof(float) * (size_t)H);
+        n_out += want;
     }
     t1 = mm_time();
     tm->other += t1 - t0;
-    if (n_out) {
+    if (n_out && out && mm_model_has_head(m)) {
         mm_rmsnorm(c->moe_x, c->moe_x, m->final_norm, n_out, H, eps);
         mm_matmul(out, c->moe_x, &m->lm_head, n_out);
     }
@@ -123,11 +131,14 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
 
 int mm_decode(mm_context *c, const mm_batch *b, float *logits) {
     if (validate(c, b) < 0) return -1;
+    const int driver = mm_pp_driver(c->model);
+    if (driver) mm_pp_decode_begin(c, b, logits != NULL);
     int n_out = 0;
     const int V = c->model->cfg.vocab_size;
     for (int b0 = 0; b0 < b->n_tokens; b0 += c->n_ubatch) {
         int T = b->n_tokens - b0 < c->n_ubatch ? b->n_tokens - b0 : c->n_ubatch;
         n_out += forward_chunk(c, b, b0, T, logits ? logits + (size_t)n_out * V : NULL);
     }
+    if (driver) mm_pp_decode_end(c, logits, n_out);
     return n_out;
 }

@@ -210,11 +210,29 @@ static void free_layers(mm_model *m) {
     m->layers = NULL;
 }
 
+/* Bytes of the tensors named model.layers.<i>.* for every layer i, into per_layer[L]; the embedding's, the head's
+ * (lm_head, or the embedding again when tied) and the final norm's into *embed, *head. */
+void mm_weights_layer_bytes(const mm_weights *w, const mm_config *c, int64_t *per_layer, int64_t *embed, int64_t *head) {
+    memset(per_layer, 0, sizeof(int64_t) * (size_t)c->n_layers);
+    *embed = *head = 0;
+    for (int i = 0; i < mm_weights_count(w); i++) {
+        const mm_tensor *t = mm_weights_at(w, i);
+        const char *name = t->name ? t->name : "";
+        int l = -1, n = 0;
+        if (sscanf(name, "model.layers.%d.%n", &l, &n) == 1 && n > 0 && l >= 0 && l < c->n_layers)
+            per_layer[l] += (int64_t)t->nbytes;
+        else if (!strcmp(name, "model.embed_tokens.weight"))
+            *embed += (int64_t)t->nbytes, *head += c->tie_word_embeddings ? (int64_t)t->nbytes : 0;
+        else if (!strcmp(name, "lm_head.weight") || !strcmp(name, "model.norm.weight"))
+            *head += (int64_t)t->nbytes;
+    }
+}
+
 /* Every matrix mm_matmul reads (lm_head, attention projections, router, experts) into list[]; returns the count. */
 static int packable(mm_model *m, mm_tensor **list) {
     int n = 0;
-    list[n++] = &m->lm_head;
-    for (int i = 0; i < m->cfg.n_layers; i++) {
+    if (mm_model_has_head(m)) list[n++] = &m->lm_head;
+    for (int i = m->layer_begin; i < m->layer_end; i++) {
         mm_layer *ly = &m->layers[i];
         mm_tensor *mats[] = {&ly->qkv, &ly->out_gate, &ly->out_proj, &ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->router};
         for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
@@ -262,46 +280,75 @@ void mm_model_free(mm_model *m) {
     free(m->packs);
     free_layers(m);
     free(m->final_norm);
+    free(m->end_norm);
+    free(m->pp);
     free(m->inv_freq);
     if (m->weights) mm_weights_close(m->weights);
     free(m->path);
     free(m);
 }
 
+int mm_model_open_weights(const char *dir, mm_config *cfg, mm_weights **w) {
+    *w = NULL;
+    if (mm_gguf_is_file(dir)) /* one .gguf file (llama.cpp minimax-01): config from its KVs, tensors renamed */
+        return mm_gguf_load_model(dir, cfg, w);
+    char cfgpath[4096];
+    snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
+    if (mm_config_load(cfg, cfgpath) < 0) return -1;
+    *w = mm_weights_open(dir);
+    return *w ? 0 : -1;
+}
+
 mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
     mm_model *m = mm_xcalloc(1, sizeof *m);
     m->path = mm_xstrdup(dir);
     if (params && params->n_threads > 0) mm_set_threads(params->n_threads);
-    if (mm_gguf_is_file(dir)) { /* one .gguf file (llama.cpp minimax-01): config from its KVs, tensors renamed */
-        if (mm_gguf_load_model(dir, &m->cfg, &m->weights) < 0) goto fail;
-    } else {
-        char cfgpath[4096];
-        snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
-        if (mm_config_load(&m->cfg, cfgpath) < 0) goto fail;
-        m->weights = mm_weights_open(dir);
-        if (!m->weights) goto fail;
-    }
+    if (mm_model_open_weights(dir, &m->cfg, &m->weights) < 0) goto fail;
 
     const mm_config *c = &m->cfg;
     binder b = {.w = m->weights};
     const int64_t H = c->hidden_size, V = c->vocab_size;
-    const mm_tensor *t = find_fmt(&b, "model.embed_tokens.weight");
-    if (check_shape(&b, t, 2, V, H) < 0) goto fail;
-    m->embed = *t;
-    if (c->tie_word_embeddings) {
-        m->lm_head = m->embed;
-    } else {
-        t = find_fmt(&b, "lm_head.weight");
-        if (check_shape(&b, t, 2, V, H) < 0) goto fail;
-        m->lm_head = *t;
+    m->layer_begin = params ? params->layer_begin : 0;
+    m->layer_end = params && params->layer_end ? params->layer_end : c->n_layers;
+    if (m->layer_begin < 0 || m->layer_end > c->n_layers || m->layer_begin >= m->layer_end) {
+        mm_set_error("layer range [%d, %d) is not inside the model's %d layers", m->layer_begin, m->layer_end, c->n_layers);
+        goto fail;
     }
-    if (!(m->final_norm = norm_f32(&b, find_fmt(&b, "model.norm.weight"), H))) goto fail;
+    const mm_tensor *t = NULL;
+    if (mm_model_has_embed(m) || (mm_model_has_head(m) && c->tie_word_embeddings)) {
+        t = find_fmt(&b, "model.embed_tokens.weight");
+        if (check_shape(&b, t, 2, V, H) < 0) goto fail;
+        if (mm_model_has_embed(m)) m->embed = *t;
+    }
+    if (mm_model_has_head(m)) {
+        if (c->tie_word_embeddings) {
+            m->lm_head = *t;
+        } else {
+            t = find_fmt(&b, "lm_head.weight");
+            if (check_shape(&b, t, 2, V, H) < 0) goto fail;
+            m->lm_head = *t;
+        }
+        if (!(m->final_norm = norm_f32(&b, find_fmt(&b, "model.norm.weight"), H))) goto fail;
+    } else if (!(m->end_norm = norm_f32(&b, find_fmt(&b, "model.layers.%d.input_layernorm.weight", m->layer_end), H))) {
+        goto fail;
+    }
 
     m->layers = mm_xcalloc((size_t)c->n_layers, sizeof(mm_layer));
     int nl = 0, ns = 0;
     for (int i = 0; i < c->n_layers; i++) {
-        if (bind_layer(&b, m, i) < 0) goto fail;
+        if (i == m->layer_begin) m->lin_begin = nl, m->soft_begin = ns;
+        if (i >= m->layer_begin && i < m->layer_end && bind_layer(&b, m, i) < 0) goto fail;
+        m->layers[i].type = c->layer_type[i];
         m->layers[i].kind_index = m->layers[i].type == MM_LAYER_LIGHTNING ? nl++ : ns++;
+        if (i + 1 == m->layer_end) m->lin_end = nl, m->soft_end = ns;
+    }
+    {
+        int64_t *per = mm_xmalloc(sizeof(int64_t) * (size_t)c->n_layers), eb, hb;
+        mm_weights_layer_bytes(m->weights, c, per, &eb, &hb);
+        for (int i = m->layer_begin; i < m->layer_end; i++) m->bytes_bound += per[i];
+        if (mm_model_has_embed(m)) m->bytes_bound += eb;
+        if (mm_model_has_head(m) && !(mm_model_has_embed(m) && c->tie_word_embeddings)) m->bytes_bound += hb;
+        free(per);
     }
 
     int half = c->rotary_dim / 2;
@@ -336,7 +383,7 @@ void mm_model_get_stats(const mm_model *m, mm_model_stats *st) {
     int64_t expert_params = 0, expert_bytes = 0;
     for (int i = 0; i < c->n_layers; i++) {
         const mm_layer *ly = &m->layers[i];
-        for (int e = 0; e < c->n_experts; e++) {
+        for (int e = 0; e < c->n_experts && ly->w1; e++) {
             expert_params += mm_tensor_nelem(&ly->w1[e]) + mm_tensor_nelem(&ly->w2[e]) + mm_tensor_nelem(&ly->w3[e]);
             expert_bytes += (int64_t)(ly->w1[e].nbytes + ly->w2[e].nbytes + ly->w3[e].nbytes);
         }

@@ -6,6 +6,7 @@
 #include "base/mm_common.h"
 
 typedef struct mm_weights mm_weights;
+typedef struct mm_pp mm_pp;
 
 typedef struct {
     int type;              /* MM_LAYER_LIGHTNING or MM_LAYER_SOFTMAX */
@@ -42,7 +43,27 @@ struct mm_model {
     void **packs;          /* [n_packs] packed copies of block-quantized matrices (mm_pack.h), owned */
     int n_packs;
     int64_t bytes_packed;  /* Σ of their sizes */
+    /* The layers this process holds: [layer_begin, layer_end) — all of them, except for a pipeline stage
+     * (mm_pipeline.h). Only they, the embedding (when layer_begin is 0) and the head (when layer_end is L) are
+     * bound, packed and touched; the other layers[] entries stay zero but for type and kind_index. */
+    int layer_begin, layer_end;
+    float *end_norm;       /* [H] input_layernorm of layer layer_end (when < L): the norm that ends this stage */
+    int lin_begin, lin_end;   /* the lightning kind_index range of those layers (their lightning states) */
+    int soft_begin, soft_end; /* the softmax kind_index range (their KV caches) */
+    int64_t bytes_bound;   /* bytes of the tensors this process binds (all of the model, or its stage's share) */
+    mm_pp *pp;             /* the pipeline this model is a stage of; NULL for a single process */
 };
+
+/* Whether this process holds the embedding / the final norm and lm_head. */
+static inline int mm_model_has_embed(const struct mm_model *m) { return m->layer_begin == 0; }
+static inline int mm_model_has_head(const struct mm_model *m) { return m->layer_end == m->cfg.n_layers; }
+
+/* The config and the tensor table of a checkpoint directory or .gguf file, nothing bound or touched. 0 or -1. */
+int mm_model_open_weights(const char *path, mm_config *cfg, mm_weights **w);
+
+/* Bytes of each layer's tensors (model.layers.<i>.*) into per_layer[L]; the embedding's into *embed; the head's
+ * (final norm and lm_head, or the embedding again when tied) into *head. The pipeline planner balances on them. */
+void mm_weights_layer_bytes(const mm_weights *w, const mm_config *c, int64_t *per_layer, int64_t *embed, int64_t *head);
 
 /* Base ALiBi slopes for n heads as the remote code builds them (power-of-2 formula, or interleaved),
  * and the per-layer rate s[l][i] = f32(s0[i] · f32(1 − l/(L−1) + 1e-5)). */

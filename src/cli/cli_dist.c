@@ -1,0 +1,45 @@
+/* cli_dist.c — commands under mpirun: the model of a command is this rank's pipeline stage (src/model/mm_pipeline.h).
+ * Rank 0 runs the command; every other rank serves rank 0 inside mm_cli_load_model and exits there. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "model/mm_pipeline.h"
+
+static mm_dist *g_dist;
+static const char *g_split;
+
+void mm_cli_set_layer_split(const char *split) { g_split = split; }
+
+int mm_cli_launched_ranks(void) {
+    const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!v) v = getenv("PMI_SIZE");
+    return v ? atoi(v) : 1;
+}
+
+mm_model *mm_cli_load_model(const char *cmd, const char *path, const mm_model_params *p) {
+    if (mm_cli_launched_ranks() <= 1) {
+        if (g_split) fprintf(stderr, "minimax %s: --layer-split applies to runs under mpirun only; ignored\n", cmd);
+        return mm_model_load(path, p);
+    }
+    if (!g_dist && !(g_dist = mm_dist_open(NULL, NULL))) return NULL;
+    if (g_dist->size == 1) return mm_model_load(path, p);
+    mm_model *m = mm_pp_load(g_dist, path, p, g_split);
+    if (g_dist->rank == 0) return m;
+    /* Ranks > 0: rank 0 prints why the start failed; otherwise serve it until the command ends. */
+    int rc = 1;
+    if (m) {
+        if (mm_pp_worker(m) < 0) mm_dist_fail(g_dist, cmd);
+        rc = 0;
+        mm_model_free(m);
+    }
+    g_dist->ops->close(g_dist);
+    exit(rc);
+}
+
+void mm_cli_dist_end(void) {
+    if (!g_dist) return;
+    mm_pp_finish(g_dist);
+    g_dist->ops->close(g_dist);
+    g_dist = NULL;
+}

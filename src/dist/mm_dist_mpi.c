@@ -1,0 +1,172 @@
+/* mm_dist_mpi.c — the transport over Open MPI (built with make MPI=1). Sends are non-blocking on a copy of the
+ * buffer (a stage hands its activations on and goes on with the next micro-batch); receives, flushes and barriers
+ * poll their request until a deadline, sleeping between polls (a waiting rank must not take the core from a
+ * computing one when ranks share cores), so no wait can hang: past the deadline the call fails with an error. */
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "dist/mm_dist.h"
+#include "base/mm_common.h"
+
+typedef struct {
+    MPI_Request req;
+    void *buf;
+} pending;
+
+typedef struct {
+    pending *q;         /* sends in flight */
+    int n, cap;
+} mpi_impl;
+
+/* Reaps the sends that have completed. */
+static void reap(mpi_impl *im) {
+    int w = 0;
+    for (int i = 0; i < im->n; i++) {
+        int done = 0;
+        MPI_Test(&im->q[i].req, &done, MPI_STATUS_IGNORE);
+        if (done) free(im->q[i].buf);
+        else im->q[w++] = im->q[i];
+    }
+    im->n = w;
+}
+
+/* Polls req until it completes or timeout_s passes; 0 or -1. Sleeps 20 µs growing to 2 ms between polls. */
+static int wait_for(mpi_impl *im, MPI_Request *req, double timeout_s) {
+    const double end = mm_time() + timeout_s;
+    long ns = 20000;
+    for (;;) {
+        int done = 0;
+        MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (done) return 0;
+        if (im) reap(im);
+        if (mm_time() > end) return -1;
+        nanosleep(&(struct timespec){0, ns}, NULL);
+        if (ns < 2000000) ns = ns * 3 / 2;
+    }
+}
+
+static int mpi_send(mm_dist *d, int dst, int tag, const void *buf, size_t n) {
+    mpi_impl *im = d->impl;
+    if (n > (size_t)INT32_MAX) {
+        mm_set_error("send to rank %d: %zu bytes is more than one message may carry", dst, n);
+        return -1;
+    }
+    reap(im);
+    if (im->n == im->cap) {
+        im->cap = im->cap ? im->cap * 2 : 16;
+        im->q = mm_xrealloc(im->q, sizeof(pending) * (size_t)im->cap);
+    }
+    void *copy = mm_xmalloc(n ? n : 1);
+    memcpy(copy, buf, n);
+    pending *p = &im->q[im->n++];
+    p->buf = copy;
+    if (MPI_Isend(copy, (int)n, MPI_BYTE, dst, tag, MPI_COMM_WORLD, &p->req) != MPI_SUCCESS) {
+        free(copy);
+        im->n--;
+        mm_set_error("MPI_Isend to rank %d failed", dst);
+        return -1;
+    }
+    return 0;
+}
+
+static int mpi_recv(mm_dist *d, int src, int tag, void *buf, size_t n, double timeout_s) {
+    if (n > (size_t)INT32_MAX) {
+        mm_set_error("%zu bytes is more than one message may carry", n);
+        return -1;
+    }
+    MPI_Request req;
+    MPI_Status st;
+    /* A longer message than n fails MPI_Test with a truncation error (MPI_ERRORS_RETURN): the ranks disagree. */
+    if (MPI_Irecv(buf, (int)n, MPI_BYTE, src, tag, MPI_COMM_WORLD, &req) != MPI_SUCCESS) {
+        mm_set_error("MPI_Irecv failed");
+        return -1;
+    }
+    const double end = mm_time() + timeout_s;
+    long ns = 20000;
+    for (;;) {
+        int done = 0;
+        if (MPI_Test(&req, &done, &st) != MPI_SUCCESS) {
+            mm_set_error("MPI_Test failed (message of another size than the %zu bytes expected?)", n);
+            return -1;
+        }
+        if (done) break;
+        reap(d->impl);
+        if (mm_time() > end) {
+            MPI_Cancel(&req);
+            mm_set_error("nothing came within %.0f s (MM_DIST_TIMEOUT): the peer died, hangs or runs another "
+                         "command", timeout_s);
+            return -1;
+        }
+        nanosleep(&(struct timespec){0, ns}, NULL);
+        if (ns < 2000000) ns = ns * 3 / 2;
+    }
+    int got = 0;
+    MPI_Get_count(&st, MPI_BYTE, &got);
+    if ((size_t)got != n) {
+        mm_set_error("a message of %d bytes came where %zu were expected (the ranks disagree)", got, n);
+        return -1;
+    }
+    return 0;
+}
+
+static int mpi_flush(mm_dist *d, double timeout_s) {
+    mpi_impl *im = d->impl;
+    const double end = mm_time() + timeout_s;
+    while (im->n > 0) {
+        if (wait_for(NULL, &im->q[0].req, end - mm_time()) < 0) {
+            mm_set_error("rank %d: %d sends were not taken within %.0f s", d->rank, im->n, timeout_s);
+            return -1;
+        }
+        reap(im);
+    }
+    return 0;
+}
+
+static int mpi_barrier(mm_dist *d, double timeout_s) {
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    if (wait_for(d->impl, &req, timeout_s) < 0) {
+        mm_set_error("rank %d: not every rank reached the barrier within %.0f s", d->rank, timeout_s);
+        return -1;
+    }
+    return 0;
+}
+
+static void mpi_abort(mm_dist *d, int code) {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+static void mpi_close(mm_dist *d) {
+    mpi_impl *im = d->impl;
+    mpi_flush(d, d->timeout_s);
+    for (int i = 0; i < im->n; i++) free(im->q[i].buf);
+    free(im->q);
+    free(im);
+    free(d);
+    MPI_Finalize();
+}
+
+static const mm_dist_ops mpi_ops = {"mpi", mpi_send, mpi_recv, mpi_flush, mpi_barrier, mpi_abort, mpi_close};
+
+mm_dist *mm_dist_mpi_open(int *argc, char ***argv) {
+    int provided = 0;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        mm_set_error("MPI_Init_thread failed");
+        return NULL;
+    }
+    if (provided < MPI_THREAD_FUNNELED) {
+        mm_set_error("the MPI library gives thread level %d, below MPI_THREAD_FUNNELED", provided);
+        MPI_Finalize();
+        return NULL;
+    }
+    /* Errors come back as codes (turned into messages here), not as the default abort inside MPI. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    mm_dist *d = mm_xcalloc(1, sizeof *d);
+    d->ops = &mpi_ops;
+    d->impl = mm_xcalloc(1, sizeof(mpi_impl));
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    return d;
+}

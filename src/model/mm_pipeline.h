@@ -1,0 +1,58 @@
+/* mm_pipeline.h — pipeline parallelism: the layer stack split into contiguous ranges, one per process (rank) of a
+ * job (src/dist/). Rank 0 holds the embedding and drives: every context operation it makes (new, free, decode,
+ * sequence reset/copy, snapshot/restore/free) is sent to the other ranks as a command, so each rank keeps the
+ * lightning states and KV caches of its own layers under the same context, sequence and snapshot ids. A decode's
+ * chunks (n_ubatch tokens each: the prompt's chunks, or a batch of sequences) flow through the stages as
+ * micro-batches: rank r hands chunk k's residual stream [T, H] (and its normalised form) to rank r+1 and goes on
+ * with chunk k+1. The last rank holds the final norm and lm_head and sends the requested logits rows to rank 0.
+ * Every rank runs the same operations in the same order on the same rows as one process does, so the results
+ * are bit-identical to a single process with the same threads. */
+#ifndef MM_PIPELINE_H
+#define MM_PIPELINE_H
+#include "model/mm_context.h"
+#include "dist/mm_dist.h"
+
+#define MM_PP_MAX_RANKS 256
+
+struct mm_pp {
+    mm_dist *d;
+    int rank, n;
+    int first[MM_PP_MAX_RANKS + 1]; /* rank r holds layers [first[r], first[r+1]) */
+    int next_ctx;                   /* rank 0: the id of the next context */
+    int64_t next_snap;              /* rank 0: the id of the next snapshot */
+};
+
+/* Contiguous layer ranges for n ranks that balance weight bytes (rank 0 also holds the embedding, the last rank
+ * the head): minimises the largest rank's bytes, every rank at least one layer. split, when not NULL, is the
+ * user's override: n layer counts ("40,40") summing to L. first[n+1]. 0 or -1 with an error. */
+int mm_pp_plan(const int64_t *per_layer, int L, int64_t embed, int64_t head, int n, const char *split, int *first);
+
+/* Loads this rank's stage of the model at path: every rank checks that all ranks run the same binary, config and
+ * model file (else each returns NULL, rank 0's error naming the rank and what differs), rank 0 plans the split,
+ * each rank binds/packs only its layers and prints its start-up line on stderr. A rank that fails to load makes
+ * every rank return NULL (rank 0's error names it). */
+mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, const char *split);
+
+/* Ranks > 0: carry out rank 0's commands until it ends the job. 0, or -1 with an error (the caller ends the job). */
+int mm_pp_worker(mm_model *m);
+/* Rank 0: tell the other ranks the command is over (they return from mm_pp_worker). */
+void mm_pp_finish(mm_dist *d);
+
+/* Whether m is rank 0 of a pipeline of more than one rank (the context calls below then forward). */
+static inline int mm_pp_driver(const mm_model *m) { return m->pp && m->pp->n > 1 && m->pp->rank == 0; }
+
+/* Rank 0's side of each context operation (called by mm_context.c / mm_forward.c when mm_pp_driver). */
+void mm_pp_ctx_new(mm_context *c);
+void mm_pp_ctx_free(mm_context *c);
+void mm_pp_seq_reset(mm_context *c, int seq);
+void mm_pp_seq_copy(mm_context *c, int dst, int src);
+int64_t mm_pp_snapshot(mm_context *c, int seq);
+void mm_pp_restore(mm_context *c, int seq, int64_t snap);
+void mm_pp_state_free(mm_pp *pp, int64_t snap);
+/* Decode: before the chunks, the batch to every rank; after them, the logits rows from the last rank. */
+void mm_pp_decode_begin(mm_context *c, const mm_batch *b, int want_logits);
+void mm_pp_decode_end(mm_context *c, float *logits, int n_rows);
+/* Between stages: the chunk's residual stream and normalised input [T, H] from the previous rank / to the next. */
+void mm_pp_recv_act(mm_context *c, int T);
+void mm_pp_send_act(mm_context *c, int T);
+#endif
