@@ -261,8 +261,8 @@ mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, con
 
     int nl = 0, ns = 0;
     for (int i = m->layer_begin; i < m->layer_end; i++) *(m->layers[i].type == MM_LAYER_LIGHTNING ? &nl : &ns) += 1;
-    fprintf(stderr, "minimax: rank %d of %d (host %s): layers %d..%d of %d (%d lightning, %d softmax)%s%s; weights %.1f MiB "
-            "(%.1f MiB packed), peak RSS %.1f MiB\n", pp->rank, pp->n, me.host, m->layer_begin, m->layer_end - 1,
+    fprintf(stderr, "minimax: rank %d of %d (host %s, pid %d): layers %d..%d of %d (%d lightning, %d softmax)%s%s; weights %.1f MiB "
+            "(%.1f MiB packed), peak RSS %.1f MiB\n", pp->rank, pp->n, me.host, (int)getpid(), m->layer_begin, m->layer_end - 1,
             m->cfg.n_layers, nl, ns, mm_model_has_embed(m) ? ", embedding" : "", mm_model_has_head(m) ? ", final norm + lm_head" : "",
             (double)m->bytes_bound / (1 << 20), (double)m->bytes_packed / (1 << 20), (double)mm_peak_rss() / (1 << 20));
     if (d->ops->barrier(d, d->timeout_s) < 0) {

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# cli_mpi.sh BUILD — `minimax` under mpirun (pipeline parallelism, src/model/mm_pipeline.*): every golden case's
+# logits and greedy tokens from 2 and 3 ranks (uneven --layer-split, several micro-batches) bit-identical to one
+# process with the same threads; a mkmodel model quantized to Q8_0 likewise, with each rank's memory ≈ its share;
+# start-up refusals (different model file, config, binary; bad split; too many ranks; a command that does not run
+# across ranks); a rank killed or stopped mid-generation ends every process within bounded time with a clear error.
+# Env: MM_BIN, MM_SHARED, MM_TEST_TMP. Last line: MMT <passed> <failed>.
+set -u
+BUILD=${1:-build}
+BIN=${MM_BIN:-$PWD/$BUILD/minimax}
+SHARED=${MM_SHARED:-../shared}
+TMP=$(mktemp -d "${MM_TEST_TMP:-/tmp}/cli_mpi-XXXXXX")
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+bg=""
+trap '[ -n "$bg" ] && kill -9 $bg 2>/dev/null; rm -rf "$TMP"' EXIT
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+export MM_DIST_TIMEOUT=60
+MPI="timeout 120 mpirun --oversubscribe"
+if ! command -v mpirun >/dev/null; then bad "mpirun is missing (openmpi-bin: scripts/deps.sh)"; echo "MMT $pass $fail"; exit 1; fi
+
+# same_bytes WHAT FILE_A FILE_B
+same_bytes() { if [ -s "$2" ] && cmp -s "$2" "$3"; then ok; else bad "$1: $2 and $3 differ"; fi; }
+
+ids=1,2,3,4,5,6,7,8,9,10,11,12,13
+for dir in "$SHARED"/golden/*/; do [ -n "${QUICK:-}" ] && break
+  g=$(basename "$dir")
+  L=$(grep -o '"num_hidden_layers": *[0-9]*' "$dir/config.json" | grep -o '[0-9]*$')
+  "$BIN" logits -m "$dir" --ids $ids -t 1 -b 4 -o "$TMP/$g.1" 2>/dev/null
+  $MPI -np 2 "$BIN" logits -m "$dir" --ids $ids -t 1 -b 4 -o "$TMP/$g.2" 2>"$TMP/err" >/dev/null || cat "$TMP/err" >&2
+  same_bytes "$g logits, 2 ranks" "$TMP/$g.1" "$TMP/$g.2"
+  $MPI -np 3 "$BIN" logits --layer-split 1,$((L - 2)),1 -m "$dir" --ids $ids -t 1 -b 4 -o "$TMP/$g.3" 2>"$TMP/err" >/dev/null ||
+    cat "$TMP/err" >&2
+  same_bytes "$g logits, 3 ranks 1,$((L - 2)),1" "$TMP/$g.1" "$TMP/$g.3"
+done
+for g in a_small_mixed g_prenorm_lastlinear_alibi; do [ -n "${QUICK:-}" ] && break
+  "$BIN" run -m "$SHARED/golden/$g" --ids 5,6,7 -n 12 --print-ids -t 1 >"$TMP/run.1" 2>/dev/null
+  $MPI -np 3 "$BIN" run -m "$SHARED/golden/$g" --ids 5,6,7 -n 12 --print-ids -t 1 >"$TMP/run.3" 2>/dev/null
+  same_bytes "$g greedy tokens, 3 ranks" "$TMP/run.1" "$TMP/run.3"
+done
+
+# A mkmodel model in Q8_0 (packed at load, so resident memory is what a rank holds), two threads per rank.
+M=$TMP/mk
+"$BIN" mkmodel -o "$M" --layers 6 --vocab 4096 --ffn 1024 --experts 4 --seed 3 >/dev/null 2>&1 &&
+  "$BIN" quantize "$M" "$M.gguf" --type q8_0 >/dev/null 2>&1 || bad "mkmodel/quantize failed"
+"$BIN" logits -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.1" 2>/dev/null
+$MPI -np 2 "$BIN" logits -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.2" 2>"$TMP/mk.err" >/dev/null
+same_bytes "mkmodel Q8_0 logits, 2 ranks" "$TMP/mk.1" "$TMP/mk.2"
+$MPI -np 3 "$BIN" logits --layer-split 3,2,1 -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.3" 2>>"$TMP/mk.err" >/dev/null
+same_bytes "mkmodel Q8_0 logits, 3 ranks 3,2,1" "$TMP/mk.1" "$TMP/mk.3"
+"$BIN" run -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.1" 2>/dev/null
+$MPI -np 2 "$BIN" run -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.2" 2>/dev/null
+same_bytes "mkmodel Q8_0 greedy tokens, 2 ranks" "$TMP/mkrun.1" "$TMP/mkrun.2"
+# memory: each rank's peak RSS after load is its weights plus a bounded overhead (the process, MPI, scratch)
+n_lines=0
+while read -r w rss; do
+  n_lines=$((n_lines + 1))
+  echo "rank memory: weights $w MiB, peak RSS $rss MiB" >&2
+  awk -v w="$w" -v r="$rss" 'BEGIN { exit !(r >= 0.8 * w && r <= w + 64) }' && ok || bad "a rank holding $w MiB has a peak RSS of $rss MiB"
+done < <(sed -n 's/.*; weights \([0-9.]*\) MiB .*peak RSS \([0-9.]*\) MiB/\1 \2/p' "$TMP/mk.err")
+[ "$n_lines" -eq 5 ] && ok || bad "expected 5 start-up lines (2 + 3 ranks), got $n_lines"
+
+# expect_refusal NEEDLE MPIRUN-ARGS...: mpirun fails and its output names the cause
+expect_refusal() {
+  local needle=$1; shift
+  local out rc
+  out=$($MPI "$@" 2>&1); rc=$?
+  if [ $rc -ne 0 ] && grep -q -- "$needle" <<<"$out"; then ok; else bad "mpirun $* -> rc $rc, wanted '$needle': $out"; fi
+}
+G=$SHARED/golden/a_small_mixed
+# the same shapes and config, another seed
+"$BIN" mkmodel -o "$TMP/mk4" --layers 6 --vocab 4096 --ffn 1024 --experts 4 --seed 4 >/dev/null 2>&1 || bad "mkmodel seed 4"
+expect_refusal "rank 1 (host .*) has a different model file" -np 1 "$BIN" logits -m "$M" --ids 1,2 -o "$TMP/x" : -np 1 "$BIN" logits -m "$TMP/mk4" --ids 1,2 -o "$TMP/x"
+mkdir -p "$TMP/g2" && cp "$G"/* "$TMP/g2/" && sed -i 's/"rms_norm_eps": *[0-9.e-]*/"rms_norm_eps": 0.001/' "$TMP/g2/config.json"
+expect_refusal "rank 1 (host .*) reads another model config" -np 1 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x" : -np 1 "$BIN" logits -m "$TMP/g2" --ids 1,2 -o "$TMP/x"
+cp "$BIN" "$TMP/minimax2" && printf 'x' >>"$TMP/minimax2"
+expect_refusal "rank 1 (host .*) runs another minimax binary" -np 1 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x" : -np 1 "$TMP/minimax2" logits -m "$G" --ids 1,2 -o "$TMP/x"
+expect_refusal "rank 1 (host .*): loading" -np 1 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x" : -np 1 "$BIN" logits -m "$TMP/nowhere" --ids 1,2 -o "$TMP/x"
+expect_refusal "summing to 3" -np 2 "$BIN" logits --layer-split 1,2 -m "$G" --ids 1,2 -o "$TMP/x"
+expect_refusal "at least one layer" -np 5 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x"
+expect_refusal "does not run across ranks" -np 2 "$BIN" chat -m "$G"
+
+# A rank killed (SIGKILL) or stopped (SIGSTOP: a hang) mid-generation: every process ends, bounded, with an error.
+# start_long: a long generation on 3 ranks in the background (bg); waits for the start-up lines; pid: rank 1's
+start_long() {
+  $MPI -np 3 "$BIN" run -m "$G" --ids 1,2,3 -n 1000000 -c 1000000 -t 1 >/dev/null 2>"$TMP/long.err" &
+  bg=$!
+  for _ in $(seq 100); do grep -q "rank 1 of 3" "$TMP/long.err" && break; sleep 0.1; done
+  sleep 0.5
+  pid=$(sed -n 's/.*rank 1 of 3 (host [^,]*, pid \([0-9]*\)).*/\1/p' "$TMP/long.err")
+}
+# ends_within SECONDS NEEDLE WHAT: the background mpirun exits non-zero within SECONDS, its stderr has NEEDLE
+ends_within() {
+  local t0=$SECONDS rc
+  for _ in $(seq $(($1 * 10))); do kill -0 $bg 2>/dev/null || break; sleep 0.1; done
+  if kill -0 $bg 2>/dev/null; then bad "$3: mpirun still runs after $1 s"; kill -9 $bg; wait $bg 2>/dev/null; bg=""; return; fi
+  wait $bg; rc=$?; bg=""
+  echo "$3: ended in $((SECONDS - t0)) s, exit $rc: $(grep -v '^ *$' "$TMP/long.err" | grep -v 'rank [0-9] of 3 (host' | head -3 | tr '\n' ' ')" >&2
+  if [ $rc -ne 0 ] && grep -q -- "$2" "$TMP/long.err"; then ok; else bad "$3: exit $rc, wanted '$2' in: $(cat "$TMP/long.err")"; fi
+}
+start_long
+if [ -n "$pid" ]; then kill -9 "$pid"; ends_within 30 "rank 1 .* signal 9" "rank 1 killed"; else bad "no start-up line for rank 1: $(cat "$TMP/long.err")"; kill -9 $bg; bg=""; fi
+export MM_DIST_TIMEOUT=3
+start_long
+if [ -n "$pid" ]; then kill -STOP "$pid"; ends_within 30 "rank [02] of 3: .*nothing came within 3 s" "rank 1 stopped"; else bad "no start-up line for rank 1"; kill -9 $bg; bg=""; fi
+echo "MMT $pass $fail"

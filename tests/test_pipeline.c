@@ -1,0 +1,178 @@
+/* test_pipeline.c — pipeline parallelism (src/model/mm_pipeline.*, src/dist/): the split planner, then the same
+ * binary re-run under `mpirun --oversubscribe -np 2` and `-np 3` (uneven --layer-split) on golden models, where
+ * rank 0 compares everything bit for bit against a whole model loaded in its own process with the same threads:
+ * a prefill of four sequences in one batch whose chunks (n_ubatch 5) are the micro-batches, batched decode steps of
+ * the four, snapshot / restore, copy and reset of sequences (the other ranks follow under rank 0's ids). */
+#include <sys/wait.h>
+#include <unistd.h>
+#include "mm_test.h"
+#include "model/mm_pipeline.h"
+#include "minimax.h"
+
+static void test_plan(void) {
+    int first[9];
+    /* equal layers, no embedding/head: even split */
+    int64_t eq[8] = {10, 10, 10, 10, 10, 10, 10, 10};
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 2, NULL, first) == 0 && first[0] == 0 && first[1] == 4 && first[2] == 8, "even 2");
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 4, NULL, first) == 0 && first[1] == 2 && first[2] == 4 && first[3] == 6, "even 4");
+    /* a heavy embedding on rank 0 and head on the last rank: they get fewer layers */
+    CHECK(mm_pp_plan(eq, 8, 20, 20, 2, NULL, first) == 0 && first[1] == 4, "symmetric ends");
+    CHECK(mm_pp_plan(eq, 8, 30, 0, 2, NULL, first) == 0 && first[1] == 3, "heavy embedding: rank 0 got %d layers", first[1]);
+    CHECK(mm_pp_plan(eq, 8, 0, 30, 2, NULL, first) == 0 && first[1] == 6, "heavy head: rank 0 got %d layers", first[1]);
+    /* every rank gets a layer even when one layer dominates */
+    int64_t skew[4] = {1000, 1, 1, 1};
+    CHECK(mm_pp_plan(skew, 4, 0, 0, 4, NULL, first) == 0 && first[1] == 1 && first[2] == 2 && first[3] == 3, "skew");
+    CHECK(mm_pp_plan(skew, 4, 0, 0, 2, NULL, first) == 0 && first[1] == 1, "skew 2: %d", first[1]);
+    /* overrides and refusals */
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 3, "1,5,2", first) == 0 && first[1] == 1 && first[2] == 6 && first[3] == 8, "split");
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 3, "1,5,1", first) < 0 && strstr(mm_last_error(), "summing to 7"), "%s", mm_last_error());
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 2, "1,5,2", first) < 0 && strstr(mm_last_error(), "more counts"), "%s", mm_last_error());
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 2, "4,x", first) < 0 && strstr(mm_last_error(), "layer counts"), "%s", mm_last_error());
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 2, "0,8", first) < 0, "a rank with no layers");
+    CHECK(mm_pp_plan(eq, 8, 0, 0, 9, NULL, first) < 0 && strstr(mm_last_error(), "at least one layer"), "%s", mm_last_error());
+}
+
+/* ---------------------------------------------------------------- under mpirun */
+typedef struct {
+    mm_context *c;
+    float *lg;
+} side;
+
+static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+
+/* One batch on both sides; returns the rows written (equal on both, else -1) and compares them bit for bit. */
+static int both(side *p, side *r, const mm_batch *b, int V, const char *what) {
+    int np = mm_decode(p->c, b, p->lg), nr = mm_decode(r->c, b, r->lg);
+    CHECK(np == nr && np > 0, "%s: rows %d vs %d (%s)", what, np, nr, mm_last_error());
+    if (np != nr || np <= 0) return -1;
+    CHECK(same(p->lg, r->lg, (size_t)np * V), "%s: logits differ from one process (max |d| %g)", what,
+          mmt_maxdiff(p->lg, r->lg, (size_t)np * V));
+    return np;
+}
+
+static int child(const char *path, const char *split) {
+    mm_set_threads(1);
+    mm_dist *d = mm_dist_open(NULL, NULL);
+    if (!d) {
+        fprintf(stderr, "%s\n", mm_last_error());
+        return 2;
+    }
+    mm_model *m = mm_pp_load(d, path, NULL, split);
+    if (!m) {
+        if (d->rank == 0) fprintf(stderr, "pipeline load: %s\n", mm_last_error());
+        d->ops->close(d);
+        return 2;
+    }
+    if (d->rank != 0) {
+        int rc = mm_pp_worker(m);
+        if (rc < 0) mm_dist_fail(d, "worker");
+        mm_model_free(m);
+        d->ops->close(d);
+        return 0;
+    }
+    mm_model *ref = mm_model_load(path, NULL);
+    CHECK(ref != NULL, "%s", mm_last_error());
+    const int V = mm_model_config(m)->vocab_size, S = 4;
+    mm_context_params cp = {.n_ctx = 64, .n_seq_max = S, .n_ubatch = 5};
+    side p = {mm_context_new(m, &cp), malloc(sizeof(float) * 64 * (size_t)V)};
+    side r = {mm_context_new(ref, &cp), malloc(sizeof(float) * 64 * (size_t)V)};
+
+    /* prefill: 4 sequences of 3, 7, 2, 6 tokens in one batch of 18 (chunks of 5), logits of every row */
+    const int lens[4] = {3, 7, 2, 6};
+    int32_t tok[32], seq[32], next[4];
+    int8_t want[32];
+    int n = 0;
+    for (int s = 0; s < S; s++)
+        for (int i = 0; i < lens[s]; i++, n++) tok[n] = (int32_t)((s * 37 + i * 11 + 1) % V), seq[n] = s, want[n] = 1;
+    mm_batch b = {.n_tokens = n, .token = tok, .seq = seq, .logits = want};
+    both(&p, &r, &b, V, "prefill of 4 sequences");
+    for (int s = 0, row = 0; s < S; row += lens[s], s++) next[s] = mmt_argmax(r.lg + (size_t)(row + lens[s] - 1) * V, V);
+
+    /* batched decode: the 4 sequences one token each, 5 steps (greedy), snapshot of seq 1 after step 2 */
+    mm_seq_state *snap_p = NULL, *snap_r = NULL;
+    for (int step = 0; step < 5; step++) {
+        for (int s = 0; s < S; s++) tok[s] = next[s], seq[s] = s;
+        mm_batch db = {.n_tokens = S, .token = tok, .seq = seq};
+        if (both(&p, &r, &db, V, "batched decode step") != S) break;
+        for (int s = 0; s < S; s++) next[s] = mmt_argmax(r.lg + (size_t)s * V, V);
+        if (step == 2) {
+            snap_p = mm_seq_snapshot(p.c, 1);
+            snap_r = mm_seq_snapshot(r.c, 1);
+            CHECK(snap_p && snap_r, "snapshot: %s", mm_last_error());
+        }
+    }
+    /* restore seq 1's snapshot into seq 2, copy seq 0 to seq 3, reset seq 0: then one step of all four */
+    CHECK(mm_seq_restore(p.c, 2, snap_p) == 0 && mm_seq_restore(r.c, 2, snap_r) == 0, "restore: %s", mm_last_error());
+    CHECK(mm_seq_copy(p.c, 3, 0) == 0 && mm_seq_copy(r.c, 3, 0) == 0, "copy: %s", mm_last_error());
+    mm_seq_reset(p.c, 0);
+    mm_seq_reset(r.c, 0);
+    CHECK(mm_seq_len(p.c, 2) == mm_seq_len(r.c, 2) && mm_seq_len(p.c, 0) == 0, "lengths");
+    for (int s = 0; s < S; s++) tok[s] = (int32_t)(7 * s + 3), seq[s] = s;
+    mm_batch db = {.n_tokens = S, .token = tok, .seq = seq};
+    both(&p, &r, &db, V, "after restore/copy/reset");
+    mm_seq_state_free(snap_p);
+    mm_seq_state_free(snap_r);
+    /* a state file holds a whole model's layers: a stage refuses to write one */
+    mm_seq_state *st = mm_seq_snapshot(p.c, 1);
+    char file[512];
+    snprintf(file, sizeof file, "%s/stage.state", mmt_tmpdir());
+    CHECK(st && mm_seq_state_save(st, file) < 0 && strstr(mm_last_error(), "pipeline stage"), "%s", mm_last_error());
+    mm_seq_state_free(st);
+    /* a second context at once keeps its own id on every rank */
+    side q = {mm_context_new(m, &(mm_context_params){.n_ctx = 16, .n_ubatch = 2}), p.lg};
+    side rq = {mm_context_new(ref, &(mm_context_params){.n_ctx = 16, .n_ubatch = 2}), r.lg};
+    int32_t zero[3] = {0, 0, 0};
+    mm_batch one = {.n_tokens = 3, .token = tok, .seq = zero};
+    both(&q, &rq, &one, V, "second context");
+    mm_context_free(q.c);
+    mm_context_free(rq.c);
+
+    mm_context_free(p.c);
+    mm_context_free(r.c);
+    free(p.lg);
+    free(r.lg);
+    mm_model_free(ref);
+    mm_model_free(m);
+    mm_pp_finish(d);
+    d->ops->close(d);
+    return mmt_done();
+}
+
+/* Runs this binary under mpirun with np ranks on a golden case; adds the child's MMT counts. */
+static void under_mpirun(const char *self, int np, const char *golden, const char *split) {
+    char model[4096], cmd[8192];
+    snprintf(model, sizeof model, "%s/golden/%s", mmt_shared(), golden);
+    snprintf(cmd, sizeof cmd, "timeout 120 mpirun --oversubscribe -np %d %s --child %s %s 2>&1", np, self, model,
+             split ? split : "-");
+    FILE *f = popen(cmd, "r");
+    CHECK(f != NULL, "popen");
+    if (!f) return;
+    char line[1024];
+    int p = -1, fl = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "MMT %d %d", &p, &fl) == 2) continue;
+        fputs(line, stderr);
+    }
+    int st = pclose(f);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && p > 0 && fl == 0, "mpirun -np %d on %s: exit %d, child MMT %d %d", np,
+          golden, WIFEXITED(st) ? WEXITSTATUS(st) : -1, p, fl);
+    if (p > 0) mmt_passed += p;
+    if (fl > 0) mmt_failed += fl;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--child")) return child(argv[2], strcmp(argv[3], "-") ? argv[3] : NULL);
+    test_plan();
+    CHECK(mm_dist_available(), "this build has no MPI transport (build with make MPI=1; scripts/deps.sh installs Open MPI)");
+    CHECK(system("command -v mpirun >/dev/null") == 0, "mpirun is missing (openmpi-bin, scripts/deps.sh)");
+    if (mm_dist_available()) {
+        if (geteuid() == 0) { /* Open MPI refuses root unless told */
+            setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+            setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+        }
+        setenv("MM_DIST_TIMEOUT", "60", 1);
+        under_mpirun(argv[0], 2, "a_small_mixed", NULL);
+        under_mpirun(argv[0], 3, "f_remote_dialect", "1,5,2");
+    }
+    return mmt_done();
+}
