@@ -270,6 +270,7 @@ mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, con
         m->pp = NULL;
         goto fail;
     }
+    pp->t_start = mm_time();
     return m;
 fail:
     mm_model_free(m);
@@ -328,18 +329,28 @@ void mm_pp_decode_begin(mm_context *c, const mm_batch *b, int want_logits) {
 void mm_pp_decode_end(mm_context *c, float *logits, int n_rows) {
     mm_pp *pp = c->model->pp;
     if (!logits || n_rows <= 0) return;
+    const double t0 = mm_time();
     if (mm_dist_recv(pp->d, pp->n - 1, TAG_LOGITS, logits, sizeof(float) * (size_t)n_rows * c->model->cfg.vocab_size,
                      "the logits") < 0)
         mm_dist_fail(pp->d, "decode");
+    pp->t_wait += mm_time() - t0;
+}
+
+void mm_pp_report(const mm_pp *pp) {
+    const double all = mm_time() - pp->t_start;
+    fprintf(stderr, "minimax: rank %d of %d: waited for other ranks %.3f s of %.3f s (%.1f%%)\n", pp->rank, pp->n,
+            pp->t_wait, all, all > 0 ? 100 * pp->t_wait / all : 0.0);
 }
 
 /* ---------------------------------------------------------------- between stages */
 void mm_pp_recv_act(mm_context *c, int T) {
     mm_pp *pp = c->model->pp;
     const size_t n = sizeof(float) * (size_t)T * c->model->cfg.hidden_size;
+    const double t0 = mm_time();
     if (mm_dist_recv(pp->d, pp->rank - 1, TAG_ACT, c->x, n, "a chunk's residual stream") < 0 ||
         mm_dist_recv(pp->d, pp->rank - 1, TAG_ACT, c->h, n, "a chunk's normalised input") < 0)
         mm_dist_fail(pp->d, "decode");
+    pp->t_wait += mm_time() - t0;
 }
 void mm_pp_send_act(mm_context *c, int T) {
     mm_pp *pp = c->model->pp;
@@ -416,11 +427,14 @@ int mm_pp_worker(mm_model *m) {
     int rc = -1;
     for (;;) {
         pp_cmd cmd;
+        const double t0 = mm_time();
         if (mm_dist_recv(pp->d, 0, TAG_CMD, &cmd, sizeof cmd, "the next command") < 0) goto out;
+        pp->t_wait += mm_time() - t0;
         mm_context *c = NULL;
         if (cmd.op != OP_QUIT && cmd.op != OP_CTX_NEW && cmd.op != OP_STATE_FREE && !(c = find_ctx(&w, cmd.ctx))) goto out;
         switch (cmd.op) {
         case OP_QUIT:
+            if (getenv("MM_PP_REPORT")) mm_pp_report(pp);
             rc = 0;
             goto out;
         case OP_CTX_NEW:

@@ -20,7 +20,11 @@ struct mm_pp {
     int first[MM_PP_MAX_RANKS + 1]; /* rank r holds layers [first[r], first[r+1]) */
     int next_ctx;                   /* rank 0: the id of the next context */
     int64_t next_snap;              /* rank 0: the id of the next snapshot */
+    double t_start, t_wait;         /* when the stage started serving; seconds since spent waiting for other ranks */
 };
+
+/* One stderr line: the seconds this rank waited for the others (the pipeline bubble it saw) of those it ran. */
+void mm_pp_report(const mm_pp *pp);
 
 /* Contiguous layer ranges for n ranks that balance weight bytes (rank 0 also holds the embedding, the last rank
  * the head): minimises the largest rank's bytes, every rank at least one layer. split, when not NULL, is the
