@@ -3,10 +3,13 @@
 # logits and greedy tokens from 2 and 3 ranks (uneven --layer-split, several micro-batches) bit-identical to one
 # process with the same threads; a mkmodel model quantized to Q8_0 likewise, with each rank's memory ≈ its share;
 # start-up refusals (different model file, config, binary; bad split; too many ranks; a command that does not run
-# across ranks); a rank killed or stopped mid-generation ends every process within bounded time with a clear error.
+# across ranks); `serve` on 2 and 3 ranks answering as one process (tests/server/test_mpi.mjs); a rank killed or
+# stopped mid-generation ends every process within bounded time with a clear error.
 # Env: MM_BIN, MM_SHARED, MM_TEST_TMP. Last line: MMT <passed> <failed>.
 set -u
 BUILD=${1:-build}
+cd "$(dirname "$0")/.."
+
 BIN=${MM_BIN:-$PWD/$BUILD/minimax}
 SHARED=${MM_SHARED:-../shared}
 TMP=$(mktemp -d "${MM_TEST_TMP:-/tmp}/cli_mpi-XXXXXX")
@@ -42,7 +45,7 @@ done
 
 # A mkmodel model in Q8_0 (packed at load, so resident memory is what a rank holds), two threads per rank.
 M=$TMP/mk
-"$BIN" mkmodel -o "$M" --layers 6 --vocab 4096 --ffn 1024 --experts 4 --seed 3 >/dev/null 2>&1 &&
+"$BIN" mkmodel -o "$M" --layers 6 --vocab 4096 --ffn 2048 --experts 8 --seed 3 >/dev/null 2>&1 &&
   "$BIN" quantize "$M" "$M.gguf" --type q8_0 >/dev/null 2>&1 || bad "mkmodel/quantize failed"
 "$BIN" logits -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.1" 2>/dev/null
 $MPI -np 2 "$BIN" logits -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.2" 2>"$TMP/mk.err" >/dev/null
@@ -57,7 +60,7 @@ n_lines=0
 while read -r w rss; do
   n_lines=$((n_lines + 1))
   echo "rank memory: weights $w MiB, peak RSS $rss MiB" >&2
-  awk -v w="$w" -v r="$rss" 'BEGIN { exit !(r >= 0.8 * w && r <= w + 64) }' && ok || bad "a rank holding $w MiB has a peak RSS of $rss MiB"
+  awk -v w="$w" -v r="$rss" 'BEGIN { exit !(r >= 0.8 * w && r <= w + 32) }' && ok || bad "a rank holding $w MiB has a peak RSS of $rss MiB"
 done < <(sed -n 's/.*; weights \([0-9.]*\) MiB .*peak RSS \([0-9.]*\) MiB/\1 \2/p' "$TMP/mk.err")
 [ "$n_lines" -eq 5 ] && ok || bad "expected 5 start-up lines (2 + 3 ranks), got $n_lines"
 
@@ -70,7 +73,7 @@ expect_refusal() {
 }
 G=$SHARED/golden/a_small_mixed
 # the same shapes and config, another seed
-"$BIN" mkmodel -o "$TMP/mk4" --layers 6 --vocab 4096 --ffn 1024 --experts 4 --seed 4 >/dev/null 2>&1 || bad "mkmodel seed 4"
+"$BIN" mkmodel -o "$TMP/mk4" --layers 6 --vocab 4096 --ffn 2048 --experts 8 --seed 4 >/dev/null 2>&1 || bad "mkmodel seed 4"
 expect_refusal "rank 1 (host .*) has a different model file" -np 1 "$BIN" logits -m "$M" --ids 1,2 -o "$TMP/x" : -np 1 "$BIN" logits -m "$TMP/mk4" --ids 1,2 -o "$TMP/x"
 mkdir -p "$TMP/g2" && cp "$G"/* "$TMP/g2/" && sed -i 's/"rms_norm_eps": *[0-9.e-]*/"rms_norm_eps": 0.001/' "$TMP/g2/config.json"
 expect_refusal "rank 1 (host .*) reads another model config" -np 1 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x" : -np 1 "$BIN" logits -m "$TMP/g2" --ids 1,2 -o "$TMP/x"
@@ -80,6 +83,19 @@ expect_refusal "rank 1 (host .*): loading" -np 1 "$BIN" logits -m "$G" --ids 1,2
 expect_refusal "summing to 3" -np 2 "$BIN" logits --layer-split 1,2 -m "$G" --ids 1,2 -o "$TMP/x"
 expect_refusal "at least one layer" -np 5 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x"
 expect_refusal "does not run across ranks" -np 2 "$BIN" chat -m "$G"
+
+# serve under mpirun (tests/server/test_mpi.mjs, the openai client): answers equal one process's, the prefix cache hits
+if [ -d tests/server/node_modules/openai ]; then
+  TM=$TMP/text-model
+  "$BIN" mkmodel -o "$TM" --preset tiny --hidden 128 --layers 4 --heads 4 --kv-heads 2 --head-dim 32 --ffn 128 --experts 4 \
+    >/dev/null && cp "$SHARED/tokenizer/tokenizer.json" "$TM/" || bad "mkmodel for the server text model"
+  out=$(MM_BIN=$BIN MM_SHARED=$SHARED MM_SERVER_TEXT_MODEL=$TM timeout 300 node tests/server/test_mpi.mjs 2>&1); rc=$?
+  line=$(grep '^MMT ' <<<"$out" | tail -n 1)
+  if [ -n "$line" ]; then read -r _ p f <<<"$line"; pass=$((pass + p)); fail=$((fail + f)); else bad "test_mpi.mjs crashed (exit $rc)"; fi
+  [ "${f:-1}" -ne 0 ] && grep -v '^MMT ' <<<"$out" | tail -40 >&2
+else
+  bad "tests/server/node_modules is missing: run scripts/deps-test.sh"
+fi
 
 # A rank killed (SIGKILL) or stopped (SIGSTOP: a hang) mid-generation: every process ends, bounded, with an error.
 # start_long: a long generation on 3 ranks in the background (bg); waits for the start-up lines; pid: rank 1's

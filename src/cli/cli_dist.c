@@ -1,5 +1,6 @@
 /* cli_dist.c — commands under mpirun: the model of a command is this rank's pipeline stage (src/model/mm_pipeline.h).
  * Rank 0 runs the command; every other rank serves rank 0 inside mm_cli_load_model and exits there. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,10 @@ mm_model *mm_cli_load_model(const char *cmd, const char *path, const mm_model_pa
     if (g_dist->size == 1) return mm_model_load(path, p);
     mm_model *m = mm_pp_load(g_dist, path, p, g_split);
     if (g_dist->rank == 0) return m;
-    /* Ranks > 0: rank 0 prints why the start failed; otherwise serve it until the command ends. */
+    /* Ranks > 0: rank 0 prints why the start failed; otherwise serve it until the command ends. A signal mpirun
+     * forwards (SIGINT, SIGTERM) is rank 0's to act on: it ends the job with its last command. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     int rc = 1;
     if (m) {
         if (mm_pp_worker(m) < 0) mm_dist_fail(g_dist, cmd);

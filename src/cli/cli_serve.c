@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "minimax.h"
 #include "server/mm_server.h"
 
 static void usage(FILE *f) {
@@ -74,5 +75,12 @@ int mm_cli_serve(int argc, char **argv) {
     }
     if (!p.model_path) { fprintf(stderr, "minimax serve: -m DIR is required (see --help)\n"); return 2; }
     if (p.api_key && !*p.api_key) { fprintf(stderr, "minimax serve: --api-key must not be empty\n"); return 2; }
+    if (mm_cli_launched_ranks() > 1) { /* under mpirun: rank 0 serves its pipeline stage, the others serve rank 0 */
+        if (p.threads) mm_set_threads(p.threads);
+        if (!(p.model = mm_cli_load_model(cmd, p.model_path, NULL))) {
+            fprintf(stderr, "minimax serve: %s\n", mm_last_error());
+            return 1;
+        }
+    }
     return mm_server_run(&p);
 }

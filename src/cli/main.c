@@ -18,7 +18,7 @@ static const struct {
     {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout", 0},
     {"bench", mm_cli_bench, "machine ceilings, prompt processing and generation speed", 1},
     {"tokenize", mm_cli_tokenize, "text to token ids and back with tokenizer.json", 0},
-    {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)", 0},
+    {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)", 1},
     {"quantize", mm_cli_quantize, "convert a checkpoint to a llama.cpp minimax-01 GGUF (bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)", 0},
     {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences", 0},
     {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base", 1},
@@ -58,8 +58,8 @@ int main(int argc, char **argv) {
             if (mm_cli_launched_ranks() > 1 && !commands[i].ranks) {
                 const char *r = getenv("OMPI_COMM_WORLD_RANK");
                 if (!r || !strcmp(r, "0"))
-                    fprintf(stderr, "minimax %s: does not run across ranks under mpirun (run, logits, bench and "
-                            "perplexity do); start it without mpirun\n", argv[1]);
+                    fprintf(stderr, "minimax %s: does not run across ranks under mpirun (run, logits, bench, "
+                            "perplexity and serve do); start it without mpirun\n", argv[1]);
                 return 2;
             }
             int rc = commands[i].fn(argc - 1, argv + 1);

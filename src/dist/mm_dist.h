@@ -1,8 +1,8 @@
 /* mm_dist.h — the transport between the processes of one distributed job (pipeline stages), behind a small
  * table of functions so the model never calls a runtime (MPI today, NCCL later) directly. Every wait is bounded:
  * a receive, a flush or a barrier that does not complete within its timeout fails with an error naming the peer
- * and what was awaited, and the caller ends the job with mm_dist_abort. Only the thread that opened the transport
- * calls it (MPI_THREAD_FUNNELED). */
+ * and what was awaited, and the caller ends the job with mm_dist_abort. Calls are serialized: one thread at a time
+ * (MPI_THREAD_SERIALIZED; a server's scheduler thread decodes, its main thread loaded the model). */
 #ifndef MM_DIST_H
 #define MM_DIST_H
 #include <stddef.h>

@@ -152,12 +152,14 @@ static const mm_dist_ops mpi_ops = {"mpi", mpi_send, mpi_recv, mpi_flush, mpi_ba
 
 mm_dist *mm_dist_mpi_open(int *argc, char ***argv) {
     int provided = 0;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    /* One thread at a time calls MPI, but not always the same one: the server's scheduler thread decodes while the
+     * main thread loaded the model and frees it (MPI_THREAD_SERIALIZED; FUNNELED would bind every call to main). */
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         mm_set_error("MPI_Init_thread failed");
         return NULL;
     }
-    if (provided < MPI_THREAD_FUNNELED) {
-        mm_set_error("the MPI library gives thread level %d, below MPI_THREAD_FUNNELED", provided);
+    if (provided < MPI_THREAD_SERIALIZED) {
+        mm_set_error("the MPI library gives thread level %d, below MPI_THREAD_SERIALIZED", provided);
         MPI_Finalize();
         return NULL;
     }

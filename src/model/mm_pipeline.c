@@ -9,7 +9,7 @@
 #include "formats/mm_weights.h"
 
 enum { TAG_HELLO = 10, TAG_VERDICT, TAG_CMD, TAG_BATCH, TAG_ACT, TAG_LOGITS };
-enum { OP_QUIT = 1, OP_CTX_NEW, OP_CTX_FREE, OP_DECODE, OP_SEQ_RESET, OP_SEQ_COPY, OP_SNAPSHOT, OP_RESTORE, OP_STATE_FREE };
+enum { OP_QUIT = 1, OP_PING, OP_CTX_NEW, OP_CTX_FREE, OP_DECODE, OP_SEQ_RESET, OP_SEQ_COPY, OP_SNAPSHOT, OP_RESTORE, OP_STATE_FREE };
 
 typedef struct {
     int32_t op, ctx, a, b, c, d;
@@ -304,6 +304,11 @@ int64_t mm_pp_snapshot(mm_context *c, int seq) {
 void mm_pp_restore(mm_context *c, int seq, int64_t snap) {
     cmd_all(c->model->pp, (pp_cmd){.op = OP_RESTORE, .ctx = c->pp_id, .a = seq, .snap = snap});
 }
+void mm_pp_ping(mm_pp *pp) { cmd_all(pp, (pp_cmd){.op = OP_PING}); }
+int mm_pp_keepalive_s(const mm_model *m) {
+    int s = (int)(m->pp->d->timeout_s / 4);
+    return s > 0 ? s : 1;
+}
 void mm_pp_state_free(mm_pp *pp, int64_t snap) { cmd_all(pp, (pp_cmd){.op = OP_STATE_FREE, .snap = snap}); }
 void mm_pp_finish(mm_dist *d) {
     if (!d || d->rank != 0) return;
@@ -431,8 +436,12 @@ int mm_pp_worker(mm_model *m) {
         if (mm_dist_recv(pp->d, 0, TAG_CMD, &cmd, sizeof cmd, "the next command") < 0) goto out;
         pp->t_wait += mm_time() - t0;
         mm_context *c = NULL;
-        if (cmd.op != OP_QUIT && cmd.op != OP_CTX_NEW && cmd.op != OP_STATE_FREE && !(c = find_ctx(&w, cmd.ctx))) goto out;
+        if (cmd.op != OP_QUIT && cmd.op != OP_PING && cmd.op != OP_CTX_NEW && cmd.op != OP_STATE_FREE &&
+            !(c = find_ctx(&w, cmd.ctx)))
+            goto out;
         switch (cmd.op) {
+        case OP_PING:
+            break;
         case OP_QUIT:
             if (getenv("MM_PP_REPORT")) mm_pp_report(pp);
             rc = 0;

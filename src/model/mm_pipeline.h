@@ -53,6 +53,10 @@ void mm_pp_seq_copy(mm_context *c, int dst, int src);
 int64_t mm_pp_snapshot(mm_context *c, int seq);
 void mm_pp_restore(mm_context *c, int seq, int64_t snap);
 void mm_pp_state_free(mm_pp *pp, int64_t snap);
+/* Rank 0 idle (a server without requests): a no-op command every mm_pp_keepalive_s seconds keeps the other ranks'
+ * bounded waits for the next command from running out. */
+void mm_pp_ping(mm_pp *pp);
+int mm_pp_keepalive_s(const mm_model *m);
 /* Decode: before the chunks, the batch to every rank; after them, the logits rows from the last rank. */
 void mm_pp_decode_begin(mm_context *c, const mm_batch *b, int want_logits);
 void mm_pp_decode_end(mm_context *c, float *logits, int n_rows);

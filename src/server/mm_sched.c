@@ -4,11 +4,14 @@
  * first token sampled) GEN → finished/cancelled → FREE. Prompts are prefilled in pieces that end on
  * absolute multiples of the lightning block size; snapshots go into the prefix cache at those block
  * boundaries and at the end of each job (prompt + generated tokens), keyed by the exact tokens they cover. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/mm_common.h"
+#include "model/mm_pipeline.h"
 #include "server/mm_prefix_cache.h"
 #include "server/mm_sched.h"
 
@@ -437,7 +440,21 @@ static void *worker(void *arg) {
     mm_set_threads(mm_get_threads());
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->quit && !s->q_len && !s->running) pthread_cond_wait(&s->wake, &s->mu);
+        while (!s->quit && !s->q_len && !s->running) {
+            if (!mm_pp_driver(s->model)) {
+                pthread_cond_wait(&s->wake, &s->mu);
+                continue;
+            }
+            /* rank 0 of a pipeline: the other ranks wait for commands with a timeout; tell them we live */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += mm_pp_keepalive_s(s->model);
+            if (pthread_cond_timedwait(&s->wake, &s->mu, &until) == ETIMEDOUT) {
+                pthread_mutex_unlock(&s->mu);
+                mm_pp_ping(s->model->pp);
+                pthread_mutex_lock(&s->mu);
+            }
+        }
         int quit = s->quit && !s->q_len && !s->running;
         pthread_mutex_unlock(&s->mu);
         if (quit) break;

@@ -998,7 +998,7 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     fprintf(stderr, "minimax serve: listening on http://%s:%d (loading %s)\n", s->p.host, s->port, s->p.model_path);
 
     if (s->p.threads) mm_set_threads(s->p.threads);
-    s->model = mm_model_load(s->p.model_path, NULL);
+    s->model = s->p.model ? s->p.model : mm_model_load(s->p.model_path, NULL);
     if (!s->model) {
         fprintf(stderr, "minimax serve: %s\n", mm_last_error());
         server_free(s);

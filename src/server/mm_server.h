@@ -22,6 +22,8 @@ typedef struct mm_server_params {
     int idle_timeout;            /* seconds without a byte either way before a connection is closed */
     int parse_special;           /* special-token strings in client text (chat content, prompts) are special tokens */
     int n_predict;               /* > 0: tokens a request may generate at most (its max_tokens is cut to it) */
+    struct mm_model *model;      /* a model already loaded (rank 0's pipeline stage under mpirun), which the server
+                                  * then owns and frees; NULL: the server loads model_path itself */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then

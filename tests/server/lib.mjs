@@ -31,11 +31,13 @@ export const now = () => performance.now();
 
 // Starts `minimax serve ARGS --port 0` and resolves once it prints "ready:". Returns {url, port, proc, log()}.
 // shellArgs: more arguments written as a bash snippet (for bytes a JS string cannot carry, e.g. $'\xff').
-export function startServer(args, { timeoutMs = 120000, shellArgs = '' } = {}) {
+// launcher: a command the server runs under (['mpirun', '--oversubscribe', '-np', '2']).
+export function startServer(args, { timeoutMs = 120000, shellArgs = '', launcher = null } = {}) {
   return new Promise((resolve, reject) => {
     const argv = ['serve', ...args, '--port', '0'];
     const proc = shellArgs ? spawn('bash', ['-c', `exec "$@" ${shellArgs}`, 'bash', BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-                           : spawn(BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+               : launcher ? spawn(launcher[0], [...launcher.slice(1), BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+                          : spawn(BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '', port = 0, settled = false;
     const onData = (d) => {
       log += d.toString();
