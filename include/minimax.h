@@ -68,6 +68,10 @@ typedef struct mm_model_params {
     int layer_begin, layer_end; /* bind (and touch, pack) only layers [layer_begin, layer_end) — a pipeline stage;
                              * the embedding only when layer_begin is 0, the final norm and lm_head only when
                              * layer_end is the layer count. 0, 0: the whole model. */
+    int expert_begin, expert_end; /* bind only experts [expert_begin, expert_end) of every layer (expert parallelism;
+                             * 0, 0: all experts) */
+    int no_head;            /* 1: bind neither the final norm nor lm_head (mm_decode then returns no logits: the
+                             * expert-parallel ranks other than 0) */
 } mm_model_params;
 
 /* Load a Hugging Face checkpoint directory (config.json + model.safetensors or sharded files with

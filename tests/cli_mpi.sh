@@ -37,6 +37,14 @@ for dir in "$SHARED"/golden/*/; do [ -n "${QUICK:-}" ] && break
     cat "$TMP/err" >&2
   same_bytes "$g logits, 3 ranks 1,$((L - 2)),1" "$TMP/$g.1" "$TMP/$g.3"
 done
+# expert parallelism: the experts split across the ranks, every layer on every rank
+for g in a_small_mixed c_deepnorm_alpha_beta e_partial_rotary_original; do [ -n "${QUICK:-}" ] && break
+  for n in 2 3; do
+    $MPI -np $n "$BIN" logits --expert-parallel -m "$SHARED/golden/$g" --ids $ids -t 1 -b 4 -o "$TMP/$g.ep$n" 2>"$TMP/err" >/dev/null ||
+      cat "$TMP/err" >&2
+    same_bytes "$g logits, $n expert-parallel ranks" "$TMP/$g.1" "$TMP/$g.ep$n"
+  done
+done
 for g in a_small_mixed g_prenorm_lastlinear_alibi; do [ -n "${QUICK:-}" ] && break
   "$BIN" run -m "$SHARED/golden/$g" --ids 5,6,7 -n 12 --print-ids -t 1 >"$TMP/run.1" 2>/dev/null
   $MPI -np 3 "$BIN" run -m "$SHARED/golden/$g" --ids 5,6,7 -n 12 --print-ids -t 1 >"$TMP/run.3" 2>/dev/null
@@ -55,6 +63,8 @@ same_bytes "mkmodel Q8_0 logits, 3 ranks 3,2,1" "$TMP/mk.1" "$TMP/mk.3"
 "$BIN" run -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.1" 2>/dev/null
 $MPI -np 2 "$BIN" run -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.2" 2>/dev/null
 same_bytes "mkmodel Q8_0 greedy tokens, 2 ranks" "$TMP/mkrun.1" "$TMP/mkrun.2"
+$MPI -np 2 "$BIN" run --expert-parallel -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.ep" 2>>"$TMP/mk.err"
+same_bytes "mkmodel Q8_0 greedy tokens, 2 expert-parallel ranks" "$TMP/mkrun.1" "$TMP/mkrun.ep"
 # memory: each rank's peak RSS after load is its weights plus a bounded overhead (the process, MPI, scratch)
 n_lines=0
 while read -r w rss; do
@@ -62,7 +72,7 @@ while read -r w rss; do
   echo "rank memory: weights $w MiB, peak RSS $rss MiB" >&2
   awk -v w="$w" -v r="$rss" 'BEGIN { exit !(r >= 0.8 * w && r <= w + 32) }' && ok || bad "a rank holding $w MiB has a peak RSS of $rss MiB"
 done < <(sed -n 's/.*; weights \([0-9.]*\) MiB .*peak RSS \([0-9.]*\) MiB/\1 \2/p' "$TMP/mk.err")
-[ "$n_lines" -eq 5 ] && ok || bad "expected 5 start-up lines (2 + 3 ranks), got $n_lines"
+[ "$n_lines" -eq 7 ] && ok || bad "expected 7 start-up lines (2 + 3 + 2 ranks), got $n_lines"
 
 # expect_refusal NEEDLE MPIRUN-ARGS...: mpirun fails and its output names the cause
 expect_refusal() {
@@ -82,6 +92,8 @@ expect_refusal "rank 1 (host .*) runs another minimax binary" -np 1 "$BIN" logit
 expect_refusal "rank 1 (host .*): loading" -np 1 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x" : -np 1 "$BIN" logits -m "$TMP/nowhere" --ids 1,2 -o "$TMP/x"
 expect_refusal "summing to 3" -np 2 "$BIN" logits --layer-split 1,2 -m "$G" --ids 1,2 -o "$TMP/x"
 expect_refusal "at least one layer" -np 5 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x"
+expect_refusal "at least one expert" -np 5 "$BIN" logits --expert-parallel -m "$SHARED/golden/c_deepnorm_alpha_beta" --ids 1,2 -o "$TMP/x"
+expect_refusal "exclude each other" -np 2 "$BIN" logits --expert-parallel --layer-split 2,2 -m "$G" --ids 1,2 -o "$TMP/x"
 expect_refusal "does not run across ranks" -np 2 "$BIN" chat -m "$G"
 
 # serve under mpirun (tests/server/test_mpi.mjs, the openai client): answers equal one process's, the prefix cache hits

@@ -1,5 +1,6 @@
-/* test_pipeline.c — pipeline parallelism (src/model/mm_pipeline.*, src/dist/): the split planner, then the same
- * binary re-run under `mpirun --oversubscribe -np 2` and `-np 3` (uneven --layer-split) on golden models, where
+/* test_pipeline.c — pipeline and expert parallelism (src/model/mm_pipeline.*, src/dist/): the split planner, then
+ * the same binary re-run under `mpirun --oversubscribe -np 2` and `-np 3` (uneven --layer-split; then the experts
+ * split instead of the layers) on golden models, where
  * rank 0 compares everything bit for bit against a whole model loaded in its own process with the same threads:
  * a prefill of four sequences in one batch whose chunks (n_ubatch 5) are the micro-batches, batched decode steps of
  * the four, snapshot / restore, copy and reset of sequences (the other ranks follow under rank 0's ids). */
@@ -57,7 +58,8 @@ static int child(const char *path, const char *split) {
         fprintf(stderr, "%s\n", mm_last_error());
         return 2;
     }
-    mm_model *m = mm_pp_load(d, path, NULL, split);
+    const int ep = split && !strcmp(split, "ep");
+    mm_model *m = mm_pp_load(d, path, NULL, ep ? NULL : split, ep);
     if (!m) {
         if (d->rank == 0) fprintf(stderr, "pipeline load: %s\n", mm_last_error());
         d->ops->close(d);
@@ -112,11 +114,13 @@ static int child(const char *path, const char *split) {
     both(&p, &r, &db, V, "after restore/copy/reset");
     mm_seq_state_free(snap_p);
     mm_seq_state_free(snap_r);
-    /* a state file holds a whole model's layers: a stage refuses to write one */
+    /* a state file holds a whole model's layers: a pipeline stage refuses to write one; under expert parallelism
+     * rank 0 holds every layer's states (attention is not split), so its file is whole */
     mm_seq_state *st = mm_seq_snapshot(p.c, 1);
     char file[512];
     snprintf(file, sizeof file, "%s/stage.state", mmt_tmpdir());
-    CHECK(st && mm_seq_state_save(st, file) < 0 && strstr(mm_last_error(), "pipeline stage"), "%s", mm_last_error());
+    if (ep) CHECK(st && mm_seq_state_save(st, file) == 0, "expert parallel: %s", mm_last_error());
+    else CHECK(st && mm_seq_state_save(st, file) < 0 && strstr(mm_last_error(), "pipeline stage"), "%s", mm_last_error());
     mm_seq_state_free(st);
     /* a second context at once keeps its own id on every rank */
     side q = {mm_context_new(m, &(mm_context_params){.n_ctx = 16, .n_ubatch = 2}), p.lg};
@@ -173,6 +177,8 @@ int main(int argc, char **argv) {
         setenv("MM_DIST_TIMEOUT", "60", 1);
         under_mpirun(argv[0], 2, "a_small_mixed", NULL);
         under_mpirun(argv[0], 3, "f_remote_dialect", "1,5,2");
+        under_mpirun(argv[0], 2, "c_deepnorm_alpha_beta", "ep"); /* expert parallelism: 2 + 2 experts */
+        under_mpirun(argv[0], 3, "a_small_mixed", "ep");         /* 1 + 1 + 2 experts */
     }
     return mmt_done();
 }

@@ -27,6 +27,7 @@ struct mm_model;
 struct mm_model_params;
 struct mm_model *mm_cli_load_model(const char *cmd, const char *path, const struct mm_model_params *p);
 void mm_cli_set_layer_split(const char *split);
+void mm_cli_set_expert_parallel(int on);
 int mm_cli_launched_ranks(void);
 void mm_cli_dist_end(void);
 

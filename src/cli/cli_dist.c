@@ -9,8 +9,10 @@
 
 static mm_dist *g_dist;
 static const char *g_split;
+static int g_ep;
 
 void mm_cli_set_layer_split(const char *split) { g_split = split; }
+void mm_cli_set_expert_parallel(int on) { g_ep = on; }
 
 int mm_cli_launched_ranks(void) {
     const char *v = getenv("OMPI_COMM_WORLD_SIZE");
@@ -20,12 +22,13 @@ int mm_cli_launched_ranks(void) {
 
 mm_model *mm_cli_load_model(const char *cmd, const char *path, const mm_model_params *p) {
     if (mm_cli_launched_ranks() <= 1) {
-        if (g_split) fprintf(stderr, "minimax %s: --layer-split applies to runs under mpirun only; ignored\n", cmd);
+        if (g_split || g_ep)
+            fprintf(stderr, "minimax %s: --layer-split and --expert-parallel apply to runs under mpirun only; ignored\n", cmd);
         return mm_model_load(path, p);
     }
     if (!g_dist && !(g_dist = mm_dist_open(NULL, NULL))) return NULL;
     if (g_dist->size == 1) return mm_model_load(path, p);
-    mm_model *m = mm_pp_load(g_dist, path, p, g_split);
+    mm_model *m = mm_pp_load(g_dist, path, p, g_split, g_ep);
     if (g_dist->rank == 0) return m;
     /* Ranks > 0: rank 0 prints why the start failed; otherwise serve it until the command ends. A signal mpirun
      * forwards (SIGINT, SIGTERM) is rank 0's to act on: it ends the job with its last command. */

@@ -41,9 +41,15 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    /* --layer-split A,B,...: the pipeline's layers per rank under mpirun, for any command that loads a model. */
+    /* --layer-split A,B,...: the pipeline's layers per rank under mpirun, for any command that loads a model;
+     * --expert-parallel: split the experts across the ranks instead. */
     for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--layer-split")) {
+        if (!strcmp(argv[i], "--expert-parallel")) {
+            mm_cli_set_expert_parallel(1);
+            memmove(argv + i, argv + i + 1, sizeof(char *) * (size_t)(argc - i)); /* and the NULL */
+            argc--;
+            i--;
+        } else if (!strcmp(argv[i], "--layer-split")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "minimax: --layer-split needs a value (layers per rank: 40,40)\n");
                 return 2;

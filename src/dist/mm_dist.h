@@ -19,6 +19,8 @@ typedef struct {
     /* Wait until every queued send has been delivered (timeout_s bounded). */
     int (*flush)(mm_dist *d, double timeout_s);
     int (*barrier)(mm_dist *d, double timeout_s);
+    /* buf[n] becomes the element-wise sum over all ranks of their buf[n] (timeout_s bounded). */
+    int (*allreduce_sum_f32)(mm_dist *d, float *buf, size_t n, double timeout_s);
     void (*abort)(mm_dist *d, int code);    /* ends every process of the job; does not return */
     void (*close)(mm_dist *d);               /* orderly end (after a barrier); frees d */
 } mm_dist_ops;

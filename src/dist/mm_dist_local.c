@@ -14,10 +14,12 @@ static int local_recv(mm_dist *d, int src, int tag, void *buf, size_t n, double 
 }
 static int local_flush(mm_dist *d, double timeout_s) { return 0; }
 static int local_barrier(mm_dist *d, double timeout_s) { return 0; }
+static int local_allreduce(mm_dist *d, float *buf, size_t n, double timeout_s) { return 0; }
 static void local_abort(mm_dist *d, int code) { exit(code); }
 static void local_close(mm_dist *d) { free(d); }
 
-static const mm_dist_ops local_ops = {"local", local_send, local_recv, local_flush, local_barrier, local_abort, local_close};
+static const mm_dist_ops local_ops = {"local", local_send, local_recv, local_flush, local_barrier, local_allreduce,
+                                    local_abort, local_close};
 
 mm_dist *mm_dist_local_open(void) {
     mm_dist *d = mm_xcalloc(1, sizeof *d);

@@ -133,6 +133,24 @@ static int mpi_barrier(mm_dist *d, double timeout_s) {
     return 0;
 }
 
+static int mpi_allreduce(mm_dist *d, float *buf, size_t n, double timeout_s) {
+    if (n > (size_t)INT32_MAX) {
+        mm_set_error("allreduce of %zu floats is more than one call may carry", n);
+        return -1;
+    }
+    MPI_Request req;
+    if (MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req) != MPI_SUCCESS) {
+        mm_set_error("MPI_Iallreduce failed");
+        return -1;
+    }
+    if (wait_for(d->impl, &req, timeout_s) < 0) {
+        mm_set_error("rank %d: not every rank joined the sum of %zu floats within %.0f s (MM_DIST_TIMEOUT)", d->rank, n,
+                     timeout_s);
+        return -1;
+    }
+    return 0;
+}
+
 static void mpi_abort(mm_dist *d, int code) {
     MPI_Abort(MPI_COMM_WORLD, code);
     exit(code);
@@ -148,7 +166,7 @@ static void mpi_close(mm_dist *d) {
     MPI_Finalize();
 }
 
-static const mm_dist_ops mpi_ops = {"mpi", mpi_send, mpi_recv, mpi_flush, mpi_barrier, mpi_abort, mpi_close};
+static const mm_dist_ops mpi_ops = {"mpi", mpi_send, mpi_recv, mpi_flush, mpi_barrier, mpi_allreduce, mpi_abort, mpi_close};
 
 mm_dist *mm_dist_mpi_open(int *argc, char ***argv) {
     int provided = 0;

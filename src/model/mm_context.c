@@ -287,6 +287,11 @@ mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq) {
 }
 
 int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *st) {
+    if (mm_pp_driver(c->model) && !st->pp) {
+        mm_set_error("restore: this state was not snapshot in this job (a state file), and the other ranks hold no "
+                     "part of it; across ranks only snapshots of the running job restore");
+        return -1;
+    }
     if (restore_local(c, seq, st) < 0) return -1;
     if (mm_pp_driver(c->model)) mm_pp_restore(c, seq, st->pp_snap);
     return 0;

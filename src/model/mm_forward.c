@@ -106,7 +106,7 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
                             T, H, eps);
     }
     for (int r = 0; r < n_runs; r++) c->seqs[rp[r].seq].len += rp[r].n;
-    if (!mm_model_has_head(m)) mm_pp_send_act(c, T);
+    if (m->layer_end < cfg->n_layers) mm_pp_send_act(c, T);
 
     /* Logits for the requested rows only: final norm, lm_head, f32. */
     int n_out = 0;

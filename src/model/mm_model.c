@@ -101,7 +101,8 @@ static float *norm_f32(binder *b, const mm_tensor *t, int64_t n) {
     return out;
 }
 
-static int bind_moe(binder *bb, mm_layer *ly, int i, const mm_config *c) {
+/* Binds the router and experts [e0, e1) (the others stay zero views: another rank holds them). */
+static int bind_moe(binder *bb, mm_layer *ly, int i, const mm_config *c, int e0, int e1) {
     binder b = *bb;
     const int64_t H = c->hidden_size, I = c->intermediate_size, E = c->n_experts;
     ly->w1 = mm_xcalloc((size_t)E, sizeof(mm_tensor));
@@ -117,7 +118,7 @@ static int bind_moe(binder *bb, mm_layer *ly, int i, const mm_config *c) {
         if (check_shape(&b, gate_up, 3, E, 2 * I, H) < 0) return -1;
         const mm_tensor *down = find_fmt(&b, "model.layers.%d.mlp.experts.down_proj", i);
         if (check_shape(&b, down, 3, E, H, I) < 0) return -1;
-        for (int64_t e = 0; e < E; e++) {
+        for (int64_t e = e0; e < e1; e++) {
             ly->w1[e] = mm_tensor_slab(gate_up, e, 0, I);
             ly->w3[e] = mm_tensor_slab(gate_up, e, I, I);
             ly->w2[e] = mm_tensor_slab(down, e, 0, H);
@@ -131,14 +132,14 @@ static int bind_moe(binder *bb, mm_layer *ly, int i, const mm_config *c) {
         if (check_shape(&b, up, 3, E, I, H) < 0) return -1;
         const mm_tensor *down = find_fmt(&b, "model.layers.%d.mlp.experts.down_proj", i);
         if (check_shape(&b, down, 3, E, H, I) < 0) return -1;
-        for (int64_t e = 0; e < E; e++) {
+        for (int64_t e = e0; e < e1; e++) {
             ly->w1[e] = mm_tensor_slab(gate, e, 0, I);
             ly->w3[e] = mm_tensor_slab(up, e, 0, I);
             ly->w2[e] = mm_tensor_slab(down, e, 0, H);
         }
         return 0;
     }
-    for (int e = 0; e < (int)E; e++) {
+    for (int e = e0; e < e1; e++) {
         const mm_tensor *t = find_fmt(&b, "model.layers.%d.block_sparse_moe.experts.%d.w1.weight", i, e);
         if (check_shape(&b, t, 2, I, H) < 0) return -1;
         ly->w1[e] = *t;
@@ -191,7 +192,7 @@ static int bind_layer(binder *bb, mm_model *m, int i) {
         ly->alpha_attn = (float)c->alpha_full;
         ly->beta_attn = (float)c->beta_full;
     }
-    return bind_moe(&b, ly, i, c);
+    return bind_moe(&b, ly, i, c, m->expert_begin, m->expert_end);
 }
 
 static void free_layers(mm_model *m) {
@@ -237,7 +238,7 @@ static int packable(mm_model *m, mm_tensor **list) {
         mm_tensor *mats[] = {&ly->qkv, &ly->out_gate, &ly->out_proj, &ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->router};
         for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
             if (mats[j]->data) list[n++] = mats[j];
-        for (int e = 0; e < m->cfg.n_experts; e++) list[n++] = &ly->w1[e], list[n++] = &ly->w3[e], list[n++] = &ly->w2[e];
+        for (int e = m->expert_begin; e < m->expert_end; e++) list[n++] = &ly->w1[e], list[n++] = &ly->w3[e], list[n++] = &ly->w2[e];
     }
     return n;
 }
@@ -314,6 +315,14 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
         mm_set_error("layer range [%d, %d) is not inside the model's %d layers", m->layer_begin, m->layer_end, c->n_layers);
         goto fail;
     }
+    m->no_head = params ? params->no_head != 0 : 0;
+    m->expert_begin = params ? params->expert_begin : 0;
+    m->expert_end = params && params->expert_end ? params->expert_end : c->n_experts;
+    if (m->expert_begin < 0 || m->expert_end > c->n_experts || m->expert_begin >= m->expert_end) {
+        mm_set_error("expert range [%d, %d) is not inside the model's %d experts", m->expert_begin, m->expert_end,
+                     c->n_experts);
+        goto fail;
+    }
     const mm_tensor *t = NULL;
     if (mm_model_has_embed(m) || (mm_model_has_head(m) && c->tie_word_embeddings)) {
         t = find_fmt(&b, "model.embed_tokens.weight");
@@ -329,7 +338,8 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
             m->lm_head = *t;
         }
         if (!(m->final_norm = norm_f32(&b, find_fmt(&b, "model.norm.weight"), H))) goto fail;
-    } else if (!(m->end_norm = norm_f32(&b, find_fmt(&b, "model.layers.%d.input_layernorm.weight", m->layer_end), H))) {
+    } else if (m->layer_end < c->n_layers &&
+               !(m->end_norm = norm_f32(&b, find_fmt(&b, "model.layers.%d.input_layernorm.weight", m->layer_end), H))) {
         goto fail;
     }
 
@@ -345,7 +355,13 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
     {
         int64_t *per = mm_xmalloc(sizeof(int64_t) * (size_t)c->n_layers), eb, hb;
         mm_weights_layer_bytes(m->weights, c, per, &eb, &hb);
-        for (int i = m->layer_begin; i < m->layer_end; i++) m->bytes_bound += per[i];
+        for (int i = m->layer_begin; i < m->layer_end; i++) {
+            /* less the experts another rank holds (expert parallelism): all experts of a layer have one size */
+            const mm_layer *ly = &m->layers[i];
+            const int64_t expert = (int64_t)(ly->w1[m->expert_begin].nbytes + ly->w3[m->expert_begin].nbytes +
+                                             ly->w2[m->expert_begin].nbytes);
+            m->bytes_bound += per[i] - expert * (c->n_experts - (m->expert_end - m->expert_begin));
+        }
         if (mm_model_has_embed(m)) m->bytes_bound += eb;
         if (mm_model_has_head(m) && !(mm_model_has_embed(m) && c->tie_word_embeddings)) m->bytes_bound += hb;
         free(per);

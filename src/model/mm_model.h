@@ -50,13 +50,15 @@ struct mm_model {
     float *end_norm;       /* [H] input_layernorm of layer layer_end (when < L): the norm that ends this stage */
     int lin_begin, lin_end;   /* the lightning kind_index range of those layers (their lightning states) */
     int soft_begin, soft_end; /* the softmax kind_index range (their KV caches) */
+    int no_head;           /* the head is not held even though layer_end is L (mm_model_params.no_head) */
+    int expert_begin, expert_end; /* the experts of each layer this process holds (all, or an expert-parallel share) */
     int64_t bytes_bound;   /* bytes of the tensors this process binds (all of the model, or its stage's share) */
     mm_pp *pp;             /* the pipeline this model is a stage of; NULL for a single process */
 };
 
 /* Whether this process holds the embedding / the final norm and lm_head. */
 static inline int mm_model_has_embed(const struct mm_model *m) { return m->layer_begin == 0; }
-static inline int mm_model_has_head(const struct mm_model *m) { return m->layer_end == m->cfg.n_layers; }
+static inline int mm_model_has_head(const struct mm_model *m) { return m->layer_end == m->cfg.n_layers && !m->no_head; }
 
 /* The config and the tensor table of a checkpoint directory or .gguf file, nothing bound or touched. 0 or -1. */
 int mm_model_open_weights(const char *path, mm_config *cfg, mm_weights **w);

@@ -4,7 +4,7 @@
  * the chosen experts' weights); each token sums its experts' outputs in ascending expert order. */
 #include <math.h>
 #include <stdlib.h>
-#include "model/mm_context.h"
+#include "model/mm_pipeline.h"
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_ops.h"
 #include "base/mm_pool.h"
@@ -91,9 +91,11 @@ void mm_moe_forward(mm_context *c, const mm_layer *ly, int T) {
     moe_args a = {c, sel, pos, wsel, K, H, I};
     mm_parallel_for(T, 16, gather_body, &a);
 
+    /* the experts this process holds: all, or a share under expert parallelism (the others' rows come from the sum) */
+    const int e0 = c->model->expert_begin, e1 = c->model->expert_end, ep = c->model->pp && c->model->pp->ep;
     mm_matmul_job *jobs = mm_xmalloc(sizeof(mm_matmul_job) * (size_t)(2 * E));
     int nj = 0;
-    for (int e = 0; e < E; e++) /* gate and up of every chosen expert: one region, each expert's rows quantized once */
+    for (int e = e0; e < e1; e++) /* gate and up of every chosen expert: one region, each expert's rows quantized once */
         if (count[e]) {
             const float *x = c->moe_x + (size_t)off[e] * H;
             jobs[nj++] = (mm_matmul_job){c->moe_i + (size_t)off[e] * I, x, &ly->w1[e], count[e]};
@@ -102,10 +104,13 @@ void mm_moe_forward(mm_context *c, const mm_layer *ly, int T) {
     mm_matmul_n(jobs, nj);
     mm_parallel_for((int64_t)T * K, 4, swiglu_body, &a);
     nj = 0;
-    for (int e = 0; e < E; e++)
+    if (ep) memset(c->moe_y, 0, sizeof(float) * (size_t)T * K * H);
+    for (int e = e0; e < e1; e++)
         if (count[e])
             jobs[nj++] = (mm_matmul_job){c->moe_y + (size_t)off[e] * H, c->moe_i + (size_t)off[e] * I, &ly->w2[e], count[e]};
     mm_matmul_n(jobs, nj);
+    /* [T·K, H]: each row is non-zero on the one rank holding its expert, so the sum is exact (x + 0 = x) */
+    if (ep) mm_pp_allreduce(c, c->moe_y, (size_t)T * K * H);
     mm_parallel_for(T, 8, combine_body, &a);
     free(jobs);
     free(off);

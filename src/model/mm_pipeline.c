@@ -142,7 +142,7 @@ typedef struct {
 } hello;
 
 typedef struct {
-    int32_t ok;
+    int32_t ok, ep;
     int32_t first[MM_PP_MAX_RANKS + 1];
     char msg[640];
 } verdict;
@@ -192,7 +192,7 @@ static int agree(mm_pp *pp, hello *mine, verdict *v, int (*check)(mm_pp *, const
 typedef struct {
     const int64_t *per;
     int64_t embed, head;
-    int L;
+    int L, E, ep;
     const char *split;
 } plan_arg;
 
@@ -209,6 +209,16 @@ static int check_same(mm_pp *pp, const hello *all, verdict *v, void *arg) {
         }
     }
     int first[MM_PP_MAX_RANKS + 1];
+    v->ep = pa->ep;
+    if (pa->ep) { /* experts as even as they divide; a layer split makes no sense then */
+        if (pa->split || pp->n > pa->E) {
+            if (pa->split) snprintf(v->msg, sizeof v->msg, "--layer-split and --expert-parallel exclude each other");
+            else snprintf(v->msg, sizeof v->msg, "%d ranks for %d experts: each rank needs at least one expert", pp->n, pa->E);
+            return -1;
+        }
+        for (int r = 0; r <= pp->n; r++) v->first[r] = (int)((int64_t)r * pa->E / pp->n);
+        return 0;
+    }
     if (mm_pp_plan(pa->per, pa->L, pa->embed, pa->head, pp->n, pa->split, first) < 0) {
         snprintf(v->msg, sizeof v->msg, "%s", mm_last_error());
         return -1;
@@ -217,7 +227,7 @@ static int check_same(mm_pp *pp, const hello *all, verdict *v, void *arg) {
     return 0;
 }
 
-mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, const char *split) {
+mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, const char *split, int ep) {
     if (d->size > MM_PP_MAX_RANKS) {
         mm_set_error("%d ranks: at most %d", d->size, MM_PP_MAX_RANKS);
         return NULL;
@@ -244,16 +254,18 @@ mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, con
         per = mm_xmalloc(sizeof(int64_t) * (size_t)cfg.n_layers);
         mm_weights_layer_bytes(w, &cfg, per, &embed, &head);
     }
-    plan_arg pa = {per, embed, head, ok ? cfg.n_layers : 0, split};
+    plan_arg pa = {per, embed, head, ok ? cfg.n_layers : 0, ok ? cfg.n_experts : 0, ep, split};
     int r = agree(pp, &me, &v, check_same, &pa);
     if (w) mm_weights_close(w);
     free(per);
     if (r < 0) goto fail;
     memcpy(pp->first, v.first, sizeof(int) * (size_t)(pp->n + 1));
+    pp->ep = v.ep;
 
     mm_model_params mp = p ? *p : (mm_model_params){0};
-    mp.layer_begin = pp->first[pp->rank];
-    mp.layer_end = pp->first[pp->rank + 1];
+    *(pp->ep ? &mp.expert_begin : &mp.layer_begin) = pp->first[pp->rank];
+    *(pp->ep ? &mp.expert_end : &mp.layer_end) = pp->first[pp->rank + 1];
+    mp.no_head = pp->ep && pp->rank != 0; /* expert parallel: rank 0 computes the logits */
     m = mm_model_load(path, &mp);
     hello_fill(&me, m != NULL);
     if (agree(pp, &me, &v, NULL, NULL) < 0) goto fail;
@@ -261,9 +273,12 @@ mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, con
 
     int nl = 0, ns = 0;
     for (int i = m->layer_begin; i < m->layer_end; i++) *(m->layers[i].type == MM_LAYER_LIGHTNING ? &nl : &ns) += 1;
-    fprintf(stderr, "minimax: rank %d of %d (host %s, pid %d): layers %d..%d of %d (%d lightning, %d softmax)%s%s; weights %.1f MiB "
-            "(%.1f MiB packed), peak RSS %.1f MiB\n", pp->rank, pp->n, me.host, (int)getpid(), m->layer_begin, m->layer_end - 1,
-            m->cfg.n_layers, nl, ns, mm_model_has_embed(m) ? ", embedding" : "", mm_model_has_head(m) ? ", final norm + lm_head" : "",
+    char experts[64] = "";
+    if (pp->ep) snprintf(experts, sizeof experts, ", experts %d..%d of %d", m->expert_begin, m->expert_end - 1, m->cfg.n_experts);
+    fprintf(stderr, "minimax: rank %d of %d (host %s, pid %d): layers %d..%d of %d (%d lightning, %d softmax)%s%s%s; weights "
+            "%.1f MiB (%.1f MiB packed), peak RSS %.1f MiB\n", pp->rank, pp->n, me.host, (int)getpid(), m->layer_begin,
+            m->layer_end - 1, m->cfg.n_layers, nl, ns, experts, mm_model_has_embed(m) ? ", embedding" : "",
+            mm_model_has_head(m) ? ", final norm + lm_head" : "",
             (double)m->bytes_bound / (1 << 20), (double)m->bytes_packed / (1 << 20), (double)mm_peak_rss() / (1 << 20));
     if (d->ops->barrier(d, d->timeout_s) < 0) {
         mm_error_prefix("start-up");
@@ -333,7 +348,7 @@ void mm_pp_decode_begin(mm_context *c, const mm_batch *b, int want_logits) {
 
 void mm_pp_decode_end(mm_context *c, float *logits, int n_rows) {
     mm_pp *pp = c->model->pp;
-    if (!logits || n_rows <= 0) return;
+    if (!logits || n_rows <= 0 || pp->ep) return; /* expert parallel: rank 0 computed them */
     const double t0 = mm_time();
     if (mm_dist_recv(pp->d, pp->n - 1, TAG_LOGITS, logits, sizeof(float) * (size_t)n_rows * c->model->cfg.vocab_size,
                      "the logits") < 0)
@@ -348,6 +363,13 @@ void mm_pp_report(const mm_pp *pp) {
 }
 
 /* ---------------------------------------------------------------- between stages */
+void mm_pp_allreduce(const mm_context *c, float *buf, size_t n) {
+    mm_pp *pp = c->model->pp;
+    const double t0 = mm_time();
+    if (pp->d->ops->allreduce_sum_f32(pp->d, buf, n, pp->d->timeout_s) < 0) mm_dist_fail(pp->d, "the experts' outputs");
+    pp->t_wait += mm_time() - t0;
+}
+
 void mm_pp_recv_act(mm_context *c, int T) {
     mm_pp *pp = c->model->pp;
     const size_t n = sizeof(float) * (size_t)T * c->model->cfg.hidden_size;

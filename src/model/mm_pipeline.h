@@ -17,7 +17,8 @@
 struct mm_pp {
     mm_dist *d;
     int rank, n;
-    int first[MM_PP_MAX_RANKS + 1]; /* rank r holds layers [first[r], first[r+1]) */
+    int ep;                         /* 1: expert parallelism instead (every rank all layers, a share of the experts) */
+    int first[MM_PP_MAX_RANKS + 1]; /* rank r holds layers [first[r], first[r+1]) (pipeline), or experts (ep) */
     int next_ctx;                   /* rank 0: the id of the next context */
     int64_t next_snap;              /* rank 0: the id of the next snapshot */
     double t_start, t_wait;         /* when the stage started serving; seconds since spent waiting for other ranks */
@@ -31,11 +32,18 @@ void mm_pp_report(const mm_pp *pp);
  * user's override: n layer counts ("40,40") summing to L. first[n+1]. 0 or -1 with an error. */
 int mm_pp_plan(const int64_t *per_layer, int L, int64_t embed, int64_t head, int n, const char *split, int *first);
 
+/* Expert parallelism (ep = 1 in mm_pp_load): every rank holds every layer's attention, norms and router and the
+ * experts [first[r], first[r+1]) of each layer; every rank runs the whole forward on the same batch (rank 0 sends it),
+ * each computes the outputs of its experts' (token, expert) pairs and one sum over the ranks per layer (the pairs of
+ * other ranks' experts are zeros there) gives every rank all of them; each token then adds its experts' outputs in
+ * the same order as one process does, so results are bit-identical. Rank 0 computes the logits. */
+void mm_pp_allreduce(const mm_context *c, float *buf, size_t n);
+
 /* Loads this rank's stage of the model at path: every rank checks that all ranks run the same binary, config and
  * model file (else each returns NULL, rank 0's error naming the rank and what differs), rank 0 plans the split,
  * each rank binds/packs only its layers and prints its start-up line on stderr. A rank that fails to load makes
  * every rank return NULL (rank 0's error names it). */
-mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, const char *split);
+mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, const char *split, int ep);
 
 /* Ranks > 0: carry out rank 0's commands until it ends the job. 0, or -1 with an error (the caller ends the job). */
 int mm_pp_worker(mm_model *m);

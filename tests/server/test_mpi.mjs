@@ -1,4 +1,4 @@
-// test_mpi.mjs — `minimax serve` under mpirun (a pipeline of 2 and 3 ranks) answers exactly as one process does,
+// test_mpi.mjs — `minimax serve` under mpirun (a pipeline of 2 and 3 ranks, and 2 expert-parallel ranks) answers exactly as one process does,
 // through the official `openai` client: the golden model's completions (token ids), concurrent requests decoded
 // together, long prompts whose continuations restore prefixes from the cache (each rank keeps its part of every
 // snapshot under rank 0's id), chat with the real tokenizer after 17 s idle with MM_DIST_TIMEOUT=15 (rank 0's
@@ -46,8 +46,9 @@ const args = ['-m', GOLDEN, '-np', '4', '-c', '1024', '-t', '1', '--cache-mb', '
 const one = await startServer(args);
 const ref = await script(one, 'a_small_mixed');
 check(await stopServer(one) === 0, 'single-process server exit');
-for (const [n, split] of [[2, null], [3, '2,1,1']]) {
-  const srv = await startServer(split ? [...args, '--layer-split', split] : args, { launcher: mpirun(n) });
+for (const [n, split] of [[2, null], [3, '2,1,1'], [2, 'ep']]) {
+  const extra = split === 'ep' ? ['--expert-parallel'] : split ? ['--layer-split', split] : [];
+  const srv = await startServer([...args, ...extra], { launcher: mpirun(n) });
   try {
     const got = await script(srv, 'a_small_mixed');
     check(JSON.stringify(got.out) === JSON.stringify(ref.out), `${n} ranks: every answer equals one process's`, { got: got.out, want: ref.out });
