@@ -17,7 +17,7 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 bg=""
-trap '[ -n "$bg" ] && kill -9 $bg 2>/dev/null; rm -rf "$TMP"' EXIT
+trap '[ -n "$bg" ] && kill -TERM $bg 2>/dev/null && wait $bg 2>/dev/null; rm -rf "$TMP"' EXIT
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export MM_DIST_TIMEOUT=60
 MPI="timeout 120 mpirun --oversubscribe"
@@ -114,7 +114,7 @@ fi
 start_long() {
   $MPI -np 3 "$BIN" run -m "$G" --ids 1,2,3 -n 1000000 -c 1000000 -t 1 >/dev/null 2>"$TMP/long.err" &
   bg=$!
-  for _ in $(seq 100); do grep -q "rank 1 of 3" "$TMP/long.err" && break; sleep 0.1; done
+  for _ in $(seq 300); do grep -q "rank 1 of 3" "$TMP/long.err" && break; sleep 0.1; done
   sleep 0.5
   pid=$(sed -n 's/.*rank 1 of 3 (host [^,]*, pid \([0-9]*\)).*/\1/p' "$TMP/long.err")
 }
@@ -122,14 +122,14 @@ start_long() {
 ends_within() {
   local t0=$SECONDS rc
   for _ in $(seq $(($1 * 10))); do kill -0 $bg 2>/dev/null || break; sleep 0.1; done
-  if kill -0 $bg 2>/dev/null; then bad "$3: mpirun still runs after $1 s"; kill -9 $bg; wait $bg 2>/dev/null; bg=""; return; fi
+  if kill -0 $bg 2>/dev/null; then bad "$3: mpirun still runs after $1 s"; kill -TERM $bg; wait $bg 2>/dev/null; bg=""; return; fi
   wait $bg; rc=$?; bg=""
   echo "$3: ended in $((SECONDS - t0)) s, exit $rc: $(grep -v '^ *$' "$TMP/long.err" | grep -v 'rank [0-9] of 3 (host' | head -3 | tr '\n' ' ')" >&2
   if [ $rc -ne 0 ] && grep -q -- "$2" "$TMP/long.err"; then ok; else bad "$3: exit $rc, wanted '$2' in: $(cat "$TMP/long.err")"; fi
 }
 start_long
-if [ -n "$pid" ]; then kill -9 "$pid"; ends_within 30 "rank 1 .* signal 9" "rank 1 killed"; else bad "no start-up line for rank 1: $(cat "$TMP/long.err")"; kill -9 $bg; bg=""; fi
-export MM_DIST_TIMEOUT=3
+if [ -n "$pid" ]; then kill -9 "$pid"; ends_within 30 "rank 1 .* signal 9" "rank 1 killed"; else bad "no start-up line for rank 1: $(cat "$TMP/long.err")"; kill -TERM $bg; wait $bg 2>/dev/null; bg=""; fi
+export MM_DIST_TIMEOUT=5
 start_long
-if [ -n "$pid" ]; then kill -STOP "$pid"; ends_within 30 "rank [02] of 3: .*nothing came within 3 s" "rank 1 stopped"; else bad "no start-up line for rank 1"; kill -9 $bg; bg=""; fi
+if [ -n "$pid" ]; then kill -STOP "$pid"; ends_within 30 "rank [02] of 3: .*nothing came within 5 s" "rank 1 stopped"; else bad "no start-up line for rank 1"; kill -TERM $bg; wait $bg 2>/dev/null; bg=""; fi
 echo "MMT $pass $fail"
