@@ -1,7 +1,7 @@
 /* mm_dist_mpi.c — the transport over Open MPI (built with make MPI=1). Sends are non-blocking on a copy of the
  * buffer (a stage hands its activations on and goes on with the next micro-batch); receives, flushes and barriers
  * poll their request until a deadline, sleeping between polls (a waiting rank must not take the core from a
- * computing one when ranks share cores), so no wait can hang: past the deadline the call fails with an error. */
+ * computing one when ranks share cores; short pauses while a wait is young, long ones once it idles), so no wait can hang: past the deadline the call fails with an error. */
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +31,17 @@ static void reap(mpi_impl *im) {
     im->n = w;
 }
 
-/* Polls req until it completes or timeout_s passes; 0 or -1. Sleeps 20 µs growing to 2 ms between polls. */
+/* The pause between two polls of a wait that began at t0: 20 µs growing to 100 µs while the wait is young (a
+ * layer's exchange, an activation), up to 2 ms once it has lasted 50 ms (an idle rank waiting for a command). */
+static void pause_poll(double t0, long *ns) {
+    nanosleep(&(struct timespec){0, *ns}, NULL);
+    const long cap = mm_time() - t0 < 0.05 ? 100000 : 2000000;
+    *ns = *ns * 3 / 2 < cap ? *ns * 3 / 2 : cap;
+}
+
+/* Polls req until it completes or timeout_s passes; 0 or -1. */
 static int wait_for(mpi_impl *im, MPI_Request *req, double timeout_s) {
-    const double end = mm_time() + timeout_s;
+    const double t0 = mm_time(), end = t0 + timeout_s;
     long ns = 20000;
     for (;;) {
         int done = 0;
@@ -41,8 +49,7 @@ static int wait_for(mpi_impl *im, MPI_Request *req, double timeout_s) {
         if (done) return 0;
         if (im) reap(im);
         if (mm_time() > end) return -1;
-        nanosleep(&(struct timespec){0, ns}, NULL);
-        if (ns < 2000000) ns = ns * 3 / 2;
+        pause_poll(t0, &ns);
     }
 }
 
@@ -82,7 +89,7 @@ static int mpi_recv(mm_dist *d, int src, int tag, void *buf, size_t n, double ti
         mm_set_error("MPI_Irecv failed");
         return -1;
     }
-    const double end = mm_time() + timeout_s;
+    const double t0 = mm_time(), end = t0 + timeout_s;
     long ns = 20000;
     for (;;) {
         int done = 0;
@@ -98,8 +105,7 @@ static int mpi_recv(mm_dist *d, int src, int tag, void *buf, size_t n, double ti
                          "command", timeout_s);
             return -1;
         }
-        nanosleep(&(struct timespec){0, ns}, NULL);
-        if (ns < 2000000) ns = ns * 3 / 2;
+        pause_poll(t0, &ns);
     }
     int got = 0;
     MPI_Get_count(&st, MPI_BYTE, &got);
