@@ -56,8 +56,9 @@ M=$TMP/mk
 "$BIN" mkmodel -o "$M" --layers 6 --vocab 4096 --ffn 2048 --experts 8 --seed 3 >/dev/null 2>&1 &&
   "$BIN" quantize "$M" "$M.gguf" --type q8_0 >/dev/null 2>&1 || bad "mkmodel/quantize failed"
 "$BIN" logits -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.1" 2>/dev/null
-$MPI -np 2 "$BIN" logits -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.2" 2>"$TMP/mk.err" >/dev/null
+MM_PP_REPORT=1 $MPI -np 2 "$BIN" logits -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.2" 2>"$TMP/mk.err" >/dev/null
 same_bytes "mkmodel Q8_0 logits, 2 ranks" "$TMP/mk.1" "$TMP/mk.2"
+for r in 0 1; do grep -q "rank $r of 2: waited for other ranks [0-9.]* s of" "$TMP/mk.err" && ok || bad "MM_PP_REPORT: no line of rank $r"; done
 $MPI -np 3 "$BIN" logits --layer-split 3,2,1 -m "$M.gguf" --ids $ids -t 2 -b 5 -o "$TMP/mk.3" 2>>"$TMP/mk.err" >/dev/null
 same_bytes "mkmodel Q8_0 logits, 3 ranks 3,2,1" "$TMP/mk.1" "$TMP/mk.3"
 "$BIN" run -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.1" 2>/dev/null

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "model/mm_model.h"
+#include "model/mm_pipeline.h"
 #include "formats/mm_weights.h"
 #include "formats/mm_gguf.h"
 #include "kernels/mm_kernels.h"
@@ -282,6 +282,7 @@ void mm_model_free(mm_model *m) {
     free_layers(m);
     free(m->final_norm);
     free(m->end_norm);
+    if (m->pp && m->pp->rank == 0 && getenv("MM_PP_REPORT")) mm_pp_report(m->pp);
     free(m->pp);
     free(m->inv_freq);
     if (m->weights) mm_weights_close(m->weights);
