@@ -20,6 +20,10 @@ bg=""
 trap '[ -n "$bg" ] && kill -TERM $bg 2>/dev/null && wait $bg 2>/dev/null; rm -rf "$TMP"' EXIT
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export MM_DIST_TIMEOUT=60
+if [ -n "${MM_SANITIZE:-}" ]; then   # Open MPI's own leaks: tests/lsan-mpi.supp, matched on full stacks
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0" LSAN_OPTIONS=suppressions=$PWD/tests/lsan-mpi.supp
+  export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
+fi
 MPI="timeout 120 mpirun --oversubscribe"
 if ! command -v mpirun >/dev/null; then bad "mpirun is missing (openmpi-bin: scripts/deps.sh)"; echo "MMT $pass $fail"; exit 1; fi
 
@@ -106,6 +110,11 @@ if [ -d tests/server/node_modules/openai ]; then
   line=$(grep '^MMT ' <<<"$out" | tail -n 1)
   if [ -n "$line" ]; then read -r _ p f <<<"$line"; pass=$((pass + p)); fail=$((fail + f)); else bad "test_mpi.mjs crashed (exit $rc)"; fi
   [ "${f:-1}" -ne 0 ] && grep -v '^MMT ' <<<"$out" | tail -40 >&2
+  # perplexity on 2 ranks prints the same numbers (the time aside)
+  head -c 2000 README.md >"$TMP/ppl.txt"
+  "$BIN" perplexity -m "$TM" -f "$TMP/ppl.txt" -c 64 --chunks 2 -t 1 2>/dev/null | sed 's/ ([0-9.]* s)//' >"$TMP/ppl.1"
+  $MPI -np 2 "$BIN" perplexity -m "$TM" -f "$TMP/ppl.txt" -c 64 --chunks 2 -t 1 2>/dev/null | sed 's/ ([0-9.]* s)//' >"$TMP/ppl.2"
+  grep -q "^perplexity: " "$TMP/ppl.1" && same_bytes "perplexity, 2 ranks" "$TMP/ppl.1" "$TMP/ppl.2" || bad "perplexity printed nothing"
 else
   bad "tests/server/node_modules is missing: run scripts/deps-test.sh"
 fi

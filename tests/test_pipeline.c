@@ -175,6 +175,14 @@ int main(int argc, char **argv) {
             setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
         }
         setenv("MM_DIST_TIMEOUT", "60", 1);
+        if (getenv("MM_SANITIZE")) { /* Open MPI's own leaks: tests/lsan-mpi.supp, matched on full stacks */
+            char opt[1024];
+            snprintf(opt, sizeof opt, "%s:fast_unwind_on_malloc=0", getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "");
+            setenv("ASAN_OPTIONS", opt, 1);
+            setenv("LSAN_OPTIONS", "suppressions=tests/lsan-mpi.supp", 1);
+            setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 1);
+            setenv("PMIX_MCA_mca_base_component_disable_dlclose", "1", 1);
+        }
         under_mpirun(argv[0], 2, "a_small_mixed", NULL);
         under_mpirun(argv[0], 3, "f_remote_dialect", "1,5,2");
         under_mpirun(argv[0], 2, "c_deepnorm_alpha_beta", "ep"); /* expert parallelism: 2 + 2 experts */
