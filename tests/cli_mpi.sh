@@ -139,7 +139,7 @@ ends_within() {
 }
 start_long
 if [ -n "$pid" ]; then kill -9 "$pid"; ends_within 30 "rank 1 .* signal 9" "rank 1 killed"; else bad "no start-up line for rank 1: $(cat "$TMP/long.err")"; kill -TERM $bg; wait $bg 2>/dev/null; bg=""; fi
-export MM_DIST_TIMEOUT=5
+export MM_DIST_TIMEOUT=10
 start_long
-if [ -n "$pid" ]; then kill -STOP "$pid"; ends_within 30 "rank [02] of 3: .*nothing came within 5 s" "rank 1 stopped"; else bad "no start-up line for rank 1"; kill -TERM $bg; wait $bg 2>/dev/null; bg=""; fi
+if [ -n "$pid" ]; then kill -STOP "$pid"; ends_within 40 "rank [02] of 3: .*nothing came within 10 s" "rank 1 stopped"; else bad "no start-up line for rank 1: $(cat "$TMP/long.err")"; kill -TERM $bg; wait $bg 2>/dev/null; bg=""; fi
 echo "MMT $pass $fail"
