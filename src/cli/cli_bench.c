@@ -27,6 +27,8 @@ static void usage(FILE *f) {
             "                      before each repeat), e.g. tg128 at depth 4096 (default 0)\n"
             "      --kv-bf16       bf16 KV cache\n"
             "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
+            "      --isa NAME      force the kernel set: scalar, avx2, avxvnni or avx512 (default: the best this CPU\n"
+            "                      runs), e.g. to measure an AVX2-only machine's kernels on a newer one\n"
             "      --bw-mb N       buffer for the bandwidth ceiling in MiB (default 1024)\n"
             "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
             "      --attn-depth LIST  depths at which to time the softmax attention kernel alone (default: each\n"
@@ -106,6 +108,14 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 22, &depth)) return 2; }
         else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
         else if (!strcmp(a, "--no-repack")) no_repack = 1;
+        else if (!strcmp(a, "--isa")) {
+            NEXT();
+            if (mm_kernels_force_isa(v) != 0) {
+                fprintf(stderr, "minimax bench: --isa %s: unknown kernel set or not supported by this CPU "
+                                "(scalar, avx2, avxvnni, avx512)\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
         else if (!strcmp(a, "--attn-depth")) { NEXT(); if ((n_depth = parse_list(cmd, v, depths, 16)) < 0) return 2; }
