@@ -5,10 +5,11 @@
 #   kernels  base                      (matrix products, block formats, packed layout, element-wise ops)
 #   text     base                      (tokenizer, chat templates)
 #   formats  base kernels text         (config.json, safetensors, GGUF, random checkpoints)
-#   model    base kernels formats      (binding, the layer stack, contexts, sampling)
-#   tools    base kernels text formats model          (machine ceilings, conversion, perplexity)
-#   train    base kernels text formats model          (the trainer, the tokenizer trainer)
-#   server   base kernels text formats model tools    (HTTP, scheduler, prefix cache, OpenAI JSON)
+#   vision   base kernels formats      (image decoding, preprocessing, the CLIP tower, projector and packing)
+#   model    base kernels formats vision               (binding, the layer stack, contexts, sampling, the VL merge)
+#   tools    base kernels text formats vision model    (machine ceilings, conversion, perplexity)
+#   train    base kernels text formats model           (the trainer, the tokenizer trainer)
+#   server   base kernels text formats vision model tools   (HTTP, scheduler, prefix cache, OpenAI JSON)
 #   cli      everything
 # Prints each offending line and exits 1; prints "layers ok" and exits 0 otherwise. An argument names another
 # tree to check (the tests check a copy with a bad include in it).
@@ -19,11 +20,12 @@ declare -A allow=(
   [kernels]="base"
   [text]="base"
   [formats]="base kernels text"
-  [model]="base kernels formats"
-  [tools]="base kernels text formats model"
+  [vision]="base kernels formats"
+  [model]="base kernels formats vision"
+  [tools]="base kernels text formats vision model"
   [train]="base kernels text formats model"
-  [server]="base kernels text formats model tools"
-  [cli]="base kernels text formats model tools train server"
+  [server]="base kernels text formats vision model tools"
+  [cli]="base kernels text formats vision model tools train server"
 )
 bad=0
 for dir in src/*/; do

@@ -16,6 +16,9 @@ pkgs=(
   clang                # second compiler: the sanitizer build and the fuzzers (tests/fuzz) are built with it
   libclang-rt-dev      # clang's runtimes: AddressSanitizer, UndefinedBehaviorSanitizer, libFuzzer
   libomp-dev           # OpenMP for clang
+  libpng-dev           # PNG images (MiniMax-VL-01 inputs)
+  libjpeg62-turbo-dev  # JPEG images: libjpeg-turbo, the decoder Pillow uses on Debian (bit-identical pixels)
+  libwebp-dev          # WebP images
 )
 
 [ $# -gt 0 ] && pkgs=("$@")

@@ -6,6 +6,7 @@
 #include "base/mm_common.h"
 
 typedef struct mm_weights mm_weights;
+struct mm_vision;
 
 typedef struct {
     int type;              /* MM_LAYER_LIGHTNING or MM_LAYER_SOFTMAX */
@@ -42,6 +43,9 @@ struct mm_model {
     void **packs;          /* [n_packs] packed copies of block-quantized matrices (mm_pack.h), owned */
     int n_packs;
     int64_t bytes_packed;  /* Σ of their sizes */
+    struct mm_vision *vision;      /* MiniMax-VL-01's tower, projector and newline (vision/mm_vision.h), or NULL */
+    mm_weights *vision_weights;    /* a separate vision GGUF (mmproj) the tower points into, or NULL */
+    int64_t vision_params, vision_bytes;   /* of the vision tensors inside `weights` (not read per text token) */
 };
 
 /* Base ALiBi slopes for n heads as the remote code builds them (power-of-2 formula, or interleaved),
