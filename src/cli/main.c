@@ -22,6 +22,7 @@ static const struct {
     {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base"},
     {"train", mm_cli_train, "train a MiniMax-01 model from scratch on text (AdamW, WSD schedule, resumable checkpoints)"},
     {"train-tokenizer", mm_cli_train_tokenizer, "learn a byte-level BPE tokenizer.json (MiniMax's format) from text"},
+    {"image-info", mm_cli_image_info, "how MiniMax-VL-01 cuts an image: grid resolution, tiles, image tokens"},
 };
 
 static void usage(FILE *f) {
