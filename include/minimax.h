@@ -243,6 +243,9 @@ int mm_image_encode(const mm_model *m, const mm_image_input *in, float *out);
 int mm_image_patch_tokens(const mm_model *m);
 int mm_image_encode_patches(const mm_model *m, const mm_image_input *in, int p0, int np, float *proj);
 int mm_image_pack(const mm_model *m, const mm_image_input *in, const float *proj, float *out);
+/* The rows mm_image_pack would copy, as pointers into proj (or at the model's image_newline): rows[n_tokens], to
+ * bind features to a batch (mm_batch.embd) without copying them. */
+int mm_image_pack_rows(const mm_model *m, const mm_image_input *in, const float *proj, const float **rows);
 
 /* Replaces the image placeholders of ids (each a single image token, one per image, in order) by n_tok[j] image
  * tokens each. *out is a new array (free it); returns its length, or -1 + error when the prompt has another number

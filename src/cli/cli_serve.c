@@ -9,11 +9,14 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: minimax serve -m DIR [options]\n"
             "\n"
-            "OpenAI-compatible HTTP server with continuous batching and a prefix cache. Endpoints:\n"
+            "OpenAI-compatible HTTP server with continuous batching and a prefix cache. With a MiniMax-VL-01 model,\n"
+            "chat messages take images as {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/png;base64,...\"}}\n"
+            "parts (remote URLs are never fetched). Endpoints:\n"
             "  POST /v1/chat/completions  POST /v1/completions  GET /v1/models  GET /health\n"
             "  POST /tokenize  POST /detokenize  GET /metrics (Prometheus)  GET / (chat page)\n"
             "\n"
             "  -m, --model DIR        checkpoint directory\n"
+            "      --mmproj FILE      the vision GGUF of a .gguf VL model\n"
             "      --tokenizer FILE   tokenizer.json (default: DIR/tokenizer.json if present; without one only\n"
             "                         /v1/completions with token-id prompts works)\n"
             "      --alias NAME       model id reported by the API (default: the directory name)\n"
@@ -25,7 +28,8 @@ static void usage(FILE *f) {
             "  -n, --n-predict N      tokens a request may generate at most (default: until its context is full)\n"
             "      --queue N          requests that may wait for a slot before 503 (default 64)\n"
             "      --cache-mb N       prefix-cache budget in MiB (default 1024; 0 = off)\n"
-            "      --max-body-kb N    request body limit in KiB (default 8192); bodies held at once: 8x this\n"
+            "      --max-body-kb N    request body limit in KiB (default 8192; images travel base64-encoded in it); bodies\n"
+            "                         held at once: 8x this\n"
             "      --max-conns N      open connections (default 256); when one more comes, the oldest that has\n"
             "                         not sent a complete request (or idles between requests) is closed\n"
             "      --header-timeout S seconds a connection has to send a complete request head (default 10)\n"
@@ -33,6 +37,9 @@ static void usage(FILE *f) {
             "      --parse-special    special-token strings (<end_of_sentence>, ...) in message content and prompts are\n"
             "                         special tokens, as the chat template's own markers are (default: text, so a\n"
             "                         user cannot forge turns; for clients that build raw prompts)\n"
+            "      --image-max-mb N   MiniMax-VL-01: largest image file in MiB (default 6; larger: 413)\n"
+            "      --image-max-pixels N  largest image in pixels, refused from its header (default 33554432; larger: 413)\n"
+            "      --image-max-count N   images per request (default 8; more: 400)\n"
             "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
@@ -53,6 +60,7 @@ int mm_cli_serve(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEXT(); p.model_path = v; }
         else if (!strcmp(a, "--tokenizer")) { NEXT(); p.tokenizer_path = v; }
+        else if (!strcmp(a, "--mmproj")) { NEXT(); p.mmproj = v; }
         else if (!strcmp(a, "--alias")) { NEXT(); p.alias = v; }
         else if (!strcmp(a, "--host")) { NEXT(); p.host = v; }
         else if (!strcmp(a, "--port")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 65535, &l)) return 2; p.port = (int)l; }
@@ -66,6 +74,9 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-conns")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1 << 16, &l)) return 2; p.max_conns = (int)l; }
         else if (!strcmp(a, "--header-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.header_timeout = (double)l; }
         else if (!strcmp(a, "--idle-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.idle_timeout = (int)l; }
+        else if (!strcmp(a, "--image-max-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1 << 14, &l)) return 2; p.image_max_bytes = (size_t)l << 20; }
+        else if (!strcmp(a, "--image-max-pixels")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 34, &l)) return 2; p.image_max_pixels = l; }
+        else if (!strcmp(a, "--image-max-count")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 64, &l)) return 2; p.image_max_count = (int)l; }
         else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
         else if (!strcmp(a, "--parse-special")) p.parse_special = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }

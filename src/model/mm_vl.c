@@ -80,6 +80,12 @@ int mm_image_pack(const mm_model *m, const mm_image_input *in, const float *proj
     return 0;
 }
 
+int mm_image_pack_rows(const mm_model *m, const mm_image_input *in, const float *proj, const float **rows) {
+    if (need_vision(m, in) < 0) return -1;
+    mm_vision_pack_rows(m->vision, &in->plan, proj, rows);
+    return 0;
+}
+
 int mm_image_encode(const mm_model *m, const mm_image_input *in, float *out) {
     if (need_vision(m, in) < 0) return -1;
     const size_t rows = (size_t)in->plan.n_patches * (size_t)mm_image_patch_tokens(m);

@@ -44,23 +44,28 @@ int mm_vision_encode_patches(const mm_vision *v, const float *pixels, int p0, in
     return rc;
 }
 
-void mm_vision_pack(const mm_vision *v, const mm_image_plan *p, const float *proj, float *out) {
+void mm_vision_pack_rows(const mm_vision *v, const mm_image_plan *p, const float *proj, const float **rows) {
     const int H = v->cfg.text_hidden, side = v->cfg.img.image_size / v->cfg.img.patch_size, G = side * side;
-    const size_t row = sizeof(float) * (size_t)H;
-    memcpy(out, proj, row * (size_t)G);   /* the thumbnail, no newline */
-    float *o = out + (size_t)G * H;
+    int k = 0;
+    for (int i = 0; i < G; i++) rows[k++] = proj + (size_t)i * H;   /* the thumbnail, no newline */
     /* the tiles as one (grid_rows·side) × (grid_cols·side) map, cropped, each row closed by image_newline */
-    const int rows = p->feat_rows, cols = p->feat_cols, pad = p->feat_pad;
-    const int by_rows = rows < p->grid_rows * side;   /* the crop removes rows (else columns) */
-    for (int y = 0; y < rows; y++) {
+    const int nrows = p->feat_rows, ncols = p->feat_cols, pad = p->feat_pad;
+    const int by_rows = nrows < p->grid_rows * side;   /* the crop removes rows (else columns) */
+    for (int y = 0; y < nrows; y++) {
         const int fy = by_rows ? y + pad : y;
-        for (int x = 0; x < cols; x++) {
+        for (int x = 0; x < ncols; x++) {
             const int fx = by_rows ? x : x + pad;
             const int tile = (fy / side) * p->grid_cols + fx / side, in = (fy % side) * side + fx % side;
-            memcpy(o, proj + ((size_t)(1 + tile) * G + (size_t)in) * H, row);
-            o += H;
+            rows[k++] = proj + ((size_t)(1 + tile) * G + (size_t)in) * H;
         }
-        memcpy(o, v->newline, row);
-        o += H;
+        rows[k++] = v->newline;
     }
+}
+
+void mm_vision_pack(const mm_vision *v, const mm_image_plan *p, const float *proj, float *out) {
+    const float **rows = mm_xmalloc(sizeof(float *) * (size_t)p->n_tokens);
+    mm_vision_pack_rows(v, p, proj, rows);
+    const size_t H = (size_t)v->cfg.text_hidden;
+    for (int i = 0; i < p->n_tokens; i++) memcpy(out + (size_t)i * H, rows[i], sizeof(float) * H);
+    free(rows);
 }

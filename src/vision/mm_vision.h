@@ -74,6 +74,9 @@ int mm_vision_project(const mm_vision *v, const float *x, int64_t rows, float *o
  * out [p->n_tokens, H]: the thumbnail's G rows, then the tiles stitched into the (rows·S/p) × (cols·S/p) grid,
  * cropped to feat_rows × feat_cols at feat_pad, emitted row by row, each row followed by image_newline. */
 void mm_vision_pack(const mm_vision *v, const mm_image_plan *p, const float *proj, float *out);
+/* The same arrangement as pointers: rows[i] (i < p->n_tokens) points at the row of proj, or at image_newline, that
+ * packed row i copies (callers that bind features without copying them). */
+void mm_vision_pack_rows(const mm_vision *v, const mm_image_plan *p, const float *proj, const float **rows);
 /* Tower + projector on patches [p0, p0 + np) of pixels [n, 3, S, S] into proj rows [p0·G, (p0 + np)·G). */
 int mm_vision_encode_patches(const mm_vision *v, const float *pixels, int p0, int np, float *proj);
 /* The vision GGUF ("mmproj") of a MiniMax-VL-01 model (KVs and tensor names in mm_vision_gguf.c): write v with its
