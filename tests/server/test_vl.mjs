@@ -6,10 +6,10 @@
 // the server staying healthy, and the chat page in headless Chromium: attach an image, see its thumbnail, get a
 // streamed answer, a second turn about it served from the cache.
 import OpenAI from 'openai';
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { check, done, startServer, stopServer, post, get, stream, streamText, metric, sleep, TMP, SHARED } from './lib.mjs';
+import { check, done, startServer, stopServer, post, get, stream, streamText, metric, sleep, openBrowser, TMP, SHARED,
+         CHROMIUM } from './lib.mjs';
 
 const VL = process.env.MM_SERVER_VL_MODEL;
 if (!VL) { check(false, 'MM_SERVER_VL_MODEL is not set (tests/cli_server.sh builds it)'); done(); }
@@ -99,21 +99,12 @@ try {
   check(h.status === 200 && h.json.status === 'ok' && h.json.slots_processing === 0, 'healthy after the bad input', h.text);
 
   // ---- the chat page: attach, thumbnail, streamed answer, second turn from the cache
-  const EXE = process.env.MM_CHROMIUM || '/usr/bin/chromium';
-  if (!fs.existsSync(EXE)) check(false, `the browser test needs ${EXE} (run scripts/deps-test.sh)`);
+  if (!fs.existsSync(CHROMIUM)) check(false, `the browser test needs ${CHROMIUM} (run scripts/deps-test.sh)`);
   else {
-    const userDir = fs.mkdtempSync(path.join(TMP, 'chromium-vl-'));
-    let browser;
+    let br;
     try {
-      browser = await chromium.launchPersistentContext(userDir, {
-        executablePath: EXE, headless: true, timeout: 60000,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-               '--disable-component-update', '--disable-sync'],
-      });
-      const page = browser.pages()[0] || await browser.newPage();
-      page.setDefaultTimeout(60000);
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
+      br = await openBrowser();
+      const { page, errors } = br;
       await page.goto(srv.url + '/');
       await page.waitForFunction(() => !document.getElementById('attach').hidden);
       check(await page.isVisible('#attach'), 'the Image button shows for a vision model');
@@ -152,8 +143,7 @@ try {
     } catch (e) {
       check(false, 'browser test', String(e));
     } finally {
-      if (browser) await browser.close();
-      fs.rmSync(userDir, { recursive: true, force: true });
+      if (br) await br.close();
     }
   }
 } catch (e) {
