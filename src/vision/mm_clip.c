@@ -50,6 +50,7 @@ void mm_vision_free(mm_vision *v) {
     free(v->proj1_b);
     free(v->proj2_b);
     free(v->newline);
+    free(v->times);
     free(v);
 }
 
@@ -68,6 +69,7 @@ mm_vision *mm_vision_bind(const mm_vision_config *cfg, const mm_weights *w) {
     b.newline = native ? "model.image_newline" : "image_newline";
     mm_vision *v = mm_xcalloc(1, sizeof *v);
     v->cfg = *cfg;
+    v->times = mm_xcalloc(1, sizeof *v->times);
     const int64_t D = cfg->hidden, F = cfg->intermediate, H = cfg->text_hidden, p = cfg->img.patch_size;
     const int64_t side = cfg->img.image_size / p, P = side * side + 1;
     const int64_t conv[4] = {D, 3, p, p};
@@ -141,10 +143,12 @@ static mm_tensor f32_view(const float *p, int64_t rows, int64_t cols) {
     return t;
 }
 
-/* y[T,N] = x·Wᵀ + b. */
-static void linear(float *y, const float *x, const mm_tensor *w, const float *b, int T) {
+/* y[T,N] = x·Wᵀ + b, its time added to t->matmul. */
+static void linear(mm_vision_times *t, float *y, const float *x, const mm_tensor *w, const float *b, int T) {
+    double t0 = mm_time();
     mm_matmul(y, x, w, T);
     mm_add_rows(y, b, T, (int)w->shape[0]);
+    t->matmul += mm_time() - t0;
 }
 
 typedef struct {
@@ -212,6 +216,8 @@ static void tower_group(const mm_vision *v, scratch *s, const float *pixels, int
     const int D = c->hidden, S = c->img.image_size, p = c->img.patch_size, side = S / p, G = side * side, L1 = G + 1;
     const int T = np * L1, pp = 3 * p * p;
     const float eps = (float)c->ln_eps;
+    mm_vision_times *tm = v->times;
+    const double t_start = mm_time(), mm0 = tm->matmul, at0 = tm->attention;
     /* im2col: row (patch, gy, gx) holds the p×p pixels of the three channels, in the conv weight's (c, ky, kx) order */
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < np * G; r++) {
@@ -222,7 +228,9 @@ static void tower_group(const mm_vision *v, scratch *s, const float *pixels, int
                 memcpy(dst + (size_t)(ch * p + ky) * p,
                        pixels + (((size_t)g * 3 + ch) * S + (size_t)(gy * p + ky)) * S + (size_t)gx * p, sizeof(float) * (size_t)p);
     }
+    double t0 = mm_time();
     mm_matmul(s->emb, s->col, &v->patch, np * G);
+    tm->matmul += mm_time() - t0;
     for (int g = 0; g < np; g++) {
         float *h0 = s->h + (size_t)g * L1 * D;
         for (int d = 0; d < D; d++) h0[d] = v->cls[d] + v->pos[d];
@@ -234,21 +242,24 @@ static void tower_group(const mm_vision *v, scratch *s, const float *pixels, int
     for (int l = 0; l < c->n_layers; l++) {
         const mm_vision_layer *ly = &v->layers[l];
         mm_layernorm(s->t, s->h, ly->ln1_w, ly->ln1_b, T, D, eps);
-        linear(s->q, s->t, &ly->wq, ly->bq, T);
-        linear(s->k, s->t, &ly->wk, ly->bk, T);
-        linear(s->v, s->t, &ly->wv, ly->bv, T);
+        linear(tm, s->q, s->t, &ly->wq, ly->bq, T);
+        linear(tm, s->k, s->t, &ly->wk, ly->bk, T);
+        linear(tm, s->v, s->t, &ly->wv, ly->bv, T);
+        t0 = mm_time();
         attention(c, s, np);
-        linear(s->t, s->a, &ly->wo, ly->bo, T);
+        tm->attention += mm_time() - t0;
+        linear(tm, s->t, s->a, &ly->wo, ly->bo, T);
         mm_axpby(s->h, 1.0f, s->h, 1.0f, s->t, (int64_t)T * D);
         mm_layernorm(s->t, s->h, ly->ln2_w, ly->ln2_b, T, D, eps);
-        linear(s->f, s->t, &ly->fc1, ly->b1, T);
+        linear(tm, s->f, s->t, &ly->fc1, ly->b1, T);
         if (c->act == MM_VACT_GELU) mm_gelu_erf(s->f, (int64_t)T * c->intermediate);
         else mm_gelu_quick(s->f, (int64_t)T * c->intermediate);
-        linear(s->t, s->f, &ly->fc2, ly->b2, T);
+        linear(tm, s->t, s->f, &ly->fc2, ly->b2, T);
         mm_axpby(s->h, 1.0f, s->h, 1.0f, s->t, (int64_t)T * D);
     }
     for (int g = 0; g < np; g++)   /* drop CLS */
         memcpy(selected + (size_t)g * G * D, s->h + ((size_t)g * L1 + 1) * D, sizeof(float) * (size_t)G * D);
+    tm->other += (mm_time() - t_start) - (tm->matmul - mm0) - (tm->attention - at0);
 }
 
 /* Patches per group: enough rows (4 patches = 2308) for the matrix products to reuse each weight panel well,

@@ -15,11 +15,16 @@ int mm_vision_project(const mm_vision *v, const float *x, int64_t rows, float *o
     }
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         const int n = (int)(rows - r0 < chunk ? rows - r0 : chunk);
+        double t0 = mm_time();
         mm_matmul(hid, x + (size_t)r0 * D, &v->proj1, n);
         mm_add_rows(hid, v->proj1_b, n, H);
+        double t1 = mm_time();
         mm_gelu_erf(hid, (int64_t)n * H);
+        double t2 = mm_time();
         mm_matmul(out + (size_t)r0 * H, hid, &v->proj2, n);
         mm_add_rows(out + (size_t)r0 * H, v->proj2_b, n, H);
+        v->times->matmul += (t1 - t0) + (mm_time() - t2);
+        v->times->other += t2 - t1;
     }
     free(hid);
     return 0;

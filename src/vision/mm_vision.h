@@ -45,8 +45,17 @@ typedef struct {
     float *b2;                   /* [Dv] */
 } mm_vision_layer;
 
+/* Wall time of the tower's parts, summed over the calls of mm_vision_tower / mm_vision_project (`minimax bench`
+ * reads it; one encoding thread at a time, as the CLI and the server's worker do). */
+typedef struct {
+    double matmul;      /* patch embedding, q/k/v/out, fc1/fc2, projector (with their bias adds) */
+    double attention;   /* scores, softmax, weighted values */
+    double other;       /* LayerNorms, GELU, residuals, im2col, copies */
+} mm_vision_times;
+
 typedef struct mm_vision {
     mm_vision_config cfg;
+    mm_vision_times *times;      /* accumulated timings (owned) */
     mm_tensor patch;             /* [Dv, 3·p·p] the conv weight [Dv, 3, p, p] seen as rows over (c, ky, kx) */
     float *cls;                  /* [Dv] class_embedding */
     float *pos;                  /* [1 + G, Dv] position_embedding */
