@@ -42,6 +42,7 @@ static void usage(FILE *f) {
             "                      seconds per patch, GFLOP/s against OpenBLAS sgemm at the tower's layer shape, then the\n"
             "                      prefill of a prompt holding it (tokens/s)\n"
             "      --image-file F  encode this image file instead\n"
+            "      --no-image-prefill  encode only (skip the image prompt's prefill)\n"
             "      --json          one JSON object on stdout instead of the table\n"
             "  -h, --help          this help\n");
 }
@@ -109,7 +110,8 @@ typedef struct {
 } image_bench;
 
 /* Encodes the image reps times, then prefills a prompt of 8 text tokens + its image tokens + 8 text tokens. */
-static int bench_image(mm_model *m, mm_context *c, const char *file, int w, int h, int reps, int ceiling, image_bench *ib) {
+static int bench_image(mm_model *m, mm_context *c, const char *file, int w, int h, int reps, int ceiling, int prefill,
+                       image_bench *ib) {
     memset(ib, 0, sizeof *ib);
     mm_image *im = file ? mm_image_load(file, 0) : synthetic_image(w, h);
     mm_image_input *in = im ? mm_image_preprocess(m, im) : NULL;
@@ -138,7 +140,7 @@ static int bench_image(mm_model *m, mm_context *c, const char *file, int w, int 
         ib->t.attention += m->vision->times->attention - before.attention;
         ib->t.other += m->vision->times->other - before.other;
         if (!rc) rc = mm_image_embd(m, ids, n, 1, (const float *const *)&feat, &p->n_tokens, embd);
-        if (!rc) {
+        if (!rc && prefill) {
             mm_seq_reset(c, 0);
             mm_batch b = {.n_tokens = n, .token = ids, .seq = seq, .embd = embd};
             t0 = mm_time();
@@ -147,7 +149,7 @@ static int bench_image(mm_model *m, mm_context *c, const char *file, int w, int 
         }
     }
     if (!rc) {
-        ib->n_prompt = n;
+        ib->n_prompt = prefill ? n : 0;
         ib->enc_s = mm_bench_summarize(enc, reps);
         ib->pp_tps = mm_bench_summarize(tps, reps);
         ib->per_patch = ib->enc_s.median / p->n_patches;
@@ -175,7 +177,7 @@ int mm_cli_bench(int argc, char **argv) {
     int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0, no_repack = 0;
     int depths[16], n_depth = -1, ceilings = 1;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
-    int img_w = 672, img_h = 672;
+    int img_w = 672, img_h = 672, img_prefill = 1;
     const char *img_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -205,6 +207,7 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "--no-ceilings")) ceilings = 0;
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--image-file")) { NEXT(); img_file = v; }
+        else if (!strcmp(a, "--no-image-prefill")) img_prefill = 0;
         else if (!strcmp(a, "--image")) {
             NEXT();
             if (!strcmp(v, "0")) img_w = img_h = 0;
@@ -251,7 +254,7 @@ int mm_cli_bench(int argc, char **argv) {
     if (!cfg->n_softmax) n_depth = 0;
     int max_len = 16;
     const int do_image = mm_model_has_vision(m) && (img_file || img_w > 0);
-    if (do_image) {   /* room for the image prompt */
+    if (do_image && img_prefill) {   /* room for the image prompt */
         mm_image_plan ip;
         if (!img_file && mm_image_plan_for(m, img_w, img_h, &ip) == 0) max_len = ip.n_tokens + 16;
         else max_len = 1 << 16;
@@ -329,7 +332,7 @@ int mm_cli_bench(int argc, char **argv) {
         }
     }
     image_bench ib;
-    if (!rc && do_image && bench_image(m, c, img_file, img_w, img_h, (int)reps, ceilings, &ib) < 0) {
+    if (!rc && do_image && bench_image(m, c, img_file, img_w, img_h, (int)reps, ceilings, img_prefill, &ib) < 0) {
         fprintf(stderr, "minimax bench: image: %s\n", mm_last_error());
         rc = 1;
     }
@@ -423,8 +426,9 @@ int mm_cli_bench(int argc, char **argv) {
                        "GFLOP/s); time: matmul %.1f%% attention %.1f%% other %.1f%%\n",
                        ib.enc_s.median, ib.enc_s.min, ib.enc_s.max, ib.per_patch, ib.gflops, pct(ib.gflops, ib.ceiling.median),
                        ib.cm, ib.cn, ib.ck, ib.ceiling.median, 100 * ib.t.matmul / tt, 100 * ib.t.attention / tt, 100 * ib.t.other / tt);
-                printf("image-prompt prefill: %d tokens at %.2f tokens/s (%.2f-%.2f)\n", ib.n_prompt, ib.pp_tps.median, ib.pp_tps.min,
-                       ib.pp_tps.max);
+                if (ib.n_prompt)
+                    printf("image-prompt prefill: %d tokens at %.2f tokens/s (%.2f-%.2f)\n", ib.n_prompt, ib.pp_tps.median,
+                           ib.pp_tps.min, ib.pp_tps.max);
             }
             printf("peak RSS %.1f MiB\n", mm_peak_rss() / 1048576.0);
         }

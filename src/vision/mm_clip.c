@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "formats/mm_weights.h"
+#include "kernels/mm_attn_dense.h"
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_ops.h"
 #include "vision/mm_vision.h"
@@ -136,13 +137,6 @@ double mm_vision_patch_flops(const mm_vision_config *c) {
     return f;
 }
 
-/* A row-major f32 scratch matrix [rows, cols] seen as a weight for mm_matmul. */
-static mm_tensor f32_view(const float *p, int64_t rows, int64_t cols) {
-    mm_tensor t = {.name = "scratch", .dtype = MM_F32, .ndim = 2, .shape = {rows, cols}, .data = p,
-                   .nbytes = sizeof(float) * (size_t)(rows * cols)};
-    return t;
-}
-
 /* y[T,N] = x·Wᵀ + b, its time added to t->matmul. */
 static void linear(mm_vision_times *t, float *y, const float *x, const mm_tensor *w, const float *b, int T) {
     double t0 = mm_time();
@@ -155,11 +149,10 @@ typedef struct {
     int PG;                  /* patches per group */
     float *h, *t, *q, *k, *v, *a, *f;   /* [PG·L1, Dv] (f: [PG·L1, Fv]) */
     float *col, *emb;        /* [PG·G, 3p²], [PG·G, Dv] */
-    float *qh, *kh, *vt, *s, *ot;        /* one (patch, head): [L1, hd], [L1, hd], [hd, L1], [L1, L1], [hd, L1] */
 } scratch;
 
 static void scratch_free(scratch *s) {
-    float *all[] = {s->h, s->t, s->q, s->k, s->v, s->a, s->f, s->col, s->emb, s->qh, s->kh, s->vt, s->s, s->ot};
+    float *all[] = {s->h, s->t, s->q, s->k, s->v, s->a, s->f, s->col, s->emb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
@@ -167,10 +160,9 @@ static int scratch_alloc(scratch *s, const mm_vision_config *c, int PG) {
     memset(s, 0, sizeof *s);
     s->PG = PG;
     const size_t G = (size_t)mm_vision_patch_tokens(c), L1 = G + 1, D = (size_t)c->hidden, F = (size_t)c->intermediate;
-    const size_t T = (size_t)PG * L1, hd = D / (size_t)c->n_heads, pp = 3 * (size_t)c->img.patch_size * c->img.patch_size;
-    float **bufs[] = {&s->h, &s->t, &s->q, &s->k, &s->v, &s->a, &s->f, &s->col, &s->emb, &s->qh, &s->kh, &s->vt, &s->s, &s->ot};
-    const size_t sizes[] = {T * D, T * D, T * D, T * D, T * D, T * D, T * F, PG * G * pp, PG * G * D,
-                            L1 * hd, L1 * hd, hd * L1, L1 * L1, hd * L1};
+    const size_t T = (size_t)PG * L1, pp = 3 * (size_t)c->img.patch_size * c->img.patch_size;
+    float **bufs[] = {&s->h, &s->t, &s->q, &s->k, &s->v, &s->a, &s->f, &s->col, &s->emb};
+    const size_t sizes[] = {T * D, T * D, T * D, T * D, T * D, T * D, T * F, PG * G * pp, PG * G * D};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *bufs[i] = malloc(sizeof(float) * sizes[i]);
         if (!*bufs[i]) {
@@ -182,32 +174,22 @@ static int scratch_alloc(scratch *s, const mm_vision_config *c, int PG) {
     return 0;
 }
 
-/* Attention of one layer over every patch and head of the group: a[.., head] = softmax(q·kᵀ·scale)·v, each
- * (patch, head) through two matrix products (scores [L1, L1], then Oᵀ [hd, L1] = Vᵀ·Pᵀ). */
+/* Attention of one layer over every patch and head of the group: a[.., head] = softmax(q·kᵀ·scale)·v within each
+ * patch (mm_attn_dense), the (patch, head) pairs spread over the threads. */
 static void attention(const mm_vision_config *c, scratch *s, int np) {
     const int D = c->hidden, NH = c->n_heads, hd = D / NH, L1 = mm_vision_patch_tokens(c) + 1;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int g = 0; g < np; g++)
-        for (int h = 0; h < NH; h++) {
-            const size_t base = (size_t)g * L1 * D + (size_t)h * hd;
-            for (int i = 0; i < L1; i++) {
-                memcpy(s->qh + (size_t)i * hd, s->q + base + (size_t)i * D, sizeof(float) * (size_t)hd);
-                memcpy(s->kh + (size_t)i * hd, s->k + base + (size_t)i * D, sizeof(float) * (size_t)hd);
-                for (int d = 0; d < hd; d++) s->vt[(size_t)d * L1 + i] = s->v[base + (size_t)i * D + d];
-            }
-            mm_tensor kt = f32_view(s->kh, L1, hd);
-            mm_matmul(s->s, s->qh, &kt, L1);   /* s[i][j] = q_i · k_j */
-#pragma omp parallel for schedule(static)
-            for (int i = 0; i < L1; i++) {
-                float *row = s->s + (size_t)i * L1;
-                for (int j = 0; j < L1; j++) row[j] *= scale;
-                mm_softmax(row, L1);
-            }
-            mm_tensor pt = f32_view(s->s, L1, L1);
-            mm_matmul(s->ot, s->vt, &pt, hd);  /* ot[d][i] = Σ_j v_j[d] · p[i][j] */
-            for (int i = 0; i < L1; i++)
-                for (int d = 0; d < hd; d++) s->a[base + (size_t)i * D + d] = s->ot[(size_t)d * L1 + i];
+    const size_t per = mm_attn_dense_scratch(L1, hd);
+#pragma omp parallel
+    {
+        float *sc = mm_xaligned(sizeof(float) * per);
+#pragma omp for schedule(dynamic, 1)
+        for (int gh = 0; gh < np * NH; gh++) {
+            const size_t base = (size_t)(gh / NH) * L1 * D + (size_t)(gh % NH) * hd;
+            mm_attn_dense(s->q + base, s->k + base, s->v + base, D, s->a + base, D, L1, hd, scale, sc);
         }
+        free(sc);
+    }
 }
 
 /* The tower on np <= s->PG patches; selected [np·G, Dv]. */
