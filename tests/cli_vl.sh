@@ -28,6 +28,10 @@ M=$TMP/vl N=$TMP/vl-hf
 "$BIN" mkmodel -o "$M" --preset vl01 "${SMALL[@]}" >/dev/null && ok || bad "mkmodel vl01"
 "$BIN" mkmodel -o "$N" --preset vl01 "${SMALL[@]}" --dialect hf --layout fused >/dev/null && ok || bad "mkmodel vl01 hf"
 [ -f "$M/preprocessor_config.json" ] && grep -q '"minimax_vl_01"' "$M/config.json" && ok || bad "vl01 files"
+# F16, sharded: the tower reads every storage dtype and shards like the language model
+"$BIN" mkmodel -o "$TMP/vl16" --preset vl01 "${SMALL[@]}" --dtype f16 --shard-mb 20 >/dev/null && [ -f "$TMP/vl16/model.safetensors.index.json" ] &&
+  [ "$("$BIN" run -m "$TMP/vl16" -p "<image>" --image "$IMG7" -n 3 --print-ids -t 1 2>/dev/null | wc -w)" = 3 ] && ok || bad "f16 sharded VL"
+"$BIN" info -m "$M" | grep -q "vision           CLIP 2 layers × width 32" && ok || bad "info shows the tower"
 
 a=$("$BIN" run -m "$M" -p "Describe <image> and <image>." --image "$IMG7" --image "$IMG9" -n 6 --print-ids -t 1 2>/dev/null)
 b=$("$BIN" run -m "$N" -p "Describe <image> and <image>." --image "$IMG7" --image "$IMG9" -n 6 --print-ids -t 1 2>/dev/null)
