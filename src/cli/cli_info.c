@@ -67,7 +67,7 @@ int mm_cli_info(int argc, char **argv) {
     printf("parameters       %.4g B total, %.4g B active per token\n", st.n_params / 1e9, st.n_params_active / 1e9);
     if (m->vision) {
         const mm_vision_config *v = &m->vision->cfg;
-        printf("vision           CLIP %d layers × width %d (%d heads, MLP %d, %s), %dpx patches of %dpx, %d grid pinpoints, "
+        printf("vision           CLIP %d layers × width %d (%d heads, MLP %d, %s), %dpx tiles of %dpx patches, %d grid pinpoints, "
                "projector %d → %d, image token %d%s\n",
                v->n_layers, v->hidden, v->n_heads, v->intermediate, v->act == MM_VACT_GELU ? "erf GELU" : "quick GELU",
                v->img.image_size, v->img.patch_size, v->img.n_pinpoints, v->hidden, v->text_hidden, v->image_token_index,
