@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "base/mm_pool.h"
 #include "formats/mm_weights.h"
 #include "kernels/mm_attn_dense.h"
 #include "kernels/mm_kernels.h"
@@ -174,21 +175,62 @@ static int scratch_alloc(scratch *s, const mm_vision_config *c, int PG) {
     return 0;
 }
 
+/* q, k, v [T, Dv] = t·Wᵀ + b of one layer: the three products in one parallel region (mm_matmul_n). */
+static void qkv(mm_vision_times *tm, scratch *s, const mm_vision_layer *ly, int T) {
+    double t0 = mm_time();
+    const mm_matmul_job jobs[3] = {{s->q, s->t, &ly->wq, T}, {s->k, s->t, &ly->wk, T}, {s->v, s->t, &ly->wv, T}};
+    mm_matmul_n(jobs, 3);
+    const int D = (int)ly->wq.shape[0];
+    mm_add_rows(s->q, ly->bq, T, D);
+    mm_add_rows(s->k, ly->bk, T, D);
+    mm_add_rows(s->v, ly->bv, T, D);
+    tm->matmul += mm_time() - t0;
+}
+
+typedef struct {
+    const scratch *s;
+    int D, NH, hd, L1;
+    float scale;
+    size_t per;   /* scratch floats per (patch, head) */
+} attn_args;
+
+static void attention_items(void *arg, int64_t i0, int64_t i1, int ith) {
+    const attn_args *a = arg;
+    float *sc = mm_scratch(MM_SCRATCH_ATTN, sizeof(float) * a->per);
+    (void)ith;
+    for (int64_t gh = i0; gh < i1; gh++) {
+        const size_t base = (size_t)(gh / a->NH) * a->L1 * a->D + (size_t)(gh % a->NH) * a->hd;
+        mm_attn_dense(a->s->q + base, a->s->k + base, a->s->v + base, a->D, a->s->a + base, a->D, a->L1, a->hd, a->scale, sc);
+    }
+}
+
 /* Attention of one layer over every patch and head of the group: a[.., head] = softmax(q·kᵀ·scale)·v within each
- * patch (mm_attn_dense), the (patch, head) pairs spread over the threads. */
+ * patch (mm_attn_dense), the (patch, head) pairs handed out one at a time over the compute pool. */
 static void attention(const mm_vision_config *c, scratch *s, int np) {
     const int D = c->hidden, NH = c->n_heads, hd = D / NH, L1 = mm_vision_patch_tokens(c) + 1;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const size_t per = mm_attn_dense_scratch(L1, hd);
-#pragma omp parallel
-    {
-        float *sc = mm_xaligned(sizeof(float) * per);
-#pragma omp for schedule(dynamic, 1)
-        for (int gh = 0; gh < np * NH; gh++) {
-            const size_t base = (size_t)(gh / NH) * L1 * D + (size_t)(gh % NH) * hd;
-            mm_attn_dense(s->q + base, s->k + base, s->v + base, D, s->a + base, D, L1, hd, scale, sc);
-        }
-        free(sc);
+    attn_args a = {s, D, NH, hd, L1, 1.0f / sqrtf((float)hd), mm_attn_dense_scratch(L1, hd)};
+    mm_parallel_for((int64_t)np * NH, 1, attention_items, &a);
+}
+
+typedef struct {
+    float *col;
+    const float *pixels;
+    int G, side, S, p;
+} im2col_args;
+
+/* im2col: row (patch, gy, gx) holds the p×p pixels of the three channels, in the conv weight's (c, ky, kx) order. */
+static void im2col_rows(void *arg, int64_t r0, int64_t r1, int ith) {
+    const im2col_args *a = arg;
+    const int G = a->G, side = a->side, S = a->S, p = a->p, pp = 3 * p * p;
+    (void)ith;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t g = r / G;
+        const int gy = (int)(r % G) / side, gx = (int)(r % side);
+        float *dst = a->col + (size_t)r * pp;
+        for (int ch = 0; ch < 3; ch++)
+            for (int ky = 0; ky < p; ky++)
+                memcpy(dst + (size_t)(ch * p + ky) * p,
+                       a->pixels + (((size_t)g * 3 + ch) * S + (size_t)(gy * p + ky)) * S + (size_t)gx * p, sizeof(float) * (size_t)p);
     }
 }
 
@@ -196,20 +238,12 @@ static void attention(const mm_vision_config *c, scratch *s, int np) {
 static void tower_group(const mm_vision *v, scratch *s, const float *pixels, int np, float *selected) {
     const mm_vision_config *c = &v->cfg;
     const int D = c->hidden, S = c->img.image_size, p = c->img.patch_size, side = S / p, G = side * side, L1 = G + 1;
-    const int T = np * L1, pp = 3 * p * p;
+    const int T = np * L1;
     const float eps = (float)c->ln_eps;
     mm_vision_times *tm = v->times;
     const double t_start = mm_time(), mm0 = tm->matmul, at0 = tm->attention;
-    /* im2col: row (patch, gy, gx) holds the p×p pixels of the three channels, in the conv weight's (c, ky, kx) order */
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < np * G; r++) {
-        const int g = r / G, gy = (r % G) / side, gx = r % side;
-        float *dst = s->col + (size_t)r * pp;
-        for (int ch = 0; ch < 3; ch++)
-            for (int ky = 0; ky < p; ky++)
-                memcpy(dst + (size_t)(ch * p + ky) * p,
-                       pixels + (((size_t)g * 3 + ch) * S + (size_t)(gy * p + ky)) * S + (size_t)gx * p, sizeof(float) * (size_t)p);
-    }
+    im2col_args ia = {s->col, pixels, G, side, S, p};
+    mm_parallel_for((int64_t)np * G, 64, im2col_rows, &ia);
     double t0 = mm_time();
     mm_matmul(s->emb, s->col, &v->patch, np * G);
     tm->matmul += mm_time() - t0;
@@ -224,9 +258,7 @@ static void tower_group(const mm_vision *v, scratch *s, const float *pixels, int
     for (int l = 0; l < c->n_layers; l++) {
         const mm_vision_layer *ly = &v->layers[l];
         mm_layernorm(s->t, s->h, ly->ln1_w, ly->ln1_b, T, D, eps);
-        linear(tm, s->q, s->t, &ly->wq, ly->bq, T);
-        linear(tm, s->k, s->t, &ly->wk, ly->bk, T);
-        linear(tm, s->v, s->t, &ly->wv, ly->bv, T);
+        qkv(tm, s, ly, T);
         t0 = mm_time();
         attention(c, s, np);
         tm->attention += mm_time() - t0;

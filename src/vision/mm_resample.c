@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "vision/mm_resample.h"
+#include "base/mm_pool.h"
 
 #define PRECISION_BITS (32 - 8 - 2)
 
@@ -78,11 +79,25 @@ static inline uint8_t clip8(int32_t v) {
 }
 static inline int32_t round_up(double f) { return (int32_t)(f >= 0.0 ? f + 0.5F : f - 0.5F); }
 
-/* Horizontal pass: rows [y0, y0 + out->h) of in → out (same mode, width out->w). */
-static void pass_h(const mm_image *in, mm_image *out, int y0, const coeffs *c) {
-    const int B = in->bands, W = out->w;
-#pragma omp parallel for schedule(static) if ((int64_t)out->h * W > 65536)
-    for (int y = 0; y < out->h; y++) {
+typedef struct {
+    const mm_image *in;
+    mm_image *out;
+    int y0;
+    const coeffs *c;
+} pass_args;
+
+/* Rows per hand-out of a pass: about 64k output samples. */
+static int64_t pass_chunk(const mm_image *out) { return 65536 / ((int64_t)out->w * out->bands + 1) + 1; }
+
+/* Horizontal pass, output rows [r0, r1): rows [y0 + r0, y0 + r1) of in → out (same mode, width out->w). */
+static void pass_h_rows(void *arg, int64_t r0, int64_t r1, int ith) {
+    const pass_args *a = arg;
+    const mm_image *in = a->in;
+    mm_image *out = a->out;
+    const coeffs *c = a->c;
+    const int B = in->bands, W = out->w, y0 = a->y0;
+    (void)ith;
+    for (int y = (int)r0; y < (int)r1; y++) {
         if (in->mode == MM_IMG_I) {
             const int32_t *s = (const int32_t *)in->data + (size_t)(y + y0) * (size_t)in->w;
             int32_t *d = (int32_t *)out->data + (size_t)y * (size_t)W;
@@ -109,11 +124,21 @@ static void pass_h(const mm_image *in, mm_image *out, int y0, const coeffs *c) {
     }
 }
 
-/* Vertical pass: in → out (same width), input rows bounds[] shifted by -y0. */
-static void pass_v(const mm_image *in, mm_image *out, int y0, const coeffs *c) {
-    const int B = in->bands, W = in->w;
-#pragma omp parallel for schedule(static) if ((int64_t)out->h * W > 65536)
-    for (int yy = 0; yy < out->h; yy++) {
+/* Rows spread over the compute pool (serially when another thread's region holds it, e.g. the server's model). */
+static void pass_h(const mm_image *in, mm_image *out, int y0, const coeffs *c) {
+    pass_args a = {in, out, y0, c};
+    mm_parallel_for(out->h, pass_chunk(out), pass_h_rows, &a);
+}
+
+/* Vertical pass, output rows [r0, r1): in → out (same width), input rows bounds[] shifted by -y0. */
+static void pass_v_rows(void *arg, int64_t r0, int64_t r1, int ith) {
+    const pass_args *a = arg;
+    const mm_image *in = a->in;
+    mm_image *out = a->out;
+    const coeffs *c = a->c;
+    const int B = in->bands, W = in->w, y0 = a->y0;
+    (void)ith;
+    for (int yy = (int)r0; yy < (int)r1; yy++) {
         const int ymin = c->bounds[2 * yy] - y0, ymax = c->bounds[2 * yy + 1];
         if (in->mode == MM_IMG_I) {
             const double *k = c->kk + (size_t)yy * c->ksize;
@@ -133,6 +158,11 @@ static void pass_v(const mm_image *in, mm_image *out, int y0, const coeffs *c) {
             d[x] = clip8(ss);
         }
     }
+}
+
+static void pass_v(const mm_image *in, mm_image *out, int y0, const coeffs *c) {
+    pass_args a = {in, out, y0, c};
+    mm_parallel_for(out->h, pass_chunk(out), pass_v_rows, &a);
 }
 
 /* ImagingResampleInner with the box (0, 0, in_w, in_h). */
