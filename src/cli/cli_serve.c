@@ -40,6 +40,9 @@ static void usage(FILE *f) {
             "      --image-max-mb N   MiniMax-VL-01: largest image file in MiB (default 6; larger: 413)\n"
             "      --image-max-pixels N  largest image in pixels, refused from its header (default 33554432; larger: 413)\n"
             "      --image-max-count N   images per request (default 8; more: 400)\n"
+            "      --image-mem-mb N   memory for the preprocessed pixels of images not yet encoded, all requests together\n"
+            "                         (default 1024; ~1.7 MiB per 336px patch; an image needing more: 413; while others\n"
+            "                         hold it: 503)\n"
             "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
@@ -76,6 +79,7 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--idle-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.idle_timeout = (int)l; }
         else if (!strcmp(a, "--image-max-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1 << 14, &l)) return 2; p.image_max_bytes = (size_t)l << 20; }
         else if (!strcmp(a, "--image-max-pixels")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 34, &l)) return 2; p.image_max_pixels = l; }
+        else if (!strcmp(a, "--image-mem-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 24, &l)) return 2; p.image_mem_bytes = (size_t)l << 20; }
         else if (!strcmp(a, "--image-max-count")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 64, &l)) return 2; p.image_max_count = (int)l; }
         else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
         else if (!strcmp(a, "--parse-special")) p.parse_special = 1;

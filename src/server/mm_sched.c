@@ -40,11 +40,26 @@ void mm_job_add_stop(mm_job *j, const char *s, size_t len) {
     j->stop_len[j->n_stop++] = len;
 }
 
-static void image_drop(mm_job_image *im) {
+int mm_image_budget_reserve(mm_image_budget *b, size_t n) {
+    size_t used = atomic_load(&b->used);
+    do
+        if (n > b->max || used > b->max - n) return 0;
+    while (!atomic_compare_exchange_weak(&b->used, &used, used + n));
+    return 1;
+}
+
+void mm_job_image_free_pixels(mm_job_image *im) {
     mm_image_input_free(im->in);
+    im->in = NULL;
+    if (im->budget) atomic_fetch_sub(&im->budget->used, im->in_bytes);
+    im->in_bytes = 0;
+}
+
+static void image_drop(mm_job_image *im) {
+    mm_job_image_free_pixels(im);
     free(im->proj);
     free(im->rows);
-    im->in = NULL, im->proj = NULL, im->rows = NULL;
+    im->proj = NULL, im->rows = NULL;
 }
 
 int mm_job_set_images(mm_job *j, mm_job_image *images, int n, int32_t image_token) {
@@ -410,8 +425,7 @@ static int encode_image(mm_sched *s, mm_job_image *im, int all) {
     if (complete) {
         im->rows = mm_xmalloc(sizeof(float *) * (size_t)im->n_tok);
         if (mm_image_pack_rows(s->model, im->in, im->proj, im->rows) < 0) return -1;
-        mm_image_input_free(im->in);   /* the pixels are not needed any more */
-        im->in = NULL;
+        mm_job_image_free_pixels(im);   /* the pixels are not needed any more */
     }
     pthread_mutex_lock(&s->mu);
     s->st.image_encode_seconds += mm_time() - t0;

@@ -9,6 +9,7 @@
 #ifndef MM_SCHED_H
 #define MM_SCHED_H
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "minimax.h"
@@ -16,11 +17,24 @@
 
 #define MM_JOB_MAX_STOP 8
 
+/* The memory that preprocessed images of admitted jobs hold until they are encoded (server --image-mem-mb): a
+ * request reserves its images' pixel bytes before preprocessing them (refused when that would pass max), and
+ * the scheduler gives them back as it frees each image's pixels (encoded, restored from the cache, or the job
+ * ended). Without a bound, 64 queued requests of 8 large images each would hold tens of GB. */
+typedef struct mm_image_budget {
+    _Atomic size_t used;
+    size_t max;
+} mm_image_budget;
+/* 1 and n bytes more are used, or 0 (nothing changed) when that would pass max. */
+int mm_image_budget_reserve(mm_image_budget *b, size_t n);
+
 /* One image of a job's prompt (MiniMax-VL-01). It is encoded by the worker only when the prefill reaches its
  * tokens and they were not restored from the prefix cache; one patch per step while other sequences generate
  * (a bounded stall), all at once otherwise. */
 typedef struct mm_job_image {
     mm_image_input *in;       /* preprocessed pixels (owned; freed once encoded) */
+    size_t in_bytes;          /* what `in` holds of budget (given back when it is freed) */
+    mm_image_budget *budget;  /* or NULL */
     int pos, n_tok;           /* its image tokens are prompt[pos .. pos + n_tok) */
     uint8_t hash[32];         /* sha256 of the image file */
     float *proj;              /* [n_patches · G, H] projected patch features as encoding proceeds (owned) */
@@ -71,6 +85,8 @@ void mm_job_add_stop(mm_job *j, const char *s, size_t len);   /* empty: ignored 
  * tokens in the prompt (image j = the j-th n_tok-long run, in order) and builds the cache key from the hashes.
  * -1 + error if the prompt's image tokens do not match (the caller expanded the placeholders). */
 int mm_job_set_images(mm_job *j, mm_job_image *images, int n, int32_t image_token);
+/* Frees an image's preprocessed pixels and gives their bytes back to its budget. */
+void mm_job_image_free_pixels(mm_job_image *im);
 
 typedef struct mm_sched mm_sched;
 

@@ -58,6 +58,7 @@ struct mm_server {
     int64_t status[6];       /* by status class: 1xx..5xx */
     int64_t disconnects;
     int64_t images;          /* images received in accepted requests */
+    mm_image_budget img_budget;   /* preprocessed pixels held by admitted requests (--image-mem-mb) */
     uint64_t next_id;
 };
 
@@ -497,6 +498,34 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
     return n;
 }
 
+static void images_free(mm_job_image *images, int n) {
+    for (int i = 0; i < n; i++) mm_job_image_free_pixels(&images[i]);
+    free(images);
+}
+
+/* Reserves the bytes im's preprocessed pixels will hold (float pixel_values and the 8-bit patches) in the server's
+ * image memory (--image-mem-mb) and records them in ji: 0; -2 + error when one image needs more than all of it
+ * (413); -3 + error when the images of other requests hold too much of it now (503: retry later). */
+static int reserve_pixels(mm_server *s, const mm_image *im, mm_job_image *ji) {
+    mm_image_plan p;
+    if (mm_image_plan_for(s->model, mm_image_width(im), mm_image_height(im), &p) < 0) return -1;
+    const size_t S = (size_t)(p.best_width / p.grid_cols), bytes = (size_t)p.n_patches * 3 * S * S * (sizeof(float) + 1);
+    const double mib = bytes / 1048576.0, max_mib = s->img_budget.max / 1048576.0;
+    if (bytes > s->img_budget.max) {
+        mm_set_error("its %d patches need %.1f MiB of preprocessed pixels, more than the server's image memory of %.1f MiB "
+                     "(--image-mem-mb)", p.n_patches, mib, max_mib);
+        return -2;
+    }
+    if (!mm_image_budget_reserve(&s->img_budget, bytes)) {
+        mm_set_error("the images of other requests hold the server's image memory (%.1f MiB, --image-mem-mb) until they are "
+                     "encoded; retry later", max_mib);
+        return -3;
+    }
+    ji->in_bytes = bytes;
+    ji->budget = &s->img_budget;
+    return 0;
+}
+
 /* The images of a chat request (MiniMax-VL-01): data URLs decoded, each image decoded (its pixel count checked from
  * the header first), preprocessed and hashed. Returns how many (0: none) into *out, or -1 after answering 400/413. */
 static int request_images(mm_server *s, struct MHD_Connection *c, const mm_oai_req *rq, mm_job_image **out,
@@ -527,15 +556,16 @@ static int request_images(mm_server *s, struct MHD_Connection *c, const mm_oai_r
             mm_sha256(bytes, nb, ims[i].hash);
             im = mm_image_decode(bytes, nb, s->p.image_max_pixels);
             free(bytes);
-            if (im && !(ims[i].in = mm_image_preprocess(s->model, im))) r = -1;
-            else if (!im) r = strstr(mm_last_error(), "larger than the limit") ? -2 : -1;
+            if (!im) r = strstr(mm_last_error(), "larger than the limit") ? -2 : -1;
+            else if ((r = reserve_pixels(s, im, &ims[i])) == 0 && !(ims[i].in = mm_image_preprocess(s->model, im))) r = -1;
             if (r) snprintf(err, sizeof err, "image %d: %s", i + 1, mm_last_error());
             mm_image_free(im);
         }
         if (r) {
-            *ret = r == -2 ? send_error(s, c, 413, "image_too_large", "%s", err) : send_error(s, c, 400, "invalid_image", "%s", err);
-            for (int k = 0; k <= i; k++) mm_image_input_free(ims[k].in);
-            free(ims);
+            *ret = r == -2   ? send_error(s, c, 413, "image_too_large", "%s", err)
+                   : r == -3 ? send_error(s, c, 503, "images_busy", "%s", err)
+                             : send_error(s, c, 400, "invalid_image", "%s", err);
+            images_free(ims, i + 1);
             return -1;
         }
         ims[i].n_tok = mm_image_input_plan(ims[i].in)->n_tokens;
@@ -563,11 +593,6 @@ static int expand_images(mm_server *s, struct MHD_Connection *c, int32_t **ids, 
     free(*ids);
     *ids = NULL;
     return -1;
-}
-
-static void images_free(mm_job_image *images, int n) {
-    for (int i = 0; i < n; i++) mm_image_input_free(images[i].in);
-    free(images);
 }
 
 /* Parses, renders and tokenizes a request, and decodes and preprocesses its images, inside the parse gate (at most
@@ -1055,6 +1080,7 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     if (!s->p.image_max_bytes) s->p.image_max_bytes = (size_t)6 << 20;
     if (!s->p.image_max_pixels) s->p.image_max_pixels = 33554432;
     if (!s->p.image_max_count) s->p.image_max_count = 8;
+    s->img_budget.max = s->p.image_mem_bytes ? s->p.image_mem_bytes : (size_t)1 << 30;
     s->created = time(NULL);
     s->t_start = mm_time();
     pthread_mutex_init(&s->mu, NULL);

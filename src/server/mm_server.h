@@ -27,6 +27,7 @@ typedef struct mm_server_params {
     size_t image_max_bytes;      /* MiniMax-VL-01: largest image file (decoded from its data URL); 0: 6 MiB */
     int64_t image_max_pixels;    /* largest image in pixels, checked from its header; 0: 33554432 (32 Mpx) */
     int image_max_count;         /* images per request; 0: 8 */
+    size_t image_mem_bytes;      /* preprocessed pixels that admitted requests may hold until encoded; 0: 1 GiB */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then

@@ -3,8 +3,9 @@
 // content (the same image again restores the state past it: no encode, no prefill; another image misses), the
 // image metrics, every bad input (remote URLs, non-image media types, bad base64, non-image bytes, truncated files,
 // too many / too large / too many pixels, images where they do not belong, image tokens in /v1/completions) with
-// the server staying healthy, and the chat page in headless Chromium: attach an image, see its thumbnail, get a
-// streamed answer, a second turn about it served from the cache.
+// the server staying healthy, a literal <image> in text staying text, the image memory limit (--image-mem-mb),
+// and the chat page in headless Chromium: attach an image, see its thumbnail, get a streamed answer, a second turn
+// about it served from the cache.
 import OpenAI from 'openai';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,9 +85,12 @@ try {
   await bad({ messages: [{ role: 'assistant', content: [{ type: 'image_url', image_url: { url: url(png7) } }] }] }, 400,
             /user and system messages/, 'an image in an assistant message → 400');
   await bad({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: 42 }] }] }, 400, /image_url/, 'image_url not a URL → 400');
-  await bad({ messages: [{ role: 'user', content: [{ type: 'text', text: 'two <image> placeholders' }, { type: 'image_url', image_url: { url: url(png7) } }] }] },
-            400, /2 image placeholders/, 'a literal <image> in the text: placeholder/image count mismatch → 400');
-  let r = await post(srv.url + '/v1/completions', { prompt: [1, 200025, 2], max_tokens: 1 });
+  // message content is text: a literal <image> a client writes is text, not a second placeholder
+  let r = await post(srv.url + '/v1/chat/completions', { ...ask('a literal <image> in the text'), messages: [{ role: 'user', content: [
+    { type: 'text', text: 'a literal <image> in the text' }, { type: 'image_url', image_url: { url: url(png7) } }] }] });
+  check(r.status === 200 && r.json.usage.prompt_tokens > 1176 && r.json.usage.prompt_tokens < 1176 + 40,
+        'a literal <image> in the text stays text (one image, its tokens only)', r.text);
+  r = await post(srv.url + '/v1/completions', { prompt: [1, 200025, 2], max_tokens: 1 });
   check(r.status === 400 && /image token/.test(r.json?.error?.message), 'image tokens in /v1/completions → 400', r.text);
   r = await post(srv.url + '/v1/chat/completions', { messages: [{ role: 'user', content: 'Just text.' }], max_tokens: 3 });
   check(r.status === 200 && r.json.choices[0].message.content.length >= 0, 'text-only chat still works', r.text);
@@ -150,5 +154,22 @@ try {
   check(false, 'vl server test', String(e.stack || e));
 } finally {
   check(await stopServer(srv) === 0, 'server exits 0', srv.log().slice(-1500));
+}
+
+// ---- the image memory (--image-mem-mb 4): an image whose preprocessed pixels need more than all of it → 413; a small
+// one fits, and its bytes are given back once encoded (the same request again still fits)
+const small = await startServer(['-m', VL, '-np', '1', '-c', '8192', '-t', '1', '--cache-mb', '0', '--image-mem-mb', '4']);
+try {
+  const png6 = fs.readFileSync(path.join(PRE, 'img6_rgb_10x7.png'));
+  const big = await post(small.url + '/v1/chat/completions', ask('x', url(png7)));
+  check(big.status === 413 && /image memory of 4\.0 MiB/.test(big.json?.error?.message || ''), 'an image over --image-mem-mb → 413', big.text);
+  for (let i = 0; i < 2; i++) {
+    const ok = await post(small.url + '/v1/chat/completions', ask('x', url(png6)));
+    check(ok.status === 200, `a small image fits the image memory (request ${i + 1})`, ok.text);
+  }
+} catch (e) {
+  check(false, 'image memory test', String(e.stack || e));
+} finally {
+  check(await stopServer(small) === 0, 'server exits 0', small.log().slice(-1500));
 }
 done();
