@@ -18,7 +18,7 @@ int main(void) {
         {577, 64, 0, 1.0f}, {577, 24, 8, 3.0f}, {37, 8, 0, 1.0f}, {17, 40, 3, 20.0f}, {1, 16, 0, 1.0f}, {9, 1, 1, 1.0f},
         {300, 80, 5, 0.3f},
     };
-    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int L = cases[c].L, hd = cases[c].hd, ld = hd * 2 + cases[c].extra;   /* rows of a wider activation */
         float *q = malloc(sizeof(float) * (size_t)L * ld), *k = malloc(sizeof(float) * (size_t)L * ld);
@@ -27,7 +27,7 @@ int main(void) {
         for (size_t i = 0; i < (size_t)L * ld; i++) q[i] = frand() * cases[c].spread, k[i] = frand(), v[i] = frand();
         const float scale = 1.0f / sqrtf((float)hd);
         mm_attn_dense_ref(q, k, v, ld, want, hd, L, hd, scale);
-        for (int a = 0; a < 3; a++) {
+        for (int a = 0; a < 4; a++) {
             if (mm_kernels_force_isa(isas[a]) < 0) continue;   /* not on this CPU */
             for (size_t i = 0; i < (size_t)L * (hd + 3); i++) got[i] = NAN;
             mm_attn_dense(q, k, v, ld, got, hd + 3, L, hd, scale, sc);   /* output rows wider than hd: untouched tail */

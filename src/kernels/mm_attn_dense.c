@@ -214,7 +214,7 @@ void mm_attn_dense(const float *q, const float *k, const float *v, int ld, float
 #if defined(__x86_64__) && defined(__GNUC__)
     const char *isa = mm_kernels_isa();
     if (!strcmp(isa, "avx512")) return dense_512(q, k, v, ld, o, ldo, L, hd, scale, scratch);
-    if (!strcmp(isa, "avx2")) return dense_256(q, k, v, ld, o, ldo, L, hd, scale, scratch);
+    if (!strcmp(isa, "avx2") || !strcmp(isa, "avxvnni")) return dense_256(q, k, v, ld, o, ldo, L, hd, scale, scratch);
 #endif
     dense_scalar(q, k, v, ld, o, ldo, L, hd, scale, scratch);
 }

@@ -1,7 +1,7 @@
 /* mm_attn_dense.h — full (non-causal) softmax attention of one head over a short sequence, the shape of a vision
  * transformer's patch (577 tokens × 64 dims): o = softmax(q·kᵀ·scale)·v, computed in blocks of 8 queries so the
- * scores never exceed 8 × L floats. A scalar reference, and AVX2 / AVX-512 paths picked by the active kernel set
- * (mm_kernels_isa, so mm_kernels_force_isa reaches them); single-threaded: callers run heads in parallel. */
+ * scores never exceed 8 × L floats. A scalar reference, and AVX2 (also under the AVX-VNNI set) / AVX-512 paths picked by
+ * the active kernel set (mm_kernels_isa, so mm_kernels_force_isa reaches them); single-threaded: callers run heads in parallel. */
 #ifndef MM_ATTN_DENSE_H
 #define MM_ATTN_DENSE_H
 #include <stddef.h>
