@@ -7,6 +7,8 @@
  *   int32_t ids[] = {...}; float *logits = malloc(sizeof(float) * mm_model_config(m)->vocab_size);
  *   mm_batch b = mm_batch_one(0, ids, n, 1);                          // seq 0, logits of last token
  *   mm_decode(c, &b, logits);
+ * With images (a MiniMax-VL-01 checkpoint), see "images" below: decode → preprocess → encode, then mm_decode with
+ * the features as the embeddings of the image-token positions.
  * Every function that can fail returns NULL or a negative value; mm_last_error() says where and why. */
 #ifndef MINIMAX_H
 #define MINIMAX_H
@@ -27,7 +29,7 @@ enum { MM_DIALECT_REMOTE = 0, MM_DIALECT_HF = 1 };   /* minimax_text_01/minimax_
 #define MM_MAX_LAYERS 512
 
 typedef struct mm_config {
-    char model_type[32];        /* "minimax_text_01", "minimax_m1" or "minimax" */
+    char model_type[32];        /* "minimax_text_01", "minimax_m1", "minimax" or "minimax_vl_01" */
     int dialect;                /* MM_DIALECT_* */
     int vocab_size;             /* V */
     int hidden_size;            /* H */
@@ -50,9 +52,13 @@ typedef struct mm_config {
     double alpha_mlp, beta_mlp;     /* ... after the MoE */
     uint8_t layer_type[MM_MAX_LAYERS]; /* MM_LAYER_* per layer */
     int n_lightning, n_softmax;    /* counts of each layer type */
+    int vision;                 /* 1: a MiniMax-VL-01 config (text_config + vision_config); the vision tower is
+                                 * loaded with the model */
+    int32_t image_token_index;  /* VL: the image placeholder id (200025 as released); -1 for text models */
 } mm_config;
 
-/* Parse a config.json text (either dialect). path is used in error messages only. */
+/* Parse a config.json text (either dialect; for model_type minimax_vl_01 its text_config). path is used in error
+ * messages only. */
 int mm_config_parse(mm_config *cfg, const char *json_text, const char *path);
 int mm_config_load(mm_config *cfg, const char *path);
 
@@ -72,6 +78,8 @@ typedef struct mm_model_params {
                              * 0, 0: all experts) */
     int no_head;            /* 1: bind neither the final norm nor lm_head (mm_decode then returns no logits: the
                              * expert-parallel ranks other than 0) */
+    const char *mmproj;     /* a vision GGUF (`minimax quantize` writes one next to a VL model's text GGUF) to load
+                             * with a .gguf text model; NULL: none (a VL checkpoint directory carries its tower) */
 } mm_model_params;
 
 /* Load a Hugging Face checkpoint directory (config.json + model.safetensors or sharded files with
@@ -89,6 +97,9 @@ typedef struct mm_model_stats {
     int64_t bytes_by_dtype[16]; /* indexed by storage dtype */
     int64_t bytes_per_token;    /* weight bytes one decoded token reads (embedding row, top-k experts) */
     int64_t bytes_packed;       /* bytes of the packed copies made at load (mm_model_params.no_repack) */
+    int64_t n_params_vision;    /* VL: parameters of the vision tower, projector and newline (in n_params, not active
+                                 * per text token) */
+    int64_t bytes_vision;       /* ... and their bytes (in bytes_total, not in bytes_per_token) */
 } mm_model_stats;
 void mm_model_get_stats(const mm_model *m, mm_model_stats *st);
 
@@ -119,6 +130,10 @@ typedef struct mm_batch {
     const int32_t *token;   /* [n_tokens] */
     const int32_t *seq;     /* [n_tokens] sequence ids, 0..n_seq_max-1 */
     const int8_t *logits;   /* [n_tokens] or NULL */
+    const float *const *embd; /* [n_tokens] or NULL: embd[i] != NULL is token i's input embedding [hidden_size]
+                               * (image features), used instead of looking token[i] up; token[i] is then any id
+                               * (the image token, which may lie past the vocabulary). A VL model refuses an image
+                               * token without one. */
 } mm_batch;
 
 /* Run the model on a batch. Writes one row of vocab_size floats per requested token into logits
@@ -174,6 +189,79 @@ int32_t mm_sampler_sample(mm_sampler *s, float *logits);
 /* Record a token as part of the history (for the repetition penalty): prompt and generated tokens. */
 void mm_sampler_accept(mm_sampler *s, int32_t token);
 void mm_sampler_reset(mm_sampler *s);
+
+/* ------------------------------------------------------------------ images (MiniMax-VL-01)
+ *   mm_image *im = mm_image_load("cat.jpg", 0);                      // PNG, JPEG, WebP in Pillow's modes
+ *   mm_image_input *in = mm_image_preprocess(m, im);                 // tiles + thumbnail, bit-exact to Pillow 9.4
+ *   int nt = mm_image_input_plan(in)->n_tokens;
+ *   float *feat = malloc(sizeof(float) * nt * mm_model_config(m)->hidden_size);
+ *   mm_image_encode(m, in, feat);                                    // vision tower, projector, anyres packing
+ *   int32_t *ids; int n = mm_image_expand(m, prompt, n_prompt, 1, &nt, &ids);   // one placeholder → nt tokens
+ *   const float **embd = malloc(sizeof *embd * n); const float *fs[] = {feat};
+ *   mm_image_embd(m, ids, n, 1, fs, &nt, embd);                      // features at the image positions
+ *   mm_batch b = {.n_tokens = n, .token = ids, .seq = seq, .embd = embd}; mm_decode(c, &b, logits); */
+typedef struct mm_image mm_image;
+
+#define MM_IMAGE_MAX_PIXELS 178956970LL   /* default pixel limit: Pillow's decompression-bomb error threshold */
+
+/* Decodes a whole PNG, JPEG or WebP file held in data[0..n) (format from its signature) into the mode Pillow 9.4
+ * opens it in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I"). An image of more than max_pixels pixels (0:
+ * MM_IMAGE_MAX_PIXELS) is refused from its header, before pixel memory is allocated. NULL + error on a truncated,
+ * corrupt, empty or unknown file. */
+mm_image *mm_image_decode(const void *data, size_t n, int64_t max_pixels);
+mm_image *mm_image_load(const char *path, int64_t max_pixels);
+void mm_image_free(mm_image *im);
+int mm_image_width(const mm_image *im);
+int mm_image_height(const mm_image *im);
+const char *mm_image_mode(const mm_image *im);     /* Pillow's mode name */
+const char *mm_image_format(const mm_image *im);   /* "PNG", "JPEG", "WEBP" */
+
+/* How an image of a given size is cut and how many tokens it takes ("anyres"). */
+typedef struct mm_image_plan {
+    int width, height;                  /* the source image */
+    int best_width, best_height;        /* the chosen grid pinpoint (the canvas) */
+    int grid_rows, grid_cols;           /* tiles of image_size² on the canvas */
+    int n_tiles, n_patches;             /* n_patches = 1 (the thumbnail) + n_tiles */
+    int resized_width, resized_height;  /* the keep-ratio resize pasted on the black canvas ... */
+    int offset_x, offset_y;             /* ... at this offset */
+    int feat_rows, feat_cols, feat_pad; /* the unpadded feature grid (rows × cols, crop offset pad) */
+    int n_tokens;                       /* image tokens: 576 (thumbnail) + feat_rows · (feat_cols + 1) */
+} mm_image_plan;
+/* The plan of a width×height image under m's settings (m NULL: MiniMax-VL-01's released settings). */
+int mm_image_plan_for(const mm_model *m, int width, int height, mm_image_plan *out);
+
+/* Preprocessed image: pixel_values [n_patches, 3, S, S] (thumbnail first, then the tiles row-major). */
+typedef struct mm_image_input mm_image_input;
+mm_image_input *mm_image_preprocess(const mm_model *m, const mm_image *im);   /* m NULL: released settings */
+void mm_image_input_free(mm_image_input *in);
+const mm_image_plan *mm_image_input_plan(const mm_image_input *in);
+int mm_image_input_size(const mm_image_input *in);             /* S (336) */
+const float *mm_image_input_pixels(const mm_image_input *in);  /* [n_patches, 3, S, S] float32 */
+const uint8_t *mm_image_input_rgb(const mm_image_input *in);   /* [n_patches, S, S, 3] the 8-bit patches */
+
+/* 1 if the model has a vision tower (a VL checkpoint, or a .gguf loaded with mmproj). */
+int mm_model_has_vision(const mm_model *m);
+/* Image features [n_tokens, hidden_size] of one preprocessed image, ready to be decoded at its image-token
+ * positions. Threads as mm_set_threads. 0 or -1 + error. */
+int mm_image_encode(const mm_model *m, const mm_image_input *in, float *out);
+/* The same in stages, to interleave a long encode with other work: the vision tower and projector on patches
+ * [p0, p0 + np) write rows [p0·F, (p0 + np)·F) of proj [n_patches · F, hidden_size] (F = features per patch,
+ * mm_image_patch_tokens); mm_image_pack then arranges a complete proj into out [n_tokens, hidden_size]. */
+int mm_image_patch_tokens(const mm_model *m);
+int mm_image_encode_patches(const mm_model *m, const mm_image_input *in, int p0, int np, float *proj);
+int mm_image_pack(const mm_model *m, const mm_image_input *in, const float *proj, float *out);
+/* The rows mm_image_pack would copy, as pointers into proj (or at the model's image_newline): rows[n_tokens], to
+ * bind features to a batch (mm_batch.embd) without copying them. */
+int mm_image_pack_rows(const mm_model *m, const mm_image_input *in, const float *proj, const float **rows);
+
+/* Replaces the image placeholders of ids (each a single image token, one per image, in order) by n_tok[j] image
+ * tokens each. *out is a new array (free it); returns its length, or -1 + error when the prompt has another number
+ * of placeholders than n_images (or the model has no vision tower and n_images > 0). */
+int mm_image_expand(const mm_model *m, const int32_t *ids, int n, int n_images, const int *n_tok, int32_t **out);
+/* embd[i] = the feature row of the image token at position i (images' rows in order: feats[0] rows 0..n_tok[0]-1,
+ * then feats[1], ...), NULL for other tokens. -1 + error when the number of image tokens in ids is not Σ n_tok. */
+int mm_image_embd(const mm_model *m, const int32_t *ids, int n, int n_images, const float *const *feats,
+                  const int *n_tok, const float **embd);
 
 /* ------------------------------------------------------------------ threads */
 void mm_set_threads(int n);     /* compute threads (0: all cores) */

@@ -6,10 +6,11 @@
 #   text     base                      (tokenizer, chat templates)
 #   dist     base                      (the transport between processes: local, Open MPI)
 #   formats  base kernels text         (config.json, safetensors, GGUF, random checkpoints)
-#   model    base kernels formats dist (binding, the layer stack, contexts, sampling)
-#   tools    base kernels text formats dist model     (machine ceilings, conversion, perplexity)
-#   train    base kernels text formats dist model     (the trainer, the tokenizer trainer)
-#   server   base kernels text formats dist model tools(HTTP, scheduler, prefix cache, OpenAI JSON)
+#   vision   base kernels formats      (image decoding, preprocessing, the CLIP tower, projector and packing)
+#   model    base kernels formats vision dist          (binding, the layer stack, contexts, sampling, the VL merge)
+#   tools    base kernels text formats vision dist model    (machine ceilings, conversion, perplexity)
+#   train    base kernels text formats dist model      (the trainer, the tokenizer trainer)
+#   server   base kernels text formats vision dist model tools   (HTTP, scheduler, prefix cache, OpenAI JSON)
 #   cli      everything
 # Prints each offending line and exits 1; prints "layers ok" and exits 0 otherwise. An argument names another
 # tree to check (the tests check a copy with a bad include in it).
@@ -21,11 +22,12 @@ declare -A allow=(
   [text]="base"
   [dist]="base"
   [formats]="base kernels text"
-  [model]="base kernels formats dist"
-  [tools]="base kernels text formats dist model"
+  [vision]="base kernels formats"
+  [model]="base kernels formats vision dist"
+  [tools]="base kernels text formats vision dist model"
   [train]="base kernels text formats dist model"
-  [server]="base kernels text formats dist model tools"
-  [cli]="base kernels text formats dist model tools train server"
+  [server]="base kernels text formats vision dist model tools"
+  [cli]="base kernels text formats vision dist model tools train server"
 )
 bad=0
 for dir in src/*/; do

@@ -18,6 +18,9 @@ pkgs=(
   libomp-dev           # OpenMP for clang
   libopenmpi-dev       # Open MPI headers and library: the transport of multi-process runs (src/dist/, make MPI=1)
   openmpi-bin          # mpirun: starts those runs (the tests run 2 and 3 ranks on this machine)
+  libpng-dev           # PNG images (MiniMax-VL-01 inputs)
+  libjpeg62-turbo-dev  # JPEG images: libjpeg-turbo, the decoder Pillow uses on Debian (bit-identical pixels)
+  libwebp-dev          # WebP images
 )
 
 [ $# -gt 0 ] && pkgs=("$@")

@@ -31,6 +31,13 @@ js=$("$BIN" bench -m "$TMP/a-q8_0.gguf" -p 8 -n 2 -r 1 --bw-mb 16 --gemm-n 64 --
 check "--no-repack packs nothing" grep -q '"packed_bytes": 0,' <<<"$js"
 out=$("$BIN" bench -m "$TMP/a-q8_0.gguf" -p 0 -n 2 -r 1 --bw-mb 16 --gemm-n 64 2>&1)
 check "bench names the packed layout: $out" grep -q "in the packed 16-row layout" <<<"$out"
+# --isa: the scalar set packs nothing and says so; an unknown name is refused with the list of names
+js=$("$BIN" bench -m "$TMP/a-q8_0.gguf" -p 8 -n 2 -r 1 --bw-mb 16 --gemm-n 64 --json --isa scalar 2>&1)
+check "--isa scalar runs the scalar set: $js" grep -q '"isa": "scalar"' <<<"$js"
+check "--isa scalar packs nothing" grep -q '"packed_bytes": 0,' <<<"$js"
+err=$("$BIN" bench -m "$TMP/a-q8_0.gguf" --isa sse9 2>&1); rc=$?
+check "--isa unknown refused ($rc)" test $rc -eq 2
+check "--isa message: $err" grep -q "avx2, avxvnni" <<<"$err"
 check "bench without -m fails" bash -c "! '$BIN' bench 2>/dev/null"
 check "bench bad -r fails" bash -c "! '$BIN' bench -m '$A' -r 0 2>/dev/null"
 check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"

@@ -27,7 +27,16 @@ else
   fail "mkmodel for the server text model"
 fi
 
-for t in test_api test_hostile test_batch_cache test_load test_web; do
+vlmodel=$MM_TEST_TMP/server-vl-model
+if "$MM_BIN" mkmodel -o "$vlmodel" --preset vl01 --hidden 64 --layers 2 --heads 4 --kv-heads 2 --head-dim 16 --ffn 64 \
+     --experts 4 --vision-hidden 32 --vision-layers 2 --vision-heads 4 --vision-ffn 64 --tokenizer "$MM_SHARED/tokenizer" \
+     --force >/dev/null; then
+  export MM_SERVER_VL_MODEL=$vlmodel
+else
+  fail "mkmodel for the server VL model"
+fi
+
+for t in test_api test_hostile test_batch_cache test_load test_web test_vl; do
   start=$SECONDS
   out=$(timeout 600 node "tests/server/$t.mjs" 2>&1); rc=$?
   echo "$out" | grep -v '^MMT ' | sed "s/^/[$t] /"
@@ -41,6 +50,6 @@ for t in test_api test_hostile test_batch_cache test_load test_web; do
   fi
   echo "[$t] $((SECONDS - start)) s"
 done
-rm -rf "$model"
+rm -rf "$model" "$vlmodel"
 echo "MMT $passed $failed"
 [ "$failed" -eq 0 ]

@@ -166,6 +166,38 @@ static void m1_cases(void) {
     expect_error("m1 tool without name", MM_CHAT_M1, "[{\"role\":\"tool\",\"content\":\"4\"}]", NULL, "name");
 }
 
+/* MiniMax-VL-01's template (its tokenizer_config.json, quoted in MiniMax-VL-01_Function_Call_Guide.md): Text-01's
+ * headers, every part of system/user/assistant messages in order, an image part as "<image>"; and "<image>" is one
+ * token, the image token 200025, which the processor expands. */
+static void vl_cases(void) {
+    CHECK(mm_chat_style_for_model_type("minimax_vl_01") == MM_CHAT_VL01, "minimax_vl_01 → the VL template");
+    expect("vl user parts", MM_CHAT_VL01,
+           "[{\"role\":\"system\",\"content\":[{\"type\":\"text\",\"text\":\"S\"}]},"
+           "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"A \"},{\"type\":\"image\"},"
+           "{\"type\":\"text\",\"text\":\" B\"},{\"type\":\"image\",\"image\":\"x.png\"}]},"
+           "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"C\"},{\"type\":\"text\",\"text\":\"D\"}]}]",
+           NULL, 1,
+           "<beginning_of_sentence>system ai_setting=assistant\nS<end_of_sentence>\n"
+           "<beginning_of_sentence>user name=user\nA <image> B<image><end_of_sentence>\n"
+           "<beginning_of_sentence>ai name=assistant\nCD<end_of_sentence>\n<beginning_of_sentence>ai name=assistant\n");
+    expect("vl image first, string content", MM_CHAT_VL01,
+           "[{\"role\":\"user\",\"content\":[{\"type\":\"image\"},{\"type\":\"text\",\"text\":\"Q\"}]},"
+           "{\"role\":\"user\",\"content\":\"plain\"}]", NULL, 0,
+           "<beginning_of_sentence>user name=user\n<image>Q<end_of_sentence>\n<beginning_of_sentence>user name=user\nplain<end_of_sentence>\n");
+    expect("vl function and tools as Text-01", MM_CHAT_VL01,
+           "[{\"role\":\"function\",\"name\":\"f\",\"content\":[{\"type\":\"text\",\"text\":\"{}\"}]}]",
+           "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]", 1,
+           "<beginning_of_sentence>system function_response=functions\n{\"name\": \"f\", \"response\": {}}<end_of_sentence>\n"
+           "<beginning_of_sentence>system function_setting=functions\n{\"type\": \"function\", \"function\": {\"name\": \"f\"}}"
+           "<end_of_sentence>\n<beginning_of_sentence>ai name=assistant\n");
+    int32_t *ids = NULL;
+    int n = mm_tokenizer_encode(tok, "x<image>y", 9, 1, &ids);
+    int found = 0;
+    for (int i = 0; i < n; i++) found += ids[i] == 200025;
+    CHECK(n > 0 && found == 1, "\"<image>\" is one image token 200025 (%d tokens, %d image)", n, found);
+    free(ids);
+}
+
 static void tojson(void) {
     struct {
         const char *in, *out;
@@ -253,6 +285,7 @@ int main(void) {
     reference_cases();
     our_decisions();
     m1_cases();
+    vl_cases();
     tojson();
     content_is_text();
     mm_tokenizer_free(tok);

@@ -64,7 +64,7 @@ int main(void) {
     expect_error("[1,2]", "JSON object");
     expect_error("{\"vocab_size\":5}", "model_type");
     expect_error("{\"model_type\":\"llama\"}", "unknown model_type");
-    expect_error("{\"model_type\":\"minimax_vl_01\"}", "VL-01");
+    expect_error("{\"model_type\":\"minimax_vl_01\"}", "needs a \"text_config\" object");
     expect_error("{\"model_type\":\"minimax\",\"architectures\":[\"MiniMaxText01ForCausalLM\"]}", "contradicts");
     expect_error("{\"model_type\":\"minimax\",\"architectures\":[\"LlamaForCausalLM\"]}", "not a MiniMax");
     expect_error("{\"model_type\":\"minimax\",\"num_hidden_layers\":2,\"num_hidden_layers\":3}", "malformed JSON");

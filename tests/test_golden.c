@@ -7,34 +7,9 @@
 #include <jansson.h>
 #include <unistd.h>
 #include "mm_test.h"
+#include "mm_test_json.h"
 #include "model/mm_model.h"
 #include "minimax.h"
-
-static float *read_bin(const char *dir, json_t *desc, size_t *n_out) {
-    char path[8192];
-    snprintf(path, sizeof path, "%s/%s", dir, json_string_value(json_object_get(desc, "file")));
-    size_t n = 1;
-    json_t *shape = json_object_get(desc, "shape");
-    for (size_t i = 0; i < json_array_size(shape); i++) n *= (size_t)json_integer_value(json_array_get(shape, i));
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    float *d = malloc(n * sizeof(float));
-    size_t got = fread(d, sizeof(float), n, f);
-    fclose(f);
-    if (got != n) {
-        free(d);
-        return NULL;
-    }
-    *n_out = n;
-    return d;
-}
-
-static int32_t *ids_of(json_t *arr, int *n) {
-    *n = (int)json_array_size(arr);
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(*n + 1));
-    for (int i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
-    return ids;
-}
 
 /* Prefill ids into seq with logits for every position (out [n, V]). */
 static int prefill_all(mm_context *c, int seq, const int32_t *ids, int n, float *out) {
@@ -96,9 +71,9 @@ static void run_case(const char *dir, const char *name) {
     for (size_t p = 0; p < json_array_size(prompts); p++) {
         json_t *pr = json_array_get(prompts, p);
         int n;
-        int32_t *ids = ids_of(json_object_get(pr, "input_ids"), &n);
+        int32_t *ids = mmt_ids(json_object_get(pr, "input_ids"), &n);
         size_t nref;
-        float *ref = read_bin(dir, json_object_get(pr, "logits"), &nref);
+        float *ref = mmt_read_bin(dir, json_object_get(pr, "logits"), &nref);
         CHECK(ref && nref == (size_t)n * V, "%s: prompt %zu logits file", name, p);
         float *out = malloc(sizeof(float) * (size_t)n * V);
         mm_seq_reset(c, 0);
@@ -121,10 +96,10 @@ static void run_case(const char *dir, const char *name) {
         json_t *gen = json_array_get(gens, g);
         json_t *pr = json_array_get(prompts, (size_t)json_integer_value(json_object_get(gen, "prompt_index")));
         int n, ng;
-        int32_t *ids = ids_of(json_object_get(pr, "input_ids"), &n);
-        int32_t *gids = ids_of(json_object_get(gen, "generated_ids"), &ng);
+        int32_t *ids = mmt_ids(json_object_get(pr, "input_ids"), &n);
+        int32_t *gids = mmt_ids(json_object_get(gen, "generated_ids"), &ng);
         size_t nref;
-        float *ref = read_bin(dir, json_object_get(gen, "step_logits"), &nref);
+        float *ref = mmt_read_bin(dir, json_object_get(gen, "step_logits"), &nref);
         CHECK(ref && nref == (size_t)ng * V, "%s: gen %zu step logits file", name, g);
         float *out = malloc(sizeof(float) * (size_t)V);
         mm_seq_reset(c, 1);
@@ -158,8 +133,8 @@ static void run_case(const char *dir, const char *name) {
         json_t *in = json_object_get(batch, "input_ids"), *mask = json_object_get(batch, "attention_mask");
         const int B = (int)json_array_size(in), L = (int)json_array_size(json_array_get(in, 0));
         size_t nref, nstep;
-        float *ref = read_bin(dir, json_object_get(batch, "logits"), &nref);
-        float *sref = read_bin(dir, json_object_get(batch, "step_logits"), &nstep);
+        float *ref = mmt_read_bin(dir, json_object_get(batch, "logits"), &nref);
+        float *sref = mmt_read_bin(dir, json_object_get(batch, "step_logits"), &nstep);
         json_t *bgen = json_object_get(batch, "generated_ids");
         const int NG = (int)json_array_size(json_array_get(bgen, 0));
         CHECK(ref && nref == (size_t)B * L * V && sref && nstep == (size_t)B * NG * V, "%s: batch files", name);
@@ -227,7 +202,7 @@ static void run_case(const char *dir, const char *name) {
             longest = pr;
     }
     int n;
-    int32_t *ids = ids_of(json_object_get(longest, "input_ids"), &n);
+    int32_t *ids = mmt_ids(json_object_get(longest, "input_ids"), &n);
     float *whole = malloc(sizeof(float) * (size_t)n * V), *part = malloc(sizeof(float) * (size_t)n * V);
     mm_seq_reset(c, 0);
     prefill_all(c, 0, ids, n, whole);

@@ -22,6 +22,60 @@ static void expect_bad(const char *body, int kind, const char *needle) {
     mm_oai_req_clear(&r);
 }
 
+/* Image parts: validation, their URLs in template order, the template's image parts, and data-URL decoding. */
+static void images(void) {
+    char err[256];
+    mm_oai_req r;
+    const char *body = "{\"messages\":[{\"role\":\"system\",\"content\":[{\"type\":\"image_url\",\"image_url\":\"data:,a\"}]},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"t\"},{\"type\":\"image_url\","
+                       "\"image_url\":{\"url\":\"u2\"}}]},{\"role\":\"user\",\"content\":\"plain\"}]}";
+    CHECK(parse(body, MM_OAI_CHAT, &r, err) == 0, "image parts parse: %s", err);
+    const char *urls[4];
+    CHECK(mm_oai_image_urls(r.messages, urls, 4) == 2 && !strcmp(urls[0], "data:,a") && !strcmp(urls[1], "u2"), "image URLs in order");
+    CHECK(mm_oai_image_urls(r.messages, urls, 1) == 2, "the count beyond max");
+    json_t *t = mm_oai_template_messages(r.messages, MM_CHAT_VL01, err, sizeof err);
+    json_t *p1 = json_array_get(json_object_get(json_array_get(t, 1), "content"), 1);
+    CHECK(t && !strcmp(json_string_value(json_object_get(p1, "type")), "image") && json_object_size(p1) == 1,
+          "image_url → {\"type\": \"image\"} for the VL template");
+    char *text = t ? mm_chat_render(MM_CHAT_VL01, t, NULL, 1) : NULL;
+    CHECK(text && strstr(text, "system ai_setting=assistant\n<image><end_of_sentence>") && strstr(text, "user name=user\nt<image><"),
+          "rendered: %s", text ? text : mm_last_error());
+    free(text);
+    json_decref(t);
+    CHECK(!mm_oai_template_messages(r.messages, MM_CHAT_TEXT01, err, sizeof err) && strstr(err, "does not take images"),
+          "a text template refuses images: %s", err);
+    mm_oai_req_clear(&r);
+    expect_bad("{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"image_url\",\"image_url\":\"x\"}]}]}",
+               MM_OAI_CHAT, "user and system messages");
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"u\":1}}]}]}",
+               MM_OAI_CHAT, "image_url");
+    uint8_t *b = NULL;
+    size_t n = 0;
+    CHECK(mm_oai_data_url("data:image/png;base64,aGVsbG8gd29ybGQ=", 100, &b, &n, err, sizeof err) == 0 && n == 11 &&
+          !memcmp(b, "hello world", 11), "base64 data URL");
+    free(b);
+    CHECK(mm_oai_data_url("data:;base64,aGk", 100, &b, &n, err, sizeof err) == 0 && n == 2 && !memcmp(b, "hi", 2),
+          "no media type, no padding");
+    free(b);
+    CHECK(mm_oai_data_url("data:image/webp;base64,-_-_", 100, &b, &n, err, sizeof err) == 0 && n == 3 && b[0] == 0xfb,
+          "URL-safe alphabet");
+    free(b);
+    static const struct { const char *url; const char *needle; int rc; } bad[] = {
+        {"https://x/y.png", "not fetched", -1}, {"HTTP://x", "not fetched", -1}, {"file:///etc/passwd", "not fetched", -1},
+        {"ftp://x", "data URL", -1}, {"data:image/png,abc", "base64", -1}, {"data:image/png;base64", "','", -1},
+        {"data:text/html;base64,aGk=", "not an image type", -1}, {"data:image/png;base64,a*b=", "invalid base64", -1},
+        {"data:image/png;base64,a", "truncated", -1}, {"data:image/png;base64,", "no data", -1},
+        {"data:image/png;base64,QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+         "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB", "limit of 100 bytes", -2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        int rc = mm_oai_data_url(bad[i].url, 100, &b, &n, err, sizeof err);
+        CHECK(rc == bad[i].rc && !b && strstr(err, bad[i].needle), "%s → rc %d '%s', want %d '%s'", bad[i].url, rc, err, bad[i].rc,
+              bad[i].needle);
+    }
+}
+
 static json_t *calls_of(const char *text, size_t *content_len) {
     return mm_oai_parse_tool_calls(text, strlen(text), "x", content_len);
 }
@@ -243,5 +297,6 @@ int main(void) {
         CHECK(n == L[i].out_n && !memcmp(o, L[i].out, n) && o[n] == 0, "mm_utf8_lossy case %zu (%zu bytes)", i, n);
         free(o);
     }
+    images();
     return mmt_done();
 }

@@ -50,8 +50,30 @@ static void stops_with_nul(void) {
     mm_job_release(j);
 }
 
+/* The image memory budget: reservations up to max, refused past it (nothing changes), given back when an image's
+ * pixels are freed (also by a job that ends before its images were encoded). */
+static void image_budget(void) {
+    mm_image_budget b = {.max = 100};
+    CHECK(mm_image_budget_reserve(&b, 60) && b.used == 60, "60 of 100 reserved");
+    CHECK(!mm_image_budget_reserve(&b, 41) && b.used == 60, "41 more refused, nothing changed");
+    CHECK(!mm_image_budget_reserve(&b, SIZE_MAX) && b.used == 60, "SIZE_MAX refused (no overflow)");
+    CHECK(mm_image_budget_reserve(&b, 40) && b.used == 100, "exactly up to max");
+    mm_job_image im = {.in_bytes = 40, .budget = &b};
+    mm_job_image_free_pixels(&im);
+    CHECK(b.used == 60 && im.in_bytes == 0, "freeing an image's pixels gives its bytes back");
+    mm_job_image_free_pixels(&im);
+    CHECK(b.used == 60, "freeing twice gives nothing back twice");
+    mm_job *j = job((const int32_t[]){200025, 200025}, 2, 1);
+    mm_job_image *ims = mm_xcalloc(1, sizeof *ims);
+    ims[0] = (mm_job_image){.n_tok = 2, .in_bytes = 60, .budget = &b};
+    CHECK(mm_job_set_images(j, ims, 1, 200025) == 0, "images bound to the job");
+    mm_job_release(j);
+    CHECK(b.used == 0, "a job released before encoding gives its images' bytes back (%zu)", (size_t)b.used);
+}
+
 int main(void) {
     stops_with_nul();
+    image_budget();
     char dir[512];
     snprintf(dir, sizeof dir, "%s/golden/a_small_mixed", mmt_shared());
     mm_model *m = mm_model_load(dir, NULL);

@@ -18,6 +18,28 @@ int mm_cli_compare(int argc, char **argv);
 int mm_cli_train(int argc, char **argv);
 int mm_cli_train_tokenizer(int argc, char **argv);
 int mm_cli_perplexity(int argc, char **argv);
+int mm_cli_image_info(int argc, char **argv);
+
+/* --image files of a prompt (cli_image.c): decoded and preprocessed (load), then encoded (encode; features
+ * [ntok[i], H] each), then bound to the image tokens of the prompt's ids (embd: NULL for text tokens). Each prints
+ * "minimax CMD: ..." and returns -1 / NULL on an error. */
+typedef struct mm_cli_images {
+    int n;
+    struct mm_image_input **in;
+    float **feat;
+    int *ntok;
+    double encode_seconds;
+    int64_t patches;
+} mm_cli_images;
+struct mm_model;
+int mm_cli_images_load(const char *cmd, const struct mm_model *m, const char *const *paths, int n, mm_cli_images *im);
+int mm_cli_images_encode(const char *cmd, const struct mm_model *m, mm_cli_images *im);
+const float **mm_cli_images_embd(const char *cmd, const struct mm_model *m, const mm_cli_images *im, const int32_t *ids, int n);
+void mm_cli_images_free(mm_cli_images *im);
+/* A user message's content parts for text with "<image>" placeholders (none: n_images image parts first). NULL if
+ * the text is not UTF-8. */
+struct json_t;
+struct json_t *mm_cli_user_content(const char *text, int n_images);
 
 /* Multi-process runs (cli_dist.c). mm_cli_load_model loads the model of a command: the whole model in a plain
  * process, this rank's pipeline stage under mpirun (ranks > 0 serve rank 0 there and exit, never returning).

@@ -10,6 +10,9 @@
 #include "base/mm_common.h"
 #include "kernels/mm_kernels.h"
 #include "minimax.h"
+#include "model/mm_model.h"
+#include "vision/mm_image.h"
+#include "vision/mm_vision.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -27,12 +30,19 @@ static void usage(FILE *f) {
             "                      before each repeat), e.g. tg128 at depth 4096 (default 0)\n"
             "      --kv-bf16       bf16 KV cache\n"
             "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
+            "      --isa NAME      force the kernel set: scalar, avx2, avxvnni or avx512 (default: the best this CPU\n"
+            "                      runs), e.g. to measure an AVX2-only machine's kernels on a newer one\n"
             "      --bw-mb N       buffer for the bandwidth ceiling in MiB (default 1024)\n"
             "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
             "      --attn-depth LIST  depths at which to time the softmax attention kernel alone (default: each\n"
             "                      prompt length >= 1024 less one chunk; 0 = none)\n"
             "      --no-ceilings   skip the ceilings and kernel rates (percent columns read 0; the peak RSS is then the\n"
             "                      model's alone, as bench/peer compares it)\n"
+            "      --image WxH     MiniMax-VL-01: encode a synthetic image of this size (default 672x672; 0 = none):\n"
+            "                      seconds per patch, GFLOP/s against OpenBLAS sgemm at the tower's layer shape, then the\n"
+            "                      prefill of a prompt holding it (tokens/s)\n"
+            "      --image-file F  encode this image file instead\n"
+            "      --no-image-prefill  encode only (skip the image prompt's prefill)\n"
             "      --json          one JSON object on stdout instead of the table\n"
             "  -h, --help          this help\n");
 }
@@ -75,6 +85,81 @@ static double forward_flops(const mm_config *c, int64_t pos0, int64_t n, int chu
 /* x as a percentage of the ceiling c (0 when the ceiling was not measured). */
 static double pct(double x, double c) { return c > 0 ? 100 * x / c : 0; }
 
+/* A synthetic test image: smooth gradients, hard edges and a disc (what the goldens' images hold). */
+static mm_image *synthetic_image(int w, int h) {
+    mm_image *im = mm_image_new(w, h, MM_IMG_RGB);
+    if (!im) return NULL;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = im->data + ((size_t)y * w + x) * 3;
+            int dx = x - w / 2, dy = y - h / 3, disc = (int64_t)dx * dx + (int64_t)dy * dy < (int64_t)w * w / 16;
+            p[0] = (uint8_t)(255 * x / (w > 1 ? w - 1 : 1));
+            p[1] = (uint8_t)(((x / 16 + y / 16) & 1) ? 220 : 30);
+            p[2] = disc ? 250 : (uint8_t)(255 * y / (h > 1 ? h - 1 : 1));
+        }
+    return im;
+}
+
+typedef struct {
+    int w, h, n_patches, n_tokens, n_prompt;
+    mm_bench_stat enc_s, pp_tps;        /* encode seconds, image-prompt prefill tokens/s */
+    double gflops, per_patch;           /* at the median */
+    mm_bench_stat ceiling;              /* OpenBLAS at the tower's layer shape */
+    int cm, cn, ck;
+    mm_vision_times t;                  /* summed over repeats */
+} image_bench;
+
+/* Encodes the image reps times, then prefills a prompt of 8 text tokens + its image tokens + 8 text tokens. */
+static int bench_image(mm_model *m, mm_context *c, const char *file, int w, int h, int reps, int ceiling, int prefill,
+                       image_bench *ib) {
+    memset(ib, 0, sizeof *ib);
+    mm_image *im = file ? mm_image_load(file, 0) : synthetic_image(w, h);
+    mm_image_input *in = im ? mm_image_preprocess(m, im) : NULL;
+    mm_image_free(im);
+    if (!in) return -1;
+    const mm_image_plan *p = mm_image_input_plan(in);
+    const mm_config *cfg = mm_model_config(m);
+    const mm_vision_config *vc = &m->vision->cfg;
+    ib->w = p->width, ib->h = p->height, ib->n_patches = p->n_patches, ib->n_tokens = p->n_tokens;
+    ib->cm = 4 * (mm_vision_patch_tokens(vc) + 1), ib->cn = vc->intermediate, ib->ck = vc->hidden;
+    if (ceiling) ib->ceiling = mm_bench_blas_sgemm_mnk(ib->cm, ib->cn, ib->ck, 3);
+    const int H = cfg->hidden_size, n = 16 + p->n_tokens;
+    float *feat = malloc(sizeof(float) * (size_t)p->n_tokens * H);
+    double *enc = mm_xmalloc(sizeof(double) * (size_t)reps), *tps = mm_xmalloc(sizeof(double) * (size_t)reps);
+    int32_t *ids = mm_xmalloc(sizeof(int32_t) * (size_t)n), *seq = mm_xcalloc((size_t)n, sizeof(int32_t));
+    const float **embd = mm_xcalloc((size_t)n, sizeof *embd);
+    float *logits = mm_xmalloc(sizeof(float) * (size_t)cfg->vocab_size);
+    int rc = feat ? 0 : -1;
+    for (int i = 0; i < n; i++) ids[i] = i >= 8 && i < 8 + p->n_tokens ? cfg->image_token_index : (int32_t)(1000 + 37 * i) % cfg->vocab_size;
+    for (int r = 0; r < reps && !rc; r++) {
+        mm_vision_times before = *m->vision->times;
+        double t0 = mm_time();
+        rc = mm_image_encode(m, in, feat);
+        enc[r] = mm_time() - t0;
+        ib->t.matmul += m->vision->times->matmul - before.matmul;
+        ib->t.attention += m->vision->times->attention - before.attention;
+        ib->t.other += m->vision->times->other - before.other;
+        if (!rc) rc = mm_image_embd(m, ids, n, 1, (const float *const *)&feat, &p->n_tokens, embd);
+        if (!rc && prefill) {
+            mm_seq_reset(c, 0);
+            mm_batch b = {.n_tokens = n, .token = ids, .seq = seq, .embd = embd};
+            t0 = mm_time();
+            rc = mm_decode(c, &b, logits) != 1;
+            tps[r] = n / (mm_time() - t0);
+        }
+    }
+    if (!rc) {
+        ib->n_prompt = prefill ? n : 0;
+        ib->enc_s = mm_bench_summarize(enc, reps);
+        ib->pp_tps = mm_bench_summarize(tps, reps);
+        ib->per_patch = ib->enc_s.median / p->n_patches;
+        ib->gflops = mm_vision_patch_flops(vc) * p->n_patches / ib->enc_s.median / 1e9;
+    }
+    free(feat), free(enc), free(tps), free(ids), free(seq), free(embd), free(logits);
+    mm_image_input_free(in);
+    return rc ? -1 : 0;
+}
+
 static int parse_list(const char *cmd, const char *v, int *out, int max) {
     int n = 0;
     char *dup = mm_xstrdup(v), *save = NULL;
@@ -92,6 +177,8 @@ int mm_cli_bench(int argc, char **argv) {
     int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0, no_repack = 0;
     int depths[16], n_depth = -1, ceilings = 1;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
+    int img_w = 672, img_h = 672, img_prefill = 1;
+    const char *img_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
 #define NEXT() \
@@ -106,11 +193,29 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 22, &depth)) return 2; }
         else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
         else if (!strcmp(a, "--no-repack")) no_repack = 1;
+        else if (!strcmp(a, "--isa")) {
+            NEXT();
+            if (mm_kernels_force_isa(v) != 0) {
+                fprintf(stderr, "minimax bench: --isa %s: unknown kernel set or not supported by this CPU "
+                                "(scalar, avx2, avxvnni, avx512)\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
         else if (!strcmp(a, "--attn-depth")) { NEXT(); if ((n_depth = parse_list(cmd, v, depths, 16)) < 0) return 2; }
         else if (!strcmp(a, "--no-ceilings")) ceilings = 0;
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--image-file")) { NEXT(); img_file = v; }
+        else if (!strcmp(a, "--no-image-prefill")) img_prefill = 0;
+        else if (!strcmp(a, "--image")) {
+            NEXT();
+            if (!strcmp(v, "0")) img_w = img_h = 0;
+            else if (sscanf(v, "%dx%d", &img_w, &img_h) != 2 || img_w < 1 || img_h < 1 || img_w > 20000 || img_h > 20000) {
+                fprintf(stderr, "minimax bench: --image expects WxH (e.g. 2016x2016) or 0, got '%s'\n", v);
+                return 2;
+            }
+        }
         else { fprintf(stderr, "minimax bench: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
     }
@@ -148,6 +253,12 @@ int mm_cli_bench(int argc, char **argv) {
         att[i] = mm_bench_attention(cfg->n_heads / cfg->n_kv_heads, cfg->n_kv_heads, cfg->head_dim, depths[i], (int)ubatch, 1);
     if (!cfg->n_softmax) n_depth = 0;
     int max_len = 16;
+    const int do_image = mm_model_has_vision(m) && (img_file || img_w > 0);
+    if (do_image && img_prefill) {   /* room for the image prompt */
+        mm_image_plan ip;
+        if (!img_file && mm_image_plan_for(m, img_w, img_h, &ip) == 0) max_len = ip.n_tokens + 16;
+        else max_len = 1 << 16;
+    }
     for (int i = 0; i < n_pp; i++) max_len = pps[i] > max_len ? pps[i] : max_len;
     for (int i = 0; i < n_tg; i++) max_len = tgs[i] > max_len ? tgs[i] : max_len;
     max_len += (int)depth;
@@ -220,6 +331,11 @@ int mm_cli_bench(int argc, char **argv) {
             r->gflops = forward_flops(cfg, depth + r->n / 2, 1, 1) * r->tps.median / 1e9;
         }
     }
+    image_bench ib;
+    if (!rc && do_image && bench_image(m, c, img_file, img_w, img_h, (int)reps, ceilings, img_prefill, &ib) < 0) {
+        fprintf(stderr, "minimax bench: image: %s\n", mm_last_error());
+        rc = 1;
+    }
     if (!rc) {
         const char *isa = mm_kernels_isa();
         if (json) {
@@ -256,6 +372,15 @@ int mm_cli_bench(int argc, char **argv) {
                 json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "samples", sm);
             }
             json_object_set_new(o, "tests", arr);
+            if (do_image) {
+                double tt = ib.t.matmul + ib.t.attention + ib.t.other;
+                json_object_set_new(o, "image", json_pack("{s:i, s:i, s:i, s:i, s:{s:f,s:f,s:f}, s:f, s:f, s:{s:[i,i,i], s:f}, s:f, s:i, s:{s:f,s:f,s:f}, s:{s:f,s:f,s:f}}",
+                    "width", ib.w, "height", ib.h, "patches", ib.n_patches, "image_tokens", ib.n_tokens, "encode_s", "median", ib.enc_s.median,
+                    "min", ib.enc_s.min, "max", ib.enc_s.max, "s_per_patch", ib.per_patch, "gflop_per_s", ib.gflops, "blas_sgemm_gflops",
+                    "mnk", ib.cm, ib.cn, ib.ck, "median", ib.ceiling.median, "pct_blas", pct(ib.gflops, ib.ceiling.median),
+                    "prompt_tokens", ib.n_prompt, "prefill_tokens_per_s", "median", ib.pp_tps.median, "min", ib.pp_tps.min, "max", ib.pp_tps.max,
+                    "time_fraction", "matmul", ib.t.matmul / tt, "attention", ib.t.attention / tt, "other", ib.t.other / tt));
+            }
             json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)mm_peak_rss()));
             char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             puts(s);
@@ -293,6 +418,18 @@ int mm_cli_bench(int argc, char **argv) {
                 if (res[i].pp && res[i + 1].pp && res[i + 1].n > res[i].n && res[i].t.lightning > 0)
                     printf("\nlightning time %s → %s: %.2f× for %.2f× the tokens\n", res[i].name, res[i + 1].name,
                            res[i + 1].t.lightning / res[i].t.lightning, (double)res[i + 1].n / res[i].n);
+            if (do_image) {
+                double tt = ib.t.matmul + ib.t.attention + ib.t.other;
+                printf("\nimage %dx%d: %d patches (thumbnail + %d tiles), %d image tokens\n", ib.w, ib.h, ib.n_patches, ib.n_patches - 1,
+                       ib.n_tokens);
+                printf("encode   %.3f s (%.3f-%.3f) = %.3f s per patch, %.1f GFLOP/s = %.1f%% of OpenBLAS sgemm %dx%dx%d (%.1f "
+                       "GFLOP/s); time: matmul %.1f%% attention %.1f%% other %.1f%%\n",
+                       ib.enc_s.median, ib.enc_s.min, ib.enc_s.max, ib.per_patch, ib.gflops, pct(ib.gflops, ib.ceiling.median),
+                       ib.cm, ib.cn, ib.ck, ib.ceiling.median, 100 * ib.t.matmul / tt, 100 * ib.t.attention / tt, 100 * ib.t.other / tt);
+                if (ib.n_prompt)
+                    printf("image-prompt prefill: %d tokens at %.2f tokens/s (%.2f-%.2f)\n", ib.n_prompt, ib.pp_tps.median,
+                           ib.pp_tps.min, ib.pp_tps.max);
+            }
             printf("peak RSS %.1f MiB\n", mm_peak_rss() / 1048576.0);
         }
     }

@@ -8,6 +8,10 @@
  * <end_of_sentence> the model produced, or an appended one if it stopped for another reason (limit, Ctrl-C,
  * full context). The answer itself is kept as the tokens the model sampled.
  *
+ * With a MiniMax-VL-01 model, /image PATH attaches an image to the next user message: it becomes an image part of
+ * that message (where the text has an "<image>" placeholder, else before the text), is encoded when the turn is
+ * sent, and its features fill the placeholder's image tokens; the history keeps the part, the state its tokens.
+ *
  * /save FILE writes the sequence state (mm_seq_state_save) to FILE and the transcript to FILE.json;
  * /load FILE reads both back. Ctrl-C during an answer stops that answer; at the prompt it ends the chat. */
 #include <errno.h>
@@ -34,6 +38,7 @@ static void usage(FILE *f) {
             "its new tokens to the conversation state (the history is never prefilled again).\n"
             "\n"
             "  -m, --model DIR        checkpoint directory\n"
+            "      --mmproj FILE      the vision GGUF of a .gguf VL model (for /image)\n"
             "      --tokenizer FILE   tokenizer.json to use (default: DIR/tokenizer.json)\n"
             "  -sys, --system TEXT    system prompt (kept across /reset)\n"
             "  -n, --n-predict N      most tokens per answer (default -1 = until <end_of_sentence> or the context\n"
@@ -47,6 +52,7 @@ static void usage(FILE *f) {
             "  -h, --help             this help\n"
             "\n"
             "In the chat: type a message and press Enter. Commands:\n"
+            "  /image PATH   attach an image (PNG, JPEG, WebP) to the next message (MiniMax-VL-01; repeatable)\n"
             "  /reset        forget the conversation (the system prompt stays)\n"
             "  /save FILE    write the conversation state to FILE and its transcript to FILE.json\n"
             "  /load FILE    continue a conversation written by /save\n"
@@ -56,7 +62,8 @@ static void usage(FILE *f) {
 }
 
 static void cmd_help(void) {
-    printf("commands: /reset (forget the conversation, keep the system prompt), /save FILE, /load FILE, /help, /exit\n"
+    printf("commands: /image PATH (attach an image to the next message), /reset (forget the conversation, keep the system\n"
+           "prompt), /save FILE, /load FILE, /help, /exit\n"
            "Ctrl-C stops an answer; Ctrl-C or Ctrl-D at the prompt leaves. Start a line with // to send a '/'.\n");
 }
 
@@ -82,6 +89,9 @@ typedef struct {
     float *logits;
     int32_t *buf;       /* generated tokens of the current answer */
     size_t buf_cap;
+    const mm_model *model;
+    char *pending[16];  /* /image files for the next message */
+    int n_pending;
 } chat;
 
 static json_t *message(const char *role, const char *text) {
@@ -134,10 +144,11 @@ static int closing_tokens(chat *ch) {
     return rc;
 }
 
-/* Feeds n tokens to sequence 0; the logits of the last one go to ch->logits. */
-static int feed(chat *ch, const int32_t *ids, int n) {
+/* Feeds n tokens (embd: image features at image positions, or NULL) to sequence 0; the logits of the last one go
+ * to ch->logits. */
+static int feed(chat *ch, const int32_t *ids, int n, const float **embd) {
     int32_t *seq = mm_xcalloc((size_t)n, sizeof(int32_t));
-    mm_batch b = {.n_tokens = n, .token = ids, .seq = seq};
+    mm_batch b = {.n_tokens = n, .token = ids, .seq = seq, .embd = embd};
     int r = mm_decode(ch->c, &b, ch->logits);
     free(seq);
     if (r != 1) return -1;
@@ -152,8 +163,14 @@ static void push_gen(chat *ch, size_t n, int32_t id) {
 
 /* One user turn: prefill its tokens, stream the answer, close it. Returns 0, 1 (refused: the chat goes on),
  * or -1 (the engine failed: the state may be inconsistent). */
+static void drop_pending(chat *ch) {
+    for (int i = 0; i < ch->n_pending; i++) free(ch->pending[i]);
+    ch->n_pending = 0;
+}
+
 static int turn(chat *ch, const char *text) {
-    json_t *um = message("user", text);
+    json_t *parts = ch->n_pending ? mm_cli_user_content(text, ch->n_pending) : NULL;
+    json_t *um = ch->n_pending ? (parts ? json_pack("{s:s, s:o}", "role", "user", "content", parts) : NULL) : message("user", text);
     if (!um) {
         fprintf(stderr, "minimax chat: the message is not valid UTF-8; not sent\n");
         return 1;
@@ -165,10 +182,24 @@ static int turn(chat *ch, const char *text) {
     int32_t *ids = NULL;
     int n = delta ? mm_tokenizer_encode(ch->tok, delta, strlen(delta), 1, &ids) : -1;
     free(delta);
+    mm_cli_images imgs = {0};
+    const float **embd = NULL;
+    if (n >= 0 && ch->n_pending) {   /* the attached images: their placeholders expand to their tokens */
+        int32_t *ex = NULL;
+        if (mm_cli_images_load(CMD, ch->model, (const char *const *)ch->pending, ch->n_pending, &imgs) < 0) n = -2;
+        else if ((n = mm_image_expand(ch->model, ids, n, imgs.n, imgs.ntok, &ex)) >= 0) {
+            free(ids);
+            ids = ex;
+        }
+    }
     if (n < 0) {
-        fprintf(stderr, "minimax chat: %s; not sent\n", mm_last_error());
+        if (n == -1) fprintf(stderr, "minimax chat: %s; not sent\n", mm_last_error());
+        if (ch->n_pending) fprintf(stderr, "minimax chat: the attached image%s dropped (attach again with /image)\n",
+                                   ch->n_pending == 1 ? " was" : "s were");
+        drop_pending(ch);
         json_decref(with_user);
         free(ids);
+        mm_cli_images_free(&imgs);
         return 1;
     }
     /* Room for the turn, at least one answer token, and the closing tokens. */
@@ -181,10 +212,22 @@ static int turn(chat *ch, const char *text) {
         free(ids);
         return 1;
     }
+    if (imgs.n && (mm_cli_images_encode(CMD, ch->model, &imgs) < 0 || !(embd = mm_cli_images_embd(CMD, ch->model, &imgs, ids, n)))) {
+        json_decref(with_user);
+        free(ids);
+        mm_cli_images_free(&imgs);
+        return 1;
+    }
+    drop_pending(ch);
     double t0 = mm_time();
-    int r = feed(ch, ids, n);
+    int r = feed(ch, ids, n, embd);
     double t_prefill = mm_time() - t0;
     free(ids);
+    free(embd);
+    if (imgs.n)
+        fprintf(stderr, "[%d image%s: %lld patches encoded in %.2f s]\n", imgs.n, imgs.n == 1 ? "" : "s", (long long)imgs.patches,
+                imgs.encode_seconds);
+    mm_cli_images_free(&imgs);
     if (r) {
         fprintf(stderr, "minimax chat: prefill: %s\n", mm_last_error());
         json_decref(with_user);
@@ -210,7 +253,7 @@ static int turn(chat *ch, const char *text) {
         /* after feeding it, the next sampled token and the closing tokens must still fit */
         if (mm_seq_len(ch->c, 0) + 2 + ch->n_close > ch->n_ctx) { why = "context full"; break; }
         if (g_interrupted) { why = "interrupted"; break; }
-        if (feed(ch, &next, 1)) {
+        if (feed(ch, &next, 1, NULL)) {
             fprintf(stderr, "\nminimax chat: decode: %s\n", mm_last_error());
             mm_detok_free(dt);
             json_decref(with_user);
@@ -233,7 +276,7 @@ static int turn(chat *ch, const char *text) {
     if (pending >= 0 && pending != ch->close_ids[0]) tail[nt++] = pending;
     memcpy(tail + nt, ch->close_ids, sizeof(int32_t) * (size_t)ch->n_close);
     nt += ch->n_close;
-    r = feed(ch, tail, nt);
+    r = feed(ch, tail, nt, NULL);
     free(tail);
     if (r) {
         fprintf(stderr, "minimax chat: closing the answer: %s\n", mm_last_error());
@@ -347,7 +390,7 @@ out:
 }
 
 int mm_cli_chat(int argc, char **argv) {
-    const char *model = NULL, *tokpath = NULL, *system = NULL;
+    const char *model = NULL, *tokpath = NULL, *system = NULL, *mmproj = NULL;
     long n_predict = -1, n_ctx = 4096, threads = 0, ubatch = 512;
     int kv_bf16 = 0, ignore_eos = 0;
     mm_sampler_params sp = mm_sampler_default_params();
@@ -360,6 +403,7 @@ int mm_cli_chat(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEXT(); model = v; }
         else if (!strcmp(a, "--tokenizer")) { NEXT(); tokpath = v; }
+        else if (!strcmp(a, "--mmproj")) { NEXT(); mmproj = v; }
         else if (!strcmp(a, "-sys") || !strcmp(a, "--system")) { NEXT(); system = v; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { NEXT(); if (mm_arg_int(CMD, a, v, -1, 1L << 30, &n_predict)) return 2;
             if (!n_predict) { fprintf(stderr, "minimax chat: -n must be -1 (no limit) or at least 1\n"); return 2; } }
@@ -381,8 +425,9 @@ int mm_cli_chat(int argc, char **argv) {
     chat ch = {.n_ctx = n_ctx, .n_predict = n_predict, .ignore_eos = ignore_eos, .system = system_owned};
 
     if (threads) mm_set_threads((int)threads);
-    if (!(m = mm_model_load(model, NULL))) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
+    if (!(m = mm_model_load(model, &(mm_model_params){.mmproj = mmproj}))) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
     ch.cfg = mm_model_config(m);
+    ch.model = m;
     ch.style = mm_chat_style_for_model_type(ch.cfg->model_type);
     char tdefault[4096];
     snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", model);
@@ -415,7 +460,7 @@ int mm_cli_chat(int argc, char **argv) {
     const int tty = isatty(STDIN_FILENO);
     if (tty)
         printf("minimax chat: %s (%s template, context %ld tokens). /help for commands, Ctrl-C stops an answer.\n",
-               model, ch.style == MM_CHAT_M1 ? "MiniMax-M1" : "MiniMax-Text-01", n_ctx);
+               model, ch.style == MM_CHAT_M1 ? "MiniMax-M1" : ch.style == MM_CHAT_VL01 ? "MiniMax-VL-01" : "MiniMax-Text-01", n_ctx);
     rc = 0;
     for (;;) {
         if (tty) {
@@ -438,7 +483,23 @@ int mm_cli_chat(int argc, char **argv) {
 #define IS(name) (cl == strlen(name) && !memcmp(line, name, cl))
             if (IS("/exit") || IS("/quit")) break;
             else if (IS("/help")) cmd_help();
-            else if (IS("/reset")) {
+            else if (IS("/image")) {
+                mm_image *img = NULL;
+                mm_image_plan pl;
+                if (!*arg) fprintf(stderr, "minimax chat: /image needs a file: /image PATH\n");
+                else if (!mm_model_has_vision(m))
+                    fprintf(stderr, "minimax chat: this model has no vision tower (MiniMax-VL-01, or a .gguf with --mmproj)\n");
+                else if (ch.n_pending == 16) fprintf(stderr, "minimax chat: at most 16 images per message\n");
+                else if (!(img = mm_image_load(arg, 0)) || mm_image_plan_for(m, mm_image_width(img), mm_image_height(img), &pl) < 0)
+                    fprintf(stderr, "minimax chat: /image %s\n", mm_last_error());
+                else {
+                    ch.pending[ch.n_pending++] = mm_xstrdup(arg);
+                    printf("[image %d attached to the next message: %s %dx%d, %d tokens]\n", ch.n_pending, mm_image_format(img),
+                           pl.width, pl.height, pl.n_tokens);
+                }
+                mm_image_free(img);
+            } else if (IS("/reset")) {
+                drop_pending(&ch);
                 mm_seq_reset(ch.c, 0);
                 mm_sampler_reset(ch.smp);
                 history_init(&ch);
@@ -459,6 +520,7 @@ int mm_cli_chat(int argc, char **argv) {
         }
     }
 out:
+    drop_pending(&ch);
     signal(SIGINT, SIG_DFL);
     free(line);
     free(system_owned);

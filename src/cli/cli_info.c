@@ -4,6 +4,8 @@
 #include "cli/cli.h"
 #include "base/mm_common.h"
 #include "minimax.h"
+#include "model/mm_model.h"
+#include "vision/mm_vision.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -13,6 +15,7 @@ static void usage(FILE *f) {
             "sequence needs at a context length (weights + lightning state + KV cache).\n"
             "\n"
             "  -m, --model DIR   checkpoint directory\n"
+            "      --mmproj FILE the vision GGUF of a .gguf VL model\n"
             "  -c, --ctx-size N  context length for the memory estimate (default 4096)\n"
             "      --kv-bf16     estimate with a bf16 KV cache\n"
             "  -h, --help        this help\n");
@@ -26,20 +29,21 @@ static void human(char *buf, size_t n, double bytes) {
 }
 
 int mm_cli_info(int argc, char **argv) {
-    const char *cmd = "info", *model = NULL;
+    const char *cmd = "info", *model = NULL, *mmproj = NULL;
     long n_ctx = 4096;
     int kv_bf16 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; model = v; }
+        else if (!strcmp(a, "--mmproj")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; mmproj = v; }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1L << 40, &n_ctx)) return 2;
         } else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
         else { fprintf(stderr, "minimax info: unknown option '%s' (see --help)\n", a); return 2; }
     }
     if (!model) { fprintf(stderr, "minimax info: -m DIR is required\n"); return 2; }
-    mm_model *m = mm_model_load(model, NULL);
+    mm_model *m = mm_model_load(model, &(mm_model_params){.mmproj = mmproj});
     if (!m) { fprintf(stderr, "minimax info: %s\n", mm_last_error()); return 1; }
     const mm_config *c = mm_model_config(m);
     mm_model_stats st;
@@ -61,6 +65,15 @@ int mm_cli_info(int argc, char **argv) {
     for (int i = 0; i < c->n_layers; i++) putchar(c->layer_type[i] == MM_LAYER_SOFTMAX ? 'S' : 'L');
     printf("   (L lightning, S softmax)\n");
     printf("parameters       %.4g B total, %.4g B active per token\n", st.n_params / 1e9, st.n_params_active / 1e9);
+    if (m->vision) {
+        const mm_vision_config *v = &m->vision->cfg;
+        printf("vision           CLIP %d layers × width %d (%d heads, MLP %d, %s), %dpx tiles of %dpx patches, %d grid pinpoints, "
+               "projector %d → %d, image token %d%s\n",
+               v->n_layers, v->hidden, v->n_heads, v->intermediate, v->act == MM_VACT_GELU ? "erf GELU" : "quick GELU",
+               v->img.image_size, v->img.patch_size, v->img.n_pinpoints, v->hidden, v->text_hidden, v->image_token_index,
+               st.n_params_vision ? "" : " (from --mmproj)");
+        if (st.n_params_vision) printf("vision params    %.4g M (in the total, not per text token)\n", st.n_params_vision / 1e6);
+    }
     human(b1, sizeof b1, (double)st.bytes_total);
     printf("weights          %s", b1);
     for (int d = 0; d < 16; d++)

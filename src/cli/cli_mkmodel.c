@@ -15,6 +15,13 @@ static void mkmodel_usage(FILE *f) {
             "  -o, --output DIR      output directory (created if missing)\n"
             "  --preset NAME         tiny (default: H 256, 8 layers, 8x40 heads, 8 experts, vocab 200064, ~220 MB bf16)\n"
             "                        or text01 (MiniMax-Text-01: H 6144, 80 layers, 64x128 heads, 32 experts, ~0.9 TB)\n"
+            "                        or vl01 (MiniMax-VL-01: text01's language model + the ViT-L/14-336 tower, 24 layers\n"
+            "                        of width 1024, 16 heads, MLP 4096, and the projector; the text sizes take the\n"
+            "                        overrides below, e.g. --layers 2 --experts 4)\n"
+            "  --vision-hidden D     vl01: the tower's width (default 1024)\n"
+            "  --vision-layers N     vl01: the tower's layers (default 24)\n"
+            "  --vision-heads N      vl01: the tower's heads (default 16)\n"
+            "  --vision-ffn F        vl01: the tower's MLP width (default 4096)\n"
             "  --layers N            layer count (layer types: every 8th and the last are softmax)\n"
             "  --layer-types SPEC    e.g. LLLLLLLS or 0,0,1: L/0 lightning, S/1 softmax (sets the layer count)\n"
             "  --experts E           experts per layer\n"
@@ -40,14 +47,16 @@ static void mkmodel_usage(FILE *f) {
 int mm_cli_mkmodel(int argc, char **argv) {
     const char *cmd = "mkmodel", *out = NULL, *preset = "tiny", *layer_spec = NULL, *tokenizer = NULL;
     /* Overrides are collected first and applied on top of the preset. */
-    long ov[11];
-    for (int i = 0; i < 11; i++) ov[i] = -1;
-    enum { O_LAYERS, O_EXPERTS, O_TOPK, O_HIDDEN, O_HEADS, O_KV, O_HD, O_ROT, O_FFN, O_VOCAB, O_SHARD };
+    long ov[15];
+    for (int i = 0; i < 15; i++) ov[i] = -1;
+    enum { O_LAYERS, O_EXPERTS, O_TOPK, O_HIDDEN, O_HEADS, O_KV, O_HD, O_ROT, O_FFN, O_VOCAB, O_SHARD, O_VH, O_VL, O_VHEADS, O_VF };
     static const struct { const char *flag; int slot; long lo, hi; } intflags[] = {
         {"--layers", O_LAYERS, 1, 512},  {"--experts", O_EXPERTS, 1, 4096}, {"--top-k", O_TOPK, 1, 4096},
         {"--hidden", O_HIDDEN, 1, 1 << 20}, {"--heads", O_HEADS, 1, 1 << 16}, {"--kv-heads", O_KV, 1, 1 << 16},
         {"--head-dim", O_HD, 2, 1 << 16}, {"--rotary-dim", O_ROT, 2, 1 << 16}, {"--ffn", O_FFN, 1, 1 << 22},
         {"--vocab", O_VOCAB, 1, 1 << 24},   {"--shard-mb", O_SHARD, 0, 1L << 30},
+        {"--vision-hidden", O_VH, 1, 1 << 16}, {"--vision-layers", O_VL, 1, 1024}, {"--vision-heads", O_VHEADS, 1, 4096},
+        {"--vision-ffn", O_VF, 1, 1 << 18},
     };
     int dtype = MM_BF16, layout = MM_LAYOUT_PER_EXPERT, dialect = MM_DIALECT_REMOTE, force = 0;
     long seed = 0;
@@ -132,6 +141,14 @@ int mm_cli_mkmodel(int argc, char **argv) {
     if (ov[O_FFN] > 0) p.intermediate_size = (int)ov[O_FFN];
     if (ov[O_VOCAB] > 0) p.vocab_size = (int)ov[O_VOCAB];
     if (ov[O_SHARD] >= 0) p.shard_bytes = (uint64_t)ov[O_SHARD] * 1000000ull;
+    if ((ov[O_VH] > 0 || ov[O_VL] > 0 || ov[O_VHEADS] > 0 || ov[O_VF] > 0) && !p.vision) {
+        fprintf(stderr, "minimax mkmodel: --vision-* need --preset vl01\n");
+        return 2;
+    }
+    if (ov[O_VH] > 0) p.v_hidden = (int)ov[O_VH];
+    if (ov[O_VL] > 0) p.v_layers = (int)ov[O_VL];
+    if (ov[O_VHEADS] > 0) p.v_heads = (int)ov[O_VHEADS];
+    if (ov[O_VF] > 0) p.v_ffn = (int)ov[O_VF];
     if (layer_spec) {
         if (mm_mkmodel_parse_layer_types(&p, layer_spec) != 0) {
             fprintf(stderr, "minimax mkmodel: --layer-types: %s\n", mm_last_error());
@@ -171,9 +188,10 @@ int mm_cli_mkmodel(int argc, char **argv) {
     }
     int n_soft = 0;
     for (int i = 0; i < p.n_layers; i++) n_soft += p.layer_type[i];
-    printf("mkmodel: wrote %s: %.3fB params (%d layers, %d softmax; %d experts top-%d), %.1f MB %s in %d safetensors file%s "
+    printf("mkmodel: wrote %s: %.3fB params (%d layers, %d softmax; %d experts top-%d%s), %.1f MB %s in %d safetensors file%s "
            "+ config.json (%s, %s), %.1f s\n",
-           out, (double)r.n_params / 1e9, p.n_layers, n_soft, p.n_experts, p.top_k, (double)r.bytes / 1e6,
+           out, (double)r.n_params / 1e9, p.n_layers, n_soft, p.n_experts, p.top_k,
+           p.vision ? "; a CLIP tower and projector: MiniMax-VL-01 layout + preprocessor_config.json" : "", (double)r.bytes / 1e6,
            mm_dtype_name(p.dtype), r.n_files, r.n_files == 1 ? "" : "s", p.dialect == MM_DIALECT_HF ? "hf dialect" : "remote dialect",
            p.layout == MM_LAYOUT_FUSED ? "fused experts" : "per-expert", r.seconds);
     return 0;

@@ -22,6 +22,9 @@ static void usage(FILE *f) {
             "  -t, --threads N    threads\n"
             "  --force            overwrite OUT\n"
             "  --tokenizer FILE   tokenizer.json to embed instead of IN's\n"
+            "  --mmproj FILE      MiniMax-VL-01 input: where the vision GGUF goes (default: OUT with -mmproj.gguf); load\n"
+            "                     the pair with `minimax run -m OUT.gguf --mmproj FILE`\n"
+            "  --mmproj-type T    the vision matrices' type: f32, f16, bf16 or q8_0 (default: as stored)\n"
             "  --no-tokenizer     write no tokenizer\n"
             "  --progress / --no-progress   progress line on stderr (default: when stderr is a terminal)\n"
             "  -h, --help         this help\n");
@@ -30,7 +33,7 @@ static void usage(FILE *f) {
 int mm_cli_quantize(int argc, char **argv) {
     const char *cmd = "quantize", *in = NULL, *out = NULL, *type = NULL;
     long threads = 0;
-    mm_gguf_convert_params p = {.progress = isatty(2)};
+    mm_gguf_convert_params p = {.progress = isatty(2), .mmproj_type = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -40,6 +43,16 @@ int mm_cli_quantize(int argc, char **argv) {
         } else if (!strcmp(a, "--force")) p.force = 1;
         else if (!strcmp(a, "--tokenizer")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; p.tokenizer = v; }
         else if (!strcmp(a, "--no-tokenizer")) p.no_tokenizer = 1;
+        else if (!strcmp(a, "--mmproj")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; p.mmproj = v; }
+        else if (!strcmp(a, "--mmproj-type")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2;
+            int t = mm_dtype_from_name(v);
+            if (t != MM_F32 && t != MM_F16 && t != MM_BF16 && t != MM_Q8_0) {
+                fprintf(stderr, "minimax quantize: --mmproj-type must be f32, f16, bf16 or q8_0, got '%s'\n", v);
+                return 2;
+            }
+            p.mmproj_type = t;
+        }
         else if (!strcmp(a, "--progress")) p.progress = 1;
         else if (!strcmp(a, "--no-progress")) p.progress = 0;
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "minimax quantize: unknown option '%s' (see --help)\n", a); return 2; }
@@ -76,5 +89,6 @@ int mm_cli_quantize(int argc, char **argv) {
         }
     fprintf(stderr, "), %.1f M params, %.2f MB, %s tokenizer, %.1f s, peak RSS %.1f MB\n", r.n_params / 1e6,
             r.file_bytes / 1e6, r.has_tokenizer ? "with" : "no", r.seconds, mm_peak_rss() / 1e6);
+    if (r.mmproj[0]) fprintf(stderr, "wrote %s: the vision tower, projector and processor settings, %.2f MB\n", r.mmproj, r.mmproj_bytes / 1e6);
     return 0;
 }

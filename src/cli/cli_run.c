@@ -13,11 +13,15 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: minimax run -m DIR (--ids 1,2,3 | -p TEXT) [options]\n"
+            "usage: minimax run -m DIR (--ids 1,2,3 | -p TEXT) [--image FILE ...] [options]\n"
             "\n"
             "Generate tokens from a prompt with a MiniMax-01 checkpoint directory (config.json + safetensors).\n"
             "\n"
             "  -m, --model DIR        checkpoint directory\n"
+            "      --image FILE       an image (PNG, JPEG, WebP) for a MiniMax-VL-01 model (repeatable): the images bind\n"
+            "                         in order to the prompt's <image> placeholders (with --chat and no placeholder they\n"
+            "                         come first in the user turn); with --ids the ids hold each image's tokens already\n"
+            "      --mmproj FILE      the vision GGUF of a .gguf VL model (minimax quantize writes it)\n"
             "      --ids LIST         prompt as token ids, comma-separated\n"
             "  -p, --prompt TEXT      prompt as text (needs tokenizer.json in DIR or --tokenizer)\n"
             "  -f, --file FILE        prompt text read from a file\n"
@@ -40,11 +44,13 @@ static void usage(FILE *f) {
 }
 
 #define MAX_STOP 16
+#define MAX_IMAGES 64
 
 int mm_cli_run(int argc, char **argv) {
     const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL;
     const char *stops[MAX_STOP];
-    const char *system = NULL;
+    const char *system = NULL, *images[MAX_IMAGES], *mmproj = NULL;
+    int n_images = 0;
     int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kv_bf16 = 0, chat = 0;
     long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512;
     mm_sampler_params sp = mm_sampler_default_params();
@@ -60,6 +66,12 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEXT(); prompt = v; }
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { NEXT(); pfile = v; }
         else if (!strcmp(a, "--tokenizer")) { NEXT(); tokpath = v; }
+        else if (!strcmp(a, "--mmproj")) { NEXT(); mmproj = v; }
+        else if (!strcmp(a, "--image")) {
+            NEXT();
+            if (n_images == MAX_IMAGES) { fprintf(stderr, "minimax run: at most %d images\n", MAX_IMAGES); return 2; }
+            images[n_images++] = v;
+        }
         else if (!strcmp(a, "--no-special")) parse_special = 0;
         else if (!strcmp(a, "--chat")) chat = 1;
         else if (!strcmp(a, "-sys") || !strcmp(a, "--system")) { NEXT(); system = v; chat = 1; }
@@ -102,14 +114,17 @@ int mm_cli_run(int argc, char **argv) {
     mm_detok *dt = NULL;
     int32_t *ids = NULL, *gen = NULL;
     float *logits = NULL;
+    mm_cli_images imgs = {0};
+    const float **embd = NULL;
     char *text = NULL, *ptext = NULL, *rendered = NULL;
     size_t text_len = 0, text_cap = 0;
     int n = 0;
 
     if (threads) mm_set_threads((int)threads);
-    m = mm_cli_load_model("run", model, NULL);
+    m = mm_cli_load_model("run", model, &(mm_model_params){.mmproj = mmproj});
     if (!m) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     const mm_config *cfg = mm_model_config(m);
+    if (mm_cli_images_load(cmd, m, images, n_images, &imgs) < 0) goto out;
 
     /* The tokenizer: required for text prompts, optional (for printing text) with --ids. */
     char tdefault[4096];
@@ -139,7 +154,9 @@ int mm_cli_run(int argc, char **argv) {
         }
         if (chat) {
             json_t *msgs = json_array(), *sm = system ? json_pack("{s:s, s:s}", "role", "system", "content", system) : NULL,
-                   *um = json_pack("{s:s, s:s}", "role", "user", "content", src);
+                   *parts = n_images ? mm_cli_user_content(src, n_images) : NULL,
+                   *um = n_images ? (parts ? json_pack("{s:s, s:o}", "role", "user", "content", parts) : NULL)
+                                  : json_pack("{s:s, s:s}", "role", "user", "content", src);
             if ((system && !sm) || !um) {
                 fprintf(stderr, "minimax run: the %s is not valid UTF-8\n", system && !sm ? "system prompt" : "prompt");
                 json_decref(sm), json_decref(um), json_decref(msgs);
@@ -154,10 +171,21 @@ int mm_cli_run(int argc, char **argv) {
         }
         n = mm_tokenizer_encode(tok, src, strlen(src), parse_special, &ids);
         if (n < 0) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+        if (n_images) {   /* each <image> placeholder becomes its image's tokens */
+            int32_t *ex = NULL;
+            int ne = mm_image_expand(m, ids, n, imgs.n, imgs.ntok, &ex);
+            if (ne < 0) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+            free(ids);
+            ids = ex, n = ne;
+        }
     }
     if (n == 0) { fprintf(stderr, "minimax run: the prompt is empty\n"); goto out; }
+    if (n_images || cfg->vision) {   /* features at the image positions; image tokens without images are refused */
+        if (n_images && mm_cli_images_encode(cmd, m, &imgs) < 0) goto out;
+        if (!(embd = mm_cli_images_embd(cmd, m, &imgs, ids, n))) goto out;
+    }
     for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= cfg->vocab_size) {
+        if ((!embd || !embd[i]) && (ids[i] < 0 || ids[i] >= cfg->vocab_size)) {
             fprintf(stderr, "minimax run: token id %d at prompt position %d is out of range [0, %d)\n", ids[i], i, cfg->vocab_size);
             goto out;
         }
@@ -178,7 +206,7 @@ int mm_cli_run(int argc, char **argv) {
     gen = mm_xmalloc(sizeof(int32_t) * (size_t)(n_predict + 1));
     int32_t *seqz = mm_xcalloc((size_t)n, sizeof(int32_t));
     double t0 = mm_time();
-    mm_batch b = {.n_tokens = n, .token = ids, .seq = seqz};
+    mm_batch b = {.n_tokens = n, .token = ids, .seq = seqz, .embd = embd};
     int r = mm_decode(c, &b, logits);
     free(seqz);
     double t_prefill = mm_time() - t0;
@@ -230,6 +258,9 @@ int mm_cli_run(int argc, char **argv) {
         putchar('\n');
     }
     if (stats) {
+        if (imgs.n)
+            fprintf(stderr, "images: %d (%lld patches) encoded in %.3f s = %.3f s per patch\n", imgs.n, (long long)imgs.patches,
+                    imgs.encode_seconds, imgs.encode_seconds / (double)imgs.patches);
         fprintf(stderr, "prefill: %d tokens in %.3f s = %.2f tokens/s\n", n, t_prefill, n / t_prefill);
         if (n_gen > 1)
             fprintf(stderr, "decode:  %d tokens in %.3f s = %.2f tokens/s\n", n_gen - 1, t_decode, (n_gen - 1) / t_decode);
@@ -237,6 +268,8 @@ int mm_cli_run(int argc, char **argv) {
     }
     rc = 0;
 out:
+    mm_cli_images_free(&imgs);
+    free(embd);
     mm_detok_free(dt);
     mm_tokenizer_free(tok);
     mm_sampler_free(smp);

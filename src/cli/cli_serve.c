@@ -10,11 +10,14 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: minimax serve -m DIR [options]\n"
             "\n"
-            "OpenAI-compatible HTTP server with continuous batching and a prefix cache. Endpoints:\n"
+            "OpenAI-compatible HTTP server with continuous batching and a prefix cache. With a MiniMax-VL-01 model,\n"
+            "chat messages take images as {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/png;base64,...\"}}\n"
+            "parts (remote URLs are never fetched). Endpoints:\n"
             "  POST /v1/chat/completions  POST /v1/completions  GET /v1/models  GET /health\n"
             "  POST /tokenize  POST /detokenize  GET /metrics (Prometheus)  GET / (chat page)\n"
             "\n"
             "  -m, --model DIR        checkpoint directory\n"
+            "      --mmproj FILE      the vision GGUF of a .gguf VL model\n"
             "      --tokenizer FILE   tokenizer.json (default: DIR/tokenizer.json if present; without one only\n"
             "                         /v1/completions with token-id prompts works)\n"
             "      --alias NAME       model id reported by the API (default: the directory name)\n"
@@ -26,7 +29,8 @@ static void usage(FILE *f) {
             "  -n, --n-predict N      tokens a request may generate at most (default: until its context is full)\n"
             "      --queue N          requests that may wait for a slot before 503 (default 64)\n"
             "      --cache-mb N       prefix-cache budget in MiB (default 1024; 0 = off)\n"
-            "      --max-body-kb N    request body limit in KiB (default 8192); bodies held at once: 8x this\n"
+            "      --max-body-kb N    request body limit in KiB (default 8192; images travel base64-encoded in it); bodies\n"
+            "                         held at once: 8x this\n"
             "      --max-conns N      open connections (default 256); when one more comes, the oldest that has\n"
             "                         not sent a complete request (or idles between requests) is closed\n"
             "      --header-timeout S seconds a connection has to send a complete request head (default 10)\n"
@@ -34,6 +38,12 @@ static void usage(FILE *f) {
             "      --parse-special    special-token strings (<end_of_sentence>, ...) in message content and prompts are\n"
             "                         special tokens, as the chat template's own markers are (default: text, so a\n"
             "                         user cannot forge turns; for clients that build raw prompts)\n"
+            "      --image-max-mb N   MiniMax-VL-01: largest image file in MiB (default 6; larger: 413)\n"
+            "      --image-max-pixels N  largest image in pixels, refused from its header (default 33554432; larger: 413)\n"
+            "      --image-max-count N   images per request (default 8; more: 400)\n"
+            "      --image-mem-mb N   memory for the preprocessed pixels of images not yet encoded, all requests together\n"
+            "                         (default 1024; ~1.7 MiB per 336px patch; an image needing more: 413; while others\n"
+            "                         hold it: 503)\n"
             "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
@@ -54,6 +64,7 @@ int mm_cli_serve(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEXT(); p.model_path = v; }
         else if (!strcmp(a, "--tokenizer")) { NEXT(); p.tokenizer_path = v; }
+        else if (!strcmp(a, "--mmproj")) { NEXT(); p.mmproj = v; }
         else if (!strcmp(a, "--alias")) { NEXT(); p.alias = v; }
         else if (!strcmp(a, "--host")) { NEXT(); p.host = v; }
         else if (!strcmp(a, "--port")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 65535, &l)) return 2; p.port = (int)l; }
@@ -67,6 +78,10 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-conns")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1 << 16, &l)) return 2; p.max_conns = (int)l; }
         else if (!strcmp(a, "--header-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.header_timeout = (double)l; }
         else if (!strcmp(a, "--idle-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.idle_timeout = (int)l; }
+        else if (!strcmp(a, "--image-max-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1 << 14, &l)) return 2; p.image_max_bytes = (size_t)l << 20; }
+        else if (!strcmp(a, "--image-max-pixels")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 34, &l)) return 2; p.image_max_pixels = l; }
+        else if (!strcmp(a, "--image-mem-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 24, &l)) return 2; p.image_mem_bytes = (size_t)l << 20; }
+        else if (!strcmp(a, "--image-max-count")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 64, &l)) return 2; p.image_max_count = (int)l; }
         else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
         else if (!strcmp(a, "--parse-special")) p.parse_special = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }
@@ -77,7 +92,7 @@ int mm_cli_serve(int argc, char **argv) {
     if (p.api_key && !*p.api_key) { fprintf(stderr, "minimax serve: --api-key must not be empty\n"); return 2; }
     if (mm_cli_launched_ranks() > 1) { /* under mpirun: rank 0 serves its pipeline stage, the others serve rank 0 */
         if (p.threads) mm_set_threads(p.threads);
-        if (!(p.model = mm_cli_load_model(cmd, p.model_path, NULL))) {
+        if (!(p.model = mm_cli_load_model(cmd, p.model_path, &(mm_model_params){.mmproj = p.mmproj}))) {
             fprintf(stderr, "minimax serve: %s\n", mm_last_error());
             return 1;
         }

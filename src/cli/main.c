@@ -24,6 +24,7 @@ static const struct {
     {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base", 1},
     {"train", mm_cli_train, "train a MiniMax-01 model from scratch on text (AdamW, WSD schedule, resumable checkpoints)", 0},
     {"train-tokenizer", mm_cli_train_tokenizer, "learn a byte-level BPE tokenizer.json (MiniMax's format) from text", 0},
+    {"image-info", mm_cli_image_info, "how MiniMax-VL-01 cuts an image: grid resolution, tiles, image tokens", 0},
 };
 
 static void usage(FILE *f) {

@@ -9,66 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/mm_common.h"
-
-/* ---------------------------------------------------------------- typed field readers
- * Each returns 0 when the key is absent (out untouched), 1 when read, -1 on a wrong type/value. */
-static int get_int(json_t *o, const char *key, const char *path, long lo, long hi, int *out) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return 0;
-    double d;
-    if (json_is_integer(v)) {
-        d = (double)json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
-        d = json_real_value(v);
-    } else {
-        mm_set_error("%s: \"%s\" must be an integer", path, key);
-        return -1;
-    }
-    if (d < (double)lo || d > (double)hi) {
-        mm_set_error("%s: \"%s\" = %.0f is out of range [%ld, %ld]", path, key, d, lo, hi);
-        return -1;
-    }
-    *out = (int)d;
-    return 1;
-}
-
-static int get_num(json_t *o, const char *key, const char *path, double *out) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_number(v)) {
-        mm_set_error("%s: \"%s\" must be a number", path, key);
-        return -1;
-    }
-    double d = json_number_value(v);
-    if (!isfinite(d)) {
-        mm_set_error("%s: \"%s\" must be finite", path, key);
-        return -1;
-    }
-    *out = d;
-    return 1;
-}
-
-static int get_bool(json_t *o, const char *key, const char *path, int *out) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_boolean(v)) {
-        mm_set_error("%s: \"%s\" must be true or false", path, key);
-        return -1;
-    }
-    *out = json_is_true(v);
-    return 1;
-}
-
-static int get_str(json_t *o, const char *key, const char *path, const char **out) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_string(v)) {
-        mm_set_error("%s: \"%s\" must be a string", path, key);
-        return -1;
-    }
-    *out = json_string_value(v);
-    return 1;
-}
+#include "formats/mm_json.h"
 
 #define TRY(x)                  \
     do {                        \
@@ -135,34 +76,23 @@ static int read_layer_types(mm_config *c, json_t *root, const char *path) {
     return 0;
 }
 
-int mm_config_parse(mm_config *c, const char *text, const char *path) {
-    json_error_t jerr;
-    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        mm_set_error("%s: malformed JSON at line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
-        return -1;
-    }
-    if (!json_is_object(root)) {
-        mm_set_error("%s: the top level must be a JSON object", path);
-        json_decref(root);
-        return -1;
-    }
-    memset(c, 0, sizeof *c);
+/* The text model's fields of a config object: the whole config.json, or the text_config of a VL config (vl = 1:
+ * model_type minimax_text_01 there is the remote dialect; minimax_vl_01_text or minimax the native one; a missing
+ * one is told apart by attn_type_list). */
+static int parse_text(mm_config *c, json_t *root, const char *path, int vl) {
     const char *mt = NULL;
-    TRY(get_str(root, "model_type", path, &mt));
+    TRY(mm_json_str(root, "model_type", path, &mt));
+    if (!mt && vl) mt = json_object_get(root, "attn_type_list") ? "minimax_text_01" : "minimax";
     if (!mt) {
-        mm_set_error("%s: \"model_type\" is missing (expected minimax_text_01, minimax_m1 or minimax)", path);
+        mm_set_error("%s: \"model_type\" is missing (expected minimax_text_01, minimax_m1, minimax or minimax_vl_01)", path);
         goto fail;
     }
     if (!strcmp(mt, "minimax_text_01") || !strcmp(mt, "minimax_m1")) {
         c->dialect = MM_DIALECT_REMOTE;
-    } else if (!strcmp(mt, "minimax")) {
+    } else if (!strcmp(mt, "minimax") || (vl && !strcmp(mt, "minimax_vl_01_text"))) {
         c->dialect = MM_DIALECT_HF;
-    } else if (!strcmp(mt, "minimax_vl_01")) {
-        mm_set_error("%s: model_type minimax_vl_01 (MiniMax-VL-01) is not supported yet; only the text models are", path);
-        goto fail;
     } else {
-        mm_set_error("%s: unknown model_type \"%s\" (expected minimax_text_01, minimax_m1 or minimax)", path, mt);
+        mm_set_error("%s: unknown model_type \"%s\" (expected minimax_text_01, minimax_m1, minimax or minimax_vl_01)", path, mt);
         goto fail;
     }
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
@@ -170,14 +100,14 @@ int mm_config_parse(mm_config *c, const char *text, const char *path) {
     json_t *arch = json_object_get(root, "architectures");
     if (arch && json_is_array(arch) && json_array_size(arch) > 0) {
         const char *a = json_string_value(json_array_get(arch, 0));
-        const char *want[] = {"MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxForCausalLM"};
+        const char *want[] = {"MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxForCausalLM", "MiniMaxVL01TextModel"};
         int ok = 0;
-        for (int i = 0; a && i < 3; i++) ok |= !strcmp(a, want[i]);
+        for (int i = 0; a && i < 3 + vl; i++) ok |= !strcmp(a, want[i]);
         if (!ok) {
             mm_set_error("%s: architectures[0] \"%s\" is not a MiniMax causal LM", path, a ? a : "(not a string)");
             goto fail;
         }
-        if ((c->dialect == MM_DIALECT_HF) != !strcmp(a, "MiniMaxForCausalLM")) {
+        if ((c->dialect == MM_DIALECT_HF) != (!strcmp(a, "MiniMaxForCausalLM") || !strcmp(a, "MiniMaxVL01TextModel"))) {
             mm_set_error("%s: architectures[0] \"%s\" contradicts model_type \"%s\"", path, a, mt);
             goto fail;
         }
@@ -197,22 +127,22 @@ int mm_config_parse(mm_config *c, const char *text, const char *path) {
     c->n_experts_per_tok = 2;
     c->block_size = 256;
     const long BIG = 1L << 30;
-    TRY(get_int(root, "vocab_size", path, 1, BIG, &c->vocab_size));
-    TRY(get_int(root, "hidden_size", path, 1, 1 << 20, &c->hidden_size));
-    TRY(get_int(root, "intermediate_size", path, 1, 1 << 22, &c->intermediate_size));
-    TRY(get_int(root, "num_hidden_layers", path, 1, MM_MAX_LAYERS, &c->n_layers));
-    TRY(get_int(root, "num_attention_heads", path, 1, 4096, &c->n_heads));
-    TRY(get_int(root, "num_key_value_heads", path, 1, 4096, &c->n_kv_heads));
-    TRY(get_int(root, "max_position_embeddings", path, 1, BIG, &c->max_position_embeddings));
-    TRY(get_num(root, "rms_norm_eps", path, &c->rms_norm_eps));
-    TRY(get_int(root, "num_local_experts", path, 1, 4096, &c->n_experts));
-    TRY(get_int(root, "num_experts_per_tok", path, 1, 4096, &c->n_experts_per_tok));
-    TRY(get_bool(root, "tie_word_embeddings", path, &c->tie_word_embeddings));
+    TRY(mm_json_int(root, "vocab_size", path, 1, BIG, &c->vocab_size));
+    TRY(mm_json_int(root, "hidden_size", path, 1, 1 << 20, &c->hidden_size));
+    TRY(mm_json_int(root, "intermediate_size", path, 1, 1 << 22, &c->intermediate_size));
+    TRY(mm_json_int(root, "num_hidden_layers", path, 1, MM_MAX_LAYERS, &c->n_layers));
+    TRY(mm_json_int(root, "num_attention_heads", path, 1, 4096, &c->n_heads));
+    TRY(mm_json_int(root, "num_key_value_heads", path, 1, 4096, &c->n_kv_heads));
+    TRY(mm_json_int(root, "max_position_embeddings", path, 1, BIG, &c->max_position_embeddings));
+    TRY(mm_json_num(root, "rms_norm_eps", path, &c->rms_norm_eps));
+    TRY(mm_json_int(root, "num_local_experts", path, 1, 4096, &c->n_experts));
+    TRY(mm_json_int(root, "num_experts_per_tok", path, 1, 4096, &c->n_experts_per_tok));
+    TRY(mm_json_bool(root, "tie_word_embeddings", path, &c->tie_word_embeddings));
     c->head_dim = c->hidden_size / c->n_heads;
-    TRY(get_int(root, "head_dim", path, 1, 1 << 16, &c->head_dim));
+    TRY(mm_json_int(root, "head_dim", path, 1, 1 << 16, &c->head_dim));
 
     /* RoPE base: top-level rope_theta (remote, native v4) or rope_parameters.rope_theta (native v5). */
-    TRY(get_num(root, "rope_theta", path, &c->rope_theta));
+    TRY(mm_json_num(root, "rope_theta", path, &c->rope_theta));
     double partial = 1.0;
     int have_partial = 0;
     json_t *rp = json_object_get(root, "rope_parameters");
@@ -222,23 +152,23 @@ int mm_config_parse(mm_config *c, const char *text, const char *path) {
             goto fail;
         }
         const char *rt = NULL;
-        TRY(get_str(rp, "rope_type", path, &rt));
+        TRY(mm_json_str(rp, "rope_type", path, &rt));
         if (rt && strcmp(rt, "default")) {
             mm_set_error("%s: rope_parameters.rope_type \"%s\" is not supported (only \"default\")", path, rt);
             goto fail;
         }
         double th;
-        int r = get_num(rp, "rope_theta", path, &th);
+        int r = mm_json_num(rp, "rope_theta", path, &th);
         TRY(r);
         if (r == 1) {
             double top;
-            if (get_num(root, "rope_theta", path, &top) == 1 && top != th) {
+            if (mm_json_num(root, "rope_theta", path, &top) == 1 && top != th) {
                 mm_set_error("%s: rope_theta %g and rope_parameters.rope_theta %g disagree", path, top, th);
                 goto fail;
             }
             c->rope_theta = th;
         }
-        TRY(have_partial = get_num(rp, "partial_rotary_factor", path, &partial));
+        TRY(have_partial = mm_json_num(rp, "partial_rotary_factor", path, &partial));
     }
     json_t *rs = json_object_get(root, "rope_scaling");
     if (rs && !json_is_null(rs)) {
@@ -249,9 +179,9 @@ int mm_config_parse(mm_config *c, const char *text, const char *path) {
         mm_set_error("%s: rope_theta must be positive", path);
         goto fail;
     }
-    if (!have_partial) TRY(have_partial = get_num(root, "partial_rotary_factor", path, &partial));
+    if (!have_partial) TRY(have_partial = mm_json_num(root, "partial_rotary_factor", path, &partial));
     c->rotary_dim = c->head_dim;
-    int have_rot = get_int(root, "rotary_dim", path, 0, 1 << 16, &c->rotary_dim);
+    int have_rot = mm_json_int(root, "rotary_dim", path, 0, 1 << 16, &c->rotary_dim);
     TRY(have_rot);
     if (have_partial) {
         if (partial <= 0 || partial > 1) {
@@ -270,27 +200,27 @@ int mm_config_parse(mm_config *c, const char *text, const char *path) {
     c->alpha_lin = c->beta_lin = c->alpha_full = c->beta_full = c->alpha_mlp = c->beta_mlp = 1.0;
     if (c->dialect == MM_DIALECT_REMOTE) {
         c->postnorm = 0; /* the remote code's getattr default */
-        TRY(get_bool(root, "postnorm", path, &c->postnorm));
-        TRY(get_num(root, "layernorm_linear_attention_alpha", path, &c->alpha_lin));
-        TRY(get_num(root, "layernorm_linear_attention_beta", path, &c->beta_lin));
-        TRY(get_num(root, "layernorm_full_attention_alpha", path, &c->alpha_full));
-        TRY(get_num(root, "layernorm_full_attention_beta", path, &c->beta_full));
-        TRY(get_num(root, "layernorm_mlp_alpha", path, &c->alpha_mlp));
-        TRY(get_num(root, "layernorm_mlp_beta", path, &c->beta_mlp));
+        TRY(mm_json_bool(root, "postnorm", path, &c->postnorm));
+        TRY(mm_json_num(root, "layernorm_linear_attention_alpha", path, &c->alpha_lin));
+        TRY(mm_json_num(root, "layernorm_linear_attention_beta", path, &c->beta_lin));
+        TRY(mm_json_num(root, "layernorm_full_attention_alpha", path, &c->alpha_full));
+        TRY(mm_json_num(root, "layernorm_full_attention_beta", path, &c->beta_full));
+        TRY(mm_json_num(root, "layernorm_mlp_alpha", path, &c->alpha_mlp));
+        TRY(mm_json_num(root, "layernorm_mlp_beta", path, &c->beta_mlp));
     } else {
         c->postnorm = 1; /* transformers' native model always uses the post-norm residual */
-        TRY(get_num(root, "linear_attn_alpha_factor", path, &c->alpha_lin));
-        TRY(get_num(root, "linear_attn_beta_factor", path, &c->beta_lin));
-        TRY(get_num(root, "full_attn_alpha_factor", path, &c->alpha_full));
-        TRY(get_num(root, "full_attn_beta_factor", path, &c->beta_full));
-        TRY(get_num(root, "mlp_alpha_factor", path, &c->alpha_mlp));
-        TRY(get_num(root, "mlp_beta_factor", path, &c->beta_mlp));
-        TRY(get_int(root, "block_size", path, 1, 1 << 16, &c->block_size));
+        TRY(mm_json_num(root, "linear_attn_alpha_factor", path, &c->alpha_lin));
+        TRY(mm_json_num(root, "linear_attn_beta_factor", path, &c->beta_lin));
+        TRY(mm_json_num(root, "full_attn_alpha_factor", path, &c->alpha_full));
+        TRY(mm_json_num(root, "full_attn_beta_factor", path, &c->beta_full));
+        TRY(mm_json_num(root, "mlp_alpha_factor", path, &c->alpha_mlp));
+        TRY(mm_json_num(root, "mlp_beta_factor", path, &c->beta_mlp));
+        TRY(mm_json_int(root, "block_size", path, 1, 1 << 16, &c->block_size));
     }
 
     /* Features this engine does not implement are refused, never ignored. */
     const char *act = "silu";
-    TRY(get_str(root, "hidden_act", path, &act));
+    TRY(mm_json_str(root, "hidden_act", path, &act));
     if (strcmp(act, "silu")) {
         mm_set_error("%s: hidden_act \"%s\" is not supported (MiniMax-01 uses silu)", path, act);
         goto fail;
@@ -301,7 +231,7 @@ int mm_config_parse(mm_config *c, const char *text, const char *path) {
         for (size_t i = 0; i < json_array_size(sis); i++)
             if (json_integer_value(json_array_get(sis, i)) != 0) shared = 1;
     } else {
-        TRY(get_int(root, "shared_intermediate_size", path, 0, BIG, &shared));
+        TRY(mm_json_int(root, "shared_intermediate_size", path, 0, BIG, &shared));
     }
     if (shared) {
         mm_set_error("%s: shared_intermediate_size > 0 (a shared expert) is not supported; MiniMax-01 has none", path);
@@ -337,36 +267,59 @@ int mm_config_parse(mm_config *c, const char *text, const char *path) {
         mm_set_error("%s: a 1-layer model with a lightning layer has no defined slope factor (1 - l/(L-1))", path);
         goto fail;
     }
-    json_decref(root);
     return 0;
 fail:
-    json_decref(root);
     return -1;
 }
 
+int mm_config_parse(mm_config *c, const char *text, const char *path) {
+    json_error_t jerr;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        mm_set_error("%s: malformed JSON at line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        mm_set_error("%s: the top level must be a JSON object", path);
+        json_decref(root);
+        return -1;
+    }
+    memset(c, 0, sizeof *c);
+    c->image_token_index = -1;
+    const char *mt = NULL;
+    int rc = mm_json_str(root, "model_type", path, &mt);
+    if (rc >= 0 && mt && !strcmp(mt, "minimax_vl_01")) {
+        /* MiniMax-VL-01: the language model is text_config; the vision side is parsed by vision/ */
+        json_t *tc = json_object_get(root, "text_config"), *arch = json_object_get(root, "architectures");
+        const char *a = json_string_value(json_array_get(arch, 0));
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s (text_config)", path);
+        if (arch && (!a || strcmp(a, "MiniMaxVL01ForConditionalGeneration"))) {
+            mm_set_error("%s: architectures[0] \"%s\" is not MiniMaxVL01ForConditionalGeneration", path, a ? a : "(not a string)");
+            rc = -1;
+        } else if (!json_is_object(tc)) {
+            mm_set_error("%s: model_type minimax_vl_01 needs a \"text_config\" object (the language model's config)", path);
+            rc = -1;
+        } else {
+            int iti = 200025;   /* the released value and the transformers config class's default */
+            rc = parse_text(c, tc, sub, 1);
+            if (rc >= 0) rc = mm_json_int(root, "image_token_index", path, 0, INT32_MAX, &iti);
+            if (rc >= 0) {
+                c->vision = 1;
+                c->image_token_index = iti;
+                snprintf(c->model_type, sizeof c->model_type, "minimax_vl_01");
+            }
+        }
+    } else if (rc >= 0) {
+        rc = parse_text(c, root, path, 0);
+    }
+    json_decref(root);
+    return rc < 0 ? -1 : 0;
+}
+
 int mm_config_load(mm_config *c, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mm_set_error("%s: cannot open config: %s", path, strerror(errno));
-        return -1;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n < 0 || n > (64L << 20)) {
-        fclose(f);
-        mm_set_error("%s: config file is not readable or larger than 64 MiB", path);
-        return -1;
-    }
-    char *text = mm_xmalloc((size_t)n + 1);
-    size_t got = fread(text, 1, (size_t)n, f);
-    fclose(f);
-    text[got] = 0;
-    if (strlen(text) != got) {
-        free(text);
-        mm_set_error("%s: config file contains a NUL byte", path);
-        return -1;
-    }
+    char *text = mm_json_read_file(path, "config");
+    if (!text) return -1;
     int r = mm_config_parse(c, text, path);
     free(text);
     return r;

@@ -131,6 +131,12 @@ int mm_gguf_is_file(const char *path);
  * (model.embed_tokens.weight, model.layers.N.self_attn.qkv_proj.weight, model.layers.N.mlp.experts.gate_proj,
  * ...). The table owns the mapping. 0 or -1 with an error. */
 int mm_gguf_load_model(const char *path, mm_config *cfg, struct mm_weights **w);
+/* A weight table over g's tensors under the names map(name, out[MM_GGUF_MAPPED_NAME], ctx) writes; map returns -1
+ * for a tensor outside the layout, then NULL + an error saying it is not part of `what`. The table owns g (also
+ * closed on failure). */
+#define MM_GGUF_MAPPED_NAME 128
+struct mm_weights *mm_gguf_weights(mm_gguf *g, int (*map)(const char *name, char *out, void *ctx), void *ctx,
+                                   const char *what);
 
 /* Tokenizer KVs (tokenizer.ggml.*: model "gpt2", pre, tokens, token_type, merges, bos/eos/padding ids,
  * add_bos_token false; tokenizer.chat_template) from a Hugging Face tokenizer.json (a file or a directory

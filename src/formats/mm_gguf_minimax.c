@@ -112,6 +112,7 @@ int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
         return -1;
     }
     memset(c, 0, sizeof *c);
+    c->image_token_index = -1;
     snprintf(c->model_type, sizeof c->model_type, "minimax_text_01");
     c->dialect = MM_DIALECT_REMOTE; /* the remote code's semantics: remote slopes, partial rotary, postnorm honoured */
     const long BIG = 1L << 30;
@@ -238,7 +239,7 @@ int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
 /* ---------------------------------------------------------------- tensor names */
 typedef struct {
     mm_gguf *g;
-    char *names;   /* arena: [n] × 96 */
+    char *names;   /* arena: [n] × MM_GGUF_MAPPED_NAME */
 } mm_gguf_owner;
 
 static void owner_free(void *p) {
@@ -249,8 +250,32 @@ static void owner_free(void *p) {
     free(o);
 }
 
-/* GGUF name -> Hugging Face name (out[96]); -1 if the name is not a minimax-01 tensor. */
-static int map_name(const char *gn, const mm_config *c, char *out) {
+struct mm_weights *mm_gguf_weights(mm_gguf *g, int (*map)(const char *name, char *out, void *ctx), void *ctx,
+                                   const char *what) {
+    int n = mm_gguf_n_tensors(g);
+    mm_gguf_owner *o = mm_xcalloc(1, sizeof *o);
+    o->g = g;
+    o->names = mm_xmalloc((size_t)(n ? n : 1) * MM_GGUF_MAPPED_NAME);
+    mm_tensor *ts = mm_xcalloc((size_t)(n ? n : 1), sizeof *ts);
+    for (int i = 0; i < n; i++) {
+        ts[i] = *mm_gguf_tensor(g, i);
+        char *nm = o->names + (size_t)i * MM_GGUF_MAPPED_NAME;
+        if (map(ts[i].name, nm, ctx) < 0) {
+            mm_set_error("%s: tensor \"%s\" is not part of %s", mm_gguf_path(g), ts[i].name, what);
+            free(ts);
+            owner_free(o);
+            return NULL;
+        }
+        ts[i].name = nm;
+    }
+    struct mm_weights *w = mm_weights_from_tensors(n, ts, mm_gguf_path(g), o, owner_free);
+    free(ts);
+    return w;
+}
+
+/* GGUF name -> Hugging Face name (out[MM_GGUF_MAPPED_NAME]); -1 if the name is not a minimax-01 tensor. */
+static int map_name(const char *gn, char *out, void *ctx) {
+    const mm_config *c = ctx;
     static const struct { const char *g, *hf; } top[] = {
         {"token_embd.weight", "model.embed_tokens.weight"},
         {"output_norm.weight", "model.norm.weight"},
@@ -258,7 +283,7 @@ static int map_name(const char *gn, const mm_config *c, char *out) {
     };
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
         if (!strcmp(gn, top[i].g)) {
-            snprintf(out, 96, "%s", top[i].hf);
+            snprintf(out, MM_GGUF_MAPPED_NAME, "%s", top[i].hf);
             return 0;
         }
     int layer, used = 0;
@@ -280,13 +305,13 @@ static int map_name(const char *gn, const mm_config *c, char *out) {
         {"ffn_down_exps.weight", "mlp.experts.down_proj", 0},
     };
     if (!strcmp(rest, "attn_output.weight")) {
-        snprintf(out, 96, "model.layers.%d.self_attn.%s", layer, lin ? "out_proj.weight" : "o_proj.weight");
+        snprintf(out, MM_GGUF_MAPPED_NAME, "model.layers.%d.self_attn.%s", layer, lin ? "out_proj.weight" : "o_proj.weight");
         return 0;
     }
     for (size_t i = 0; i < sizeof per / sizeof per[0]; i++)
         if (!strcmp(rest, per[i].g)) {
             if ((per[i].only == 1 && !lin) || (per[i].only == 2 && lin)) return -1;
-            snprintf(out, 96, "model.layers.%d.%s", layer, per[i].hf);
+            snprintf(out, MM_GGUF_MAPPED_NAME, "model.layers.%d.%s", layer, per[i].hf);
             return 0;
         }
     return -1;
@@ -300,24 +325,7 @@ int mm_gguf_load_model(const char *path, mm_config *cfg, struct mm_weights **wou
         mm_gguf_close(g);
         return -1;
     }
-    int n = mm_gguf_n_tensors(g);
-    mm_gguf_owner *o = mm_xcalloc(1, sizeof *o);
-    o->g = g;
-    o->names = mm_xmalloc((size_t)(n ? n : 1) * 96);
-    mm_tensor *ts = mm_xcalloc((size_t)(n ? n : 1), sizeof *ts);
-    for (int i = 0; i < n; i++) {
-        ts[i] = *mm_gguf_tensor(g, i);
-        char *nm = o->names + (size_t)i * 96;
-        if (map_name(ts[i].name, cfg, nm) < 0) {
-            mm_set_error("%s: tensor \"%s\" is not part of a minimax-01 model with this layer layout", path, ts[i].name);
-            free(ts);
-            owner_free(o);
-            return -1;
-        }
-        ts[i].name = nm;
-    }
-    *wout = mm_weights_from_tensors(n, ts, path, o, owner_free);
-    free(ts);
+    *wout = mm_gguf_weights(g, map_name, cfg, "a minimax-01 model with this layer layout");
     return *wout ? 0 : -1;
 }
 

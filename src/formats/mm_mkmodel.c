@@ -40,7 +40,7 @@ int mm_mkmodel_preset(mm_mkmodel_params *p, const char *name) {
         p->n_experts = 8;
         p->top_k = 2;
         p->max_position_embeddings = 65536;
-    } else if (!strcmp(name, "text01")) {
+    } else if (!strcmp(name, "text01") || !strcmp(name, "vl01")) {
         p->hidden_size = 6144;
         p->n_layers = 80;
         p->n_heads = 64;
@@ -51,8 +51,13 @@ int mm_mkmodel_preset(mm_mkmodel_params *p, const char *name) {
         p->n_experts = 32;
         p->top_k = 2;
         p->max_position_embeddings = 10240000;
+        if (!strcmp(name, "vl01")) {   /* the same language model, with the VL release's text_config context */
+            p->max_position_embeddings = 8192;
+            p->vision = 1;
+            p->v_hidden = 1024, p->v_layers = 24, p->v_heads = 16, p->v_ffn = 4096, p->v_image = 336, p->v_patch = 14;
+        }
     } else {
-        mm_set_error("unknown preset '%s' (expected tiny or text01)", name);
+        mm_set_error("unknown preset '%s' (expected tiny, text01 or vl01)", name);
         return -1;
     }
     mm_mkmodel_default_layer_types(p);
@@ -119,6 +124,14 @@ int mm_mkmodel_validate(const mm_mkmodel_params *p) {
          "dimensions too large (vocab <= 2^24, hidden <= 2^20, ffn <= 2^22, experts <= 4096)");
     for (int i = 0; i < p->n_layers; i++)
         NEED(p->layer_type[i] <= MM_LAYER_SOFTMAX, "layer %d has an invalid type %d", i, p->layer_type[i]);
+    if (p->vision) {
+        NEED(p->v_hidden >= 1 && p->v_hidden <= (1 << 16) && p->v_heads >= 1 && p->v_hidden % p->v_heads == 0,
+             "vision-hidden (%d) must be a positive multiple of vision-heads (%d)", p->v_hidden, p->v_heads);
+        NEED(p->v_layers >= 1 && p->v_layers <= 1024, "vision-layers must be in [1, 1024] (got %d)", p->v_layers);
+        NEED(p->v_ffn >= 1 && p->v_ffn <= (1 << 18), "vision-ffn must be in [1, 2^18] (got %d)", p->v_ffn);
+        NEED(p->v_patch >= 1 && p->v_image == 336 && p->v_image % p->v_patch == 0,
+             "the vision image size must be 336 (the pinpoints are multiples of it) and a multiple of the patch");
+    }
 #undef NEED
     return 0;
 }
@@ -208,7 +221,7 @@ static char *layer_list(const mm_mkmodel_params *p, int as_strings) {
 
 static const char *torch_dtype(mm_dtype t) { return t == MM_F32 ? "float32" : t == MM_F16 ? "float16" : "bfloat16"; }
 
-char *mm_mkmodel_config_json(const mm_mkmodel_params *p) {
+static char *text_config_json(const mm_mkmodel_params *p) {
     mm_kvs k = {0};
     char alpha[40], beta[40], theta[40], eps[40];
     fmt_double(alpha, sizeof alpha, pow(2.0 * p->n_layers, 0.25));   /* DeepNorm: (2L)^(1/4) */
@@ -277,7 +290,93 @@ char *mm_mkmodel_config_json(const mm_mkmodel_params *p) {
         kv_put(&k, "dtype", "\"%s\"", torch_dtype(p->dtype));
         kv_put(&k, "transformers_version", "\"4.57.6\"");
     }
+    for (int i = 0; p->vision && i < k.n; i++) {   /* the VL release's text_config (remote) or the native one's */
+        const char *key = k.kv[i].key, *val = NULL;
+        if (remote && !strcmp(key, "shared_intermediate_size")) val = "[\n    0\n  ]";
+        else if (!remote && !strcmp(key, "model_type")) val = "\"minimax_vl_01_text\"";
+        else if (!remote && !strcmp(key, "architectures")) val = "[\n    \"MiniMaxVL01TextModel\"\n  ]";
+        if (val) {
+            free(k.kv[i].val);
+            k.kv[i].val = mm_xstrdup(val);
+        }
+    }
     free(layers);
+    return kv_render(&k);
+}
+
+/* The 28 released pinpoints, one [w, h] pair per line at indent `in`. */
+static char *pinpoints_json(int in) {
+    static const int sides[6] = {336, 672, 1008, 1344, 1680, 2016}, max_h[6] = {2016, 2016, 2016, 1344, 1008, 1008};
+    char *s = mm_xmalloc(4096), *q = s;
+    q += sprintf(q, "[\n");
+    int first = 1;
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6 && sides[j] <= max_h[i]; j++) {
+            q += sprintf(q, "%s%*s[\n%*s%d,\n%*s%d\n%*s]", first ? "" : ",\n", in + 2, "", in + 4, "", sides[i], in + 4, "",
+                         sides[j], in + 2, "");
+            first = 0;
+        }
+    sprintf(q, "\n%*s]", in, "");
+    return s;
+}
+
+/* s with every line after the first indented by n more spaces (a nested object in the 2-space layout). */
+static char *indent_json(const char *s, int n) {
+    size_t lines = 1;
+    for (const char *c = s; *c; c++) lines += *c == '\n';
+    char *out = mm_xmalloc(strlen(s) + lines * (size_t)n + 1), *o = out;
+    for (const char *c = s; *c; c++) {
+        *o++ = *c;
+        if (*c == '\n' && c[1]) o += sprintf(o, "%*s", n, "");
+    }
+    *o = 0;
+    while (o > out && o[-1] == '\n') *--o = 0;
+    return out;
+}
+
+char *mm_mkmodel_config_json(const mm_mkmodel_params *p) {
+    char *text = text_config_json(p);
+    if (!p->vision) return text;
+    mm_kvs k = {0};
+    char *tc = indent_json(text, 2), *pins = pinpoints_json(2), eps[40];
+    free(text);
+    fmt_double(eps, sizeof eps, 1e-5);
+    const int remote = p->dialect == MM_DIALECT_REMOTE;
+    kv_put(&k, "architectures", "[\n    \"MiniMaxVL01ForConditionalGeneration\"\n  ]");
+    if (remote)
+        kv_put(&k, "auto_map", "{\n    \"AutoConfig\": \"configuration_minimax_vl_01.MiniMaxVL01Config\",\n"
+                               "    \"AutoModelForCausalLM\": \"modeling_minimax_vl_01.MiniMaxVL01ForConditionalGeneration\"\n  }");
+    kv_put(&k, "ignore_index", "-100");
+    kv_put(&k, "image_grid_pinpoints", "%s", pins);
+    kv_put(&k, "image_token_index", "200025");
+    kv_put(&k, "model_type", "\"minimax_vl_01\"");
+    kv_put(&k, "projector_hidden_act", "\"gelu\"");
+    kv_put(&k, "text_config", "%s", tc);
+    kv_put(&k, remote ? "torch_dtype" : "dtype", "\"%s\"", torch_dtype(p->dtype));
+    kv_put(&k, "transformers_version", remote ? "\"4.42.3\"" : "\"4.57.6\"");
+    kv_put(&k, "vision_config",
+           "{\n%s    \"hidden_act\": \"gelu\",\n    \"hidden_size\": %d,\n    \"image_size\": %d,\n    \"intermediate_size\": %d,\n"
+           "    \"layer_norm_eps\": %s,\n    \"model_type\": \"clip_vision_model\",\n    \"num_attention_heads\": %d,\n"
+           "    \"num_hidden_layers\": %d,\n    \"patch_size\": %d,\n    \"projection_dim\": %d,\n    \"vocab_size\": 32000\n  }",
+           remote ? "    \"auto_map\": {\n      \"AutoModel\": \"modeling_clip.CLIPVisionModel\"\n    },\n" : "", p->v_hidden,
+           p->v_image, p->v_ffn, eps, p->v_heads, p->v_layers, p->v_patch, p->hidden_size);
+    kv_put(&k, "vision_feature_layer", "-1");
+    kv_put(&k, "vision_feature_select_strategy", "\"default\"");
+    free(tc);
+    free(pins);
+    return kv_render(&k);
+}
+
+char *mm_mkmodel_preprocessor_json(const mm_mkmodel_params *p) {
+    mm_kvs k = {0};
+    char *pins = pinpoints_json(2);
+    kv_put(&k, "image_grid_pinpoints", "%s", pins);
+    kv_put(&k, "image_mean", "[\n    0.48145466,\n    0.4578275,\n    0.40821073\n  ]");
+    kv_put(&k, "image_std", "[\n    0.26862954,\n    0.26130258,\n    0.27577711\n  ]");
+    kv_put(&k, "patch_size", "%d", p->v_patch);
+    kv_put(&k, "process_image_mode", "\"anyres\"");
+    kv_put(&k, "size", "[\n    %d,\n    %d\n  ]", p->v_image, p->v_image);
+    free(pins);
     return kv_render(&k);
 }
 
@@ -308,7 +407,7 @@ static inline float mm_normal_at(uint64_t key, uint64_t idx) {
 }
 
 /* How a tensor is initialised (the golden cases' scheme, so logits are spread out). */
-enum { INIT_EMBED, INIT_PROJ, INIT_ROUTER, INIT_HEAD, INIT_NORM };
+enum { INIT_EMBED, INIT_PROJ, INIT_ROUTER, INIT_HEAD, INIT_NORM, INIT_BIAS, INIT_POS };
 static void init_moments(int kind, int64_t fan_in, float *mean, float *std) {
     *mean = 0;
     switch (kind) {
@@ -316,11 +415,21 @@ static void init_moments(int kind, int64_t fan_in, float *mean, float *std) {
     case INIT_PROJ: *std = (float)sqrt(1.0 / (double)fan_in); break;
     case INIT_ROUTER: *std = (float)sqrt(4.0 / (double)fan_in); break;
     case INIT_HEAD: *std = (float)sqrt(16.0 / (double)fan_in); break;
+    case INIT_BIAS: *std = 0.1f; break;
+    case INIT_POS: *std = 0.5f; break;
     default: *mean = 1; *std = 0.2f; break;
     }
 }
 /* The init kind of a canonical tensor name. */
 static int init_kind_of(const char *name) {
+    /* the vision side (golden-vl README's scheme): biases N(0, 0.1²), LayerNorm weights N(1, 0.2²), positions
+     * N(0, 0.25), class embedding and image_newline N(0, 1), patch embedding N(0, 4/fan_in) */
+    const size_t n = strlen(name);
+    if (n > 5 && !strcmp(name + n - 5, ".bias")) return INIT_BIAS;
+    if (strstr(name, "class_embedding") || strstr(name, "image_newline")) return INIT_EMBED;
+    if (strstr(name, "position_embedding")) return INIT_POS;
+    if (strstr(name, "patch_embedding")) return INIT_ROUTER;
+    if (strstr(name, "layer_norm1.weight") || strstr(name, "layer_norm2.weight")) return INIT_NORM;
     if (!strcmp(name, "model.embed_tokens.weight")) return INIT_EMBED;
     if (!strcmp(name, "lm_head.weight")) return INIT_HEAD;
     if (strstr(name, "norm.weight")) return INIT_NORM;   /* input_/post_attention_layernorm, self_attn.norm, model.norm */
@@ -333,7 +442,7 @@ static int init_kind_of(const char *name) {
 typedef struct {
     char name[MK_NAME];     /* as written */
     int ndim;
-    int64_t shape[3];
+    int64_t shape[4];
     int kind;
     float mean, std;
     int64_t rows, cols;     /* the tensor seen as [rows, cols] (1-D: one row) */
@@ -390,6 +499,62 @@ static void add1(mk_plan *pl, const mm_mkmodel_params *p, const char *prefix, co
     char name[MK_NAME];
     mk_fmt(name, "%s.%s", prefix, suffix);
     plan_add(pl, p, name, 1, s0, 0, 0);
+}
+
+/* VL: the language model's tensors move under language_model. (as released) or model.language_model. (transformers;
+ * lm_head stays), keeping the value streams of their canonical names; then the tower, projector and newline, whose
+ * canonical names are the released ones (the transformers layout puts model. in front), so both layouts hold the
+ * same numbers. */
+static void add_vision(mk_plan *pl, const mm_mkmodel_params *p) {
+    const int remote = p->dialect == MM_DIALECT_REMOTE, n_text = pl->n;
+    for (int i = 0; i < pl->n; i++) {
+        char name[MK_NAME];
+        if (remote) mk_fmt(name, "language_model.%s", pl->t[i].name);
+        else if (!strncmp(pl->t[i].name, "model.", 6)) mk_fmt(name, "model.language_model.%s", pl->t[i].name + 6);
+        else continue;
+        memcpy(pl->t[i].name, name, MK_NAME);
+    }
+    const char *T = "vision_tower.vision_model", *P = "multi_modal_projector";
+    const int64_t D = p->v_hidden, F = p->v_ffn, H = p->hidden_size, pt = p->v_patch, side = p->v_image / p->v_patch;
+    char name[MK_NAME];
+    add1(pl, p, T, "embeddings.class_embedding", D);                             /* [Dv] */
+    mk_fmt(name, "%s.embeddings.patch_embedding.weight", T);
+    mk_tensor *t = plan_add(pl, p, name, 3, D, 3, pt);                           /* [Dv, 3, p, p] */
+    t->ndim = 4, t->shape[3] = pt, t->cols = pt, t->rows = D * 3 * pt, t->rows_per_sub = t->rows;
+    init_moments(t->kind, 3 * pt * pt, &t->mean, &t->std);
+    add2(pl, p, T, "embeddings.position_embedding.weight", side * side + 1, D);   /* [1 + G, Dv] */
+    add1(pl, p, T, "pre_layrnorm.weight", D);
+    add1(pl, p, T, "pre_layrnorm.bias", D);
+    for (int l = 0; l < p->v_layers; l++) {
+        char pre[MK_NAME];
+        mk_fmt(pre, "%s.encoder.layers.%d", T, l);
+        static const char *qkvo[4] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+        for (int j = 0; j < 4; j++) {
+            char sfx[MK_NAME];
+            mk_fmt(sfx, "self_attn.%s.weight", qkvo[j]);
+            add2(pl, p, pre, sfx, D, D);                                         /* [Dv, Dv] */
+            mk_fmt(sfx, "self_attn.%s.bias", qkvo[j]);
+            add1(pl, p, pre, sfx, D);
+        }
+        add1(pl, p, pre, "layer_norm1.weight", D);
+        add1(pl, p, pre, "layer_norm1.bias", D);
+        add2(pl, p, pre, "mlp.fc1.weight", F, D);                                /* [Fv, Dv] */
+        add1(pl, p, pre, "mlp.fc1.bias", F);
+        add2(pl, p, pre, "mlp.fc2.weight", D, F);                                /* [Dv, Fv] */
+        add1(pl, p, pre, "mlp.fc2.bias", D);
+        add1(pl, p, pre, "layer_norm2.weight", D);
+        add1(pl, p, pre, "layer_norm2.bias", D);
+    }
+    add2(pl, p, P, "linear_1.weight", H, D);                                     /* [H, Dv] */
+    add1(pl, p, P, "linear_1.bias", H);
+    add2(pl, p, P, "linear_2.weight", H, H);                                     /* [H, H] */
+    add1(pl, p, P, "linear_2.bias", H);
+    plan_add(pl, p, "image_newline", 1, H, 0, 0);                                /* [H] */
+    for (int i = n_text; !remote && i < pl->n; i++) {
+        char name[MK_NAME];
+        mk_fmt(name, "model.%s", pl->t[i].name);
+        memcpy(pl->t[i].name, name, MK_NAME);
+    }
 }
 
 /* Every tensor in state-dict order (the order save_pretrained writes and shards). */
@@ -457,6 +622,7 @@ static void build_plan(mk_plan *pl, const mm_mkmodel_params *p) {
     }
     plan_add(pl, p, "model.norm.weight", 1, H, 0, 0);                            /* [H] */
     plan_add(pl, p, "lm_head.weight", 2, V, H, 0);                               /* [V, H] */
+    if (p->vision) add_vision(pl, p);
 }
 
 static void free_plan(mk_plan *pl) {
@@ -536,6 +702,7 @@ static int mkdir_p(const char *dir) {
 static int is_checkpoint_file(const char *n) {
     size_t l = strlen(n);
     return !strcmp(n, "config.json") || !strcmp(n, "generation_config.json") || !strcmp(n, "model.safetensors.index.json") ||
+           !strcmp(n, "preprocessor_config.json") ||
            !strcmp(n, "tokenizer.json") || !strcmp(n, "tokenizer_config.json") ||
            (!strncmp(n, "model", 5) && l > 12 && !strcmp(n + l - 12, ".safetensors"));
 }
@@ -626,15 +793,22 @@ int mm_mkmodel_write(const char *dir, const mm_mkmodel_params *p, mm_mkmodel_res
     }
     free(buf);
     if (!rc) rc = mm_st_writer_finish(w);
-    if (!rc) {
+    char *pre = p->vision ? mm_mkmodel_preprocessor_json(p) : NULL;
+    for (int f = p->vision ? 1 : 0; !rc && f >= 0; f--) {   /* preprocessor_config.json, then config.json last */
         char path[4096];
-        snprintf(path, sizeof path, "%s/config.json", dir);
+        snprintf(path, sizeof path, "%s/%s", dir, f ? "preprocessor_config.json" : "config.json");
         FILE *fp = fopen(path, "w");
-        if (!fp || fputs(cfg, fp) < 0 || fclose(fp) != 0) {
+        int bad = !fp;
+        if (fp) {
+            bad = fputs(f ? pre : cfg, fp) < 0;
+            bad |= fclose(fp) != 0;
+        }
+        if (bad) {
             mm_set_error("%s: cannot write: %s", path, strerror(errno));
             rc = -1;
         }
     }
+    free(pre);
     if (!rc && res) {
         res->n_params = n_params;
         res->bytes = mm_st_writer_file_bytes(w) + strlen(cfg);

@@ -32,9 +32,16 @@ typedef struct mm_mkmodel_params {
     uint64_t shard_bytes;   /* 0: one file */
     int force;              /* overwrite a non-empty directory */
     int progress;           /* print bytes written to stderr (the CLI sets it when stderr is a terminal) */
+    /* MiniMax-VL-01 (preset vl01): the text model above under language_model. (remote dialect) or
+     * model.language_model. (hf), plus a CLIP tower, the projector and image_newline, config.json with text_config /
+     * vision_config, and preprocessor_config.json. The text weights equal those of the text model of the same seed. */
+    int vision;
+    int v_hidden, v_layers, v_heads, v_ffn;   /* Dv, layers, heads, MLP width of the tower */
+    int v_image, v_patch;                      /* image side (336) and ViT patch (14) */
 } mm_mkmodel_params;
 
-/* Fills p with a preset: "tiny" (small, fast, real tokenizer vocab) or "text01" (MiniMax-Text-01 sizes),
+/* Fills p with a preset: "tiny" (small, fast, real tokenizer vocab), "text01" (MiniMax-Text-01 sizes) or "vl01"
+ * (MiniMax-VL-01: text01's language model and the real ViT-L/14-336 tower: width 1024, 24 layers, 16 heads, MLP 4096),
  * layer types "every 8th layer and the last are softmax", bf16, seed 0, per-expert, remote dialect. */
 int mm_mkmodel_preset(mm_mkmodel_params *p, const char *name);
 /* The default layout for p->n_layers: layer i is softmax iff (i+1) % 8 == 0 or i == L-1. */
@@ -44,8 +51,10 @@ int mm_mkmodel_parse_layer_types(mm_mkmodel_params *p, const char *spec);
 /* Checks every field; -1 with a message naming the field and the rule. */
 int mm_mkmodel_validate(const mm_mkmodel_params *p);
 
-/* The config.json text for p (malloc'd), in p->dialect. */
+/* The config.json text for p (malloc'd), in p->dialect (VL: the minimax_vl_01 layout with text_config nested). */
 char *mm_mkmodel_config_json(const mm_mkmodel_params *p);
+/* VL: the preprocessor_config.json text (malloc'd): size, CLIP mean/std, patch size, anyres, the 28 pinpoints. */
+char *mm_mkmodel_preprocessor_json(const mm_mkmodel_params *p);
 
 typedef struct mm_mkmodel_result {
     int64_t n_params;

@@ -284,3 +284,53 @@ mm_weights *mm_weights_from_tensors(int n, const mm_tensor *t, const char *file,
     }
     return w;
 }
+
+int mm_weights_check(const mm_weights *w, const char *name, const mm_tensor *t, int ndim, const int64_t *dims) {
+    if (!t) {
+        mm_set_error("tensor \"%s\" is missing from the checkpoint", name);
+        return -1;
+    }
+    int ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == dims[i];
+    if (!ok) {
+        char got[96] = "", exp[96] = "";
+        for (int i = 0; i < t->ndim; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        for (int i = 0; i < ndim; i++)
+            snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", i ? ", " : "", (long long)dims[i]);
+        mm_set_error("tensor \"%s\" in %s has shape [%s], expected [%s] from config.json", name, mm_weights_file_of(w, name),
+                     got, exp);
+        return -1;
+    }
+    if (mm_row_bytes(t->dtype, t->shape[t->ndim - 1]) == 0) {
+        mm_set_error("tensor \"%s\" in %s: %s rows of %lld elements are not whole blocks", name, mm_weights_file_of(w, name),
+                     mm_dtype_name(t->dtype), (long long)t->shape[t->ndim - 1]);
+        return -1;
+    }
+    return 0;
+}
+
+const mm_tensor *mm_weights_expect(const mm_weights *w, const char *name, int ndim, const int64_t *dims) {
+    const mm_tensor *t = mm_weights_find(w, name);
+    return mm_weights_check(w, name, t, ndim, dims) < 0 ? NULL : t;
+}
+
+float *mm_weights_f32(const mm_weights *w, const char *name, int64_t n) {
+    const mm_tensor *t = mm_weights_find(w, name);
+    if (!t) {
+        mm_set_error("tensor \"%s\" is missing from the checkpoint", name);
+        return NULL;
+    }
+    if (mm_tensor_nelem(t) != n) {
+        mm_set_error("tensor \"%s\" in %s has %lld elements, expected %lld from config.json", name, mm_weights_file_of(w, name),
+                     (long long)mm_tensor_nelem(t), (long long)n);
+        return NULL;
+    }
+    if (t->dtype != MM_F32 && t->dtype != MM_F16 && t->dtype != MM_BF16) {
+        mm_set_error("tensor \"%s\": must be F32, F16 or BF16 (it is read element by element), not %s", name, mm_dtype_name(t->dtype));
+        return NULL;
+    }
+    float *out = mm_xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) out[i] = mm_tensor_get_f32(t, i);
+    return out;
+}

@@ -21,5 +21,13 @@ const char *mm_weights_file(const mm_weights *w, int i);                  /* pat
 /* A table over n tensor views that live in memory owned elsewhere (a GGUF mapping): the views are copied,
  * the names must stay valid until close, which calls owner_free(owner). On a duplicate name it returns NULL
  * (and still frees the owner). */
+/* Checks a tensor t looked up under name (NULL: missing) against ndim dims[] and whole-block rows; -1 + an error
+ * naming the tensor, its file and the shape expected from config.json. */
+int mm_weights_check(const mm_weights *w, const char *name, const mm_tensor *t, int ndim, const int64_t *dims);
+/* The tensor name checked as above, or NULL + error. */
+const mm_tensor *mm_weights_expect(const mm_weights *w, const char *name, int ndim, const int64_t *dims);
+/* A new f32 copy of an F32/F16/BF16 tensor of exactly n elements (any shape whose product is n) under name;
+ * NULL + error (missing, other size, quantized). For norms, biases and embeddings that are read element-wise. */
+float *mm_weights_f32(const mm_weights *w, const char *name, int64_t n);
 mm_weights *mm_weights_from_tensors(int n, const mm_tensor *t, const char *file, void *owner, void (*owner_free)(void *));
 #endif

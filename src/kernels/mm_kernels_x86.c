@@ -16,6 +16,12 @@ static int mm_cpu_f16c(void) {
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
+/* AVX-VNNI (CPUID.(EAX=7,ECX=1):EAX bit 4) read directly: clang 14's __builtin_cpu_supports does not know "avxvnni". */
+static int mm_cpu_avxvnni(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+}
+
 #define MM_T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
 #define MM_T256 __attribute__((target("avx2,fma,f16c")))
 
@@ -850,7 +856,7 @@ const mm_kernel_set *mm_kernels_avx2(void) {
 
 const mm_kernel_set *mm_kernels_avxvnni(void) {
     __builtin_cpu_init();
-    if (mm_kernels_avx2() && __builtin_cpu_supports("avxvnni")) return &mm_set_vnni;
+    if (mm_kernels_avx2() && mm_cpu_avxvnni()) return &mm_set_vnni;
     return NULL;
 }
 

@@ -21,4 +21,16 @@ void mm_residual_rmsnorm(float *x, float a, const float *r, float b, const float
                          float eps);
 /* In-place softmax over x[n] (max-subtracted, f32). */
 void mm_softmax(float *x, int n);
+
+/* y[T,n] = (x − mean) / sqrt(var + eps) · w + b per row, mean and variance over n (in-place allowed: y == x). */
+void mm_layernorm(float *y, const float *x, const float *w, const float *b, int T, int n, float eps);
+/* y[T,n] += b[n] on every row. */
+void mm_add_rows(float *y, const float *b, int T, int n);
+/* x[n] = GELU(x) = x · (1 + erf(x / √2)) / 2, the exact (erf) form, not the tanh approximation. The fast path
+ * evaluates erf with a branch-free rational/exponential approximation (|Δerf| < 2e-7, so |ΔGELU| < 1e-7·|x|);
+ * mm_gelu_erf_ref is the definition with libm's erff. */
+void mm_gelu_erf(float *x, int64_t n);
+void mm_gelu_erf_ref(float *x, int64_t n);
+/* x[n] = x · sigmoid(1.702·x) (CLIP's "quick_gelu"). */
+void mm_gelu_quick(float *x, int64_t n);
 #endif

@@ -112,8 +112,10 @@ int mm_pack_act_is_q8_0x(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0; }
 size_t mm_pack_act_block_bytes(mm_dtype dt) { return mm_pack_act_is_q8_0x(dt) ? sizeof(mm_block_q8_0x) : sizeof(mm_block_q8_K); }
 int64_t mm_pack_act_block_elems(mm_dtype dt) { return mm_pack_act_is_q8_0x(dt) ? MM_QK : MM_QK_K; }
 
+/* Compiled three times, chosen at load. Static behind the exported wrapper below: clang 14 emits no plain
+ * symbol for an external target_clones function, so callers in other files would not link. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void mm_pack_act_q8_0(mm_dtype dt, const mm_block_q8_0 *x, void *dst, int64_t nb, size_t bstride) {
+static void pack_act_q8_0(mm_dtype dt, const mm_block_q8_0 *x, void *dst, int64_t nb, size_t bstride) {
     const int off = dt == MM_Q4_0 ? 8 : 128;
     for (int64_t i = 0; i < nb; i++) {
         mm_block_q8_0x *d = (mm_block_q8_0x *)((char *)dst + (size_t)i * bstride);
@@ -123,6 +125,10 @@ void mm_pack_act_q8_0(mm_dtype dt, const mm_block_q8_0 *x, void *dst, int64_t nb
         d->bias = -off * s;
         memcpy(d->qs, x[i].qs, MM_QK);
     }
+}
+
+void mm_pack_act_q8_0(mm_dtype dt, const mm_block_q8_0 *x, void *dst, int64_t nb, size_t bstride) {
+    pack_act_q8_0(dt, x, dst, nb, bstride);
 }
 
 void mm_pack_dot_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,

@@ -1,5 +1,7 @@
 /* mm_forward.c — mm_decode: validates a batch, splits it into chunks of at most n_ubatch tokens and runs
- * the layer stack (spec §3–§4) over each chunk, all sequences of a chunk together. */
+ * the layer stack (spec §3–§4) over each chunk, all sequences of a chunk together. A token may come with its
+ * input embedding (batch.embd: image features at the image positions of a VL prompt), which then replaces the
+ * lookup: the image token is never embedded, as in the original code. */
 #include <stdlib.h>
 #include "model/mm_pipeline.h"
 #include "kernels/mm_kernels.h"
@@ -17,7 +19,13 @@ static int validate(mm_context *c, const mm_batch *b) {
     int rc = -1;
     for (int i = 0; i < b->n_tokens; i++) {
         const int32_t tok = b->token[i], s = b->seq[i];
-        if (tok < 0 || tok >= cfg->vocab_size) {
+        const int has_embd = b->embd && b->embd[i];
+        if (!has_embd && cfg->vision && tok == cfg->image_token_index) {
+            mm_set_error("decode: batch position %d holds the image token %d but no image features (embd): the images of "
+                         "the prompt must be encoded and passed with it (mm_image_encode, mm_image_embd)", i, tok);
+            goto done;
+        }
+        if (!has_embd && (tok < 0 || tok >= cfg->vocab_size)) {
             mm_set_error("decode: token id %d at batch position %d is out of range [0, %d)", tok, i, cfg->vocab_size);
             goto done;
         }
@@ -80,7 +88,11 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
     mm_timings *tm = &c->timings;
     double t0 = mm_time(), t1;
     if (mm_model_has_embed(m)) {
-        for (int t = 0; t < T; t++) mm_tensor_row_f32(&m->embed, b->token[b0 + t], c->x + (size_t)t * H);
+        for (int t = 0; t < T; t++) {   /* token embeddings, or the caller's (image features at image positions) */
+            const float *e = b->embd ? b->embd[b0 + t] : NULL;
+            if (e) memcpy(c->x + (size_t)t * H, e, sizeof(float) * (size_t)H);
+            else mm_tensor_row_f32(&m->embed, b->token[b0 + t], c->x + (size_t)t * H);
+        }
         /* Each residual step is fused with the norm that follows it (the next half's input norm). */
         mm_rmsnorm(c->h, c->x, m->layers[0].in_norm, T, H, eps);
     } else {

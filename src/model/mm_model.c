@@ -12,6 +12,7 @@
 #include "formats/mm_gguf.h"
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_pack.h"
+#include "vision/mm_vision.h"
 
 /* ---------------------------------------------------------------- slopes (spec §6.2, remote code) */
 static void slopes_pow2(int n, double *out) {
@@ -44,49 +45,36 @@ void mm_slopes_layer(int n, int layer, int n_layers, float *s) {
 }
 
 /* ---------------------------------------------------------------- tensor binding */
+/* Names are written as a text checkpoint stores them ("model.layers.0...", "lm_head.weight"); a VL checkpoint
+ * keeps the language model under another prefix: body replaces the leading "model.", head names lm_head. */
 typedef struct {
     const mm_weights *w;
+    const char *body;   /* "model." (text), "language_model.model." (VL as released), "model.language_model." (transformers) */
+    const char *head;   /* "lm_head.weight", "language_model.lm_head.weight", "lm_head.weight" */
     char name[256];
 } binder;
 
 static const mm_tensor *find_fmt(binder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static const mm_tensor *find_fmt(binder *b, const char *fmt, ...) {
+    char raw[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->name, sizeof b->name, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    if (!strcmp(raw, "lm_head.weight")) snprintf(b->name, sizeof b->name, "%s", b->head);
+    else if (!strncmp(raw, "model.", 6)) snprintf(b->name, sizeof b->name, "%s%s", b->body, raw + 6);
+    else snprintf(b->name, sizeof b->name, "%s", raw);
     return mm_weights_find(b->w, b->name);
 }
 
 /* Checks dtype and shape of the tensor last looked up; ndim dims follow. */
 static int check_shape(binder *b, const mm_tensor *t, int ndim, ...) {
-    if (!t) {
-        mm_set_error("tensor \"%s\" is missing from the checkpoint", b->name);
-        return -1;
-    }
     int64_t want[4] = {0};
     va_list ap;
     va_start(ap, ndim);
     for (int i = 0; i < ndim; i++) want[i] = va_arg(ap, int64_t);
     va_end(ap);
-    int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want[i];
-    if (!ok) {
-        char got[96] = "", exp[96] = "";
-        for (int i = 0; i < t->ndim; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-        for (int i = 0; i < ndim; i++)
-            snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", i ? ", " : "", (long long)want[i]);
-        mm_set_error("tensor \"%s\" in %s has shape [%s], expected [%s] from config.json", b->name,
-                     mm_weights_file_of(b->w, b->name), got, exp);
-        return -1;
-    }
-    if (mm_row_bytes(t->dtype, t->shape[t->ndim - 1]) == 0) {
-        mm_set_error("tensor \"%s\" in %s: %s rows of %lld elements are not whole blocks", b->name,
-                     mm_weights_file_of(b->w, b->name), mm_dtype_name(t->dtype), (long long)t->shape[t->ndim - 1]);
-        return -1;
-    }
-    return 0;
+    return mm_weights_check(b->w, b->name, t, ndim, want);
 }
 
 /* A norm weight [n] copied to f32 (tiny; keeps the norm kernels dtype-free). */
@@ -277,6 +265,8 @@ static void pack_model(mm_model *m) {
 
 void mm_model_free(mm_model *m) {
     if (!m) return;
+    mm_vision_free(m->vision);
+    if (m->vision_weights) mm_weights_close(m->vision_weights);
     for (int i = 0; i < m->n_packs; i++) free(m->packs[i]);
     free(m->packs);
     free_layers(m);
@@ -301,6 +291,40 @@ int mm_model_open_weights(const char *dir, mm_config *cfg, mm_weights **w) {
     return *w ? 0 : -1;
 }
 
+/* The vision tower of a VL checkpoint directory: vision_config, preprocessor_config.json, and its tensors in the same
+ * weight table (their parameters and bytes are kept apart from the per-token statistics). */
+static int load_vision(mm_model *m, const char *dir) {
+    mm_vision_config vc;
+    if (mm_vision_config_load(&vc, dir, m->cfg.hidden_size) < 0) return -1;
+    if (!(m->vision = mm_vision_bind(&vc, m->weights))) return -1;
+    for (int i = 0; i < mm_weights_count(m->weights); i++) {
+        const mm_tensor *t = mm_weights_at(m->weights, i);
+        if (strstr(t->name, "vision_tower.") || strstr(t->name, "multi_modal_projector.") || strstr(t->name, "image_newline")) {
+            m->vision_params += mm_tensor_nelem(t);
+            m->vision_bytes += (int64_t)t->nbytes;
+        }
+    }
+    return 0;
+}
+
+/* A vision GGUF (mmproj) next to a .gguf text model. */
+static int load_mmproj(mm_model *m, const char *path) {
+    if (m->vision) {
+        mm_set_error("--mmproj %s: this model already has a vision tower (a VL checkpoint directory carries its own)", path);
+        return -1;
+    }
+    mm_vision_config vc;
+    if (mm_vision_gguf_load(path, m->cfg.hidden_size, &vc, &m->vision_weights) < 0) return -1;
+    if (!(m->vision = mm_vision_bind(&vc, m->vision_weights))) {
+        mm_error_prefix("%s", path);
+        return -1;
+    }
+    m->cfg.vision = 1;
+    m->cfg.image_token_index = vc.image_token_index;
+    snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "minimax_vl_01");   /* the VL chat template */
+    return 0;
+}
+
 mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
     mm_model *m = mm_xcalloc(1, sizeof *m);
     m->path = mm_xstrdup(dir);
@@ -308,7 +332,11 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
     if (mm_model_open_weights(dir, &m->cfg, &m->weights) < 0) goto fail;
 
     const mm_config *c = &m->cfg;
-    binder b = {.w = m->weights};
+    binder b = {.w = m->weights, .body = "model.", .head = "lm_head.weight"};
+    if (c->vision && mm_weights_find(m->weights, "language_model.model.embed_tokens.weight"))
+        b.body = "language_model.model.", b.head = "language_model.lm_head.weight";
+    else if (c->vision && mm_weights_find(m->weights, "model.language_model.embed_tokens.weight"))
+        b.body = "model.language_model.";
     const int64_t H = c->hidden_size, V = c->vocab_size;
     m->layer_begin = params ? params->layer_begin : 0;
     m->layer_end = params && params->layer_end ? params->layer_end : c->n_layers;
@@ -375,6 +403,8 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
         float e = (float)(2 * i) / (float)c->rotary_dim;
         m->inv_freq[i] = 1.0f / powf((float)c->rope_theta, e);
     }
+    if (c->vision && load_vision(m, dir) < 0) goto fail;
+    if (params && params->mmproj && load_mmproj(m, params->mmproj) < 0) goto fail;
     if (!(params && params->no_repack)) pack_model(m);
     return m;
 fail:
@@ -390,6 +420,8 @@ void mm_model_get_stats(const mm_model *m, mm_model_stats *st) {
     memset(st, 0, sizeof *st);
     const mm_config *c = &m->cfg;
     st->bytes_packed = m->bytes_packed;
+    st->n_params_vision = m->vision_params;
+    st->bytes_vision = m->vision_bytes;
     for (int i = 0; i < mm_weights_count(m->weights); i++) {
         const mm_tensor *t = mm_weights_at(m->weights, i);
         st->n_params += mm_tensor_nelem(t);
@@ -409,7 +441,8 @@ void mm_model_get_stats(const mm_model *m, mm_model_stats *st) {
     int64_t embed_params = mm_tensor_nelem(&m->embed);
     st->n_params_active = st->n_params - expert_params + (int64_t)(expert_params * frac) - embed_params + c->hidden_size;
     st->bytes_per_token = st->bytes_total - expert_bytes + (int64_t)(expert_bytes * frac) - (int64_t)m->embed.nbytes +
-                          (int64_t)mm_row_bytes(m->embed.dtype, c->hidden_size);
+                          (int64_t)mm_row_bytes(m->embed.dtype, c->hidden_size) - m->vision_bytes;
+    st->n_params_active -= m->vision_params;
     if (c->tie_word_embeddings) { /* the tied matrix is read in full by the head */
         st->n_params_active += embed_params;
         st->bytes_per_token += (int64_t)m->embed.nbytes;

@@ -7,6 +7,7 @@
 
 typedef struct mm_weights mm_weights;
 typedef struct mm_pp mm_pp;
+struct mm_vision;
 
 typedef struct {
     int type;              /* MM_LAYER_LIGHTNING or MM_LAYER_SOFTMAX */
@@ -54,6 +55,9 @@ struct mm_model {
     int expert_begin, expert_end; /* the experts of each layer this process holds (all, or an expert-parallel share) */
     int64_t bytes_bound;   /* bytes of the tensors this process binds (all of the model, or its stage's share) */
     mm_pp *pp;             /* the pipeline this model is a stage of; NULL for a single process */
+    struct mm_vision *vision;      /* MiniMax-VL-01's tower, projector and newline (vision/mm_vision.h), or NULL */
+    mm_weights *vision_weights;    /* a separate vision GGUF (mmproj) the tower points into, or NULL */
+    int64_t vision_params, vision_bytes;   /* of the vision tensors inside `weights` (not read per text token) */
 };
 
 /* Whether this process holds the embedding / the final norm and lm_head. */

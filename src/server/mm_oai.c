@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "text/mm_chat.h"
@@ -99,8 +100,16 @@ static int check_messages(const json_t *msgs, char *err, size_t errlen) {
             json_array_foreach(c, k, p) {
                 if (!json_is_object(p) || !json_is_string(json_object_get(p, "type")))
                     return fail(err, errlen, "'messages[%zu].content[%zu]' must be an object with a string 'type'", i, k);
-                if (!strcmp(json_string_value(json_object_get(p, "type")), "text") && !json_is_string(json_object_get(p, "text")))
+                const char *type = json_string_value(json_object_get(p, "type"));
+                if (!strcmp(type, "text") && !json_is_string(json_object_get(p, "text")))
                     return fail(err, errlen, "'messages[%zu].content[%zu].text' must be a string", i, k);
+                if (!strcmp(type, "image_url")) {
+                    const json_t *iu = json_object_get(p, "image_url");
+                    if (!json_is_string(iu) && !json_is_string(json_object_get(iu, "url")))
+                        return fail(err, errlen, "'messages[%zu].content[%zu].image_url' must be {\"url\": \"data:image/...;base64,...\"}", i, k);
+                    if (strcmp(role, "user") && strcmp(role, "system") && strcmp(role, "developer"))
+                        return fail(err, errlen, "'messages[%zu]' (%s): images are taken in user and system messages only", i, role);
+                }
             }
         } else if (!json_is_string(c) && !((!c || json_is_null(c)) && !strcmp(role, "assistant"))) {
             return fail(err, errlen, "'messages[%zu].content' must be a string or an array of content parts", i);
@@ -371,9 +380,24 @@ json_t *mm_oai_template_messages(const json_t *msgs, int style, char *err, size_
             else
                 o = json_pack("{s:s, s:s, s:s%}", "role", "function", "name", name, "content", text.p, text.n);
         } else if (json_is_array(c) && strcmp(role, "assistant")) {
-            o = json_deep_copy(m);   /* list-of-parts content goes to the template as it is */
-            json_object_set_new(o, "role", json_string(role));
+            o = json_deep_copy(m);   /* list-of-parts content goes to the template as it is; an image part becomes */
+            json_object_set_new(o, "role", json_string(role));   /* the template's {"type": "image"} */
             json_object_del(o, "_mm_template");   /* only the server marks markup */
+            size_t k;
+            json_t *part;
+            json_array_foreach(json_object_get(o, "content"), k, part) {
+                const char *ty = json_string_value(json_object_get(part, "type"));
+                if (!ty || strcmp(ty, "image_url")) continue;
+                if (style != MM_CHAT_VL01) {
+                    fail(err, errlen, "'messages[%zu].content[%zu]': this model does not take images (not MiniMax-VL-01)", i, k);
+                    free(text.p);
+                    json_decref(o);
+                    json_decref(out);
+                    return NULL;
+                }
+                json_object_clear(part);
+                json_object_set_new(part, "type", json_string("image"));
+            }
         } else {
             const json_t *tc = field(m, "tool_calls");
             json_t *tmpl = NULL;
@@ -396,6 +420,88 @@ json_t *mm_oai_template_messages(const json_t *msgs, int style, char *err, size_
         json_array_append_new(out, o);
     }
     return out;
+}
+
+/* ---------------------------------------------------------------- images */
+
+int mm_oai_image_urls(const json_t *msgs, const char **urls, int max) {
+    int n = 0;
+    size_t i, k;
+    const json_t *m, *p;
+    json_array_foreach(msgs, i, m) {
+        const json_t *c = json_object_get(m, "content");
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!json_is_array(c) || !role || !strcmp(role, "assistant")) continue;
+        json_array_foreach(c, k, p) {
+            const char *ty = json_string_value(json_object_get(p, "type"));
+            if (!ty || strcmp(ty, "image_url")) continue;
+            const json_t *iu = json_object_get(p, "image_url");
+            if (n < max) urls[n] = json_is_string(iu) ? json_string_value(iu) : json_string_value(json_object_get(iu, "url"));
+            n++;
+        }
+    }
+    return n;
+}
+
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;   /* standard and URL-safe alphabets */
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+int mm_oai_data_url(const char *url, size_t max_bytes, uint8_t **out, size_t *n_out, char *err, size_t errlen) {
+    *out = NULL;
+    *n_out = 0;
+    if (!strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8) || !strncasecmp(url, "file:", 5))
+        return fail(err, errlen, "image_url: remote and file URLs are not fetched (this server makes no requests): send the "
+                                 "image inline as a data URL, \"data:image/png;base64,...\"");
+    if (strncasecmp(url, "data:", 5))
+        return fail(err, errlen, "image_url: the url must be a data URL (\"data:image/png;base64,...\")");
+    const char *comma = strchr(url, ',');
+    if (!comma) return fail(err, errlen, "image_url: a data URL needs a ',' before its data");
+    const char *mt = url + 5;
+    size_t hl = (size_t)(comma - mt);
+    if (hl < 7 || strncasecmp(comma - 7, ";base64", 7))
+        return fail(err, errlen, "image_url: only base64 data URLs are taken (\"data:image/...;base64,...\")");
+    if (mt[0] != ';' && strncasecmp(mt, "image/", 6))
+        return fail(err, errlen, "image_url: the data URL's media type \"%.*s\" is not an image type (image/png, image/jpeg, "
+                                 "image/webp)", (int)(hl - 7 < 64 ? hl - 7 : 64), mt);
+    const char *d = comma + 1;
+    size_t len = strlen(d);
+    while (len && d[len - 1] == '=') len--;
+    if (len / 4 * 3 + (len % 4) * 3 / 4 > max_bytes) {
+        fail(err, errlen, "image_url: the image is %zu bytes, more than the limit of %zu bytes per image (server "
+                          "--image-max-mb)", len / 4 * 3 + (len % 4) * 3 / 4, max_bytes);
+        return -2;
+    }
+    if (len % 4 == 1) return fail(err, errlen, "image_url: the base64 data is truncated (%zu characters)", len);
+    uint8_t *o = mm_xmalloc(len / 4 * 3 + 3);
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64_value((unsigned char)d[i]);
+        if (v < 0) {
+            free(o);
+            return fail(err, errlen, "image_url: invalid base64 character at offset %zu of the data", i);
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (!n) {
+        free(o);
+        return fail(err, errlen, "image_url: the data URL holds no data");
+    }
+    *out = o;
+    *n_out = n;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- tool-call parsing */

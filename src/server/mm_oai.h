@@ -72,6 +72,17 @@ size_t mm_oai_tool_marker(const char *text, size_t len, size_t *partial);
 /* Renders OpenAI tool_calls as model text in the style's format (malloc'd; used for chat history). */
 char *mm_oai_render_tool_calls(const json_t *tool_calls, int chat_style);
 
+/* Images (MiniMax-VL-01): content parts {"type": "image_url", "image_url": {"url": URL}} (or "image_url": URL) of
+ * user and system messages. The template messages carry them as {"type": "image"}, which the VL template renders
+ * as the placeholder "<image>" in the same order.
+ * mm_oai_image_urls: the URLs in that order into urls[0..max) (borrowed from msgs); returns how many there are
+ * (which may exceed max). */
+int mm_oai_image_urls(const json_t *messages, const char **urls, int max);
+/* Decodes a base64 data URL ("data:image/png;base64,...": any image media type, or none) into *out (malloc'd).
+ * 0; -1 + err for a remote/file URL (never fetched), another scheme, a non-image media type, non-base64 or
+ * malformed data; -2 + err when the data would exceed max_bytes (checked before decoding: answer 413). */
+int mm_oai_data_url(const char *url, size_t max_bytes, uint8_t **out, size_t *n, char *err, size_t errlen);
+
 /* {"error":{"message","type","code"}} (new reference). Invalid UTF-8 in message is replaced by U+FFFD;
  * type and code must be valid UTF-8 (they are constants). */
 json_t *mm_oai_error(const char *message, const char *type, const char *code);

@@ -3,7 +3,11 @@
  * Slot life: FREE → (admit: restore cached prefix, new sampler) PREFILL → (last prompt chunk gives logits,
  * first token sampled) GEN → finished/cancelled → FREE. Prompts are prefilled in pieces that end on
  * absolute multiples of the lightning block size; snapshots go into the prefix cache at those block
- * boundaries and at the end of each job (prompt + generated tokens), keyed by the exact tokens they cover. */
+ * boundaries and at the end of each job (prompt + generated tokens), keyed by the exact tokens they cover.
+ * Images: a prefill piece also ends where an image's tokens end (a snapshot there lets a later request about the same
+ * image, keyed by its hash, skip both the encode and the prefill); the image is encoded just before the first piece
+ * that needs its features. Both cut rules depend on the prompt only, so a prompt computes the same numbers
+ * whatever was restored. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +43,66 @@ void mm_job_add_stop(mm_job *j, const char *s, size_t len) {
     j->stop_len[j->n_stop++] = len;
 }
 
+int mm_image_budget_reserve(mm_image_budget *b, size_t n) {
+    size_t used = atomic_load(&b->used);
+    do
+        if (n > b->max || used > b->max - n) return 0;
+    while (!atomic_compare_exchange_weak(&b->used, &used, used + n));
+    return 1;
+}
+
+void mm_job_image_free_pixels(mm_job_image *im) {
+    mm_image_input_free(im->in);
+    im->in = NULL;
+    if (im->budget) atomic_fetch_sub(&im->budget->used, im->in_bytes);
+    im->in_bytes = 0;
+}
+
+static void image_drop(mm_job_image *im) {
+    mm_job_image_free_pixels(im);
+    free(im->proj);
+    free(im->rows);
+    im->proj = NULL, im->rows = NULL;
+}
+
+int mm_job_set_images(mm_job *j, mm_job_image *images, int n, int32_t image_token) {
+    j->images = images;
+    j->n_images = n;
+    if (!n) return 0;
+    j->key = mm_xmalloc(sizeof(int32_t) * (size_t)(j->n_prompt ? j->n_prompt : 1));
+    memcpy(j->key, j->prompt, sizeof(int32_t) * (size_t)j->n_prompt);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        while (k < j->n_prompt && j->prompt[k] != image_token) k++;
+        int e = k;
+        while (e < j->n_prompt && e - k < images[i].n_tok && j->prompt[e] == image_token) e++;
+        if (e - k != images[i].n_tok) {
+            mm_set_error("scheduler: image %d's %d tokens are not where the prompt has image tokens", i, images[i].n_tok);
+            return -1;
+        }
+        images[i].pos = k;
+        uint64_t seed;
+        memcpy(&seed, images[i].hash, 8);
+        for (int t = 0; t < images[i].n_tok; t++) {   /* splitmix64 of (hash, index): a negative id per position */
+            uint64_t z = seed + (uint64_t)(t + 1) * 0x9e3779b97f4a7c15ull;
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            j->key[k + t] = (int32_t)(0x80000000u | (uint32_t)((z ^ (z >> 31)) & 0x7fffffffu));
+        }
+        k = e;
+    }
+    return 0;
+}
+
 void mm_job_release(mm_job *j) {
     if (!j) return;
     pthread_mutex_lock(&j->mu);
     int left = --j->refs;
     pthread_mutex_unlock(&j->mu);
     if (left) return;
+    for (int i = 0; i < j->n_images; i++) image_drop(&j->images[i]);
+    free(j->images);
+    free(j->key);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cond);
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
@@ -82,6 +140,7 @@ struct mm_sched {
     mm_prefix_cache *cache;
     float *logits;        /* [parallel + 1, vocab] */
     int32_t *btok, *bseq; /* batch scratch */
+    const float **bembd;  /* image features of batch rows (NULL: token embedding) */
     int8_t *blog;
     int *brow;            /* logits row → slot */
 
@@ -258,12 +317,13 @@ static void slot_admit(mm_sched *s, int i, mm_job *j) {
     sl->n_toks = 0;
     sl->n_gen = 0;
     sl->order = s->admitted++;
-    for (int k = 0; k < j->n_prompt; k++) slot_push_tok(sl, j->prompt[k]);
+    const int32_t *key = j->key ? j->key : j->prompt;
+    for (int k = 0; k < j->n_prompt; k++) slot_push_tok(sl, key[k]);
     mm_seq_reset(s->ctx, i);
     int hit = 0;
     if (s->p.cache_bytes) {
         /* at most n_prompt - 1 tokens: the last prompt token must run to give the first logits */
-        const mm_seq_state *st = mm_pcache_lookup(s->cache, j->prompt, j->n_prompt, j->n_prompt - 1, &hit);
+        const mm_seq_state *st = mm_pcache_lookup(s->cache, key, j->n_prompt, j->n_prompt - 1, &hit);
         if (st && mm_seq_restore(s->ctx, i, st) < 0) {
             mm_seq_reset(s->ctx, i);
             hit = 0;
@@ -283,6 +343,13 @@ static void slot_admit(mm_sched *s, int i, mm_job *j) {
         s->st.cache_tokens_saved += hit;
     } else if (s->p.cache_bytes) {
         s->st.cache_misses++;
+    }
+    for (int k = 0; k < j->n_images; k++) {
+        s->st.image_tokens += j->images[k].n_tok;
+        if (j->images[k].pos + j->images[k].n_tok <= hit) {   /* restored with the state: never encoded */
+            s->st.images_cached++;
+            image_drop(&j->images[k]);
+        }
     }
     s->st.prompt_tokens += j->n_prompt;
     pthread_mutex_unlock(&s->mu);
@@ -332,7 +399,8 @@ static void decode_each(mm_sched *s, int n) {
         int i1 = i0;
         while (i1 < n && s->bseq[i1] == s->bseq[i0]) i1++;
         const int seq = s->bseq[i0], want = s->blog[i1 - 1] != 0;
-        mm_batch one = {.n_tokens = i1 - i0, .token = s->btok + i0, .seq = s->bseq + i0, .logits = s->blog + i0};
+        mm_batch one = {.n_tokens = i1 - i0, .token = s->btok + i0, .seq = s->bseq + i0, .logits = s->blog + i0,
+                        .embd = s->bembd + i0};
         if (mm_decode(s->ctx, &one, s->logits + (size_t)row * s->vocab) != want) {
             char err[sizeof ((mm_job *)0)->error];
             snprintf(err, sizeof err, "decode failed: %.200s", mm_last_error()[0] ? mm_last_error() : first);
@@ -341,6 +409,33 @@ static void decode_each(mm_sched *s, int n) {
         row += want;
         i0 = i1;
     }
+}
+
+/* Encodes (more of) one image: all remaining patches when `all`, else one. 1 when its features are complete, 0
+ * when patches remain, -1 + error. */
+static int encode_image(mm_sched *s, mm_job_image *im, int all) {
+    const mm_image_plan *p = mm_image_input_plan(im->in);
+    const int G = mm_image_patch_tokens(s->model), H = mm_model_config(s->model)->hidden_size;
+    if (!im->proj && !(im->proj = malloc(sizeof(float) * (size_t)p->n_patches * G * H))) {
+        mm_set_error("out of memory for the features of %d patches", p->n_patches);
+        return -1;
+    }
+    const int np = all ? p->n_patches - im->done_patches : 1;
+    double t0 = mm_time();
+    if (mm_image_encode_patches(s->model, im->in, im->done_patches, np, im->proj) < 0) return -1;
+    im->done_patches += np;
+    const int complete = im->done_patches == p->n_patches;
+    if (complete) {
+        im->rows = mm_xmalloc(sizeof(float *) * (size_t)im->n_tok);
+        if (mm_image_pack_rows(s->model, im->in, im->proj, im->rows) < 0) return -1;
+        mm_job_image_free_pixels(im);   /* the pixels are not needed any more */
+    }
+    pthread_mutex_lock(&s->mu);
+    s->st.image_encode_seconds += mm_time() - t0;
+    s->st.image_patches_encoded += np;
+    s->st.images_encoded += complete;
+    pthread_mutex_unlock(&s->mu);
+    return complete;
 }
 
 /* Builds and runs one step; returns 0 if there was nothing to do. */
@@ -370,25 +465,54 @@ static int step(mm_sched *s) {
     int pf = -1;
     for (int i = 0; i < P; i++)
         if (s->slots[i].state == SLOT_PREFILL && (pf < 0 || s->slots[i].order < s->slots[pf].order)) pf = i;
-    int pf_end = 0;
+    int pf_end = 0, any_embd = 0, encoded = 0, image_end = 0;
+    for (int k = 0; k < n; k++) s->bembd[k] = NULL;
     if (pf >= 0) {
         mm_slot *sl = &s->slots[pf];
+        mm_job *j = sl->job;
         pf_end = (sl->pos / s->block + 1) * s->block;
-        if (pf_end > sl->job->n_prompt) pf_end = sl->job->n_prompt;
-        for (int k = sl->pos; k < pf_end; k++) {
-            s->btok[n] = sl->job->prompt[k];
-            s->bseq[n] = pf;
-            s->blog[n] = 0;
-            n++;
+        if (pf_end > j->n_prompt) pf_end = j->n_prompt;
+        for (int k = 0; k < j->n_images; k++) {   /* a piece also ends where an image does */
+            int e = j->images[k].pos + j->images[k].n_tok;
+            if (e > sl->pos && e < pf_end) pf_end = e;
         }
-        if (pf_end == sl->job->n_prompt) {
-            s->blog[n - 1] = 1;
-            s->brow[rows++] = pf;
+        int ready = 1;
+        for (int k = 0; k < j->n_images && ready; k++) {
+            mm_job_image *im = &j->images[k];
+            if (im->pos >= pf_end || im->pos + im->n_tok <= sl->pos || im->rows) continue;
+            int r = encode_image(s, im, n_decode == 0);
+            encoded = 1;
+            ready = r == 1;
+            if (r < 0) {   /* the other sequences still decode this step (their tokens are in the batch) */
+                char err[300];
+                snprintf(err, sizeof err, "image %d: %s", k + 1, mm_last_error());
+                slot_finish(s, pf, "error", err);
+            }
+        }
+        if (!ready) {
+            pf = -1;   /* still encoding: this step decodes the other sequences only */
+        } else {
+            for (int k = sl->pos; k < pf_end; k++) {
+                s->btok[n] = j->prompt[k];
+                s->bseq[n] = pf;
+                s->blog[n] = 0;
+                s->bembd[n] = NULL;
+                for (int q = 0; q < j->n_images; q++) {
+                    const mm_job_image *im = &j->images[q];
+                    if (k >= im->pos && k < im->pos + im->n_tok) s->bembd[n] = im->rows[k - im->pos], any_embd = 1;
+                    if (pf_end == im->pos + im->n_tok) image_end = 1;
+                }
+                n++;
+            }
+            if (pf_end == j->n_prompt) {
+                s->blog[n - 1] = 1;
+                s->brow[rows++] = pf;
+            }
         }
     }
-    if (!n) return 0;
+    if (!n) return encoded;
     double t0 = mm_time();
-    mm_batch b = {.n_tokens = n, .token = s->btok, .seq = s->bseq, .logits = s->blog};
+    mm_batch b = {.n_tokens = n, .token = s->btok, .seq = s->bseq, .logits = s->blog, .embd = any_embd ? s->bembd : NULL};
     int r = mm_decode(s->ctx, &b, s->logits);
     if (r != rows) decode_each(s, n);   /* a failed call changed nothing: find who failed, only they end */
     double dt = mm_time() - t0;
@@ -401,7 +525,9 @@ static int step(mm_sched *s) {
     if (pf >= 0 && s->slots[pf].state == SLOT_PREFILL) {
         mm_slot *sl = &s->slots[pf];
         sl->pos = pf_end;
-        if (pf_end % s->block == 0) cache_snapshot(s, pf);   /* block boundary inside the prompt */
+        if (pf_end % s->block == 0 || image_end) cache_snapshot(s, pf);   /* block boundary or image end in the prompt */
+        for (int k = 0; k < sl->job->n_images; k++)   /* features past the prefill are not needed again */
+            if (sl->job->images[k].pos + sl->job->images[k].n_tok <= pf_end) image_drop(&sl->job->images[k]);
     }
     for (int k = 0; k < rows; k++)
         if (s->slots[s->brow[k]].state != SLOT_FREE) slot_sample(s, s->brow[k], s->logits + (size_t)k * s->vocab);
@@ -492,6 +618,7 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
     s->logits = mm_xmalloc(sizeof(float) * (size_t)(P + 1) * (size_t)s->vocab);
     s->btok = mm_xmalloc(sizeof(int32_t) * (size_t)(P + s->block));
     s->bseq = mm_xmalloc(sizeof(int32_t) * (size_t)(P + s->block));
+    s->bembd = mm_xmalloc(sizeof(float *) * (size_t)(P + s->block));
     s->blog = mm_xmalloc((size_t)(P + s->block));
     s->brow = mm_xmalloc(sizeof(int) * (size_t)(P + 1));
     s->q_cap = s->p.queue_max + P;
@@ -542,6 +669,7 @@ static void sched_destroy(mm_sched *s) {
     free(s->logits);
     free(s->btok);
     free(s->bseq);
+    free(s->bembd);
     free(s->blog);
     free(s->brow);
     free(s->queue);

@@ -9,12 +9,38 @@
 #ifndef MM_SCHED_H
 #define MM_SCHED_H
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "minimax.h"
 #include "text/mm_tokenizer.h"
 
 #define MM_JOB_MAX_STOP 8
+
+/* The memory that preprocessed images of admitted jobs hold until they are encoded (server --image-mem-mb): a
+ * request reserves its images' pixel bytes before preprocessing them (refused when that would pass max), and
+ * the scheduler gives them back as it frees each image's pixels (encoded, restored from the cache, or the job
+ * ended). Without a bound, 64 queued requests of 8 large images each would hold tens of GB. */
+typedef struct mm_image_budget {
+    _Atomic size_t used;
+    size_t max;
+} mm_image_budget;
+/* 1 and n bytes more are used, or 0 (nothing changed) when that would pass max. */
+int mm_image_budget_reserve(mm_image_budget *b, size_t n);
+
+/* One image of a job's prompt (MiniMax-VL-01). It is encoded by the worker only when the prefill reaches its
+ * tokens and they were not restored from the prefix cache; one patch per step while other sequences generate
+ * (a bounded stall), all at once otherwise. */
+typedef struct mm_job_image {
+    mm_image_input *in;       /* preprocessed pixels (owned; freed once encoded) */
+    size_t in_bytes;          /* what `in` holds of budget (given back when it is freed) */
+    mm_image_budget *budget;  /* or NULL */
+    int pos, n_tok;           /* its image tokens are prompt[pos .. pos + n_tok) */
+    uint8_t hash[32];         /* sha256 of the image file */
+    float *proj;              /* [n_patches · G, H] projected patch features as encoding proceeds (owned) */
+    int done_patches;         /* patches encoded so far */
+    const float **rows;       /* [n_tok] the packed features (rows of proj / image_newline) once all are encoded */
+} mm_job_image;
 
 typedef struct mm_job {
     /* ---- input, set before mm_sched_submit and read-only afterwards */
@@ -27,6 +53,11 @@ typedef struct mm_job {
     int n_stop;
     int32_t eos;              /* stop token (-1: none) */
     int skip_special;         /* leave special tokens out of the text */
+    mm_job_image *images;     /* [n_images] the prompt's images, in order (owned) */
+    int n_images;
+    int32_t *key;             /* [n_prompt] the prefix-cache key: the prompt with each image's tokens replaced by ids
+                               * derived from its hash (negative, never a token), so a cached state is reused only
+                               * for the same image bytes; NULL: the prompt itself */
 
     /* ---- output, guarded by mu; `cond` is signalled on every change */
     pthread_mutex_t mu;
@@ -50,6 +81,12 @@ typedef struct mm_job {
 mm_job *mm_job_new(int32_t *prompt, int n_prompt);
 void mm_job_release(mm_job *j);
 void mm_job_add_stop(mm_job *j, const char *s, size_t len);   /* empty: ignored */
+/* Gives the job its images (taking ownership of the array and of every .in): locates each image's run of image
+ * tokens in the prompt (image j = the j-th n_tok-long run, in order) and builds the cache key from the hashes.
+ * -1 + error if the prompt's image tokens do not match (the caller expanded the placeholders). */
+int mm_job_set_images(mm_job *j, mm_job_image *images, int n, int32_t image_token);
+/* Frees an image's preprocessed pixels and gives their bytes back to its budget. */
+void mm_job_image_free_pixels(mm_job_image *im);
 
 typedef struct mm_sched mm_sched;
 
@@ -83,6 +120,9 @@ typedef struct mm_sched_stats {
     int cache_entries;
     int64_t cache_bytes, cache_budget;
     int64_t jobs_done, jobs_cancelled;
+    int64_t images_encoded, image_patches_encoded, images_cached, image_tokens;   /* images_cached: encodes skipped
+                                                                                  * because the cache held their span */
+    double image_encode_seconds;
 } mm_sched_stats;
 void mm_sched_get_stats(mm_sched *s, mm_sched_stats *st);
 

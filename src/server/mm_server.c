@@ -28,6 +28,7 @@
 #include "text/mm_chat.h"
 #include "base/mm_common.h"
 #include "server/mm_limits.h"
+#include "base/mm_sha256.h"
 #include "server/mm_oai.h"
 #include "server/mm_sched.h"
 #include "server/mm_server.h"
@@ -56,6 +57,8 @@ struct mm_server {
     int64_t requests[EP_COUNT];
     int64_t status[6];       /* by status class: 1xx..5xx */
     int64_t disconnects;
+    int64_t images;          /* images received in accepted requests */
+    mm_image_budget img_budget;   /* preprocessed pixels held by admitted requests (--image-mem-mb) */
     uint64_t next_id;
 };
 
@@ -465,9 +468,15 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
         n = rq->n_prompt_ids;
         *ids = rq->prompt_ids;
         rq->prompt_ids = NULL;
-        const int V = mm_model_config(s->model)->vocab_size;
+        const mm_config *cfg = mm_model_config(s->model);
+        const int V = cfg->vocab_size;
         for (int i = 0; i < n; i++)
-            if ((*ids)[i] >= V) {
+            if (cfg->vision && (*ids)[i] == cfg->image_token_index) {
+                *ret = send_error(s, c, 400, "invalid_prompt", "'prompt[%d]' is the image token %d, but /v1/completions takes no "
+                                  "images (send them as image_url parts to /v1/chat/completions)", i, (*ids)[i]);
+                free(*ids);
+                return -1;
+            } else if ((*ids)[i] >= V) {
                 *ret = send_error(s, c, 400, "invalid_prompt", "'prompt[%d]' = %d is not a token id of this model (vocabulary size %d)",
                                   i, (*ids)[i], V);
                 free(*ids);
@@ -489,11 +498,111 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
     return n;
 }
 
-/* Parses, renders and tokenizes a request inside the parse gate (at most a few at once: the CPU and memory
- * this takes grow with the body). The validated request and its prompt ids, or -1 after answering. */
+static void images_free(mm_job_image *images, int n) {
+    for (int i = 0; i < n; i++) mm_job_image_free_pixels(&images[i]);
+    free(images);
+}
+
+/* Reserves the bytes im's preprocessed pixels will hold (float pixel_values and the 8-bit patches) in the server's
+ * image memory (--image-mem-mb) and records them in ji: 0; -2 + error when one image needs more than all of it
+ * (413); -3 + error when the images of other requests hold too much of it now (503: retry later). */
+static int reserve_pixels(mm_server *s, const mm_image *im, mm_job_image *ji) {
+    mm_image_plan p;
+    if (mm_image_plan_for(s->model, mm_image_width(im), mm_image_height(im), &p) < 0) return -1;
+    const size_t S = (size_t)(p.best_width / p.grid_cols), bytes = (size_t)p.n_patches * 3 * S * S * (sizeof(float) + 1);
+    const double mib = bytes / 1048576.0, max_mib = s->img_budget.max / 1048576.0;
+    if (bytes > s->img_budget.max) {
+        mm_set_error("its %d patches need %.1f MiB of preprocessed pixels, more than the server's image memory of %.1f MiB "
+                     "(--image-mem-mb)", p.n_patches, mib, max_mib);
+        return -2;
+    }
+    if (!mm_image_budget_reserve(&s->img_budget, bytes)) {
+        mm_set_error("the images of other requests hold the server's image memory (%.1f MiB, --image-mem-mb) until they are "
+                     "encoded; retry later", max_mib);
+        return -3;
+    }
+    ji->in_bytes = bytes;
+    ji->budget = &s->img_budget;
+    return 0;
+}
+
+/* The images of a chat request (MiniMax-VL-01): data URLs decoded, each image decoded (its pixel count checked from
+ * the header first), preprocessed and hashed. Returns how many (0: none) into *out, or -1 after answering 400/413. */
+static int request_images(mm_server *s, struct MHD_Connection *c, const mm_oai_req *rq, mm_job_image **out,
+                          enum MHD_Result *ret) {
+    *out = NULL;
+    if (rq->kind != MM_OAI_CHAT) return 0;
+    const char *urls[64];
+    const int max = s->p.image_max_count, n = mm_oai_image_urls(rq->messages, urls, 64);
+    if (!n) return 0;
+    if (!mm_model_has_vision(s->model)) {
+        *ret = send_error(s, c, 400, "images_not_supported", "this model has no vision tower: image_url parts need a "
+                          "MiniMax-VL-01 model");
+        return -1;
+    }
+    if (n > max) {
+        *ret = send_error(s, c, 400, "too_many_images", "the request has %d images, more than the limit of %d (server "
+                          "--image-max-count)", n, max);
+        return -1;
+    }
+    mm_job_image *ims = mm_xcalloc((size_t)n, sizeof *ims);
+    for (int i = 0; i < n; i++) {
+        char err[512];
+        uint8_t *bytes = NULL;
+        size_t nb = 0;
+        int r = mm_oai_data_url(urls[i], s->p.image_max_bytes, &bytes, &nb, err, sizeof err);
+        mm_image *im = NULL;
+        if (r == 0) {
+            mm_sha256(bytes, nb, ims[i].hash);
+            im = mm_image_decode(bytes, nb, s->p.image_max_pixels);
+            free(bytes);
+            if (!im) r = strstr(mm_last_error(), "larger than the limit") ? -2 : -1;
+            else if ((r = reserve_pixels(s, im, &ims[i])) == 0 && !(ims[i].in = mm_image_preprocess(s->model, im))) r = -1;
+            if (r) snprintf(err, sizeof err, "image %d: %s", i + 1, mm_last_error());
+            mm_image_free(im);
+        }
+        if (r) {
+            *ret = r == -2   ? send_error(s, c, 413, "image_too_large", "%s", err)
+                   : r == -3 ? send_error(s, c, 503, "images_busy", "%s", err)
+                             : send_error(s, c, 400, "invalid_image", "%s", err);
+            images_free(ims, i + 1);
+            return -1;
+        }
+        ims[i].n_tok = mm_image_input_plan(ims[i].in)->n_tokens;
+    }
+    *out = ims;
+    return n;
+}
+
+/* Each <image> placeholder of ids[0..n) becomes its image's tokens (ids is replaced). The new length, or -1 after
+ * answering 400. */
+static int expand_images(mm_server *s, struct MHD_Connection *c, int32_t **ids, int n, const mm_job_image *images, int n_img,
+                         enum MHD_Result *ret) {
+    int *ntok = mm_xmalloc(sizeof(int) * (size_t)n_img);
+    for (int i = 0; i < n_img; i++) ntok[i] = images[i].n_tok;
+    int32_t *ex = NULL;
+    int ne = mm_image_expand(s->model, *ids, n, n_img, ntok, &ex);
+    free(ntok);
+    free(*ids);
+    *ids = ex;
+    if (ne < 0) *ret = send_error(s, c, 400, "invalid_messages", "%s", mm_last_error());
+    else if (ne > mm_sched_n_ctx(s->sched))
+        *ret = send_error(s, c, 400, "context_length_exceeded", "the prompt with its images has %d tokens, more than the "
+                          "context size of %d tokens per request (server -c)", ne, mm_sched_n_ctx(s->sched));
+    if (ne >= 0 && ne <= mm_sched_n_ctx(s->sched)) return ne;
+    free(*ids);
+    *ids = NULL;
+    return -1;
+}
+
+/* Parses, renders and tokenizes a request, and decodes and preprocesses its images, inside the parse gate (at most
+ * a few at once: the CPU and memory this takes grow with the body and the images). The validated request, its
+ * prompt ids (image placeholders expanded) and images, or -1 after answering. */
 static int parse_request(mm_server *s, struct MHD_Connection *c, int kind, const char *body, size_t len, mm_oai_req *rq,
-                         int32_t **ids, enum MHD_Result *ret) {
+                         int32_t **ids, mm_job_image **images, int *n_img, enum MHD_Result *ret) {
     memset(rq, 0, sizeof *rq);
+    *images = NULL;
+    *n_img = 0;
     if (!mm_limits_parse_enter(s->lim)) {
         *ret = send_error(s, c, 503, "busy", "the server is parsing too many requests right now; retry later");
         return -1;
@@ -503,10 +612,16 @@ static int parse_request(mm_server *s, struct MHD_Connection *c, int kind, const
     if (root) {
         char err[512];
         if (mm_oai_parse(rq, kind, root, err, sizeof err) < 0) *ret = send_error(s, c, 400, "invalid_request", "%s", err);
-        else n = prompt_ids(s, c, rq, ids, ret);
+        else if ((*n_img = request_images(s, c, rq, images, ret)) >= 0 && (n = prompt_ids(s, c, rq, ids, ret)) >= 0 && *n_img > 0)
+            n = expand_images(s, c, ids, n, *images, *n_img, ret);
         json_decref(root);
     }
     mm_limits_parse_leave(s->lim);
+    if (n < 0) {
+        images_free(*images, *n_img > 0 ? *n_img : 0);
+        *images = NULL;
+        *n_img = 0;
+    }
     return n;
 }
 
@@ -514,12 +629,19 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
     mm_oai_req rq;
     enum MHD_Result ret = MHD_NO;
     int32_t *ids = NULL;
-    int n = parse_request(s, c, kind, body, len, &rq, &ids, &ret);
+    mm_job_image *images = NULL;
+    int n_img = 0;
+    int n = parse_request(s, c, kind, body, len, &rq, &ids, &images, &n_img, &ret);
     if (n < 0) {
         mm_oai_req_clear(&rq);
         return ret;
     }
     mm_job *j = mm_job_new(ids, n);
+    if (n_img > 0 && mm_job_set_images(j, images, n_img, mm_model_config(s->model)->image_token_index) < 0) {
+        mm_job_release(j);
+        mm_oai_req_clear(&rq);
+        return send_error(s, c, 500, "server_error", "%s", mm_last_error());
+    }
     j->max_tokens = rq.max_tokens;
     if (s->p.n_predict > 0 && (j->max_tokens < 0 || j->max_tokens > s->p.n_predict)) j->max_tokens = s->p.n_predict;
     j->sp = rq.sp;
@@ -544,6 +666,11 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
     mm_oai_req_clear(&rq);
 
     int rc = mm_sched_submit(s->sched, j);
+    if (rc == 0 && n_img > 0) {
+        pthread_mutex_lock(&s->mu);
+        s->images += n_img;
+        pthread_mutex_unlock(&s->mu);
+    }
     if (rc < 0) {
         mm_job_release(j);
         free(g);
@@ -637,10 +764,10 @@ static enum MHD_Result tokenize_body(mm_server *s, struct MHD_Connection *c, int
 static enum MHD_Result handle_models(mm_server *s, struct MHD_Connection *c) {
     const mm_config *cfg = mm_model_config(s->model);
     char *type = mm_utf8_lossy(cfg->model_type, strlen(cfg->model_type), NULL);   /* from the model file */
-    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:i, s:i, s:i, s:i, s:b}}", "id", s->model_id, "object", "model", "created",
-                          (json_int_t)s->created, "owned_by", "minimax.c", "meta", "model_type", type, "vocab_size",
+    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:i, s:i, s:i, s:i, s:b, s:b}}", "id", s->model_id, "object", "model",
+                          "created", (json_int_t)s->created, "owned_by", "minimax.c", "meta", "model_type", type, "vocab_size",
                           cfg->vocab_size, "n_layers", cfg->n_layers, "n_ctx", mm_sched_n_ctx(s->sched), "parallel", s->p.parallel,
-                          "tokenizer", s->tok != NULL);
+                          "tokenizer", s->tok != NULL, "vision", mm_model_has_vision(s->model));
     free(type);
     return send_json(s, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", m));
 }
@@ -662,7 +789,7 @@ static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
     for (int i = 0; i < EP_COUNT; i++) M("minimax_requests_total{endpoint=\"%s\"} %lld\n", EP_NAMES[i], (long long)s->requests[i]);
     M("# HELP minimax_responses_total HTTP responses by status class.\n# TYPE minimax_responses_total counter\n");
     for (int i = 1; i < 6; i++) M("minimax_responses_total{code=\"%dxx\"} %lld\n", i, (long long)s->status[i]);
-    long long disc = (long long)s->disconnects;
+    long long disc = (long long)s->disconnects, images = (long long)s->images;
     pthread_mutex_unlock(&s->mu);
     METRIC("client_disconnects_total", "counter", "Requests cancelled because the client went away.", "%lld", disc);
     METRIC("prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "%lld", (long long)st.prompt_tokens);
@@ -695,6 +822,15 @@ static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
     METRIC("connections_evicted_total", "counter", "Idle connections closed to make room (--max-conns).", "%lld", evicted);
     METRIC("connections_header_timeouts_total", "counter", "Connections closed for not sending a request head in time.", "%lld",
            timed_out);
+    METRIC("images_total", "counter", "Images received in accepted chat requests.", "%lld", images);
+    METRIC("images_encoded_total", "counter", "Images run through the vision tower.", "%lld", (long long)st.images_encoded);
+    METRIC("images_cached_total", "counter", "Images whose tokens were restored from the prefix cache (no encode, no prefill).",
+           "%lld", (long long)st.images_cached);
+    METRIC("image_patches_encoded_total", "counter", "Image patches (thumbnail and tiles) encoded.", "%lld",
+           (long long)st.image_patches_encoded);
+    METRIC("image_tokens_total", "counter", "Image tokens in admitted prompts.", "%lld", (long long)st.image_tokens);
+    METRIC("image_encode_seconds_total", "counter", "Time spent encoding images (vision tower and projector).", "%.6f",
+           st.image_encode_seconds);
     METRIC("uptime_seconds", "gauge", "Seconds since the server started.", "%.1f", mm_time() - s->t_start);
 #undef METRIC
 #undef M
@@ -941,6 +1077,10 @@ static void server_free(mm_server *s) {
 mm_server *mm_server_start(const mm_server_params *pp) {
     mm_server *s = mm_xcalloc(1, sizeof *s);
     s->p = *pp;
+    if (!s->p.image_max_bytes) s->p.image_max_bytes = (size_t)6 << 20;
+    if (!s->p.image_max_pixels) s->p.image_max_pixels = 33554432;
+    if (!s->p.image_max_count) s->p.image_max_count = 8;
+    s->img_budget.max = s->p.image_mem_bytes ? s->p.image_mem_bytes : (size_t)1 << 30;
     s->created = time(NULL);
     s->t_start = mm_time();
     pthread_mutex_init(&s->mu, NULL);
@@ -998,7 +1138,7 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     fprintf(stderr, "minimax serve: listening on http://%s:%d (loading %s)\n", s->p.host, s->port, s->p.model_path);
 
     if (s->p.threads) mm_set_threads(s->p.threads);
-    s->model = s->p.model ? s->p.model : mm_model_load(s->p.model_path, NULL);
+    s->model = s->p.model ? s->p.model : mm_model_load(s->p.model_path, &(mm_model_params){.mmproj = s->p.mmproj});
     if (!s->model) {
         fprintf(stderr, "minimax serve: %s\n", mm_last_error());
         server_free(s);
@@ -1034,9 +1174,9 @@ mm_server *mm_server_start(const mm_server_params *pp) {
         return NULL;
     }
     atomic_store(&s->ready, 1);
-    fprintf(stderr, "minimax serve: ready: model '%s' (%s, vocab %d%s), %d slots x %d tokens, prefix cache %zu MiB, http://%s:%d/\n",
-            s->model_id, cfg->model_type, cfg->vocab_size, s->tok ? ", tokenizer" : ", no tokenizer", s->p.parallel, s->p.n_ctx,
-            s->p.cache_bytes >> 20, s->p.host, s->port);
+    fprintf(stderr, "minimax serve: ready: model '%s' (%s, vocab %d%s%s), %d slots x %d tokens, prefix cache %zu MiB, http://%s:%d/\n",
+            s->model_id, cfg->model_type, cfg->vocab_size, s->tok ? ", tokenizer" : ", no tokenizer",
+            mm_model_has_vision(s->model) ? ", images" : "", s->p.parallel, s->p.n_ctx, s->p.cache_bytes >> 20, s->p.host, s->port);
     return s;
 }
 

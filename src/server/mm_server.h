@@ -2,10 +2,12 @@
 #ifndef MM_SERVER_H
 #define MM_SERVER_H
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct mm_server_params {
     const char *model_path;      /* checkpoint directory */
     const char *tokenizer_path;  /* tokenizer.json (NULL: MODEL/tokenizer.json if present) */
+    const char *mmproj;          /* the vision GGUF of a .gguf VL model, or NULL */
     const char *alias;           /* model id in responses (NULL: the directory's base name) */
     const char *host;            /* bind address (IPv4 or IPv6 literal) */
     int port;                    /* 0: any free port (printed) */
@@ -24,6 +26,10 @@ typedef struct mm_server_params {
     int n_predict;               /* > 0: tokens a request may generate at most (its max_tokens is cut to it) */
     struct mm_model *model;      /* a model already loaded (rank 0's pipeline stage under mpirun), which the server
                                   * then owns and frees; NULL: the server loads model_path itself */
+    size_t image_max_bytes;      /* MiniMax-VL-01: largest image file (decoded from its data URL); 0: 6 MiB */
+    int64_t image_max_pixels;    /* largest image in pixels, checked from its header; 0: 33554432 (32 Mpx) */
+    int image_max_count;         /* images per request; 0: 8 */
+    size_t image_mem_bytes;      /* preprocessed pixels that admitted requests may hold until encoded; 0: 1 GiB */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then

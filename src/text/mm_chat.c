@@ -8,6 +8,10 @@
  *             + '{"name": "' + name + '", "response": ' + TEXT + '}' + "<end_of_sentence>\n"
  *   other roles are dropped. Then one "<beginning_of_sentence>system function_setting=functions\n"
  *   + tojson(tool) + "<end_of_sentence>\n" per tool, then the generation prompt.
+ * VL-01 (MiniMax-VL-01's tokenizer_config.json, quoted in its MiniMax-VL-01_Function_Call_Guide.md, Hugging Face
+ * MiniMaxAI/MiniMax-VL-01 at b81976d): Text-01's role headers, tools and generation prompt, but system, user and
+ * assistant messages render every content part in order, an "image" part as the literal "<image>" (the
+ * placeholder the processor expands) and a "text" part as its text; function messages as Text-01.
  * M1 (other-models/minimax-m1_tokenizer_config.json): "<begin_of_document>", all system texts joined into one
  * system block (only if non-empty), a tool_setting block listing every tool, then user / assistant / tool
  * messages (function and other roles dropped), then the generation prompt. Every tag in M1's template uses
@@ -251,6 +255,18 @@ static void put_tool(sb *b, const json_t *tool) {
     mark_plain(b, a);
 }
 
+/* VL-01: every part in order, an image part as the placeholder "<image>" (MiniMax-VL-01's template; template
+ * markup, so it becomes the image token, while a "<image>" a user writes in a text part stays text). */
+static void all_parts(sb *b, const json_t *parts) {
+    for (size_t k = 0; k < json_array_size(parts); k++) {
+        json_t *p = json_array_get(parts, k);
+        const char *type = json_string_value(json_object_get(p, "type"));
+        const json_t *text = json_object_get(p, "text");
+        if (type && !strcmp(type, "image")) puts_(b, "<image>");
+        else if (type && !strcmp(type, "text") && json_is_string(text)) put_jstr(b, text);
+    }
+}
+
 #define BOS "<beginning_of_sentence>"
 #define EOS "<end_of_sentence>"
 
@@ -265,7 +281,7 @@ static int tools_list(const json_t *tools, size_t *n) {
     return 0;
 }
 
-static int render_text01(sb *b, const json_t *messages, const json_t *tools, int add_gen) {
+static int render_text01(sb *b, const json_t *messages, const json_t *tools, int add_gen, int vl) {
     for (size_t i = 0; i < json_array_size(messages); i++) {
         json_t *m = json_array_get(messages, i);
         const char *role = json_string_value(json_object_get(m, "role"));
@@ -277,7 +293,11 @@ static int render_text01(sb *b, const json_t *messages, const json_t *tools, int
         json_t *parts = content_parts(m, i, role, &owned);
         if (!parts) return -1;
         int rc = 0;
-        if (asst) {
+        if (vl && !fn) {
+            puts_(b, sys ? BOS "system ai_setting=assistant\n" : user ? BOS "user name=user\n" : BOS "ai name=assistant\n");
+            all_parts(b, parts);
+            puts_(b, EOS "\n");
+        } else if (asst) {
             puts_(b, BOS "ai name=assistant\n");
             all_text(b, m, parts);
             puts_(b, EOS "\n");
@@ -426,7 +446,8 @@ int mm_chat_render_prompt(int style, const json_t *messages, const json_t *tools
     sb b = {0};
     puts_(&b, "");
     int rc;
-    if (style == MM_CHAT_TEXT01) rc = render_text01(&b, messages, tools, add_generation_prompt);
+    if (style == MM_CHAT_TEXT01 || style == MM_CHAT_VL01)
+        rc = render_text01(&b, messages, tools, add_generation_prompt, style == MM_CHAT_VL01);
     else if (style == MM_CHAT_M1) rc = render_m1(&b, messages, tools, add_generation_prompt);
     else {
         mm_set_error("chat: unknown template style %d", style);
@@ -442,5 +463,6 @@ int mm_chat_render_prompt(int style, const json_t *messages, const json_t *tools
 }
 
 int mm_chat_style_for_model_type(const char *model_type) {
+    if (model_type && !strcmp(model_type, "minimax_vl_01")) return MM_CHAT_VL01;
     return model_type && !strcmp(model_type, "minimax_m1") ? MM_CHAT_M1 : MM_CHAT_TEXT01;
 }

@@ -63,22 +63,22 @@ mm_bench_stat mm_bench_read_bandwidth(size_t bytes, int reps) {
     return st;
 }
 
-mm_bench_stat mm_bench_blas_sgemm(int n, int reps) {
-    float *a = mm_xaligned(sizeof(float) * (size_t)n * n), *b = mm_xaligned(sizeof(float) * (size_t)n * n);
-    float *c = mm_xaligned(sizeof(float) * (size_t)n * n);
+mm_bench_stat mm_bench_blas_sgemm_mnk(int m, int n, int k, int reps) {
+    float *a = mm_xaligned(sizeof(float) * (size_t)m * k), *b = mm_xaligned(sizeof(float) * (size_t)n * k);
+    float *c = mm_xaligned(sizeof(float) * (size_t)m * n);
     uint64_t x = 0x2545f4914f6cdd1dull;
-    for (size_t i = 0; i < (size_t)n * n; i++) { /* random data, never zeros */
+    for (size_t i = 0; i < (size_t)(m > n ? m : n) * k; i++) { /* random data, never zeros */
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        a[i] = (float)(x >> 40) / 16777216.0f - 0.5f;
-        b[i] = (float)((x >> 20) & 0xfffff) / 1048576.0f - 0.5f;
+        if (i < (size_t)m * k) a[i] = (float)(x >> 40) / 16777216.0f - 0.5f;
+        if (i < (size_t)n * k) b[i] = (float)((x >> 20) & 0xfffff) / 1048576.0f - 0.5f;
     }
     openblas_set_num_threads(omp_get_max_threads());
     double *g = mm_xmalloc(sizeof(double) * (size_t)(reps + 1));
     for (int r = -1; r < reps; r++) {
         double t0 = mm_time();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
         double dt = mm_time() - t0;
-        if (r >= 0) g[r] = 2.0 * n * (double)n * n / dt / 1e9;
+        if (r >= 0) g[r] = 2.0 * m * (double)n * k / dt / 1e9;
     }
     free(a), free(b), free(c);
     mm_bench_stat st = mm_bench_summarize(g, reps);
@@ -163,3 +163,5 @@ mm_bench_stat mm_bench_attention(int G, int NKV, int D, int depth, int nq, int r
     free(g), free(kv), free(q), free(o);
     return st;
 }
+
+mm_bench_stat mm_bench_blas_sgemm(int n, int reps) { return mm_bench_blas_sgemm_mnk(n, n, n, reps); }

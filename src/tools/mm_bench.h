@@ -12,6 +12,8 @@ typedef struct {
 mm_bench_stat mm_bench_read_bandwidth(size_t bytes, int reps);
 /* OpenBLAS cblas_sgemm C[n,n] = A[n,n]·B[n,n] on the compute threads; GFLOP/s. */
 mm_bench_stat mm_bench_blas_sgemm(int n, int reps);
+/* The same for C[m,n] = A[m,k]·B[n,k]ᵀ (the shape of a layer: m tokens, n outputs, k inputs). */
+mm_bench_stat mm_bench_blas_sgemm_mnk(int m, int n, int k, int reps);
 /* The integer prefill GEMM of this machine's kernels: y[T,N] = x[T,K]·W[N,K]ᵀ for random weights of the block
  * type dt (Q8_0, Q4_0, Q4_K, Q6_K), packed as models pack them; GOP/s counting 2 per multiply-add. */
 mm_bench_stat mm_bench_qgemm(int dt, int T, int N, int K, int reps);

@@ -16,6 +16,7 @@
 #include "formats/mm_safetensors.h"
 #include "text/mm_tokenizer.h"
 #include "formats/mm_weights.h"
+#include "vision/mm_vision.h"
 
 #define MM_GGUF_MAGIC "GGUF"
 #define MM_GGUF_MAX_NAME 64          /* GGML_MAX_NAME: names are stored in 64-byte fields, NUL included */
@@ -119,6 +120,33 @@ static void progress_line(const mm_plan *p, uint64_t done, uint64_t total, doubl
     fprintf(stderr, "\rquantize: %5.1f%%  %7.1f / %.1f MB  %5.0fs  %-32s", total ? 100.0 * done / total : 100.0, done / 1e6,
             total / 1e6, el, p ? p->name : "done");
     fflush(stderr);
+}
+
+/* The vision GGUF of a VL model next to its text GGUF. */
+static int write_mmproj(const mm_model *m, const char *out, const mm_gguf_convert_params *pp, const char *name,
+                        mm_gguf_convert_result *res) {
+    const mm_vision *v = m->vision;
+    if (pp->mmproj) snprintf(res->mmproj, sizeof res->mmproj, "%s", pp->mmproj);
+    else {
+        size_t n = strlen(out);
+        if (n > 5 && !strcmp(out + n - 5, ".gguf")) n -= 5;
+        snprintf(res->mmproj, sizeof res->mmproj, "%.*s-mmproj.gguf", (int)n, out);
+    }
+    struct stat st;
+    if (!pp->force && stat(res->mmproj, &st) == 0) {
+        mm_set_error("%s: exists (pass --force to overwrite it)", res->mmproj);
+        return -1;
+    }
+    mm_dtype t = pp->mmproj_type >= 0 ? (mm_dtype)pp->mmproj_type : v->layers[0].wq.dtype;
+    if (t != MM_F32 && t != MM_F16 && t != MM_BF16 && t != MM_Q8_0) t = MM_F16;   /* a quantized source: F16 */
+    char vname[300];
+    snprintf(vname, sizeof vname, "%s (vision)", name);
+    const uint32_t ft = t == MM_F32 ? 0 : t == MM_F16 ? 1 : t == MM_BF16 ? 32 : 7;
+    if (mm_vision_gguf_write(v, res->mmproj, t, vname, ft, &res->mmproj_bytes) < 0) {
+        mm_error_prefix("writing the vision GGUF %s", res->mmproj);
+        return -1;
+    }
+    return 0;
 }
 
 int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_params *pp, mm_gguf_convert_result *res) {
@@ -290,6 +318,7 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
         progress_line(NULL, total, total, t0);
         fputc('\n', stderr);
     }
+    if (m->vision && write_mmproj(m, out, pp, name, res) < 0) goto done;
     res->file_bytes = mm_gguf_writer_file_bytes(w);
     res->seconds = mm_time() - t0;
     rc = 0;

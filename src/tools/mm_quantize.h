@@ -27,6 +27,8 @@ typedef struct mm_gguf_convert_params {
     int progress;            /* a progress line on stderr */
     int no_tokenizer;        /* do not embed the tokenizer */
     const char *tokenizer;   /* tokenizer.json to embed (default: the input's own) */
+    const char *mmproj;      /* VL input: where its vision GGUF goes (NULL: OUT with .gguf → -mmproj.gguf) */
+    int mmproj_type;         /* VL: the vision matrices' dtype (mm_dtype: F32, F16, BF16, Q8_0); -1: as stored */
 } mm_gguf_convert_params;
 
 typedef struct mm_gguf_convert_result {
@@ -36,9 +38,13 @@ typedef struct mm_gguf_convert_result {
     int64_t n_params;
     int has_tokenizer;
     double seconds;
+    char mmproj[4096];       /* VL: the vision GGUF written ("" for a text model) */
+    uint64_t mmproj_bytes;
 } mm_gguf_convert_result;
 
 /* A Hugging Face checkpoint directory (or a GGUF) to a llama.cpp minimax-01 GGUF at out (written as out.tmp,
- * renamed at the end). Refuses configs GGUF cannot express, an existing out without force, too little disk. */
+ * renamed at the end). Refuses configs GGUF cannot express, an existing out without force, too little disk.
+ * A MiniMax-VL-01 checkpoint gives two files: its language model at out and its vision side (tower, projector,
+ * newline, processor settings, image token) as a separate vision GGUF (vision/mm_vision_gguf.c) for --mmproj. */
 int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_params *p, mm_gguf_convert_result *res);
 #endif

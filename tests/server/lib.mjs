@@ -12,6 +12,7 @@ export const TMP = process.env.MM_TEST_TMP || '/tmp';
 export const SAN = !!process.env.MM_SANITIZE;
 export const GOLDEN = path.join(SHARED, 'golden/a_small_mixed');
 export const TEXT_MODEL = process.env.MM_SERVER_TEXT_MODEL;   // mkmodel checkpoint with tokenizer.json (cli_server.sh)
+export const CHROMIUM = process.env.MM_CHROMIUM || '/usr/bin/chromium';
 
 let passed = 0, failed = 0;
 export function check(cond, msg, extra) {
@@ -205,4 +206,27 @@ export function rawEvents(r) {
     else try { out.events.push(JSON.parse(ev.slice(6))); } catch { out.events.push(null); }
   }
   return out;
+}
+
+// Headless Chromium (playwright-core + Debian's chromium) on a fresh profile, with flags that keep it off the network.
+// Returns {browser, page, errors (page errors seen), close()}; close() also removes the profile.
+export async function openBrowser() {
+  const { chromium } = await import('playwright-core');
+  const userDir = fs.mkdtempSync(path.join(TMP, 'chromium-'));
+  let browser;
+  try {
+    browser = await chromium.launchPersistentContext(userDir, {
+      executablePath: CHROMIUM, headless: true, timeout: 60000,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+             '--disable-component-update', '--disable-sync'],
+    });
+  } catch (e) {
+    fs.rmSync(userDir, { recursive: true, force: true });
+    throw e;
+  }
+  const page = browser.pages()[0] || await browser.newPage();
+  page.setDefaultTimeout(60000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return { browser, page, errors, close: async () => { await browser.close(); fs.rmSync(userDir, { recursive: true, force: true }); } };
 }

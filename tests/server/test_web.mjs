@@ -1,30 +1,19 @@
 // test_web.mjs — the chat page at "/" in headless Chromium (playwright-core + Debian's chromium): type a
 // message, see a streamed answer with tokens/s, continue the conversation, press Stop mid-answer (the
 // server frees the slot), and save a screenshot under the test temp dir.
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { check, done, startServer, stopServer, get, sleep, TMP, TEXT_MODEL } from './lib.mjs';
+import { check, done, startServer, stopServer, get, sleep, openBrowser, TMP, TEXT_MODEL, CHROMIUM } from './lib.mjs';
 
-const EXE = process.env.MM_CHROMIUM || '/usr/bin/chromium';
-if (!TEXT_MODEL || !fs.existsSync(EXE)) {
-  check(false, `the browser test needs a text model and ${EXE} (run scripts/deps-test.sh)`);
+if (!TEXT_MODEL || !fs.existsSync(CHROMIUM)) {
+  check(false, `the browser test needs a text model and ${CHROMIUM} (run scripts/deps-test.sh)`);
   done();
 }
 const srv = await startServer(['-m', TEXT_MODEL, '-np', '2', '-c', '4096', '-t', '1']);
-const userDir = fs.mkdtempSync(path.join(TMP, 'chromium-'));
-let browser;
+let br;
 try {
-  // a fresh profile (playwright passes it as --user-data-dir) and flags that keep Chromium off the network
-  browser = await chromium.launchPersistentContext(userDir, {
-    executablePath: EXE, headless: true, timeout: 60000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync'],
-  });
-  const page = browser.pages()[0] || await browser.newPage();
-  page.setDefaultTimeout(60000);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+  br = await openBrowser();
+  const { page, errors } = br;
   await page.goto(srv.url + '/');
   check((await page.title()).includes('minimax'), 'page title');
   await page.waitForFunction(() => /context/.test(document.getElementById('info').textContent));
@@ -71,8 +60,7 @@ try {
 } catch (e) {
   check(false, 'browser test', String(e));
 } finally {
-  if (browser) await browser.close();
-  fs.rmSync(userDir, { recursive: true, force: true });
+  if (br) await br.close();
   check(await stopServer(srv) === 0, 'web server exits 0', srv.log().slice(-1500));
 }
 done();
