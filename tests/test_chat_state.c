@@ -152,6 +152,18 @@ static void model_invariants(void) {
               t.n_all);
     }
     mm_seq_state_free(ld);
+    /* a header whose layer counts sum past INT32_MAX (found by fuzz_state): refused, no overflow */
+    {
+        char bad_path[600];
+        snprintf(bad_path, sizeof bad_path, "%s/bad.state", mmt_tmpdir());
+        FILE *f = fopen(bad_path, "wb");
+        const int32_t hdr[8] = {1, 0, 1263225675, 1263225675, 1, 1, 1, 0};
+        CHECK(f && fwrite("MMSEQST1", 8, 1, f) == 1 && fwrite(hdr, sizeof hdr, 1, f) == 1 && !fclose(f), "write %s", bad_path);
+        mm_seq_state *bad = mm_seq_state_load(c, bad_path);
+        CHECK(!bad && strstr(mm_last_error(), "does not match"), "a state with 2 x 1263225675 layers: %s",
+              bad ? "loaded" : mm_last_error());
+        mm_seq_state_free(bad);
+    }
     for (int k = 0; k < t.n_sampled; k++) free(t.logits[k]);
     free(lg);
     mm_context_free(c);

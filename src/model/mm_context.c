@@ -352,8 +352,12 @@ mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
         mm_set_error("%s: not a minimax sequence state file", path);
         goto fail;
     }
+    /* a file holds a whole model's states: layers [0, n_lightning + n_softmax), summed without overflow (the counts
+     * are the file's, checked against the model only below) */
+    const int64_t layer_end = (int64_t)hdr[2] + hdr[3];
     mm_seq_state probe = {.len = hdr[0], .kv_bf16 = hdr[1], .n_lightning = hdr[2], .n_softmax = hdr[3],
-                          .n_heads = hdr[4], .head_dim = hdr[5], .n_kv_heads = hdr[6], .layer_end = hdr[2] + hdr[3]};
+                          .n_heads = hdr[4], .head_dim = hdr[5], .n_kv_heads = hdr[6],
+                          .layer_end = layer_end < 0 || layer_end > INT32_MAX ? -1 : (int)layer_end};
     if (probe.len < 0 || !seq_state_compatible(c, &probe)) {
         mm_error_prefix("%s", path);
         goto fail;
