@@ -137,7 +137,12 @@ static const struct {
 } mm_dtypes[MM_DTYPE_COUNT] = {
     [MM_F32] = {"F32", 1, 4},      [MM_F16] = {"F16", 1, 2},       [MM_BF16] = {"BF16", 1, 2},
     [MM_Q8_0] = {"Q8_0", 32, 34},  [MM_Q4_0] = {"Q4_0", 32, 18},   [MM_Q4_K] = {"Q4_K", 256, 144},
-    [MM_Q6_K] = {"Q6_K", 256, 210},
+    [MM_Q6_K] = {"Q6_K", 256, 210},  [MM_Q4_1] = {"Q4_1", 32, 20},   [MM_Q5_0] = {"Q5_0", 32, 22},
+    [MM_Q5_1] = {"Q5_1", 32, 24},    [MM_Q2_K] = {"Q2_K", 256, 84},  [MM_Q3_K] = {"Q3_K", 256, 110},
+    [MM_Q5_K] = {"Q5_K", 256, 176},  [MM_IQ4_NL] = {"IQ4_NL", 32, 18}, [MM_IQ4_XS] = {"IQ4_XS", 256, 136},
+    [MM_IQ2_XXS] = {"IQ2_XXS", 256, 66}, [MM_IQ2_XS] = {"IQ2_XS", 256, 74}, [MM_IQ2_S] = {"IQ2_S", 256, 82},
+    [MM_IQ3_XXS] = {"IQ3_XXS", 256, 98}, [MM_IQ3_S] = {"IQ3_S", 256, 110}, [MM_IQ1_S] = {"IQ1_S", 256, 50},
+    [MM_IQ1_M] = {"IQ1_M", 256, 56},
 };
 
 const char *mm_dtype_name(mm_dtype t) { return (unsigned)t < MM_DTYPE_COUNT ? mm_dtypes[t].name : "?"; }

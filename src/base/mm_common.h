@@ -40,6 +40,21 @@ typedef enum {
     MM_Q4_0,
     MM_Q4_K,
     MM_Q6_K,
+    MM_Q4_1,
+    MM_Q5_0,
+    MM_Q5_1,
+    MM_Q2_K,
+    MM_Q3_K,
+    MM_Q5_K,
+    MM_IQ4_NL,
+    MM_IQ4_XS,
+    MM_IQ2_XXS,
+    MM_IQ2_XS,
+    MM_IQ2_S,
+    MM_IQ3_XXS,
+    MM_IQ3_S,
+    MM_IQ1_S,
+    MM_IQ1_M,
     MM_DTYPE_COUNT
 } mm_dtype;
 

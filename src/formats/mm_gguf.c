@@ -26,12 +26,12 @@ static const struct {
     const char *name;
     int dtype;   /* mm_dtype or -1 */
 } mm_gguf_types[] = {
-    {0, "F32", MM_F32},    {1, "F16", MM_F16},    {2, "Q4_0", MM_Q4_0}, {3, "Q4_1", -1},    {6, "Q5_0", -1},
-    {7, "Q5_1", -1},       {8, "Q8_0", MM_Q8_0},  {9, "Q8_1", -1},      {10, "Q2_K", -1},   {11, "Q3_K", -1},
-    {12, "Q4_K", MM_Q4_K}, {13, "Q5_K", -1},      {14, "Q6_K", MM_Q6_K}, {15, "Q8_K", -1},  {16, "IQ2_XXS", -1},
-    {17, "IQ2_XS", -1},    {18, "IQ3_XXS", -1},   {19, "IQ1_S", -1},    {20, "IQ4_NL", -1}, {21, "IQ3_S", -1},
-    {22, "IQ2_S", -1},     {23, "IQ4_XS", -1},    {24, "I8", -1},       {25, "I16", -1},    {26, "I32", -1},
-    {27, "I64", -1},       {28, "F64", -1},       {29, "IQ1_M", -1},    {30, "BF16", MM_BF16}, {34, "TQ1_0", -1},
+    {0, "F32", MM_F32},    {1, "F16", MM_F16},    {2, "Q4_0", MM_Q4_0}, {3, "Q4_1", MM_Q4_1},    {6, "Q5_0", MM_Q5_0},
+    {7, "Q5_1", MM_Q5_1},       {8, "Q8_0", MM_Q8_0},  {9, "Q8_1", -1},      {10, "Q2_K", MM_Q2_K},   {11, "Q3_K", MM_Q3_K},
+    {12, "Q4_K", MM_Q4_K}, {13, "Q5_K", MM_Q5_K},      {14, "Q6_K", MM_Q6_K}, {15, "Q8_K", -1},  {16, "IQ2_XXS", MM_IQ2_XXS},
+    {17, "IQ2_XS", MM_IQ2_XS},    {18, "IQ3_XXS", MM_IQ3_XXS},   {19, "IQ1_S", MM_IQ1_S},    {20, "IQ4_NL", MM_IQ4_NL}, {21, "IQ3_S", MM_IQ3_S},
+    {22, "IQ2_S", MM_IQ2_S},     {23, "IQ4_XS", MM_IQ4_XS},    {24, "I8", -1},       {25, "I16", -1},    {26, "I32", -1},
+    {27, "I64", -1},       {28, "F64", -1},       {29, "IQ1_M", MM_IQ1_M},    {30, "BF16", MM_BF16}, {34, "TQ1_0", -1},
     {35, "TQ2_0", -1},     {39, "MXFP4", -1},
 };
 #define MM_GGUF_NTYPES_KNOWN (sizeof mm_gguf_types / sizeof mm_gguf_types[0])
@@ -359,8 +359,9 @@ mm_gguf *mm_gguf_open(const char *path) {
         if (dt < 0) {
             const char *tn = mm_gguf_type_name(type);
             if (tn)
-                mm_set_error("%s: tensor \"%s\" has GGML type %s (%u), which this engine does not support (F32, F16, BF16, "
-                             "Q8_0, Q4_0, Q4_K, Q6_K)", path, name, tn, type);
+                mm_set_error("%s: tensor \"%s\" has GGML type %s (%u), which this engine does not support (it reads "
+                             "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K and the IQ1..IQ4 types)", path, name, tn,
+                             type);
             else
                 mm_set_error("%s: tensor \"%s\" has unknown GGML type %u", path, name, type);
             goto fail;

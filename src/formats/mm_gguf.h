@@ -12,7 +12,9 @@
  * u64 count, elements), 10 u64, 11 i64, 12 f64.
  * ne[] is innermost first (ne0 = row length); a mm_tensor's shape is outermost first (PyTorch order), so
  * shape[i] = ne[n_dims-1-i]: a Linear weight [out, in] is stored as ne {in, out}.
- * GGML type ids this engine reads and writes: F32 0, F16 1, Q4_0 2, Q8_0 8, Q4_K 12, Q6_K 14, BF16 30. */
+ * GGML type ids this engine reads and writes: F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q2_K 10, Q3_K 11,
+ * Q4_K 12, Q5_K 13, Q6_K 14, IQ2_XXS 16, IQ2_XS 17, IQ3_XXS 18, IQ1_S 19, IQ4_NL 20, IQ3_S 21, IQ2_S 22, IQ4_XS 23,
+ * IQ1_M 29, BF16 30. */
 #ifndef MM_GGUF_H
 #define MM_GGUF_H
 #include <stdint.h>

@@ -55,11 +55,7 @@ static void mm_dot_scalar(mm_dtype dt, int64_t K, int64_t nr, const void *w, siz
                 s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
                 break;
             }
-            case MM_Q8_0: s = mm_vec_dot_q8_0_q8_0(wr, xt, K); break;
-            case MM_Q4_0: s = mm_vec_dot_q4_0_q8_0(wr, xt, K); break;
-            case MM_Q4_K: s = mm_vec_dot_q4_K_q8_K(wr, xt, K); break;
-            case MM_Q6_K: s = mm_vec_dot_q6_K_q8_K(wr, xt, K); break;
-            default: s = NAN; break;
+            default: s = mm_vec_dot(dt, wr, xt, K); break;
             }
             y[(size_t)t * ldy + (size_t)r] = s;
         }
@@ -77,7 +73,7 @@ static void mm_gemm6x4_scalar(int64_t kc, const float *w, size_t ldw, const floa
 }
 
 void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K) {
-    if (wdt == MM_Q4_K || wdt == MM_Q6_K)
+    if (mm_dtype_act_q8_K(wdt))
         mm_quantize_row_q8_K(x, dst, K);
     else
         mm_quantize_row_q8_0(x, dst, K);
@@ -168,11 +164,12 @@ typedef struct {
     size_t scratch_bytes; /* per-thread buffer each thread takes from mm_scratch */
 } mm_run;
 
-/* Block-quantized weights: integer products on quantized activations (every type with a packed layout). */
-static int is_quant(mm_dtype dt) { return mm_pack_supported(dt); }
+/* Block-quantized weights: integer products on quantized activations. Prefill takes the packed integer GEMM
+ * for the types with a packed layout; the others are dequantized into the f32 panels (P_FGEMM). */
+static int is_quant(mm_dtype dt) { return mm_dtype_is_quant(dt); }
 
 static mm_act_kind act_kind(mm_path p, mm_dtype dt) {
-    int k = !mm_pack_act_is_q8_0x(dt); /* the K-quants take Q8_K activations */
+    int k = mm_dtype_act_q8_K(dt); /* the 256-element types take Q8_K activations */
     switch (p) {
     case P_FDOT: return A_F32;
     case P_FGEMM: return A_FPAD;
@@ -356,11 +353,11 @@ void mm_matmul_n(const mm_matmul_job *jobs, int n) {
         const int64_t N = w->shape[0], K = w->shape[1];
         if (j->T <= 0 || N <= 0) continue;
         mm_plan *p = &plans[r.n_plans];
-        const int q = is_quant(w->dtype), gemm = j->T >= MM_GEMM_MIN_T;
+        const int gemm = j->T >= MM_GEMM_MIN_T, q = is_quant(w->dtype) && !(gemm && !mm_pack_supported(w->dtype));
         p->job = j;
         p->path = !q ? (gemm ? P_FGEMM : P_FDOT) : gemm ? P_PGEMM : w->pack ? P_PDOT : P_QDOT;
         p->wrb = mm_row_bytes(w->dtype, K);
-        p->gb = q ? mm_pack_group_bytes(w->dtype, K) : 0;
+        p->gb = q && mm_pack_supported(w->dtype) ? mm_pack_group_bytes(w->dtype, K) : 0;
         p->first = r.items;
         r.items += p->path == P_FGEMM ? (N + MM_NB - 1) / MM_NB : (N + 15) / 16;
         decode_only &= !gemm;

@@ -441,7 +441,7 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_Q4_0: s = mm_vdot_q4_0_512(wr, xt, K / MM_QK); break;
             case MM_Q4_K: s = mm_vdot_q4_K_512(wr, xt, K / MM_QK_K); break;
             case MM_Q6_K: s = mm_vdot_q6_K_512(wr, xt, K / MM_QK_K); break;
-            default: s = NAN; break;
+            default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;
         }
@@ -612,7 +612,7 @@ MM_T512 static void mm_quant_q8_K_512(const float *x, void *dst, int64_t n) {
 }
 
 MM_T512 static void mm_quant_act_512(mm_dtype wdt, const float *x, void *dst, int64_t K) {
-    if (wdt == MM_Q4_K || wdt == MM_Q6_K)
+    if (mm_dtype_act_q8_K(wdt))
         mm_quant_q8_K_512(x, dst, K);
     else
         mm_quant_q8_0_512(x, dst, K);
@@ -786,7 +786,7 @@ MM_T256 static void mm_dot_256(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_Q4_0: s = mm_vdot_q4_0_256(wr, xt, K / MM_QK); break;
             case MM_Q4_K: s = mm_vdot_q4_K_256(wr, xt, K / MM_QK_K); break;
             case MM_Q6_K: s = mm_vdot_q6_K_256(wr, xt, K / MM_QK_K); break;
-            default: s = NAN; break;
+            default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;
         }

@@ -58,7 +58,7 @@ void mm_dequantize_row_q4_0(const void *src, float *y, int64_t n) {
  * Fit x[i] ≈ scale·L[i] − mn with L in [0, nmax], minimizing Σ w[i]·err²: start from the min/max
  * grid, then for a sweep of trial inverse scales quantize and solve the 2×2 weighted least squares
  * for (scale, mn) given the levels; keep the best. Returns scale, *mn_out = mn ≥ 0. */
-static float mm_fit_scale_min(int n, const float *x, const float *w, int nmax, uint8_t *L, float *mn_out) {
+float mm_fit_scale_min(int n, const float *x, const float *w, int nmax, uint8_t *L, float *mn_out) {
     float mn = x[0], mx = x[0], sw = 0, swx = 0;
     for (int i = 0; i < n; i++) {
         mn = fminf(mn, x[i]);
@@ -111,15 +111,27 @@ static float mm_fit_scale_min(int n, const float *x, const float *w, int nmax, u
     return scale;
 }
 
-void mm_quantize_row_q4_K(const float *x, void *dst, int64_t n) {
+/* Per-element weights of a least-squares fit: with an importance matrix qw (the row's columns),
+ * qw[i]·sqrt(σ² + x[i]²) with σ² = 2·mean(x²) over the block, as llama.cpp weighs them. */
+void mm_imatrix_weights(const float *x, const float *qw, int n, float *w) {
+    float s2 = 0;
+    for (int i = 0; i < n; i++) s2 += x[i] * x[i];
+    s2 = 2.0f * s2 / (float)n;
+    for (int i = 0; i < n; i++) w[i] = qw[i] * sqrtf(s2 + x[i] * x[i]);
+}
+
+void mm_quantize_row_q4_K(const float *x, void *dst, int64_t n) { mm_quantize_row_q4_K_w(x, dst, n, NULL); }
+void mm_quantize_row_q4_K_w(const float *x, void *dst, int64_t n, const float *qw) {
     mm_block_q4_K *b = dst;
+    float wbuf[MM_QK_K];
     for (int64_t i = 0; i < n / MM_QK_K; i++, x += MM_QK_K) {
         uint8_t L[MM_QK_K];
         float w[32], sc[8], mn[8], sum2 = 0, maxsc = 0, maxmn = 0;
         for (int l = 0; l < MM_QK_K; l++) sum2 += x[l] * x[l];
         float av = sqrtf(sum2 / MM_QK_K);
+        if (qw) mm_imatrix_weights(x, qw + i * MM_QK_K, MM_QK_K, wbuf);
         for (int j = 0; j < 8; j++) {
-            for (int l = 0; l < 32; l++) w[l] = av + fabsf(x[32 * j + l]);
+            for (int l = 0; l < 32; l++) w[l] = qw ? wbuf[32 * j + l] : av + fabsf(x[32 * j + l]);
             sc[j] = mm_fit_scale_min(32, x + 32 * j, w, 15, L + 32 * j, &mn[j]);
             maxsc = fmaxf(maxsc, sc[j]);
             maxmn = fmaxf(maxmn, mn[j]);
@@ -172,9 +184,9 @@ void mm_dequantize_row_q4_K(const void *src, float *y, int64_t n) {
 }
 
 /* ---------------------------------------------------------------- Q6_K
- * Symmetric fit x ≈ scale·L, L in [−nmax, nmax−1], weights x²: sweep trial inverse scales around
+ * Symmetric fit x ≈ scale·L, L in [−nmax, nmax−1], weights w (NULL: x²): sweep trial inverse scales around
  * −nmax/max, take the closed-form best scale for each level assignment, keep the best. */
-static float mm_fit_scale_sym(int n, const float *x, int nmax, int8_t *L) {
+float mm_fit_scale_sym(int n, const float *x, const float *wt, int nmax, int8_t *L) {
     float amax = 0, max = 0;
     for (int i = 0; i < n; i++)
         if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
@@ -190,7 +202,7 @@ static float mm_fit_scale_sym(int n, const float *x, int nmax, int8_t *L) {
             int l = mm_nearest(isc * x[i]);
             l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
             La[i] = (int8_t)l;
-            float w = x[i] * x[i];
+            float w = wt ? wt[i] : x[i] * x[i];
             slx += w * x[i] * l;
             sl2 += w * l * l;
         }
@@ -204,14 +216,17 @@ static float mm_fit_scale_sym(int n, const float *x, int nmax, int8_t *L) {
     return best_scale;
 }
 
-void mm_quantize_row_q6_K(const float *x, void *dst, int64_t n) {
+void mm_quantize_row_q6_K(const float *x, void *dst, int64_t n) { mm_quantize_row_q6_K_w(x, dst, n, NULL); }
+void mm_quantize_row_q6_K_w(const float *x, void *dst, int64_t n, const float *qw) {
     mm_block_q6_K *b = dst;
+    float wbuf[MM_QK_K];
     for (int64_t i = 0; i < n / MM_QK_K; i++, x += MM_QK_K) {
         int8_t L8[MM_QK_K];
         uint8_t L[MM_QK_K];
         float sc[16], amax = 0, max = 0;
+        if (qw) mm_imatrix_weights(x, qw + i * MM_QK_K, MM_QK_K, wbuf);
         for (int g = 0; g < 16; g++) {
-            sc[g] = mm_fit_scale_sym(16, x + 16 * g, 32, L8 + 16 * g);
+            sc[g] = mm_fit_scale_sym(16, x + 16 * g, qw ? wbuf + 16 * g : NULL, 32, L8 + 16 * g);
             if (fabsf(sc[g]) > amax) { amax = fabsf(sc[g]); max = sc[g]; }
         }
         memset(&b[i], 0, sizeof b[i]);
@@ -312,13 +327,11 @@ void mm_dequantize_row(mm_dtype t, const void *src, float *y, int64_t n) {
     case MM_Q4_0: mm_dequantize_row_q4_0(src, y, n); break;
     case MM_Q4_K: mm_dequantize_row_q4_K(src, y, n); break;
     case MM_Q6_K: mm_dequantize_row_q6_K(src, y, n); break;
-    default:
-        for (int64_t i = 0; i < n; i++) y[i] = NAN;
-        break;
+    default: mm_dequantize_row_levels(t, src, y, n); break;
     }
 }
 
-static void mm_quantize_one_row(mm_dtype t, const float *x, void *dst, int64_t n) {
+static void mm_quantize_one_row(mm_dtype t, const float *x, void *dst, int64_t n, const float *qw) {
     switch (t) {
     case MM_F32: memcpy(dst, x, (size_t)n * sizeof(float)); break;
     case MM_F16:
@@ -328,16 +341,27 @@ static void mm_quantize_one_row(mm_dtype t, const float *x, void *dst, int64_t n
         for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = mm_f32_to_bf16(x[i]);
         break;
     case MM_Q8_0: mm_quantize_row_q8_0(x, dst, n); break;
-    case MM_Q4_0: mm_quantize_row_q4_0(x, dst, n); break;
-    case MM_Q4_K: mm_quantize_row_q4_K(x, dst, n); break;
-    case MM_Q6_K: mm_quantize_row_q6_K(x, dst, n); break;
-    default: break;
+    case MM_Q4_0:
+        if (qw) mm_quantize_row_other(t, x, dst, n, qw);
+        else mm_quantize_row_q4_0(x, dst, n);
+        break;
+    case MM_Q4_K: mm_quantize_row_q4_K_w(x, dst, n, qw); break;
+    case MM_Q6_K: mm_quantize_row_q6_K_w(x, dst, n, qw); break;
+    default: mm_quantize_row_other(t, x, dst, n, qw); break;
     }
 }
 
 size_t mm_quantize_rows(mm_dtype t, const float *x, void *dst, int64_t rows, int64_t cols) {
+    return mm_quantize_rows_w(t, x, dst, rows, cols, NULL);
+}
+size_t mm_quantize_rows_w(mm_dtype t, const float *x, void *dst, int64_t rows, int64_t cols, const float *qw) {
     if ((unsigned)t >= MM_DTYPE_COUNT) {
         mm_set_error("quantize: unknown dtype %d", (int)t);
+        return 0;
+    }
+    if (!mm_quant_can_quantize(t)) {
+        mm_set_error("quantize: writing %s is not implemented (this engine reads and computes it, but has no quantizer "
+                     "for it: use llama.cpp's llama-quantize)", mm_dtype_name(t));
         return 0;
     }
     size_t rb = mm_row_bytes(t, cols);
@@ -347,7 +371,7 @@ size_t mm_quantize_rows(mm_dtype t, const float *x, void *dst, int64_t rows, int
         return 0;
     }
 #pragma omp parallel for schedule(dynamic, 16) if (rows * cols > (1 << 16))
-    for (int64_t r = 0; r < rows; r++) mm_quantize_one_row(t, x + (size_t)r * (size_t)cols, (char *)dst + (size_t)r * rb, cols);
+    for (int64_t r = 0; r < rows; r++) mm_quantize_one_row(t, x + (size_t)r * (size_t)cols, (char *)dst + (size_t)r * rb, cols, qw);
     return (size_t)rows * rb;
 }
 
