@@ -4,6 +4,7 @@
 #include "kernels/mm_pack.h"
 #include "kernels/mm_quant.h"
 #include "mm_test.h"
+#include "mm_test_quant.h"
 #include "base/mm_pool.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -26,25 +27,8 @@ static const mm_dtype all_types[] = {MM_F32,  MM_F16,    MM_BF16,   MM_Q8_0,    
                                      MM_IQ4_XS, MM_IQ2_XXS, MM_IQ2_XS, MM_IQ2_S, MM_IQ3_XXS, MM_IQ3_S, MM_IQ1_S, MM_IQ1_M};
 #define NTYPES ((int)(sizeof all_types / sizeof all_types[0]))
 
-/* rows × cols weights of type dt: quantized from src, or, for the grid i-quants this engine reads but does not
- * write, random blocks (every index, sign and sub-scale bit random) with the f16 super-block scale set to 1/1024
- * so that values stay finite. */
 static void make_weights(mm_dtype dt, const float *src, void *dst, int64_t rows, int64_t cols) {
-    if (mm_quant_can_quantize(dt)) {
-        mm_quantize_rows(dt, src, dst, rows, cols);
-        return;
-    }
-    const size_t bb = mm_dtype_block_bytes(dt), nb = (size_t)(rows * cols / mm_dtype_block(dt));
-    uint8_t *p = dst;
-    for (size_t i = 0; i < nb * bb; i++) p[i] = (uint8_t)(urand() * 256);
-    const uint16_t d = mm_f32_to_f16(1.0f / 1024);
-    for (size_t b = 0; b < nb; b++) {
-        uint8_t *blk = p + b * bb;
-        if (dt == MM_IQ1_M) /* the scale's 16 bits are the top nibbles of the four u16 scale words */
-            for (int k = 0; k < 4; k++) blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 15) | ((d >> (4 * k)) & 15) << 4);
-        else
-            memcpy(blk, &d, 2);
-    }
+    mmt_make_weights(dt, src, dst, rows, cols, NULL);
 }
 
 /* ---------------------------------------------------------------- conversions */
