@@ -159,10 +159,10 @@ static void test_malformed(void) {
     free(o.b);
     o = make_file(3, unk, 1, 512);
     expect_bad(&o, "unknown type", "unknown GGML type 77");
-    tinfo q5k[1] = {{"a", 256, 2, 13, 0}};
+    tinfo tq2[1] = {{"a", 256, 2, 35, 0}}; /* TQ2_0: a GGML type this engine has no kernels for */
     free(o.b);
-    o = make_file(3, q5k, 1, 1024);
-    expect_bad(&o, "unsupported type", "Q5_K");
+    o = make_file(3, tq2, 1, 1024);
+    expect_bad(&o, "unsupported type", "TQ2_0");
     tinfo blk[1] = {{"a", 33, 2, 8, 0}};
     free(o.b);
     o = make_file(3, blk, 1, 512);
@@ -394,6 +394,42 @@ static void test_recipe(void) {
               mm_gguf_ftype_llama_id(MM_FT_Q8_0) == 7, "llama ftype ids");
     CHECK(mm_gguf_type_of(MM_BF16) == 30 && mm_gguf_type_of(MM_Q6_K) == 14 && mm_gguf_type_of(MM_Q4_K) == 12 &&
               mm_gguf_type_of(MM_Q8_0) == 8 && mm_gguf_type_of(MM_Q4_0) == 2, "GGML type ids");
+    /* the other mixes, llama_tensor_get_type_impl's rules on MiniMax-Text-01's shapes (80 layers, GQA 8, 32 experts) */
+    mm_tensor_type_ctx c = {.n_layers = 80, .n_v = 80, .n_gqa = 8, .n_expert = 32};
+#define TT(f, name, ndim, K, L, iv, imx) \
+    (c.layer = (L), c.i_v = (iv), c.has_imatrix = (imx), mm_gguf_tensor_type_ex((f), (name), (ndim), (K), &c))
+    CHECK(TT(MM_FT_Q2_K, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 0) == MM_Q3_K, "q2_k: ffn_down Q3_K");
+    CHECK(TT(MM_FT_Q2_K, "blk.3.ffn_up_exps.weight", 3, 6144, 3, 0, 0) == MM_Q2_K, "q2_k: ffn_up Q2_K");
+    CHECK(TT(MM_FT_Q2_K, "blk.3.attn_qkv.weight", 2, 6144, 3, 3, 0) == MM_Q4_K, "q2_k: attn_qkv (attn_v-like) Q4_K at GQA >= 4");
+    CHECK(TT(MM_FT_Q2_K, "blk.3.attn_output.weight", 2, 6144, 3, 0, 0) == MM_Q3_K, "q2_k: attn_output Q3_K");
+    CHECK(TT(MM_FT_Q2_K, "output.weight", 2, 6144, 0, 0, 0) == MM_Q6_K, "q2_k: output Q6_K");
+    CHECK(TT(MM_FT_Q3_K_M, "blk.1.attn_qkv.weight", 2, 6144, 1, 1, 0) == MM_Q5_K, "q3_k_m: first two attn_v-like Q5_K");
+    CHECK(TT(MM_FT_Q3_K_M, "blk.2.attn_qkv.weight", 2, 6144, 2, 2, 0) == MM_Q4_K, "q3_k_m: later attn_v-like Q4_K");
+    CHECK(TT(MM_FT_Q3_K_M, "blk.2.ffn_down_exps.weight", 3, 9216, 2, 0, 0) == MM_Q5_K, "q3_k_m: ffn_down L2 < 80/16 Q5_K");
+    CHECK(TT(MM_FT_Q3_K_M, "blk.9.ffn_down_exps.weight", 3, 9216, 9, 0, 0) == MM_Q4_K, "q3_k_m: ffn_down L9 Q4_K");
+    CHECK(TT(MM_FT_Q3_K_S, "blk.9.ffn_down_exps.weight", 3, 9216, 9, 0, 0) == MM_Q3_K, "q3_k_s: ffn_down Q3_K");
+    CHECK(TT(MM_FT_Q3_K_L, "blk.9.attn_output.weight", 2, 6144, 9, 0, 0) == MM_Q5_K, "q3_k_l: attn_output Q5_K");
+    CHECK(TT(MM_FT_Q5_K_M, "blk.12.ffn_down_exps.weight", 3, 9216, 12, 0, 0) == MM_Q6_K, "q5_k_m: ffn_down use_more_bits");
+    CHECK(TT(MM_FT_Q5_K_M, "blk.10.ffn_down_exps.weight", 3, 9216, 10, 0, 0) == MM_Q5_K, "q5_k_m: ffn_down L10 Q5_K");
+    CHECK(TT(MM_FT_Q4_K_S, "blk.3.attn_qkv.weight", 2, 6144, 3, 3, 0) == MM_Q5_K, "q4_k_s: first 4 attn_v-like Q5_K");
+    CHECK(TT(MM_FT_IQ4_XS, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 0) == MM_Q5_K, "iq4_xs: early ffn_down Q5_K without imatrix");
+    CHECK(TT(MM_FT_IQ4_XS, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 1) == MM_IQ4_XS, "iq4_xs: with an imatrix IQ4_XS");
+    CHECK(TT(MM_FT_IQ4_XS, "blk.3.attn_v.weight", 2, 6144, 3, 0, 0) == MM_Q5_K, "iq4_xs: attn_v Q5_K at GQA >= 4");
+    CHECK(TT(MM_FT_Q4_0, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 1) == MM_Q4_1, "q4_0 + imatrix: early ffn_down Q4_1");
+    CHECK(TT(MM_FT_Q5_0, "blk.30.ffn_down_exps.weight", 3, 9216, 30, 0, 1) == MM_Q5_0, "q5_0 + imatrix: later ffn_down Q5_0");
+    CHECK(TT(MM_FT_IQ4_XS, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 1) == MM_IQ4_NL, "IQ4_XS fallback IQ4_NL");
+    CHECK(TT(MM_FT_Q2_K, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 0) == MM_Q4_0, "Q2_K fallback Q4_0");
+    CHECK(TT(MM_FT_Q5_K_S, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 0) == MM_Q5_1, "Q5_K fallback Q5_1");
+    c.n_expert = 8; /* llama.cpp's Mixtral rule */
+    CHECK(TT(MM_FT_Q2_K, "blk.3.attn_v.weight", 2, 6144, 3, 0, 0) == MM_Q8_0, "8 experts: attn_v Q8_0");
+#undef TT
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ1_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq1_s needs one");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ3_XXS, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq3_xxs needs one");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ3_S, 0) < 0 && strstr(mm_last_error(), "not implemented"), "iq3_s: not implemented");
+    CHECK(mm_gguf_ftype_check(MM_FT_Q3_K_M, 0) == 0 && mm_gguf_ftype_llama_id(MM_FT_Q3_K_M) == 12 &&
+              mm_gguf_ftype_llama_id(MM_FT_IQ4_XS) == 30 && mm_gguf_ftype_llama_id(MM_FT_Q5_0) == 8, "new ftypes");
+    CHECK(mm_gguf_type_of(MM_IQ2_XXS) == 16 && mm_gguf_type_of(MM_IQ1_M) == 29 && mm_gguf_type_of(MM_Q5_K) == 13 &&
+              mm_gguf_type_of(MM_IQ4_XS) == 23 && mm_gguf_type_of(MM_Q5_1) == 7, "GGML ids of the new types");
 }
 
 /* ---------------------------------------------------------------- golden models */

@@ -125,15 +125,19 @@ static void test_quantize_files(void) {
     char A[1024], C[1024];
     snprintf(A, sizeof A, "%s", tp("A"));
     CHECK(mkmodel(A, 256, 320, "LS") == 0, "mkmodel A: %s", mm_last_error());
-    static const char *names[MM_FT_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k", "q4_k_m"};
     for (int ft = 0; ft < MM_FT_COUNT; ft++) {
         char out[64];
-        snprintf(out, sizeof out, "A-%s.gguf", names[ft]);
-        if (convert(A, tp(out), (mm_gguf_ftype)ft, tp("gpt2tok"), 0) < 0) {
-            CHECK(0, "quantize %s failed", names[ft]);
+        const char *nm = mm_gguf_ftype_name((mm_gguf_ftype)ft);
+        if (mm_gguf_ftype_check((mm_gguf_ftype)ft, 1) < 0) { /* the grid i-quants: read, not written */
+            CHECK(strstr(mm_last_error(), "not implemented"), "%s: %s", nm, mm_last_error());
             continue;
         }
-        check_file(names[ft], tp(out));
+        snprintf(out, sizeof out, "A-%s.gguf", nm);
+        if (convert(A, tp(out), (mm_gguf_ftype)ft, tp("gpt2tok"), 0) < 0) {
+            CHECK(0, "quantize %s failed", nm);
+            continue;
+        }
+        check_file(nm, tp(out));
     }
     CHECK(!strcmp(pre_of(tp("A-f32.gguf"), buf, sizeof buf), "gpt-2"), "GPT-2 byte-level split written as \"gpt-2\", got %s", buf);
     /* the file's tokenizer is the json's */

@@ -53,6 +53,8 @@ void mm_cli_set_expert_parallel(int on);
 int mm_cli_launched_ranks(void);
 void mm_cli_dist_end(void);
 
+int mm_cli_imatrix(int argc, char **argv);
+
 /* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);
 int mm_arg_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out);
@@ -73,6 +75,9 @@ int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, struct mm_sa
     "  -s, --seed S           random seed (default 0)\n"
 /* A whole file, NUL-terminated (malloc'd); *len its size. NULL after printing why. */
 char *mm_arg_read_file(const char *cmd, const char *path, size_t *len);
+/* The tokens of text file `file` under the model's tokenizer (a GGUF's own, or MODEL/tokenizer.json, or tokpath):
+ * a malloc'd array in *ids, their count returned; -1 after printing the error as "minimax CMD: ...". */
+int mm_arg_tokenize_file(const char *cmd, const char *model, const char *tokpath, const char *file, int32_t **ids);
 /* The value after a flag: argv[++*i], or an error if missing. */
 const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i);
 #endif

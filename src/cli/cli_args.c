@@ -5,6 +5,8 @@
 #include "cli/cli.h"
 #include "minimax.h"
 #include "base/mm_common.h"
+#include "formats/mm_gguf.h"
+#include "text/mm_tokenizer.h"
 
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out) {
     char *end;
@@ -110,4 +112,20 @@ char *mm_arg_read_file(const char *cmd, const char *path, size_t *len) {
     char *buf = mm_read_file(path, len);
     if (!buf) fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error());
     return buf;
+}
+
+int mm_arg_tokenize_file(const char *cmd, const char *model, const char *tokpath, const char *file, int32_t **ids) {
+    size_t len;
+    char *text = mm_arg_read_file(cmd, file, &len);
+    if (!text) return -1;
+    char tdefault[4096];
+    snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", model);
+    mm_tokenizer *tok = !tokpath && mm_gguf_is_file(model) ? mm_tokenizer_load_gguf(model) : mm_tokenizer_load(tokpath ? tokpath : tdefault);
+    int n = -1;
+    if (!tok) fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error());
+    else if ((n = mm_tokenizer_encode_parallel(tok, text, len, 0, ids, 0)) < 0)
+        fprintf(stderr, "minimax %s: %s: %s\n", cmd, file, mm_last_error());
+    mm_tokenizer_free(tok);
+    free(text);
+    return n;
 }

@@ -54,18 +54,10 @@ int mm_cli_perplexity(int argc, char **argv) {
     if (!model || !file) { fprintf(stderr, "minimax %s: -m MODEL and -f TEXT are required (see --help)\n", cmd); return 2; }
     pp.progress = isatty(2);
     int rc = 1;
-    mm_tokenizer *tok = NULL;
     mm_model *m = NULL;
-    char *text = NULL;
     int32_t *ids = NULL;
-    size_t len;
-    if (!(text = mm_arg_read_file(cmd, file, &len))) return 1;
-    char tdefault[4096];
-    snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", model);
-    tok = !tokpath && mm_gguf_is_file(model) ? mm_tokenizer_load_gguf(model) : mm_tokenizer_load(tokpath ? tokpath : tdefault);
-    if (!tok) { fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error()); goto out; }
-    int n = mm_tokenizer_encode_parallel(tok, text, len, 0, &ids, 0);
-    if (n < 0) { fprintf(stderr, "minimax %s: %s: %s\n", cmd, file, mm_last_error()); goto out; }
+    int n = mm_arg_tokenize_file(cmd, model, tokpath, file, &ids);
+    if (n < 0) goto out;
     if (!(m = mm_cli_load_model(cmd, model, NULL))) { fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error()); goto out; }
     mm_ppl_result r;
     double t0 = mm_time();
@@ -79,8 +71,6 @@ int mm_cli_perplexity(int argc, char **argv) {
     rc = 0;
 out:
     mm_model_free(m);
-    mm_tokenizer_free(tok);
     free(ids);
-    free(text);
     return rc;
 }

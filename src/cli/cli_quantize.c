@@ -11,14 +11,18 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: minimax quantize IN OUT.gguf --type TYPE [-t N] [--force]\n"
+            "usage: minimax quantize IN OUT.gguf --type TYPE [--imatrix FILE] [-t N] [--force]\n"
             "\n"
             "Converts a checkpoint directory (config.json + safetensors) or a .gguf to a GGUF file that llama.cpp's\n"
             "minimax-01 loader reads (its KV keys, tensor names and layouts), with the tokenizer from IN's\n"
             "tokenizer.json. Norms and the router stay F32; the output matrix gets Q6_K under the 4-bit types;\n"
             "a tensor whose rows are no whole blocks of TYPE falls back to Q8_0 (or F16), as in llama.cpp.\n"
             "\n"
-            "  --type TYPE        f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m (llama.cpp's Q4_K_M recipe)\n"
+            "  --type TYPE        f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k (all Q4_K), q6_k, and llama.cpp's\n"
+            "                     per-tensor mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, iq4_nl,\n"
+            "                     iq4_xs (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m are read and run, not written)\n"
+            "  --imatrix FILE     importance matrix (llama.cpp's GGUF or legacy .dat, e.g. from `minimax imatrix`): the\n"
+            "                     weights of every block's least-squares fit\n"
             "  -t, --threads N    threads\n"
             "  --force            overwrite OUT\n"
             "  --tokenizer FILE   tokenizer.json to embed instead of IN's\n"
@@ -53,6 +57,7 @@ int mm_cli_quantize(int argc, char **argv) {
             }
             p.mmproj_type = t;
         }
+        else if (!strcmp(a, "--imatrix")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; p.imatrix = v; }
         else if (!strcmp(a, "--progress")) p.progress = 1;
         else if (!strcmp(a, "--no-progress")) p.progress = 0;
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "minimax quantize: unknown option '%s' (see --help)\n", a); return 2; }
@@ -66,7 +71,11 @@ int mm_cli_quantize(int argc, char **argv) {
     }
     int ft = mm_gguf_ftype_from_name(type);
     if (ft < 0) {
-        fprintf(stderr, "minimax quantize: --type must be f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m, got '%s'\n", type);
+        fprintf(stderr, "minimax quantize: unknown --type '%s' (see --help for the list)\n", type);
+        return 2;
+    }
+    if (mm_gguf_ftype_check((mm_gguf_ftype)ft, p.imatrix != NULL) < 0) {
+        fprintf(stderr, "minimax quantize: %s\n", mm_last_error());
         return 2;
     }
     if (p.tokenizer && p.no_tokenizer) {

@@ -340,7 +340,17 @@ static void run_region(void *arg, int ith, int nth) {
     mm_parallel_for_last(r->items, r->chunk, item_body, r);
 }
 
+static mm_matmul_observer mm_observer;
+static void *mm_observer_ud;
+void mm_matmul_set_observer(mm_matmul_observer fn, void *ud) {
+    mm_observer = fn;
+    mm_observer_ud = ud;
+}
+
 void mm_matmul_n(const mm_matmul_job *jobs, int n) {
+    if (mm_observer)
+        for (int i = 0; i < n; i++)
+            if (jobs[i].T > 0) mm_observer(mm_observer_ud, jobs[i].w, jobs[i].x, jobs[i].T);
     mm_run r = {.ks = mm_kernels_active()};
     mm_plan *plans = mm_xmalloc(sizeof(mm_plan) * (size_t)(n > 0 ? n : 1));
     mm_act *acts = mm_xmalloc(sizeof(mm_act) * (size_t)(n > 0 ? n : 1));

@@ -29,6 +29,12 @@ typedef struct {
 } mm_matmul_job;
 void mm_matmul_n(const mm_matmul_job *jobs, int n);
 
+/* An observer of every product's input (for `minimax imatrix`): called once per job of mm_matmul / mm_matmul_n,
+ * on the calling thread before the product, with the weight tensor and its activations x[T, K]. NULL: none. The
+ * observer is process-wide; set it only while one thread runs products. */
+typedef void (*mm_matmul_observer)(void *ud, const mm_tensor *w, const float *x, int T);
+void mm_matmul_set_observer(mm_matmul_observer fn, void *ud);
+
 /* Row r of a 2-D tensor [rows, cols] (any dtype) converted to f32: out[cols]. */
 void mm_tensor_row_f32(const mm_tensor *t, int64_t r, float *out);
 

@@ -17,6 +17,7 @@
 #include "text/mm_tokenizer.h"
 #include "formats/mm_weights.h"
 #include "vision/mm_vision.h"
+#include "formats/mm_imatrix.h"
 
 #define MM_GGUF_MAGIC "GGUF"
 #define MM_GGUF_MAX_NAME 64          /* GGML_MAX_NAME: names are stored in 64-byte fields, NUL included */
@@ -31,7 +32,34 @@ static const struct {
     [MM_FT_F32] = {"f32", MM_F32, 0},     [MM_FT_F16] = {"f16", MM_F16, 1},     [MM_FT_BF16] = {"bf16", MM_BF16, 32},
     [MM_FT_Q8_0] = {"q8_0", MM_Q8_0, 7},  [MM_FT_Q4_0] = {"q4_0", MM_Q4_0, 2},  [MM_FT_Q4_K] = {"q4_k", MM_Q4_K, 14},
     [MM_FT_Q6_K] = {"q6_k", MM_Q6_K, 18}, [MM_FT_Q4_K_M] = {"q4_k_m", MM_Q4_K, 15},
+    [MM_FT_Q4_1] = {"q4_1", MM_Q4_1, 3},  [MM_FT_Q5_0] = {"q5_0", MM_Q5_0, 8},  [MM_FT_Q5_1] = {"q5_1", MM_Q5_1, 9},
+    [MM_FT_Q2_K] = {"q2_k", MM_Q2_K, 10}, [MM_FT_Q3_K_S] = {"q3_k_s", MM_Q3_K, 11}, [MM_FT_Q3_K_M] = {"q3_k_m", MM_Q3_K, 12},
+    [MM_FT_Q3_K_L] = {"q3_k_l", MM_Q3_K, 13}, [MM_FT_Q4_K_S] = {"q4_k_s", MM_Q4_K, 14}, [MM_FT_Q5_K_S] = {"q5_k_s", MM_Q5_K, 16},
+    [MM_FT_Q5_K_M] = {"q5_k_m", MM_Q5_K, 17}, [MM_FT_IQ4_NL] = {"iq4_nl", MM_IQ4_NL, 25}, [MM_FT_IQ4_XS] = {"iq4_xs", MM_IQ4_XS, 30},
+    [MM_FT_IQ2_XXS] = {"iq2_xxs", MM_IQ2_XXS, 19}, [MM_FT_IQ2_XS] = {"iq2_xs", MM_IQ2_XS, 20}, [MM_FT_IQ2_S] = {"iq2_s", MM_IQ2_S, 28},
+    [MM_FT_IQ3_XXS] = {"iq3_xxs", MM_IQ3_XXS, 23}, [MM_FT_IQ3_S] = {"iq3_s", MM_IQ3_S, 26}, [MM_FT_IQ1_S] = {"iq1_s", MM_IQ1_S, 24},
+    [MM_FT_IQ1_M] = {"iq1_m", MM_IQ1_M, 31},
 };
+
+int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix) {
+    if ((unsigned)f >= MM_FT_COUNT) {
+        mm_set_error("unknown file type %d", (int)f);
+        return -1;
+    }
+    const mm_dtype t = mm_ftypes[f].base;
+    /* llama.cpp's tensor_requires_imatrix: these types (for every tensor but the embedding and the output) */
+    if ((t == MM_IQ3_XXS || t == MM_IQ2_XXS || t == MM_IQ2_XS || t == MM_IQ2_S || t == MM_IQ1_M || t == MM_IQ1_S) && !has_imatrix) {
+        mm_set_error("%s requires an importance matrix (--imatrix FILE; compute one with `minimax imatrix`), as in llama.cpp: "
+                     "without one the result is garbage", mm_ftypes[f].name);
+        return -1;
+    }
+    if (!mm_quant_can_quantize(t)) {
+        mm_set_error("%s: writing %s is not implemented (it needs llama.cpp's codebook search); this engine reads and runs "
+                     "such files, use llama.cpp's llama-quantize to make them", mm_ftypes[f].name, mm_dtype_name(t));
+        return -1;
+    }
+    return 0;
+}
 
 int mm_gguf_ftype_from_name(const char *name) {
     for (int i = 0; i < MM_FT_COUNT; i++)
@@ -48,8 +76,48 @@ static int ends_with(const char *s, const char *suf) {
 /* llama.cpp's use_more_bits: the first and last eighth of the layers and every third one between. */
 static int use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
+/* llama_tensor_get_type_impl's choices for the file types that are not Q4_K_M (its arms for falcon, 70B and the
+ * grid i-quant file types left out). c->i_v counts attn_v-like tensors (attn_v, attn_qkv). */
+static mm_dtype llama_mix(mm_gguf_ftype f, mm_dtype t, const char *name, const mm_tensor_type_ctx *c) {
+    const int attn_v = strstr(name, "attn_v.weight") || strstr(name, "attn_qkv.weight"), gqa4 = c->n_gqa >= 4;
+    const int nl = c->n_layers, il = c->layer;
+    if (attn_v) {
+        if (f == MM_FT_Q2_K) t = gqa4 ? MM_Q4_K : MM_Q3_K;
+        else if (f == MM_FT_Q3_K_M) t = c->i_v < 2 ? MM_Q5_K : MM_Q4_K;
+        else if (f == MM_FT_Q3_K_L) t = MM_Q5_K;
+        else if ((f == MM_FT_IQ4_NL || f == MM_FT_IQ4_XS) && gqa4) t = MM_Q5_K;
+        else if (f == MM_FT_Q5_K_M && use_more_bits(c->i_v, c->n_v)) t = MM_Q6_K;
+        else if (f == MM_FT_Q4_K_S && c->i_v < 4) t = MM_Q5_K;
+        if (c->n_expert == 8) t = MM_Q8_0;
+    } else if (strstr(name, "attn_k.weight")) {
+        if (c->n_expert == 8) t = MM_Q8_0;
+    } else if (strstr(name, "ffn_down")) {
+        if (f == MM_FT_Q2_K) t = MM_Q3_K;
+        else if (f == MM_FT_Q3_K_M) t = il < nl / 16 ? MM_Q5_K : MM_Q4_K;
+        else if (f == MM_FT_Q3_K_L) t = MM_Q5_K;
+        else if (il < nl / 8 && (f == MM_FT_IQ4_NL || f == MM_FT_IQ4_XS) && !c->has_imatrix) t = MM_Q5_K;
+        else if (f == MM_FT_Q5_K_M && use_more_bits(il, nl)) t = MM_Q6_K;
+        else if (f == MM_FT_Q4_K_S && il < nl / 8) t = MM_Q5_K;
+        else if ((f == MM_FT_Q4_0 || f == MM_FT_Q5_0) && c->has_imatrix && il < nl / 8) t = f == MM_FT_Q4_0 ? MM_Q4_1 : MM_Q5_1;
+    } else if (strstr(name, "attn_output.weight")) {
+        if (c->n_expert == 8) {
+            if (f == MM_FT_Q2_K || f == MM_FT_Q3_K_S || f == MM_FT_Q3_K_M || f == MM_FT_IQ4_NL || f == MM_FT_Q4_K_S || f == MM_FT_IQ4_XS)
+                t = MM_Q5_K;
+        } else if (f == MM_FT_Q2_K) t = MM_Q3_K;
+        else if (f == MM_FT_Q3_K_M) t = MM_Q4_K;
+        else if (f == MM_FT_Q3_K_L) t = MM_Q5_K;
+    }
+    return t;
+}
+
 mm_dtype mm_gguf_tensor_type(mm_gguf_ftype f, const char *name, int ndim, int64_t row_len, int layer, int n_layers,
                              int i_v, int n_v, int tied) {
+    mm_tensor_type_ctx c = {layer, n_layers, i_v, n_v, tied, 0, 1, 1};
+    return mm_gguf_tensor_type_ex(f, name, ndim, row_len, &c);
+}
+
+mm_dtype mm_gguf_tensor_type_ex(mm_gguf_ftype f, const char *name, int ndim, int64_t row_len, const mm_tensor_type_ctx *cx) {
+    const int layer = cx->layer, n_layers = cx->n_layers, i_v = cx->i_v, n_v = cx->n_v, tied = cx->tied;
     if (ndim < 2 || ends_with(name, "ffn_gate_inp.weight")) return MM_F32; /* norms, router */
     mm_dtype t = mm_ftypes[f].base;
     int quantized = t != MM_F32 && t != MM_F16 && t != MM_BF16;
@@ -61,23 +129,17 @@ mm_dtype mm_gguf_tensor_type(mm_gguf_ftype f, const char *name, int ndim, int64_
             if (ends_with(name, ".attn_v.weight") && use_more_bits(i_v, n_v)) t = MM_Q6_K;
             else if (strstr(name, ".ffn_down") && use_more_bits(layer, n_layers)) t = MM_Q6_K;
             else if (ends_with(name, ".attn_qkv.weight")) t = MM_Q6_K;
+        } else if (strcmp(name, "token_embd.weight")) {
+            t = llama_mix(f, t, name, cx);
         }
     }
-    if (row_len % mm_dtype_block(t)) t = MM_Q8_0;  /* a K-quant that does not fit */
+    if (row_len % mm_dtype_block(t)) /* llama.cpp's fallbacks, but Q4_K → Q8_0 (the SIMD kernels) */
+        t = t == MM_IQ4_XS ? MM_IQ4_NL : t == MM_Q2_K || t == MM_Q3_K ? MM_Q4_0 : t == MM_Q5_K ? MM_Q5_1 : MM_Q8_0;
     if (row_len % mm_dtype_block(t)) t = MM_F16;   /* not even 32-blocks */
     return t;
 }
 
-typedef struct {
-    char name[64];
-    mm_dtype type;
-    int ndim;
-    int64_t shape[3];      /* PyTorch order */
-    const float *f32;      /* 1-D f32 source */
-    const mm_tensor *mats; /* 2-D sources stacked along the first dim */
-    int n_mats;
-} mm_plan;
-
+typedef mm_gguf_tplan mm_plan;
 typedef struct {
     mm_plan *p;
     int n, cap;
@@ -113,6 +175,42 @@ static void plan_mat(mm_plans *ps, const char *name, const mm_tensor *t, int n_m
         p->shape[1] = t->shape[0];
         p->shape[2] = t->shape[1];
     }
+}
+
+int mm_gguf_plan_model(const mm_model *m, mm_gguf_tplan **out) {
+    const mm_config *c = &m->cfg;
+    mm_plans ps = {0};
+    const int64_t H = c->hidden_size;
+    plan_mat(&ps, "token_embd.weight", &m->embed, 1);
+    plan_vec(&ps, "output_norm.weight", m->final_norm, H);
+    if (!c->tie_word_embeddings) plan_mat(&ps, "output.weight", &m->lm_head, 1);
+    for (int l = 0; l < c->n_layers; l++) {
+        const mm_layer *ly = &m->layers[l];
+        char nm[64];
+        const int first = ps.n;
+#define NM(suf) (snprintf(nm, sizeof nm, "blk.%d." suf, l), nm)
+        plan_vec(&ps, NM("attn_norm.weight"), ly->in_norm, H);
+        if (ly->type == MM_LAYER_LIGHTNING) {
+            plan_mat(&ps, NM("attn_qkv.weight"), &ly->qkv, 1);
+            plan_mat(&ps, NM("attn_gate.weight"), &ly->out_gate, 1);
+            plan_vec(&ps, NM("attn_norm_2.weight"), ly->attn_norm, (int64_t)c->n_heads * c->head_dim);
+            plan_mat(&ps, NM("attn_output.weight"), &ly->out_proj, 1);
+        } else {
+            plan_mat(&ps, NM("attn_q.weight"), &ly->wq, 1);
+            plan_mat(&ps, NM("attn_k.weight"), &ly->wk, 1);
+            plan_mat(&ps, NM("attn_v.weight"), &ly->wv, 1);
+            plan_mat(&ps, NM("attn_output.weight"), &ly->wo, 1);
+        }
+        plan_vec(&ps, NM("ffn_norm.weight"), ly->post_norm, H);
+        plan_mat(&ps, NM("ffn_gate_inp.weight"), &ly->router, 1);
+        plan_mat(&ps, NM("ffn_gate_exps.weight"), ly->w1, c->n_experts);
+        plan_mat(&ps, NM("ffn_down_exps.weight"), ly->w2, c->n_experts);
+        plan_mat(&ps, NM("ffn_up_exps.weight"), ly->w3, c->n_experts);
+#undef NM
+        for (int k = first; k < ps.n; k++) ps.p[k].layer = l;
+    }
+    *out = ps.p;
+    return ps.n;
 }
 
 static void progress_line(const mm_plan *p, uint64_t done, uint64_t total, double t0) {
@@ -173,9 +271,19 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
             return -1;
         }
     }
+    mm_imatrix *im = NULL;
+    if (pp->imatrix && !(im = mm_imatrix_load(pp->imatrix))) return -1;
+    if (mm_gguf_ftype_check(pp->ftype, im != NULL) < 0) {
+        mm_imatrix_free(im);
+        return -1;
+    }
     /* Stored layout (no packed copies): conversion reads each matrix once, row by row. */
     mm_model *m = mm_model_load(in, &(mm_model_params){.no_repack = 1});
-    if (!m) return -1;
+    if (!m) {
+        mm_imatrix_free(im);
+        return -1;
+    }
+    float *qw = NULL;
     const mm_config *c = &m->cfg;
     int rc = -1;
     mm_plans ps = {0};
@@ -222,47 +330,19 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
     /* No tokenizer: llama.cpp requires tokenizer.ggml.model and reads "none" as a vocabulary of
      * minimax-01.vocab_size ids without text (written above), so the file loads there and runs from token ids. */
     if (!res->has_tokenizer && mm_gguf_w_str(w, "tokenizer.ggml.model", "none")) goto done;
-    /* tensors, in llama.cpp's naming */
-    const int64_t H = c->hidden_size;
-    plan_mat(&ps, "token_embd.weight", &m->embed, 1);
-    plan_vec(&ps, "output_norm.weight", m->final_norm, H);
-    if (!c->tie_word_embeddings) plan_mat(&ps, "output.weight", &m->lm_head, 1);
-    int n_v = c->n_softmax, i_v = 0;
-    for (int l = 0; l < c->n_layers; l++) {
-        const mm_layer *ly = &m->layers[l];
-        char nm[64];
-#define NM(suf) (snprintf(nm, sizeof nm, "blk.%d." suf, l), nm)
-        plan_vec(&ps, NM("attn_norm.weight"), ly->in_norm, H);
-        if (ly->type == MM_LAYER_LIGHTNING) {
-            plan_mat(&ps, NM("attn_qkv.weight"), &ly->qkv, 1);
-            plan_mat(&ps, NM("attn_gate.weight"), &ly->out_gate, 1);
-            plan_vec(&ps, NM("attn_norm_2.weight"), ly->attn_norm, (int64_t)c->n_heads * c->head_dim);
-            plan_mat(&ps, NM("attn_output.weight"), &ly->out_proj, 1);
-        } else {
-            plan_mat(&ps, NM("attn_q.weight"), &ly->wq, 1);
-            plan_mat(&ps, NM("attn_k.weight"), &ly->wk, 1);
-            plan_mat(&ps, NM("attn_v.weight"), &ly->wv, 1);
-            plan_mat(&ps, NM("attn_output.weight"), &ly->wo, 1);
-        }
-        plan_vec(&ps, NM("ffn_norm.weight"), ly->post_norm, H);
-        plan_mat(&ps, NM("ffn_gate_inp.weight"), &ly->router, 1);
-        plan_mat(&ps, NM("ffn_gate_exps.weight"), ly->w1, c->n_experts);
-        plan_mat(&ps, NM("ffn_down_exps.weight"), ly->w2, c->n_experts);
-        plan_mat(&ps, NM("ffn_up_exps.weight"), ly->w3, c->n_experts);
-#undef NM
-        int first = ps.n;
-        while (first > 0 && !strncmp(ps.p[first - 1].name, "blk.", 4) && atoi(ps.p[first - 1].name + 4) == l) first--;
-        for (int k = first; k < ps.n; k++) {
-            mm_plan *p = &ps.p[k];
-            p->type = mm_gguf_tensor_type(pp->ftype, p->name, p->ndim, p->shape[p->ndim - 1], l, c->n_layers, i_v, n_v,
-                                          c->tie_word_embeddings);
-            if (ends_with(p->name, ".attn_v.weight")) i_v++;
-        }
+    /* tensors, in llama.cpp's naming, and their types */
+    ps.n = mm_gguf_plan_model(m, &ps.p);
+    int n_v = c->n_softmax, i_v = 0, n_vl = 0, i_vl = 0;
+    for (int k = 0; k < ps.n; k++) n_vl += ends_with(ps.p[k].name, ".attn_v.weight") || ends_with(ps.p[k].name, ".attn_qkv.weight");
+    for (int k = 0; k < ps.n; k++) {
+        mm_plan *p = &ps.p[k];
+        const int q4km = pp->ftype == MM_FT_Q4_K_M;
+        mm_tensor_type_ctx tc = {p->layer, c->n_layers, q4km ? i_v : i_vl, q4km ? n_v : n_vl, c->tie_word_embeddings,
+                                 im != NULL, c->n_kv_heads > 0 ? c->n_heads / c->n_kv_heads : 1, c->n_experts};
+        p->type = mm_gguf_tensor_type_ex(pp->ftype, p->name, p->ndim, p->shape[p->ndim - 1], &tc);
+        if (ends_with(p->name, ".attn_v.weight")) i_v++;
+        if (ends_with(p->name, ".attn_v.weight") || ends_with(p->name, ".attn_qkv.weight")) i_vl++;
     }
-    for (int k = 0; k < ps.n; k++) /* the non-layer tensors */
-        if (strncmp(ps.p[k].name, "blk.", 4))
-            ps.p[k].type = mm_gguf_tensor_type(pp->ftype, ps.p[k].name, ps.p[k].ndim, ps.p[k].shape[ps.p[k].ndim - 1], 0,
-                                               c->n_layers, 0, n_v, c->tie_word_embeddings);
     int64_t max_cols = 1;
     for (int k = 0; k < ps.n; k++) {
         mm_plan *p = &ps.p[k];
@@ -282,9 +362,16 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
     qbuf = mm_xmalloc(sizeof(float) * (size_t)buf_elems + 4096);
     uint64_t total = mm_gguf_writer_data_bytes(w);
     double last = 0;
+    qw = mm_xmalloc(sizeof(float) * (size_t)max_cols);
     for (int k = 0; k < ps.n; k++) {
         mm_plan *p = &ps.p[k];
         int64_t cols = p->shape[p->ndim - 1];
+        const mm_imatrix_entry *ie = im && p->ndim >= 2 ? mm_imatrix_find(im, p->name) : NULL;
+        if (ie && mm_imatrix_matrix(ie, cols, p->n_mats, 0, qw) < 0) {
+            mm_set_error("%s: the importance matrix of %s has %d × %lld values, the tensor %d × %lld (another model?)",
+                         pp->imatrix, p->name, ie->n_mat, (long long)ie->ne0, p->n_mats, (long long)cols);
+            goto done;
+        }
         if (p->ndim == 1) {
             size_t nb = mm_quantize_rows(p->type, p->f32, qbuf, 1, cols);
             if (!nb || mm_gguf_writer_write(w, qbuf, nb)) goto done;
@@ -293,12 +380,13 @@ int mm_gguf_convert(const char *in, const char *out, const mm_gguf_convert_param
         int64_t rows_per = chunk_elems / cols > 0 ? chunk_elems / cols : 1;
         for (int e = 0; e < p->n_mats; e++) {
             const mm_tensor *t = &p->mats[e];
+            if (ie) mm_imatrix_matrix(ie, cols, p->n_mats, e, qw);
             int64_t R = t->ndim == 2 ? t->shape[0] : 1;
             for (int64_t r0 = 0; r0 < R; r0 += rows_per) {
                 int64_t nr = R - r0 < rows_per ? R - r0 : rows_per;
 #pragma omp parallel for schedule(static) if (nr * cols > (1 << 16))
                 for (int64_t r = 0; r < nr; r++) mm_tensor_row_f32(t, r0 + r, fbuf + (size_t)(r * cols));
-                size_t nb = mm_quantize_rows(p->type, fbuf, qbuf, nr, cols);
+                size_t nb = mm_quantize_rows_w(p->type, fbuf, qbuf, nr, cols, ie ? qw : NULL);
                 if (!nb || mm_gguf_writer_write(w, qbuf, nb)) goto done;
                 /* The rows are converted: drop their pages of the input mapping, so that memory stays a few
                  * chunks whatever the model's size (each page is read once; the kernel would otherwise keep
@@ -326,6 +414,8 @@ done:
     if (rc && pp->progress) fputc('\n', stderr);
     free(fbuf);
     free(qbuf);
+    free(qw);
+    mm_imatrix_free(im);
     free(ps.p);
     mm_gguf_writer_free(w);
     mm_gguf_close(gin);

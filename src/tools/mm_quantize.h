@@ -6,11 +6,18 @@
 
 /* The file types of `--type`, with llama.cpp's general.file_type ids. */
 typedef enum {
-    MM_FT_F32, MM_FT_F16, MM_FT_BF16, MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K, MM_FT_Q6_K, MM_FT_Q4_K_M, MM_FT_COUNT
+    MM_FT_F32, MM_FT_F16, MM_FT_BF16, MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K, MM_FT_Q6_K, MM_FT_Q4_K_M,
+    MM_FT_Q4_1, MM_FT_Q5_0, MM_FT_Q5_1, MM_FT_Q2_K, MM_FT_Q3_K_S, MM_FT_Q3_K_M, MM_FT_Q3_K_L, MM_FT_Q4_K_S, MM_FT_Q5_K_S,
+    MM_FT_Q5_K_M, MM_FT_IQ4_NL, MM_FT_IQ4_XS,
+    /* grid i-quants: read and run, but not written (no quantizer); refused as llama.cpp refuses them without an
+     * importance matrix (all but IQ3_S), and as not implemented with one */
+    MM_FT_IQ2_XXS, MM_FT_IQ2_XS, MM_FT_IQ2_S, MM_FT_IQ3_XXS, MM_FT_IQ3_S, MM_FT_IQ1_S, MM_FT_IQ1_M, MM_FT_COUNT
 } mm_gguf_ftype;
 int mm_gguf_ftype_from_name(const char *name);        /* "q4_k_m", ... (case-insensitive) or -1 */
 const char *mm_gguf_ftype_name(mm_gguf_ftype f);
-uint32_t mm_gguf_ftype_llama_id(mm_gguf_ftype f);     /* LLAMA_FTYPE_* (0, 1, 32, 7, 2, 14, 18, 15) */
+uint32_t mm_gguf_ftype_llama_id(mm_gguf_ftype f);     /* LLAMA_FTYPE_* (0, 1, 32, 7, 2, 14, 18, 15, 3, 8, ...) */
+/* 0 if this engine can write file type f (with or without an importance matrix), else -1 with the reason. */
+int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix);
 
 /* The storage type of one tensor under file type f, following llama.cpp's llama_tensor_get_type:
  * norms and the router (ffn_gate_inp) F32; the output matrix (or the tied embedding) Q6_K for every
@@ -20,6 +27,32 @@ uint32_t mm_gguf_ftype_llama_id(mm_gguf_ftype f);     /* LLAMA_FTYPE_* (0, 1, 32
  * 32-block to F16. name is the GGUF name (blk.N.attn_v.weight), i_v / n_v the attn_v index and count. */
 mm_dtype mm_gguf_tensor_type(mm_gguf_ftype f, const char *name, int ndim, int64_t row_len, int layer, int n_layers,
                              int i_v, int n_v, int tied);
+/* The same with what the mixes of the other file types look at (llama_tensor_get_type_impl): whether an
+ * importance matrix is given, the GQA ratio, the expert count. i_v / n_v count llama.cpp's "attn_v-like" tensors
+ * (attn_v and the fused attn_qkv) for them; Q4_K_M keeps the rule above. Fallbacks for rows that are no whole
+ * block: IQ4_XS → IQ4_NL, Q2_K / Q3_K → Q4_0, Q5_K → Q5_1, Q4_K / Q6_K → Q8_0, then F16. */
+typedef struct {
+    int layer, n_layers, i_v, n_v, tied;
+    int has_imatrix, n_gqa, n_expert;
+} mm_tensor_type_ctx;
+mm_dtype mm_gguf_tensor_type_ex(mm_gguf_ftype f, const char *name, int ndim, int64_t row_len, const mm_tensor_type_ctx *c);
+
+/* One tensor of the GGUF a model converts to, in llama.cpp's naming and order: a 1-D f32 vector, or 2-D sources
+ * stacked along the first dim (the experts of ffn_*_exps). The model's own tensors: products on them are what
+ * `minimax imatrix` observes. */
+typedef struct {
+    char name[64];
+    mm_dtype type;         /* set by the conversion */
+    int ndim;
+    int64_t shape[3];      /* PyTorch order */
+    const float *f32;      /* 1-D f32 source */
+    const mm_tensor *mats; /* 2-D sources */
+    int n_mats;
+    int layer;             /* blk.N's N, 0 for the others */
+} mm_gguf_tplan;
+struct mm_model;
+/* The tensors of m's GGUF (malloc'd array in *out, the caller frees it); returns their count. */
+int mm_gguf_plan_model(const struct mm_model *m, mm_gguf_tplan **out);
 
 typedef struct mm_gguf_convert_params {
     mm_gguf_ftype ftype;
@@ -29,6 +62,7 @@ typedef struct mm_gguf_convert_params {
     const char *tokenizer;   /* tokenizer.json to embed (default: the input's own) */
     const char *mmproj;      /* VL input: where its vision GGUF goes (NULL: OUT with .gguf → -mmproj.gguf) */
     int mmproj_type;         /* VL: the vision matrices' dtype (mm_dtype: F32, F16, BF16, Q8_0); -1: as stored */
+    const char *imatrix;     /* llama.cpp importance-matrix file (GGUF or legacy .dat): the weights of the fits */
 } mm_gguf_convert_params;
 
 typedef struct mm_gguf_convert_result {
