@@ -71,7 +71,9 @@ int mm_cli_quantize(int argc, char **argv) {
     }
     int ft = mm_gguf_ftype_from_name(type);
     if (ft < 0) {
-        fprintf(stderr, "minimax quantize: unknown --type '%s' (see --help for the list)\n", type);
+        fprintf(stderr, "minimax quantize: --type must be one of");
+        for (int f = 0; f < MM_FT_COUNT; f++) fprintf(stderr, "%s %s", f ? "," : "", mm_gguf_ftype_name((mm_gguf_ftype)f));
+        fprintf(stderr, "; got '%s'\n", type);
         return 2;
     }
     if (mm_gguf_ftype_check((mm_gguf_ftype)ft, p.imatrix != NULL) < 0) {

@@ -22,7 +22,8 @@ int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix);
 /* The storage type of one tensor under file type f, following llama.cpp's llama_tensor_get_type:
  * norms and the router (ffn_gate_inp) F32; the output matrix (or the tied embedding) Q6_K for every
  * quantized type but Q8_0; Q4_K_M: attn_v and ffn_down Q6_K on llama.cpp's use_more_bits layers and attn_qkv
- * Q6_K (llama.cpp uses Q5_K, which this engine has no kernels for: the next better one); rows that are no
+ * Q6_K (llama.cpp used Q5_K, which this engine runs only through its scalar
+ * reference: the next better type with SIMD kernels); rows that are no
  * whole K-block fall back to Q8_0 (llama.cpp: Q5_0 for Q4_K, Q8_0 for Q6_K) and rows that are no whole
  * 32-block to F16. name is the GGUF name (blk.N.attn_v.weight), i_v / n_v the attn_v index and count. */
 mm_dtype mm_gguf_tensor_type(mm_gguf_ftype f, const char *name, int ndim, int64_t row_len, int layer, int n_layers,
