@@ -85,8 +85,16 @@ typedef struct mm_model_stats {
 } mm_model_stats;
 void mm_model_get_stats(const mm_model *m, mm_model_stats *st);
 
+/* KV cache element types, per K and V (llama.cpp's -ctk/-ctv names and block layouts). */
+enum { MM_KV_F32 = 0, MM_KV_F16 = 1, MM_KV_BF16 = 2, MM_KV_Q8_0 = 3, MM_KV_Q4_0 = 4 };
+/* "f32", "f16", "bf16", "q8_0", "q4_0" (case-insensitive) to MM_KV_*; -1 if not a KV type. */
+int mm_kv_type_from_name(const char *name);
+const char *mm_kv_type_name(int type);    /* "f32", ...; "?" if not a KV type */
+
 /* Bytes of state one sequence needs at n_ctx tokens: lightning states (fp32) + KV cache. */
 int64_t mm_state_bytes(const mm_config *cfg, int64_t n_ctx, int kv_bf16);
+/* The same with K and V of types type_k, type_v (MM_KV_*); -1 if either is not a KV type. */
+int64_t mm_state_bytes_kv(const mm_config *cfg, int64_t n_ctx, int type_k, int type_v);
 
 /* ------------------------------------------------------------------ inference context */
 typedef struct mm_context mm_context;
@@ -95,7 +103,8 @@ typedef struct mm_context_params {
     int n_ctx;          /* max tokens per sequence (softmax-layer KV cache); 0: 4096 */
     int n_seq_max;      /* sequences the context holds; 0: 1 */
     int n_ubatch;       /* max tokens per internal forward chunk (scratch memory is O(n_ubatch)); 0: 512 */
-    int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 */
+    int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 (when type_k/type_v are 0) */
+    int type_k, type_v; /* KV cache element types (MM_KV_*); 0: f32 */
 } mm_context_params;
 
 mm_context *mm_context_new(const mm_model *m, const mm_context_params *p);

@@ -37,6 +37,14 @@ int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, struct mm_sa
     "      --repeat-penalty R repetition penalty (default 1 = off)\n"                      \
     "      --repeat-last-n N  tokens the penalty looks back over (default 64; -1 = all)\n" \
     "  -s, --seed S           random seed (default 0)\n"
+/* KV cache flags shared by every command that makes a context: -ctk/--cache-type-k T, -ctv/--cache-type-v T
+ * (f32, f16, bf16, q8_0, q4_0) and --kv-bf16 (both bf16). Returns 1 when argv[*i] was one (MM_KV_* into *tk /
+ * *tv), 0 when it is another flag, -1 on a bad value (message printed). MM_KV_HELP is their --help text. */
+int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv);
+#define MM_KV_HELP                                                                                       \
+    "  -ctk, --cache-type-k T KV cache type of keys: f32 (default), f16, bf16, q8_0, q4_0\n"             \
+    "  -ctv, --cache-type-v T KV cache type of values (same types)\n"                                   \
+    "      --kv-bf16          both bf16 (= -ctk bf16 -ctv bf16)\n"
 /* A whole file, NUL-terminated (malloc'd); *len its size. NULL after printing why. */
 char *mm_arg_read_file(const char *cmd, const char *path, size_t *len);
 /* The value after a flag: argv[++*i], or an error if missing. */

@@ -75,6 +75,24 @@ const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv) {
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--kv-bf16")) {
+        *tk = *tv = MM_KV_BF16;
+        return 1;
+    }
+    const int k = !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k"), vv = !strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v");
+    if (!k && !vv) return 0;
+    if (!(v = mm_arg_next(cmd, argc, argv, i))) return -1;
+    const int t = mm_kv_type_from_name(v);
+    if (t < 0) {
+        fprintf(stderr, "minimax %s: %s '%s' is not a KV cache type (f32, f16, bf16, q8_0, q4_0)\n", cmd, a, v);
+        return -1;
+    }
+    *(k ? tk : tv) = t;
+    return 1;
+}
+
 int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, mm_sampler_params *sp) {
     const char *a = argv[*i], *v;
     double d;

@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "  -b, --ubatch N      prefill chunk size (default 512)\n"
             "  -d, --depth N       run every test after N tokens already in the sequence (prefilled once, restored\n"
             "                      before each repeat), e.g. tg128 at depth 4096 (default 0)\n"
-            "      --kv-bf16       bf16 KV cache\n"
+            MM_KV_HELP
             "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
             "      --bw-mb N       buffer for the bandwidth ceiling in MiB (default 1024)\n"
             "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
@@ -89,11 +89,12 @@ static int parse_list(const char *cmd, const char *v, int *out, int max) {
 
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
-    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0, no_repack = 0;
+    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kt = MM_KV_F32, vt = MM_KV_F32, no_repack = 0;
     int depths[16], n_depth = -1, ceilings = 1;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        int kr;
 #define NEXT() \
     if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -104,7 +105,7 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
         else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 22, &depth)) return 2; }
-        else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--no-repack")) no_repack = 1;
         else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
@@ -151,7 +152,7 @@ int mm_cli_bench(int argc, char **argv) {
     for (int i = 0; i < n_pp; i++) max_len = pps[i] > max_len ? pps[i] : max_len;
     for (int i = 0; i < n_tg; i++) max_len = tgs[i] > max_len ? tgs[i] : max_len;
     max_len += (int)depth;
-    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt});
     if (!c) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); mm_model_free(m); return 1; }
     int32_t *ids = mm_xmalloc(sizeof(int32_t) * (size_t)max_len), *seq = mm_xcalloc((size_t)max_len, sizeof(int32_t));
     uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -172,8 +173,8 @@ int mm_cli_bench(int argc, char **argv) {
         }
     }
     const int32_t *tids = ids + depth;
-    const double state_bytes = (double)mm_state_bytes(cfg, 0, kv_bf16);
-    const double kv_per_tok = (double)(mm_state_bytes(cfg, 1, kv_bf16) - mm_state_bytes(cfg, 0, kv_bf16));
+    const double state_bytes = (double)mm_state_bytes_kv(cfg, 0, kt, vt);
+    const double kv_per_tok = (double)(mm_state_bytes_kv(cfg, 1, kt, vt) - mm_state_bytes_kv(cfg, 0, kt, vt));
 
     for (int k = 0; k < n_pp + n_tg && !rc; k++) {
         bench_result *r = &res[n_res++];

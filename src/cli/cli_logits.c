@@ -18,12 +18,14 @@ static void usage(FILE *f) {
             "  -o, --output FILE output file\n"
             "  -t, --threads N   compute threads\n"
             "  -b, --ubatch N    chunk size of the forward (default 512)\n"
+            MM_KV_HELP
             "  -h, --help        this help\n");
 }
 
 int mm_cli_logits(int argc, char **argv) {
     const char *cmd = "logits", *model = NULL, *ids_arg = NULL, *outp = NULL;
     long threads = 0, ubatch = 512;
+    int kt = MM_KV_F32, vt = MM_KV_F32, kr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -32,6 +34,8 @@ int mm_cli_logits(int argc, char **argv) {
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; outp = v; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2;
+        } else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) {
+            if (kr < 0) return 2;
         } else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2;
         } else { fprintf(stderr, "minimax logits: unknown option '%s' (see --help)\n", a); return 2; }
@@ -53,7 +57,7 @@ int mm_cli_logits(int argc, char **argv) {
     mm_model *m = mm_model_load(model, NULL);
     if (!m) { fprintf(stderr, "minimax logits: %s\n", mm_last_error()); goto out; }
     const int V = mm_model_config(m)->vocab_size;
-    c = mm_context_new(m, &(mm_context_params){.n_ctx = n, .n_ubatch = (int)ubatch});
+    c = mm_context_new(m, &(mm_context_params){.n_ctx = n, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt});
     if (!c) { fprintf(stderr, "minimax logits: %s\n", mm_last_error()); goto out; }
     lg = malloc(sizeof(float) * (size_t)n * V);
     seq = mm_xcalloc((size_t)n, sizeof(int32_t));

@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N       context size in tokens (default: prompt + n, at least 512)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -b, --ubatch N         prefill chunk size in tokens (default 512)\n"
-            "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
+            MM_KV_HELP
             MM_SAMPLING_HELP
             "      --stop TEXT        stop when the output ends with TEXT (repeatable)\n"
             "      --ignore-eos       do not stop at <end_of_sentence>\n"
@@ -45,7 +45,7 @@ int mm_cli_run(int argc, char **argv) {
     const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL;
     const char *stops[MAX_STOP];
     const char *system = NULL;
-    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kv_bf16 = 0, chat = 0;
+    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
     long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
@@ -67,7 +67,7 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 30, &n_ctx)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
-        else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if ((sr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) { if (sr < 0) return 2; }
         else if ((sr = mm_arg_sampling(cmd, argc, argv, &i, &sp)) != 0) { if (sr < 0) return 2; }
         else if (!strcmp(a, "--stop")) {
             NEXT();
@@ -166,7 +166,7 @@ int mm_cli_run(int argc, char **argv) {
         fprintf(stderr, "minimax run: the prompt has %d tokens, more than the context size %ld (raise -c)\n", n, n_ctx);
         goto out;
     }
-    c = mm_context_new(m, &(mm_context_params){.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
+    c = mm_context_new(m, &(mm_context_params){.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt});
     if (!c) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     smp = mm_sampler_new(&sp, cfg->vocab_size);
     if (!smp) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }

@@ -33,7 +33,7 @@ static void usage(FILE *f) {
             "      --parse-special    special-token strings (<end_of_sentence>, ...) in message content and prompts are\n"
             "                         special tokens, as the chat template's own markers are (default: text, so a\n"
             "                         user cannot forge turns; for clients that build raw prompts)\n"
-            "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
+            MM_KV_HELP
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
             "\n"
@@ -48,6 +48,7 @@ int mm_cli_serve(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long l;
+        int kr;
 #define NEXT() \
     if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -66,7 +67,7 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-conns")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1 << 16, &l)) return 2; p.max_conns = (int)l; }
         else if (!strcmp(a, "--header-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.header_timeout = (double)l; }
         else if (!strcmp(a, "--idle-timeout")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 86400, &l)) return 2; p.idle_timeout = (int)l; }
-        else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
+        else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &p.type_k, &p.type_v)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--parse-special")) p.parse_special = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }
         else { fprintf(stderr, "minimax serve: unknown option '%s' (see --help)\n", a); return 2; }

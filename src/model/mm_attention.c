@@ -10,13 +10,10 @@
 #include "kernels/mm_attn.h"
 #include "base/mm_pool.h"
 
-static inline void kv_store(const mm_context *c, void *dst, const float *src, int n) {
-    if (c->kv_bf16) {
-        uint16_t *d = dst;
-        for (int i = 0; i < n; i++) d[i] = mm_f32_to_bf16(src[i]);
-    } else {
-        memcpy(dst, src, sizeof(float) * (size_t)n);
-    }
+/* One position's keys or values (NKV heads of D floats) into the cache's head rows of type t. */
+static inline void kv_store(mm_dtype t, void *dst, const float *src, int NKV, int D) {
+    const size_t hb = mm_kv_head_bytes(t, D);
+    for (int h = 0; h < NKV; h++) mm_kv_store_row(t, (char *)dst + (size_t)h * hb, src + (size_t)h * D, D);
 }
 
 /* One attention work item: a block of query tokens of one run against one KV head. */
@@ -40,7 +37,7 @@ static void rope_store_body(void *arg, int64_t i0, int64_t i1, int ith) {
     const mm_context *c = a->c;
     const mm_config *cfg = &c->model->cfg;
     const int NH = cfg->n_heads, NKV = cfg->n_kv_heads, D = cfg->head_dim, NHD = NH * D, NKVD = NKV * D;
-    const size_t rs = (size_t)NKVD * mm_kv_elem(c);
+    const size_t krs = mm_kv_row_bytes(c, 0), vrs = mm_kv_row_bytes(c, 1);
     (void)ith;
     for (int64_t t = i0; t < i1; t++) {
         const mm_run *run = &a->runs[a->run_of[t]];
@@ -48,8 +45,8 @@ static void rope_store_body(void *arg, int64_t i0, int64_t i1, int ith) {
         const int64_t pos = run->pos0 + (t - run->t0);
         for (int h = 0; h < NH; h++) mm_rope(a->q + (size_t)t * NHD + (size_t)h * D, cfg->rotary_dim, c->model->inv_freq, pos);
         for (int h = 0; h < NKV; h++) mm_rope(a->k + (size_t)t * NKVD + (size_t)h * D, cfg->rotary_dim, c->model->inv_freq, pos);
-        kv_store(c, (char *)s->k[a->ly->kind_index] + (size_t)pos * rs, a->k + (size_t)t * NKVD, NKVD);
-        kv_store(c, (char *)s->v[a->ly->kind_index] + (size_t)pos * rs, a->v + (size_t)t * NKVD, NKVD);
+        kv_store(c->kt, (char *)s->k[a->ly->kind_index] + (size_t)pos * krs, a->k + (size_t)t * NKVD, NKV, D);
+        kv_store(c->vt, (char *)s->v[a->ly->kind_index] + (size_t)pos * vrs, a->v + (size_t)t * NKVD, NKV, D);
     }
 }
 
@@ -58,16 +55,16 @@ static void attend_body(void *arg, int64_t i0, int64_t i1, int ith) {
     const mm_context *c = a->c;
     const mm_config *cfg = &c->model->cfg;
     const int NH = cfg->n_heads, NKV = cfg->n_kv_heads, D = cfg->head_dim, NHD = NH * D, G = NH / NKV;
-    const size_t es = mm_kv_elem(c);
+    const size_t khb = mm_kv_head_bytes(c->kt, D), vhb = mm_kv_head_bytes(c->vt, D);
     float *scratch = mm_scratch(MM_SCRATCH_ATTN, sizeof(float) * a->scratch_floats);
     (void)ith;
     for (int64_t i = i0; i < i1; i++) {
         const att_item *it = &a->items[i];
         const mm_run *run = &a->runs[it->run];
         const mm_seq *s = &c->seqs[run->seq];
-        const size_t koff = (size_t)it->kh * D * es;
-        const mm_kv_view kv = {(const char *)s->k[a->ly->kind_index] + koff, (const char *)s->v[a->ly->kind_index] + koff,
-                               (size_t)NKV * D * es, c->kv_bf16};
+        const mm_kv_view kv = {(const char *)s->k[a->ly->kind_index] + (size_t)it->kh * khb,
+                               (const char *)s->v[a->ly->kind_index] + (size_t)it->kh * vhb, (size_t)NKV * khb, (size_t)NKV * vhb, c->kt,
+                               c->vt};
         const size_t qoff = (size_t)it->t0 * NHD + (size_t)it->kh * G * D;
         mm_attention(a->q + qoff, (size_t)NHD, G, it->n, run->pos0 + (it->t0 - run->t0), &kv, D, 1.0f / sqrtf((float)D),
                      c->o + qoff, (size_t)NHD, scratch);

@@ -7,7 +7,7 @@
 typedef struct {
     int len;            /* tokens in the sequence so far (= position of the next token) */
     float *lstate;      /* [n_lightning][NH][D][D] fp32 states, rows = key dim; NULL until first use (= zeros) */
-    void **k, **v;      /* [n_softmax] each [cap][NKV·D] post-RoPE keys / values (f32 or bf16) */
+    void **k, **v;      /* [n_softmax] each [cap][NKV] head rows of post-RoPE keys / values (types kt / vt) */
     int cap;            /* KV positions allocated */
 } mm_seq;
 
@@ -20,7 +20,8 @@ typedef struct {
 
 struct mm_context {
     const mm_model *model;
-    int n_ctx, n_seq, n_ubatch, kv_bf16;
+    int n_ctx, n_seq, n_ubatch;
+    mm_dtype kt, vt;    /* KV cache element types of keys and values */
     mm_seq *seqs;       /* [n_seq] */
     mm_timings timings; /* time per op type */
     /* scratch for a chunk of up to n_ubatch tokens */
@@ -36,7 +37,10 @@ struct mm_context {
     float *moe_u;       /* [T·K, I]  up projections */
 };
 
-static inline size_t mm_kv_elem(const mm_context *c) { return c->kv_bf16 ? 2 : 4; }
+/* Bytes of one position's keys (v = 0) or values (v = 1) in a sequence's cache: NKV head rows. */
+static inline size_t mm_kv_row_bytes(const mm_context *c, int v) {
+    return (size_t)c->model->cfg.n_kv_heads * mm_kv_head_bytes(v ? c->vt : c->kt, c->model->cfg.head_dim);
+}
 /* Make room for positions up to need (exclusive) in a sequence's KV cache. -1 with an error on OOM. */
 int mm_seq_reserve(mm_context *c, mm_seq *s, int need);
 /* Allocates a sequence's zero lightning state on first use. -1 with an error on OOM. */

@@ -1026,7 +1026,7 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
     mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,
-                          .cache_bytes = s->p.cache_bytes, .kv_bf16 = s->p.kv_bf16};
+                          .cache_bytes = s->p.cache_bytes, .type_k = s->p.type_k, .type_v = s->p.type_v};
     s->sched = mm_sched_new(s->model, s->tok, &sp);
     if (!s->sched) {
         fprintf(stderr, "minimax serve: %s\n", mm_last_error());
