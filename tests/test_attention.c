@@ -171,13 +171,14 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
         }
     /* split points on tile boundaries, all ≤ pos0 (every row sees a key of every part) */
     const int R = G * nq, tiles = (int)(pos0 / MM_ATT_BK) + 1, n = nsplit < tiles ? nsplit : tiles;
-    const size_t ps = (size_t)R * D;
-    float *O = malloc(sizeof(float) * ps * n), *m = malloc(sizeof(float) * R * n), *l = malloc(sizeof(float) * R * n);
+    const size_t ps = (size_t)R * (D + 2); /* each part: O [R][D], m [R], l [R] */
+    float *O = malloc(sizeof(float) * ps * n);
     for (int j = 0; j < n; j++) {
         const int64_t kb = (int64_t)tiles * j / n * MM_ATT_BK, ke = j == n - 1 ? npos : (int64_t)tiles * (j + 1) / n * MM_ATT_BK;
-        mm_attention_part(q, qs, G, nq, pos0, &kv, D, scale, kb, ke, O + ps * j, m + (size_t)R * j, l + (size_t)R * j, scratch);
+        float *P = O + ps * j;
+        mm_attention_part(q, qs, G, nq, pos0, &kv, D, scale, kb, ke, P, P + (size_t)R * D, P + (size_t)R * (D + 1), scratch);
     }
-    mm_attention_merge(G, nq, D, n, O, ps, m, l, o3, qs);
+    mm_attention_merge(G, nq, D, n, O, ps, O + (size_t)R * D, O + (size_t)R * (D + 1), o3, qs);
     for (int i = 0; i < nq; i++)
         for (size_t j = 0; j < (size_t)G * D; j++) {
             double d = fabs((double)o1[i * qs + j] - o3[i * qs + j]);
@@ -186,7 +187,7 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
     for (int i = 0; i < nq; i++)
         for (size_t j = (size_t)G * D; j < qs; j++) CHECK(o3[i * qs + j] == 7.0f, "merge wrote past the heads");
     *split_rel = sw / big;
-    free(K), free(V), free(kd), free(vd), free(q), free(o1), free(o2), free(o3), free(scratch), free(O), free(m), free(l);
+    free(K), free(V), free(kd), free(vd), free(q), free(o1), free(o2), free(o3), free(scratch), free(O);
     return worst;
 }
 

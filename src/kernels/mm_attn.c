@@ -194,13 +194,13 @@ void mm_attention_merge(int G, int nq, int D, int n, const float *O, size_t ps, 
     const int R = G * nq;
     for (int r = 0; r < R; r++) {
         float mx = -INFINITY;
-        for (int j = 0; j < n; j++) mx = m[(size_t)j * R + r] > mx ? m[(size_t)j * R + r] : mx;
+        for (int j = 0; j < n; j++) mx = m[(size_t)j * ps + r] > mx ? m[(size_t)j * ps + r] : mx;
         float *orow = o + (size_t)(r / G) * os + (size_t)(r % G) * D, sum = 0.0f;
         for (int d = 0; d < D; d++) orow[d] = 0.0f;
         for (int j = 0; j < n; j++) {
-            const float w = expf(m[(size_t)j * R + r] - mx);
+            const float w = expf(m[(size_t)j * ps + r] - mx);
             const float *Oj = O + (size_t)j * ps + (size_t)r * D;
-            sum += w * l[(size_t)j * R + r];
+            sum += w * l[(size_t)j * ps + r];
             for (int d = 0; d < D; d++) orow[d] += w * Oj[d];
         }
         const float inv = 1.0f / sum;

@@ -15,6 +15,7 @@
 
 #define MM_ATT_BK 64    /* key positions per tile */
 #define MM_ATT_ROWS 128 /* query rows (heads × tokens) a caller should give one call, so each tile serves many */
+#define MM_ATT_SPLIT_MIN 512 /* fewest keys worth a part of split attention */
 
 typedef struct {
     const char *k, *v;        /* the head rows of position 0 of this KV head */
@@ -43,8 +44,8 @@ size_t mm_attention_scratch(int G, int nq, int D);
  * Same scratch. */
 void mm_attention_part(const float *q, size_t qs, int G, int nq, int64_t pos0, const mm_kv_view *kv, int D, float scale,
                        int64_t kb, int64_t ke, float *O, float *m, float *l, float *scratch);
-/* Merges n parts (part j: O + j·ps floats, m + j·R, l + j·R with R = G·nq) into the normalised output o (as
- * mm_attention writes it): the log-sum-exp combination of the partial softmaxes. */
+/* Merges n parts (part j: O + j·ps, m + j·ps, l + j·ps floats) into the normalised output o (as mm_attention
+ * writes it): the log-sum-exp combination of the partial softmaxes. */
 void mm_attention_merge(int G, int nq, int D, int n, const float *O, size_t ps, const float *m, const float *l, float *o, size_t os);
 
 /* The plain definition (f64 sums, exp from libm) with the same contract, for tests. */

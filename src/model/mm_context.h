@@ -22,6 +22,7 @@ struct mm_context {
     const mm_model *model;
     int n_ctx, n_seq, n_ubatch;
     mm_dtype kt, vt;    /* KV cache element types of keys and values */
+    int att_split;      /* split attention: 0 automatic (4 items per thread), 1 never, N > 1 N parts where the keys allow */
     mm_seq *seqs;       /* [n_seq] */
     mm_timings timings; /* time per op type */
     /* scratch for a chunk of up to n_ubatch tokens */
