@@ -107,6 +107,25 @@ typedef struct mm_context_params {
     int type_k, type_v; /* KV cache element types (MM_KV_*); 0: f32 */
 } mm_context_params;
 
+/* The memory plan of a context: what a process holding the model and a context of p needs at its peak, every
+ * sequence full to n_ctx (what `minimax info -c N -ctk T -ctv T -np P` prints and run/serve check). */
+typedef struct mm_mem_plan {
+    int64_t weights;    /* weights resident once all are read: stored tensors (mapped) + packed copies - packed sources */
+    int64_t lightning;  /* fp32 lightning states of every sequence */
+    int64_t kv;         /* KV caches of every sequence at n_ctx (types type_k / type_v) */
+    int64_t scratch;    /* chunk buffers of n_ubatch tokens + per-thread attention/lightning/matmul scratch + logits */
+    int64_t runtime;    /* the process itself (code, libraries, allocator, thread stacks): a measured constant */
+    int64_t total;
+} mm_mem_plan;
+/* Fills pl for model m, context params p (NULL: defaults) and n_threads compute threads (0: the current count).
+ * -1 with an error on a bad KV type. */
+int mm_mem_plan_get(const mm_model *m, const mm_context_params *p, int n_threads, mm_mem_plan *pl);
+/* Bytes of memory available to a new allocation now (MemAvailable of /proc/meminfo), -1 if unknown. */
+int64_t mm_mem_available(void);
+/* 0 when the plan fits in the available memory; else -1 with an error that gives the numbers and the flags
+ * (-c, -ctk/-ctv, -np) that would make it fit. */
+int mm_mem_plan_check(const mm_model *m, const mm_context_params *p, const mm_mem_plan *pl, int64_t available);
+
 mm_context *mm_context_new(const mm_model *m, const mm_context_params *p);
 void mm_context_free(mm_context *c);
 const mm_model *mm_context_model(const mm_context *c);

@@ -39,7 +39,7 @@ check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"
 out=$("$BIN" info -m "$A" -c 1000 2>&1); rc=$?
 check "info exit" test $rc -eq 0
 check "info layout" grep -q "LSLS" <<<"$out"
-check "info memory line" grep -q "memory @ 1000 tok" <<<"$out"
+check "info memory plan" grep -q "memory plan      1000 tokens x 1 sequences, -ctk f32 -ctv f32" <<<"$out"
 
 # logits: same bytes as the golden prompt 1 file
 ids=$(sed -n 's/.*"input_ids": \[\([0-9, ]*\)\].*/\1/p' <(tr -d '\n' < "$A/manifest.json" | sed 's/"index"/\n"index"/g') | sed -n 2p | tr -d ' ')

@@ -166,7 +166,9 @@ int mm_cli_run(int argc, char **argv) {
         fprintf(stderr, "minimax run: the prompt has %d tokens, more than the context size %ld (raise -c)\n", n, n_ctx);
         goto out;
     }
-    c = mm_context_new(m, &(mm_context_params){.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt});
+    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
+    if (mm_cli_plan("run", m, &cp)) goto out;
+    c = mm_context_new(m, &cp);
     if (!c) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     smp = mm_sampler_new(&sp, cfg->vocab_size);
     if (!smp) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }

@@ -43,7 +43,7 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     }
     const size_t T = (size_t)c->n_ubatch, H = (size_t)cfg->hidden_size, NHD = (size_t)cfg->n_heads * cfg->head_dim;
     const size_t I = (size_t)cfg->intermediate_size;
-    size_t bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I;
+    size_t bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I; /* mm_context_scratch_bytes counts the buffers below */
     c->x = mm_xaligned(sizeof(float) * T * H);
     c->h = mm_xaligned(sizeof(float) * T * H);
     c->a = mm_xaligned(sizeof(float) * T * H);
@@ -56,6 +56,13 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->moe_i = mm_xaligned(sizeof(float) * TK * I);
     c->moe_u = mm_xaligned(sizeof(float) * TK * I);
     return c;
+}
+
+size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch) {
+    const size_t T = (size_t)n_ubatch, H = (size_t)cfg->hidden_size, NHD = (size_t)cfg->n_heads * cfg->head_dim;
+    const size_t I = (size_t)cfg->intermediate_size, bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I;
+    const size_t TK = T * (size_t)(cfg->n_experts_per_tok > 0 ? cfg->n_experts_per_tok : 1);
+    return sizeof(float) * (3 * T * H + T * bigw + 2 * T * NHD + 2 * TK * H + 2 * TK * I);
 }
 
 static void seq_free(const mm_config *cfg, mm_seq *s) {

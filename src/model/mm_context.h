@@ -42,6 +42,8 @@ struct mm_context {
 static inline size_t mm_kv_row_bytes(const mm_context *c, int v) {
     return (size_t)c->model->cfg.n_kv_heads * mm_kv_head_bytes(v ? c->vt : c->kt, c->model->cfg.head_dim);
 }
+/* Bytes of the chunk scratch buffers mm_context_new allocates for n_ubatch tokens (x .. moe_u above). */
+size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch);
 /* Make room for positions up to need (exclusive) in a sequence's KV cache. -1 with an error on OOM. */
 int mm_seq_reserve(mm_context *c, mm_seq *s, int need);
 /* Allocates a sequence's zero lightning state on first use. -1 with an error on OOM. */

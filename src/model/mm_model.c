@@ -250,6 +250,7 @@ static void pack_model(mm_model *m) {
             t->pack = at;
             at += (bytes + 63) / 64 * 64;
             m->bytes_packed += (int64_t)bytes;
+            m->bytes_packed_src += (int64_t)t->nbytes;
             mm_release_file_pages(t->data, t->nbytes);
         }
     }

@@ -42,6 +42,7 @@ struct mm_model {
     void **packs;          /* [n_packs] packed copies of block-quantized matrices (mm_pack.h), owned */
     int n_packs;
     int64_t bytes_packed;  /* Σ of their sizes */
+    int64_t bytes_packed_src; /* Σ of the stored sizes of the packed matrices (their file pages are released) */
 };
 
 /* Base ALiBi slopes for n heads as the remote code builds them (power-of-2 formula, or interleaved),
