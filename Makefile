@@ -11,7 +11,7 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
-PKGS     = jansson oniguruma libutf8proc libmicrohttpd
+PKGS     = jansson oniguruma libutf8proc libmicrohttpd libpng
 OPT     ?= -O3
 ARCHFLAGS ?=
 CFLAGS  ?=

@@ -44,4 +44,20 @@ check "info bad -ctk ($rc)" test $rc -eq 2
 out=$("$BIN" compare -m "$M" -m "$M" --ids "${ids:0:600}" -ctkb q8_0 -ctvb q8_0 --no-positions 2>&1); rc=$?
 check "compare across KV types ($rc): $out" test $rc -eq 0
 check "compare reports KL: $out" grep -qi "kl" <<<"$out"
+# niah: a 2 x 2 grid on a small random model with MiniMax's tokenizer: CSV, JSON, PNG, and the honest verdict.
+N=$TMP/niah-model
+"$BIN" mkmodel -o "$N" --vocab 200064 --hidden 32 --heads 2 --kv-heads 1 --head-dim 16 --rotary-dim 8 --ffn 32 --experts 2 \
+  --top-k 1 --layer-types LS --dtype bf16 --tokenizer "$SHARED/tokenizer" --force >/dev/null 2>&1
+out=$("$BIN" niah -m "$N" --lengths 96,160 --depths 0,100 -n 4 -ctk q8_0 -ctv q8_0 -o "$TMP/niah" 2>&1); rc=$?
+check "niah exit ($rc): $out" test $rc -eq 0
+check "niah csv rows" test "$(wc -l < "$TMP/niah/niah.csv")" -eq 5
+check "niah json" grep -q '"mean_score"' "$TMP/niah/niah.json"
+check "niah png" bash -c "head -c 8 '$TMP/niah/niah.png' | od -An -c | grep -q 'P   N   G'"
+check "niah says a model that scores 0 cannot retrieve: $out" grep -q "cannot retrieve" <<<"$out"
+out=$("$BIN" niah -m "$N" --lengths 96 --depths 0 -n 2 --chat --keys 2 -o "$TMP/niah2" 2>&1); rc=$?
+check "niah --chat --keys 2 ($rc): $out" test $rc -eq 0
+for f in "--depths 101" "--lengths 0" "--keys 5" "--lengths 8"; do
+  out=$("$BIN" niah -m "$N" $f -o "$TMP/niah3" 2>&1); rc=$?
+  check "niah $f refused ($rc): $out" test $rc -ne 0
+done
 echo "MMT $pass $fail"

@@ -58,6 +58,14 @@ int mm_kv_type_ok(mm_dtype t);
 /* Bytes of one cached head row of D elements of type t: ceil(D / block) blocks (elements past D are zero). */
 size_t mm_kv_head_bytes(mm_dtype t, int D);
 
+/* The next value of a splitmix64 stream (state *s): a small, fast, well-mixed generator for test data. */
+static inline uint64_t mm_rand_splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 static inline float mm_bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v;
     v.u = (uint32_t)h << 16;

@@ -19,6 +19,7 @@ static const struct {
     {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)"},
     {"quantize", mm_cli_quantize, "convert a checkpoint to a llama.cpp minimax-01 GGUF (bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)"},
     {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences"},
+    {"niah", mm_cli_niah, "needle-in-a-haystack grid of lengths x depths: CSV, JSON and a PNG heatmap"},
     {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base"},
     {"train", mm_cli_train, "train a MiniMax-01 model from scratch on text (AdamW, WSD schedule, resumable checkpoints)"},
     {"train-tokenizer", mm_cli_train_tokenizer, "learn a byte-level BPE tokenizer.json (MiniMax's format) from text"},
