@@ -31,6 +31,9 @@ js=$("$BIN" bench -m "$TMP/a-q8_0.gguf" -p 8 -n 2 -r 1 --bw-mb 16 --gemm-n 64 --
 check "--no-repack packs nothing" grep -q '"packed_bytes": 0,' <<<"$js"
 out=$("$BIN" bench -m "$TMP/a-q8_0.gguf" -p 0 -n 2 -r 1 --bw-mb 16 --gemm-n 64 2>&1)
 check "bench names the packed layout: $out" grep -q "in the packed 16-row layout" <<<"$out"
+out=$("$BIN" bench -m "$A" -p 8 -n 2 -d 0,40 -r 1 --no-ceilings -ctk q8_0 -ctv q4_0 2>&1)
+check "bench --depths 0,40: $out" bash -c "grep -q '^tg2 ' <<<\"\$0\" && grep -q '^tg2@d40 ' <<<\"\$0\" && grep -q '^pp8@d40 ' <<<\"\$0\"" "$out"
+check "bench falling depths refused" bash -c "! '$BIN' bench -m '$A' -d 40,0 2>/dev/null"
 check "bench without -m fails" bash -c "! '$BIN' bench 2>/dev/null"
 check "bench bad -r fails" bash -c "! '$BIN' bench -m '$A' -r 0 2>/dev/null"
 check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"

@@ -77,17 +77,19 @@ static double forward_flops(const mm_config *c, int64_t pos0, int64_t n, int chu
 /* x as a percentage of the ceiling c (0 when the ceiling was not measured). */
 static double pct(double x, double c) { return c > 0 ? 100 * x / c : 0; }
 
-static int parse_list(const char *cmd, const char *v, int *out, int max) {
+/* "512,4096" into out; zeros are dropped ("0" = none) unless keep0 (depths). */
+static int parse_list_z(const char *cmd, const char *v, int *out, int max, int keep0) {
     int n = 0;
     char *dup = mm_xstrdup(v), *save = NULL;
     for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long x;
-        if (n == max || mm_arg_int(cmd, "list", tok, 0, 1 << 22, &x)) { free(dup); return -1; }
-        if (x > 0) out[n++] = (int)x;
+        if (n == max || mm_arg_int(cmd, "list", tok, 0, 1 << 24, &x)) { free(dup); return -1; }
+        if (x > 0 || keep0) out[n++] = (int)x;
     }
     free(dup);
     return n;
 }
+static int parse_list(const char *cmd, const char *v, int *out, int max) { return parse_list_z(cmd, v, out, max, 0); }
 
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
@@ -109,7 +111,7 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
         else if (!strcmp(a, "-d") || !strcmp(a, "--depth") || !strcmp(a, "--depths")) {
             NEXT();
-            if ((n_dl = parse_list(cmd, v, dlist, 16)) < 0) return 2;
+            if ((n_dl = parse_list_z(cmd, v, dlist, 16, 1)) <= 0) return 2;
             for (int j = 0; j < n_dl; j++)
                 if (dlist[j] < 0 || dlist[j] > (1 << 24) || (j && dlist[j] <= dlist[j - 1])) {
                     fprintf(stderr, "minimax bench: %s: depths must rise, each in [0, %d]\n", a, 1 << 24);
