@@ -72,6 +72,9 @@ typedef struct mm_model_params {
 mm_model *mm_model_load(const char *dir, const mm_model_params *params);
 void mm_model_free(mm_model *m);
 const mm_config *mm_model_config(const mm_model *m);
+/* A 64-bit fingerprint of a model: its config and the first and last bytes of every tensor (name, dtype, shape,
+ * data), so files made with one model (prompt caches) can refuse another. */
+uint64_t mm_model_fingerprint(const mm_model *m);
 const char *mm_model_path(const mm_model *m);
 
 /* Parameter counts and bytes of the loaded weights. */

@@ -44,6 +44,36 @@ check "info bad -ctk ($rc)" test $rc -eq 2
 out=$("$BIN" compare -m "$M" -m "$M" --ids "${ids:0:600}" -ctkb q8_0 -ctvb q8_0 --no-positions 2>&1); rc=$?
 check "compare across KV types ($rc): $out" test $rc -eq 0
 check "compare reports KL: $out" grep -qi "kl" <<<"$out"
+# run --prompt-cache: saved on the first run, restored on the second (same tokens out), a longer prompt with the
+# cached one as prefix restores it too; another model, other KV types, a damaged file or another format are refused.
+S=$TMP/small
+"$BIN" mkmodel -o "$S" --vocab 256 --hidden 64 --heads 4 --kv-heads 2 --head-dim 40 --rotary-dim 16 --ffn 64 --experts 2 \
+  --top-k 2 --layer-types LLS --dtype f32 --force >/dev/null 2>&1
+"$BIN" mkmodel -o "$TMP/small2" --vocab 256 --hidden 64 --heads 4 --kv-heads 2 --head-dim 40 --rotary-dim 16 --ffn 64 --experts 2 \
+  --top-k 2 --layer-types LLS --dtype f32 --seed 9 --force >/dev/null 2>&1
+P=${ids:0:900}
+rm -f "$TMP/pc.bin"
+ref=$("$BIN" run -m "$S" --ids "$P" -n 6 --print-ids 2>/dev/null)
+a=$("$BIN" run -m "$S" --ids "$P" -n 6 --print-ids --prompt-cache "$TMP/pc.bin" 2>"$TMP/pc1.err")
+check "prompt cache written" test -s "$TMP/pc.bin"
+b=$("$BIN" run -m "$S" --ids "$P" -n 6 --print-ids --prompt-cache "$TMP/pc.bin" 2>"$TMP/pc2.err")
+check "restored: $(cat "$TMP/pc2.err")" grep -q "prompt cache: restored" "$TMP/pc2.err"
+check "same tokens with and without the cache ($ref / $a / $b)" bash -c "[ '$ref' = '$a' ] && [ '$a' = '$b' ]"
+b=$("$BIN" run -m "$S" --ids "$P,1,2,3" -n 3 --print-ids --prompt-cache "$TMP/pc.bin" 2>"$TMP/pc3.err")
+check "a longer prompt restores the prefix" grep -q "prompt cache: restored" "$TMP/pc3.err"
+out=$("$BIN" run -m "$TMP/small2" --ids "$P" -n 2 --prompt-cache "$TMP/pc.bin" 2>&1); rc=$?
+check "another model refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'another model' <<<\"\$0\"" "$out"
+out=$("$BIN" run -m "$S" --ids "$P" -n 2 -ctk q8_0 --prompt-cache "$TMP/pc.bin" 2>&1); rc=$?
+check "other KV types refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'KV types' <<<\"\$0\"" "$out"
+head -c 200 "$TMP/pc.bin" > "$TMP/pc-short.bin"
+out=$("$BIN" run -m "$S" --ids "$P" -n 2 --prompt-cache "$TMP/pc-short.bin" 2>&1); rc=$?
+check "a truncated cache refused ($rc): $out" test $rc -ne 0
+printf 'MMPCACHE\x02\x00\x00\x00' > "$TMP/pc-v2.bin"; head -c 100 /dev/zero >> "$TMP/pc-v2.bin"
+out=$("$BIN" run -m "$S" --ids "$P" -n 2 --prompt-cache "$TMP/pc-v2.bin" 2>&1); rc=$?
+check "another version refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'version 2' <<<\"\$0\"" "$out"
+out=$("$BIN" run -m "$S" --ids "$P" -n 2 --prompt-cache "$M/config.json" 2>&1); rc=$?
+check "not a prompt cache refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'not a minimax prompt cache' <<<\"\$0\"" "$out"
+
 # niah: a 2 x 2 grid on a small random model with MiniMax's tokenizer: CSV, JSON, PNG, and the honest verdict.
 N=$TMP/niah-model
 "$BIN" mkmodel -o "$N" --vocab 200064 --hidden 32 --heads 2 --kv-heads 1 --head-dim 16 --rotary-dim 8 --ffn 32 --experts 2 \

@@ -8,6 +8,7 @@
 #include "text/mm_chat.h"
 #include "base/mm_common.h"
 #include "formats/mm_gguf.h"
+#include "model/mm_context.h"
 #include "text/mm_tokenizer.h"
 #include "minimax.h"
 
@@ -36,13 +37,98 @@ static void usage(FILE *f) {
             "      --ignore-eos       do not stop at <end_of_sentence>\n"
             "      --print-ids        print the generated token ids on one line, space-separated\n"
             "      --stats            print prefill/decode tokens/s and peak memory to stderr\n"
+            "      --prompt-cache F   restore the state after the prompt from F when F holds a prefix of this prompt\n"
+            "                         (same model and KV types, else refused); otherwise prefill and save it to F\n"
             "  -h, --help             this help\n");
 }
 
 #define MAX_STOP 16
 
+/* Prompt cache file: "MMPCACHE", u32 version 1, u64 model fingerprint, i32 n, i32 ids[n], then the state of the
+ * sequence after those n tokens (mm_seq_state_save's format, which carries the KV types and shapes). */
+static const char PC_MAGIC[8] = {'M', 'M', 'P', 'C', 'A', 'C', 'H', 'E'};
+#define PC_VERSION 1u
+
+/* Restores the cached state when the file holds a proper prefix of ids[n]: its length; 0 when there is no file or it
+ * holds another prompt; -1 (message printed) for a file that is not a prompt cache, of another version, model or KV
+ * types, or damaged. */
+static int prompt_cache_load(const char *path, const mm_model *m, mm_context *c, const int32_t *ids, int n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char magic[8];
+    uint32_t ver = 0;
+    uint64_t fp = 0;
+    int32_t k = -1, *cids = NULL;
+    int rc = -1;
+    mm_seq_state *st = NULL;
+    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, PC_MAGIC, 8) || fread(&ver, 4, 1, f) != 1 || fread(&fp, 8, 1, f) != 1 ||
+        fread(&k, 4, 1, f) != 1) {
+        fprintf(stderr, "minimax run: %s is not a minimax prompt cache (delete it or name another file)\n", path);
+        goto done;
+    }
+    if (ver != PC_VERSION) {
+        fprintf(stderr, "minimax run: %s is a prompt cache of version %u; this build reads version %u (delete it)\n", path, ver, PC_VERSION);
+        goto done;
+    }
+    if (fp != mm_model_fingerprint(m)) {
+        fprintf(stderr, "minimax run: %s was made with another model (fingerprint %016llx, this model's %016llx); delete it or name "
+                        "another file\n", path, (unsigned long long)fp, (unsigned long long)mm_model_fingerprint(m));
+        goto done;
+    }
+    if (k < 0 || k > mm_context_n_ctx(c)) {
+        fprintf(stderr, "minimax run: %s: a cached prompt of %d tokens does not fit this context (-c %d)\n", path, k, mm_context_n_ctx(c));
+        goto done;
+    }
+    cids = mm_xmalloc(sizeof(int32_t) * (size_t)(k + 1));
+    if (fread(cids, sizeof(int32_t), (size_t)k, f) != (size_t)k || !(st = mm_seq_state_fread(c, f, path))) {
+        if (!st) fprintf(stderr, "minimax run: %s: %s\n", path, k && !st ? mm_last_error() : "truncated");
+        goto done;
+    }
+    if (mm_seq_state_len(st) != k) {
+        fprintf(stderr, "minimax run: %s: the state holds %d tokens, the header %d: damaged\n", path, mm_seq_state_len(st), k);
+        goto done;
+    }
+    if (k >= n || memcmp(cids, ids, sizeof(int32_t) * (size_t)k)) {
+        fprintf(stderr, "prompt cache: %s holds another prompt; prefilling this one and saving it\n", path);
+        rc = 0;
+        goto done;
+    }
+    if (mm_seq_restore(c, 0, st) < 0) {
+        fprintf(stderr, "minimax run: %s: %s\n", path, mm_last_error());
+        goto done;
+    }
+    fprintf(stderr, "prompt cache: restored %d of the prompt's %d tokens from %s\n", k, n, path);
+    rc = k;
+done:
+    mm_seq_state_free(st);
+    free(cids);
+    fclose(f);
+    return rc;
+}
+
+/* Saves sequence 0 (holding ids[n]) as a prompt cache: written to path.tmp, then renamed. */
+static int prompt_cache_save(const char *path, const mm_model *m, mm_context *c, const int32_t *ids, int n) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    mm_seq_state *st = mm_seq_snapshot(c, 0);
+    FILE *f = st ? fopen(tmp, "wb") : NULL;
+    const uint32_t ver = PC_VERSION;
+    const uint64_t fp = mm_model_fingerprint(m);
+    const int32_t k = n;
+    int ok = f && fwrite(PC_MAGIC, 8, 1, f) == 1 && fwrite(&ver, 4, 1, f) == 1 && fwrite(&fp, 8, 1, f) == 1 && fwrite(&k, 4, 1, f) == 1 &&
+             fwrite(ids, sizeof(int32_t), (size_t)n, f) == (size_t)n && mm_seq_state_fwrite(st, f) == 0;
+    if (f && fclose(f) != 0) ok = 0;
+    mm_seq_state_free(st);
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "minimax run: cannot write the prompt cache %s\n", path);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 int mm_cli_run(int argc, char **argv) {
-    const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL;
+    const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL, *pcache = NULL;
     const char *stops[MAX_STOP];
     const char *system = NULL;
     int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
@@ -77,6 +163,7 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(a, "--print-ids")) print_ids = 1;
         else if (!strcmp(a, "--stats")) stats = 1;
+        else if (!strcmp(a, "--prompt-cache")) { NEXT(); pcache = v; }
         else { fprintf(stderr, "minimax run: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
     }
@@ -180,8 +267,15 @@ int mm_cli_run(int argc, char **argv) {
     gen = mm_xmalloc(sizeof(int32_t) * (size_t)(n_predict + 1));
     int32_t *seqz = mm_xcalloc((size_t)n, sizeof(int32_t));
     double t0 = mm_time();
-    mm_batch b = {.n_tokens = n, .token = ids, .seq = seqz};
-    int r = mm_decode(c, &b, logits);
+    int from = 0, r = 1;
+    if (pcache && (from = prompt_cache_load(pcache, m, c, ids, n)) < 0) { free(seqz); goto out; }
+    if (pcache && from < n - 1) { /* prefill up to the last token, save, then the last token gives the logits */
+        mm_batch pb = {.n_tokens = n - 1 - from, .token = ids + from, .seq = seqz};
+        r = mm_decode(c, &pb, logits) >= 0 && prompt_cache_save(pcache, m, c, ids, n - 1) == 0 ? 1 : -1;
+        from = n - 1;
+    }
+    mm_batch b = {.n_tokens = n - from, .token = ids + from, .seq = seqz};
+    if (r == 1) r = mm_decode(c, &b, logits);
     free(seqz);
     double t_prefill = mm_time() - t0;
     if (r != 1) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }

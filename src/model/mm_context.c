@@ -292,6 +292,16 @@ int mm_seq_state_save(const mm_seq_state *s, const char *path) {
         mm_set_error("%s: cannot write state: %s", path, strerror(errno));
         return -1;
     }
+    int ok = mm_seq_state_fwrite(s, f) == 0;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        mm_set_error("%s: writing the state failed: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f) {
     int32_t hdr[9] = {s->len, (int32_t)s->kt, (int32_t)s->vt, s->n_lightning, s->n_softmax, s->n_heads, s->head_dim, s->n_kv_heads,
                       s->lstate != NULL};
     int ok = fwrite(MM_STATE_MAGIC, 8, 1, f) == 1 && fwrite(hdr, sizeof hdr, 1, f) == 1;
@@ -302,12 +312,7 @@ int mm_seq_state_save(const mm_seq_state *s, const char *path) {
     for (int i = 0; ok && i < s->n_softmax && s->len; i++)
         ok = fwrite(s->k[i], state_row_bytes(s, 0), (size_t)s->len, f) == (size_t)s->len &&
              fwrite(s->v[i], state_row_bytes(s, 1), (size_t)s->len, f) == (size_t)s->len;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok) {
-        mm_set_error("%s: writing the state failed: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return ok ? 0 : -1;
 }
 
 mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
@@ -316,6 +321,12 @@ mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
         mm_set_error("%s: cannot read state: %s", path, strerror(errno));
         return NULL;
     }
+    mm_seq_state *st = mm_seq_state_fread(c, f, path);
+    fclose(f);
+    return st;
+}
+
+mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path) {
     char magic[8];
     int32_t hdr[9];
     mm_seq_state *st = NULL;
@@ -352,12 +363,10 @@ mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
         mm_set_error("%s: state file has trailing bytes", path);
         goto fail;
     }
-    fclose(f);
     return st;
 truncated:
     mm_set_error("%s: state file is truncated", path);
 fail:
     mm_seq_state_free(st);
-    fclose(f);
     return NULL;
 }

@@ -2,6 +2,7 @@
  * scratch buffers of one forward chunk. */
 #ifndef MM_CONTEXT_H
 #define MM_CONTEXT_H
+#include <stdio.h>
 #include "model/mm_model.h"
 
 typedef struct {
@@ -44,6 +45,10 @@ static inline size_t mm_kv_row_bytes(const mm_context *c, int v) {
 }
 /* Bytes of the chunk scratch buffers mm_context_new allocates for n_ubatch tokens (x .. moe_u above). */
 size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch);
+/* A sequence state (mm_seq_state_save's format) written to / read from an open file: the reader expects the state
+ * to end the file (path names it in errors). -1 / NULL with an error. */
+int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f);
+mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path);
 /* Make room for positions up to need (exclusive) in a sequence's KV cache. -1 with an error on OOM. */
 int mm_seq_reserve(mm_context *c, mm_seq *s, int need);
 /* Allocates a sequence's zero lightning state on first use. -1 with an error on OOM. */
