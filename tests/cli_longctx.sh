@@ -74,6 +74,18 @@ check "another version refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'v
 out=$("$BIN" run -m "$S" --ids "$P" -n 2 --prompt-cache "$M/config.json" 2>&1); rc=$?
 check "not a prompt cache refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'not a minimax prompt cache' <<<\"\$0\"" "$out"
 
+# Ctrl-C during a long prefill stops at a chunk boundary; with --prompt-cache the chunks done are saved and a rerun
+# continues from them.
+long=$(awk 'BEGIN { for (i = 0; i < 7999; i++) printf "%s%d", i ? "," : "", (i * 7919 + 13) % 256 }')
+rm -f "$TMP/pci.bin"
+timeout --preserve-status -s INT 1 "$BIN" run -m "$M" --ids "$long" -n 1 -c 8100 -b 32 -ctk q8_0 -ctv q8_0 --print-ids --prompt-cache "$TMP/pci.bin" >/dev/null 2>"$TMP/int.err"; rc=$?
+check "Ctrl-C exit 130 ($rc): $(cat "$TMP/int.err")" test $rc -eq 130
+check "interrupted at a chunk boundary and saved: $(cat "$TMP/int.err")" grep -q "interrupted after [0-9]* of the prompt's 7999 tokens (a chunk boundary); saved" "$TMP/int.err"
+done_n=$(sed -n "s/.*interrupted after \([0-9]*\) of.*/\1/p" "$TMP/int.err")
+check "a whole number of chunks ($done_n)" test $(( ${done_n:-1} % 32 )) -eq 0
+out=$("$BIN" run -m "$M" --ids "$long" -n 1 -c 8100 -b 32 -ctk q8_0 -ctv q8_0 --print-ids --prompt-cache "$TMP/pci.bin" 2>&1); rc=$?
+check "the rerun continues ($rc): $out" bash -c "[ $rc -eq 0 ] && grep -q 'restored ${done_n:-x} of' <<<\"\$0\"" "$out"
+
 # niah: a 2 x 2 grid on a small random model with MiniMax's tokenizer: CSV, JSON, PNG, and the honest verdict.
 N=$TMP/niah-model
 "$BIN" mkmodel -o "$N" --vocab 200064 --hidden 32 --heads 2 --kv-heads 1 --head-dim 16 --rotary-dim 8 --ffn 32 --experts 2 \

@@ -1,6 +1,7 @@
 /* cli_run.c — `minimax run`: prefill a prompt (token ids or text, optionally wrapped in the model's chat
  * template), then sample and stream tokens. */
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +44,12 @@ static void usage(FILE *f) {
 }
 
 #define MAX_STOP 16
+
+static volatile sig_atomic_t run_interrupted;
+static void on_run_sigint(int sig) {
+    (void)sig;
+    run_interrupted = 1;
+}
 
 /* Prompt cache file: "MMPCACHE", u32 version 1, u64 model fingerprint, i32 n, i32 ids[n], then the state of the
  * sequence after those n tokens (mm_seq_state_save's format, which carries the KV types and shapes). */
@@ -269,13 +276,41 @@ int mm_cli_run(int argc, char **argv) {
     double t0 = mm_time();
     int from = 0, r = 1;
     if (pcache && (from = prompt_cache_load(pcache, m, c, ids, n)) < 0) { free(seqz); goto out; }
-    if (pcache && from < n - 1) { /* prefill up to the last token, save, then the last token gives the logits */
-        mm_batch pb = {.n_tokens = n - 1 - from, .token = ids + from, .seq = seqz};
-        r = mm_decode(c, &pb, logits) >= 0 && prompt_cache_save(pcache, m, c, ids, n - 1) == 0 ? 1 : -1;
-        from = n - 1;
+    /* The prompt in chunks of -b tokens: a progress line on a terminal, Ctrl-C stops at a chunk boundary (the
+     * sequence then holds the chunks done, and --prompt-cache saves them so that a rerun continues). With a prompt
+     * cache the last token comes alone, after the state of the others is saved. */
+    const int end = pcache && from < n - 1 ? n - 1 : n, show = isatty(STDERR_FILENO) && end - from > ubatch;
+    run_interrupted = 0;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_run_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    int at = from;
+    while (at < end && r == 1 && !run_interrupted) {
+        const int k = end - at < ubatch ? end - at : (int)ubatch;
+        mm_batch pb = {.n_tokens = k, .token = ids + at, .seq = seqz};
+        r = mm_decode(c, &pb, logits);
+        at += k;
+        if (show) {
+            const double dt = mm_time() - t0, tps = (at - from) / dt;
+            fprintf(stderr, "\rprefill %d/%d tokens, %.1f tokens/s, ETA %.0f s   ", at, n, tps, (n - at) / tps);
+            if (at == end || run_interrupted) fputc('\n', stderr);
+        }
     }
-    mm_batch b = {.n_tokens = n - from, .token = ids + from, .seq = seqz};
-    if (r == 1) r = mm_decode(c, &b, logits);
+    sigaction(SIGINT, &old, NULL);
+    if (r == 1 && run_interrupted) {
+        fprintf(stderr, "minimax run: interrupted after %d of the prompt's %d tokens (a chunk boundary)", at, n);
+        if (pcache && at > from && prompt_cache_save(pcache, m, c, ids, at) == 0) fprintf(stderr, "; saved to %s, a rerun continues there", pcache);
+        fputc('\n', stderr);
+        free(seqz);
+        rc = 130;
+        goto out;
+    }
+    if (r == 1 && end < n) { /* the prompt cache: the state after all but the last token, then the last token */
+        mm_batch lb = {.n_tokens = 1, .token = ids + n - 1, .seq = seqz};
+        r = prompt_cache_save(pcache, m, c, ids, n - 1) == 0 ? mm_decode(c, &lb, logits) : -1;
+    }
     free(seqz);
     double t_prefill = mm_time() - t0;
     if (r != 1) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
