@@ -120,12 +120,12 @@ static void test_primitives(void) {
     free(a), free(b), free(c1), free(c2);
 }
 
-/* A cache of npos positions × two KV heads of type t (plus 3 bytes of padding per position), from random rows;
+/* A cache of npos positions × two KV heads of type t (plus 4 bytes of padding per position), from random rows;
  * *deq gets the same cache dequantized by the block formats' own dequantizers: f32 rows of the two heads. */
 static char *make_cache(mm_dtype t, int D, int npos, float amp, size_t *stride, float **deq) {
     const size_t hb = mm_kv_head_bytes(t, D);
     const int b = mm_dtype_block(t), Db = (D + b - 1) / b * b;
-    *stride = 2 * hb + 3;
+    *stride = 2 * hb + 4; /* padding that keeps the rows aligned for their element type */
     char *c = malloc(*stride * (size_t)npos);
     float *row = calloc((size_t)Db, sizeof(float)), *back = malloc(sizeof(float) * (size_t)Db);
     *deq = malloc(sizeof(float) * 2 * D * (size_t)npos);

@@ -46,12 +46,12 @@ int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv);
     "  -ctk, --cache-type-k T KV cache type of keys: f32 (default), f16, bf16, q8_0, q4_0\n"             \
     "  -ctv, --cache-type-v T KV cache type of values (same types)\n"                                   \
     "      --kv-bf16          both bf16 (= -ctk bf16 -ctv bf16)\n"
-/* The memory plan of model m with a context of p: printed on stderr as one line ("memory plan: ..."), then
- * checked against the available memory. 0 when it fits; 1 (message printed: the numbers and the flags that
- * would make it fit) when it does not. */
+/* The memory plan of model m with a context of p: printed on stderr as one line ("memory plan: ...") when
+ * show, then checked against the available memory. 0 when it fits; 1 (message printed: the numbers and the
+ * flags that would make it fit) when it does not. */
 struct mm_model;
 struct mm_context_params;
-int mm_cli_plan(const char *cmd, const struct mm_model *m, const struct mm_context_params *p);
+int mm_cli_plan(const char *cmd, const struct mm_model *m, const struct mm_context_params *p, int show);
 /* A whole file, NUL-terminated (malloc'd); *len its size. NULL after printing why. */
 char *mm_arg_read_file(const char *cmd, const char *path, size_t *len);
 /* The value after a flag: argv[++*i], or an error if missing. */

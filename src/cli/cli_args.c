@@ -93,7 +93,7 @@ int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv) 
     return 1;
 }
 
-int mm_cli_plan(const char *cmd, const mm_model *m, const mm_context_params *p) {
+int mm_cli_plan(const char *cmd, const mm_model *m, const mm_context_params *p, int show) {
     mm_mem_plan pl;
     if (mm_mem_plan_get(m, p, 0, &pl) < 0) {
         fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error());
@@ -101,7 +101,8 @@ int mm_cli_plan(const char *cmd, const mm_model *m, const mm_context_params *p) 
     }
     const int64_t avail = mm_mem_available();
     const double M = 1 << 20;
-    fprintf(stderr,
+    if (show)
+        fprintf(stderr,
             "memory plan: weights %.0f MiB + KV %.0f MiB (%d tok x %d seq, -ctk %s -ctv %s) + lightning %.0f MiB + scratch %.0f MiB + "
             "runtime %.0f MiB = %.1f MiB of %.0f MiB available\n",
             pl.weights / M, pl.kv / M, p->n_ctx, p->n_seq_max > 0 ? p->n_seq_max : 1,

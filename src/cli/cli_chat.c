@@ -400,7 +400,7 @@ int mm_cli_chat(int argc, char **argv) {
     }
     if (closing_tokens(&ch)) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
     const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
-    if (mm_cli_plan(CMD, m, &cp)) goto out;
+    if (mm_cli_plan(CMD, m, &cp, 0)) goto out;
     ch.c = mm_context_new(m, &cp);
     if (!ch.c) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
     if (!(ch.smp = mm_sampler_new(&sp, ch.cfg->vocab_size))) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }

@@ -154,7 +154,7 @@ int mm_cli_niah(int argc, char **argv) {
         spec.prefix = pre, spec.suffix = suf;
     }
     const mm_context_params cp = {.n_ctx = maxlen + (int)n_ans + 1, .n_seq_max = 1, .type_k = kt, .type_v = vt};
-    if (mm_cli_plan(cmd, m, &cp)) goto out;
+    if (mm_cli_plan(cmd, m, &cp, 1)) goto out;
     if (!(c = mm_context_new(m, &cp))) { fprintf(stderr, "minimax niah: %s\n", mm_last_error()); goto out; }
     if (mkdir(outdir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "minimax niah: %s: %s\n", outdir, strerror(errno)); goto out; }
     cells = mm_xcalloc((size_t)nl * nd, sizeof *cells);

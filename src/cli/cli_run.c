@@ -37,7 +37,7 @@ static void usage(FILE *f) {
             "      --stop TEXT        stop when the output ends with TEXT (repeatable)\n"
             "      --ignore-eos       do not stop at <end_of_sentence>\n"
             "      --print-ids        print the generated token ids on one line, space-separated\n"
-            "      --stats            print prefill/decode tokens/s and peak memory to stderr\n"
+            "      --stats            print the memory plan, prefill/decode tokens/s and peak memory to stderr\n"
             "      --prompt-cache F   restore the state after the prompt from F when F holds a prefix of this prompt\n"
             "                         (same model and KV types, else refused); otherwise prefill and save it to F\n"
             "  -h, --help             this help\n");
@@ -261,7 +261,7 @@ int mm_cli_run(int argc, char **argv) {
         goto out;
     }
     const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
-    if (mm_cli_plan("run", m, &cp)) goto out;
+    if (mm_cli_plan("run", m, &cp, stats)) goto out;
     c = mm_context_new(m, &cp);
     if (!c) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     smp = mm_sampler_new(&sp, cfg->vocab_size);
