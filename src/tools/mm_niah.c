@@ -13,6 +13,7 @@ typedef struct {
     int n, cap;
 } ivec;
 static void ipush(ivec *v, const int32_t *ids, int n) {
+    if (n <= 0) return;
     if (v->n + n > v->cap) v->ids = mm_xrealloc(v->ids, sizeof(int32_t) * (size_t)(v->cap = (v->n + n) * 2 + 16));
     memcpy(v->ids + v->n, ids, sizeof(int32_t) * (size_t)n);
     v->n += n;
