@@ -20,8 +20,12 @@ for kv in "f32 512" "q8_0 128" "q4_0 256"; do
   check "run -ctk $1 exit ($rc): $out" test $rc -eq 0
   plan=$(sed -n 's/^memory plan: .* = \([0-9.]*\) MiB of .*/\1/p' <<<"$out")
   rss=$(sed -n 's/^peak memory (RSS): \([0-9.]*\) MiB.*/\1/p' <<<"$out")
-  check "plan ($plan MiB) within 5% of peak RSS ($rss MiB), -ctk $1 -b $2" \
-    awk -v p="${plan:-0}" -v r="${rss:-1}" 'BEGIN { d = (p - r) / r; exit !(d < 0.05 && d > -0.05) }'
+  if [ -n "${MM_SANITIZE:-}" ]; then # ASan's shadow memory and quarantine are in the RSS: the plan is for normal builds
+    check "plan printed ($plan MiB)" test -n "$plan"
+  else
+    check "plan ($plan MiB) within 5% of peak RSS ($rss MiB), -ctk $1 -b $2" \
+      awk -v p="${plan:-0}" -v r="${rss:-1}" 'BEGIN { d = (p - r) / r; exit !(d < 0.05 && d > -0.05) }'
+  fi
 done
 
 # A context that cannot fit: refused before anything is allocated, with the numbers and the flags that fit.
