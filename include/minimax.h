@@ -87,6 +87,9 @@ typedef struct mm_model_params {
 mm_model *mm_model_load(const char *dir, const mm_model_params *params);
 void mm_model_free(mm_model *m);
 const mm_config *mm_model_config(const mm_model *m);
+/* A 64-bit fingerprint of a model: its config and the first and last bytes of every tensor (name, dtype, shape,
+ * data), so files made with one model (prompt caches) can refuse another. */
+uint64_t mm_model_fingerprint(const mm_model *m);
 const char *mm_model_path(const mm_model *m);
 
 /* Parameter counts and bytes of the loaded weights. */
@@ -103,8 +106,16 @@ typedef struct mm_model_stats {
 } mm_model_stats;
 void mm_model_get_stats(const mm_model *m, mm_model_stats *st);
 
+/* KV cache element types, per K and V (llama.cpp's -ctk/-ctv names and block layouts). */
+enum { MM_KV_F32 = 0, MM_KV_F16 = 1, MM_KV_BF16 = 2, MM_KV_Q8_0 = 3, MM_KV_Q4_0 = 4 };
+/* "f32", "f16", "bf16", "q8_0", "q4_0" (case-insensitive) to MM_KV_*; -1 if not a KV type. */
+int mm_kv_type_from_name(const char *name);
+const char *mm_kv_type_name(int type);    /* "f32", ...; "?" if not a KV type */
+
 /* Bytes of state one sequence needs at n_ctx tokens: lightning states (fp32) + KV cache. */
 int64_t mm_state_bytes(const mm_config *cfg, int64_t n_ctx, int kv_bf16);
+/* The same with K and V of types type_k, type_v (MM_KV_*); -1 if either is not a KV type. */
+int64_t mm_state_bytes_kv(const mm_config *cfg, int64_t n_ctx, int type_k, int type_v);
 
 /* ------------------------------------------------------------------ inference context */
 typedef struct mm_context mm_context;
@@ -113,8 +124,28 @@ typedef struct mm_context_params {
     int n_ctx;          /* max tokens per sequence (softmax-layer KV cache); 0: 4096 */
     int n_seq_max;      /* sequences the context holds; 0: 1 */
     int n_ubatch;       /* max tokens per internal forward chunk (scratch memory is O(n_ubatch)); 0: 512 */
-    int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 */
+    int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 (when type_k/type_v are 0) */
+    int type_k, type_v; /* KV cache element types (MM_KV_*); 0: f32 */
 } mm_context_params;
+
+/* The memory plan of a context: what a process holding the model and a context of p needs at its peak, every
+ * sequence full to n_ctx (what `minimax info -c N -ctk T -ctv T -np P` prints and run/serve check). */
+typedef struct mm_mem_plan {
+    int64_t weights;    /* weights resident once all are read: stored tensors (mapped) + packed copies - packed sources */
+    int64_t lightning;  /* fp32 lightning states of every sequence */
+    int64_t kv;         /* KV caches of every sequence at n_ctx (types type_k / type_v) */
+    int64_t scratch;    /* chunk buffers of n_ubatch tokens + per-thread attention/lightning/matmul scratch + logits */
+    int64_t runtime;    /* the process itself (code, libraries, allocator, thread stacks): a measured constant */
+    int64_t total;
+} mm_mem_plan;
+/* Fills pl for model m, context params p (NULL: defaults) and n_threads compute threads (0: the current count).
+ * -1 with an error on a bad KV type. */
+int mm_mem_plan_get(const mm_model *m, const mm_context_params *p, int n_threads, mm_mem_plan *pl);
+/* Bytes of memory available to a new allocation now (MemAvailable of /proc/meminfo), -1 if unknown. */
+int64_t mm_mem_available(void);
+/* 0 when the plan fits in the available memory; else -1 with an error that gives the numbers and the flags
+ * (-c, -ctk/-ctv, -np) that would make it fit. */
+int mm_mem_plan_check(const mm_model *m, const mm_context_params *p, const mm_mem_plan *pl, int64_t available);
 
 mm_context *mm_context_new(const mm_model *m, const mm_context_params *p);
 void mm_context_free(mm_context *c);

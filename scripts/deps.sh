@@ -13,6 +13,7 @@ pkgs=(
   libutf8proc-dev      # Unicode NFC normalizer for the tokenizer
   libopenblas-dev      # reference BLAS, used only by `minimax bench` to measure the GEMM ceiling
   libmicrohttpd-dev    # HTTP server library for `minimax serve`
+  libpng-dev           # PNG: the heatmap of `minimax niah`
   clang                # second compiler: the sanitizer build and the fuzzers (tests/fuzz) are built with it
   libclang-rt-dev      # clang's runtimes: AddressSanitizer, UndefinedBehaviorSanitizer, libFuzzer
   libomp-dev           # OpenMP for clang

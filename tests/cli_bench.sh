@@ -38,6 +38,9 @@ check "--isa scalar packs nothing" grep -q '"packed_bytes": 0,' <<<"$js"
 err=$("$BIN" bench -m "$TMP/a-q8_0.gguf" --isa sse9 2>&1); rc=$?
 check "--isa unknown refused ($rc)" test $rc -eq 2
 check "--isa message: $err" grep -q "avx2, avxvnni" <<<"$err"
+out=$("$BIN" bench -m "$A" -p 8 -n 2 -d 0,40 -r 1 --no-ceilings -ctk q8_0 -ctv q4_0 2>&1)
+check "bench --depths 0,40: $out" bash -c "grep -q '^tg2 ' <<<\"\$0\" && grep -q '^tg2@d40 ' <<<\"\$0\" && grep -q '^pp8@d40 ' <<<\"\$0\"" "$out"
+check "bench falling depths refused" bash -c "! '$BIN' bench -m '$A' -d 40,0 2>/dev/null"
 check "bench without -m fails" bash -c "! '$BIN' bench 2>/dev/null"
 check "bench bad -r fails" bash -c "! '$BIN' bench -m '$A' -r 0 2>/dev/null"
 check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"
@@ -46,7 +49,7 @@ check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"
 out=$("$BIN" info -m "$A" -c 1000 2>&1); rc=$?
 check "info exit" test $rc -eq 0
 check "info layout" grep -q "LSLS" <<<"$out"
-check "info memory line" grep -q "memory @ 1000 tok" <<<"$out"
+check "info memory plan" grep -q "memory plan      1000 tokens x 1 sequences, -ctk f32 -ctv f32" <<<"$out"
 
 # logits: same bytes as the golden prompt 1 file
 ids=$(sed -n 's/.*"input_ids": \[\([0-9, ]*\)\].*/\1/p' <(tr -d '\n' < "$A/manifest.json" | sed 's/"index"/\n"index"/g') | sed -n 2p | tr -d ' ')

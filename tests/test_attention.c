@@ -4,6 +4,7 @@
  * that start at any depth, tiles cut by the causal edge, f32 and bf16 caches. */
 #include "kernels/mm_attn.h"
 #include "kernels/mm_kernels.h"
+#include "kernels/mm_quant.h"
 #include "mm_test.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -119,65 +120,130 @@ static void test_primitives(void) {
     free(a), free(b), free(c1), free(c2);
 }
 
-/* One attention case against the f64 definition, on the active kernel set. */
-static double attn_case(int G, int D, int nq, int pos0, int bf16) {
-    const int NKV = 2, npos = pos0 + nq, kvw = NKV * D + 3; /* rows of two KV heads plus padding */
-    const size_t es = bf16 ? 2 : 4, stride = (size_t)kvw * es;
-    char *K = malloc(stride * (size_t)npos), *V = malloc(stride * (size_t)npos);
+/* A cache of npos positions × two KV heads of type t (plus 4 bytes of padding per position), from random rows;
+ * *deq gets the same cache dequantized by the block formats' own dequantizers: f32 rows of the two heads. */
+static char *make_cache(mm_dtype t, int D, int npos, float amp, size_t *stride, float **deq) {
+    const size_t hb = mm_kv_head_bytes(t, D);
+    const int b = mm_dtype_block(t), Db = (D + b - 1) / b * b;
+    *stride = 2 * hb + 4; /* padding that keeps the rows aligned for their element type */
+    char *c = malloc(*stride * (size_t)npos);
+    float *row = calloc((size_t)Db, sizeof(float)), *back = malloc(sizeof(float) * (size_t)Db);
+    *deq = malloc(sizeof(float) * 2 * D * (size_t)npos);
     for (int p = 0; p < npos; p++)
-        for (int i = 0; i < kvw; i++) {
-            float kv = frand() * 2, vv = frand();
-            if (bf16) {
-                ((uint16_t *)(K + p * stride))[i] = mm_f32_to_bf16(kv);
-                ((uint16_t *)(V + p * stride))[i] = mm_f32_to_bf16(vv);
-            } else {
-                ((float *)(K + p * stride))[i] = kv;
-                ((float *)(V + p * stride))[i] = vv;
-            }
+        for (int h = 0; h < 2; h++) {
+            for (int d = 0; d < D; d++) row[d] = frand() * amp;
+            char *dst = c + (size_t)p * *stride + (size_t)h * hb;
+            mm_kv_store_row(t, dst, row, D);
+            mm_dequantize_row(t, dst, back, Db); /* the whole blocks, as llama.cpp would read them */
+            memcpy(*deq + ((size_t)p * 2 + h) * D, back, sizeof(float) * (size_t)D);
+            for (int d = D; d < Db; d++) CHECK(back[d] == 0.0f, "%s row tail past D=%d is not zero", mm_dtype_name(t), D);
         }
+    free(row), free(back);
+    return c;
+}
+
+/* One attention case on the active kernel set: K of type kt, V of type vt against the f64 definition over the
+ * dequantized cache (an f32 view); then the same keys split into nsplit ranges (mm_attention_part) merged by
+ * mm_attention_merge against the unsplit result. Returns max|Δ| vs the definition; *split_rel the split error
+ * relative to max|o|. */
+static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt, int nsplit, double *split_rel) {
+    const int npos = pos0 + nq;
+    size_t ks, vs;
+    float *kd, *vd;
+    char *K = make_cache(kt, D, npos, 2, &ks, &kd), *V = make_cache(vt, D, npos, 1, &vs, &vd);
     const size_t qs = (size_t)G * D + 5;
     float *q = malloc(sizeof(float) * qs * nq), *o1 = malloc(sizeof(float) * qs * nq), *o2 = malloc(sizeof(float) * qs * nq);
+    float *o3 = malloc(sizeof(float) * qs * nq);
     fill(q, qs * nq, 1);
-    for (size_t i = 0; i < qs * nq; i++) o1[i] = o2[i] = 7.0f;
-    mm_kv_view kv = {K + D * es, V + D * es, stride, bf16}; /* the second KV head */
+    for (size_t i = 0; i < qs * nq; i++) o1[i] = o2[i] = o3[i] = 7.0f;
+    const mm_kv_view kv = {K + mm_kv_head_bytes(kt, D), V + mm_kv_head_bytes(vt, D), ks, vs, kt, vt}; /* the second KV head */
+    const mm_kv_view kvf = {(const char *)(kd + D), (const char *)(vd + D), 2 * D * sizeof(float), 2 * D * sizeof(float), MM_F32, MM_F32};
     float *scratch = malloc(sizeof(float) * mm_attention_scratch(G, nq, D));
     const float scale = 1.0f / sqrtf((float)D);
     mm_attention(q, qs, G, nq, pos0, &kv, D, scale, o1, qs, scratch);
-    mm_attention_ref(q, qs, G, nq, pos0, &kv, D, scale, o2, qs);
-    double worst = 0;
+    mm_attention_ref(q, qs, G, nq, pos0, &kvf, D, scale, o2, qs);
+    double worst = 0, big = 0, sw = 0;
     for (int i = 0; i < nq; i++)
         for (size_t j = 0; j < qs; j++) {
             double d = fabs((double)o1[i * qs + j] - o2[i * qs + j]);
             worst = d > worst || d != d ? d : worst;
+            big = fmax(big, fabs(o1[i * qs + j]));
         }
-    free(K), free(V), free(q), free(o1), free(o2), free(scratch);
+    /* split points on tile boundaries, all ≤ pos0 (every row sees a key of every part) */
+    const int R = G * nq, tiles = (int)(pos0 / MM_ATT_BK) + 1, n = nsplit < tiles ? nsplit : tiles;
+    const size_t ps = (size_t)R * (D + 2); /* each part: O [R][D], m [R], l [R] */
+    float *O = malloc(sizeof(float) * ps * n);
+    for (int j = 0; j < n; j++) {
+        const int64_t kb = (int64_t)tiles * j / n * MM_ATT_BK, ke = j == n - 1 ? npos : (int64_t)tiles * (j + 1) / n * MM_ATT_BK;
+        float *P = O + ps * j;
+        mm_attention_part(q, qs, G, nq, pos0, &kv, D, scale, kb, ke, P, P + (size_t)R * D, P + (size_t)R * (D + 1), scratch);
+    }
+    mm_attention_merge(G, nq, D, n, O, ps, O + (size_t)R * D, O + (size_t)R * (D + 1), o3, qs);
+    for (int i = 0; i < nq; i++)
+        for (size_t j = 0; j < (size_t)G * D; j++) {
+            double d = fabs((double)o1[i * qs + j] - o3[i * qs + j]);
+            sw = d > sw || d != d ? d : sw;
+        }
+    for (int i = 0; i < nq; i++)
+        for (size_t j = (size_t)G * D; j < qs; j++) CHECK(o3[i * qs + j] == 7.0f, "merge wrote past the heads");
+    *split_rel = sw / big;
+    free(K), free(V), free(kd), free(vd), free(q), free(o1), free(o2), free(o3), free(scratch), free(O);
     return worst;
 }
 
 static void test_attention(void) {
-    static const struct { int G, D, nq, pos0, bf16; } cases[] = {
-        {4, 64, 1, 0, 0},   {4, 64, 1, 200, 0},  {4, 64, 16, 0, 0},   {4, 64, 16, 300, 0}, {8, 128, 8, 77, 0},
-        {1, 40, 13, 65, 0}, {3, 24, 5, 1, 1},    {4, 64, 16, 130, 1}, {8, 128, 1, 129, 1}, {2, 16, 70, 0, 0},
-        {4, 64, 64, 63, 0}, {16, 64, 4, 500, 0},
+    static const struct { int G, D, nq, pos0; mm_dtype kt, vt; int split; } cases[] = {
+        {4, 64, 1, 0, MM_F32, MM_F32, 1},      {4, 64, 1, 200, MM_F32, MM_F32, 2},    {4, 64, 16, 0, MM_F32, MM_F32, 1},
+        {4, 64, 16, 300, MM_F32, MM_F32, 3},   {8, 128, 8, 77, MM_F32, MM_F32, 2},    {1, 40, 13, 65, MM_F32, MM_F32, 2},
+        {3, 24, 5, 1, MM_BF16, MM_BF16, 1},    {4, 64, 16, 130, MM_BF16, MM_BF16, 3}, {8, 128, 1, 129, MM_BF16, MM_BF16, 3},
+        {2, 16, 70, 0, MM_F32, MM_F32, 1},     {4, 64, 64, 63, MM_F32, MM_F32, 1},    {16, 64, 4, 500, MM_F32, MM_F32, 5},
+        {8, 128, 1, 700, MM_Q8_0, MM_Q8_0, 4}, {8, 128, 9, 300, MM_Q8_0, MM_Q8_0, 3}, {8, 128, 1, 250, MM_Q4_0, MM_Q4_0, 2},
+        {4, 40, 7, 90, MM_Q4_0, MM_Q8_0, 2},   {1, 40, 1, 33, MM_Q8_0, MM_F16, 1},    {4, 64, 12, 200, MM_F16, MM_F16, 4},
+        {8, 128, 1, 1000, MM_F16, MM_Q4_0, 7}, {2, 72, 3, 140, MM_BF16, MM_Q8_0, 3},
     };
     for (int ii = 0; ii < 4; ii++) {
         if (mm_kernels_force_isa(isas[ii]) != 0) continue;
-        double worst = 0;
+        double worst = 0, wsplit = 0;
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-            double e = attn_case(cases[c].G, cases[c].D, cases[c].nq, cases[c].pos0, cases[c].bf16);
-            /* outputs are convex combinations of values in [−1, 1]; f32 sums of ≤ 600 terms and the exponential
-             * keep them within ~2e-7 of the f64 definition (measured) */
-            CHECK(e <= 2e-6, "%s attention G=%d D=%d nq=%d pos0=%d bf16=%d: max|Δ| %.3g", isas[ii], cases[c].G, cases[c].D,
-                  cases[c].nq, cases[c].pos0, cases[c].bf16, e);
-            worst = fmax(worst, e);
+            double rel, e = attn_case(cases[c].G, cases[c].D, cases[c].nq, cases[c].pos0, cases[c].kt, cases[c].vt, cases[c].split, &rel);
+            /* outputs are convex combinations of values in [−1, 1]; f32 sums of ≤ 1000 terms and the exponential
+             * keep them within ~2e-7 of the f64 definition over the same (dequantized) cache (measured) */
+            CHECK(e <= 2e-6, "%s attention G=%d D=%d nq=%d pos0=%d K %s V %s: max|Δ| %.3g", isas[ii], cases[c].G, cases[c].D,
+                  cases[c].nq, cases[c].pos0, mm_dtype_name(cases[c].kt), mm_dtype_name(cases[c].vt), e);
+            CHECK(rel <= 1e-6, "%s split attention (%d parts) G=%d nq=%d pos0=%d: %.3g relative to unsplit", isas[ii], cases[c].split,
+                  cases[c].G, cases[c].nq, cases[c].pos0, rel);
+            worst = fmax(worst, e), wsplit = fmax(wsplit, rel);
         }
-        printf("%s attention: max|Δ| %.3g vs the f64 definition\n", isas[ii], worst);
+        printf("%s attention: max|Δ| %.3g vs the f64 definition over the dequantized cache; split vs unsplit %.3g relative\n", isas[ii],
+               worst, wsplit);
     }
     mm_kernels_force_isa(NULL);
 }
 
+/* The KV row formats are llama.cpp's blocks: a row of a multiple of 32 elements is exactly the row quantizer's
+ * output; a shorter tail is the quantizer's block of the tail padded with zeros. */
+static void test_kv_rows(void) {
+    float x[96], pad[32] = {0};
+    fill(x, 96, 3);
+    for (int t = 0; t < MM_DTYPE_COUNT; t++) {
+        if (!mm_kv_type_ok((mm_dtype)t)) continue;
+        unsigned char a[512], b[512];
+        mm_kv_store_row((mm_dtype)t, a, x, 96);
+        CHECK(mm_quantize_rows((mm_dtype)t, x, b, 1, 96) == mm_kv_head_bytes((mm_dtype)t, 96), "%s row bytes", mm_dtype_name(t));
+        CHECK(!memcmp(a, b, mm_kv_head_bytes((mm_dtype)t, 96)), "%s KV row differs from the block quantizer's", mm_dtype_name(t));
+        if (mm_dtype_block((mm_dtype)t) == 1) continue;
+        mm_kv_store_row((mm_dtype)t, a, x, 72); /* 2 blocks + 8 elements */
+        memcpy(pad, x + 64, sizeof(float) * 8);
+        mm_quantize_rows((mm_dtype)t, pad, b, 1, 32);
+        CHECK(mm_kv_head_bytes((mm_dtype)t, 72) == 3 * mm_dtype_block_bytes((mm_dtype)t), "%s: 72 elements take 3 blocks", mm_dtype_name(t));
+        CHECK(!memcmp(a + 2 * mm_dtype_block_bytes((mm_dtype)t), b, mm_dtype_block_bytes((mm_dtype)t)), "%s tail block", mm_dtype_name(t));
+    }
+    CHECK(!mm_kv_type_ok(MM_Q4_K) && !mm_kv_type_ok(MM_Q6_K), "K-quants are not KV types");
+}
+
 int main(void) {
     test_primitives();
+    test_kv_rows();
     test_attention();
     return mmt_done();
 }

@@ -171,6 +171,41 @@ int main(void) {
     for (int i = 0; i < V; i++) d = fmax(d, fabs(lg[i] - ref[i]));
     CHECK(d > 0 && d < 0.1, "bf16 KV cache: max diff %g", d);
     mm_context_free(cb);
+
+    /* Quantized KV caches (llama.cpp's blocks, head rows padded to a whole block): close to f32; a state of each
+     * type saves, loads and restores to the same continuation; a state of another type is refused. */
+    static const int kvt[][2] = {{MM_KV_F16, MM_KV_F16}, {MM_KV_Q8_0, MM_KV_Q8_0}, {MM_KV_Q4_0, MM_KV_Q4_0}, {MM_KV_Q8_0, MM_KV_F16}};
+    static const double kvtol[] = {0.002, 0.02, 0.25, 0.02}; /* × max|logit|: this random model's logits are large */
+    float *lg2 = malloc(sizeof(float) * (size_t)V);
+    const int32_t next = 5, zero = 0;
+    mm_batch one = {.n_tokens = 1, .token = &next, .seq = &zero};
+    for (int t = 0; t < 4; t++) {
+        mm_context_params kp = {.n_ctx = 16, .type_k = kvt[t][0], .type_v = kvt[t][1]};
+        cb = mm_context_new(m, &kp);
+        CHECK(cb && mm_decode(cb, &ok, lg) == 1, "KV %s/%s decode: %s", mm_kv_type_name(kvt[t][0]), mm_kv_type_name(kvt[t][1]),
+              mm_last_error());
+        d = 0;
+        double span = 0;
+        for (int i = 0; i < V; i++) d = fmax(d, fabs(lg[i] - ref[i])), span = fmax(span, fabs(ref[i]));
+        printf("KV %s/%s: max|dlogit| %.3g (max|logit| %.3g)\n", mm_kv_type_name(kvt[t][0]), mm_kv_type_name(kvt[t][1]), d, span);
+        CHECK(d > 0 && d < kvtol[t] * span, "KV %s/%s: max diff %g from f32", mm_kv_type_name(kvt[t][0]), mm_kv_type_name(kvt[t][1]), d);
+        st = mm_seq_snapshot(cb, 0);
+        CHECK(st && mm_seq_state_save(st, sp) == 0, "save %s state", mm_kv_type_name(kvt[t][0]));
+        mm_seq_state_free(st);
+        mm_context *c2 = mm_context_new(m, &kp);
+        st = mm_seq_state_load(c2, sp);
+        CHECK(st && mm_seq_restore(c2, 0, st) == 0, "load %s state: %s", mm_kv_type_name(kvt[t][0]), mm_last_error());
+        mm_seq_state_free(st);
+        CHECK(mm_decode(cb, &one, lg) == 1 && mm_decode(c2, &one, lg2) == 1 && !memcmp(lg, lg2, sizeof(float) * (size_t)V),
+              "KV %s/%s: a restored state continues differently", mm_kv_type_name(kvt[t][0]), mm_kv_type_name(kvt[t][1]));
+        mm_context *cf = mm_context_new(m, &(mm_context_params){.n_ctx = 16});
+        CHECK(mm_seq_state_load(cf, sp) == NULL && strstr(mm_last_error(), "-ctk"), "state of another KV type: %s", mm_last_error());
+        mm_context_free(cf), mm_context_free(c2), mm_context_free(cb);
+    }
+    free(lg2);
+    CHECK(mm_context_new(m, &(mm_context_params){.type_k = 5}) == NULL && strstr(mm_last_error(), "KV cache type"), "Q4_K KV: %s",
+          mm_last_error());
+    CHECK(mm_context_new(m, &(mm_context_params){.type_v = -1}) == NULL, "KV type -1 accepted");
     mm_context_free(c);
 
     /* The fused expert layout computes the same model, bit for bit. */

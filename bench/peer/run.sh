@@ -2,7 +2,7 @@
 # bench/peer/run.sh — minimax.c against llama.cpp on the same GGUF file and thread count.
 #
 #   bench/peer/run.sh -m MODEL.gguf [-l LLAMA_BIN_DIR] [-t THREADS] [-p 512,4096] [-n 128] [-d 0,4096]
-#                     [-R ROUNDS] [--ub LIST] [-o OUT_DIR]
+#                     [-R ROUNDS] [--ub LIST] [--kv TYPE] [-o OUT_DIR]
 #
 # Runs `llama-bench` (from LLAMA_BIN_DIR, optional: without it only minimax.c is measured) and `minimax bench`
 # in alternation, ROUNDS times (default 5), one repetition of every test per round, so both engines see the
@@ -10,7 +10,8 @@
 # the rounds, the ratio of the medians, and the range of the per-round ratios. Tests: ppN for each -p value
 # (from an empty context), tgN for each -n value at each depth of -d (tgN@dD: D tokens already in the context).
 # --ub LIST also runs llama.cpp at those micro-batch sizes for the pp tests and compares against its best one
-# (the rows then say ub=...). Every ppN runs in its own process, so the peak RSS printed (minimax bench's own
+# (the rows then say ub=...). --kv TYPE: both engines' KV cache type (-ctk/-ctv; default f16, llama.cpp's own
+# default, so both hold the same cache). Every ppN runs in its own process, so the peak RSS printed (minimax bench's own
 # report; GNU time for llama-bench) is that test's.
 # Raw results (one JSON line per run) go to OUT_DIR (default: a temporary directory, printed).
 # Needs jq and GNU time (scripts/deps.sh installs them); build minimax first (make).
@@ -18,7 +19,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 MM=$ROOT/build/minimax
-model="" llama="" threads=$(nproc) pp=512,4096 tg=128 depths=0 rounds=5 ubs="" out=""
+model="" llama="" threads=$(nproc) pp=512,4096 tg=128 depths=0 rounds=5 ubs="" out="" kv=f16
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) model=$2; shift 2 ;;
@@ -29,8 +30,9 @@ while [ $# -gt 0 ]; do
     -d) depths=$2; shift 2 ;;
     -R) rounds=$2; shift 2 ;;
     --ub) ubs=$2; shift 2 ;;
+    --kv) kv=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peer: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -54,7 +56,7 @@ run_llama() {
   local d=$1 arg=${2:-} ub=512 args log=$out/llama.run.jsonl
   if [ "$d" = pp ]; then ub=${3:-512}; args=(-p "$arg" -n 0 -ub "$ub" -b "$((arg > 2048 ? arg : 2048))")
   else args=(-p 0 -n "$tg" -d "$d"); fi
-  /usr/bin/time -f "%M" -o "$out/rss.tmp" "$LB" -m "$model" -t "$threads" -r 1 -o jsonl "${args[@]}" >"$log" 2>"$out/llama.err" ||
+  /usr/bin/time -f "%M" -o "$out/rss.tmp" "$LB" -m "$model" -t "$threads" -r 1 -o jsonl -ctk "$kv" -ctv "$kv" "${args[@]}" >"$log" 2>"$out/llama.err" ||
     { echo "peer: llama-bench failed (see $out/llama.err)" >&2; exit 1; }
   cat "$log" >>"$out/llama.jsonl"
   jq -r --arg ub "$ub" --arg rss "$(tail -n 1 "$out/rss.tmp")" '
@@ -66,7 +68,7 @@ run_llama() {
 run_mm() {
   local d=$1 args log=$out/mm.run.json
   if [ "$d" = pp ]; then args=(-p "$2" -n 0); else args=(-p 0 -n "$tg" -d "$d"); fi
-  "$MM" bench -m "$model" -t "$threads" -r 1 --json --no-ceilings "${args[@]}" >"$log" 2>"$out/mm.err" ||
+  "$MM" bench -m "$model" -t "$threads" -r 1 --json --no-ceilings -ctk "$kv" -ctv "$kv" "${args[@]}" >"$log" 2>"$out/mm.err" ||
     { echo "peer: minimax bench failed (see $out/mm.err)" >&2; exit 1; }
   jq -c . "$log" >>"$out/minimax.jsonl"
   jq -r '. as $o | .tests[] | .test + " - " + (.tokens_per_s.median | tostring) + " " + (($o.peak_rss_bytes / 1024) | floor | tostring)' \
@@ -74,7 +76,7 @@ run_mm() {
 }
 
 : >"$out/llama.tsv"; : >"$out/minimax.tsv"
-echo "peer: $model, $threads threads, $rounds rounds; raw results in $out" >&2
+echo "peer: $model, $threads threads, $rounds rounds, KV cache $kv; raw results in $out" >&2
 for ((r = 1; r <= rounds; r++)); do
   echo "peer: round $r/$rounds" >&2
   for p in "${PPS[@]}"; do

@@ -153,6 +153,13 @@ int mm_dtype_from_name(const char *name) {
 }
 int mm_dtype_block(mm_dtype t) { return mm_dtypes[t].block; }
 size_t mm_dtype_block_bytes(mm_dtype t) { return mm_dtypes[t].block_bytes; }
+int mm_kv_type_ok(mm_dtype t) { return t == MM_F32 || t == MM_F16 || t == MM_BF16 || t == MM_Q8_0 || t == MM_Q4_0; }
+
+size_t mm_kv_head_bytes(mm_dtype t, int D) {
+    const int b = mm_dtype_block(t);
+    return b > 0 && D > 0 ? mm_row_bytes(t, ((int64_t)D + b - 1) / b * b) : 0;
+}
+
 size_t mm_row_bytes(mm_dtype t, int64_t n) {
     int b = mm_dtypes[t].block;
     size_t r;

@@ -57,6 +57,9 @@ typedef enum {
     MM_IQ1_M,
     MM_DTYPE_COUNT
 } mm_dtype;
+_Static_assert(MM_KV_F32 == (int)MM_F32 && MM_KV_F16 == (int)MM_F16 && MM_KV_BF16 == (int)MM_BF16 && MM_KV_Q8_0 == (int)MM_Q8_0 &&
+                   MM_KV_Q4_0 == (int)MM_Q4_0,
+               "the public KV type numbers are the dtypes'");
 
 const char *mm_dtype_name(mm_dtype t);          /* "F32", "BF16", "Q4_K", ... */
 int mm_dtype_from_name(const char *name);        /* case-insensitive; -1 if unknown */
@@ -65,6 +68,18 @@ size_t mm_dtype_block_bytes(mm_dtype t);         /* bytes per block */
 /* Bytes of a row of n elements; 0 if n is negative, not a multiple of the block size, or the bytes do not
  * fit a size_t (n from a file can be anything: callers treat 0 for n > 0 as an error). */
 size_t mm_row_bytes(mm_dtype t, int64_t n);
+/* KV cache element types (F32, F16, BF16, Q8_0, Q4_0: llama.cpp's -ctk/-ctv set): 1 if t is one. */
+int mm_kv_type_ok(mm_dtype t);
+/* Bytes of one cached head row of D elements of type t: ceil(D / block) blocks (elements past D are zero). */
+size_t mm_kv_head_bytes(mm_dtype t, int D);
+
+/* The next value of a splitmix64 stream (state *s): a small, fast, well-mixed generator for test data. */
+static inline uint64_t mm_rand_splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
 
 static inline float mm_bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v;

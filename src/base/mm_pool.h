@@ -45,6 +45,6 @@ void mm_parallel_for_last(int64_t n, int64_t chunk, mm_pool_body body, void *arg
  * (grown when a call needs more), so that the temporaries of every op do not cost an allocation and fresh
  * zeroed pages each time. One slot per kind of user: a caller must not hold a slot across a call that may use
  * the same slot on the same thread. Freed when the thread ends. */
-enum { MM_SCRATCH_MATMUL_ACT, MM_SCRATCH_MATMUL, MM_SCRATCH_ATTN, MM_SCRATCH_LIGHTNING, MM_SCRATCH_SLOTS };
+enum { MM_SCRATCH_MATMUL_ACT, MM_SCRATCH_MATMUL, MM_SCRATCH_ATTN, MM_SCRATCH_ATTN_PARTS, MM_SCRATCH_LIGHTNING, MM_SCRATCH_SLOTS };
 void *mm_scratch(int slot, size_t bytes);
 #endif

@@ -54,6 +54,7 @@ int mm_cli_launched_ranks(void);
 void mm_cli_dist_end(void);
 
 int mm_cli_imatrix(int argc, char **argv);
+int mm_cli_niah(int argc, char **argv);
 
 /* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);
@@ -73,6 +74,20 @@ int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, struct mm_sa
     "      --repeat-penalty R repetition penalty (default 1 = off)\n"                      \
     "      --repeat-last-n N  tokens the penalty looks back over (default 64; -1 = all)\n" \
     "  -s, --seed S           random seed (default 0)\n"
+/* KV cache flags shared by every command that makes a context: -ctk/--cache-type-k T, -ctv/--cache-type-v T
+ * (f32, f16, bf16, q8_0, q4_0) and --kv-bf16 (both bf16). Returns 1 when argv[*i] was one (MM_KV_* into *tk /
+ * *tv), 0 when it is another flag, -1 on a bad value (message printed). MM_KV_HELP is their --help text. */
+int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv);
+#define MM_KV_HELP                                                                                       \
+    "  -ctk, --cache-type-k T KV cache type of keys: f32 (default), f16, bf16, q8_0, q4_0\n"             \
+    "  -ctv, --cache-type-v T KV cache type of values (same types)\n"                                   \
+    "      --kv-bf16          both bf16 (= -ctk bf16 -ctv bf16)\n"
+/* The memory plan of model m with a context of p: printed on stderr as one line ("memory plan: ...") when
+ * show, then checked against the available memory. 0 when it fits; 1 (message printed: the numbers and the
+ * flags that would make it fit) when it does not. */
+struct mm_model;
+struct mm_context_params;
+int mm_cli_plan(const char *cmd, const struct mm_model *m, const struct mm_context_params *p, int show);
 /* A whole file, NUL-terminated (malloc'd); *len its size. NULL after printing why. */
 char *mm_arg_read_file(const char *cmd, const char *path, size_t *len);
 /* The tokens of text file `file` under the model's tokenizer (a GGUF's own, or MODEL/tokenizer.json, or tokpath):

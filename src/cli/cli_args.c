@@ -77,6 +77,47 @@ const char *mm_arg_next(const char *cmd, int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv) {
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--kv-bf16")) {
+        *tk = *tv = MM_KV_BF16;
+        return 1;
+    }
+    const int k = !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k"), vv = !strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v");
+    if (!k && !vv) return 0;
+    if (!(v = mm_arg_next(cmd, argc, argv, i))) return -1;
+    const int t = mm_kv_type_from_name(v);
+    if (t < 0) {
+        fprintf(stderr, "minimax %s: %s '%s' is not a KV cache type (f32, f16, bf16, q8_0, q4_0)\n", cmd, a, v);
+        return -1;
+    }
+    *(k ? tk : tv) = t;
+    return 1;
+}
+
+int mm_cli_plan(const char *cmd, const mm_model *m, const mm_context_params *p, int show) {
+    mm_mem_plan pl;
+    if (mm_mem_plan_get(m, p, 0, &pl) < 0) {
+        fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error());
+        return 1;
+    }
+    const int64_t avail = mm_mem_available();
+    const double M = 1 << 20;
+    if (show)
+        fprintf(stderr,
+            "memory plan: weights %.0f MiB + KV %.0f MiB (%d tok x %d seq, -ctk %s -ctv %s) + lightning %.0f MiB + scratch %.0f MiB + "
+            "runtime %.0f MiB = %.1f MiB of %.0f MiB available\n",
+            pl.weights / M, pl.kv / M, p->n_ctx, p->n_seq_max > 0 ? p->n_seq_max : 1,
+            mm_kv_type_name(p->type_k ? p->type_k : p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32),
+            mm_kv_type_name(p->type_v ? p->type_v : p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32), pl.lightning / M, pl.scratch / M,
+            pl.runtime / M, pl.total / M, avail / M);
+    if (mm_mem_plan_check(m, p, &pl, avail) < 0) {
+        fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error());
+        return 1;
+    }
+    return 0;
+}
+
 int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, mm_sampler_params *sp) {
     const char *a = argv[*i], *v;
     double d;

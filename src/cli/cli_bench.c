@@ -26,9 +26,10 @@ static void usage(FILE *f) {
             "  -r, --repeats N     repeats of each test (default 3)\n"
             "  -t, --threads N     compute threads (default: all cores)\n"
             "  -b, --ubatch N      prefill chunk size (default 512)\n"
-            "  -d, --depth N       run every test after N tokens already in the sequence (prefilled once, restored\n"
-            "                      before each repeat), e.g. tg128 at depth 4096 (default 0)\n"
-            "      --kv-bf16       bf16 KV cache\n"
+            "  -d, --depth LIST    run every test after N tokens already in the sequence (prefilled once, restored\n"
+            "                      before each repeat), e.g. tg128 at depth 4096 (default 0); a list (-d 0,4096,32768,\n"
+            "                      --depths) runs every test at each depth, the prefix prefilled once and extended\n"
+            MM_KV_HELP
             "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
             "      --isa NAME      force the kernel set: scalar, avx2, avxvnni or avx512 (default: the best this CPU\n"
             "                      runs), e.g. to measure an AVX2-only machine's kernels on a newer one\n"
@@ -53,6 +54,7 @@ typedef struct {
     mm_bench_stat tps;      /* tokens/s */
     double *samples;        /* [reps] tokens/s of each repeat, in order */
     double gbs, gflops;     /* at the median */
+    int depth;              /* tokens in the sequence before the test */
     mm_timings t;           /* summed over repeats */
 } bench_result;
 
@@ -160,27 +162,31 @@ static int bench_image(mm_model *m, mm_context *c, const char *file, int w, int 
     return rc ? -1 : 0;
 }
 
-static int parse_list(const char *cmd, const char *v, int *out, int max) {
+/* "512,4096" into out; zeros are dropped ("0" = none) unless keep0 (depths). */
+static int parse_list_z(const char *cmd, const char *v, int *out, int max, int keep0) {
     int n = 0;
     char *dup = mm_xstrdup(v), *save = NULL;
     for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long x;
-        if (n == max || mm_arg_int(cmd, "list", tok, 0, 1 << 22, &x)) { free(dup); return -1; }
-        if (x > 0) out[n++] = (int)x;
+        if (n == max || mm_arg_int(cmd, "list", tok, 0, 1 << 24, &x)) { free(dup); return -1; }
+        if (x > 0 || keep0) out[n++] = (int)x;
     }
     free(dup);
     return n;
 }
+static int parse_list(const char *cmd, const char *v, int *out, int max) { return parse_list_z(cmd, v, out, max, 0); }
 
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
-    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kv_bf16 = 0, no_repack = 0;
+    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kt = MM_KV_F32, vt = MM_KV_F32, no_repack = 0;
     int depths[16], n_depth = -1, ceilings = 1;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
     int img_w = 672, img_h = 672, img_prefill = 1;
     const char *img_file = NULL;
+    int dlist[16] = {0}, n_dl = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        int kr;
 #define NEXT() \
     if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -190,8 +196,16 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-r") || !strcmp(a, "--repeats")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1000, &reps)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
-        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 22, &depth)) return 2; }
-        else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth") || !strcmp(a, "--depths")) {
+            NEXT();
+            if ((n_dl = parse_list_z(cmd, v, dlist, 16, 1)) <= 0) return 2;
+            for (int j = 0; j < n_dl; j++)
+                if (dlist[j] < 0 || dlist[j] > (1 << 24) || (j && dlist[j] <= dlist[j - 1])) {
+                    fprintf(stderr, "minimax bench: %s: depths must rise, each in [0, %d]\n", a, 1 << 24);
+                    return 2;
+                }
+        }
+        else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--no-repack")) no_repack = 1;
         else if (!strcmp(a, "--isa")) {
             NEXT();
@@ -261,8 +275,9 @@ int mm_cli_bench(int argc, char **argv) {
     }
     for (int i = 0; i < n_pp; i++) max_len = pps[i] > max_len ? pps[i] : max_len;
     for (int i = 0; i < n_tg; i++) max_len = tgs[i] > max_len ? tgs[i] : max_len;
-    max_len += (int)depth;
-    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
+    max_len += dlist[n_dl - 1];
+    if (n_dl * (n_pp + n_tg) > 32) { fprintf(stderr, "minimax bench: at most 32 tests (depths x (-p + -n))\n"); mm_model_free(m); return 2; }
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt});
     if (!c) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); mm_model_free(m); return 1; }
     int32_t *ids = mm_xmalloc(sizeof(int32_t) * (size_t)max_len), *seq = mm_xcalloc((size_t)max_len, sizeof(int32_t));
     uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -275,17 +290,23 @@ int mm_cli_bench(int argc, char **argv) {
     bench_result res[32];
     int n_res = 0, rc = 0;
     mm_seq_state *at_depth = NULL; /* the sequence after the depth prefix, restored before every repeat */
-    if (depth > 0) {
-        mm_batch b = {.n_tokens = (int)depth, .token = ids, .seq = seq};
-        if (mm_decode(c, &b, logits) != 1 || !(at_depth = mm_seq_snapshot(c, 0))) {
+    const double state_bytes = (double)mm_state_bytes_kv(cfg, 0, kt, vt);
+    const double kv_per_tok = (double)(mm_state_bytes_kv(cfg, 1, kt, vt) - mm_state_bytes_kv(cfg, 0, kt, vt));
+    for (int di = 0; di < n_dl && !rc; di++) {
+    depth = dlist[di];
+    if (depth > 0) { /* extend the previous depth's prefix */
+        if (at_depth) rc = mm_seq_restore(c, 0, at_depth) != 0;
+        else mm_seq_reset(c, 0);
+        const int from = mm_seq_len(c, 0);
+        mm_batch b = {.n_tokens = (int)depth - from, .token = ids + from, .seq = seq};
+        mm_seq_state_free(at_depth);
+        at_depth = NULL;
+        if (rc || mm_decode(c, &b, logits) != 1 || !(at_depth = mm_seq_snapshot(c, 0))) {
             fprintf(stderr, "minimax bench: prefilling the depth of %ld tokens: %s\n", depth, mm_last_error());
             rc = 1;
         }
     }
     const int32_t *tids = ids + depth;
-    const double state_bytes = (double)mm_state_bytes(cfg, 0, kv_bf16);
-    const double kv_per_tok = (double)(mm_state_bytes(cfg, 1, kv_bf16) - mm_state_bytes(cfg, 0, kv_bf16));
-
     for (int k = 0; k < n_pp + n_tg && !rc; k++) {
         bench_result *r = &res[n_res++];
         memset(r, 0, sizeof *r);
@@ -322,14 +343,18 @@ int mm_cli_bench(int argc, char **argv) {
         r->tps = mm_bench_summarize(samples, (int)reps);
         if (r->pp) {
             r->gflops = forward_flops(cfg, depth, r->n, (int)ubatch) / r->n * r->tps.median / 1e9;
-            /* weights are read once per chunk */
-            r->gbs = ((double)st.bytes_total * ceil((double)r->n / ubatch) / r->n) * r->tps.median / 1e9;
+            /* weights are read once per chunk, and each chunk reads the KV cache up to its end once */
+            double kvb = 0;
+            for (int t0 = 0; t0 < r->n; t0 += (int)ubatch) kvb += kv_per_tok * (double)(depth + (t0 + ubatch < r->n ? t0 + ubatch : r->n));
+            r->gbs = (((double)st.bytes_total * ceil((double)r->n / ubatch) + kvb) / r->n) * r->tps.median / 1e9;
         } else {
             /* a decoded token reads its weights, the lightning states (read + write) and the KV cache so far */
             double bytes = (double)st.bytes_per_token + 2 * state_bytes + kv_per_tok * (depth + (r->n + 1) / 2.0);
             r->gbs = bytes * r->tps.median / 1e9;
             r->gflops = forward_flops(cfg, depth + r->n / 2, 1, 1) * r->tps.median / 1e9;
         }
+        r->depth = (int)depth;
+    }
     }
     image_bench ib;
     if (!rc && do_image && bench_image(m, c, img_file, img_w, img_h, (int)reps, ceilings, img_prefill, &ib) < 0) {
@@ -340,7 +365,7 @@ int mm_cli_bench(int argc, char **argv) {
         const char *isa = mm_kernels_isa();
         if (json) {
             json_t *o = json_pack("{s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "model", model, "threads", mm_get_threads(),
-                                  "isa", isa, "ubatch", (int)ubatch, "depth", (int)depth,
+                                  "isa", isa, "ubatch", (int)ubatch, "depth", dlist[0],
                                   "params", (json_int_t)st.n_params, "params_active", (json_int_t)st.n_params_active,
                                   "weight_bytes", (json_int_t)st.bytes_total, "bytes_per_token", (json_int_t)st.bytes_per_token,
                                   "packed_bytes", (json_int_t)st.bytes_packed);
@@ -362,8 +387,8 @@ int mm_cli_bench(int argc, char **argv) {
             for (int i = 0; i < n_res; i++) {
                 bench_result *r = &res[i];
                 double tot = r->t.lightning + r->t.softmax + r->t.moe + r->t.head + r->t.other;
-                json_array_append_new(arr, json_pack("{s:s, s:i, s:{s:f,s:f,s:f}, s:f, s:f, s:f, s:f, s:{s:f,s:f,s:f,s:f,s:f}}",
-                    "test", r->name, "tokens", r->n, "tokens_per_s", "median", r->tps.median, "min", r->tps.min, "max", r->tps.max,
+                json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:{s:f,s:f,s:f}, s:f, s:f, s:f, s:f, s:{s:f,s:f,s:f,s:f,s:f}}",
+                    "test", r->name, "tokens", r->n, "depth", r->depth, "tokens_per_s", "median", r->tps.median, "min", r->tps.min, "max", r->tps.max,
                     "gb_per_s", r->gbs, "pct_bandwidth", pct(r->gbs, bw.median), "gflop_per_s", r->gflops,
                     "pct_blas", pct(r->gflops, blas.median), "time_fraction", "lightning", r->t.lightning / tot,
                     "softmax", r->t.softmax / tot, "moe", r->t.moe / tot, "head", r->t.head / tot, "other", r->t.other / tot));

@@ -46,7 +46,7 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N       context size in tokens for the whole conversation (default 4096)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -b, --ubatch N         prefill chunk size in tokens (default 512)\n"
-            "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
+            MM_KV_HELP
             MM_SAMPLING_HELP
             "      --ignore-eos       do not end an answer at <end_of_sentence>\n"
             "  -h, --help             this help\n"
@@ -392,7 +392,7 @@ out:
 int mm_cli_chat(int argc, char **argv) {
     const char *model = NULL, *tokpath = NULL, *system = NULL, *mmproj = NULL;
     long n_predict = -1, n_ctx = 4096, threads = 0, ubatch = 512;
-    int kv_bf16 = 0, ignore_eos = 0;
+    int kt = MM_KV_F32, vt = MM_KV_F32, ignore_eos = 0;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
     for (int i = 1; i < argc; i++) {
@@ -410,7 +410,7 @@ int mm_cli_chat(int argc, char **argv) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEXT(); if (mm_arg_int(CMD, a, v, 8, 1L << 30, &n_ctx)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(CMD, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(CMD, a, v, 1, 65536, &ubatch)) return 2; }
-        else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if ((sr = mm_arg_kv(CMD, argc, argv, &i, &kt, &vt)) != 0) { if (sr < 0) return 2; }
         else if ((sr = mm_arg_sampling(CMD, argc, argv, &i, &sp)) != 0) { if (sr < 0) return 2; }
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else { fprintf(stderr, "minimax chat: unknown option '%s' (see --help)\n", a); return 2; }
@@ -444,7 +444,9 @@ int mm_cli_chat(int argc, char **argv) {
         goto out;
     }
     if (closing_tokens(&ch)) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
-    ch.c = mm_context_new(m, &(mm_context_params){.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
+    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
+    if (mm_cli_plan(CMD, m, &cp, 0)) goto out;
+    ch.c = mm_context_new(m, &cp);
     if (!ch.c) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
     if (!(ch.smp = mm_sampler_new(&sp, ch.cfg->vocab_size))) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
     ch.logits = mm_xmalloc(sizeof(float) * (size_t)ch.cfg->vocab_size);

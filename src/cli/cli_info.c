@@ -9,16 +9,20 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: minimax info -m DIR [-c N] [--kv-bf16]\n"
+            "usage: minimax info -m MODEL [-c N] [-ctk T] [-ctv T] [-np P] [-b N] [-t N]\n"
             "\n"
-            "Prints the parsed config, the layer layout, parameter counts, bytes by dtype, and the memory one\n"
-            "sequence needs at a context length (weights + lightning state + KV cache).\n"
+            "Prints the parsed config, the layer layout, parameter counts, bytes by dtype, and the memory plan of a\n"
+            "context: weights, lightning states, KV cache, scratch and the total, every sequence full to N tokens\n"
+            "(what run and serve check before they start), against the memory available now.\n"
             "\n"
-            "  -m, --model DIR   checkpoint directory\n"
-            "      --mmproj FILE the vision GGUF of a .gguf VL model\n"
-            "  -c, --ctx-size N  context length for the memory estimate (default 4096)\n"
-            "      --kv-bf16     estimate with a bf16 KV cache\n"
-            "  -h, --help        this help\n");
+            "  -m, --model MODEL      checkpoint directory or .gguf\n"
+            "      --mmproj FILE      the vision GGUF of a .gguf VL model\n"
+            "  -c, --ctx-size N       tokens per sequence (default 4096)\n"
+            "  -np, --parallel P      sequences (default 1)\n"
+            "  -b, --ubatch N         chunk size of the forward (default 512)\n"
+            "  -t, --threads N        compute threads (default: all cores)\n"
+            MM_KV_HELP
+            "  -h, --help             this help\n");
 }
 
 static void human(char *buf, size_t n, double bytes) {
@@ -30,16 +34,24 @@ static void human(char *buf, size_t n, double bytes) {
 
 int mm_cli_info(int argc, char **argv) {
     const char *cmd = "info", *model = NULL, *mmproj = NULL;
-    long n_ctx = 4096;
-    int kv_bf16 = 0;
+    long n_ctx = 4096, np = 1, ubatch = 512, threads = 0;
+    int kt = MM_KV_F32, vt = MM_KV_F32, kr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; model = v; }
         else if (!strcmp(a, "--mmproj")) { if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2; mmproj = v; }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1L << 40, &n_ctx)) return 2;
-        } else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 0x7fffffffL, &n_ctx)) return 2;
+        } else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 4096, &np)) return 2;
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2;
+        } else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) {
+            if (kr < 0) return 2;
+        }
         else { fprintf(stderr, "minimax info: unknown option '%s' (see --help)\n", a); return 2; }
     }
     if (!model) { fprintf(stderr, "minimax info: -m DIR is required\n"); return 2; }
@@ -48,7 +60,7 @@ int mm_cli_info(int argc, char **argv) {
     const mm_config *c = mm_model_config(m);
     mm_model_stats st;
     mm_model_get_stats(m, &st);
-    char b1[32], b2[32], b3[32], b4[32];
+    char b1[32], b2[32];
     printf("model            %s\n", model);
     printf("model_type       %s (%s dialect)\n", c->model_type, c->dialect == MM_DIALECT_REMOTE ? "remote-code" : "transformers-native");
     printf("vocab            %d\nhidden           %d\nlayers           %d (%d lightning, %d softmax)\n", c->vocab_size,
@@ -83,13 +95,26 @@ int mm_cli_info(int argc, char **argv) {
         }
     human(b2, sizeof b2, (double)st.bytes_per_token);
     printf("\nbytes per token  %s read per decoded token (weights of the chosen experts)\n", b2);
-    int64_t state = mm_state_bytes(c, 0, kv_bf16), kv = mm_state_bytes(c, n_ctx, kv_bf16) - state;
-    human(b1, sizeof b1, (double)state);
-    human(b2, sizeof b2, (double)kv);
-    human(b3, sizeof b3, (double)(st.bytes_total + state + kv));
-    human(b4, sizeof b4, (double)kv / (double)n_ctx);
-    printf("memory @ %ld tok lightning state %s + KV cache %s (%s/token, %s) = %s with weights\n", n_ctx, b1, b2, b4,
-           kv_bf16 ? "bf16" : "f32", b3);
+    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = (int)np, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
+    mm_mem_plan pl;
+    if (mm_mem_plan_get(m, &cp, (int)threads, &pl) < 0) {
+        fprintf(stderr, "minimax info: %s\n", mm_last_error());
+        mm_model_free(m);
+        return 1;
+    }
+    const int64_t kv1 = mm_state_bytes_kv(c, 1, kt, vt) - mm_state_bytes_kv(c, 0, kt, vt), avail = mm_mem_available();
+    human(b1, sizeof b1, (double)kv1);
+    printf("memory plan      %ld tokens x %ld sequences, -ctk %s -ctv %s (%s per token)\n", n_ctx, np, mm_kv_type_name(kt),
+           mm_kv_type_name(vt), b1);
+    const char *names[] = {"weights", "KV cache", "lightning", "scratch", "runtime", "total"};
+    const int64_t vals[] = {pl.weights, pl.kv, pl.lightning, pl.scratch, pl.runtime, pl.total};
+    for (int i = 0; i < 6; i++) {
+        human(b1, sizeof b1, (double)vals[i]);
+        printf("  %-14s %s\n", names[i], b1);
+    }
+    human(b1, sizeof b1, (double)avail);
+    if (mm_mem_plan_check(m, &cp, &pl, avail) < 0) printf("  does not fit   %s\n", mm_last_error());
+    else printf("  fits           in the %s available now\n", b1);
     mm_model_free(m);
     return 0;
 }

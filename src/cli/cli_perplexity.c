@@ -25,6 +25,7 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N     tokens per chunk (default 512)\n"
             "      --chunks N       score at most N chunks (default: all)\n"
             "      --kl-base FILE   base log-probabilities: written if absent, compared against if present\n"
+            MM_KV_HELP
             "  -t, --threads N      compute threads\n"
             "  -h, --help           this help\n");
 }
@@ -33,12 +34,14 @@ int mm_cli_perplexity(int argc, char **argv) {
     const char *cmd = "perplexity", *model = NULL, *file = NULL, *tokpath = NULL;
     mm_ppl_params pp = {.n_ctx = 512};
     long l;
+    int kr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(model = mm_arg_next(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { if (!(file = mm_arg_next(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--tokenizer")) { if (!(tokpath = mm_arg_next(cmd, argc, argv, &i))) return 2; }
+        else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &pp.type_k, &pp.type_v)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--kl-base")) { if (!(pp.kl_base = mm_arg_next(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 4, 1 << 24, &l)) return 2;

@@ -1,6 +1,7 @@
 /* cli_run.c — `minimax run`: prefill a prompt (token ids or text, optionally wrapped in the model's chat
  * template), then sample and stream tokens. */
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "text/mm_chat.h"
 #include "base/mm_common.h"
 #include "formats/mm_gguf.h"
+#include "model/mm_context.h"
 #include "text/mm_tokenizer.h"
 #include "minimax.h"
 
@@ -34,24 +36,115 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N       context size in tokens (default: prompt + n, at least 512)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -b, --ubatch N         prefill chunk size in tokens (default 512)\n"
-            "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
+            MM_KV_HELP
             MM_SAMPLING_HELP
             "      --stop TEXT        stop when the output ends with TEXT (repeatable)\n"
             "      --ignore-eos       do not stop at <end_of_sentence>\n"
             "      --print-ids        print the generated token ids on one line, space-separated\n"
-            "      --stats            print prefill/decode tokens/s and peak memory to stderr\n"
+            "      --stats            print the memory plan, prefill/decode tokens/s and peak memory to stderr\n"
+            "      --prompt-cache F   restore the state after the prompt from F when F holds a prefix of this prompt\n"
+            "                         (same model and KV types, else refused); otherwise prefill and save it to F\n"
             "  -h, --help             this help\n");
 }
 
 #define MAX_STOP 16
 #define MAX_IMAGES 64
 
+static volatile sig_atomic_t run_interrupted;
+static void on_run_sigint(int sig) {
+    (void)sig;
+    run_interrupted = 1;
+}
+
+/* Prompt cache file: "MMPCACHE", u32 version 1, u64 model fingerprint, i32 n, i32 ids[n], then the state of the
+ * sequence after those n tokens (mm_seq_state_save's format, which carries the KV types and shapes). */
+static const char PC_MAGIC[8] = {'M', 'M', 'P', 'C', 'A', 'C', 'H', 'E'};
+#define PC_VERSION 1u
+
+/* Restores the cached state when the file holds a proper prefix of ids[n]: its length; 0 when there is no file or it
+ * holds another prompt; -1 (message printed) for a file that is not a prompt cache, of another version, model or KV
+ * types, or damaged. */
+static int prompt_cache_load(const char *path, const mm_model *m, mm_context *c, const int32_t *ids, int n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char magic[8];
+    uint32_t ver = 0;
+    uint64_t fp = 0;
+    int32_t k = -1, *cids = NULL;
+    int rc = -1;
+    mm_seq_state *st = NULL;
+    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, PC_MAGIC, 8) || fread(&ver, 4, 1, f) != 1 || fread(&fp, 8, 1, f) != 1 ||
+        fread(&k, 4, 1, f) != 1) {
+        fprintf(stderr, "minimax run: %s is not a minimax prompt cache (delete it or name another file)\n", path);
+        goto done;
+    }
+    if (ver != PC_VERSION) {
+        fprintf(stderr, "minimax run: %s is a prompt cache of version %u; this build reads version %u (delete it)\n", path, ver, PC_VERSION);
+        goto done;
+    }
+    if (fp != mm_model_fingerprint(m)) {
+        fprintf(stderr, "minimax run: %s was made with another model (fingerprint %016llx, this model's %016llx); delete it or name "
+                        "another file\n", path, (unsigned long long)fp, (unsigned long long)mm_model_fingerprint(m));
+        goto done;
+    }
+    if (k < 0 || k > mm_context_n_ctx(c)) {
+        fprintf(stderr, "minimax run: %s: a cached prompt of %d tokens does not fit this context (-c %d)\n", path, k, mm_context_n_ctx(c));
+        goto done;
+    }
+    cids = mm_xmalloc(sizeof(int32_t) * (size_t)(k + 1));
+    if (fread(cids, sizeof(int32_t), (size_t)k, f) != (size_t)k || !(st = mm_seq_state_fread(c, f, path))) {
+        if (!st) fprintf(stderr, "minimax run: %s: %s\n", path, k && !st ? mm_last_error() : "truncated");
+        goto done;
+    }
+    if (mm_seq_state_len(st) != k) {
+        fprintf(stderr, "minimax run: %s: the state holds %d tokens, the header %d: damaged\n", path, mm_seq_state_len(st), k);
+        goto done;
+    }
+    if (k >= n || memcmp(cids, ids, sizeof(int32_t) * (size_t)k)) {
+        fprintf(stderr, "prompt cache: %s holds another prompt; prefilling this one and saving it\n", path);
+        rc = 0;
+        goto done;
+    }
+    if (mm_seq_restore(c, 0, st) < 0) {
+        fprintf(stderr, "minimax run: %s: %s\n", path, mm_last_error());
+        goto done;
+    }
+    fprintf(stderr, "prompt cache: restored %d of the prompt's %d tokens from %s\n", k, n, path);
+    rc = k;
+done:
+    mm_seq_state_free(st);
+    free(cids);
+    fclose(f);
+    return rc;
+}
+
+/* Saves sequence 0 (holding ids[n]) as a prompt cache: written to path.tmp, then renamed. */
+static int prompt_cache_save(const char *path, const mm_model *m, mm_context *c, const int32_t *ids, int n) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    mm_seq_state *st = mm_seq_snapshot(c, 0);
+    FILE *f = st ? fopen(tmp, "wb") : NULL;
+    const uint32_t ver = PC_VERSION;
+    const uint64_t fp = mm_model_fingerprint(m);
+    const int32_t k = n;
+    int ok = f && fwrite(PC_MAGIC, 8, 1, f) == 1 && fwrite(&ver, 4, 1, f) == 1 && fwrite(&fp, 8, 1, f) == 1 && fwrite(&k, 4, 1, f) == 1 &&
+             fwrite(ids, sizeof(int32_t), (size_t)n, f) == (size_t)n && mm_seq_state_fwrite(st, f) == 0;
+    if (f && fclose(f) != 0) ok = 0;
+    mm_seq_state_free(st);
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "minimax run: cannot write the prompt cache %s\n", path);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 int mm_cli_run(int argc, char **argv) {
-    const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL;
+    const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL, *pcache = NULL;
     const char *stops[MAX_STOP];
     const char *system = NULL, *images[MAX_IMAGES], *mmproj = NULL;
     int n_images = 0;
-    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kv_bf16 = 0, chat = 0;
+    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
     long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
@@ -79,7 +172,7 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 30, &n_ctx)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
-        else if (!strcmp(a, "--kv-bf16")) kv_bf16 = 1;
+        else if ((sr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) { if (sr < 0) return 2; }
         else if ((sr = mm_arg_sampling(cmd, argc, argv, &i, &sp)) != 0) { if (sr < 0) return 2; }
         else if (!strcmp(a, "--stop")) {
             NEXT();
@@ -89,6 +182,7 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(a, "--print-ids")) print_ids = 1;
         else if (!strcmp(a, "--stats")) stats = 1;
+        else if (!strcmp(a, "--prompt-cache")) { NEXT(); pcache = v; }
         else { fprintf(stderr, "minimax run: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
     }
@@ -99,6 +193,11 @@ int mm_cli_run(int argc, char **argv) {
     }
     if (chat && ids_arg) {
         fprintf(stderr, "minimax run: --chat/--system need a text prompt (-p TEXT or -f FILE), not --ids\n");
+        return 2;
+    }
+    if (pcache && n_images) {
+        fprintf(stderr, "minimax run: --prompt-cache cannot be combined with --image (the cache is keyed by token ids, "
+                        "which do not tell one image from another)\n");
         return 2;
     }
     if (chat && !parse_special) {
@@ -194,7 +293,9 @@ int mm_cli_run(int argc, char **argv) {
         fprintf(stderr, "minimax run: the prompt has %d tokens, more than the context size %ld (raise -c)\n", n, n_ctx);
         goto out;
     }
-    c = mm_context_new(m, &(mm_context_params){.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .kv_bf16 = kv_bf16});
+    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
+    if (mm_cli_plan("run", m, &cp, stats)) goto out;
+    c = mm_context_new(m, &cp);
     if (!c) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     smp = mm_sampler_new(&sp, cfg->vocab_size);
     if (!smp) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
@@ -206,8 +307,43 @@ int mm_cli_run(int argc, char **argv) {
     gen = mm_xmalloc(sizeof(int32_t) * (size_t)(n_predict + 1));
     int32_t *seqz = mm_xcalloc((size_t)n, sizeof(int32_t));
     double t0 = mm_time();
-    mm_batch b = {.n_tokens = n, .token = ids, .seq = seqz, .embd = embd};
-    int r = mm_decode(c, &b, logits);
+    int from = 0, r = 1;
+    if (pcache && (from = prompt_cache_load(pcache, m, c, ids, n)) < 0) { free(seqz); goto out; }
+    /* The prompt in chunks of -b tokens: a progress line on a terminal, Ctrl-C stops at a chunk boundary (the
+     * sequence then holds the chunks done, and --prompt-cache saves them so that a rerun continues). With a prompt
+     * cache the last token comes alone, after the state of the others is saved. */
+    const int end = pcache && from < n - 1 ? n - 1 : n, show = isatty(STDERR_FILENO) && end - from > ubatch;
+    run_interrupted = 0;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_run_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    int at = from;
+    while (at < end && r == 1 && !run_interrupted) {
+        const int k = end - at < ubatch ? end - at : (int)ubatch;
+        mm_batch pb = {.n_tokens = k, .token = ids + at, .seq = seqz, .embd = embd ? embd + at : NULL};
+        r = mm_decode(c, &pb, logits);
+        at += k;
+        if (show) {
+            const double dt = mm_time() - t0, tps = (at - from) / dt;
+            fprintf(stderr, "\rprefill %d/%d tokens, %.1f tokens/s, ETA %.0f s   ", at, n, tps, (n - at) / tps);
+            if (at == end || run_interrupted) fputc('\n', stderr);
+        }
+    }
+    sigaction(SIGINT, &old, NULL);
+    if (r == 1 && run_interrupted) {
+        fprintf(stderr, "minimax run: interrupted after %d of the prompt's %d tokens (a chunk boundary)", at, n);
+        if (pcache && at > from && prompt_cache_save(pcache, m, c, ids, at) == 0) fprintf(stderr, "; saved to %s, a rerun continues there", pcache);
+        fputc('\n', stderr);
+        free(seqz);
+        rc = 130;
+        goto out;
+    }
+    if (r == 1 && end < n) { /* the prompt cache: the state after all but the last token, then the last token */
+        mm_batch lb = {.n_tokens = 1, .token = ids + n - 1, .seq = seqz, .embd = embd ? embd + n - 1 : NULL};
+        r = prompt_cache_save(pcache, m, c, ids, n - 1) == 0 ? mm_decode(c, &lb, logits) : -1;
+    }
     free(seqz);
     double t_prefill = mm_time() - t0;
     if (r != 1) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }

@@ -44,7 +44,7 @@ static void usage(FILE *f) {
             "      --image-mem-mb N   memory for the preprocessed pixels of images not yet encoded, all requests together\n"
             "                         (default 1024; ~1.7 MiB per 336px patch; an image needing more: 413; while others\n"
             "                         hold it: 503)\n"
-            "      --kv-bf16          keep the KV cache in bf16 (half the memory)\n"
+            MM_KV_HELP
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
             "\n"
@@ -59,6 +59,7 @@ int mm_cli_serve(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long l;
+        int kr;
 #define NEXT() \
     if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -82,7 +83,7 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--image-max-pixels")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 34, &l)) return 2; p.image_max_pixels = l; }
         else if (!strcmp(a, "--image-mem-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 24, &l)) return 2; p.image_mem_bytes = (size_t)l << 20; }
         else if (!strcmp(a, "--image-max-count")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 64, &l)) return 2; p.image_max_count = (int)l; }
-        else if (!strcmp(a, "--kv-bf16")) p.kv_bf16 = 1;
+        else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &p.type_k, &p.type_v)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--parse-special")) p.parse_special = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }
         else { fprintf(stderr, "minimax serve: unknown option '%s' (see --help)\n", a); return 2; }

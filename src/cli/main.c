@@ -22,6 +22,7 @@ static const struct {
     {"quantize", mm_cli_quantize, "convert a checkpoint to a llama.cpp minimax-01 GGUF (bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)", 0},
     {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences", 0},
     {"imatrix", mm_cli_imatrix, "importance matrix (llama.cpp's format) of a model over a calibration text, for quantize --imatrix", 0},
+    {"niah", mm_cli_niah, "needle-in-a-haystack grid of lengths x depths: CSV, JSON and a PNG heatmap", 0},
     {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base", 1},
     {"train", mm_cli_train, "train a MiniMax-01 model from scratch on text (AdamW, WSD schedule, resumable checkpoints)", 0},
     {"train-tokenizer", mm_cli_train_tokenizer, "learn a byte-level BPE tokenizer.json (MiniMax's format) from text", 0},

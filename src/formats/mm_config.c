@@ -326,7 +326,23 @@ int mm_config_load(mm_config *c, const char *path) {
 }
 
 int64_t mm_state_bytes(const mm_config *c, int64_t n_ctx, int kv_bf16) {
-    int64_t lin = (int64_t)c->n_lightning * c->n_heads * c->head_dim * c->head_dim * 4;
-    int64_t kv = (int64_t)c->n_softmax * 2 * n_ctx * c->n_kv_heads * c->head_dim * (kv_bf16 ? 2 : 4);
-    return lin + kv;
+    return kv_bf16 ? mm_state_bytes_kv(c, n_ctx, MM_KV_BF16, MM_KV_BF16) : mm_state_bytes_kv(c, n_ctx, MM_KV_F32, MM_KV_F32);
+}
+
+int mm_kv_type_from_name(const char *name) {
+    const int t = mm_dtype_from_name(name);
+    return t >= 0 && mm_kv_type_ok((mm_dtype)t) ? t : -1;
+}
+
+const char *mm_kv_type_name(int type) {
+    static const char *names[] = {"f32", "f16", "bf16", "q8_0", "q4_0"};
+    return type >= 0 && type < 5 ? names[type] : "?";
+}
+
+int64_t mm_state_bytes_kv(const mm_config *c, int64_t n_ctx, int type_k, int type_v) {
+    if (mm_kv_type_name(type_k)[0] == '?' || mm_kv_type_name(type_v)[0] == '?') return -1;
+    const int64_t lin = (int64_t)c->n_lightning * c->n_heads * c->head_dim * c->head_dim * 4;
+    const int64_t row = (int64_t)c->n_kv_heads * (int64_t)(mm_kv_head_bytes((mm_dtype)type_k, c->head_dim) +
+                                                          mm_kv_head_bytes((mm_dtype)type_v, c->head_dim));
+    return lin + (int64_t)c->n_softmax * n_ctx * row;
 }

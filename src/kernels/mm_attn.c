@@ -3,11 +3,14 @@
  * key tile the scores come out key-major, Sᵀ [BK][R] = K·Qᵀ (sgemm4 reads the key rows as stored, no copy of
  * an f32 cache), the online softmax runs down the columns (softmax_cols, 16 query rows per vector), and the
  * outputs gain Pᵀᵀ·V (sgemm4 reading the weights through their strides and the value rows as stored).
- * A single token (decode) takes scores against the key rows with dots and the row-wise softmax instead. */
+ * A single token (decode) takes scores against the key rows with dots and the row-wise softmax instead.
+ * Both run over a range of key positions (attend_range); the whole causal range normalised is mm_attention,
+ * a sub-range unnormalised is mm_attention_part, and mm_attention_merge combines parts by the log-sum-exp. */
 #include "kernels/mm_attn.h"
 #include <math.h>
 #include <stdlib.h>
 #include "kernels/mm_kernels.h"
+#include "kernels/mm_quant.h"
 
 static int pad16(int D) { return (D + 15) / 16 * 16; }
 
@@ -16,32 +19,71 @@ size_t mm_attention_scratch(int G, int nq, int D) {
     return 2 * R * Dp + R * BK + 4 * R + 2 * Dp * BK;
 }
 
-/* A cached row as f32: d < D from the row, zeros up to Dp. */
-static inline void row_f32(const mm_kv_view *kv, const void *row, int D, int Dp, float *dst) {
-    if (kv->bf16) {
-        const uint16_t *r = row;
-        for (int d = 0; d < D; d++) dst[d] = mm_bf16_to_f32(r[d]);
-    } else {
-        memcpy(dst, row, sizeof(float) * (size_t)D);
+void mm_kv_store_row(mm_dtype t, void *dst, const float *src, int D) {
+    const int b = mm_dtype_block(t), full = D / b * b;
+    switch (t) {
+    case MM_F32: memcpy(dst, src, sizeof(float) * (size_t)D); return;
+    case MM_F16:
+        for (int d = 0; d < D; d++) ((uint16_t *)dst)[d] = mm_f32_to_f16(src[d]);
+        return;
+    case MM_BF16:
+        for (int d = 0; d < D; d++) ((uint16_t *)dst)[d] = mm_f32_to_bf16(src[d]);
+        return;
+    default: break;
     }
-    for (int d = D; d < Dp; d++) dst[d] = 0.0f;
+    float tail[MM_QK] = {0};                 /* the last block of a row whose D is not a multiple of the block */
+    if (D > full) memcpy(tail, src + full, sizeof(float) * (size_t)(D - full));
+    char *bd = (char *)dst + mm_row_bytes(t, full);
+    if (t == MM_Q8_0) {
+        if (full) mm_quantize_row_q8_0(src, dst, full);
+        if (D > full) mm_quantize_row_q8_0(tail, bd, MM_QK);
+    } else if (t == MM_Q4_0) {
+        if (full) mm_quantize_row_q4_0(src, dst, full);
+        if (D > full) mm_quantize_row_q4_0(tail, bd, MM_QK);
+    }
+}
+
+void mm_kv_load_row(mm_dtype t, const void *src, float *dst, int D) {
+    const int b = mm_dtype_block(t), full = D / b * b;
+    if (t == MM_F32) {
+        memcpy(dst, src, sizeof(float) * (size_t)D);
+        return;
+    }
+    if (full) mm_dequantize_row(t, src, dst, full);
+    if (D > full) {
+        float tail[MM_QK];
+        mm_dequantize_row(t, (const char *)src + mm_row_bytes(t, full), tail, b);
+        memcpy(dst + full, tail, sizeof(float) * (size_t)(D - full));
+    }
 }
 
 /* Rows [p0, p0 + nk) of keys (vals = 0) or values (vals = 1) as f32 rows of Dp: the cache itself when it is f32
- * rows of exactly Dp elements (*ld = its stride in floats), else a converted copy in buf (*ld = Dp). */
+ * rows of exactly Dp elements (*ld = its stride in floats), else rows dequantized into buf (*ld = Dp). */
 static const float *load_rows(const mm_kv_view *kv, int vals, int64_t p0, int nk, int D, int Dp, float *buf, size_t *ld) {
-    if (!kv->bf16 && D == Dp && kv->stride % sizeof(float) == 0) {
-        *ld = kv->stride / sizeof(float);
+    const mm_dtype t = vals ? kv->vt : kv->kt;
+    const size_t stride = vals ? kv->vstride : kv->kstride;
+    if (t == MM_F32 && D == Dp && stride % sizeof(float) == 0) {
+        *ld = stride / sizeof(float);
         return vals ? mm_kv_vrow(kv, p0) : mm_kv_krow(kv, p0);
     }
-    for (int j = 0; j < nk; j++) row_f32(kv, vals ? mm_kv_vrow(kv, p0 + j) : mm_kv_krow(kv, p0 + j), D, Dp, buf + (size_t)j * Dp);
+    for (int j = 0; j < nk; j++) {
+        float *dst = buf + (size_t)j * Dp;
+        mm_kv_load_row(t, vals ? mm_kv_vrow(kv, p0 + j) : mm_kv_krow(kv, p0 + j), dst, D);
+        for (int d = D; d < Dp; d++) dst[d] = 0.0f;
+    }
     *ld = (size_t)Dp;
     return buf;
 }
 
-/* Decode: one token's G heads against the keys, rows of scores s[g·BK + j], row-wise online softmax. */
-static void attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t npos, const mm_kv_view *kv, int D, int Dp,
-                       float scale, float *o, float *scratch) {
+/* The result of attend_range: unnormalised outputs O (row r at O + r·Dp), running max m[r] and sum l[r], all in
+ * the scratch. Row r = token r / G, head r % G. */
+typedef struct {
+    float *O, *m, *l;
+} att_acc;
+
+/* Decode: one token's G heads against the keys [kb, ke), rows of scores s[g·BK + j], row-wise online softmax. */
+static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t kb, int64_t ke, const mm_kv_view *kv, int D,
+                          int Dp, float scale, float *scratch) {
     const int BK = MM_ATT_BK;
     float *Q = scratch, *O = Q + (size_t)G * Dp, *S = O + (size_t)G * Dp, *m = S + (size_t)G * BK, *l = m + G;
     float *KB = l + G, *VB = KB + (size_t)Dp * BK;
@@ -51,8 +93,8 @@ static void attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t n
         m[g] = -INFINITY, l[g] = 0.0f;
     }
     memset(O, 0, sizeof(float) * (size_t)G * Dp);
-    for (int64_t p0 = 0; p0 < npos; p0 += BK) {
-        const int nk = npos - p0 < BK ? (int)(npos - p0) : BK;
+    for (int64_t p0 = kb; p0 < ke; p0 += BK) {
+        const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
         size_t ldk, ldv;
         const float *kp = load_rows(kv, 0, p0, nk, D, Dp, KB, &ldk);
         ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
@@ -71,18 +113,13 @@ static void attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t n
                 ks->sgemm4(G - g0 < 4 ? G - g0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + (size_t)g0 * BK, (size_t)BK, 1,
                            vp + d0, ldv, O + (size_t)g0 * Dp + d0, (size_t)Dp, 1);
     }
-    for (int g = 0; g < G; g++)
-        for (int d = 0; d < D; d++) o[(size_t)g * D + d] = O[(size_t)g * Dp + d] / l[g];
+    return (att_acc){O, m, l};
 }
 
-void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const mm_kv_view *kv, int D, float scale, float *o,
-                  size_t os, float *scratch) {
-    const mm_kernel_set *ks = mm_kernels_get();
-    const int Dp = pad16(D), BK = MM_ATT_BK;
-    if (nq == 1) {
-        attend_one(ks, q, G, pos0 + 1, kv, D, Dp, scale, o, scratch);
-        return;
-    }
+/* A block of nq > 1 tokens at positions pos0.. against the keys [kb, ke), causal. */
+static att_acc attend_block(const mm_kernel_set *ks, const float *q, size_t qs, int G, int nq, int64_t pos0, int64_t kb, int64_t ke,
+                            const mm_kv_view *kv, int D, int Dp, float scale, float *scratch) {
+    const int BK = MM_ATT_BK;
     const int R0 = G * nq, R = pad16(R0);      /* query rows: row r = token r / G, head r % G; padded rows are zero */
     float *QT = scratch;                       /* [Dp][R] scaled queries, transposed */
     float *O = QT + (size_t)Dp * R;            /* [R][Dp] outputs, unnormalised */
@@ -97,9 +134,8 @@ void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const 
     }
     for (int r = 0; r < R; r++) m[r] = -INFINITY, l[r] = 0.0f;
     memset(O, 0, sizeof(float) * (size_t)R * Dp);
-    const int64_t end = pos0 + nq; /* keys [0, end) */
-    for (int64_t p0 = 0; p0 < end; p0 += BK) {
-        const int nk = end - p0 < BK ? (int)(end - p0) : BK;
+    for (int64_t p0 = kb; p0 < ke; p0 += BK) {
+        const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
         size_t ldk, ldv;
         const float *kp = load_rows(kv, 0, p0, nk, D, Dp, KB, &ldk);
         for (int j0 = 0; j0 < nk; j0 += 4)
@@ -123,10 +159,52 @@ void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const 
                 ks->sgemm4(R0 - r0 < 4 ? R0 - r0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + r0, 1, (size_t)R, vp + d0, ldv,
                            O + (size_t)r0 * Dp + d0, (size_t)Dp, 1);
     }
-    for (int r = 0; r < R0; r++) {
+    return (att_acc){O, m, l};
+}
+
+static att_acc attend_range(const float *q, size_t qs, int G, int nq, int64_t pos0, const mm_kv_view *kv, int D, float scale,
+                            int64_t kb, int64_t ke, float *scratch) {
+    const mm_kernel_set *ks = mm_kernels_get();
+    if (nq == 1) return attend_one(ks, q, G, kb, ke, kv, D, pad16(D), scale, scratch);
+    return attend_block(ks, q, qs, G, nq, pos0, kb, ke, kv, D, pad16(D), scale, scratch);
+}
+
+void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const mm_kv_view *kv, int D, float scale, float *o,
+                  size_t os, float *scratch) {
+    const int Dp = pad16(D);
+    const att_acc a = attend_range(q, qs, G, nq, pos0, kv, D, scale, 0, pos0 + nq, scratch);
+    for (int r = 0; r < G * nq; r++) {
         float *orow = o + (size_t)(r / G) * os + (size_t)(r % G) * D;
-        const float inv = 1.0f / l[r];
-        for (int d = 0; d < D; d++) orow[d] = O[(size_t)r * Dp + d] * inv;
+        const float inv = 1.0f / a.l[r];
+        for (int d = 0; d < D; d++) orow[d] = a.O[(size_t)r * Dp + d] * inv;
+    }
+}
+
+void mm_attention_part(const float *q, size_t qs, int G, int nq, int64_t pos0, const mm_kv_view *kv, int D, float scale,
+                       int64_t kb, int64_t ke, float *O, float *m, float *l, float *scratch) {
+    const int Dp = pad16(D);
+    const att_acc a = attend_range(q, qs, G, nq, pos0, kv, D, scale, kb, ke, scratch);
+    for (int r = 0; r < G * nq; r++) {
+        memcpy(O + (size_t)r * D, a.O + (size_t)r * Dp, sizeof(float) * (size_t)D);
+        m[r] = a.m[r], l[r] = a.l[r];
+    }
+}
+
+void mm_attention_merge(int G, int nq, int D, int n, const float *O, size_t ps, const float *m, const float *l, float *o, size_t os) {
+    const int R = G * nq;
+    for (int r = 0; r < R; r++) {
+        float mx = -INFINITY;
+        for (int j = 0; j < n; j++) mx = m[(size_t)j * ps + r] > mx ? m[(size_t)j * ps + r] : mx;
+        float *orow = o + (size_t)(r / G) * os + (size_t)(r % G) * D, sum = 0.0f;
+        for (int d = 0; d < D; d++) orow[d] = 0.0f;
+        for (int j = 0; j < n; j++) {
+            const float w = expf(m[(size_t)j * ps + r] - mx);
+            const float *Oj = O + (size_t)j * ps + (size_t)r * D;
+            sum += w * l[(size_t)j * ps + r];
+            for (int d = 0; d < D; d++) orow[d] += w * Oj[d];
+        }
+        const float inv = 1.0f / sum;
+        for (int d = 0; d < D; d++) orow[d] *= inv;
     }
 }
 
@@ -141,7 +219,7 @@ void mm_attention_ref(const float *q, size_t qs, int G, int nq, int64_t pos0, co
             const int64_t n = pos0 + i + 1;
             double mx = -INFINITY, sum = 0;
             for (int64_t p = 0; p < n; p++) {
-                row_f32(kv, mm_kv_krow(kv, p), D, D, row);
+                mm_kv_load_row(kv->kt, mm_kv_krow(kv, p), row, D);
                 double s = 0;
                 for (int d = 0; d < D; d++) s += (double)qv[d] * row[d];
                 w[p] = s * scale;
@@ -151,7 +229,7 @@ void mm_attention_ref(const float *q, size_t qs, int G, int nq, int64_t pos0, co
             for (int64_t p = 0; p < n; p++) {
                 w[p] = exp(w[p] - mx);
                 sum += w[p];
-                row_f32(kv, mm_kv_vrow(kv, p), D, D, row);
+                mm_kv_load_row(kv->vt, mm_kv_vrow(kv, p), row, D);
                 for (int d = 0; d < D; d++) acc[d] += w[p] * row[d];
             }
             for (int d = 0; d < D; d++) o[(size_t)i * os + (size_t)g * D + d] = (float)(acc[d] / sum);

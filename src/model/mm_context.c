@@ -27,7 +27,14 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->n_ctx = p && p->n_ctx > 0 ? p->n_ctx : 4096;
     c->n_seq = p && p->n_seq_max > 0 ? p->n_seq_max : 1;
     c->n_ubatch = p && p->n_ubatch > 0 ? p->n_ubatch : 512;
-    c->kv_bf16 = p ? p->kv_bf16 != 0 : 0;
+    const int bf = p && p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32;
+    const int tk = p && p->type_k ? p->type_k : bf, tv = p && p->type_v ? p->type_v : bf;
+    if (!mm_kv_type_ok((mm_dtype)tk) || !mm_kv_type_ok((mm_dtype)tv) || tk < 0 || tv < 0) {
+        mm_set_error("context: KV cache type %d is not one of f32, f16, bf16, q8_0, q4_0", mm_kv_type_ok((mm_dtype)tk) ? tv : tk);
+        free(c);
+        return NULL;
+    }
+    c->kt = (mm_dtype)tk, c->vt = (mm_dtype)tv;
     if (c->n_seq > 4096) {
         mm_set_error("context: n_seq_max %d is more than 4096 sequences", c->n_seq);
         free(c);
@@ -40,7 +47,7 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     }
     const size_t T = (size_t)c->n_ubatch, H = (size_t)cfg->hidden_size, NHD = (size_t)cfg->n_heads * cfg->head_dim;
     const size_t I = (size_t)cfg->intermediate_size;
-    size_t bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I;
+    size_t bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I; /* mm_context_scratch_bytes counts the buffers below */
     c->x = mm_xaligned(sizeof(float) * T * H);
     c->h = mm_xaligned(sizeof(float) * T * H);
     c->a = mm_xaligned(sizeof(float) * T * H);
@@ -54,6 +61,13 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->moe_u = mm_xaligned(sizeof(float) * TK * I);
     if (mm_pp_driver(m)) mm_pp_ctx_new(c);
     return c;
+}
+
+size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch) {
+    const size_t T = (size_t)n_ubatch, H = (size_t)cfg->hidden_size, NHD = (size_t)cfg->n_heads * cfg->head_dim;
+    const size_t I = (size_t)cfg->intermediate_size, bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I;
+    const size_t TK = T * (size_t)(cfg->n_experts_per_tok > 0 ? cfg->n_experts_per_tok : 1);
+    return sizeof(float) * (3 * T * H + T * bigw + 2 * T * NHD + 2 * TK * H + 2 * TK * I);
 }
 
 static void seq_free(const mm_config *cfg, mm_seq *s) {
@@ -96,15 +110,15 @@ int mm_seq_reserve(mm_context *c, mm_seq *s, int need) {
     int cap = s->cap ? s->cap : 256;
     while (cap < need) cap = cap > c->n_ctx / 2 ? c->n_ctx : cap * 2;
     if (cap > c->n_ctx) cap = c->n_ctx;
-    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
+    const size_t krow = mm_kv_row_bytes(c, 0), vrow = mm_kv_row_bytes(c, 1);
     for (int i = c->model->soft_begin; i < c->model->soft_end; i++) {
-        void *k = realloc(s->k[i], row * (size_t)cap);
+        void *k = realloc(s->k[i], krow * (size_t)cap);
         if (k) s->k[i] = k;
-        void *v = k ? realloc(s->v[i], row * (size_t)cap) : NULL;
+        void *v = k ? realloc(s->v[i], vrow * (size_t)cap) : NULL;
         if (v) s->v[i] = v;
         if (!k || !v) {
             mm_set_error("out of memory growing the KV cache to %d positions (%.1f MiB per layer)", cap,
-                         (double)row * cap * 2 / (1 << 20));
+                         (double)(krow + vrow) * cap / (1 << 20));
             return -1;
         }
     }
@@ -140,15 +154,20 @@ void mm_seq_reset(mm_context *c, int seq) {
 
 /* ---------------------------------------------------------------- snapshots */
 struct mm_seq_state {
-    int len, kv_bf16;
+    int len;
+    mm_dtype kt, vt;    /* KV element types of keys and values */
     int n_lightning, n_softmax, n_heads, head_dim, n_kv_heads;
     int layer_begin, layer_end; /* the layers whose state it holds (a pipeline stage's, or all) */
     int lin_n, soft_begin, soft_end;
     float *lstate;      /* [n_lightning][NH][D][D] or NULL (all zeros) */
-    void **k, **v;      /* [n_softmax] each [len][NKV·D] */
+    void **k, **v;      /* [n_softmax] each [len][NKV] head rows */
     mm_pp *pp;          /* rank 0 of a pipeline: the other ranks hold their parts under id pp_snap */
     int64_t pp_snap;
 };
+
+static size_t state_row_bytes(const mm_seq_state *s, int v) {
+    return (size_t)s->n_kv_heads * mm_kv_head_bytes(v ? s->vt : s->kt, s->head_dim);
+}
 
 static int seq_state_compatible(const mm_context *c, const mm_seq_state *s) {
     const mm_config *cfg = &c->model->cfg;
@@ -162,9 +181,9 @@ static int seq_state_compatible(const mm_context *c, const mm_seq_state *s) {
                      s->layer_end, c->model->layer_begin, c->model->layer_end);
         return 0;
     }
-    if (s->kv_bf16 != c->kv_bf16) {
-        mm_set_error("sequence state KV type (%s) differs from this context's (%s)", s->kv_bf16 ? "bf16" : "f32",
-                     c->kv_bf16 ? "bf16" : "f32");
+    if (s->kt != c->kt || s->vt != c->vt) {
+        mm_set_error("sequence state KV types (-ctk %s -ctv %s) differ from this context's (-ctk %s -ctv %s)", mm_kv_type_name(s->kt),
+                     mm_kv_type_name(s->vt), mm_kv_type_name(c->kt), mm_kv_type_name(c->vt));
         return 0;
     }
     if (s->len > c->n_ctx) {
@@ -179,7 +198,7 @@ static mm_seq_state *state_alloc(const mm_context *c, int len) {
     mm_seq_state *st = calloc(1, sizeof *st);
     if (!st) goto oom;
     st->len = len;
-    st->kv_bf16 = c->kv_bf16;
+    st->kt = c->kt, st->vt = c->vt;
     st->n_lightning = cfg->n_lightning;
     st->n_softmax = cfg->n_softmax;
     st->n_heads = cfg->n_heads;
@@ -193,10 +212,9 @@ static mm_seq_state *state_alloc(const mm_context *c, int len) {
     st->k = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
     st->v = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
     if (!st->k || !st->v) goto oom;
-    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
     for (int i = st->soft_begin; i < st->soft_end; i++) {
-        st->k[i] = malloc(row * (size_t)len + 1);
-        st->v[i] = malloc(row * (size_t)len + 1);
+        st->k[i] = malloc(state_row_bytes(st, 0) * (size_t)len + 1);
+        st->v[i] = malloc(state_row_bytes(st, 1) * (size_t)len + 1);
         if (!st->k[i] || !st->v[i]) goto oom;
     }
     return st;
@@ -223,7 +241,7 @@ int mm_seq_state_len(const mm_seq_state *s) { return s->len; }
 
 size_t mm_seq_state_bytes(const mm_seq_state *s) {
     size_t l = s->lstate ? (size_t)s->lin_n * s->n_heads * s->head_dim * s->head_dim * 4 : 0;
-    return l + (size_t)(s->soft_end - s->soft_begin) * 2 * s->len * s->n_kv_heads * s->head_dim * (s->kv_bf16 ? 2 : 4);
+    return l + (size_t)(s->soft_end - s->soft_begin) * s->len * (state_row_bytes(s, 0) + state_row_bytes(s, 1));
 }
 
 static mm_seq_state *snapshot_local(const mm_context *c, int seq) {
@@ -231,7 +249,6 @@ static mm_seq_state *snapshot_local(const mm_context *c, int seq) {
         mm_set_error("snapshot: sequence id %d out of range [0, %d)", seq, c->n_seq);
         return NULL;
     }
-    const mm_config *cfg = &c->model->cfg;
     const mm_seq *s = &c->seqs[seq];
     mm_seq_state *st = state_alloc(c, s->len);
     if (!st) return NULL;
@@ -244,10 +261,9 @@ static mm_seq_state *snapshot_local(const mm_context *c, int seq) {
         }
         memcpy(st->lstate, s->lstate, n);
     }
-    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
     for (int i = st->soft_begin; i < st->soft_end && s->len; i++) {
-        memcpy(st->k[i], s->k[i], row * (size_t)s->len);
-        memcpy(st->v[i], s->v[i], row * (size_t)s->len);
+        memcpy(st->k[i], s->k[i], state_row_bytes(st, 0) * (size_t)s->len);
+        memcpy(st->v[i], s->v[i], state_row_bytes(st, 1) * (size_t)s->len);
     }
     return st;
 }
@@ -258,7 +274,6 @@ static int restore_local(mm_context *c, int seq, const mm_seq_state *st) {
         return -1;
     }
     if (!seq_state_compatible(c, st)) return -1;
-    const mm_config *cfg = &c->model->cfg;
     mm_seq *s = &c->seqs[seq];
     if (mm_seq_reserve(c, s, st->len) < 0) return -1;
     if (st->lstate) {
@@ -267,10 +282,9 @@ static int restore_local(mm_context *c, int seq, const mm_seq_state *st) {
     } else if (s->lstate) {
         memset(s->lstate, 0, lstate_all(c->model) * sizeof(float));
     }
-    const size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * mm_kv_elem(c);
     for (int i = st->soft_begin; i < st->soft_end && st->len; i++) {
-        memcpy(s->k[i], st->k[i], row * (size_t)st->len);
-        memcpy(s->v[i], st->v[i], row * (size_t)st->len);
+        memcpy(s->k[i], st->k[i], state_row_bytes(st, 0) * (size_t)st->len);
+        memcpy(s->v[i], st->v[i], state_row_bytes(st, 1) * (size_t)st->len);
     }
     s->len = st->len;
     return 0;
@@ -307,9 +321,11 @@ int mm_seq_copy(mm_context *c, int dst, int src) {
     return r;
 }
 
-/* File format (little-endian): "MMSEQST1", int32 len, kv_bf16, n_lightning, n_softmax, n_heads, head_dim,
- * n_kv_heads, has_lstate; then the lightning states (f32) if present; then K and V of each softmax layer. */
-static const char MM_STATE_MAGIC[8] = {'M', 'M', 'S', 'E', 'Q', 'S', 'T', '1'};
+/* File format (little-endian): "MMSEQST2", int32 len, type_k, type_v, n_lightning, n_softmax, n_heads, head_dim,
+ * n_kv_heads, has_lstate; then the lightning states (f32) if present; then K and V of each softmax layer (head rows
+ * of their types). "MMSEQST1" files (int32 kv_bf16 in place of the two types) still load. */
+static const char MM_STATE_MAGIC[8] = {'M', 'M', 'S', 'E', 'Q', 'S', 'T', '2'};
+static const char MM_STATE_MAGIC_V1[8] = {'M', 'M', 'S', 'E', 'Q', 'S', 'T', '1'};
 
 int mm_seq_state_save(const mm_seq_state *s, const char *path) {
     if (s->layer_begin != 0 || s->layer_end != s->n_lightning + s->n_softmax) {
@@ -322,15 +338,7 @@ int mm_seq_state_save(const mm_seq_state *s, const char *path) {
         mm_set_error("%s: cannot write state: %s", path, strerror(errno));
         return -1;
     }
-    int32_t hdr[8] = {s->len, s->kv_bf16, s->n_lightning, s->n_softmax, s->n_heads, s->head_dim, s->n_kv_heads, s->lstate != NULL};
-    int ok = fwrite(MM_STATE_MAGIC, 8, 1, f) == 1 && fwrite(hdr, sizeof hdr, 1, f) == 1;
-    if (ok && s->lstate) {
-        size_t n = (size_t)s->n_lightning * s->n_heads * s->head_dim * s->head_dim;
-        ok = fwrite(s->lstate, sizeof(float), n, f) == n;
-    }
-    const size_t row = (size_t)s->n_kv_heads * s->head_dim * (s->kv_bf16 ? 2 : 4);
-    for (int i = 0; ok && i < s->n_softmax && s->len; i++)
-        ok = fwrite(s->k[i], row, (size_t)s->len, f) == (size_t)s->len && fwrite(s->v[i], row, (size_t)s->len, f) == (size_t)s->len;
+    int ok = mm_seq_state_fwrite(s, f) == 0;
     if (fclose(f) != 0) ok = 0;
     if (!ok) {
         mm_set_error("%s: writing the state failed: %s", path, strerror(errno));
@@ -339,48 +347,76 @@ int mm_seq_state_save(const mm_seq_state *s, const char *path) {
     return 0;
 }
 
+int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f) {
+    int32_t hdr[9] = {s->len, (int32_t)s->kt, (int32_t)s->vt, s->n_lightning, s->n_softmax, s->n_heads, s->head_dim, s->n_kv_heads,
+                      s->lstate != NULL};
+    int ok = fwrite(MM_STATE_MAGIC, 8, 1, f) == 1 && fwrite(hdr, sizeof hdr, 1, f) == 1;
+    if (ok && s->lstate) {
+        size_t n = (size_t)s->n_lightning * s->n_heads * s->head_dim * s->head_dim;
+        ok = fwrite(s->lstate, sizeof(float), n, f) == n;
+    }
+    for (int i = 0; ok && i < s->n_softmax && s->len; i++)
+        ok = fwrite(s->k[i], state_row_bytes(s, 0), (size_t)s->len, f) == (size_t)s->len &&
+             fwrite(s->v[i], state_row_bytes(s, 1), (size_t)s->len, f) == (size_t)s->len;
+    return ok ? 0 : -1;
+}
+
 mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         mm_set_error("%s: cannot read state: %s", path, strerror(errno));
         return NULL;
     }
+    mm_seq_state *st = mm_seq_state_fread(c, f, path);
+    fclose(f);
+    return st;
+}
+
+mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path) {
     char magic[8];
-    int32_t hdr[8];
+    int32_t hdr[9];
     mm_seq_state *st = NULL;
-    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, MM_STATE_MAGIC, 8) || fread(hdr, sizeof hdr, 1, f) != 1) {
+    int v1 = 0;
+    if (fread(magic, 8, 1, f) != 1 || (memcmp(magic, MM_STATE_MAGIC, 8) && !(v1 = !memcmp(magic, MM_STATE_MAGIC_V1, 8))) ||
+        fread(hdr + v1, sizeof(int32_t), 9 - (size_t)v1, f) != 9 - (size_t)v1) {
         mm_set_error("%s: not a minimax sequence state file", path);
+        goto fail;
+    }
+    if (v1) { /* len, kv_bf16, ... → len, type_k, type_v, ... */
+        hdr[0] = hdr[1];
+        hdr[1] = hdr[2] = hdr[2] ? MM_KV_BF16 : MM_KV_F32;
+    }
+    if (!mm_kv_type_ok((mm_dtype)hdr[1]) || !mm_kv_type_ok((mm_dtype)hdr[2])) {
+        mm_set_error("%s: state file names KV types %d/%d, not KV cache types", path, hdr[1], hdr[2]);
         goto fail;
     }
     /* a file holds a whole model's states: layers [0, n_lightning + n_softmax), summed without overflow (the counts
      * are the file's, checked against the model only below) */
-    const int64_t layer_end = (int64_t)hdr[2] + hdr[3];
-    mm_seq_state probe = {.len = hdr[0], .kv_bf16 = hdr[1], .n_lightning = hdr[2], .n_softmax = hdr[3],
-                          .n_heads = hdr[4], .head_dim = hdr[5], .n_kv_heads = hdr[6],
+    const int64_t layer_end = (int64_t)hdr[3] + hdr[4];
+    mm_seq_state probe = {.len = hdr[0], .kt = (mm_dtype)hdr[1], .vt = (mm_dtype)hdr[2], .n_lightning = hdr[3], .n_softmax = hdr[4],
+                          .n_heads = hdr[5], .head_dim = hdr[6], .n_kv_heads = hdr[7],
                           .layer_end = layer_end < 0 || layer_end > INT32_MAX ? -1 : (int)layer_end};
     if (probe.len < 0 || !seq_state_compatible(c, &probe)) {
         mm_error_prefix("%s", path);
         goto fail;
     }
     if (!(st = state_alloc(c, probe.len))) goto fail;
-    if (hdr[7]) {
+    if (hdr[8]) {
         size_t n = (size_t)st->n_lightning * st->n_heads * st->head_dim * st->head_dim;
         if (!(st->lstate = malloc(n * sizeof(float))) || fread(st->lstate, sizeof(float), n, f) != n) goto truncated;
     }
-    const size_t row = (size_t)st->n_kv_heads * st->head_dim * (st->kv_bf16 ? 2 : 4);
     for (int i = st->soft_begin; i < st->soft_end && st->len; i++)
-        if (fread(st->k[i], row, (size_t)st->len, f) != (size_t)st->len || fread(st->v[i], row, (size_t)st->len, f) != (size_t)st->len)
+        if (fread(st->k[i], state_row_bytes(st, 0), (size_t)st->len, f) != (size_t)st->len ||
+            fread(st->v[i], state_row_bytes(st, 1), (size_t)st->len, f) != (size_t)st->len)
             goto truncated;
     if (fgetc(f) != EOF) {
         mm_set_error("%s: state file has trailing bytes", path);
         goto fail;
     }
-    fclose(f);
     return st;
 truncated:
     mm_set_error("%s: state file is truncated", path);
 fail:
     mm_seq_state_free(st);
-    fclose(f);
     return NULL;
 }

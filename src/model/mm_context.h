@@ -2,12 +2,13 @@
  * scratch buffers of one forward chunk. */
 #ifndef MM_CONTEXT_H
 #define MM_CONTEXT_H
+#include <stdio.h>
 #include "model/mm_model.h"
 
 typedef struct {
     int len;            /* tokens in the sequence so far (= position of the next token) */
     float *lstate;      /* [n_lightning][NH][D][D] fp32 states, rows = key dim; NULL until first use (= zeros) */
-    void **k, **v;      /* [n_softmax] each [cap][NKV·D] post-RoPE keys / values (f32 or bf16) */
+    void **k, **v;      /* [n_softmax] each [cap][NKV] head rows of post-RoPE keys / values (types kt / vt) */
     int cap;            /* KV positions allocated */
 } mm_seq;
 
@@ -20,7 +21,9 @@ typedef struct {
 
 struct mm_context {
     const mm_model *model;
-    int n_ctx, n_seq, n_ubatch, kv_bf16;
+    int n_ctx, n_seq, n_ubatch;
+    mm_dtype kt, vt;    /* KV cache element types of keys and values */
+    int att_split;      /* split attention: 0 automatic (4 items per thread), 1 never, N > 1 N parts where the keys allow */
     int pp_id;          /* its id on every rank of a pipeline (mm_pipeline.h); 0 for a single process */
     mm_seq *seqs;       /* [n_seq] */
     mm_timings timings; /* time per op type */
@@ -37,7 +40,16 @@ struct mm_context {
     float *moe_u;       /* [T·K, I]  up projections */
 };
 
-static inline size_t mm_kv_elem(const mm_context *c) { return c->kv_bf16 ? 2 : 4; }
+/* Bytes of one position's keys (v = 0) or values (v = 1) in a sequence's cache: NKV head rows. */
+static inline size_t mm_kv_row_bytes(const mm_context *c, int v) {
+    return (size_t)c->model->cfg.n_kv_heads * mm_kv_head_bytes(v ? c->vt : c->kt, c->model->cfg.head_dim);
+}
+/* Bytes of the chunk scratch buffers mm_context_new allocates for n_ubatch tokens (x .. moe_u above). */
+size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch);
+/* A sequence state (mm_seq_state_save's format) written to / read from an open file: the reader expects the state
+ * to end the file (path names it in errors). -1 / NULL with an error. */
+int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f);
+mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path);
 /* Make room for positions up to need (exclusive) in a sequence's KV cache. -1 with an error on OOM. */
 int mm_seq_reserve(mm_context *c, mm_seq *s, int need);
 /* Allocates a sequence's zero lightning state on first use. -1 with an error on OOM. */

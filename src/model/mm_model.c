@@ -257,6 +257,7 @@ static void pack_model(mm_model *m) {
             t->pack = at;
             at += (bytes + 63) / 64 * 64;
             m->bytes_packed += (int64_t)bytes;
+            m->bytes_packed_src += (int64_t)t->nbytes;
             mm_release_file_pages(t->data, t->nbytes);
         }
     }
@@ -415,6 +416,29 @@ fail:
 
 const mm_config *mm_model_config(const mm_model *m) { return &m->cfg; }
 const char *mm_model_path(const mm_model *m) { return m->path; }
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t mm_model_fingerprint(const mm_model *m) {
+    const mm_config *c = &m->cfg;
+    const int32_t dims[] = {c->vocab_size, c->hidden_size, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->rotary_dim,
+                            c->intermediate_size, c->n_experts, c->n_experts_per_tok};
+    uint64_t h = fnv(0xcbf29ce484222325ull, dims, sizeof dims);
+    h = fnv(h, c->layer_type, (size_t)c->n_layers);
+    for (int i = 0; i < mm_weights_count(m->weights); i++) {
+        const mm_tensor *t = mm_weights_at(m->weights, i);
+        const size_t k = t->nbytes < 64 ? t->nbytes : 64;
+        h = fnv(h, t->name, strlen(t->name));
+        h = fnv(h, &t->dtype, sizeof t->dtype);
+        h = fnv(h, t->shape, sizeof(t->shape[0]) * (size_t)t->ndim);
+        h = fnv(h, t->data, k);
+        h = fnv(h, (const char *)t->data + t->nbytes - k, k);
+    }
+    return h;
+}
 
 void mm_model_get_stats(const mm_model *m, mm_model_stats *st) {
     memset(st, 0, sizeof *st);

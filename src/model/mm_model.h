@@ -58,6 +58,7 @@ struct mm_model {
     struct mm_vision *vision;      /* MiniMax-VL-01's tower, projector and newline (vision/mm_vision.h), or NULL */
     mm_weights *vision_weights;    /* a separate vision GGUF (mmproj) the tower points into, or NULL */
     int64_t vision_params, vision_bytes;   /* of the vision tensors inside `weights` (not read per text token) */
+    int64_t bytes_packed_src; /* Σ of the stored sizes of the packed matrices (their file pages are released) */
 };
 
 /* Whether this process holds the embedding / the final norm and lm_head. */

@@ -12,7 +12,7 @@ enum { TAG_HELLO = 10, TAG_VERDICT, TAG_CMD, TAG_BATCH, TAG_ACT, TAG_LOGITS };
 enum { OP_QUIT = 1, OP_PING, OP_CTX_NEW, OP_CTX_FREE, OP_DECODE, OP_SEQ_RESET, OP_SEQ_COPY, OP_SNAPSHOT, OP_RESTORE, OP_STATE_FREE };
 
 typedef struct {
-    int32_t op, ctx, a, b, c, d;
+    int32_t op, ctx, a, b, c, d, e, pad;
     int64_t snap;
 } pp_cmd;
 
@@ -303,7 +303,8 @@ static void cmd_all(mm_pp *pp, pp_cmd cmd) { send_all(pp, TAG_CMD, &cmd, sizeof 
 void mm_pp_ctx_new(mm_context *c) {
     mm_pp *pp = c->model->pp;
     c->pp_id = pp->next_ctx++;
-    cmd_all(pp, (pp_cmd){.op = OP_CTX_NEW, .ctx = c->pp_id, .a = c->n_ctx, .b = c->n_seq, .c = c->n_ubatch, .d = c->kv_bf16});
+    cmd_all(pp, (pp_cmd){.op = OP_CTX_NEW, .ctx = c->pp_id, .a = c->n_ctx, .b = c->n_seq, .c = c->n_ubatch, .d = (int32_t)c->kt,
+                             .e = (int32_t)c->vt});
 }
 void mm_pp_ctx_free(mm_context *c) { cmd_all(c->model->pp, (pp_cmd){.op = OP_CTX_FREE, .ctx = c->pp_id}); }
 void mm_pp_seq_reset(mm_context *c, int seq) { cmd_all(c->model->pp, (pp_cmd){.op = OP_SEQ_RESET, .ctx = c->pp_id, .a = seq}); }
@@ -469,7 +470,8 @@ int mm_pp_worker(mm_model *m) {
             rc = 0;
             goto out;
         case OP_CTX_NEW:
-            c = mm_context_new(m, &(mm_context_params){.n_ctx = cmd.a, .n_seq_max = cmd.b, .n_ubatch = cmd.c, .kv_bf16 = cmd.d});
+            c = mm_context_new(m, &(mm_context_params){.n_ctx = cmd.a, .n_seq_max = cmd.b, .n_ubatch = cmd.c,
+                                                                    .type_k = cmd.d, .type_v = cmd.e});
             if (!c) goto out;
             w.ctx = mm_xrealloc(w.ctx, sizeof(wctx) * (size_t)(w.n_ctx + 1));
             w.ctx[w.n_ctx++] = (wctx){cmd.ctx, c};

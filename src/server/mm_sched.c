@@ -608,7 +608,7 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
     const int P = s->p.parallel;
     /* one forward holds P decode tokens + one block of prefill: keep it one internal chunk */
     s->ctx = mm_context_new(m, &(mm_context_params){.n_ctx = s->p.n_ctx, .n_seq_max = P, .n_ubatch = P + s->block,
-                                                    .kv_bf16 = s->p.kv_bf16});
+                                                    .type_k = s->p.type_k, .type_v = s->p.type_v});
     if (!s->ctx) {
         free(s);
         return NULL;

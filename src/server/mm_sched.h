@@ -95,7 +95,7 @@ typedef struct mm_sched_params {
     int n_ctx;                /* tokens per sequence */
     int queue_max;            /* waiting jobs beyond the running ones before submit refuses */
     size_t cache_bytes;       /* prefix-cache budget (0: off) */
-    int kv_bf16;
+    int type_k, type_v;       /* KV cache types (MM_KV_*) */
 } mm_sched_params;
 
 /* Creates the context and starts the worker thread. tok may be NULL (token-id prompts only). */

@@ -1166,7 +1166,24 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
     mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,
-                          .cache_bytes = s->p.cache_bytes, .kv_bf16 = s->p.kv_bf16};
+                          .cache_bytes = s->p.cache_bytes, .type_k = s->p.type_k, .type_v = s->p.type_v};
+    /* The memory plan: every slot full to -c, plus the prefix cache's budget. */
+    const mm_context_params cp = {.n_ctx = s->p.n_ctx, .n_seq_max = s->p.parallel, .type_k = s->p.type_k, .type_v = s->p.type_v};
+    mm_mem_plan pl;
+    if (mm_mem_plan_get(s->model, &cp, 0, &pl) == 0) {
+        pl.total += (int64_t)s->p.cache_bytes;
+        const int64_t avail = mm_mem_available();
+        const double M = 1 << 20;
+        fprintf(stderr, "minimax serve: memory plan: weights %.0f MiB + KV %.0f MiB (%d slots x %d tok, -ctk %s -ctv %s) + lightning %.0f MiB + "
+                        "scratch %.0f MiB + prefix cache %.0f MiB + runtime %.0f MiB = %.0f MiB of %.0f MiB available\n",
+                pl.weights / M, pl.kv / M, s->p.parallel, s->p.n_ctx, mm_kv_type_name(s->p.type_k), mm_kv_type_name(s->p.type_v),
+                pl.lightning / M, pl.scratch / M, (double)s->p.cache_bytes / M, pl.runtime / M, pl.total / M, avail / M);
+        if (mm_mem_plan_check(s->model, &cp, &pl, avail) < 0) {
+            fprintf(stderr, "minimax serve: %s (or a smaller --cache-mb)\n", mm_last_error());
+            server_free(s);
+            return NULL;
+        }
+    }
     s->sched = mm_sched_new(s->model, s->tok, &sp);
     if (!s->sched) {
         fprintf(stderr, "minimax serve: %s\n", mm_last_error());

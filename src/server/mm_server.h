@@ -16,7 +16,7 @@ typedef struct mm_server_params {
     int n_ctx;                   /* tokens per sequence */
     int queue_max;               /* waiting requests beyond the running ones */
     int threads;                 /* compute threads (0: all cores) */
-    int kv_bf16;
+    int type_k, type_v;       /* KV cache types (MM_KV_*) */
     size_t cache_bytes;          /* prefix cache budget */
     size_t max_body;             /* request body limit in bytes (bodies held at once: 8x this) */
     int max_conns;               /* open connections; past it the oldest idle one is closed */

@@ -14,12 +14,7 @@ static const char *const animals[32] = {
     "lynx", "camel", "dolphin", "goose", "hedgehog", "lizard", "moth", "panther", "raven", "squirrel", "tiger",
     "walrus", "yak", "zebra", "bison", "crane", "donkey", "eagle", "ferret", "gecko"};
 
-static uint64_t next(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t next(uint64_t *s) { return mm_rand_splitmix(s); }
 
 typedef struct {
     char *p;
@@ -71,13 +66,12 @@ int mm_needle_make(const char *hay, size_t len, size_t hay_bytes, uint64_t seed,
     }
     const int ask = (int)(next(&s) % (uint64_t)n);
     sbuf b = {0};
-    char line[160];
+    char line[160], key[48];
     for (size_t li = 0; li <= nl; li++) {
         for (int i = 0; i < n; i++)
             if (pos[i] == li) {
-                int m = snprintf(line, sizeof line, "The secret number of the %s %s is %d.\n", adjectives[keys[i] / 32],
-                                 animals[keys[i] % 32], vals[i]);
-                put(&b, line, (size_t)m);
+                mm_needle_key(keys[i], key, sizeof key);
+                put(&b, line, (size_t)mm_needle_line(key, vals[i], line, sizeof line));
             }
         if (li < nl) {
             size_t a = lines[li], e = li + 1 < nl ? lines[li + 1] : end;
@@ -85,9 +79,8 @@ int mm_needle_make(const char *hay, size_t len, size_t hay_bytes, uint64_t seed,
             if (e == len && (e == a || hay[e - 1] != '\n')) put(&b, "\n", 1);
         }
     }
-    snprintf(out->key, sizeof out->key, "%s %s", adjectives[keys[ask] / 32], animals[keys[ask] % 32]);
-    int m = snprintf(line, sizeof line, "Question: What is the secret number of the %s?\nAnswer: The secret number of the %s is",
-                     out->key, out->key);
+    mm_needle_key(keys[ask], out->key, sizeof out->key);
+    int m = mm_needle_question(out->key, line, sizeof line);
     put(&b, line, (size_t)m);
     out->answer_at = b.n;
     m = snprintf(line, sizeof line, " %d.\n", vals[ask]);
@@ -98,6 +91,43 @@ int mm_needle_make(const char *hay, size_t len, size_t hay_bytes, uint64_t seed,
     out->n_needles = n;
     free(lines);
     return 0;
+}
+
+int mm_needle_key(int k, char *buf, size_t n) { return snprintf(buf, n, "%s %s", adjectives[(k / 32) % 32], animals[k % 32]); }
+
+int mm_needle_line(const char *key, int value, char *buf, size_t n) {
+    return snprintf(buf, n, "The secret number of the %s is %d.\n", key, value);
+}
+
+int mm_needle_question(const char *key, char *buf, size_t n) {
+    return snprintf(buf, n, "Question: What is the secret number of the %s?\nAnswer: The secret number of the %s is", key, key);
+}
+
+char *mm_needle_hay(size_t bytes, uint64_t seed, size_t *len) {
+    static const char *const subj[] = {"The farmer", "A traveller", "The old clock", "My neighbour", "The river", "A small boat",
+                                       "The teacher", "The wind", "Our village", "The baker", "A long road", "The library"};
+    static const char *const verb[] = {"walked past", "looked at", "waited for", "talked about", "carried", "painted",
+                                       "remembered", "followed", "cleaned", "visited", "described", "repaired"};
+    static const char *const obj[] = {"the market", "a quiet garden", "the blue door", "an empty field", "the morning train",
+                                      "a wooden bridge", "the harbour", "a pile of letters", "the kitchen", "the northern hills",
+                                      "a basket of apples", "the town square"};
+    static const char *const tail[] = {"before noon", "in the rain", "for a while", "without a word", "once again", "at dusk",
+                                       "with some care", "on Sunday"};
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 7;
+    sbuf b = {0};
+    put(&b, "", 0);
+    while (b.n < bytes) {
+        char line[256];
+        int m = 0;
+        const int n = 1 + (int)(next(&s) % 3); /* sentences per line */
+        for (int i = 0; i < n; i++)
+            m += snprintf(line + m, sizeof line - (size_t)m, "%s%s %s %s %s.", i ? " " : "", subj[next(&s) % 12], verb[next(&s) % 12],
+                          obj[next(&s) % 12], tail[next(&s) % 8]);
+        line[m++] = '\n';
+        put(&b, line, (size_t)m);
+    }
+    *len = b.n;
+    return b.p;
 }
 
 void mm_needle_free(mm_needle_doc *d) {

@@ -31,4 +31,14 @@ typedef struct {
  * -1 + mm_set_error() if hay has no line to take. */
 int mm_needle_make(const char *hay, size_t len, size_t hay_bytes, uint64_t seed, mm_needle_doc *out);
 void mm_needle_free(mm_needle_doc *d);
+
+/* The pieces, for the needle harness (tools/mm_niah.h), in the same words as the documents above:
+ * key k (0..1023) as "<adjective> <animal>"; the needle line of key and value; the question whose answer
+ * continues with " <value>.". Each returns the length written (buffers of 160 bytes are enough). */
+int mm_needle_key(int k, char *buf, size_t n);
+int mm_needle_line(const char *key, int value, char *buf, size_t n);
+int mm_needle_question(const char *key, char *buf, size_t n);
+/* A deterministic built-in haystack of about bytes bytes: lines of plain English sentences drawn from small
+ * word lists by the seed (no needle-like "secret number" sentences). malloc'd, NUL-terminated, *len its size. */
+char *mm_needle_hay(size_t bytes, uint64_t seed, size_t *len);
 #endif

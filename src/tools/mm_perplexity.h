@@ -15,6 +15,7 @@ typedef struct {
     int n_chunks;           /* at most this many chunks (0: all that fit) */
     const char *kl_base;    /* NULL, or a base file: written if it does not exist, compared against if it does */
     int progress;           /* a line on stderr per chunk (terminal) */
+    int type_k, type_v;     /* KV cache types (MM_KV_*) */
 } mm_ppl_params;
 
 typedef struct {

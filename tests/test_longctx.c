@@ -1,0 +1,155 @@
+/* test_longctx.c — long-context machinery on a small random model: split attention in the model (= unsplit at
+ * several split counts and depths), the memory planner against measured RSS. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "mm_test.h"
+#include "formats/mm_mkmodel.h"
+#include "model/mm_context.h"
+#include "text/mm_needle.h"
+#include "tools/mm_niah.h"
+#include "minimax.h"
+
+static mm_model *small_model(const char *name, int D) {
+    mm_mkmodel_params p;
+    mm_mkmodel_preset(&p, "tiny");
+    p.vocab_size = 256, p.hidden_size = 64, p.n_heads = 4, p.n_kv_heads = 2, p.head_dim = D, p.rotary_dim = 16;
+    p.intermediate_size = 64, p.n_experts = 2, p.top_k = 2, p.dtype = MM_F32, p.max_position_embeddings = 1 << 20;
+    mm_mkmodel_parse_layer_types(&p, "LS");
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/%s", mmt_tmpdir(), name);
+    if (mm_mkmodel_write(dir, &p, NULL) != 0) {
+        CHECK(0, "mkmodel: %s", mm_last_error());
+        return NULL;
+    }
+    mm_model *m = mm_model_load(dir, NULL);
+    CHECK(m != NULL, "load: %s", mm_last_error());
+    return m;
+}
+
+/* Prefill n tokens, then decode one at a time to each depth in deps; logits of every decode step with the
+ * attention split into `split` parts (1: never) into out[nd][V]. */
+static void run_depths(mm_model *m, int split, int kt, const int *deps, int nd, float *out) {
+    const int V = mm_model_config(m)->vocab_size;
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = 4096, .n_ubatch = 256, .type_k = kt, .type_v = kt});
+    c->att_split = split;
+    int32_t *ids = malloc(sizeof(int32_t) * 4096), *seq = calloc(4096, sizeof(int32_t));
+    for (int i = 0; i < 4096; i++) ids[i] = (i * 7919 + 13) % V;
+    int len = 0;
+    for (int d = 0; d < nd; d++) {
+        /* a prefill chunk up to one before the depth (split prefill rows), then one decoded token there */
+        mm_batch b = {.n_tokens = deps[d] - len - 1, .token = ids + len, .seq = seq};
+        if (b.n_tokens > 0) CHECK(mm_decode(c, &b, out + (size_t)d * V) >= 0, "prefill: %s", mm_last_error());
+        mm_batch one = {.n_tokens = 1, .token = ids + deps[d] - 1, .seq = seq};
+        CHECK(mm_decode(c, &one, out + (size_t)d * V) == 1, "decode: %s", mm_last_error());
+        len = deps[d];
+    }
+    free(ids), free(seq);
+    mm_context_free(c);
+}
+
+static void test_split(void) {
+    mm_model *m = small_model("split", 40);
+    if (!m) return;
+    const int V = 256, deps[] = {70, 600, 1300}, nd = 3;
+    float *ref = malloc(sizeof(float) * V * nd), *got = malloc(sizeof(float) * V * nd);
+    for (int kt = 0; kt < 2; kt++) {
+        const int type = kt ? MM_KV_Q8_0 : MM_KV_F32;
+        run_depths(m, 1, type, deps, nd, ref);
+        const int splits[] = {2, 3, 7, 0};
+        for (int s = 0; s < 4; s++) {
+            run_depths(m, splits[s], type, deps, nd, got);
+            for (int d = 0; d < nd; d++) {
+                double e = 0, span = 0;
+                for (int i = 0; i < V; i++)
+                    e = fmax(e, fabs((double)got[d * V + i] - ref[d * V + i])), span = fmax(span, fabs(ref[d * V + i]));
+                /* attention split = unsplit within ~1e-7 relative (test_attention); the layers after it keep that */
+                CHECK(e <= 1e-6 * span, "KV %s split %d at depth %d: max|dlogit| %.3g (max|logit| %.3g)", mm_kv_type_name(type), splits[s],
+                      deps[d], e, span);
+            }
+        }
+    }
+    free(ref), free(got);
+    mm_model_free(m);
+}
+
+/* Needle prompts: exact length, the needle's tokens at the reported position and near the asked depth of the
+ * haystack, the same prefix before it at every depth of a length; the answer's scoring. */
+static void test_niah(void) {
+    char tp[1100];
+    snprintf(tp, sizeof tp, "%s/tokenizer/tokenizer.json", mmt_shared());
+    mm_tokenizer *tok = mm_tokenizer_load(tp);
+    CHECK(tok != NULL, "tokenizer: %s", mm_last_error());
+    if (!tok) return;
+    const int32_t pre[3] = {200019, 1503, 373}, suf[2] = {200020, 10};
+    for (int chat = 0; chat < 2; chat++)
+        for (int keys = 1; keys <= 3; keys += 2) {
+            mm_niah_spec s = {.tok = tok, .n_keys = keys, .seed = 7};
+            if (chat) s.prefix = pre, s.n_prefix = 3, s.suffix = suf, s.n_suffix = 2;
+            const int L = 700;
+            mm_niah_prompt p0 = {0};
+            for (int d = 0; d <= 100; d += 25) {
+                mm_niah_prompt p;
+                CHECK(mm_niah_build(&s, L, d / 100.0, &p) == 0, "build: %s", mm_last_error());
+                CHECK(p.n == L, "length %d, asked %d", p.n, L);
+                char line[160];
+                int32_t *nid = NULL;
+                const int nn = mm_tokenizer_encode(tok, line, (size_t)mm_needle_line(p.key, atoi(p.value), line, sizeof line), 0, &nid);
+                CHECK(nn == p.needle_len && !memcmp(p.ids + p.needle_at, nid, sizeof(int32_t) * (size_t)nn), "needle tokens at %d", p.needle_at);
+                free(nid);
+                /* the needle sits at a line boundary near depth·H (lines of the built-in haystack are < 80 tokens) */
+                const int before = p.needle_at - s.n_prefix - (keys > 1 && d > 50 ? (keys - 1) * p.needle_len : 0);
+                CHECK(abs(before - (int)(d / 100.0 * p.hay_tokens)) <= 80 || keys > 1, "depth %d%%: needle after %d of %d haystack tokens", d,
+                      before, p.hay_tokens);
+                CHECK(!memcmp(p.ids, pre, 0) && (!chat || !memcmp(p.ids, pre, sizeof pre)), "prefix");
+                CHECK(!chat || !memcmp(p.ids + L - 2, suf, sizeof suf), "suffix");
+                char *tail = mm_tokenizer_decode(tok, p.ids + p.n - s.n_suffix - 30, 30, 0);
+                CHECK(tail && strstr(tail, "Answer: The secret number of the") && strstr(tail, p.key), "question: %s", tail);
+                free(tail);
+                if (p0.ids) /* depths ascending: the earlier prompt's prefix is this one's */
+                    CHECK(p0.shared <= p.shared && !memcmp(p0.ids, p.ids, sizeof(int32_t) * (size_t)p0.shared) && !strcmp(p0.value, p.value),
+                          "depth %d%% does not extend the previous depth's prefix", d);
+                mm_niah_prompt_free(&p0);
+                p0 = p;
+            }
+            mm_niah_prompt_free(&p0);
+        }
+    mm_niah_spec s = {.tok = tok, .n_keys = 1, .seed = 1};
+    mm_niah_prompt p;
+    CHECK(mm_niah_build(&s, 20, 0.5, &p) < 0 && strstr(mm_last_error(), "cannot hold"), "a too short length: %s", mm_last_error());
+    const char *refs[2] = {"48213", "Silver Otter"};
+    CHECK(mm_niah_score(" 48213.", refs, 1) == 1 && mm_niah_score("4821", refs, 1) == 0, "string_match_all of one");
+    CHECK(mm_niah_score("the silver otter: 48213", refs, 2) == 1 && mm_niah_score("48213", refs, 2) == 0.5, "string_match_all of two");
+
+    /* The grid with prefix reuse gives the answers of separate runs (a small random model: it does not retrieve). */
+    mm_mkmodel_params mp;
+    mm_mkmodel_preset(&mp, "tiny");
+    mp.vocab_size = mm_tokenizer_n_ids(tok), mp.hidden_size = 32, mp.n_heads = 2, mp.n_kv_heads = 1, mp.head_dim = 16, mp.rotary_dim = 8;
+    mp.intermediate_size = 32, mp.n_experts = 2, mp.top_k = 1;
+    mm_mkmodel_parse_layer_types(&mp, "LS");
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/niah-model", mmt_tmpdir());
+    mm_model *m = mm_mkmodel_write(dir, &mp, NULL) == 0 ? mm_model_load(dir, NULL) : NULL;
+    CHECK(m != NULL, "niah model: %s", mm_last_error());
+    if (m) {
+        mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = 400, .type_k = MM_KV_Q8_0, .type_v = MM_KV_Q8_0});
+        const int lengths[2] = {150, 300}, depths[3] = {100, 0, 50};
+        mm_niah_cell grid[6], one;
+        CHECK(mm_niah_run(c, &s, lengths, 2, depths, 3, 4, grid, NULL, NULL) == 0, "niah run: %s", mm_last_error());
+        for (int i = 0; i < 6; i++) {
+            CHECK(mm_niah_run(c, &s, &lengths[i / 3], 1, &depths[i % 3], 1, 4, &one, NULL, NULL) == 0, "single cell");
+            CHECK(!strcmp(one.answer, grid[i].answer) && one.score == grid[i].score && grid[i].length == lengths[i / 3] &&
+                      grid[i].depth_pct == depths[i % 3],
+                  "cell %d: grid answer '%s' vs alone '%s'", i, grid[i].answer, one.answer);
+        }
+        mm_context_free(c);
+        mm_model_free(m);
+    }
+    mm_tokenizer_free(tok);
+}
+
+int main(void) {
+    test_split();
+    test_niah();
+    return mmt_done();
+}
