@@ -7,9 +7,11 @@
 #include "base/mm_pool.h"
 
 /* The process without model or context: code and data of the binary and its libraries (OpenBLAS, jansson,
- * libmicrohttpd, ...), the allocator's arenas and the touched parts of the thread stacks. Measured: peak RSS of
- * `minimax run` less the rest of the plan is 7-9 MiB on x86-64 Debian (a 1 MB model, n_ctx 16: 9.1 MiB peak). */
-#define MM_PLAN_RUNTIME ((int64_t)9 << 20)
+ * libmicrohttpd, Open MPI, the image decoders, ...), the allocator's arenas and the touched parts of the thread
+ * stacks. Measured: peak RSS of `minimax run` less the rest of the plan is 8.5-10.5 MiB on x86-64 Debian with
+ * Open MPI linked (KV-dominated runs of 2000 tokens, tests/cli_longctx.sh; 1.2 MiB more than without MPI and the
+ * image libraries). */
+#define MM_PLAN_RUNTIME ((int64_t)21 << 19)
 
 int mm_mem_plan_get(const mm_model *m, const mm_context_params *p, int n_threads, mm_mem_plan *pl) {
     const mm_config *cfg = &m->cfg;
