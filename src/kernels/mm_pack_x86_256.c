@@ -88,10 +88,21 @@ MM_INL void q4_0_h(const int N, const int vnni, const uint8_t *g, int64_t nb, co
         const __m256 dw = LDH8(u + 32 * (b & 1) + 16 * h);
         __m256i ai[NT4];
         TL(N) ai[t] = _mm256_set1_epi32(XB(mm_block_q8_0x, b, t)->bias);
-        for (int j = 0; j < 4; j++) {
-            const __m256i v = LD32(q + 64 * j), lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(SRL4(v), m4);
-            TL(N) ai[t] = dp4(ai[t], lo, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), vnni);
-            TL(N) ai[t] = dp4(ai[t], hi, BC32(XB(mm_block_q8_0x, b, t)->qs + 16 + 4 * j), vnni);
+        if (vnni) {
+            for (int j = 0; j < 4; j++) {
+                const __m256i v = LD32(q + 64 * j), lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(SRL4(v), m4);
+                TL(N) ai[t] = dp4(ai[t], lo, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), 1);
+                TL(N) ai[t] = dp4(ai[t], hi, BC32(XB(mm_block_q8_0x, b, t)->qs + 16 + 4 * j), 1);
+            }
+        } else { /* the block's 8 vpmaddubsw pair sums added in int16 (|Σ| <= 8·2·15·128 < 2^15), one vpmaddwd */
+            __m256i s16[NT4];
+            TL(N) s16[t] = _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                const __m256i v = LD32(q + 64 * j), lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(SRL4(v), m4);
+                TL(N) s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(lo, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j)));
+                TL(N) s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(hi, BC32(XB(mm_block_q8_0x, b, t)->qs + 16 + 4 * j)));
+            }
+            TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_madd_epi16(s16[t], _mm256_set1_epi16(1)));
         }
         TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(dw, _mm256_set1_ps(XB(mm_block_q8_0x, b, t)->d)), acc[t]);
     }
@@ -116,7 +127,7 @@ MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
         __m128i sb[12];
         for (int j = 0; j < 12; j++) sb[j] = _mm_loadl_epi64((const __m128i *)(const void *)(u + 64 + 16 * j + 8 * h));
         __m256 scf[8];
-        __m256i mp[8];
+        __m256i mp[8], sp[8];
         for (int k = 0; k < 8; k++) {
             __m128i sc, mn;
             if (k < 4) {
@@ -126,12 +137,33 @@ MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
                 mn = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(sb[k + 4], 4), m4b), _mm_and_si128(_mm_srli_epi16(sb[k], 2), m30));
             }
             scf[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)), d);
+            sp[k] = pair8(sc);
             mp[k] = pair8(mn);
         }
         TL(N) {
             __m256i ms = _mm256_setzero_si256();
             for (int k = 0; k < 8; k++) ms = dpw(ms, mp[k], BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * k), vnni);
             acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dmin, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+        }
+        if (!vnni) {
+            /* AVX2: a sub-block's 8 vpmaddubsw pair sums added in int16 (|Σ| <= 8·2·15·128 < 2^15), one vpmaddwd by
+             * the rows' scales (sc, sc), the 8 sub-blocks summed in int32 (|Σ| <= 8·63·2·30720 < 2^31) and
+             * converted once per super-block */
+            __m256i ai[NT4];
+            TL(N) ai[t] = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++) {
+                const int P = k / 2, hb = k % 2;
+                const uint8_t *q = u + 256 + 64 * 8 * P + 32 * h;
+                __m256i s16[NT4];
+                TL(N) s16[t] = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j++) {
+                    const __m256i v = LD32(q + 64 * j), w = _mm256_and_si256(hb ? SRL4(v) : v, m4);
+                    TL(N) s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j)));
+                }
+                TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_madd_epi16(s16[t], sp[k]));
+            }
+            TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+            continue;
         }
         for (int k = 0; k < 8; k++) {
             const int P = k / 2, hb = k % 2;
@@ -140,12 +172,24 @@ MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
             TL(N) ai[t] = _mm256_setzero_si256();
             for (int j = 0; j < 8; j++) {
                 const __m256i v = LD32(q + 64 * j), w = _mm256_and_si256(hb ? SRL4(v) : v, m4);
-                TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j), vnni);
+                TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j), 1);
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(scf[k], _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
     }
     store8(N, acc, y, ldy, nr8);
+}
+
+/* The unsigned 6-bit weights (0..63) of kind c from their low-nibble vector A and high-bit vector H. */
+MM_INL __m256i q6_unpack(__m256i A, __m256i H, int c, __m256i m4, __m256i m30) {
+    __m256i hb;
+    switch (c) {
+    case 0: hb = _mm256_slli_epi16(H, 4); break;
+    case 1: hb = _mm256_slli_epi16(H, 2); break;
+    case 2: hb = H; break;
+    default: hb = _mm256_srli_epi16(H, 2); break;
+    }
+    return _mm256_or_si256(_mm256_and_si256(c < 2 ? A : SRL4(A), m4), _mm256_and_si256(hb, m30));
 }
 
 MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
@@ -165,6 +209,29 @@ MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
                          BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * i), vnni);
             acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(d32, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
+        if (!vnni) {
+            /* AVX2: two vpmaddubsw pair sums added in int16 (|Σ| <= 2·2·63·128 < 2^15), one vpmaddwd by the rows'
+             * scales (sc, sc) per two vectors, the 16 sub-blocks summed in int32 (|Σ| <= 16·2·2·128·32256 < 2^31) and
+             * converted once per super-block */
+            __m256i ai[NT4];
+            TL(N) ai[t] = _mm256_setzero_si256();
+            for (int k = 0; k < 16; k++) {
+                const int hh = k / 8, c = (k / 2) % 4, jh = k % 2;
+                const uint8_t *ql = u + 320 + 64 * 16 * hh + 32 * h, *qh = u + 2368 + 64 * 8 * hh + 32 * h;
+                const __m256i sp = _mm256_or_si256(_mm256_and_si256(sc32[k], lo16), _mm256_slli_epi32(sc32[k], 16));
+                for (int j = 4 * jh; j < 4 * jh + 4; j += 2) {
+                    __m256i s16[NT4];
+                    TL(N) s16[t] = _mm256_setzero_si256();
+                    for (int jj = j; jj < j + 2; jj++) {
+                        const __m256i e = q6_unpack(LD32(ql + 64 * (jj + 8 * (c & 1))), LD32(qh + 64 * jj), c, m4, m30);
+                        TL(N) s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(e, BC32(XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * c + 4 * jj)));
+                    }
+                    TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_madd_epi16(s16[t], sp));
+                }
+            }
+            TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+            continue;
+        }
         for (int k = 0; k < 16; k++) { /* sub-block k = 8h' + 2c + jh: half h', kind c, j in 4jh.. */
             const int hh = k / 8, c = (k / 2) % 4, jh = k % 2;
             const uint8_t *ql = u + 320 + 64 * 16 * hh + 32 * h, *qh = u + 2368 + 64 * 8 * hh + 32 * h;
@@ -172,16 +239,8 @@ MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
             __m256i ai[NT4];
             TL(N) ai[t] = _mm256_setzero_si256();
             for (int j = 4 * jh; j < 4 * jh + 4; j++) {
-                const __m256i A = LD32(ql + 64 * (j + 8 * (c & 1))), H = LD32(qh + 64 * j);
-                __m256i hb;
-                switch (c) {
-                case 0: hb = _mm256_slli_epi16(H, 4); break;
-                case 1: hb = _mm256_slli_epi16(H, 2); break;
-                case 2: hb = H; break;
-                default: hb = _mm256_srli_epi16(H, 2); break;
-                }
-                const __m256i e = _mm256_or_si256(_mm256_and_si256(c < 2 ? A : SRL4(A), m4), _mm256_and_si256(hb, m30));
-                TL(N) ai[t] = dp4(ai[t], e, BC32(XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * c + 4 * j), vnni);
+                const __m256i e = q6_unpack(LD32(ql + 64 * (j + 8 * (c & 1))), LD32(qh + 64 * j), c, m4, m30);
+                TL(N) ai[t] = dp4(ai[t], e, BC32(XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * c + 4 * j), 1);
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(scf, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
