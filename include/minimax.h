@@ -168,6 +168,27 @@ int32_t mm_sampler_sample(mm_sampler *s, float *logits);
 void mm_sampler_accept(mm_sampler *s, int32_t token);
 void mm_sampler_reset(mm_sampler *s);
 
+/* Logit bias (OpenAI's logit_bias): bias[i] is added to the logit of ids[i] before anything else; a bias of
+ * -100 or less bans the token (its logit becomes -inf). Replaces any earlier bias; n = 0 clears it. -1 with an
+ * error for an id outside the vocabulary or a bias that is not finite. */
+int mm_sampler_set_logit_bias(mm_sampler *s, const int32_t *ids, const float *bias, int n);
+
+/* A constraint on which tokens may come next (e.g. a grammar): the sampler draws as usual, and if `allows`
+ * refuses the drawn token it calls `mask` on the logits as they were before the draw and draws again from
+ * what is left (rejection first, so a constraint that allows the likely tokens costs one call; the result is
+ * the distribution restricted to the allowed tokens). mask sets the logit of every refused token to -inf and
+ * returns how many tokens it allows. The sampler does not advance the constraint: its owner does, with the
+ * token sampled. */
+typedef struct mm_sampler_constraint {
+    void *ctx;
+    int (*allows)(void *ctx, int32_t token);
+    int (*mask)(void *ctx, float *logits, int n_vocab);
+} mm_sampler_constraint;
+/* c is copied; NULL removes the constraint. */
+void mm_sampler_set_constraint(mm_sampler *s, const mm_sampler_constraint *c);
+/* 1 if the last mm_sampler_sample's token was refused by the constraint even after masking (nothing allowed). */
+int mm_sampler_constraint_failed(const mm_sampler *s);
+
 /* ------------------------------------------------------------------ threads */
 void mm_set_threads(int n);     /* compute threads (0: all cores) */
 int mm_get_threads(void);
