@@ -23,6 +23,14 @@ const char *mm_last_error(void);
 /* ------------------------------------------------------------------ configuration */
 enum { MM_LAYER_LIGHTNING = 0, MM_LAYER_SOFTMAX = 1 };
 enum { MM_DIALECT_REMOTE = 0, MM_DIALECT_HF = 1 };   /* minimax_text_01/minimax_m1 vs model_type "minimax" */
+/* What a checkpoint computes on top of the final hidden states (config.json's architectures[0]):
+ * the causal LM's lm_head, or one of transformers' task heads (MiniMaxForSequenceClassification: `score` on
+ * the last non-padding token; MiniMaxForTokenClassification: `score` with a bias on every token;
+ * MiniMaxForQuestionAnswering: `qa_outputs` giving start and end logits per token). */
+enum { MM_ARCH_CAUSAL_LM = 0, MM_ARCH_SEQ_CLS = 1, MM_ARCH_TOKEN_CLS = 2, MM_ARCH_QA = 3 };
+/* config.json's problem_type: how classification logits become scores (transformers' pipeline rule:
+ * regression → the logits; multi-label, or a single label → sigmoid; otherwise softmax). */
+enum { MM_PROBLEM_AUTO = 0, MM_PROBLEM_SINGLE_LABEL = 1, MM_PROBLEM_MULTI_LABEL = 2, MM_PROBLEM_REGRESSION = 3 };
 
 #define MM_MAX_LAYERS 512
 
@@ -50,7 +58,14 @@ typedef struct mm_config {
     double alpha_mlp, beta_mlp;     /* ... after the MoE */
     uint8_t layer_type[MM_MAX_LAYERS]; /* MM_LAYER_* per layer */
     int n_lightning, n_softmax;    /* counts of each layer type */
+    int arch;                   /* MM_ARCH_* */
+    int num_labels;             /* classification heads: len(id2label) (2 when the config has none) */
+    int32_t pad_token_id;       /* -1: none */
+    int problem_type;           /* MM_PROBLEM_* */
 } mm_config;
+
+/* "MiniMaxForCausalLM", "MiniMaxForSequenceClassification", ... (transformers' class names). */
+const char *mm_arch_name(int arch);
 
 /* Parse a config.json text (either dialect). path is used in error messages only. */
 int mm_config_parse(mm_config *cfg, const char *json_text, const char *path);
@@ -106,18 +121,26 @@ int mm_context_n_seq(const mm_context *c);
 
 /* A batch: n_tokens tokens, each belonging to a sequence. The tokens of one sequence must form one
  * contiguous run in the batch, in order; they continue that sequence (positions are implicit).
- * logits[i] != 0 asks for the logits of token i (NULL: only the last token of each run). */
+ * logits[i] != 0 asks for the logits of token i (NULL: only the last token of each run);
+ * hidden[i] != 0 asks for its final hidden state (mm_decode_ex; NULL: none). */
 typedef struct mm_batch {
     int n_tokens;
     const int32_t *token;   /* [n_tokens] */
     const int32_t *seq;     /* [n_tokens] sequence ids, 0..n_seq_max-1 */
     const int8_t *logits;   /* [n_tokens] or NULL */
+    const int8_t *hidden;   /* [n_tokens] or NULL */
 } mm_batch;
 
 /* Run the model on a batch. Writes one row of vocab_size floats per requested token into logits
  * (in batch order). Returns the number of rows written, or -1 (then no sequence has advanced:
  * inputs are validated first — token ids, sequence ids, context overflow). */
 int mm_decode(mm_context *c, const mm_batch *b, float *logits);
+/* mm_decode that can also return final hidden states (after the final norm, what the lm_head or a task head
+ * reads): one row of hidden_size floats per token with b->hidden[i] != 0, in batch order, into hidden.
+ * logits may be NULL: then no logits are computed (the lm_head is skipped, e.g. for embeddings) and 0 is
+ * returned. A task-head checkpoint (mm_config.arch != MM_ARCH_CAUSAL_LM) has no lm_head: asking it for
+ * logits is an error. Returns the number of logits rows written, or -1 as mm_decode. */
+int mm_decode_ex(mm_context *c, const mm_batch *b, float *logits, float *hidden);
 
 /* Wall time spent in each part of the forward pass since the context was created or last reset. */
 typedef struct mm_timings {
@@ -146,6 +169,37 @@ int mm_seq_state_len(const mm_seq_state *s);           /* tokens covered by the 
 size_t mm_seq_state_bytes(const mm_seq_state *s);
 int mm_seq_state_save(const mm_seq_state *s, const char *path);   /* binary file, versioned */
 mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path);
+
+/* ------------------------------------------------------------------ task heads and embeddings */
+/* Outputs per token of the model's task head: num_labels (sequence / token classification), 2 (question
+ * answering: start, end), 0 for a causal LM. */
+int mm_model_head_size(const mm_model *m);
+/* Label i of a classification head (config.json's id2label; "LABEL_i" when it has none), or NULL. */
+const char *mm_model_label(const mm_model *m, int i);
+/* out[n, head_size] = hidden[n, H] · Wᵀ (+ b): the task head on final hidden states from mm_decode_ex.
+ * -1 with an error for a causal LM. */
+int mm_model_head_forward(const mm_model *m, const float *hidden, int n, float *out);
+/* The token whose head output classifies a sequence (transformers' rule): the rightmost token that is not
+ * cfg->pad_token_id (0 if every token is padding), the last token when the config has no pad token. */
+int mm_seq_cls_index(const mm_config *cfg, const int32_t *ids, int n);
+/* Classification logits → scores in place (MM_PROBLEM_*: softmax, sigmoid, or unchanged for regression). */
+void mm_head_scores(const mm_config *cfg, float *x, int n);
+/* Question answering: the span [*start, *end] (token indices, lo <= start <= end < hi, at most max_len tokens)
+ * maximising start_logits[start] + end_logits[end]; returns its probability (softmax of each over [lo, hi)). */
+double mm_qa_best_span(const float *start_logits, const float *end_logits, int lo, int hi, int max_len, int *start, int *end);
+
+/* The task head on a token sequence, run in sequence seq of c (reset before and after): out[head_size] for a
+ * sequence classifier (the token mm_seq_cls_index picks), else out[n, head_size] (every token). 0 or -1. */
+int mm_classify(mm_context *c, int seq, const int32_t *ids, int n, float *out);
+
+/* Embedding pooling of final hidden states. */
+enum { MM_POOL_LAST = 0, MM_POOL_MEAN = 1 };
+/* Scales x[n] to unit L2 norm (a zero vector stays zero). */
+void mm_l2_normalize(float *x, int n);
+/* The embedding of a token sequence: its final hidden states pooled (MM_POOL_LAST: the last token's,
+ * MM_POOL_MEAN: their average) and L2-normalised into out[hidden_size]. Runs in sequence seq of c (reset before
+ * and after); works on every checkpoint (the lm_head or task head is not used). 0 or -1. */
+int mm_embed(mm_context *c, int seq, const int32_t *ids, int n, int pooling, float *out);
 
 /* ------------------------------------------------------------------ sampling */
 typedef struct mm_sampler_params {

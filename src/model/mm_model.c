@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/mm_model.h"
+#include "formats/mm_config.h"
 #include "formats/mm_weights.h"
 #include "formats/mm_gguf.h"
 #include "kernels/mm_kernels.h"
@@ -194,6 +195,40 @@ static int bind_layer(binder *bb, mm_model *m, int i) {
     return bind_moe(&b, ly, i, c);
 }
 
+/* A task head of transformers' generic classes (modeling_layers.py): MiniMaxForSequenceClassification's
+ * `score` is Linear(H, num_labels, bias=False); MiniMaxForTokenClassification's `score` is Linear(H,
+ * num_labels) with a bias; MiniMaxForQuestionAnswering's `qa_outputs` is Linear(H, 2) with a bias (start, end).
+ * A tensor the class does not have is refused rather than ignored (it would change nothing silently). */
+static int bind_head(binder *b, mm_model *m) {
+    const mm_config *c = &m->cfg;
+    const int64_t H = c->hidden_size;
+    const char *wname = c->arch == MM_ARCH_QA ? "qa_outputs.weight" : "score.weight";
+    const char *bname = c->arch == MM_ARCH_QA ? "qa_outputs.bias" : "score.bias";
+    m->head_n = c->arch == MM_ARCH_QA ? 2 : c->num_labels;
+    const mm_tensor *t = find_fmt(b, "%s", wname);
+    if (check_shape(b, t, 2, (int64_t)m->head_n, H) < 0) {
+        if (!t) mm_error_prefix("%s", mm_arch_name(c->arch));
+        return -1;
+    }
+    m->head_w = *t;
+    t = find_fmt(b, "%s", bname);
+    if (c->arch == MM_ARCH_SEQ_CLS) {
+        if (t) {
+            mm_set_error("tensor \"%s\": MiniMaxForSequenceClassification's score has no bias (bias=False in transformers)",
+                         bname);
+            return -1;
+        }
+    } else if (!(m->head_b = norm_f32(b, t, m->head_n))) {
+        return -1;
+    }
+    if (c->arch != MM_ARCH_QA) {
+        char cfgpath[4096];
+        snprintf(cfgpath, sizeof cfgpath, "%s/config.json", m->path);
+        m->labels = mm_config_labels(cfgpath, c);
+    }
+    return 0;
+}
+
 static void free_layers(mm_model *m) {
     if (!m->layers) return;
     for (int i = 0; i < m->cfg.n_layers; i++) {
@@ -263,6 +298,9 @@ void mm_model_free(mm_model *m) {
     free_layers(m);
     free(m->final_norm);
     free(m->inv_freq);
+    free(m->head_b);
+    for (int i = 0; m->labels && m->labels[i]; i++) free(m->labels[i]);
+    free(m->labels);
     if (m->weights) mm_weights_close(m->weights);
     free(m->path);
     free(m);
@@ -288,7 +326,9 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
     const mm_tensor *t = find_fmt(&b, "model.embed_tokens.weight");
     if (check_shape(&b, t, 2, V, H) < 0) goto fail;
     m->embed = *t;
-    if (c->tie_word_embeddings) {
+    if (c->arch != MM_ARCH_CAUSAL_LM) {
+        if (bind_head(&b, m) < 0) goto fail;
+    } else if (c->tie_word_embeddings) {
         m->lm_head = m->embed;
     } else {
         t = find_fmt(&b, "lm_head.weight");
