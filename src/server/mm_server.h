@@ -22,6 +22,8 @@ typedef struct mm_server_params {
     int idle_timeout;            /* seconds without a byte either way before a connection is closed */
     int parse_special;           /* special-token strings in client text (chat content, prompts) are special tokens */
     int n_predict;               /* > 0: tokens a request may generate at most (its max_tokens is cut to it) */
+    int reasoning_format;        /* MM_REASONING_*: chat responses split <think> blocks into reasoning_content */
+    int pooling;                 /* MM_POOL_*: how /v1/embeddings pools a sequence's hidden states */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then
