@@ -18,6 +18,8 @@ int mm_cli_compare(int argc, char **argv);
 int mm_cli_train(int argc, char **argv);
 int mm_cli_train_tokenizer(int argc, char **argv);
 int mm_cli_perplexity(int argc, char **argv);
+int mm_cli_embed(int argc, char **argv);
+int mm_cli_classify(int argc, char **argv);
 
 /* Argument helpers: print "minimax <cmd>: <message>" and return -1 on a bad value. */
 int mm_arg_int(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);

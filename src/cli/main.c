@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"run", mm_cli_run, "generate tokens from a prompt"},
     {"chat", mm_cli_chat, "interactive chat with the chat template; history kept in the sequence state"},
+    {"embed", mm_cli_embed, "embeddings: final hidden states pooled (last token or mean) and L2-normalised"},
+    {"classify", mm_cli_classify, "a task-head checkpoint: sequence labels, token labels, or a question's answer span"},
     {"logits", mm_cli_logits, "one full-sequence forward; write float32 logits [T, vocab]"},
     {"info", mm_cli_info, "config, layer layout, parameter counts, memory for a context length"},
     {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout"},

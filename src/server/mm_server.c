@@ -460,12 +460,6 @@ static json_t *parse_body(mm_server *s, struct MHD_Connection *c, const char *bo
 }
 
 /* Tokens of the prompt of a validated request; -1 after answering with an error. */
-/* 1 if a rendered prompt ends inside an opened <think> block (its generation prompt ends with "<think>"). */
-static int ends_in_think(const char *text, size_t n) {
-    while (n && strchr(" \t\r\n", text[n - 1])) n--;
-    return n >= 7 && !memcmp(text + n - 7, "<think>", 7);
-}
-
 static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, int32_t **ids, int *in_thinking,
                       enum MHD_Result *ret) {
     int n;
@@ -495,7 +489,7 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
                 return -1;
             }
             mm_tok_opts o = {.parse_special = 1, .plain = special ? NULL : (const size_t(*)[2])p.plain, .n_plain = special ? 0 : p.n_plain};
-            *in_thinking = ends_in_think(p.text, p.len);
+            *in_thinking = mm_reasoning_prompt_opens(p.text, p.len);
             n = encode_prompt(s, c, p.text, p.len, &o, ids, ret);
             free(p.text);
             free(p.plain);

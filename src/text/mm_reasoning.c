@@ -17,6 +17,11 @@ void mm_reasoning_init(mm_reasoning *p, int format, int in_thinking) {
     else p->state = S_START;
 }
 
+int mm_reasoning_prompt_opens(const char *text, size_t n) {
+    while (n && is_ws(text[n - 1])) n--;
+    return n >= 7 && !memcmp(text + n - 7, OPEN, 7);
+}
+
 int mm_reasoning_format(const char *name) {
     if (!strcmp(name, "none")) return MM_REASONING_NONE;
     if (!strcmp(name, "deepseek")) return MM_REASONING_DEEPSEEK;

@@ -26,6 +26,9 @@ typedef struct {
 void mm_reasoning_init(mm_reasoning *p, int format, int in_thinking);
 /* text[0..len) is the whole output so far (it only grows between calls); final: nothing more will come. */
 void mm_reasoning_feed(mm_reasoning *p, const char *text, size_t len, int final);
+/* 1 if a rendered prompt ends (but for whitespace) with "<think>": its generation prompt opened a thinking block,
+ * so the output starts inside it (in_thinking of mm_reasoning_init). */
+int mm_reasoning_prompt_opens(const char *text, size_t len);
 /* "none" / "deepseek" → MM_REASONING_*, -1 for anything else. */
 int mm_reasoning_format(const char *name);
 #endif

@@ -1,0 +1,109 @@
+/* cli_gen.c — the output's grammar and the display of thinking for `run` and `chat` (see cli_gen.h). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/cli_gen.h"
+#include "text/mm_jschema.h"
+
+int mm_cli_grammar_init(mm_cli_grammar *cg, const char *cmd, const char *schema_file, const char *grammar_file,
+                        const mm_tokenizer *tok, int n_vocab, int32_t eos, mm_sampler *s) {
+    memset(cg, 0, sizeof *cg);
+    if (!schema_file && !grammar_file) return 0;
+    if (schema_file && grammar_file) {
+        fprintf(stderr, "minimax %s: give --json-schema or --grammar, not both\n", cmd);
+        return -1;
+    }
+    if (!tok) {
+        fprintf(stderr, "minimax %s: a grammar needs the tokenizer (the token texts it is checked against)\n", cmd);
+        return -1;
+    }
+    size_t len;
+    char *text = mm_arg_read_file(cmd, schema_file ? schema_file : grammar_file, &len), *gbnf = text;
+    if (!text) return -1;
+    if (schema_file) {
+        json_error_t je;
+        json_t *schema = json_loadb(text, len, JSON_DECODE_ANY, &je);
+        if (!schema) {
+            fprintf(stderr, "minimax %s: %s: not JSON: %s (line %d, column %d)\n", cmd, schema_file, je.text, je.line, je.column);
+            free(text);
+            return -1;
+        }
+        gbnf = mm_json_schema_to_gbnf(schema);
+        json_decref(schema);
+        free(text);
+        text = NULL;
+        if (!gbnf) {
+            fprintf(stderr, "minimax %s: %s: %s\n", cmd, schema_file, mm_last_error());
+            return -1;
+        }
+        len = strlen(gbnf);
+    }
+    cg->g = mm_grammar_parse(gbnf, len);
+    free(gbnf);
+    if (!cg->g || !(cg->m = mm_gmatch_new(cg->g))) {
+        fprintf(stderr, "minimax %s: %s: %s\n", cmd, schema_file ? schema_file : grammar_file, mm_last_error());
+        mm_cli_grammar_free(cg);
+        return -1;
+    }
+    cg->v = mm_gvocab_new(tok, n_vocab, eos);
+    cg->bind = (mm_gbind){.m = cg->m, .v = cg->v};
+    mm_sampler_constraint con = mm_gbind_constraint(&cg->bind);
+    mm_sampler_set_constraint(s, &con);
+    return 0;
+}
+
+int mm_cli_grammar_step(mm_cli_grammar *cg, const char *cmd, mm_sampler *s, int32_t t) {
+    if (!cg->g) return 0;
+    if (mm_sampler_constraint_failed(s) || mm_gmatch_accept_token(cg->m, cg->v, t) < 0) {
+        fprintf(stderr, "\nminimax %s: no token of the vocabulary continues the output as the grammar requires\n", cmd);
+        return -1;
+    }
+    return mm_gmatch_can_continue(cg->m) ? 0 : 1;
+}
+
+int mm_cli_grammar_incomplete(const mm_cli_grammar *cg) { return cg->g && !mm_gmatch_complete(cg->m); }
+
+void mm_cli_grammar_free(mm_cli_grammar *cg) {
+    mm_gmatch_free(cg->m);
+    mm_gvocab_free(cg->v);
+    mm_grammar_free(cg->g);
+    memset(cg, 0, sizeof *cg);
+}
+
+/* ---------------------------------------------------------------- thinking */
+#define DIM "\x1b[2m"
+#define UNDIM "\x1b[0m"
+
+void mm_cli_think_init(mm_cli_think *t, int hide, int in_thinking) {
+    memset(t, 0, sizeof *t);
+    t->mode = hide ? 2 : isatty(STDOUT_FILENO) ? 1 : 0;
+    mm_reasoning_init(&t->rp, MM_REASONING_DEEPSEEK, in_thinking);
+}
+
+void mm_cli_think_show(mm_cli_think *t, const char *text, size_t len, int final) {
+    if (t->mode == 0) {
+        fwrite(text + t->sent, 1, len - t->sent, stdout);
+        t->sent = len;
+        fflush(stdout);
+        return;
+    }
+    mm_reasoning *p = &t->rp;
+    mm_reasoning_feed(p, text, len, final);
+    if (p->has_reasoning && p->r_end > p->r_begin + t->sent_r) {
+        if (t->mode == 1) {
+            fputs(DIM, stdout);
+            fwrite(text + p->r_begin + t->sent_r, 1, p->r_end - p->r_begin - t->sent_r, stdout);
+            fputs(UNDIM, stdout);
+        }
+        t->sent_r = p->r_end - p->r_begin;
+    }
+    if (p->c_end > p->c_begin + t->sent_c) {
+        if (t->mode == 1 && p->has_reasoning && !t->sent_c) fputs("\n", stdout);   /* the answer below the thinking */
+        fwrite(text + p->c_begin + t->sent_c, 1, p->c_end - p->c_begin - t->sent_c, stdout);
+        t->sent_c = p->c_end - p->c_begin;
+    }
+    fflush(stdout);
+}
