@@ -243,6 +243,28 @@ void mm_sampler_set_constraint(mm_sampler *s, const mm_sampler_constraint *c);
 /* 1 if the last mm_sampler_sample's token was refused by the constraint even after masking (nothing allowed). */
 int mm_sampler_constraint_failed(const mm_sampler *s);
 
+/* ------------------------------------------------------------------ structured output */
+/* A grammar the sampled output must follow, as the sampler's constraint: GBNF text (llama.cpp's grammar format,
+ * start rule `root`) or a JSON Schema (the common subset: type, properties, required, additionalProperties,
+ * items, min/maxItems, min/maxLength, enum, const, anyOf, local $ref; any other keyword is refused by name).
+ * tokens[t] / token_len[t] are the bytes token t decodes to, for t in [0, n_vocab) (NULL or 0: a token the
+ * output never contains, e.g. special tokens); eos (-1: none) may be sampled once the output is complete. */
+typedef struct mm_grammar_constraint mm_grammar_constraint;
+enum { MM_GRAMMAR_GBNF = 0, MM_GRAMMAR_JSON_SCHEMA = 1 };
+/* NULL + mm_last_error() ("grammar: line L, column C: ..." / "json_schema: at #/...: ...") when invalid. */
+mm_grammar_constraint *mm_grammar_constraint_new(const char *text, size_t len, int kind, const char *const *tokens,
+                                                 const size_t *token_len, int n_vocab, int32_t eos);
+void mm_grammar_constraint_free(mm_grammar_constraint *g);
+/* Makes s draw only tokens the grammar allows next (g must outlive that use; NULL detaches any constraint). */
+void mm_grammar_constraint_attach(mm_grammar_constraint *g, mm_sampler *s);
+/* After each sampled token: 0 the output goes on, 1 it is complete and nothing more may follow (stop), -1 the
+ * token does not continue it (the state is unchanged). */
+int mm_grammar_constraint_accept(mm_grammar_constraint *g, int32_t token);
+/* 1 if the output so far is a complete sentence of the grammar. */
+int mm_grammar_constraint_complete(const mm_grammar_constraint *g);
+/* Back to the start (a new output). */
+void mm_grammar_constraint_reset(mm_grammar_constraint *g);
+
 /* ------------------------------------------------------------------ threads */
 void mm_set_threads(int n);     /* compute threads (0: all cores) */
 int mm_get_threads(void);

@@ -502,6 +502,50 @@ int main(void) {
         free(g);
         json_decref(sc);
     }
+    {   /* the public API (minimax.h): token texts from the caller, a JSON Schema, two outputs with a reset between */
+        const char **toks = calloc((size_t)V, sizeof(char *));
+        size_t *lens = calloc((size_t)V, sizeof(size_t));
+        for (int32_t t = 0; t < V; t++)
+            if (!mm_tokenizer_is_special(tok, t)) toks[t] = (const char *)mm_tokenizer_token_bytes(tok, t, &lens[t]);
+        const char *sc = "{\"type\": \"array\", \"items\": {\"enum\": [\"yes\", \"no\", 42]}, \"minItems\": 1, \"maxItems\": 3}";
+        mm_grammar_constraint *gc = mm_grammar_constraint_new(sc, strlen(sc), MM_GRAMMAR_JSON_SCHEMA, toks, lens, V, eos);
+        CHECK(gc != NULL, "mm_grammar_constraint_new: %s", mm_last_error());
+        json_t *schema = json_loads(sc, 0, NULL);
+        mm_sampler_params sp = mm_sampler_default_params();
+        sp.temperature = 1.0f;
+        sp.seed = 3;
+        mm_sampler *s = mm_sampler_new(&sp, V);
+        float *lg = malloc(sizeof(float) * (size_t)V);
+        int good = 0;
+        for (int run = 0; gc && run < 4; run++) {
+            mm_grammar_constraint_reset(gc);
+            mm_grammar_constraint_attach(gc, s);
+            char text[4096];
+            size_t len = 0;
+            int r = 0;
+            for (int step = 0; step < 200 && r == 0; step++) {
+                for (int i = 0; i < V; i++) lg[i] = nrand();
+                int32_t t = mm_sampler_sample(s, lg);
+                if ((r = mm_grammar_constraint_accept(gc, t)) < 0 || t == eos) break;
+                if (len + lens[t] < sizeof text) memcpy(text + len, toks[t], lens[t]);
+                len += lens[t];
+            }
+            json_t *v = mm_grammar_constraint_complete(gc) && len < sizeof text ? json_loadb(text, len, 0, NULL) : NULL;
+            good += v && valid(v, schema, schema);
+            json_decref(v);
+        }
+        CHECK(good == 4, "public API: 4 outputs, reset between them, all valid (%d)", good);
+        mm_grammar_constraint_free(gc);
+        mm_grammar_constraint *bad1 = mm_grammar_constraint_new("root ::= x", 10, MM_GRAMMAR_GBNF, toks, lens, V, eos);
+        CHECK(!bad1 && strstr(mm_last_error(), "never defined"), "public API: a bad grammar: %s", mm_last_error());
+        mm_grammar_constraint *bad2 = mm_grammar_constraint_new("{\"type\": 1}", 11, MM_GRAMMAR_JSON_SCHEMA, toks, lens, V, eos);
+        CHECK(!bad2 && strstr(mm_last_error(), "json_schema"), "public API: a bad schema: %s", mm_last_error());
+        free(lg);
+        mm_sampler_free(s);
+        json_decref(schema);
+        free(toks);
+        free(lens);
+    }
     mm_gvocab_free(gv);
     mm_tokenizer_free(tok);
 

@@ -1,12 +1,11 @@
 /* cli_gen.c — the output's grammar and the display of thinking for `run` and `chat` (see cli_gen.h). */
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/cli_gen.h"
-#include "text/mm_jschema.h"
+#include "base/mm_common.h"
 
 int mm_cli_grammar_init(mm_cli_grammar *cg, const char *cmd, const char *schema_file, const char *grammar_file,
                         const mm_tokenizer *tok, int n_vocab, int32_t eos, mm_sampler *s) {
@@ -20,57 +19,38 @@ int mm_cli_grammar_init(mm_cli_grammar *cg, const char *cmd, const char *schema_
         fprintf(stderr, "minimax %s: a grammar needs the tokenizer (the token texts it is checked against)\n", cmd);
         return -1;
     }
+    const char *file = schema_file ? schema_file : grammar_file;
     size_t len;
-    char *text = mm_arg_read_file(cmd, schema_file ? schema_file : grammar_file, &len), *gbnf = text;
+    char *text = mm_arg_read_file(cmd, file, &len);
     if (!text) return -1;
-    if (schema_file) {
-        json_error_t je;
-        json_t *schema = json_loadb(text, len, JSON_DECODE_ANY, &je);
-        if (!schema) {
-            fprintf(stderr, "minimax %s: %s: not JSON: %s (line %d, column %d)\n", cmd, schema_file, je.text, je.line, je.column);
-            free(text);
-            return -1;
-        }
-        gbnf = mm_json_schema_to_gbnf(schema);
-        json_decref(schema);
-        free(text);
-        text = NULL;
-        if (!gbnf) {
-            fprintf(stderr, "minimax %s: %s: %s\n", cmd, schema_file, mm_last_error());
-            return -1;
-        }
-        len = strlen(gbnf);
-    }
-    cg->g = mm_grammar_parse(gbnf, len);
-    free(gbnf);
-    if (!cg->g || !(cg->m = mm_gmatch_new(cg->g))) {
-        fprintf(stderr, "minimax %s: %s: %s\n", cmd, schema_file ? schema_file : grammar_file, mm_last_error());
-        mm_cli_grammar_free(cg);
+    const char **toks = mm_xcalloc((size_t)n_vocab, sizeof(char *));
+    size_t *lens = mm_xcalloc((size_t)n_vocab, sizeof(size_t));
+    for (int32_t t = 0; t < n_vocab; t++)   /* special tokens never match */
+        if (!mm_tokenizer_is_special(tok, t)) toks[t] = (const char *)mm_tokenizer_token_bytes(tok, t, &lens[t]);
+    cg->g = mm_grammar_constraint_new(text, len, schema_file ? MM_GRAMMAR_JSON_SCHEMA : MM_GRAMMAR_GBNF, toks, lens, n_vocab, eos);
+    free(toks);
+    free(lens);
+    free(text);
+    if (!cg->g) {
+        fprintf(stderr, "minimax %s: %s: %s\n", cmd, file, mm_last_error());
         return -1;
     }
-    cg->v = mm_gvocab_new(tok, n_vocab, eos);
-    cg->bind = (mm_gbind){.m = cg->m, .v = cg->v};
-    mm_sampler_constraint con = mm_gbind_constraint(&cg->bind);
-    mm_sampler_set_constraint(s, &con);
+    mm_grammar_constraint_attach(cg->g, s);
     return 0;
 }
 
 int mm_cli_grammar_step(mm_cli_grammar *cg, const char *cmd, mm_sampler *s, int32_t t) {
     if (!cg->g) return 0;
-    if (mm_sampler_constraint_failed(s) || mm_gmatch_accept_token(cg->m, cg->v, t) < 0) {
-        fprintf(stderr, "\nminimax %s: no token of the vocabulary continues the output as the grammar requires\n", cmd);
-        return -1;
-    }
-    return mm_gmatch_can_continue(cg->m) ? 0 : 1;
+    int r = mm_sampler_constraint_failed(s) ? -1 : mm_grammar_constraint_accept(cg->g, t);
+    if (r < 0) fprintf(stderr, "\nminimax %s: no token of the vocabulary continues the output as the grammar requires\n", cmd);
+    return r;
 }
 
-int mm_cli_grammar_incomplete(const mm_cli_grammar *cg) { return cg->g && !mm_gmatch_complete(cg->m); }
+int mm_cli_grammar_incomplete(const mm_cli_grammar *cg) { return cg->g && !mm_grammar_constraint_complete(cg->g); }
 
 void mm_cli_grammar_free(mm_cli_grammar *cg) {
-    mm_gmatch_free(cg->m);
-    mm_gvocab_free(cg->v);
-    mm_grammar_free(cg->g);
-    memset(cg, 0, sizeof *cg);
+    mm_grammar_constraint_free(cg->g);
+    cg->g = NULL;
 }
 
 /* ---------------------------------------------------------------- thinking */

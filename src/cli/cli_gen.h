@@ -6,15 +6,11 @@
 #include <stdint.h>
 
 #include "minimax.h"
-#include "text/mm_grammar.h"
 #include "text/mm_reasoning.h"
 #include "text/mm_tokenizer.h"
 
 typedef struct {
-    mm_grammar *g;      /* NULL: unconstrained */
-    mm_gvocab *v;
-    mm_gmatch *m;
-    mm_gbind bind;
+    mm_grammar_constraint *g;   /* NULL: unconstrained */
 } mm_cli_grammar;
 
 /* Loads the grammar of --json-schema FILE or --grammar FILE (at most one non-NULL) and binds it to s: tokens

@@ -63,8 +63,14 @@ struct mm_gvocab {
     int32_t *child, *sib, *tok;  /* [n_nodes]: first child, next sibling (bytes ascending), first token ending here */
     uint8_t *byte;               /* [n_nodes] the byte leading into the node (node 0: the root) */
     int32_t *tnext;              /* [n_vocab] next token with the same bytes, -1 */
-    const mm_tokenizer *t;
+    uint8_t *bytes;              /* every token's bytes, owned: token t is bytes[off[t] .. off[t+1]) (empty: never matches) */
+    size_t *off;                 /* [n_vocab + 1] */
 };
+
+static const uint8_t *vtok(const mm_gvocab *v, int32_t t, size_t *len) {
+    *len = v->off[t + 1] - v->off[t];
+    return v->bytes + v->off[t];
+}
 
 /* ---------------------------------------------------------------- UTF-8, one byte at a time */
 /* The code points a partial sequence can still become, [*lo, *hi]; 0 if none. */
@@ -426,35 +432,50 @@ int mm_gmatch_complete(const mm_gmatch *m) { return !m->u.rem && m->st[m->cur].a
 int mm_gmatch_can_continue(const mm_gmatch *m) { return m->u.rem || m->st[m->cur].more; }
 
 /* ---------------------------------------------------------------- the vocabulary trie */
-static _Thread_local const mm_tokenizer *g_vtok;
+static _Thread_local const mm_gvocab *g_vtok;
 static int cmp_tok_bytes(const void *x, const void *y) {
     size_t la, lb;
-    const uint8_t *a = mm_tokenizer_token_bytes(g_vtok, *(const int32_t *)x, &la);
-    const uint8_t *b = mm_tokenizer_token_bytes(g_vtok, *(const int32_t *)y, &lb);
+    const uint8_t *a = vtok(g_vtok, *(const int32_t *)x, &la);
+    const uint8_t *b = vtok(g_vtok, *(const int32_t *)y, &lb);
     int c = memcmp(a, b, la < lb ? la : lb);
     if (c) return c;
     if (la != lb) return la < lb ? -1 : 1;
     return *(const int32_t *)x < *(const int32_t *)y ? -1 : 1;
 }
 
+static const uint8_t *tokenizer_bytes(void *ctx, int32_t t, size_t *len) {
+    const mm_tokenizer *tok = ctx;
+    return mm_tokenizer_is_special(tok, t) ? NULL : mm_tokenizer_token_bytes(tok, t, len);
+}
+
 mm_gvocab *mm_gvocab_new(const mm_tokenizer *tok, int n_vocab, int32_t eos) {
+    return mm_gvocab_new_fn(tokenizer_bytes, (void *)tok, n_vocab, eos);
+}
+
+mm_gvocab *mm_gvocab_new_fn(mm_gtoken_fn token, void *ctx, int n_vocab, int32_t eos) {
     mm_gvocab *v = mm_xcalloc(1, sizeof *v);
     v->n_vocab = n_vocab;
     v->eos = eos;
-    v->t = tok;
     v->tnext = mm_xmalloc(sizeof(int32_t) * (size_t)(n_vocab > 0 ? n_vocab : 1));
+    v->off = mm_xcalloc((size_t)(n_vocab > 0 ? n_vocab : 0) + 1, sizeof(size_t));
     int32_t *ids = mm_xmalloc(sizeof(int32_t) * (size_t)(n_vocab > 0 ? n_vocab : 1));
     int n = 0;
-    size_t total = 1;
-    for (int32_t t = 0; t < n_vocab; t++) {
+    size_t total = 1, cap = 4096;
+    v->bytes = mm_xmalloc(cap);
+    for (int32_t t = 0; t < n_vocab; t++) {   /* the bytes of every token that can match, copied */
         size_t len = 0;
+        const uint8_t *b = t == eos ? NULL : token(ctx, t, &len);
         v->tnext[t] = -1;
-        if (mm_tokenizer_is_special(tok, t) || !mm_tokenizer_token_bytes(tok, t, &len) || !len) continue;
+        if (!b) len = 0;
+        if (v->off[t] + len > cap) v->bytes = mm_xrealloc(v->bytes, cap = (v->off[t] + len) * 2 + 4096);
+        if (len) memcpy(v->bytes + v->off[t], b, len);
+        v->off[t + 1] = v->off[t] + len;
+        if (!len) continue;
         ids[n++] = t;
         total += len;
     }
-    /* mm_tokenizer_token_bytes is pure; the static comparator base is set for this one sort */
-    g_vtok = tok;
+    /* the static comparator base is set for this one sort */
+    g_vtok = v;
     qsort(ids, (size_t)n, sizeof(int32_t), cmp_tok_bytes);
     v->child = mm_xmalloc(sizeof(int32_t) * total);
     v->sib = mm_xmalloc(sizeof(int32_t) * total);
@@ -472,7 +493,7 @@ mm_gvocab *mm_gvocab_new(const mm_tokenizer *tok, int n_vocab, int32_t eos) {
     path[0] = 0;
     for (int i = 0; i < n; i++) {
         size_t len;
-        const uint8_t *b = mm_tokenizer_token_bytes(tok, ids[i], &len);
+        const uint8_t *b = vtok(v, ids[i], &len);
         size_t common = 0;
         while (prev && common < len && common < prev_len && b[common] == prev[common]) common++;
         if (len + 1 > path_cap) path = mm_xrealloc(path, sizeof(int32_t) * (path_cap = (len + 1) * 2));
@@ -510,6 +531,8 @@ void mm_gvocab_free(mm_gvocab *v) {
     free(v->tok);
     free(v->byte);
     free(v->tnext);
+    free(v->bytes);
+    free(v->off);
     free(v);
 }
 
@@ -537,7 +560,7 @@ int mm_gmatch_allows(mm_gmatch *m, const mm_gvocab *v, int32_t t) {
     m->failed = 0;
     size_t len;
     const uint8_t *b;
-    if (mm_tokenizer_is_special(v->t, t) || !(b = mm_tokenizer_token_bytes(v->t, t, &len)) || !len) return 0;
+    if (!(b = vtok(v, t, &len)) || !len) return 0;
     u8st u = m->u;
     return run_bytes(m, m->cur, &u, b, len) >= 0;
 }
@@ -563,7 +586,7 @@ int mm_gmatch_accept_token(mm_gmatch *m, const mm_gvocab *v, int32_t t) {
         return -1;
     }
     size_t len;
-    const uint8_t *b = t >= 0 && t < v->n_vocab && !mm_tokenizer_is_special(v->t, t) ? mm_tokenizer_token_bytes(v->t, t, &len) : NULL;
+    const uint8_t *b = t >= 0 && t < v->n_vocab ? vtok(v, t, &len) : NULL;
     if (!b || !len) {
         mm_set_error("grammar: token %d has no text the grammar could accept", t);
         return -1;

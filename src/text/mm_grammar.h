@@ -46,6 +46,10 @@ typedef struct mm_gvocab mm_gvocab;     /* a tokenizer's token bytes as a trie: 
 /* Built from tok's ids [0, n_vocab) (the model's vocabulary; ids the tokenizer lacks, and special tokens, never
  * match). eos (or -1) is the end token: allowed exactly when the input is a complete sentence. */
 mm_gvocab *mm_gvocab_new(const mm_tokenizer *tok, int n_vocab, int32_t eos);
+/* The same from any source of token bytes: token(ctx, t, &len) gives token t's bytes (copied here), or NULL /
+ * len 0 for a token the output never contains. */
+typedef const uint8_t *(*mm_gtoken_fn)(void *ctx, int32_t t, size_t *len);
+mm_gvocab *mm_gvocab_new_fn(mm_gtoken_fn token, void *ctx, int n_vocab, int32_t eos);
 void mm_gvocab_free(mm_gvocab *v);
 
 /* 1 if token t may come next. */
