@@ -181,7 +181,7 @@ static int add_class(gparser *g, int neg, const uint32_t *r, int n) {
     k->neg = neg;
     k->n = n;
     k->r = mm_xmalloc(sizeof(uint32_t) * (size_t)(2 * n + 1));
-    memcpy(k->r, r, sizeof(uint32_t) * (size_t)(2 * n));
+    if (n) memcpy(k->r, r, sizeof(uint32_t) * (size_t)(2 * n));   /* "." has no ranges: r may be NULL */
     for (uint32_t c = 0; c < 128; c++) {
         int in = 0;
         for (int i = 0; i < n && !in; i++) in = r[2 * i] <= c && c <= r[2 * i + 1];
