@@ -35,6 +35,7 @@ struct mm_context {
     float *moe_y;       /* [T·K, H]  their expert outputs */
     float *moe_i;       /* [T·K, I]  gate projections, then SiLU(gate)·up */
     float *moe_u;       /* [T·K, I]  up projections */
+    uint8_t *sel;       /* [T] outputs wanted per selected row (1 logits, 2 hidden state) */
 };
 
 static inline size_t mm_kv_elem(const mm_context *c) { return c->kv_bf16 ? 2 : 4; }
