@@ -222,6 +222,7 @@ static int turn(chat *ch, const char *text) {
                 n, 1 + ch->n_close, ch->n_ctx - len0, ch->n_ctx);
         json_decref(with_user);
         free(ids);
+        mm_cli_images_free(&imgs);   /* the attached images stay pending; their decoded pixels go */
         return 1;
     }
     if (imgs.n && (mm_cli_images_encode(CMD, ch->model, &imgs) < 0 || !(embd = mm_cli_images_embd(CMD, ch->model, &imgs, ids, n)))) {
