@@ -25,6 +25,14 @@ const char *mm_last_error(void);
 /* ------------------------------------------------------------------ configuration */
 enum { MM_LAYER_LIGHTNING = 0, MM_LAYER_SOFTMAX = 1 };
 enum { MM_DIALECT_REMOTE = 0, MM_DIALECT_HF = 1 };   /* minimax_text_01/minimax_m1 vs model_type "minimax" */
+/* What a checkpoint computes on top of the final hidden states (config.json's architectures[0]):
+ * the causal LM's lm_head, or one of transformers' task heads (MiniMaxForSequenceClassification: `score` on
+ * the last non-padding token; MiniMaxForTokenClassification: `score` with a bias on every token;
+ * MiniMaxForQuestionAnswering: `qa_outputs` giving start and end logits per token). */
+enum { MM_ARCH_CAUSAL_LM = 0, MM_ARCH_SEQ_CLS = 1, MM_ARCH_TOKEN_CLS = 2, MM_ARCH_QA = 3 };
+/* config.json's problem_type: how classification logits become scores (transformers' pipeline rule:
+ * regression → the logits; multi-label, or a single label → sigmoid; otherwise softmax). */
+enum { MM_PROBLEM_AUTO = 0, MM_PROBLEM_SINGLE_LABEL = 1, MM_PROBLEM_MULTI_LABEL = 2, MM_PROBLEM_REGRESSION = 3 };
 
 #define MM_MAX_LAYERS 512
 
@@ -55,7 +63,14 @@ typedef struct mm_config {
     int vision;                 /* 1: a MiniMax-VL-01 config (text_config + vision_config); the vision tower is
                                  * loaded with the model */
     int32_t image_token_index;  /* VL: the image placeholder id (200025 as released); -1 for text models */
+    int arch;                   /* MM_ARCH_* */
+    int num_labels;             /* classification heads: len(id2label) (2 when the config has none) */
+    int32_t pad_token_id;       /* -1: none */
+    int problem_type;           /* MM_PROBLEM_* */
 } mm_config;
+
+/* "MiniMaxForCausalLM", "MiniMaxForSequenceClassification", ... (transformers' class names). */
+const char *mm_arch_name(int arch);
 
 /* Parse a config.json text (either dialect; for model_type minimax_vl_01 its text_config). path is used in error
  * messages only. */
@@ -155,7 +170,8 @@ int mm_context_n_seq(const mm_context *c);
 
 /* A batch: n_tokens tokens, each belonging to a sequence. The tokens of one sequence must form one
  * contiguous run in the batch, in order; they continue that sequence (positions are implicit).
- * logits[i] != 0 asks for the logits of token i (NULL: only the last token of each run). */
+ * logits[i] != 0 asks for the logits of token i (NULL: only the last token of each run);
+ * hidden[i] != 0 asks for its final hidden state (mm_decode_ex; NULL: none). */
 typedef struct mm_batch {
     int n_tokens;
     const int32_t *token;   /* [n_tokens] */
@@ -165,12 +181,20 @@ typedef struct mm_batch {
                                * (image features), used instead of looking token[i] up; token[i] is then any id
                                * (the image token, which may lie past the vocabulary). A VL model refuses an image
                                * token without one. */
+    const int8_t *hidden;   /* [n_tokens] or NULL */
 } mm_batch;
 
 /* Run the model on a batch. Writes one row of vocab_size floats per requested token into logits
  * (in batch order). Returns the number of rows written, or -1 (then no sequence has advanced:
  * inputs are validated first — token ids, sequence ids, context overflow). */
 int mm_decode(mm_context *c, const mm_batch *b, float *logits);
+/* mm_decode that can also return final hidden states (after the final norm, what the lm_head or a task head
+ * reads): one row of hidden_size floats per token with b->hidden[i] != 0, in batch order, into hidden.
+ * logits may be NULL: then no logits are computed (the lm_head is skipped, e.g. for embeddings) and 0 is
+ * returned. A task-head checkpoint (mm_config.arch != MM_ARCH_CAUSAL_LM) has no lm_head: asking it for
+ * logits is an error. A model split over ranks (mm_pipeline) returns no hidden states (-1 with an error).
+ * Returns the number of logits rows written, or -1 as mm_decode. */
+int mm_decode_ex(mm_context *c, const mm_batch *b, float *logits, float *hidden);
 
 /* Wall time spent in each part of the forward pass since the context was created or last reset. */
 typedef struct mm_timings {
@@ -200,6 +224,37 @@ size_t mm_seq_state_bytes(const mm_seq_state *s);
 int mm_seq_state_save(const mm_seq_state *s, const char *path);   /* binary file, versioned */
 mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path);
 
+/* ------------------------------------------------------------------ task heads and embeddings */
+/* Outputs per token of the model's task head: num_labels (sequence / token classification), 2 (question
+ * answering: start, end), 0 for a causal LM. */
+int mm_model_head_size(const mm_model *m);
+/* Label i of a classification head (config.json's id2label; "LABEL_i" when it has none), or NULL. */
+const char *mm_model_label(const mm_model *m, int i);
+/* out[n, head_size] = hidden[n, H] · Wᵀ (+ b): the task head on final hidden states from mm_decode_ex.
+ * -1 with an error for a causal LM. */
+int mm_model_head_forward(const mm_model *m, const float *hidden, int n, float *out);
+/* The token whose head output classifies a sequence (transformers' rule): the rightmost token that is not
+ * cfg->pad_token_id (0 if every token is padding), the last token when the config has no pad token. */
+int mm_seq_cls_index(const mm_config *cfg, const int32_t *ids, int n);
+/* Classification logits → scores in place (MM_PROBLEM_*: softmax, sigmoid, or unchanged for regression). */
+void mm_head_scores(const mm_config *cfg, float *x, int n);
+/* Question answering: the span [*start, *end] (token indices, lo <= start <= end < hi, at most max_len tokens)
+ * maximising start_logits[start] + end_logits[end]; returns its probability (softmax of each over [lo, hi)). */
+double mm_qa_best_span(const float *start_logits, const float *end_logits, int lo, int hi, int max_len, int *start, int *end);
+
+/* The task head on a token sequence, run in sequence seq of c (reset before and after): out[head_size] for a
+ * sequence classifier (the token mm_seq_cls_index picks), else out[n, head_size] (every token). 0 or -1. */
+int mm_classify(mm_context *c, int seq, const int32_t *ids, int n, float *out);
+
+/* Embedding pooling of final hidden states. */
+enum { MM_POOL_LAST = 0, MM_POOL_MEAN = 1 };
+/* Scales x[n] to unit L2 norm (a zero vector stays zero). */
+void mm_l2_normalize(float *x, int n);
+/* The embedding of a token sequence: its final hidden states pooled (MM_POOL_LAST: the last token's,
+ * MM_POOL_MEAN: their average) and L2-normalised into out[hidden_size]. Runs in sequence seq of c (reset before
+ * and after); works on every checkpoint (the lm_head or task head is not used). 0 or -1. */
+int mm_embed(mm_context *c, int seq, const int32_t *ids, int n, int pooling, float *out);
+
 /* ------------------------------------------------------------------ sampling */
 typedef struct mm_sampler_params {
     float temperature;      /* 0: greedy (argmax) */
@@ -220,6 +275,49 @@ int32_t mm_sampler_sample(mm_sampler *s, float *logits);
 /* Record a token as part of the history (for the repetition penalty): prompt and generated tokens. */
 void mm_sampler_accept(mm_sampler *s, int32_t token);
 void mm_sampler_reset(mm_sampler *s);
+
+/* Logit bias (OpenAI's logit_bias): bias[i] is added to the logit of ids[i] before anything else; a bias of
+ * -100 or less bans the token (its logit becomes -inf). Replaces any earlier bias; n = 0 clears it. -1 with an
+ * error for an id outside the vocabulary or a bias that is not finite. */
+int mm_sampler_set_logit_bias(mm_sampler *s, const int32_t *ids, const float *bias, int n);
+
+/* A constraint on which tokens may come next (e.g. a grammar): the sampler draws as usual, and if `allows`
+ * refuses the drawn token it calls `mask` on the logits as they were before the draw and draws again from
+ * what is left (rejection first, so a constraint that allows the likely tokens costs one call; the result is
+ * the distribution restricted to the allowed tokens). mask sets the logit of every refused token to -inf and
+ * returns how many tokens it allows. The sampler does not advance the constraint: its owner does, with the
+ * token sampled. */
+typedef struct mm_sampler_constraint {
+    void *ctx;
+    int (*allows)(void *ctx, int32_t token);
+    int (*mask)(void *ctx, float *logits, int n_vocab);
+} mm_sampler_constraint;
+/* c is copied; NULL removes the constraint. */
+void mm_sampler_set_constraint(mm_sampler *s, const mm_sampler_constraint *c);
+/* 1 if the last mm_sampler_sample's token was refused by the constraint even after masking (nothing allowed). */
+int mm_sampler_constraint_failed(const mm_sampler *s);
+
+/* ------------------------------------------------------------------ structured output */
+/* A grammar the sampled output must follow, as the sampler's constraint: GBNF text (llama.cpp's grammar format,
+ * start rule `root`) or a JSON Schema (the common subset: type, properties, required, additionalProperties,
+ * items, min/maxItems, min/maxLength, enum, const, anyOf, local $ref; any other keyword is refused by name).
+ * tokens[t] / token_len[t] are the bytes token t decodes to, for t in [0, n_vocab) (NULL or 0: a token the
+ * output never contains, e.g. special tokens); eos (-1: none) may be sampled once the output is complete. */
+typedef struct mm_grammar_constraint mm_grammar_constraint;
+enum { MM_GRAMMAR_GBNF = 0, MM_GRAMMAR_JSON_SCHEMA = 1 };
+/* NULL + mm_last_error() ("grammar: line L, column C: ..." / "json_schema: at #/...: ...") when invalid. */
+mm_grammar_constraint *mm_grammar_constraint_new(const char *text, size_t len, int kind, const char *const *tokens,
+                                                 const size_t *token_len, int n_vocab, int32_t eos);
+void mm_grammar_constraint_free(mm_grammar_constraint *g);
+/* Makes s draw only tokens the grammar allows next (g must outlive that use; NULL detaches any constraint). */
+void mm_grammar_constraint_attach(mm_grammar_constraint *g, mm_sampler *s);
+/* After each sampled token: 0 the output goes on, 1 it is complete and nothing more may follow (stop), -1 the
+ * token does not continue it (the state is unchanged). */
+int mm_grammar_constraint_accept(mm_grammar_constraint *g, int32_t token);
+/* 1 if the output so far is a complete sentence of the grammar. */
+int mm_grammar_constraint_complete(const mm_grammar_constraint *g);
+/* Back to the start (a new output). */
+void mm_grammar_constraint_reset(mm_grammar_constraint *g);
 
 /* ------------------------------------------------------------------ images (MiniMax-VL-01)
  *   mm_image *im = mm_image_load("cat.jpg", 0);                      // PNG, JPEG, WebP in Pillow's modes

@@ -102,6 +102,11 @@ expect_refusal "at least one layer" -np 5 "$BIN" logits -m "$G" --ids 1,2 -o "$T
 expect_refusal "at least one expert" -np 5 "$BIN" logits --expert-parallel -m "$SHARED/golden/c_deepnorm_alpha_beta" --ids 1,2 -o "$TMP/x"
 expect_refusal "exclude each other" -np 2 "$BIN" logits --expert-parallel --layer-split 2,2 -m "$G" --ids 1,2 -o "$TMP/x"
 expect_refusal "does not run across ranks" -np 2 "$BIN" chat -m "$G"
+expect_refusal "does not run across ranks" -np 2 "$BIN" embed -m "$G" --ids 1,2
+# a task-head checkpoint: its head reads final hidden states, which a pipeline keeps on the last rank
+"$BIN" mkmodel -o "$TMP/seqcls" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types LSLS --experts 2 \
+  --top-k 1 --vocab 512 --dialect hf --head seq-cls >/dev/null 2>&1 || bad "mkmodel --head seq-cls"
+expect_refusal "MiniMaxForSequenceClassification checkpoint runs in one process only" -np 2 "$BIN" logits -m "$TMP/seqcls" --ids 1,2 -o "$TMP/x"
 
 # serve under mpirun (tests/server/test_mpi.mjs, the openai client): answers equal one process's, the prefix cache hits
 if [ -d tests/server/node_modules/openai ]; then

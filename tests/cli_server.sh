@@ -36,7 +36,7 @@ else
   fail "mkmodel for the server VL model"
 fi
 
-for t in test_api test_hostile test_batch_cache test_load test_web test_vl; do
+for t in test_api test_hostile test_structured test_batch_cache test_load test_web test_vl; do
   start=$SECONDS
   out=$(timeout 600 node "tests/server/$t.mjs" 2>&1); rc=$?
   echo "$out" | grep -v '^MMT ' | sed "s/^/[$t] /"

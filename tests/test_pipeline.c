@@ -130,6 +130,16 @@ static int child(const char *path, const char *split) {
     both(&q, &rq, &one, V, "second context");
     mm_context_free(q.c);
     mm_context_free(rq.c);
+    /* final hidden states (embeddings, task heads) stay on the last rank: refused before anything runs */
+    {
+        const int len0 = mm_seq_len(p.c, 0);
+        int8_t hw[3] = {1, 1, 1};
+        float *hid = malloc(sizeof(float) * 3 * (size_t)mm_model_config(m)->hidden_size);
+        mm_batch hb = {.n_tokens = 3, .token = tok, .seq = zero, .hidden = hw};
+        CHECK(mm_decode_ex(p.c, &hb, NULL, hid) < 0 && strstr(mm_last_error(), "ranks") && mm_seq_len(p.c, 0) == len0,
+              "hidden states across ranks: %s", mm_last_error());
+        free(hid);
+    }
 
     mm_context_free(p.c);
     mm_context_free(r.c);

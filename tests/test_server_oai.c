@@ -5,6 +5,7 @@
 #include "base/mm_common.h"
 #include "text/mm_chat.h"
 #include "server/mm_oai.h"
+#include "text/mm_reasoning.h"
 #include "mm_test.h"
 
 static int parse(const char *body, int kind, mm_oai_req *r, char *err) {
@@ -298,5 +299,35 @@ int main(void) {
         free(o);
     }
     images();
+    {   /* a finished chat output split into thinking, answer and calls (in the thinking and after it) */
+        const char *call = "<tool_calls>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_calls>";
+        char text[512];
+        mm_oai_output o;
+        snprintf(text, sizeof text, "<think>\nplan\n</think>\n\nThe answer.");
+        mm_oai_split_output(text, strlen(text), MM_REASONING_DEEPSEEK, 0, 0, "id", &o);
+        CHECK(o.reasoning && !strcmp(o.reasoning, "plan\n") && !strcmp(o.content, "The answer.") && !o.calls, "split: '%s' '%s'",
+              o.reasoning ? o.reasoning : "(none)", o.content);
+        mm_oai_output_clear(&o);
+        mm_oai_split_output(text, strlen(text), MM_REASONING_NONE, 0, 0, "id", &o);
+        CHECK(!o.reasoning && !strcmp(o.content, text), "none: the text as it is");
+        mm_oai_output_clear(&o);
+        snprintf(text, sizeof text, "<think>look it up %s</think>\n\nok %s", call, call);
+        mm_oai_split_output(text, strlen(text), MM_REASONING_DEEPSEEK, 0, 1, "id", &o);
+        CHECK(o.calls && json_array_size(o.calls) == 2 && o.reasoning && !strcmp(o.reasoning, "look it up") && !strcmp(o.content, "ok"),
+              "calls inside and after the thinking: %zu calls, '%s' '%s'", json_array_size(o.calls), o.reasoning ? o.reasoning : "", o.content);
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(o.calls, 1), "id")), "call_id_1"), "call ids run across both");
+        mm_oai_output_clear(&o);
+        mm_oai_split_output(text, strlen(text), MM_REASONING_NONE, 0, 1, "id", &o);
+        CHECK(o.calls && json_array_size(o.calls) == 2 && !strstr(o.content, "<tool_calls>") && strstr(o.content, "<think>look it up</think>"),
+              "none with tools: the calls parsed, the thinking left inline: '%s'", o.content);
+        mm_oai_output_clear(&o);
+        snprintf(text, sizeof text, "reasons</think>answer");   /* the prompt opened the block */
+        mm_oai_split_output(text, strlen(text), MM_REASONING_DEEPSEEK, 1, 0, "id", &o);
+        CHECK(o.reasoning && !strcmp(o.reasoning, "reasons") && !strcmp(o.content, "answer"), "in_thinking");
+        mm_oai_output_clear(&o);
+    }
+    expect_bad("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"frequency_penalty\":1}", MM_OAI_CHAT, "frequency_penalty");
+    expect_bad("{\"prompt\":\"x\",\"tools\":[]}", MM_OAI_COMPLETION, "other endpoint");
+    expect_bad("{\"prompt\":\"x\",\"logit_bias\":{\"1\":\"a\"}}", MM_OAI_COMPLETION, "logit_bias");
     return mmt_done();
 }

@@ -19,6 +19,8 @@ int mm_cli_train(int argc, char **argv);
 int mm_cli_train_tokenizer(int argc, char **argv);
 int mm_cli_perplexity(int argc, char **argv);
 int mm_cli_image_info(int argc, char **argv);
+int mm_cli_embed(int argc, char **argv);
+int mm_cli_classify(int argc, char **argv);
 
 /* --image files of a prompt (cli_image.c): decoded and preprocessed (load), then encoded (encode; features
  * [ntok[i], H] each), then bound to the image tokens of the prompt's ids (embd: NULL for text tokens). Each prints

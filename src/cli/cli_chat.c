@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_gen.h"
 #include "minimax.h"
 #include "text/mm_chat.h"
 #include "base/mm_common.h"
@@ -49,6 +50,8 @@ static void usage(FILE *f) {
             MM_KV_HELP
             MM_SAMPLING_HELP
             "      --ignore-eos       do not end an answer at <end_of_sentence>\n"
+            "      --hide-thinking    print only the answer after a <think>...</think> block (on a terminal the\n"
+            "                         thinking is shown dimmed)\n"
             "  -h, --help             this help\n"
             "\n"
             "In the chat: type a message and press Enter. Commands:\n"
@@ -86,6 +89,7 @@ typedef struct {
     const char *system;
     long n_ctx, n_predict;
     int ignore_eos;
+    int hide_thinking;
     float *logits;
     int32_t *buf;       /* generated tokens of the current answer */
     size_t buf_cap;
@@ -168,6 +172,13 @@ static void drop_pending(chat *ch) {
     ch->n_pending = 0;
 }
 
+static void append_shown(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n + 1 > *cap) *buf = mm_xrealloc(*buf, *cap = (*len + n + 1) * 2 + 64);
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = 0;
+}
+
 static int turn(chat *ch, const char *text) {
     json_t *parts = ch->n_pending ? mm_cli_user_content(text, ch->n_pending) : NULL;
     json_t *um = ch->n_pending ? (parts ? json_pack("{s:s, s:o}", "role", "user", "content", parts) : NULL) : message("user", text);
@@ -181,6 +192,7 @@ static int turn(chat *ch, const char *text) {
     char *delta = render_suffix(ch, ch->msgs, 0, len0 == 0, with_user, 1);
     int32_t *ids = NULL;
     int n = delta ? mm_tokenizer_encode(ch->tok, delta, strlen(delta), 1, &ids) : -1;
+    const int in_thinking = delta && mm_reasoning_prompt_opens(delta, strlen(delta));
     free(delta);
     mm_cli_images imgs = {0};
     const float **embd = NULL;
@@ -210,6 +222,7 @@ static int turn(chat *ch, const char *text) {
                 n, 1 + ch->n_close, ch->n_ctx - len0, ch->n_ctx);
         json_decref(with_user);
         free(ids);
+        mm_cli_images_free(&imgs);   /* the attached images stay pending; their decoded pixels go */
         return 1;
     }
     if (imgs.n && (mm_cli_images_encode(CMD, ch->model, &imgs) < 0 || !(embd = mm_cli_images_embd(CMD, ch->model, &imgs, ids, n)))) {
@@ -235,6 +248,10 @@ static int turn(chat *ch, const char *text) {
     }
 
     mm_detok *dt = mm_detok_new(ch->tok, 1);
+    mm_cli_think th;
+    mm_cli_think_init(&th, ch->hide_thinking, in_thinking);
+    char *shown = NULL;   /* the answer's text so far, for the display */
+    size_t shown_len = 0, shown_cap = 0;
     size_t n_gen = 0;
     int32_t pending = -1; /* sampled but not yet in the state */
     const char *why = NULL; /* Ctrl-C during the prefill stops before the first token */
@@ -247,8 +264,8 @@ static int turn(chat *ch, const char *text) {
         push_gen(ch, n_gen++, next);
         size_t plen;
         const char *piece = mm_detok_push(dt, next, &plen);
-        fwrite(piece, 1, plen, stdout);
-        fflush(stdout);
+        append_shown(&shown, &shown_len, &shown_cap, piece, plen);
+        mm_cli_think_show(&th, shown, shown_len, 0);
         if (ch->n_predict >= 0 && (long)n_gen >= ch->n_predict) { why = "length limit"; break; }
         /* after feeding it, the next sampled token and the closing tokens must still fit */
         if (mm_seq_len(ch->c, 0) + 2 + ch->n_close > ch->n_ctx) { why = "context full"; break; }
@@ -256,6 +273,7 @@ static int turn(chat *ch, const char *text) {
         if (feed(ch, &next, 1, NULL)) {
             fprintf(stderr, "\nminimax chat: decode: %s\n", mm_last_error());
             mm_detok_free(dt);
+            free(shown);
             json_decref(with_user);
             return -1;
         }
@@ -264,7 +282,9 @@ static int turn(chat *ch, const char *text) {
     double t_gen = mm_time() - t1;
     size_t plen;
     const char *rest = mm_detok_flush(dt, &plen);
-    fwrite(rest, 1, plen, stdout);
+    append_shown(&shown, &shown_len, &shown_cap, rest, plen);
+    mm_cli_think_show(&th, shown, shown_len, 1);
+    free(shown);
     mm_detok_free(dt);
     fputc('\n', stdout);
     fflush(stdout);
@@ -392,7 +412,7 @@ out:
 int mm_cli_chat(int argc, char **argv) {
     const char *model = NULL, *tokpath = NULL, *system = NULL, *mmproj = NULL;
     long n_predict = -1, n_ctx = 4096, threads = 0, ubatch = 512;
-    int kt = MM_KV_F32, vt = MM_KV_F32, ignore_eos = 0;
+    int kt = MM_KV_F32, vt = MM_KV_F32, ignore_eos = 0, hide_thinking = 0;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
     for (int i = 1; i < argc; i++) {
@@ -413,6 +433,7 @@ int mm_cli_chat(int argc, char **argv) {
         else if ((sr = mm_arg_kv(CMD, argc, argv, &i, &kt, &vt)) != 0) { if (sr < 0) return 2; }
         else if ((sr = mm_arg_sampling(CMD, argc, argv, &i, &sp)) != 0) { if (sr < 0) return 2; }
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
+        else if (!strcmp(a, "--hide-thinking")) hide_thinking = 1;
         else { fprintf(stderr, "minimax chat: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
     }
@@ -422,7 +443,7 @@ int mm_cli_chat(int argc, char **argv) {
     mm_model *m = NULL;
     char *line = NULL, *system_owned = system ? mm_xstrdup(system) : NULL;
     size_t line_cap = 0;
-    chat ch = {.n_ctx = n_ctx, .n_predict = n_predict, .ignore_eos = ignore_eos, .system = system_owned};
+    chat ch = {.n_ctx = n_ctx, .n_predict = n_predict, .ignore_eos = ignore_eos, .hide_thinking = hide_thinking, .system = system_owned};
 
     if (threads) mm_set_threads((int)threads);
     if (!(m = mm_model_load(model, &(mm_model_params){.mmproj = mmproj}))) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }

@@ -40,6 +40,11 @@ static void mkmodel_usage(FILE *f) {
             "  --shard-mb N          split into shards of at most N MB (default 5000; 0: one file)\n"
             "  --tokenizer PATH      copy tokenizer.json (a file, or a directory holding it) and tokenizer_config.json\n"
             "                        into DIR, so that `minimax run -m DIR` works as is\n"
+            "  --head KIND           a task-head checkpoint instead of the causal LM (implies --dialect hf): seq-cls\n"
+            "                        (MiniMaxForSequenceClassification), token-cls (MiniMaxForTokenClassification) or qa\n"
+            "                        (MiniMaxForQuestionAnswering); random head weights like the rest\n"
+            "  --labels A,B,...      label names of a classification head (id2label; default LABEL_0, LABEL_1)\n"
+            "  --pad-id N            pad_token_id in config.json (sequence classification pools the last non-pad token)\n"
             "  --force               write into a non-empty directory (replaces its checkpoint files)\n"
             "  -h, --help            this help\n");
 }
@@ -58,8 +63,10 @@ int mm_cli_mkmodel(int argc, char **argv) {
         {"--vision-hidden", O_VH, 1, 1 << 16}, {"--vision-layers", O_VL, 1, 1024}, {"--vision-heads", O_VHEADS, 1, 4096},
         {"--vision-ffn", O_VF, 1, 1 << 18},
     };
-    int dtype = MM_BF16, layout = MM_LAYOUT_PER_EXPERT, dialect = MM_DIALECT_REMOTE, force = 0;
-    long seed = 0;
+    int dtype = MM_BF16, layout = MM_LAYOUT_PER_EXPERT, dialect = MM_DIALECT_REMOTE, force = 0, arch = MM_ARCH_CAUSAL_LM;
+    int dialect_given = 0;
+    long seed = 0, pad = -1;
+    const char *labels = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -105,7 +112,21 @@ int mm_cli_mkmodel(int argc, char **argv) {
                 fprintf(stderr, "minimax mkmodel: --layout must be per-expert or fused, got '%s'\n", v);
                 return 2;
             }
+        } else if (!strcmp(a, "--head")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2;
+            if (!strcmp(v, "seq-cls")) arch = MM_ARCH_SEQ_CLS;
+            else if (!strcmp(v, "token-cls")) arch = MM_ARCH_TOKEN_CLS;
+            else if (!strcmp(v, "qa")) arch = MM_ARCH_QA;
+            else {
+                fprintf(stderr, "minimax mkmodel: --head must be seq-cls, token-cls or qa, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--labels")) {
+            if (!(labels = mm_arg_next(cmd, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--pad-id")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 0, 1 << 24, &pad)) return 2;
         } else if (!strcmp(a, "--dialect")) {
+            dialect_given = 1;
             if (!(v = mm_arg_next(cmd, argc, argv, &i))) return 2;
             if (!strcmp(v, "remote")) dialect = MM_DIALECT_REMOTE;
             else if (!strcmp(v, "hf")) dialect = MM_DIALECT_HF;
@@ -163,9 +184,20 @@ int mm_cli_mkmodel(int argc, char **argv) {
         p.n_layers = (int)ov[O_LAYERS];
         mm_mkmodel_default_layer_types(&p);
     }
+    if (arch != MM_ARCH_CAUSAL_LM && dialect_given && dialect != MM_DIALECT_HF) {
+        fprintf(stderr, "minimax mkmodel: --head needs the hf dialect (the task heads are transformers' native classes)\n");
+        return 2;
+    }
+    if (labels && arch != MM_ARCH_SEQ_CLS && arch != MM_ARCH_TOKEN_CLS) {
+        fprintf(stderr, "minimax mkmodel: --labels is for --head seq-cls or token-cls\n");
+        return 2;
+    }
     p.dtype = (mm_dtype)dtype;
     p.layout = layout;
-    p.dialect = dialect;
+    p.dialect = arch != MM_ARCH_CAUSAL_LM ? MM_DIALECT_HF : dialect;
+    p.arch = arch;
+    p.labels = labels;
+    p.pad_token_id = (int)pad;
     p.seed = (uint64_t)seed;
     p.force = force;
     p.progress = isatty(2);
@@ -188,9 +220,10 @@ int mm_cli_mkmodel(int argc, char **argv) {
     }
     int n_soft = 0;
     for (int i = 0; i < p.n_layers; i++) n_soft += p.layer_type[i];
-    printf("mkmodel: wrote %s: %.3fB params (%d layers, %d softmax; %d experts top-%d%s), %.1f MB %s in %d safetensors file%s "
+    printf("mkmodel: wrote %s: %s, %.3fB params (%d layers, %d softmax; %d experts top-%d%s), %.1f MB %s in %d safetensors file%s "
            "+ config.json (%s, %s), %.1f s\n",
-           out, (double)r.n_params / 1e9, p.n_layers, n_soft, p.n_experts, p.top_k,
+           out, p.vision ? "MiniMaxVL01ForConditionalGeneration" : mm_arch_name(p.arch), (double)r.n_params / 1e9, p.n_layers,
+           n_soft, p.n_experts, p.top_k,
            p.vision ? "; a CLIP tower and projector: MiniMax-VL-01 layout + preprocessor_config.json" : "", (double)r.bytes / 1e6,
            mm_dtype_name(p.dtype), r.n_files, r.n_files == 1 ? "" : "s", p.dialect == MM_DIALECT_HF ? "hf dialect" : "remote dialect",
            p.layout == MM_LAYOUT_FUSED ? "fused experts" : "per-expert", r.seconds);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/cli_gen.h"
 #include "text/mm_chat.h"
 #include "base/mm_common.h"
 #include "formats/mm_gguf.h"
@@ -40,6 +41,11 @@ static void usage(FILE *f) {
             MM_SAMPLING_HELP
             "      --stop TEXT        stop when the output ends with TEXT (repeatable)\n"
             "      --ignore-eos       do not stop at <end_of_sentence>\n"
+            "      --json-schema FILE the output is JSON valid under the JSON Schema in FILE (grammar-constrained\n"
+            "                         sampling; the subset: type, properties, required, enum, const, items, anyOf, ...)\n"
+            "      --grammar FILE     the output follows the GBNF grammar in FILE (llama.cpp's format)\n"
+            "      --hide-thinking    print only the answer after a <think>...</think> block (on a terminal the\n"
+            "                         thinking is shown dimmed; into a pipe the text is printed as it is)\n"
             "      --print-ids        print the generated token ids on one line, space-separated\n"
             "      --stats            print the memory plan, prefill/decode tokens/s and peak memory to stderr\n"
             "      --prompt-cache F   restore the state after the prompt from F when F holds a prefix of this prompt\n"
@@ -142,9 +148,9 @@ static int prompt_cache_save(const char *path, const mm_model *m, mm_context *c,
 int mm_cli_run(int argc, char **argv) {
     const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL, *pcache = NULL;
     const char *stops[MAX_STOP];
-    const char *system = NULL, *images[MAX_IMAGES], *mmproj = NULL;
+    const char *system = NULL, *images[MAX_IMAGES], *mmproj = NULL, *schema_file = NULL, *grammar_file = NULL;
     int n_images = 0;
-    int n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
+    int hide_thinking = 0, n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
     long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
@@ -181,6 +187,9 @@ int mm_cli_run(int argc, char **argv) {
         }
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(a, "--print-ids")) print_ids = 1;
+        else if (!strcmp(a, "--json-schema")) { NEXT(); schema_file = v; }
+        else if (!strcmp(a, "--grammar")) { NEXT(); grammar_file = v; }
+        else if (!strcmp(a, "--hide-thinking")) hide_thinking = 1;
         else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "--prompt-cache")) { NEXT(); pcache = v; }
         else { fprintf(stderr, "minimax run: unknown option '%s' (see --help)\n", a); return 2; }
@@ -217,7 +226,8 @@ int mm_cli_run(int argc, char **argv) {
     const float **embd = NULL;
     char *text = NULL, *ptext = NULL, *rendered = NULL;
     size_t text_len = 0, text_cap = 0;
-    int n = 0;
+    int n = 0, in_thinking = 0;
+    mm_cli_grammar cg = {0};
 
     if (threads) mm_set_threads((int)threads);
     m = mm_cli_load_model("run", model, &(mm_model_params){.mmproj = mmproj});
@@ -268,6 +278,7 @@ int mm_cli_run(int argc, char **argv) {
             if (!rendered) { fprintf(stderr, "minimax run: chat template: %s\n", mm_last_error()); goto out; }
             src = rendered;
         }
+        in_thinking = mm_reasoning_prompt_opens(src, strlen(src));
         n = mm_tokenizer_encode(tok, src, strlen(src), parse_special, &ids);
         if (n < 0) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
         if (n_images) {   /* each <image> placeholder becomes its image's tokens */
@@ -302,6 +313,9 @@ int mm_cli_run(int argc, char **argv) {
     for (int i = 0; i < n; i++) mm_sampler_accept(smp, ids[i]);
     int32_t eos = tok ? mm_tokenizer_token_id(tok, "<end_of_sentence>") : -1;
     if (tok) dt = mm_detok_new(tok, 1);
+    if (mm_cli_grammar_init(&cg, cmd, schema_file, grammar_file, tok, cfg->vocab_size, ignore_eos ? -1 : eos, smp) < 0) goto out;
+    mm_cli_think th;
+    mm_cli_think_init(&th, hide_thinking, in_thinking);
 
     logits = mm_xmalloc(sizeof(float) * (size_t)cfg->vocab_size);
     gen = mm_xmalloc(sizeof(int32_t) * (size_t)(n_predict + 1));
@@ -353,6 +367,8 @@ int mm_cli_run(int argc, char **argv) {
     double t1 = mm_time();
     while (n_gen < n_predict) {
         int32_t next = mm_sampler_sample(smp, logits);
+        int gs = mm_cli_grammar_step(&cg, cmd, smp, next);
+        if (gs < 0) goto out;
         if (!ignore_eos && next == eos) break;
         gen[n_gen++] = next;
         mm_sampler_accept(smp, next);
@@ -363,17 +379,14 @@ int mm_cli_run(int argc, char **argv) {
             memcpy(text + text_len, piece, len);
             text_len += len;
             text[text_len] = 0;
-            if (stream_text) {
-                fwrite(piece, 1, len, stdout);
-                fflush(stdout);
-            }
+            if (stream_text) mm_cli_think_show(&th, text, text_len, 0);
             for (int s = 0; s < n_stop && !stopped; s++) {
                 size_t sl = strlen(stops[s]);
                 stopped = text_len >= sl && !memcmp(text + text_len - sl, stops[s], sl);
             }
             if (stopped) break;
         }
-        if (n_gen == n_predict) break;
+        if (gs == 1 || n_gen == n_predict) break;   /* the grammar is complete and allows nothing more */
         if (mm_seq_len(c, 0) >= n_ctx) {
             fprintf(stderr, "\nminimax run: context full (%ld tokens); stopping\n", n_ctx);
             break;
@@ -386,9 +399,14 @@ int mm_cli_run(int argc, char **argv) {
     if (stream_text) {
         size_t len;
         const char *rest = mm_detok_flush(dt, &len);
-        fwrite(rest, 1, len, stdout);
+        if (text_len + len + 1 > text_cap) text = mm_xrealloc(text, text_cap = (text_len + len + 1) * 2);
+        memcpy(text + text_len, rest, len);
+        text_len += len;
+        mm_cli_think_show(&th, text ? text : "", text_len, 1);
         putchar('\n');
     }
+    if (mm_cli_grammar_incomplete(&cg))
+        fprintf(stderr, "minimax run: the output stopped before the grammar was complete (-n %ld tokens; raise -n)\n", n_predict);
     if (print_ids || !tok) {
         for (int i = 0; i < n_gen; i++) printf(i ? " %d" : "%d", gen[i]);
         putchar('\n');
@@ -406,6 +424,7 @@ int mm_cli_run(int argc, char **argv) {
 out:
     mm_cli_images_free(&imgs);
     free(embd);
+    mm_cli_grammar_free(&cg);
     mm_detok_free(dt);
     mm_tokenizer_free(tok);
     mm_sampler_free(smp);

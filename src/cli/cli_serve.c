@@ -2,9 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minimax.h"
 #include "cli/cli.h"
 #include "minimax.h"
 #include "server/mm_server.h"
+#include "text/mm_reasoning.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -13,8 +15,8 @@ static void usage(FILE *f) {
             "OpenAI-compatible HTTP server with continuous batching and a prefix cache. With a MiniMax-VL-01 model,\n"
             "chat messages take images as {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/png;base64,...\"}}\n"
             "parts (remote URLs are never fetched). Endpoints:\n"
-            "  POST /v1/chat/completions  POST /v1/completions  GET /v1/models  GET /health\n"
-            "  POST /tokenize  POST /detokenize  GET /metrics (Prometheus)  GET / (chat page)\n"
+            "  POST /v1/chat/completions  POST /v1/completions  POST /v1/embeddings  POST /classify\n"
+            "  GET /v1/models  GET /health  POST /tokenize  POST /detokenize  GET /metrics (Prometheus)  GET / (chat page)\n"
             "\n"
             "  -m, --model DIR        checkpoint directory\n"
             "      --mmproj FILE      the vision GGUF of a .gguf VL model\n"
@@ -45,6 +47,9 @@ static void usage(FILE *f) {
             "                         (default 1024; ~1.7 MiB per 336px patch; an image needing more: 413; while others\n"
             "                         hold it: 503)\n"
             MM_KV_HELP
+            "      --reasoning-format F  deepseek (default): a <think> block of a chat answer goes to\n"
+            "                         message.reasoning_content / delta.reasoning_content; none: left in the content\n"
+            "      --pooling P        last (default) or mean: how /v1/embeddings pools a sequence's final hidden states\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -h, --help             this help\n"
             "\n"
@@ -55,7 +60,8 @@ int mm_cli_serve(int argc, char **argv) {
     const char *cmd = "serve";
     mm_server_params p = {.host = "127.0.0.1", .port = 8080, .parallel = 4, .n_ctx = 4096, .queue_max = 64,
                           .cache_bytes = (size_t)1024 << 20, .max_body = (size_t)8192 << 10,
-                          .max_conns = 256, .header_timeout = 10, .idle_timeout = 30};
+                          .max_conns = 256, .header_timeout = 10, .idle_timeout = 30,
+                          .reasoning_format = MM_REASONING_DEEPSEEK, .pooling = MM_POOL_LAST};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long l;
@@ -85,6 +91,21 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--image-max-count")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 64, &l)) return 2; p.image_max_count = (int)l; }
         else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &p.type_k, &p.type_v)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--parse-special")) p.parse_special = 1;
+        else if (!strcmp(a, "--reasoning-format")) {
+            NEXT();
+            if ((p.reasoning_format = mm_reasoning_format(v)) < 0) {
+                fprintf(stderr, "minimax serve: --reasoning-format must be none or deepseek, got '%s'\n", v);
+                return 2;
+            }
+        }
+        else if (!strcmp(a, "--pooling")) {
+            NEXT();
+            if (strcmp(v, "last") && strcmp(v, "mean")) {
+                fprintf(stderr, "minimax serve: --pooling must be last or mean, got '%s'\n", v);
+                return 2;
+            }
+            p.pooling = !strcmp(v, "mean") ? MM_POOL_MEAN : MM_POOL_LAST;
+        }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &l)) return 2; p.threads = (int)l; }
         else { fprintf(stderr, "minimax serve: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT

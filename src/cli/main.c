@@ -13,6 +13,8 @@ static const struct {
 } commands[] = {
     {"run", mm_cli_run, "generate tokens from a prompt", 1},
     {"chat", mm_cli_chat, "interactive chat with the chat template; history kept in the sequence state", 0},
+    {"embed", mm_cli_embed, "embeddings: final hidden states pooled (last token or mean) and L2-normalised", 0},
+    {"classify", mm_cli_classify, "a task-head checkpoint: sequence labels, token labels, or a question's answer span", 0},
     {"logits", mm_cli_logits, "one full-sequence forward; write float32 logits [T, vocab]", 1},
     {"info", mm_cli_info, "config, layer layout, parameter counts, memory for a context length", 0},
     {"mkmodel", mm_cli_mkmodel, "write a random-weight checkpoint in the Hugging Face layout", 0},

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/mm_common.h"
+#include "formats/mm_config.h"
 #include "formats/mm_json.h"
 
 #define TRY(x)                  \
@@ -76,6 +77,54 @@ static int read_layer_types(mm_config *c, json_t *root, const char *path) {
     return 0;
 }
 
+/* The task-head fields transformers' PretrainedConfig writes: id2label (its size is num_labels; without it
+ * num_labels, default 2), pad_token_id, problem_type. */
+static int read_head_fields(mm_config *c, json_t *root, const char *path) {
+    c->num_labels = 2;
+    c->pad_token_id = -1;
+    json_t *id2 = json_object_get(root, "id2label");
+    int have_nl = mm_json_int(root, "num_labels", path, 1, 1 << 16, &c->num_labels);
+    if (have_nl < 0) return -1;
+    if (id2 && !json_is_null(id2)) {
+        if (!json_is_object(id2) || json_object_size(id2) == 0 || json_object_size(id2) > (1 << 16)) {
+            mm_set_error("%s: \"id2label\" must be an object of 1 to 65536 labels {\"0\": \"NAME\", ...}", path);
+            return -1;
+        }
+        int n = (int)json_object_size(id2);
+        const char *key;
+        json_t *v;
+        json_object_foreach(id2, key, v) {
+            char *end;
+            long id = strtol(key, &end, 10);
+            if (!*key || *end || id < 0 || id >= n || !json_is_string(v)) {
+                mm_set_error("%s: id2label[\"%s\"]: the keys must be the ids 0..%d and the values strings", path, key, n - 1);
+                return -1;
+            }
+        }
+        if (have_nl && c->num_labels != n) {
+            mm_set_error("%s: num_labels %d contradicts id2label's %d labels", path, c->num_labels, n);
+            return -1;
+        }
+        c->num_labels = n;
+    }
+    int pad = -1;
+    if (mm_json_int(root, "pad_token_id", path, 0, INT32_MAX, &pad) < 0) return -1;
+    c->pad_token_id = pad;
+    const char *pt = NULL;
+    if (mm_json_str(root, "problem_type", path, &pt) < 0) return -1;
+    if (pt) {
+        if (!strcmp(pt, "single_label_classification")) c->problem_type = MM_PROBLEM_SINGLE_LABEL;
+        else if (!strcmp(pt, "multi_label_classification")) c->problem_type = MM_PROBLEM_MULTI_LABEL;
+        else if (!strcmp(pt, "regression")) c->problem_type = MM_PROBLEM_REGRESSION;
+        else {
+            mm_set_error("%s: problem_type \"%s\" is not one of single_label_classification, multi_label_classification, "
+                         "regression", path, pt);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The text model's fields of a config object: the whole config.json, or the text_config of a VL config (vl = 1:
  * model_type minimax_text_01 there is the remote dialect; minimax_vl_01_text or minimax the native one; a missing
  * one is told apart by attn_type_list). */
@@ -98,20 +147,32 @@ static int parse_text(mm_config *c, json_t *root, const char *path, int vl) {
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
 
     json_t *arch = json_object_get(root, "architectures");
+    c->arch = MM_ARCH_CAUSAL_LM;
     if (arch && json_is_array(arch) && json_array_size(arch) > 0) {
         const char *a = json_string_value(json_array_get(arch, 0));
-        const char *want[] = {"MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxForCausalLM", "MiniMaxVL01TextModel"};
-        int ok = 0;
-        for (int i = 0; a && i < 3 + vl; i++) ok |= !strcmp(a, want[i]);
-        if (!ok) {
-            mm_set_error("%s: architectures[0] \"%s\" is not a MiniMax causal LM", path, a ? a : "(not a string)");
+        static const struct { const char *name; int arch, hf, vl; } known[] = {
+            {"MiniMaxText01ForCausalLM", MM_ARCH_CAUSAL_LM, 0, 0},   {"MiniMaxM1ForCausalLM", MM_ARCH_CAUSAL_LM, 0, 0},
+            {"MiniMaxForCausalLM", MM_ARCH_CAUSAL_LM, 1, 0},         {"MiniMaxForSequenceClassification", MM_ARCH_SEQ_CLS, 1, 0},
+            {"MiniMaxForTokenClassification", MM_ARCH_TOKEN_CLS, 1, 0}, {"MiniMaxForQuestionAnswering", MM_ARCH_QA, 1, 0},
+            {"MiniMaxVL01TextModel", MM_ARCH_CAUSAL_LM, 1, 1},       /* a VL-01 text_config's */
+        };
+        int k = -1;
+        for (int i = 0; a && i < (int)(sizeof known / sizeof known[0]); i++)
+            if (!strcmp(a, known[i].name) && (vl ? known[i].arch == MM_ARCH_CAUSAL_LM : !known[i].vl)) k = i;
+        if (k < 0) {
+            mm_set_error("%s: architectures[0] \"%s\" is not a MiniMax causal LM or task head (supported: the causal "
+                         "LMs and transformers' MiniMaxForSequenceClassification, MiniMaxForTokenClassification, "
+                         "MiniMaxForQuestionAnswering; a VL-01 text_config: the causal LM only)",
+                         path, a ? a : "(not a string)");
             goto fail;
         }
-        if ((c->dialect == MM_DIALECT_HF) != (!strcmp(a, "MiniMaxForCausalLM") || !strcmp(a, "MiniMaxVL01TextModel"))) {
+        if ((c->dialect == MM_DIALECT_HF) != known[k].hf) {
             mm_set_error("%s: architectures[0] \"%s\" contradicts model_type \"%s\"", path, a, mt);
             goto fail;
         }
+        c->arch = known[k].arch;
     }
+    TRY(read_head_fields(c, root, path));
 
     /* Standard (Mixtral-like) fields with their class defaults. */
     c->vocab_size = 32000;
@@ -262,6 +323,10 @@ static int parse_text(mm_config *c, json_t *root, const char *path, int vl) {
         mm_set_error("%s: rms_norm_eps must be positive", path);
         goto fail;
     }
+    if (c->pad_token_id >= c->vocab_size) {
+        mm_set_error("%s: pad_token_id %d is not a token id (vocab_size %d)", path, c->pad_token_id, c->vocab_size);
+        goto fail;
+    }
     if (c->dialect == MM_DIALECT_REMOTE && c->n_layers == 1 && c->n_lightning) {
         /* The remote slope factor 1 - l/(L-1) divides by zero for L = 1; the reference cannot run this. */
         mm_set_error("%s: a 1-layer model with a lightning layer has no defined slope factor (1 - l/(L-1))", path);
@@ -345,4 +410,32 @@ int64_t mm_state_bytes_kv(const mm_config *c, int64_t n_ctx, int type_k, int typ
     const int64_t row = (int64_t)c->n_kv_heads * (int64_t)(mm_kv_head_bytes((mm_dtype)type_k, c->head_dim) +
                                                           mm_kv_head_bytes((mm_dtype)type_v, c->head_dim));
     return lin + (int64_t)c->n_softmax * n_ctx * row;
+}
+
+const char *mm_arch_name(int arch) {
+    switch (arch) {
+    case MM_ARCH_CAUSAL_LM: return "MiniMaxForCausalLM";
+    case MM_ARCH_SEQ_CLS: return "MiniMaxForSequenceClassification";
+    case MM_ARCH_TOKEN_CLS: return "MiniMaxForTokenClassification";
+    case MM_ARCH_QA: return "MiniMaxForQuestionAnswering";
+    default: return "(unknown architecture)";
+    }
+}
+
+char **mm_config_labels(const char *path, const mm_config *cfg) {
+    int n = cfg->num_labels > 0 ? cfg->num_labels : 0;
+    char **out = mm_xcalloc((size_t)n + 1, sizeof(char *));
+    char *text = mm_read_file(path, NULL);
+    json_t *root = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *id2 = json_object_get(root, "id2label");
+    for (int i = 0; i < n; i++) {
+        char key[16], def[32];
+        snprintf(key, sizeof key, "%d", i);
+        snprintf(def, sizeof def, "LABEL_%d", i);
+        const char *v = json_string_value(json_object_get(id2, key));
+        out[i] = mm_xstrdup(v ? v : def);
+    }
+    json_decref(root);
+    free(text);
+    return out;
 }

@@ -24,6 +24,11 @@
 #define ARCH "minimax-01"
 
 int mm_gguf_check_config(const mm_config *c) {
+    if (c->arch != MM_ARCH_CAUSAL_LM) {
+        mm_set_error("a %s checkpoint has no GGUF form: llama.cpp's minimax-01 architecture is the causal LM only",
+                     mm_arch_name(c->arch));
+        return -1;
+    }
     if (!c->postnorm) {
         mm_set_error("postnorm is false (the residual is the raw layer input): llama.cpp's minimax-01 graph always adds the "
                      "normalised input, and GGUF has no key to say otherwise");
@@ -113,6 +118,8 @@ int mm_gguf_read_config(const mm_gguf *g, mm_config *c) {
     }
     memset(c, 0, sizeof *c);
     c->image_token_index = -1;
+    c->pad_token_id = -1;   /* a causal LM: no task head, no padding rule */
+    c->num_labels = 2;
     snprintf(c->model_type, sizeof c->model_type, "minimax_text_01");
     c->dialect = MM_DIALECT_REMOTE; /* the remote code's semantics: remote slopes, partial rotary, postnorm honoured */
     const long BIG = 1L << 30;

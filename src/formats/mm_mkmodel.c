@@ -21,6 +21,7 @@ void mm_mkmodel_default_layer_types(mm_mkmodel_params *p) {
 
 int mm_mkmodel_preset(mm_mkmodel_params *p, const char *name) {
     memset(p, 0, sizeof *p);
+    p->pad_token_id = -1;
     p->dtype = MM_BF16;
     p->layout = MM_LAYOUT_PER_EXPERT;
     p->dialect = MM_DIALECT_REMOTE;
@@ -132,8 +133,31 @@ int mm_mkmodel_validate(const mm_mkmodel_params *p) {
         NEED(p->v_patch >= 1 && p->v_image == 336 && p->v_image % p->v_patch == 0,
              "the vision image size must be 336 (the pinpoints are multiples of it) and a multiple of the patch");
     }
+    NEED(p->arch >= MM_ARCH_CAUSAL_LM && p->arch <= MM_ARCH_QA, "unknown architecture %d", p->arch);
+    NEED(p->arch == MM_ARCH_CAUSAL_LM || p->dialect == MM_DIALECT_HF,
+         "a task head (%s) exists in transformers' native classes only: use the hf dialect", mm_arch_name(p->arch));
+    NEED(p->arch == MM_ARCH_CAUSAL_LM || !p->vision, "a task head (%s) sits on a text model only, not on VL-01",
+         mm_arch_name(p->arch));
+    NEED(p->num_labels >= 0 && p->num_labels <= 65536, "labels must be in [1, 65536] (got %d)", p->num_labels);
+    NEED(p->pad_token_id < p->vocab_size, "pad token id %d is outside the vocabulary %d", p->pad_token_id, p->vocab_size);
+    if (p->labels) {
+        int n = 1;
+        for (const char *c = p->labels; *c; c++) {
+            n += *c == ',';
+            NEED(*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20, "label names may not hold quotes, backslashes or control characters");
+        }
+        NEED(!p->num_labels || p->num_labels == n, "%d label names for %d labels", n, p->num_labels);
+    }
 #undef NEED
     return 0;
+}
+
+int mm_mkmodel_num_labels(const mm_mkmodel_params *p) {
+    if (p->arch == MM_ARCH_QA) return 2;
+    if (p->num_labels) return p->num_labels;
+    int n = 1;
+    for (const char *c = p->labels; c && *c; c++) n += *c == ',';
+    return p->labels ? n : 2;
 }
 
 /* ================================================================ config.json */
@@ -260,6 +284,33 @@ static char *text_config_json(const mm_mkmodel_params *p) {
     kv_put(&k, "tie_word_embeddings", "false");
     kv_put(&k, "use_cache", "true");
     kv_put(&k, "vocab_size", "%d", p->vocab_size);
+    if (p->pad_token_id >= 0) kv_put(&k, "pad_token_id", "%d", p->pad_token_id);
+    if (p->arch == MM_ARCH_SEQ_CLS || p->arch == MM_ARCH_TOKEN_CLS) {   /* id2label / label2id, transformers' layout */
+        int n = mm_mkmodel_num_labels(p);
+        size_t cap = 64 + (size_t)n * 48 + (p->labels ? 2 * strlen(p->labels) : 0);
+        char *i2l = mm_xmalloc(cap), *l2i = mm_xmalloc(cap), *q = i2l, *r = l2i;
+        const char *lab = p->labels;
+        q += sprintf(q, "{\n");
+        r += sprintf(r, "{\n");
+        for (int i = 0; i < n; i++) {
+            char name[256];
+            if (lab) {
+                size_t len = strcspn(lab, ",");
+                snprintf(name, sizeof name, "%.*s", (int)(len < 255 ? len : 255), lab);
+                lab += len + (lab[len] == ',');
+            } else {
+                snprintf(name, sizeof name, "LABEL_%d", i);
+            }
+            q += sprintf(q, "    \"%d\": \"%s\"%s\n", i, name, i + 1 < n ? "," : "");
+            r += sprintf(r, "    \"%s\": %d%s\n", name, i, i + 1 < n ? "," : "");
+        }
+        sprintf(q, "  }");
+        sprintf(r, "  }");
+        kv_put(&k, "id2label", "%s", i2l);
+        kv_put(&k, "label2id", "%s", l2i);
+        free(i2l);
+        free(l2i);
+    }
     if (remote) {
         kv_put(&k, "architectures", "[\n    \"MiniMaxText01ForCausalLM\"\n  ]");
         kv_put(&k, "model_type", "\"minimax_text_01\"");
@@ -277,7 +328,7 @@ static char *text_config_json(const mm_mkmodel_params *p) {
         kv_put(&k, "torch_dtype", "\"%s\"", torch_dtype(p->dtype));
         kv_put(&k, "transformers_version", "\"4.45.2\"");
     } else {
-        kv_put(&k, "architectures", "[\n    \"MiniMaxForCausalLM\"\n  ]");
+        kv_put(&k, "architectures", "[\n    \"%s\"\n  ]", mm_arch_name(p->arch));
         kv_put(&k, "model_type", "\"minimax\"");
         kv_put(&k, "block_size", "256");
         kv_put(&k, "layer_types", "%s", layers);
@@ -407,7 +458,7 @@ static inline float mm_normal_at(uint64_t key, uint64_t idx) {
 }
 
 /* How a tensor is initialised (the golden cases' scheme, so logits are spread out). */
-enum { INIT_EMBED, INIT_PROJ, INIT_ROUTER, INIT_HEAD, INIT_NORM, INIT_BIAS, INIT_POS };
+enum { INIT_EMBED, INIT_PROJ, INIT_ROUTER, INIT_HEAD, INIT_NORM, INIT_BIAS, INIT_POS, INIT_HEAD_BIAS };
 static void init_moments(int kind, int64_t fan_in, float *mean, float *std) {
     *mean = 0;
     switch (kind) {
@@ -417,6 +468,7 @@ static void init_moments(int kind, int64_t fan_in, float *mean, float *std) {
     case INIT_HEAD: *std = (float)sqrt(16.0 / (double)fan_in); break;
     case INIT_BIAS: *std = 0.1f; break;
     case INIT_POS: *std = 0.5f; break;
+    case INIT_HEAD_BIAS: *std = 0.5f; break;
     default: *mean = 1; *std = 0.2f; break;
     }
 }
@@ -425,14 +477,15 @@ static int init_kind_of(const char *name) {
     /* the vision side (golden-vl README's scheme): biases N(0, 0.1²), LayerNorm weights N(1, 0.2²), positions
      * N(0, 0.25), class embedding and image_newline N(0, 1), patch embedding N(0, 4/fan_in) */
     const size_t n = strlen(name);
+    if (!strcmp(name, "score.bias") || !strcmp(name, "qa_outputs.bias")) return INIT_HEAD_BIAS;   /* task heads */
     if (n > 5 && !strcmp(name + n - 5, ".bias")) return INIT_BIAS;
     if (strstr(name, "class_embedding") || strstr(name, "image_newline")) return INIT_EMBED;
     if (strstr(name, "position_embedding")) return INIT_POS;
     if (strstr(name, "patch_embedding")) return INIT_ROUTER;
     if (strstr(name, "layer_norm1.weight") || strstr(name, "layer_norm2.weight")) return INIT_NORM;
     if (!strcmp(name, "model.embed_tokens.weight")) return INIT_EMBED;
-    if (!strcmp(name, "lm_head.weight")) return INIT_HEAD;
-    if (strstr(name, "norm.weight")) return INIT_NORM;   /* input_/post_attention_layernorm, self_attn.norm, model.norm */
+    if (!strcmp(name, "lm_head.weight") || !strcmp(name, "score.weight") || !strcmp(name, "qa_outputs.weight")) return INIT_HEAD;
+    if (strstr(name, "norm.weight")) return INIT_NORM;
     if (strstr(name, ".gate.weight")) return INIT_ROUTER;
     return INIT_PROJ;
 }
@@ -621,7 +674,22 @@ static void build_plan(mk_plan *pl, const mm_mkmodel_params *p) {
         }
     }
     plan_add(pl, p, "model.norm.weight", 1, H, 0, 0);                            /* [H] */
-    plan_add(pl, p, "lm_head.weight", 2, V, H, 0);                               /* [V, H] */
+    const int64_t NL = mm_mkmodel_num_labels(p);
+    switch (p->arch) {
+    case MM_ARCH_SEQ_CLS:
+        plan_add(pl, p, "score.weight", 2, NL, H, 0);                            /* [NL, H], no bias */
+        break;
+    case MM_ARCH_TOKEN_CLS:
+        plan_add(pl, p, "score.weight", 2, NL, H, 0);                            /* [NL, H] */
+        plan_add(pl, p, "score.bias", 1, NL, 0, 0);                              /* [NL] */
+        break;
+    case MM_ARCH_QA:
+        plan_add(pl, p, "qa_outputs.weight", 2, 2, H, 0);                        /* [2, H]: start, end */
+        plan_add(pl, p, "qa_outputs.bias", 1, 2, 0, 0);                          /* [2] */
+        break;
+    default:
+        plan_add(pl, p, "lm_head.weight", 2, V, H, 0);                           /* [V, H] */
+    }
     if (p->vision) add_vision(pl, p);
 }
 

@@ -38,6 +38,10 @@ typedef struct mm_mkmodel_params {
     int vision;
     int v_hidden, v_layers, v_heads, v_ffn;   /* Dv, layers, heads, MLP width of the tower */
     int v_image, v_patch;                      /* image side (336) and ViT patch (14) */
+    int arch;               /* MM_ARCH_*: a task head (score / qa_outputs) instead of the lm_head; needs the hf dialect */
+    int num_labels;         /* classification heads (0: 2) */
+    const char *labels;     /* comma-separated id2label names (NULL: LABEL_0, LABEL_1, ...) */
+    int pad_token_id;       /* -1: none (written as null) */
 } mm_mkmodel_params;
 
 /* Fills p with a preset: "tiny" (small, fast, real tokenizer vocab), "text01" (MiniMax-Text-01 sizes) or "vl01"
@@ -48,6 +52,8 @@ int mm_mkmodel_preset(mm_mkmodel_params *p, const char *name);
 void mm_mkmodel_default_layer_types(mm_mkmodel_params *p);
 /* "LLLS", "L,S", "0,1", "0001": L/0 lightning, S/1 softmax (also F for full). Sets n_layers to the count. */
 int mm_mkmodel_parse_layer_types(mm_mkmodel_params *p, const char *spec);
+/* The task head's outputs: num_labels (or the count of names in labels, else 2); 2 for question answering. */
+int mm_mkmodel_num_labels(const mm_mkmodel_params *p);
 /* Checks every field; -1 with a message naming the field and the rule. */
 int mm_mkmodel_validate(const mm_mkmodel_params *p);
 

@@ -59,6 +59,7 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->moe_y = mm_xaligned(sizeof(float) * TK * H);
     c->moe_i = mm_xaligned(sizeof(float) * TK * I);
     c->moe_u = mm_xaligned(sizeof(float) * TK * I);
+    c->sel = mm_xmalloc(T);
     if (mm_pp_driver(m)) mm_pp_ctx_new(c);
     return c;
 }
@@ -95,6 +96,7 @@ void mm_context_free(mm_context *c) {
     free(c->moe_y);
     free(c->moe_i);
     free(c->moe_u);
+    free(c->sel);
     free(c);
 }
 

@@ -38,6 +38,7 @@ struct mm_context {
     float *moe_y;       /* [T·K, H]  their expert outputs */
     float *moe_i;       /* [T·K, I]  gate projections, then SiLU(gate)·up */
     float *moe_u;       /* [T·K, I]  up projections */
+    uint8_t *sel;       /* [T] outputs wanted per selected row (1 logits, 2 hidden state) */
 };
 
 /* Bytes of one position's keys (v = 0) or values (v = 1) in a sequence's cache: NKV head rows. */

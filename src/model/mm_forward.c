@@ -1,7 +1,8 @@
-/* mm_forward.c — mm_decode: validates a batch, splits it into chunks of at most n_ubatch tokens and runs
- * the layer stack (spec §3–§4) over each chunk, all sequences of a chunk together. A token may come with its
- * input embedding (batch.embd: image features at the image positions of a VL prompt), which then replaces the
- * lookup: the image token is never embedded, as in the original code. */
+/* mm_forward.c — mm_decode / mm_decode_ex: validates a batch, splits it into chunks of at most n_ubatch tokens and
+ * runs the layer stack (spec §3–§4) over each chunk, all sequences of a chunk together; the requested rows' final
+ * hidden states and/or logits come out. A token may come with its input embedding (batch.embd: image features at
+ * the image positions of a VL prompt), which then replaces the lookup: the image token is never embedded, as in the
+ * original code. */
 #include <stdlib.h>
 #include "model/mm_pipeline.h"
 #include "kernels/mm_kernels.h"
@@ -61,8 +62,9 @@ done:
 
 /* One chunk of T ≤ n_ubatch tokens: rows [b0, b0+T) of the batch, through this process's layers (all, or a
  * pipeline stage's: its input then comes from the previous rank, its output goes to the next). Writes the requested
- * logits at out (when this process holds the head and out is not NULL); returns how many rows were requested. */
-static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float *out) {
+ * logits at out (if not NULL; when this process holds the head) and requested hidden states at hidden (if not NULL;
+ * their count to *n_hid_out). Returns how many logits rows were requested (0 when out is NULL). */
+static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float *out, float *hidden, int *n_hid_out) {
     const mm_model *m = c->model;
     const mm_config *cfg = &m->cfg;
     const int H = cfg->hidden_size;
@@ -120,20 +122,36 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
     for (int r = 0; r < n_runs; r++) c->seqs[rp[r].seq].len += rp[r].n;
     if (m->layer_end < cfg->n_layers) mm_pp_send_act(c, T);
 
-    /* Logits for the requested rows only: final norm, lm_head, f32. */
-    int n_out = 0;
+    /* Requested rows only: final norm, then the hidden states and/or the lm_head's logits (f32). */
+    int n_sel = 0, n_out = 0, n_hid = 0;
+    uint8_t *want = c->sel;
+    const int head = mm_model_has_head(m);
     for (int t = 0; t < T; t++) {
         const int i = b0 + t;
-        int want = b->logits ? b->logits[i] != 0 : (i == b->n_tokens - 1 || b->seq[i + 1] != b->seq[i]);
-        if (want && mm_model_has_head(m)) memcpy(c->moe_x + (size_t)n_out * H, c->x + (size_t)t * H, sizeof(float) * (size_t)H);
-        n_out += want;
+        const int wl = out && (b->logits ? b->logits[i] != 0 : (i == b->n_tokens - 1 || b->seq[i + 1] != b->seq[i]));
+        const int wh = hidden && b->hidden && b->hidden[i];
+        if (!wl && !wh) continue;
+        if (!head) {   /* a pipeline stage before the last: the last rank computes the rows (no hidden states here) */
+            n_out += wl;
+            continue;
+        }
+        want[n_sel] = (uint8_t)(wl | wh << 1);
+        memcpy(c->moe_x + (size_t)n_sel++ * H, c->x + (size_t)t * H, sizeof(float) * (size_t)H);
     }
     t1 = mm_time();
     tm->other += t1 - t0;
-    if (n_out && out && mm_model_has_head(m)) {
-        mm_rmsnorm(c->moe_x, c->moe_x, m->final_norm, n_out, H, eps);
-        mm_matmul(out, c->moe_x, &m->lm_head, n_out);
+    if (n_sel) {
+        mm_rmsnorm(c->moe_x, c->moe_x, m->final_norm, n_sel, H, eps);
+        for (int k = 0; k < n_sel; k++) {
+            if (want[k] & 2) memcpy(hidden + (size_t)n_hid++ * H, c->moe_x + (size_t)k * H, sizeof(float) * (size_t)H);
+            if (want[k] & 1) {   /* logits rows move to the front, in order (k >= n_out) */
+                if (k != n_out) memcpy(c->moe_x + (size_t)n_out * H, c->moe_x + (size_t)k * H, sizeof(float) * (size_t)H);
+                n_out++;
+            }
+        }
+        if (n_out) mm_matmul(out, c->moe_x, &m->lm_head, n_out);
     }
+    if (n_hid_out) *n_hid_out = n_hid;
     tm->head += mm_time() - t1;
     tm->tokens += T;
     tm->forwards++;
@@ -141,16 +159,33 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
     return n_out;
 }
 
-int mm_decode(mm_context *c, const mm_batch *b, float *logits) {
+int mm_decode_ex(mm_context *c, const mm_batch *b, float *logits, float *hidden) {
+    const mm_model *m = c->model;
+    if (logits && m->cfg.arch != MM_ARCH_CAUSAL_LM) {
+        mm_set_error("decode: %s is a %s checkpoint: it has no lm_head, so no logits; ask for hidden states "
+                     "(mm_decode_ex with logits NULL) and apply its head (mm_model_head_forward)",
+                     m->path, mm_arch_name(m->cfg.arch));
+        return -1;
+    }
+    for (int i = 0; hidden && b && b->hidden && m->pp && m->pp->n > 1 && i < b->n_tokens; i++)
+        if (b->hidden[i]) {
+            mm_set_error("decode: final hidden states (embeddings, task heads) are not available from a model split over "
+                         "%d ranks: run it in one process", m->pp->n);
+            return -1;
+        }
     if (validate(c, b) < 0) return -1;
     const int driver = mm_pp_driver(c->model);
     if (driver) mm_pp_decode_begin(c, b, logits != NULL);
-    int n_out = 0;
-    const int V = c->model->cfg.vocab_size;
+    int n_out = 0, n_hid = 0;
+    const int V = c->model->cfg.vocab_size, H = c->model->cfg.hidden_size;
     for (int b0 = 0; b0 < b->n_tokens; b0 += c->n_ubatch) {
-        int T = b->n_tokens - b0 < c->n_ubatch ? b->n_tokens - b0 : c->n_ubatch;
-        n_out += forward_chunk(c, b, b0, T, logits ? logits + (size_t)n_out * V : NULL);
+        int T = b->n_tokens - b0 < c->n_ubatch ? b->n_tokens - b0 : c->n_ubatch, nh = 0;
+        n_out += forward_chunk(c, b, b0, T, logits ? logits + (size_t)n_out * V : NULL,
+                               hidden ? hidden + (size_t)n_hid * H : NULL, &nh);
+        n_hid += nh;
     }
     if (driver) mm_pp_decode_end(c, logits, n_out);
     return n_out;
 }
+
+int mm_decode(mm_context *c, const mm_batch *b, float *logits) { return mm_decode_ex(c, b, logits, NULL); }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/mm_pipeline.h"
+#include "formats/mm_config.h"
 #include "formats/mm_weights.h"
 #include "formats/mm_gguf.h"
 #include "kernels/mm_kernels.h"
@@ -183,6 +184,40 @@ static int bind_layer(binder *bb, mm_model *m, int i) {
     return bind_moe(&b, ly, i, c, m->expert_begin, m->expert_end);
 }
 
+/* A task head of transformers' generic classes (modeling_layers.py): MiniMaxForSequenceClassification's
+ * `score` is Linear(H, num_labels, bias=False); MiniMaxForTokenClassification's `score` is Linear(H,
+ * num_labels) with a bias; MiniMaxForQuestionAnswering's `qa_outputs` is Linear(H, 2) with a bias (start, end).
+ * A tensor the class does not have is refused rather than ignored (it would change nothing silently). */
+static int bind_head(binder *b, mm_model *m) {
+    const mm_config *c = &m->cfg;
+    const int64_t H = c->hidden_size;
+    const char *wname = c->arch == MM_ARCH_QA ? "qa_outputs.weight" : "score.weight";
+    const char *bname = c->arch == MM_ARCH_QA ? "qa_outputs.bias" : "score.bias";
+    m->head_n = c->arch == MM_ARCH_QA ? 2 : c->num_labels;
+    const mm_tensor *t = find_fmt(b, "%s", wname);
+    if (check_shape(b, t, 2, (int64_t)m->head_n, H) < 0) {
+        if (!t) mm_error_prefix("%s", mm_arch_name(c->arch));
+        return -1;
+    }
+    m->head_w = *t;
+    t = find_fmt(b, "%s", bname);
+    if (c->arch == MM_ARCH_SEQ_CLS) {
+        if (t) {
+            mm_set_error("tensor \"%s\": MiniMaxForSequenceClassification's score has no bias (bias=False in transformers)",
+                         bname);
+            return -1;
+        }
+    } else if (!(m->head_b = norm_f32(b, t, m->head_n))) {
+        return -1;
+    }
+    if (c->arch != MM_ARCH_QA) {
+        char cfgpath[4096];
+        snprintf(cfgpath, sizeof cfgpath, "%s/config.json", m->path);
+        m->labels = mm_config_labels(cfgpath, c);
+    }
+    return 0;
+}
+
 static void free_layers(mm_model *m) {
     if (!m->layers) return;
     for (int i = 0; i < m->cfg.n_layers; i++) {
@@ -212,7 +247,8 @@ void mm_weights_layer_bytes(const mm_weights *w, const mm_config *c, int64_t *pe
             per_layer[l] += (int64_t)t->nbytes;
         else if (!strcmp(name, "model.embed_tokens.weight"))
             *embed += (int64_t)t->nbytes, *head += c->tie_word_embeddings ? (int64_t)t->nbytes : 0;
-        else if (!strcmp(name, "lm_head.weight") || !strcmp(name, "model.norm.weight"))
+        else if (!strcmp(name, "lm_head.weight") || !strcmp(name, "model.norm.weight") || !strncmp(name, "score.", 6) ||
+                 !strncmp(name, "qa_outputs.", 11))   /* the lm_head or a task head */
             *head += (int64_t)t->nbytes;
     }
 }
@@ -276,6 +312,9 @@ void mm_model_free(mm_model *m) {
     if (m->pp && m->pp->rank == 0 && getenv("MM_PP_REPORT")) mm_pp_report(m->pp);
     free(m->pp);
     free(m->inv_freq);
+    free(m->head_b);
+    for (int i = 0; m->labels && m->labels[i]; i++) free(m->labels[i]);
+    free(m->labels);
     if (m->weights) mm_weights_close(m->weights);
     free(m->path);
     free(m);
@@ -353,14 +392,17 @@ mm_model *mm_model_load(const char *dir, const mm_model_params *params) {
                      c->n_experts);
         goto fail;
     }
+    const int lm = c->arch == MM_ARCH_CAUSAL_LM;   /* else a task head instead of the lm_head (bind_head) */
     const mm_tensor *t = NULL;
-    if (mm_model_has_embed(m) || (mm_model_has_head(m) && c->tie_word_embeddings)) {
+    if (mm_model_has_embed(m) || (mm_model_has_head(m) && lm && c->tie_word_embeddings)) {
         t = find_fmt(&b, "model.embed_tokens.weight");
         if (check_shape(&b, t, 2, V, H) < 0) goto fail;
         if (mm_model_has_embed(m)) m->embed = *t;
     }
     if (mm_model_has_head(m)) {
-        if (c->tie_word_embeddings) {
+        if (!lm) {
+            if (bind_head(&b, m) < 0) goto fail;
+        } else if (c->tie_word_embeddings) {
             m->lm_head = *t;
         } else {
             t = find_fmt(&b, "lm_head.weight");

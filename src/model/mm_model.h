@@ -37,7 +37,11 @@ struct mm_model {
     mm_config cfg;
     mm_weights *weights;   /* owns the mappings every mm_tensor points into */
     mm_tensor embed;       /* [V, H] */
-    mm_tensor lm_head;     /* [V, H] (the embedding when tied) */
+    mm_tensor lm_head;     /* [V, H] (the embedding when tied); no data in a task-head checkpoint */
+    mm_tensor head_w;      /* [head_n, H] task head: score.weight or qa_outputs.weight (cfg.arch != causal LM) */
+    float *head_b;         /* [head_n] its bias, f32 copy (token classification, QA), or NULL */
+    int head_n;            /* num_labels, 2 for QA, 0 for a causal LM */
+    char **labels;         /* [cfg.num_labels] id2label (classification heads), NULL-terminated, or NULL */
     float *final_norm;     /* [H] */
     mm_layer *layers;      /* [L] */
     float *inv_freq;       /* [rotary_dim/2] RoPE inverse frequencies, f32 */

@@ -245,6 +245,11 @@ mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, con
     int64_t *per = NULL, embed = 0, head = 0;
     mm_model *m = NULL;
     int ok = mm_model_open_weights(path, &cfg, &w) == 0;
+    if (ok && cfg.arch != MM_ARCH_CAUSAL_LM) {   /* its head reads final hidden states, which stay on the last rank */
+        mm_set_error("a %s checkpoint runs in one process only (its task head is not split over ranks)",
+                     mm_arch_name(cfg.arch));
+        ok = 0;
+    }
     if (!ok) mm_error_prefix("loading %s", path);
     hello_fill(&me, ok);
     if (ok) {

@@ -3,6 +3,7 @@
  * Pipeline of mm_sampler_sample(), in this order:
  *   1. sanitise: NaN logits become -inf, +inf logits become FLT_MAX (so a +inf token wins without
  *      producing inf-inf = NaN in the softmax; several +inf tokens share the probability equally);
+ *      then the logit bias (a bias <= -100 bans the token: -inf);
  *   2. repetition penalty on the distinct tokens among the last repeat_last_n accepted tokens
  *      (-1: the whole history): a logit > 0 is divided by the penalty, a logit <= 0 multiplied;
  *   3. greedy shortcut when temperature == 0 or top_k == 1: argmax, ties to the lowest id,
@@ -18,6 +19,9 @@
  * Every step orders candidates by (logit descending, id ascending), so results are deterministic for
  * a given seed even with tied logits. If every logit is -inf/NaN the result is 0 and no randomness
  * is consumed.
+ *
+ * With a constraint (mm_sampler_set_constraint) the drawn token is checked; if refused, the logits as they
+ * came in are restored, the constraint masks them and the pipeline runs again on what is left.
  *
  * Seed: params.seed == 0 selects the fixed default seed MM_SAMPLER_DEFAULT_SEED (0x4D696E694D617821,
  * "MiniMax!" in ASCII); any seed gives a reproducible sequence. mm_sampler_reset() clears the history
@@ -49,6 +53,12 @@ struct mm_sampler {
     uint32_t *mark;         /* per-token stamp used to penalise each distinct token once */
     uint32_t stamp;
     mm_cand *cand;          /* scratch [vocab] */
+    int32_t *bias_id;       /* [n_bias] logit bias */
+    float *bias_val;
+    int n_bias;
+    mm_sampler_constraint con;  /* con.allows == NULL: none */
+    float *saved;           /* [vocab] the logits as they came in (constraint retries) */
+    int con_failed;
 };
 
 /* ---------------------------------------------------------------- PRNG */
@@ -147,6 +157,9 @@ void mm_sampler_free(mm_sampler *s) {
     free(s->hist);
     free(s->mark);
     free(s->cand);
+    free(s->bias_id);
+    free(s->bias_val);
+    free(s->saved);
     free(s);
 }
 
@@ -274,15 +287,55 @@ static size_t mm_top_p_select(mm_cand *c, size_t n, double target) {
     return hi > 0 ? hi : 1;   /* rounding: keep everything up to hi */
 }
 
+/* ---------------------------------------------------------------- bias and constraints */
+int mm_sampler_set_logit_bias(mm_sampler *s, const int32_t *ids, const float *bias, int n) {
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= s->vocab) {
+            mm_set_error("logit bias: token id %d is outside the vocabulary [0, %d)", ids[i], s->vocab);
+            return -1;
+        }
+        if (!isfinite(bias[i])) {
+            mm_set_error("logit bias: the bias of token %d is not a finite number", ids[i]);
+            return -1;
+        }
+    }
+    free(s->bias_id);
+    free(s->bias_val);
+    s->bias_id = NULL;
+    s->bias_val = NULL;
+    s->n_bias = n > 0 ? n : 0;
+    if (n > 0) {
+        s->bias_id = mm_xmalloc(sizeof(int32_t) * (size_t)n);
+        s->bias_val = mm_xmalloc(sizeof(float) * (size_t)n);
+        memcpy(s->bias_id, ids, sizeof(int32_t) * (size_t)n);
+        memcpy(s->bias_val, bias, sizeof(float) * (size_t)n);
+    }
+    return 0;
+}
+
+void mm_sampler_set_constraint(mm_sampler *s, const mm_sampler_constraint *c) {
+    if (c && c->allows && c->mask) {
+        s->con = *c;
+        if (!s->saved) s->saved = mm_xmalloc(sizeof(float) * (size_t)s->vocab);
+    } else {
+        memset(&s->con, 0, sizeof s->con);
+    }
+}
+
+int mm_sampler_constraint_failed(const mm_sampler *s) { return s && s->con_failed; }
+
 /* ---------------------------------------------------------------- sampling */
-int32_t mm_sampler_sample(mm_sampler *s, float *logits) {
-    if (!s || !logits) return 0;
+static int32_t sample_core(mm_sampler *s, float *logits) {
     const int V = s->vocab;
 
     for (int i = 0; i < V; i++) {
         float l = logits[i];
         if (l != l) logits[i] = -INFINITY;
         else if (l == INFINITY) logits[i] = FLT_MAX;
+    }
+    for (int i = 0; i < s->n_bias; i++) {
+        float *l = &logits[s->bias_id[i]];
+        *l = s->bias_val[i] <= -100.0f ? -INFINITY : *l + s->bias_val[i];
     }
     mm_apply_penalty(s, logits);
 
@@ -362,4 +415,18 @@ int32_t mm_sampler_sample(mm_sampler *s, float *logits) {
     for (size_t i = kept; i-- > 0;)   /* rounding fallback: last token with non-zero probability */
         if (c[i].p > 0.0f) return c[i].id;
     return c[0].id;
+}
+
+int32_t mm_sampler_sample(mm_sampler *s, float *logits) {
+    if (!s || !logits) return 0;
+    s->con_failed = 0;
+    if (!s->con.allows) return sample_core(s, logits);
+    memcpy(s->saved, logits, sizeof(float) * (size_t)s->vocab);
+    int32_t t = sample_core(s, logits);
+    if (s->con.allows(s->con.ctx, t)) return t;
+    memcpy(logits, s->saved, sizeof(float) * (size_t)s->vocab);
+    int n = s->con.mask(s->con.ctx, logits, s->vocab);
+    t = sample_core(s, logits);
+    if (n <= 0 || !s->con.allows(s->con.ctx, t)) s->con_failed = 1;
+    return t;
 }

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "text/mm_chat.h"
+#include "text/mm_jschema.h"
+#include "text/mm_reasoning.h"
 #include "base/mm_common.h"
 #include "server/mm_oai.h"
 
@@ -28,6 +30,9 @@ void mm_oai_req_clear(mm_oai_req *r) {
     free(r->prompt);
     free(r->prompt_ids);
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
+    mm_grammar_free(r->grammar);
+    free(r->bias_id);
+    free(r->bias_val);
     memset(r, 0, sizeof *r);
 }
 
@@ -137,11 +142,95 @@ static void add_stop(mm_oai_req *r, const json_t *s) {
     r->stop_len[r->n_stop++] = n;
 }
 
+/* The fields each endpoint implements (OpenAI's, plus llama.cpp-style extensions). */
+static const char *const FIELDS_COMMON[] = {"model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+                                            "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty", "seed", "stop",
+                                            "stream", "stream_options", "n", "user", "logit_bias", "logprobs", "response_format",
+                                            "grammar", "ignore_eos", NULL};
+static const char *const FIELDS_CHAT[] = {"messages", "tools", "tool_choice", "parallel_tool_calls", "reasoning_format", NULL};
+static const char *const FIELDS_COMPLETION[] = {"prompt", "parse_special", NULL};
+
+static int listed(const char *const *list, const char *k) {
+    for (; *list; list++)
+        if (!strcmp(*list, k)) return 1;
+    return 0;
+}
+
+/* GBNF text → grammar, or -1 naming where. */
+static int set_grammar(mm_oai_req *r, const char *gbnf, const char *field, char *err, size_t errlen) {
+    r->grammar = mm_grammar_parse(gbnf, strlen(gbnf));
+    if (!r->grammar) return fail(err, errlen, "'%s': %s", field, mm_last_error());
+    mm_gmatch *m = mm_gmatch_new(r->grammar);   /* the start state must build (ambiguity limits) */
+    if (!m) return fail(err, errlen, "'%s': %s", field, mm_last_error());
+    mm_gmatch_free(m);
+    return 0;
+}
+
+static int parse_response_format(mm_oai_req *r, const json_t *rf, char *err, size_t errlen) {
+    const char *type = json_string_value(json_object_get(rf, "type"));
+    if (!json_is_object(rf) || !type)
+        return fail(err, errlen, "'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)rf, key, v) {
+        if (strcmp(key, "type") && !(!strcmp(type, "json_schema") && !strcmp(key, "json_schema")))
+            return fail(err, errlen, "'response_format.%s' is not supported", key);
+    }
+    if (!strcmp(type, "text")) return 0;
+    if (!strcmp(type, "json_object")) {
+        char *g = mm_json_object_gbnf();
+        int rc = set_grammar(r, g, "response_format", err, errlen);
+        free(g);
+        return rc;
+    }
+    if (strcmp(type, "json_schema"))
+        return fail(err, errlen, "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
+    const json_t *js = json_object_get(rf, "json_schema");
+    if (!json_is_object(js)) return fail(err, errlen, "'response_format.json_schema' must be an object with a 'schema'");
+    json_object_foreach((json_t *)js, key, v) {
+        if (strcmp(key, "name") && strcmp(key, "description") && strcmp(key, "schema") && strcmp(key, "strict"))
+            return fail(err, errlen, "'response_format.json_schema.%s' is not supported", key);
+    }
+    const json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict");
+    if (name && !json_is_string(name)) return fail(err, errlen, "'response_format.json_schema.name' must be a string");
+    if (strict && !json_is_boolean(strict) && !json_is_null(strict))
+        return fail(err, errlen, "'response_format.json_schema.strict' must be true or false");
+    const json_t *schema = json_object_get(js, "schema");
+    if (!schema) return fail(err, errlen, "'response_format.json_schema.schema' is missing");
+    char *g = mm_json_schema_to_gbnf(schema);
+    if (!g) return fail(err, errlen, "'response_format.json_schema.schema': %s", mm_last_error());
+    int rc = set_grammar(r, g, "response_format.json_schema.schema", err, errlen);
+    free(g);
+    return rc;
+}
+
+static int parse_logit_bias(mm_oai_req *r, const json_t *lb, char *err, size_t errlen) {
+    if (!json_is_object(lb)) return fail(err, errlen, "'logit_bias' must be an object {\"token id\": bias}");
+    size_t n = json_object_size(lb);
+    r->bias_id = mm_xmalloc(sizeof(int32_t) * (n + 1));
+    r->bias_val = mm_xmalloc(sizeof(float) * (n + 1));
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)lb, key, v) {
+        char *end;
+        long id = strtol(key, &end, 10);
+        if (!*key || *end || id < 0 || id > INT32_MAX)
+            return fail(err, errlen, "'logit_bias' key \"%s\" is not a token id", key);
+        double d = json_number_value(v);
+        if (!json_is_number(v) || !isfinite(d) || d < -100 || d > 100)
+            return fail(err, errlen, "'logit_bias[\"%s\"]' must be a number in [-100, 100]", key);
+        r->bias_id[r->n_bias] = (int32_t)id;
+        r->bias_val[r->n_bias++] = (float)d;
+    }
+    return 0;
+}
+
 int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->max_tokens = -1;
     r->parse_special = -1;
+    r->reasoning_format = -1;
     r->sp = mm_sampler_default_params();
     r->sp.temperature = 1.0f;
     r->sp.top_k = 0;
@@ -149,6 +238,14 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
     r->sp.min_p = 0.0f;
     r->sp.repeat_penalty = 1.0f;
     if (!json_is_object(body)) return fail(err, errlen, "the request body must be a JSON object");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)body, key, val) {
+        if (!listed(FIELDS_COMMON, key) && !listed(kind == MM_OAI_CHAT ? FIELDS_CHAT : FIELDS_COMPLETION, key))
+            return fail(err, errlen, "'%s' is not supported by this server (%s)", key,
+                        listed(kind == MM_OAI_CHAT ? FIELDS_COMPLETION : FIELDS_CHAT, key) ? "it belongs to the other endpoint"
+                                                                                           : "the request is refused rather than the field ignored");
+    }
 
     if (kind == MM_OAI_CHAT) {
         const json_t *msgs = json_object_get(body, "messages");
@@ -218,8 +315,32 @@ int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t 
     if (rc) r->sp.min_p = (float)d;
     if ((rc = get_number(body, "repeat_penalty", 1e-6, 100, &d, err, errlen)) < 0) return -1;
     if (rc) r->sp.repeat_penalty = (float)d;
-    if (get_number(body, "presence_penalty", -2, 2, &d, err, errlen) < 0) return -1;   /* accepted, unused */
-    if (get_number(body, "frequency_penalty", -2, 2, &d, err, errlen) < 0) return -1;  /* accepted, unused */
+    static const char *const pens[] = {"presence_penalty", "frequency_penalty"};
+    for (int k = 0; k < 2; k++) {
+        d = 0;
+        if (get_number(body, pens[k], -2, 2, &d, err, errlen) < 0) return -1;
+        if (d != 0) return fail(err, errlen, "'%s' is not implemented by this server (only 0); 'repeat_penalty' is", pens[k]);
+    }
+    const json_t *lp = field(body, "logprobs");
+    if (lp && !json_is_false(lp)) return fail(err, errlen, "'logprobs' is not implemented by this server (only false)");
+    const json_t *user = field(body, "user"), *model = field(body, "model");
+    if (user && !json_is_string(user)) return fail(err, errlen, "'user' must be a string");
+    if (model && !json_is_string(model)) return fail(err, errlen, "'model' must be a string");
+    const json_t *ptc = field(body, "parallel_tool_calls");
+    if (ptc && !json_is_true(ptc))
+        return fail(err, errlen, "'parallel_tool_calls' must be true: this server cannot keep the model to one call");
+    const json_t *rfmt = field(body, "reasoning_format");
+    if (rfmt && (!json_is_string(rfmt) || (r->reasoning_format = mm_reasoning_format(json_string_value(rfmt))) < 0))
+        return fail(err, errlen, "'reasoning_format' must be \"none\" or \"deepseek\"");
+    const json_t *rf = field(body, "response_format"), *gr = field(body, "grammar");
+    if (rf && gr) return fail(err, errlen, "give 'response_format' or 'grammar', not both");
+    if (rf && parse_response_format(r, rf, err, errlen) < 0) return -1;
+    if (gr) {
+        if (!json_is_string(gr)) return fail(err, errlen, "'grammar' must be a string (GBNF)");
+        if (set_grammar(r, json_string_value(gr), "grammar", err, errlen) < 0) return -1;
+    }
+    const json_t *lb = field(body, "logit_bias");
+    if (lb && parse_logit_bias(r, lb, err, errlen) < 0) return -1;
     if ((rc = get_int(body, "seed", INT64_MIN, INT64_MAX, &ll, err, errlen)) < 0) return -1;
     if (rc) {
         r->sp.seed = (uint64_t)ll;
@@ -649,6 +770,66 @@ json_t *mm_oai_parse_tool_calls(const char *text, size_t len, const char *id_bas
     while (at > 0 && isspace((unsigned char)text[at - 1])) at--;
     *content_len = at;
     return calls;
+}
+
+/* ---------------------------------------------------------------- reasoning and calls in one output */
+static char *dup_range(const char *s, size_t n) {
+    char *o = mm_xmalloc(n + 1);
+    memcpy(o, s, n);
+    o[n] = 0;
+    return o;
+}
+
+void mm_oai_output_clear(mm_oai_output *o) {
+    free(o->reasoning);
+    free(o->content);
+    json_decref(o->calls);
+    memset(o, 0, sizeof *o);
+}
+
+void mm_oai_split_output(const char *text, size_t len, int fmt, int in_thinking, int tools, const char *id_base,
+                         mm_oai_output *out) {
+    memset(out, 0, sizeof *out);
+    /* where the thinking and the answer are (also in "none" mode, to find calls in each) */
+    mm_reasoning p;
+    mm_reasoning_init(&p, MM_REASONING_DEEPSEEK, in_thinking);
+    mm_reasoning_feed(&p, text, len, 1);
+    const size_t rb = p.r_begin, re = p.r_end, cb = p.c_begin, ce = p.c_end;
+    size_t r_keep = re - rb, c_keep = ce - cb;
+    json_t *calls = NULL;
+    if (tools) {
+        json_t *cr = p.has_reasoning ? mm_oai_parse_tool_calls(text + rb, re - rb, id_base, &r_keep) : NULL;
+        json_t *cc = mm_oai_parse_tool_calls(text + cb, ce - cb, id_base, &c_keep);
+        if (cr || cc) {
+            calls = cr ? cr : json_array();
+            if (cc) json_array_extend(calls, cc);
+            json_decref(cc);
+            size_t k;
+            json_t *call;
+            json_array_foreach(calls, k, call) {   /* ids numbered across both blocks */
+                char id[96];
+                snprintf(id, sizeof id, "call_%s_%zu", id_base ? id_base : "0", k);
+                json_object_set_new(call, "id", json_string(id));
+            }
+        }
+        if (!cr) r_keep = re - rb;
+    }
+    out->calls = calls;
+    if (fmt == MM_REASONING_DEEPSEEK) {
+        out->reasoning = p.has_reasoning ? dup_range(text + rb, r_keep) : NULL;
+        out->content = dup_range(text + cb, c_keep);
+        return;
+    }
+    /* none: the text as it is, less the call blocks */
+    if (p.has_reasoning && r_keep < re - rb) {
+        size_t a = rb + r_keep, b0 = re, b1 = cb + c_keep;
+        out->content = mm_xmalloc(a + (b1 - b0) + 1);
+        memcpy(out->content, text, a);
+        memcpy(out->content + a, text + b0, b1 - b0);
+        out->content[a + (b1 - b0)] = 0;
+    } else {
+        out->content = dup_range(text, cb + c_keep);
+    }
 }
 
 json_t *mm_oai_error(const char *message, const char *type, const char *code) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "minimax.h"
+#include "text/mm_grammar.h"
 
 enum { MM_OAI_CHAT, MM_OAI_COMPLETION };
 #define MM_OAI_MAX_STOP 8
@@ -30,10 +31,18 @@ typedef struct {
     int ignore_eos;           /* extension: keep generating after <end_of_sentence> */
     int parse_special;        /* extension (completions): 1/0 special-token strings in the prompt are/are not special
                                * tokens; -1 not given (the server's --parse-special decides) */
+    mm_grammar *grammar;      /* the output's grammar (owned): response_format json_object / json_schema, or the
+                               * extension `grammar` (GBNF); NULL: unconstrained */
+    int32_t *bias_id;         /* logit_bias: token ids (owned) and their biases in [-100, 100] */
+    float *bias_val;
+    int n_bias;
+    int reasoning_format;     /* chat extension `reasoning_format` (MM_REASONING_*), -1: the server's */
 } mm_oai_req;
 
 /* Validates body for endpoint kind and fills r. Returns 0, or -1 with a message naming the field in err
- * (the caller answers 400). r needs mm_oai_req_clear() either way. */
+ * (the caller answers 400). r needs mm_oai_req_clear() either way. A field this server does not implement is
+ * refused by name (never ignored); so is a value it cannot honour (n > 1, logprobs, a non-zero
+ * presence_penalty / frequency_penalty, parallel_tool_calls false). */
 int mm_oai_parse(mm_oai_req *r, int kind, const json_t *body, char *err, size_t errlen);
 void mm_oai_req_clear(mm_oai_req *r);
 
@@ -68,6 +77,20 @@ json_t *mm_oai_parse_tool_calls(const char *text, size_t len, const char *id_bas
 /* Where a tool-call marker starts in text[0..len) (len if none), and the length of the longest suffix of
  * text that is a proper prefix of a marker (text a streaming client must not see yet). */
 size_t mm_oai_tool_marker(const char *text, size_t len, size_t *partial);
+
+/* A finished chat output split for the response: the thinking (MM_REASONING_DEEPSEEK only; NULL when there is
+ * none) and the content, both with tool-call blocks removed when `tools` and the blocks parse (as
+ * mm_oai_parse_tool_calls: a block at the end of the thinking or of the answer), and those calls (NULL if none;
+ * ids "call_<id_base>_<i>"). With MM_REASONING_NONE the content is the text itself minus the call blocks.
+ * in_thinking: the prompt opened a <think> block. reasoning and content are malloc'd. */
+typedef struct {
+    char *reasoning;
+    char *content;
+    json_t *calls;
+} mm_oai_output;
+void mm_oai_split_output(const char *text, size_t len, int reasoning_format, int in_thinking, int tools, const char *id_base,
+                         mm_oai_output *out);
+void mm_oai_output_clear(mm_oai_output *o);
 
 /* Renders OpenAI tool_calls as model text in the style's format (malloc'd; used for chat history). */
 char *mm_oai_render_tool_calls(const json_t *tool_calls, int chat_style);

@@ -106,6 +106,10 @@ void mm_job_release(mm_job *j) {
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cond);
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    mm_grammar_free(j->grammar);
+    free(j->bias_id);
+    free(j->bias_val);
+    free(j->out);
     free(j->prompt);
     free(j->text);
     free(j->gen);
@@ -126,6 +130,9 @@ typedef struct {
     int n_gen;
     mm_sampler *smp;
     mm_detok *dt;
+    mm_gmatch *gm;        /* the job's grammar state, or NULL */
+    mm_gbind gb;          /* gm + the vocabulary, as the sampler's constraint */
+    double *acc;          /* MM_JOB_EMBED mean pooling: Σ hidden states [H] */
     int64_t order;        /* admission order: the oldest prefill goes first */
 } mm_slot;
 
@@ -138,7 +145,10 @@ struct mm_sched {
     int vocab;
     mm_slot *slots;
     mm_prefix_cache *cache;
-    float *logits;        /* [parallel + 1, vocab] */
+    float *logits;        /* [parallel + 1, vocab]; NULL for a task-head model (no lm_head) */
+    float *hidden;        /* [block, H] hidden states of a prefill chunk (embeddings, task heads) */
+    int8_t *bhid;         /* [parallel + block] hidden-state requests of the batch */
+    int H;
     int32_t *btok, *bseq; /* batch scratch */
     const float **bembd;  /* image features of batch rows (NULL: token embedding) */
     int8_t *blog;
@@ -239,8 +249,12 @@ static void slot_release(mm_sched *s, int i) {
     mm_slot *sl = &s->slots[i];
     mm_sampler_free(sl->smp);
     mm_detok_free(sl->dt);
+    mm_gmatch_free(sl->gm);
+    free(sl->acc);
     sl->smp = NULL;
     sl->dt = NULL;
+    sl->gm = NULL;
+    sl->acc = NULL;
     sl->job = NULL;
     sl->state = SLOT_FREE;
     sl->n_toks = 0;
@@ -321,18 +335,42 @@ static void slot_admit(mm_sched *s, int i, mm_job *j) {
     for (int k = 0; k < j->n_prompt; k++) slot_push_tok(sl, key[k]);
     mm_seq_reset(s->ctx, i);
     int hit = 0;
-    if (s->p.cache_bytes) {
-        /* at most n_prompt - 1 tokens: the last prompt token must run to give the first logits */
-        const mm_seq_state *st = mm_pcache_lookup(s->cache, key, j->n_prompt, j->n_prompt - 1, &hit);
+    /* at most n_prompt - 1 tokens: the last prompt token must run to give the first logits; a job that wants
+     * hidden states restores no further than the first token it needs them for */
+    int max_hit = j->n_prompt - 1;
+    if (j->kind == MM_JOB_EMBED && j->pooling == MM_POOL_MEAN) max_hit = 0;
+    if (j->kind == MM_JOB_HEAD) max_hit = j->head_pos < 0 ? 0 : j->head_pos < max_hit ? j->head_pos : max_hit;
+    if (s->p.cache_bytes && max_hit > 0) {
+        const mm_seq_state *st = mm_pcache_lookup(s->cache, key, j->n_prompt, max_hit, &hit);
         if (st && mm_seq_restore(s->ctx, i, st) < 0) {
             mm_seq_reset(s->ctx, i);
             hit = 0;
         }
     }
     sl->pos = hit;
-    sl->smp = mm_sampler_new(&j->sp, s->vocab);
-    if (s->tok) sl->dt = mm_detok_new(s->tok, j->skip_special);
-    for (int k = 0; k < j->n_prompt && sl->smp; k++) mm_sampler_accept(sl->smp, j->prompt[k]);
+    const char *err = NULL;
+    if (j->kind == MM_JOB_GENERATE) {
+        sl->smp = mm_sampler_new(&j->sp, s->vocab);
+        if (!sl->smp) err = mm_last_error();
+        else if (j->n_bias && mm_sampler_set_logit_bias(sl->smp, j->bias_id, j->bias_val, j->n_bias) < 0) err = mm_last_error();
+        if (s->tok) sl->dt = mm_detok_new(s->tok, j->skip_special);
+        for (int k = 0; k < j->n_prompt && sl->smp; k++) mm_sampler_accept(sl->smp, j->prompt[k]);
+        if (!err && j->grammar) {
+            if (!(sl->gm = mm_gmatch_new(j->grammar))) {
+                err = mm_last_error();
+            } else {
+                sl->gb = (mm_gbind){.m = sl->gm, .v = j->gvocab};
+                mm_sampler_constraint con = mm_gbind_constraint(&sl->gb);
+                mm_sampler_set_constraint(sl->smp, &con);
+            }
+        }
+    } else {
+        const int H = s->H;
+        j->out_cols = j->kind == MM_JOB_EMBED ? H : mm_model_head_size(s->model);
+        j->out_rows = j->kind == MM_JOB_EMBED || j->head_pos >= 0 ? 1 : j->n_prompt;
+        j->out = mm_xcalloc((size_t)j->out_rows * (size_t)j->out_cols, sizeof(float));
+        if (j->kind == MM_JOB_EMBED && j->pooling == MM_POOL_MEAN) sl->acc = mm_xcalloc((size_t)H, sizeof(double));
+    }
     pthread_mutex_lock(&j->mu);
     j->t_admit = mm_time();
     j->n_cached = hit;
@@ -353,7 +391,38 @@ static void slot_admit(mm_sched *s, int i, mm_job *j) {
     }
     s->st.prompt_tokens += j->n_prompt;
     pthread_mutex_unlock(&s->mu);
-    if (!sl->smp) slot_finish(s, i, "error", mm_last_error());
+    if (err) slot_finish(s, i, "error", err);
+}
+
+/* The hidden states of slot i's prefill chunk [pos0, pos1) (n rows, those its job asked for) go into its job;
+ * the last chunk finishes it. */
+static void slot_hidden(mm_sched *s, int i, int pos0, int pos1, const float *h, int n) {
+    mm_slot *sl = &s->slots[i];
+    mm_job *j = sl->job;
+    const int H = s->H;
+    if (j->kind == MM_JOB_EMBED) {
+        if (j->pooling == MM_POOL_MEAN)
+            for (int r = 0; r < n; r++)
+                for (int k = 0; k < H; k++) sl->acc[k] += h[(size_t)r * H + k];
+        else if (n)
+            memcpy(j->out, h + (size_t)(n - 1) * H, sizeof(float) * (size_t)H);
+    } else if (n) {
+        float *dst = j->head_pos >= 0 ? j->out : j->out + (size_t)pos0 * (size_t)j->out_cols;
+        if (mm_model_head_forward(s->model, h, n, dst) < 0) {
+            slot_finish(s, i, "error", mm_last_error());
+            return;
+        }
+    }
+    if (pos1 < j->n_prompt) return;
+    if (j->kind == MM_JOB_EMBED) {
+        if (j->pooling == MM_POOL_MEAN)
+            for (int k = 0; k < H; k++) j->out[k] = (float)(sl->acc[k] / j->n_prompt);
+        mm_l2_normalize(j->out, H);
+    }
+    pthread_mutex_lock(&j->mu);
+    if (!j->t_first) j->t_first = mm_time();
+    pthread_mutex_unlock(&j->mu);
+    slot_finish(s, i, "stop", NULL);
 }
 
 /* Consumes the logits of slot i: sample, publish, decide whether the job goes on. */
@@ -362,6 +431,12 @@ static void slot_sample(mm_sched *s, int i, float *logits) {
     mm_job *j = sl->job;
     int32_t t = mm_sampler_sample(sl->smp, logits);
     sl->state = SLOT_GEN;
+    if (sl->gm && (mm_sampler_constraint_failed(sl->smp) || (t != j->eos && mm_gmatch_accept_token(sl->gm, j->gvocab, t) < 0))) {
+        slot_flush(sl);
+        slot_finish(s, i, "error", "no token of the vocabulary continues the output as the grammar requires "
+                                    "(the logit bias may have banned them)");
+        return;
+    }
     if (t == j->eos) {
         slot_flush(sl);
         job_push(j, -1, "", 0);   /* stamps t_first if this is the first token */
@@ -377,6 +452,11 @@ static void slot_sample(mm_sched *s, int i, float *logits) {
     s->st.gen_tokens++;
     pthread_mutex_unlock(&s->mu);
     if (stopped) {
+        slot_finish(s, i, "stop", NULL);
+        return;
+    }
+    if (sl->gm && !mm_gmatch_can_continue(sl->gm)) {   /* the grammar is complete and allows nothing more */
+        slot_flush(sl);
         slot_finish(s, i, "stop", NULL);
         return;
     }
@@ -400,8 +480,8 @@ static void decode_each(mm_sched *s, int n) {
         while (i1 < n && s->bseq[i1] == s->bseq[i0]) i1++;
         const int seq = s->bseq[i0], want = s->blog[i1 - 1] != 0;
         mm_batch one = {.n_tokens = i1 - i0, .token = s->btok + i0, .seq = s->bseq + i0, .logits = s->blog + i0,
-                        .embd = s->bembd + i0};
-        if (mm_decode(s->ctx, &one, s->logits + (size_t)row * s->vocab) != want) {
+                        .embd = s->bembd + i0, .hidden = s->bhid + i0};   /* one prefill per step: its hidden rows are the only ones */
+        if (mm_decode_ex(s->ctx, &one, s->logits ? s->logits + (size_t)row * s->vocab : NULL, s->hidden) != (s->logits ? want : 0)) {
             char err[sizeof ((mm_job *)0)->error];
             snprintf(err, sizeof err, "decode failed: %.200s", mm_last_error()[0] ? mm_last_error() : first);
             slot_finish(s, seq, "error", err);
@@ -441,7 +521,7 @@ static int encode_image(mm_sched *s, mm_job_image *im, int all) {
 /* Builds and runs one step; returns 0 if there was nothing to do. */
 static int step(mm_sched *s) {
     const int P = s->p.parallel;
-    int n = 0, rows = 0;
+    int n = 0, rows = 0, n_hid = 0;
     /* cancellations and zero-token jobs first: they free slots without compute */
     for (int i = 0; i < P; i++) {
         mm_slot *sl = &s->slots[i];
@@ -456,6 +536,7 @@ static int step(mm_sched *s) {
         s->btok[n] = sl->next;
         s->bseq[n] = i;
         s->blog[n] = 1;
+        s->bhid[n] = 0;
         s->brow[rows++] = i;
         slot_push_tok(sl, sl->next);
         n++;
@@ -497,6 +578,10 @@ static int step(mm_sched *s) {
                 s->bseq[n] = pf;
                 s->blog[n] = 0;
                 s->bembd[n] = NULL;
+                s->bhid[n] = j->kind == MM_JOB_GENERATE ? 0
+                             : j->kind == MM_JOB_EMBED ? j->pooling == MM_POOL_MEAN || k == j->n_prompt - 1
+                                                       : j->head_pos < 0 || k == j->head_pos;
+                n_hid += s->bhid[n];
                 for (int q = 0; q < j->n_images; q++) {
                     const mm_job_image *im = &j->images[q];
                     if (k >= im->pos && k < im->pos + im->n_tok) s->bembd[n] = im->rows[k - im->pos], any_embd = 1;
@@ -504,7 +589,7 @@ static int step(mm_sched *s) {
                 }
                 n++;
             }
-            if (pf_end == j->n_prompt) {
+            if (pf_end == j->n_prompt && j->kind == MM_JOB_GENERATE) {
                 s->blog[n - 1] = 1;
                 s->brow[rows++] = pf;
             }
@@ -512,8 +597,9 @@ static int step(mm_sched *s) {
     }
     if (!n) return encoded;
     double t0 = mm_time();
-    mm_batch b = {.n_tokens = n, .token = s->btok, .seq = s->bseq, .logits = s->blog, .embd = any_embd ? s->bembd : NULL};
-    int r = mm_decode(s->ctx, &b, s->logits);
+    mm_batch b = {.n_tokens = n, .token = s->btok, .seq = s->bseq, .logits = s->blog, .embd = any_embd ? s->bembd : NULL,
+                  .hidden = s->bhid};
+    int r = mm_decode_ex(s->ctx, &b, s->logits, s->hidden);
     if (r != rows) decode_each(s, n);   /* a failed call changed nothing: find who failed, only they end */
     double dt = mm_time() - t0;
     pthread_mutex_lock(&s->mu);
@@ -524,10 +610,12 @@ static int step(mm_sched *s) {
     pthread_mutex_unlock(&s->mu);
     if (pf >= 0 && s->slots[pf].state == SLOT_PREFILL) {
         mm_slot *sl = &s->slots[pf];
+        const int pos0 = sl->pos;
         sl->pos = pf_end;
         if (pf_end % s->block == 0 || image_end) cache_snapshot(s, pf);   /* block boundary or image end in the prompt */
         for (int k = 0; k < sl->job->n_images; k++)   /* features past the prefill are not needed again */
             if (sl->job->images[k].pos + sl->job->images[k].n_tok <= pf_end) image_drop(&sl->job->images[k]);
+        if (sl->job->kind != MM_JOB_GENERATE) slot_hidden(s, pf, pos0, pf_end, s->hidden, n_hid);
     }
     for (int k = 0; k < rows; k++)
         if (s->slots[s->brow[k]].state != SLOT_FREE) slot_sample(s, s->brow[k], s->logits + (size_t)k * s->vocab);
@@ -615,7 +703,10 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
     }
     s->slots = mm_xcalloc((size_t)P, sizeof(mm_slot));
     s->cache = mm_pcache_new(s->p.cache_bytes, free_state);
-    s->logits = mm_xmalloc(sizeof(float) * (size_t)(P + 1) * (size_t)s->vocab);
+    s->H = cfg->hidden_size;
+    if (cfg->arch == MM_ARCH_CAUSAL_LM) s->logits = mm_xmalloc(sizeof(float) * (size_t)(P + 1) * (size_t)s->vocab);
+    s->hidden = mm_xmalloc(sizeof(float) * (size_t)s->block * (size_t)s->H);
+    s->bhid = mm_xmalloc((size_t)(P + s->block));
     s->btok = mm_xmalloc(sizeof(int32_t) * (size_t)(P + s->block));
     s->bseq = mm_xmalloc(sizeof(int32_t) * (size_t)(P + s->block));
     s->bembd = mm_xmalloc(sizeof(float *) * (size_t)(P + s->block));
@@ -667,6 +758,8 @@ static void sched_destroy(mm_sched *s) {
     pthread_cond_destroy(&s->wake);
     free(s->slots);
     free(s->logits);
+    free(s->hidden);
+    free(s->bhid);
     free(s->btok);
     free(s->bseq);
     free(s->bembd);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "minimax.h"
+#include "text/mm_grammar.h"
 #include "text/mm_tokenizer.h"
 
 #define MM_JOB_MAX_STOP 8
@@ -42,8 +43,21 @@ typedef struct mm_job_image {
     const float **rows;       /* [n_tok] the packed features (rows of proj / image_newline) once all are encoded */
 } mm_job_image;
 
+/* What a job computes: generated text, or final hidden states of its prompt (no generation):
+ * MM_JOB_EMBED pools them into one L2-normalised vector [H]; MM_JOB_HEAD applies the model's task head to
+ * the token head_pos (sequence classification) or to every token (head_pos -1: token classification, QA). */
+enum { MM_JOB_GENERATE = 0, MM_JOB_EMBED = 1, MM_JOB_HEAD = 2 };
+
 typedef struct mm_job {
     /* ---- input, set before mm_sched_submit and read-only afterwards */
+    int kind;                 /* MM_JOB_* */
+    int pooling;              /* MM_JOB_EMBED: MM_POOL_LAST or MM_POOL_MEAN */
+    int head_pos;             /* MM_JOB_HEAD: the token whose head output is wanted, -1 every token */
+    mm_grammar *grammar;      /* constrained generation (owned), or NULL */
+    const mm_gvocab *gvocab;  /* the token trie the grammar masks with (the server's, outlives the job) */
+    int32_t *bias_id;         /* logit bias (owned) */
+    float *bias_val;
+    int n_bias;
     int32_t *prompt;          /* [n_prompt] (owned) */
     int n_prompt;
     int max_tokens;           /* tokens to generate at most (-1: until the context is full) */
@@ -71,6 +85,8 @@ typedef struct mm_job {
     const char *finish_reason; /* "stop", "length", "cancelled", "error" */
     char error[256];
     int n_cached;             /* prompt tokens restored from the prefix cache */
+    float *out;               /* MM_JOB_EMBED [H] / MM_JOB_HEAD [out_rows, out_cols], complete once done (owned) */
+    int out_rows, out_cols;
     double t_submit, t_admit, t_first, t_end;   /* mm_time() stamps */
 
     volatile int cancel;      /* set by the HTTP side: the client went away */

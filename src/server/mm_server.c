@@ -26,17 +26,21 @@
 #include <unistd.h>
 
 #include "text/mm_chat.h"
+#include "text/mm_grammar.h"
+#include "text/mm_reasoning.h"
 #include "base/mm_common.h"
 #include "server/mm_limits.h"
 #include "base/mm_sha256.h"
+#include "model/mm_pipeline.h"
 #include "server/mm_oai.h"
 #include "server/mm_sched.h"
 #include "server/mm_server.h"
 #include "text/mm_tokenizer.h"
 
-enum { EP_CHAT, EP_COMPLETIONS, EP_MODELS, EP_HEALTH, EP_TOKENIZE, EP_DETOKENIZE, EP_METRICS, EP_PAGE, EP_OTHER, EP_COUNT };
-static const char *const EP_NAMES[EP_COUNT] = {"chat_completions", "completions", "models", "health", "tokenize",
-                                               "detokenize", "metrics", "page", "other"};
+enum { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_CLASSIFY, EP_MODELS, EP_HEALTH, EP_TOKENIZE, EP_DETOKENIZE, EP_METRICS,
+       EP_PAGE, EP_OTHER, EP_COUNT };
+static const char *const EP_NAMES[EP_COUNT] = {"chat_completions", "completions", "embeddings", "classify", "models", "health",
+                                               "tokenize", "detokenize", "metrics", "page", "other"};
 
 struct mm_server {
     mm_server_params p;
@@ -48,6 +52,7 @@ struct mm_server {
     mm_tokenizer *tok;
     mm_sched *sched;
     mm_limits *lim;          /* connections, header time, bodies, parsing (mm_limits.h) */
+    mm_gvocab *gvocab;       /* the tokenizer's token trie for grammar masks (NULL without a tokenizer) */
     int chat_style;
     int32_t eos;
     char model_id[256];
@@ -182,13 +187,18 @@ typedef struct {
     mm_job *job;
     struct MHD_Connection *conn;
     int kind, stream, include_usage, tools;
+    int rfmt;             /* chat: MM_REASONING_* of the response */
+    int in_thinking;      /* chat: the prompt opened a <think> block */
     char id[64];
     time_t created;
     /* streaming state */
-    size_t sent_text;     /* bytes of job text already sent */
+    size_t sent_text;     /* bytes of content already sent (of the whole text; deepseek: of the answer part) */
+    size_t sent_r;        /* deepseek: bytes of the thinking already sent */
     int sent_ids;         /* token ids already sent (completions) */
+    size_t seen_ready;    /* the job's text_ready when it was last looked at */
     int phase;            /* 0 streaming, 1 finished: [DONE] queued, 2 end */
-    int marker;           /* a tool-call marker was seen: hold the rest */
+    int marker, r_marker; /* a tool-call marker was seen (in the answer / in the thinking): hold the rest */
+    mm_reasoning rp;      /* deepseek: where the thinking and the answer are */
     char *out;            /* pending bytes */
     size_t out_len, out_pos, out_cap;
     double t_sent;        /* mm_time() when bytes last went to the client */
@@ -222,13 +232,16 @@ static json_t *final_json(mm_gen *g) {
     mm_job *j = g->job;
     json_t *choice;
     if (g->kind == MM_OAI_CHAT) {
-        size_t content_len = j->text_len;
-        json_t *calls = g->tools ? mm_oai_parse_tool_calls(j->text, j->text_len, g->id + 9, &content_len) : NULL;
-        json_t *msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", j->text, content_len);
+        mm_oai_output o;
+        mm_oai_split_output(j->text, j->text_len, g->rfmt, g->in_thinking, g->tools, g->id + 9, &o);
+        json_t *msg = json_pack("{s:s, s:s}", "role", "assistant", "content", o.content);
+        if (o.reasoning) json_object_set_new(msg, "reasoning_content", json_string(o.reasoning));
+        const int calls = o.calls != NULL;
         if (calls) {
-            if (!content_len) json_object_set_new(msg, "content", json_null());
-            json_object_set_new(msg, "tool_calls", calls);
+            if (!*o.content) json_object_set_new(msg, "content", json_null());
+            json_object_set(msg, "tool_calls", o.calls);
         }
+        mm_oai_output_clear(&o);
         choice = json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "message", msg, "logprobs", "finish_reason",
                            calls ? "tool_calls" : j->finish_reason);
     } else {
@@ -276,52 +289,74 @@ static json_t *delta_choice(mm_gen *g, json_t *delta, const char *finish) {
     return json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
 }
 
+/* How far into text[b, lim) a stream may go when a tool call may start there: up to a marker (then *seen is set
+ * and nothing more goes out) or short of a possible marker prefix at the end. Never below b + sent. */
+static size_t tool_hold(const char *text, size_t b, size_t lim, size_t sent, int *seen) {
+    size_t to = b + sent;
+    if (!*seen && lim > b) {
+        size_t partial, m = mm_oai_tool_marker(text + b, lim - b, &partial);
+        if (m < lim - b) *seen = 1;
+        to = m < lim - b ? b + m : lim - partial;
+    }
+    return to > b + sent ? to : b + sent;
+}
+
+static void delta_event(mm_gen *g, const char *field, const char *s, size_t n) {
+    if (n) out_event(g, chunk(g, delta_choice(g, json_pack("{s:s%}", field, s, n), NULL)));
+}
+
 /* Formats what the job has produced since the last call (caller holds job->mu). */
 static void stream_progress(mm_gen *g) {
     mm_job *j = g->job;
-    size_t ready = j->text_ready;
-    if (g->tools && g->kind == MM_OAI_CHAT && !g->marker) {
-        size_t partial;
-        size_t m = mm_oai_tool_marker(j->text, ready, &partial);
-        if (m < ready) g->marker = 1;
-        ready = m < ready ? m : ready - partial;
-    } else if (g->marker) {
-        ready = g->sent_text;
-    }
-    if (ready < g->sent_text) ready = g->sent_text;
+    const size_t ready = j->text_ready;
     int new_ids = j->n_gen - g->sent_ids;
-    if (g->kind == MM_OAI_CHAT) {
-        if (ready > g->sent_text) {
-            json_t *d = json_pack("{s:s%}", "content", j->text + g->sent_text, ready - g->sent_text);
-            out_event(g, chunk(g, delta_choice(g, d, NULL)));
+    g->seen_ready = ready;
+    if (g->kind == MM_OAI_CHAT && g->rfmt == MM_REASONING_DEEPSEEK) {
+        mm_reasoning *p = &g->rp;
+        mm_reasoning_feed(p, j->text, ready, 0);
+        size_t r_to = g->tools ? tool_hold(j->text, p->r_begin, p->r_end, g->sent_r, &g->r_marker) : p->r_end;
+        size_t c_to = g->tools ? tool_hold(j->text, p->c_begin, p->c_end, g->sent_text, &g->marker) : p->c_end;
+        if (p->has_reasoning && r_to > p->r_begin + g->sent_r) {
+            delta_event(g, "reasoning_content", j->text + p->r_begin + g->sent_r, r_to - p->r_begin - g->sent_r);
+            g->sent_r = r_to - p->r_begin;
         }
+        if (c_to > p->c_begin + g->sent_text) {
+            delta_event(g, "content", j->text + p->c_begin + g->sent_text, c_to - p->c_begin - g->sent_text);
+            g->sent_text = c_to - p->c_begin;
+        }
+    } else if (g->kind == MM_OAI_CHAT) {
+        size_t to = g->tools ? tool_hold(j->text, 0, ready, g->sent_text, &g->marker) : ready;
+        if (to > g->sent_text) delta_event(g, "content", j->text + g->sent_text, to - g->sent_text);
+        g->sent_text = to > g->sent_text ? to : g->sent_text;
     } else if (ready > g->sent_text || new_ids > 0) {
-        json_t *ch = json_pack("{s:i, s:s%, s:n, s:n, s:o}", "index", 0, "text", j->text + g->sent_text, ready - g->sent_text,
+        size_t to = ready > g->sent_text ? ready : g->sent_text;
+        json_t *ch = json_pack("{s:i, s:s%, s:n, s:n, s:o}", "index", 0, "text", j->text + g->sent_text, to - g->sent_text,
                                "logprobs", "finish_reason", "token_ids", ids_json(j->gen + g->sent_ids, new_ids));
         out_event(g, chunk(g, ch));
+        g->sent_text = to;
     }
-    g->sent_text = ready;
     g->sent_ids = j->n_gen;
     if (!j->done) return;
 
-    /* the end: error, held-back tool calls, finish reason, usage, [DONE] */
+    /* the end: error, what was held back (the rest of the text, or tool calls), finish reason, usage, [DONE] */
     if (!strcmp(j->finish_reason, "error")) {
         out_event(g, mm_oai_error(j->error, "server_error", "generation_failed"));
     } else {
         const char *finish = j->finish_reason;
-        if (g->marker) {
-            size_t content_len;
-            json_t *calls = mm_oai_parse_tool_calls(j->text, j->text_len, g->id + 9, &content_len);
-            if (calls) {
+        if (g->kind == MM_OAI_CHAT) {
+            mm_oai_output o;
+            mm_oai_split_output(j->text, j->text_len, g->rfmt, g->in_thinking, g->tools, g->id + 9, &o);
+            size_t lr = o.reasoning ? strlen(o.reasoning) : 0, lc = strlen(o.content);
+            if (lr > g->sent_r) delta_event(g, "reasoning_content", o.reasoning + g->sent_r, lr - g->sent_r);
+            if (lc > g->sent_text) delta_event(g, "content", o.content + g->sent_text, lc - g->sent_text);
+            if (o.calls) {
                 size_t k;
                 json_t *call;
-                json_array_foreach(calls, k, call) json_object_set_new(call, "index", json_integer((json_int_t)k));
-                out_event(g, chunk(g, delta_choice(g, json_pack("{s:o}", "tool_calls", calls), NULL)));
+                json_array_foreach(o.calls, k, call) json_object_set_new(call, "index", json_integer((json_int_t)k));
+                out_event(g, chunk(g, delta_choice(g, json_pack("{s:O}", "tool_calls", o.calls), NULL)));
                 finish = "tool_calls";
-            } else if (j->text_len > g->sent_text) {   /* not a clean call: it was text after all */
-                json_t *d = json_pack("{s:s%}", "content", j->text + g->sent_text, j->text_len - g->sent_text);
-                out_event(g, chunk(g, delta_choice(g, d, NULL)));
             }
+            mm_oai_output_clear(&o);
         }
         json_t *last;
         if (g->kind == MM_OAI_CHAT) last = chunk(g, delta_choice(g, json_object(), finish));
@@ -360,8 +395,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         if (g->phase == 1) return MHD_CONTENT_READER_END_OF_STREAM;
         mm_job *j = g->job;
         pthread_mutex_lock(&j->mu);
-        if (!j->done && j->text_ready == g->sent_text && j->n_gen == g->sent_ids) wait_ms(&j->cond, &j->mu, 200);
-        if (j->done || j->text_ready != g->sent_text || j->n_gen != g->sent_ids) stream_progress(g);
+        if (!j->done && j->text_ready == g->seen_ready && j->n_gen == g->sent_ids) wait_ms(&j->cond, &j->mu, 200);
+        if (j->done || j->text_ready != g->seen_ready || j->n_gen != g->sent_ids) stream_progress(g);
         pthread_mutex_unlock(&j->mu);
         if (g->out_len == 0 && mm_time() - g->t_sent >= keepalive_s(g->srv)) out_put(g, ": keep-alive\n\n", 14);
         if (g->out_len == 0 && client_gone(g->conn)) {
@@ -429,7 +464,8 @@ static json_t *parse_body(mm_server *s, struct MHD_Connection *c, const char *bo
 }
 
 /* Tokens of the prompt of a validated request; -1 after answering with an error. */
-static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, int32_t **ids, enum MHD_Result *ret) {
+static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, int32_t **ids, int *in_thinking,
+                      enum MHD_Result *ret) {
     int n;
     if (rq->kind == MM_OAI_CHAT || rq->prompt) {
         if (!s->tok) {
@@ -457,6 +493,7 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
                 return -1;
             }
             mm_tok_opts o = {.parse_special = 1, .plain = special ? NULL : (const size_t(*)[2])p.plain, .n_plain = special ? 0 : p.n_plain};
+            *in_thinking = mm_reasoning_prompt_opens(p.text, p.len);
             n = encode_prompt(s, c, p.text, p.len, &o, ids, ret);
             free(p.text);
             free(p.plain);
@@ -496,6 +533,30 @@ static int prompt_ids(mm_server *s, struct MHD_Connection *c, mm_oai_req *rq, in
         return -1;
     }
     return n;
+}
+
+/* 0 if this server can run a parsed request, else -1 after answering 400: a task-head checkpoint generates no
+ * text, a grammar needs the token texts, a logit_bias key must be a token id of this model. */
+static int check_servable(mm_server *s, struct MHD_Connection *c, const mm_oai_req *rq, enum MHD_Result *ret) {
+    const mm_config *cfg = mm_model_config(s->model);
+    if (cfg->arch != MM_ARCH_CAUSAL_LM) {
+        *ret = send_error(s, c, 400, "no_language_model_head",
+                          "this model is a %s checkpoint: it has no language-model head and generates no text; use /classify or "
+                          "/v1/embeddings", mm_arch_name(cfg->arch));
+        return -1;
+    }
+    if (rq->grammar && !s->gvocab) {
+        *ret = send_error(s, c, 400, "no_tokenizer", "structured output ('response_format', 'grammar') needs the model's "
+                                                     "tokenizer.json (the token texts the grammar is checked against)");
+        return -1;
+    }
+    for (int i = 0; i < rq->n_bias; i++)
+        if (rq->bias_id[i] >= cfg->vocab_size) {
+            *ret = send_error(s, c, 400, "invalid_request", "'logit_bias' key %d is not a token id of this model (vocabulary size %d)",
+                              rq->bias_id[i], cfg->vocab_size);
+            return -1;
+        }
+    return 0;
 }
 
 static void images_free(mm_job_image *images, int n) {
@@ -599,7 +660,7 @@ static int expand_images(mm_server *s, struct MHD_Connection *c, int32_t **ids, 
  * a few at once: the CPU and memory this takes grow with the body and the images). The validated request, its
  * prompt ids (image placeholders expanded) and images, or -1 after answering. */
 static int parse_request(mm_server *s, struct MHD_Connection *c, int kind, const char *body, size_t len, mm_oai_req *rq,
-                         int32_t **ids, mm_job_image **images, int *n_img, enum MHD_Result *ret) {
+                         int32_t **ids, mm_job_image **images, int *n_img, int *in_thinking, enum MHD_Result *ret) {
     memset(rq, 0, sizeof *rq);
     *images = NULL;
     *n_img = 0;
@@ -612,7 +673,8 @@ static int parse_request(mm_server *s, struct MHD_Connection *c, int kind, const
     if (root) {
         char err[512];
         if (mm_oai_parse(rq, kind, root, err, sizeof err) < 0) *ret = send_error(s, c, 400, "invalid_request", "%s", err);
-        else if ((*n_img = request_images(s, c, rq, images, ret)) >= 0 && (n = prompt_ids(s, c, rq, ids, ret)) >= 0 && *n_img > 0)
+        else if (check_servable(s, c, rq, ret) == 0 && (*n_img = request_images(s, c, rq, images, ret)) >= 0 &&
+                 (n = prompt_ids(s, c, rq, ids, in_thinking, ret)) >= 0 && *n_img > 0)
             n = expand_images(s, c, ids, n, *images, *n_img, ret);
         json_decref(root);
     }
@@ -630,8 +692,8 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
     enum MHD_Result ret = MHD_NO;
     int32_t *ids = NULL;
     mm_job_image *images = NULL;
-    int n_img = 0;
-    int n = parse_request(s, c, kind, body, len, &rq, &ids, &images, &n_img, &ret);
+    int n_img = 0, in_thinking = 0;
+    int n = parse_request(s, c, kind, body, len, &rq, &ids, &images, &n_img, &in_thinking, &ret);
     if (n < 0) {
         mm_oai_req_clear(&rq);
         return ret;
@@ -645,6 +707,15 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
     j->max_tokens = rq.max_tokens;
     if (s->p.n_predict > 0 && (j->max_tokens < 0 || j->max_tokens > s->p.n_predict)) j->max_tokens = s->p.n_predict;
     j->sp = rq.sp;
+    j->grammar = rq.grammar;
+    rq.grammar = NULL;
+    j->gvocab = s->gvocab;
+    j->bias_id = rq.bias_id;
+    j->bias_val = rq.bias_val;
+    j->n_bias = rq.n_bias;
+    rq.bias_id = NULL;
+    rq.bias_val = NULL;
+    rq.n_bias = 0;
     if (!rq.seeded) j->sp.seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)j;
     for (int i = 0; i < rq.n_stop; i++) mm_job_add_stop(j, rq.stop[i], rq.stop_len[i]);
     j->eos = rq.ignore_eos ? -1 : s->eos;
@@ -657,6 +728,9 @@ static enum MHD_Result handle_generate(mm_server *s, struct MHD_Connection *c, i
     g->stream = rq.stream;
     g->include_usage = rq.include_usage;
     g->tools = rq.tools != NULL;
+    g->rfmt = rq.reasoning_format >= 0 ? rq.reasoning_format : s->p.reasoning_format;
+    g->in_thinking = in_thinking;
+    mm_reasoning_init(&g->rp, MM_REASONING_DEEPSEEK, in_thinking);
     g->created = time(NULL);
     pthread_mutex_lock(&s->mu);
     uint64_t seq = ++s->next_id;
@@ -761,13 +835,409 @@ static enum MHD_Result tokenize_body(mm_server *s, struct MHD_Connection *c, int
     return ret;
 }
 
+/* ---------------------------------------------------------------- embeddings and task heads */
+
+/* Tokens of a client's text for /v1/embeddings and /classify: as text (special-token strings are special only
+ * with --parse-special), at most the context (encode_prompt's rule). The count, or -1 + mm_set_error. */
+static int encode_text(mm_server *s, const char *text, size_t len, int32_t **ids) {
+    const int n_ctx = mm_sched_n_ctx(s->sched);
+    if (len > (size_t)n_ctx * mm_tokenizer_max_token_bytes(s->tok) * 3) {
+        mm_set_error("%zu bytes are more than %d tokens (the context size per request, server -c) can hold", len, n_ctx);
+        return -1;
+    }
+    mm_tok_opts o = {.parse_special = s->p.parse_special, .max_tokens = n_ctx};
+    int n = mm_tokenizer_encode_opts(s->tok, text, len, &o, ids);
+    if (n == -2) mm_set_error("more than %d tokens, the context size per request (server -c)", n_ctx);
+    return n;
+}
+
+/* The inputs of /v1/embeddings or /classify as token sequences: a string, an array of strings, an array of token
+ * ids, or an array of arrays of ids (OpenAI's forms). Returns the count (seqs/lens malloc'd), or -1 with err. */
+static int input_seqs(mm_server *s, const json_t *in, const char *field, int32_t ***seqs, int **lens, char *err, size_t errlen) {
+    const mm_config *cfg = mm_model_config(s->model);
+    const int V = cfg->vocab_size, n_ctx = mm_sched_n_ctx(s->sched);
+    const json_t *one[1] = {in};
+    const json_t *const *items = one;
+    size_t n = 1;
+    json_t **arr = NULL;
+    if (json_is_array(in) && json_array_size(in) && !json_is_integer(json_array_get(in, 0))) {   /* a batch */
+        n = json_array_size(in);
+        arr = mm_xmalloc(sizeof(json_t *) * n);
+        for (size_t i = 0; i < n; i++) arr[i] = json_array_get(in, i);
+        items = (const json_t *const *)arr;
+    }
+    if (n > 2048) {
+        free(arr);
+        snprintf(err, errlen, "'%s' holds %zu inputs, more than 2048", field, n);
+        return -1;
+    }
+    *seqs = mm_xcalloc(n, sizeof(int32_t *));
+    *lens = mm_xcalloc(n, sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        const json_t *x = items[i];
+        int len = -1;
+        if (json_is_string(x)) {
+            if (!s->tok) {
+                snprintf(err, errlen, "'%s': text needs the model's tokenizer.json (this server has none); give token ids", field);
+                goto fail;
+            }
+            len = encode_text(s, json_string_value(x), json_string_length(x), &(*seqs)[i]);
+            if (len < 0) {
+                snprintf(err, errlen, "'%s[%zu]': %s", field, i, mm_last_error());
+                goto fail;
+            }
+        } else if (json_is_array(x)) {
+            size_t m = json_array_size(x);
+            (*seqs)[i] = mm_xmalloc(sizeof(int32_t) * (m + 1));
+            for (size_t k = 0; k < m; k++) {
+                const json_t *t = json_array_get(x, k);
+                if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= V) {
+                    snprintf(err, errlen, "'%s[%zu][%zu]' is not a token id of this model (vocabulary size %d)", field, i, k, V);
+                    goto fail;
+                }
+                (*seqs)[i][k] = (int32_t)json_integer_value(t);
+            }
+            len = (int)m;
+        } else {
+            snprintf(err, errlen, "'%s' must be a string, an array of strings, an array of token ids or an array of them", field);
+            goto fail;
+        }
+        (*lens)[i] = len;
+        for (int k = 0; cfg->vision && k < len; k++)
+            if ((*seqs)[i][k] == cfg->image_token_index) {
+                snprintf(err, errlen, "'%s[%zu]' token %d is the image token %d, but this endpoint takes no images", field, i, k,
+                         cfg->image_token_index);
+                goto fail;
+            }
+        if (len == 0) {
+            snprintf(err, errlen, "'%s[%zu]' is empty", field, i);
+            goto fail;
+        }
+        if (len > n_ctx) {
+            snprintf(err, errlen, "'%s[%zu]' has %d tokens, more than the context size of %d tokens (server -c)", field, i, len, n_ctx);
+            goto fail;
+        }
+    }
+    free(arr);
+    return (int)n;
+fail:
+    for (size_t i = 0; i < n; i++) free((*seqs)[i]);
+    free(*seqs);
+    free(*lens);
+    free(arr);
+    *seqs = NULL;
+    *lens = NULL;
+    return -1;
+}
+
+/* Submits the jobs (waiting for room in the queue) and waits for all of them. 0, or -1 after answering (the
+ * client went away: MHD_NO; shutdown: 503; a job failed: 500). */
+static int run_jobs(mm_server *s, struct MHD_Connection *c, mm_job **jobs, int n, enum MHD_Result *ret) {
+    int submitted = 0;
+    for (;;) {
+        while (submitted < n) {
+            int rc = mm_sched_submit(s->sched, jobs[submitted]);
+            if (rc == -2) {
+                for (int i = 0; i < submitted; i++) jobs[i]->cancel = 1;
+                *ret = send_error(s, c, 503, "shutting_down", "the server is shutting down");
+                return -1;
+            }
+            if (rc < 0) break;   /* the queue is full: wait for some of ours to finish */
+            submitted++;
+        }
+        int done = 0;
+        for (int i = 0; i < submitted; i++) {
+            pthread_mutex_lock(&jobs[i]->mu);
+            done += jobs[i]->done;
+            pthread_mutex_unlock(&jobs[i]->mu);
+        }
+        if (done == n) break;
+        if (client_gone(c)) {
+            for (int i = 0; i < submitted; i++) jobs[i]->cancel = 1;
+            pthread_mutex_lock(&s->mu);
+            s->disconnects++;
+            pthread_mutex_unlock(&s->mu);
+            *ret = MHD_NO;
+            return -1;
+        }
+        mm_job *w = NULL;   /* wait on the first of ours still running (or briefly, for room in the queue) */
+        for (int i = 0; i < submitted && !w; i++) {
+            pthread_mutex_lock(&jobs[i]->mu);
+            if (!jobs[i]->done) w = jobs[i];
+            pthread_mutex_unlock(&jobs[i]->mu);
+        }
+        if (!w) {
+            usleep(5000);
+            continue;
+        }
+        pthread_mutex_lock(&w->mu);
+        if (!w->done) wait_ms(&w->cond, &w->mu, submitted < n ? 20 : 200);
+        pthread_mutex_unlock(&w->mu);
+    }
+    for (int i = 0; i < n; i++)
+        if (strcmp(jobs[i]->finish_reason, "stop")) {
+            *ret = send_error(s, c, 500, "inference_failed", "%s", jobs[i]->error[0] ? jobs[i]->error : jobs[i]->finish_reason);
+            return -1;
+        }
+    return 0;
+}
+
+static int fields_ok(const json_t *body, const char *const *allowed, char *err, size_t errlen) {
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)body, key, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, key);
+        if (!ok) {
+            snprintf(err, errlen, "'%s' is not supported by this endpoint (the request is refused rather than the field ignored)", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void b64_append(char **out, size_t *n, const uint8_t *p, size_t len) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    *out = mm_xrealloc(*out, *n + (len + 2) / 3 * 4 + 1);
+    char *o = *out + *n;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < len ? p[i + 2] : 0);
+        *o++ = tab[v >> 18 & 63];
+        *o++ = tab[v >> 12 & 63];
+        *o++ = i + 1 < len ? tab[v >> 6 & 63] : '=';
+        *o++ = i + 2 < len ? tab[v & 63] : '=';
+    }
+    *o = 0;
+    *n = (size_t)(o - *out);
+}
+
+static enum MHD_Result handle_embeddings(mm_server *s, struct MHD_Connection *c, const char *body, size_t len) {
+    enum MHD_Result ret = MHD_NO;
+    if (mm_pp_driver(s->model))   /* the final hidden states stay on the last rank (mm_decode_ex refuses them) */
+        return send_error(s, c, 400, "not_supported_distributed", "embeddings need the final hidden states, which a model split "
+                          "over %d ranks does not return: serve it without mpirun for /v1/embeddings", s->model->pp->n);
+    if (!mm_limits_parse_enter(s->lim)) return send_error(s, c, 503, "busy", "the server is parsing too many requests right now; retry later");
+    json_t *root = parse_body(s, c, body, len, &ret);   /* parsing and tokenizing inside the parse gate */
+    if (!root) {
+        mm_limits_parse_leave(s->lim);
+        return ret;
+    }
+    char err[512];
+    static const char *const allowed[] = {"input", "model", "encoding_format", "dimensions", "user", NULL};
+    const int H = mm_model_config(s->model)->hidden_size;
+    const json_t *fmt = json_object_get(root, "encoding_format"), *dims = json_object_get(root, "dimensions");
+    int b64 = 0;
+    if (!json_is_object(root)) snprintf(err, sizeof err, "the request body must be a JSON object");
+    else if (fields_ok(root, allowed, err, sizeof err) < 0) {
+    } else if (!json_object_get(root, "input")) snprintf(err, sizeof err, "'input' is missing");
+    else if (fmt && !json_is_null(fmt) && (!json_is_string(fmt) || (strcmp(json_string_value(fmt), "float") &&
+                                                                     !(b64 = !strcmp(json_string_value(fmt), "base64")))))
+        snprintf(err, sizeof err, "'encoding_format' must be \"float\" or \"base64\"");
+    else if (dims && !json_is_null(dims) && json_integer_value(dims) != H)
+        snprintf(err, sizeof err, "'dimensions' can only be this model's width %d (embeddings are not truncated)", H);
+    else err[0] = 0;
+    int32_t **seqs = NULL;
+    int *lens = NULL, n = err[0] ? -1 : input_seqs(s, json_object_get(root, "input"), "input", &seqs, &lens, err, sizeof err);
+    json_decref(root);
+    mm_limits_parse_leave(s->lim);
+    if (n < 0) return send_error(s, c, 400, "invalid_request", "%s", err);
+    mm_job **jobs = mm_xcalloc((size_t)n, sizeof(mm_job *));
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        jobs[i] = mm_job_new(seqs[i], lens[i]);
+        jobs[i]->kind = MM_JOB_EMBED;
+        jobs[i]->pooling = s->p.pooling;
+        total += lens[i];
+    }
+    free(seqs);
+    free(lens);
+    if (run_jobs(s, c, jobs, n, &ret) == 0) {
+        json_t *data = json_array();
+        for (int i = 0; i < n; i++) {
+            json_t *e;
+            if (b64) {
+                char *txt = NULL;
+                size_t tn = 0;
+                uint8_t *le = mm_xmalloc(sizeof(float) * (size_t)H);
+                for (int k = 0; k < H; k++) {   /* little-endian float32, as OpenAI's base64 */
+                    uint32_t u;
+                    memcpy(&u, &jobs[i]->out[k], 4);
+                    for (int b = 0; b < 4; b++) le[4 * k + b] = (uint8_t)(u >> (8 * b));
+                }
+                b64_append(&txt, &tn, le, sizeof(float) * (size_t)H);
+                e = json_string(txt);
+                free(txt);
+                free(le);
+            } else {
+                e = json_array();
+                for (int k = 0; k < H; k++) json_array_append_new(e, json_real(jobs[i]->out[k]));
+            }
+            json_array_append_new(data, json_pack("{s:s, s:i, s:o}", "object", "embedding", "index", i, "embedding", e));
+        }
+        ret = send_json(s, c, 200, json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model", s->model_id,
+                                             "usage", "prompt_tokens", total, "total_tokens", total));
+    }
+    for (int i = 0; i < n; i++) mm_job_release(jobs[i]);
+    free(jobs);
+    return ret;
+}
+
+/* Sorted (label, score, logit) of one classification row. */
+static json_t *labels_json(mm_server *s, const float *logits, int nl) {
+    const mm_config *cfg = mm_model_config(s->model);
+    float *p = mm_xmalloc(sizeof(float) * (size_t)nl);
+    int *ord = mm_xmalloc(sizeof(int) * (size_t)nl);
+    memcpy(p, logits, sizeof(float) * (size_t)nl);
+    mm_head_scores(cfg, p, nl);
+    for (int i = 0; i < nl; i++) ord[i] = i;
+    for (int i = 1; i < nl; i++)   /* insertion sort by score, descending (label counts are small) */
+        for (int k = i; k > 0 && p[ord[k]] > p[ord[k - 1]]; k--) {
+            int t = ord[k];
+            ord[k] = ord[k - 1];
+            ord[k - 1] = t;
+        }
+    json_t *a = json_array();
+    for (int i = 0; i < nl; i++)
+        json_array_append_new(a, json_pack("{s:s, s:f, s:f}", "label", mm_model_label(s->model, ord[i]), "score", (double)p[ord[i]],
+                                           "logit", (double)logits[ord[i]]));
+    free(p);
+    free(ord);
+    return a;
+}
+
+static enum MHD_Result handle_classify(mm_server *s, struct MHD_Connection *c, const char *body, size_t len) {
+    const mm_config *cfg = mm_model_config(s->model);
+    if (cfg->arch == MM_ARCH_CAUSAL_LM)
+        return send_error(s, c, 400, "no_task_head", "this model is a causal LM (%s): it has no classification or question-answering "
+                          "head; load a MiniMaxForSequenceClassification, MiniMaxForTokenClassification or "
+                          "MiniMaxForQuestionAnswering checkpoint", cfg->model_type);
+    enum MHD_Result ret = MHD_NO;
+    if (!mm_limits_parse_enter(s->lim)) return send_error(s, c, 503, "busy", "the server is parsing too many requests right now; retry later");
+    json_t *root = parse_body(s, c, body, len, &ret);   /* parsing and tokenizing inside the parse gate */
+    if (!root) {
+        mm_limits_parse_leave(s->lim);
+        return ret;
+    }
+    char err[512] = "";
+    static const char *const allowed[] = {"input", "question", "context", "max_answer_len", "model", "user", NULL};
+    const json_t *in = json_object_get(root, "input"), *q = json_object_get(root, "question"), *ctxt = json_object_get(root, "context");
+    const json_t *mal = json_object_get(root, "max_answer_len");
+    int32_t **seqs = NULL;
+    int *lens = NULL, n = -1, ctx0 = 0;   /* QA with question + context: the context's first token */
+    if (!json_is_object(root)) snprintf(err, sizeof err, "the request body must be a JSON object");
+    else if (fields_ok(root, allowed, err, sizeof err) < 0) {
+    } else if ((q || ctxt) && cfg->arch != MM_ARCH_QA) snprintf(err, sizeof err, "'question' and 'context' are for a question-answering model");
+    else if (mal && (!json_is_integer(mal) || json_integer_value(mal) < 1 || json_integer_value(mal) > 4096))
+        snprintf(err, sizeof err, "'max_answer_len' must be an integer in [1, 4096]");
+    else if (q || ctxt) {
+        if (in) snprintf(err, sizeof err, "give 'input', or 'question' and 'context', not both");
+        else if (!json_is_string(q) || !json_is_string(ctxt)) snprintf(err, sizeof err, "'question' and 'context' must both be strings");
+        else if (!s->tok) snprintf(err, sizeof err, "'question' and 'context' need the model's tokenizer.json; give 'input' as token ids");
+        else {   /* transformers' pair encoding for this tokenizer: the question's tokens, then the context's */
+            int32_t *qi = NULL, *ci = NULL;
+            int nq = encode_text(s, json_string_value(q), json_string_length(q), &qi);
+            int nc = nq < 0 ? -1 : encode_text(s, json_string_value(ctxt), json_string_length(ctxt), &ci);
+            if (nq < 0 || nc < 0) snprintf(err, sizeof err, "%s", mm_last_error());
+            else if (nc == 0) snprintf(err, sizeof err, "'context' is empty");
+            else if (nq + nc > mm_sched_n_ctx(s->sched)) snprintf(err, sizeof err, "question and context have %d tokens, more than the context size %d", nq + nc, mm_sched_n_ctx(s->sched));
+            else {
+                n = 1;
+                seqs = mm_xmalloc(sizeof(int32_t *));
+                lens = mm_xmalloc(sizeof(int));
+                seqs[0] = mm_xmalloc(sizeof(int32_t) * (size_t)(nq + nc));
+                memcpy(seqs[0], qi, sizeof(int32_t) * (size_t)nq);
+                memcpy(seqs[0] + nq, ci, sizeof(int32_t) * (size_t)nc);
+                lens[0] = nq + nc;
+                ctx0 = nq;
+            }
+            free(qi);
+            free(ci);
+        }
+    } else if (!in) snprintf(err, sizeof err, "'input' is missing");
+    else n = input_seqs(s, in, "input", &seqs, &lens, err, sizeof err);
+    int max_len = mal ? (int)json_integer_value(mal) : 15;
+    json_decref(root);
+    mm_limits_parse_leave(s->lim);
+    if (n < 0) return send_error(s, c, 400, "invalid_request", "%s", err);
+    mm_job **jobs = mm_xcalloc((size_t)n, sizeof(mm_job *));
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        jobs[i] = mm_job_new(seqs[i], lens[i]);
+        jobs[i]->kind = MM_JOB_HEAD;
+        jobs[i]->head_pos = cfg->arch == MM_ARCH_SEQ_CLS ? mm_seq_cls_index(cfg, seqs[i], lens[i]) : -1;
+        total += lens[i];
+    }
+    free(seqs);
+    free(lens);
+    if (run_jobs(s, c, jobs, n, &ret) == 0) {
+        json_t *data = json_array();
+        const int nl = mm_model_head_size(s->model);
+        for (int i = 0; i < n; i++) {
+            mm_job *j = jobs[i];
+            json_t *d = json_pack("{s:i}", "index", i);
+            if (cfg->arch == MM_ARCH_SEQ_CLS) {
+                json_t *labs = labels_json(s, j->out, nl);
+                json_object_set(d, "label", json_object_get(json_array_get(labs, 0), "label"));
+                json_object_set(d, "score", json_object_get(json_array_get(labs, 0), "score"));
+                json_object_set_new(d, "labels", labs);
+            } else if (cfg->arch == MM_ARCH_TOKEN_CLS) {
+                json_t *toks = json_array();
+                mm_detok *dt = s->tok ? mm_detok_new(s->tok, 0) : NULL;
+                for (int t = 0; t < j->n_prompt; t++) {
+                    json_t *labs = labels_json(s, j->out + (size_t)t * nl, nl);
+                    json_t *tk = json_pack("{s:i, s:O, s:O}", "id", j->prompt[t], "label", json_object_get(json_array_get(labs, 0), "label"),
+                                           "score", json_object_get(json_array_get(labs, 0), "score"));
+                    if (dt) {
+                        size_t pl;
+                        const char *piece = mm_detok_push(dt, j->prompt[t], &pl);
+                        json_object_set_new(tk, "text", json_stringn(piece, pl));
+                    }
+                    json_decref(labs);
+                    json_array_append_new(toks, tk);
+                }
+                mm_detok_free(dt);
+                json_object_set_new(d, "tokens", toks);
+            } else {   /* QA: out is [n_prompt, 2] (start, end) */
+                int T = j->n_prompt, a, b;
+                float *st = mm_xmalloc(sizeof(float) * (size_t)T), *en = mm_xmalloc(sizeof(float) * (size_t)T);
+                for (int t = 0; t < T; t++) {
+                    st[t] = j->out[2 * t];
+                    en[t] = j->out[2 * t + 1];
+                }
+                double score = mm_qa_best_span(st, en, ctx0, T, max_len, &a, &b);
+                json_object_set_new(d, "start", json_integer(a - ctx0));
+                json_object_set_new(d, "end", json_integer(b - ctx0));
+                json_object_set_new(d, "score", json_real(score));
+                json_object_set_new(d, "start_logit", json_real(st[a]));
+                json_object_set_new(d, "end_logit", json_real(en[b]));
+                json_object_set_new(d, "token_ids", ids_json(j->prompt + a, b - a + 1));
+                if (s->tok) {
+                    char *ans = mm_tokenizer_decode(s->tok, j->prompt + a, (size_t)(b - a + 1), 1);
+                    json_object_set_new(d, "answer", json_string(ans));
+                    free(ans);
+                }
+                free(st);
+                free(en);
+            }
+            json_array_append_new(data, d);
+        }
+        ret = send_json(s, c, 200, json_pack("{s:s, s:s, s:s, s:o, s:{s:i, s:i}}", "object", "list", "model", s->model_id,
+                                             "architecture", mm_arch_name(cfg->arch), "data", data, "usage", "prompt_tokens", total,
+                                             "total_tokens", total));
+    }
+    for (int i = 0; i < n; i++) mm_job_release(jobs[i]);
+    free(jobs);
+    return ret;
+}
+
 static enum MHD_Result handle_models(mm_server *s, struct MHD_Connection *c) {
     const mm_config *cfg = mm_model_config(s->model);
     char *type = mm_utf8_lossy(cfg->model_type, strlen(cfg->model_type), NULL);   /* from the model file */
-    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:i, s:i, s:i, s:i, s:b, s:b}}", "id", s->model_id, "object", "model",
-                          "created", (json_int_t)s->created, "owned_by", "minimax.c", "meta", "model_type", type, "vocab_size",
-                          cfg->vocab_size, "n_layers", cfg->n_layers, "n_ctx", mm_sched_n_ctx(s->sched), "parallel", s->p.parallel,
-                          "tokenizer", s->tok != NULL, "vision", mm_model_has_vision(s->model));
+    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b, s:b}}", "id", s->model_id, "object",
+                          "model", "created", (json_int_t)s->created, "owned_by", "minimax.c", "meta", "model_type", type,
+                          "architecture", mm_arch_name(cfg->arch), "vocab_size", cfg->vocab_size, "hidden_size", cfg->hidden_size,
+                          "n_layers", cfg->n_layers, "n_ctx", mm_sched_n_ctx(s->sched), "parallel", s->p.parallel, "tokenizer",
+                          s->tok != NULL, "vision", mm_model_has_vision(s->model));
     free(type);
     return send_json(s, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", m));
 }
@@ -869,6 +1339,7 @@ static enum MHD_Result route(mm_server *s, struct MHD_Connection *c, const char 
     } routes[] = {
         {"/v1/chat/completions", EP_CHAT, 1}, {"/chat/completions", EP_CHAT, 1}, {"/v1/completions", EP_COMPLETIONS, 1},
         {"/completions", EP_COMPLETIONS, 1},  {"/v1/models", EP_MODELS, 0},     {"/models", EP_MODELS, 0},
+        {"/v1/embeddings", EP_EMBEDDINGS, 1}, {"/embeddings", EP_EMBEDDINGS, 1}, {"/classify", EP_CLASSIFY, 1},
         {"/health", EP_HEALTH, 0},            {"/tokenize", EP_TOKENIZE, 1},    {"/detokenize", EP_DETOKENIZE, 1},
         {"/metrics", EP_METRICS, 0},          {"/", EP_PAGE, 0},                {"/index.html", EP_PAGE, 0},
     };
@@ -912,6 +1383,10 @@ static enum MHD_Result route(mm_server *s, struct MHD_Connection *c, const char 
     case EP_COMPLETIONS:
         if (atomic_load(&s->draining)) return send_error(s, c, 503, "shutting_down", "the server is shutting down");
         return handle_generate(s, c, ep == EP_CHAT ? MM_OAI_CHAT : MM_OAI_COMPLETION, cc->body ? cc->body : "", cc->len);
+    case EP_EMBEDDINGS:
+    case EP_CLASSIFY:
+        if (atomic_load(&s->draining)) return send_error(s, c, 503, "shutting_down", "the server is shutting down");
+        return (ep == EP_EMBEDDINGS ? handle_embeddings : handle_classify)(s, c, cc->body ? cc->body : "", cc->len);
     case EP_TOKENIZE:
     case EP_DETOKENIZE: return handle_tokenize(s, c, ep == EP_DETOKENIZE, cc->body ? cc->body : "", cc->len);
     case EP_MODELS: return handle_models(s, c);
@@ -1068,6 +1543,7 @@ static void server_free(mm_server *s) {
     if (s->d) MHD_stop_daemon(s->d);
     mm_limits_free(s->lim);
     mm_sched_free(s->sched);   /* waits for the running step; cancels what is left */
+    mm_gvocab_free(s->gvocab);
     mm_tokenizer_free(s->tok);
     mm_model_free(s->model);
     pthread_mutex_destroy(&s->mu);
@@ -1164,6 +1640,7 @@ mm_server *mm_server_start(const mm_server_params *pp) {
         return NULL;
     }
     s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
+    if (s->tok) s->gvocab = mm_gvocab_new(s->tok, cfg->vocab_size, s->eos);
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
     mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,
                           .cache_bytes = s->p.cache_bytes, .type_k = s->p.type_k, .type_v = s->p.type_v};
@@ -1191,9 +1668,10 @@ mm_server *mm_server_start(const mm_server_params *pp) {
         return NULL;
     }
     atomic_store(&s->ready, 1);
-    fprintf(stderr, "minimax serve: ready: model '%s' (%s, vocab %d%s%s), %d slots x %d tokens, prefix cache %zu MiB, http://%s:%d/\n",
-            s->model_id, cfg->model_type, cfg->vocab_size, s->tok ? ", tokenizer" : ", no tokenizer",
-            mm_model_has_vision(s->model) ? ", images" : "", s->p.parallel, s->p.n_ctx, s->p.cache_bytes >> 20, s->p.host, s->port);
+    fprintf(stderr, "minimax serve: ready: model '%s' (%s, %s, vocab %d%s%s), %d slots x %d tokens, prefix cache %zu MiB, "
+            "http://%s:%d/\n", s->model_id, cfg->model_type, mm_arch_name(cfg->arch), cfg->vocab_size,
+            s->tok ? ", tokenizer" : ", no tokenizer", mm_model_has_vision(s->model) ? ", images" : "", s->p.parallel, s->p.n_ctx,
+            s->p.cache_bytes >> 20, s->p.host, s->port);
     return s;
 }
 

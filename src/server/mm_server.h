@@ -30,6 +30,8 @@ typedef struct mm_server_params {
     int64_t image_max_pixels;    /* largest image in pixels, checked from its header; 0: 33554432 (32 Mpx) */
     int image_max_count;         /* images per request; 0: 8 */
     size_t image_mem_bytes;      /* preprocessed pixels that admitted requests may hold until encoded; 0: 1 GiB */
+    int reasoning_format;        /* MM_REASONING_*: chat responses split <think> blocks into reasoning_content */
+    int pooling;                 /* MM_POOL_*: how /v1/embeddings pools a sequence's hidden states */
 } mm_server_params;
 
 /* Starts listening at once (/health answers 503 while the model loads), serves until SIGINT/SIGTERM, then

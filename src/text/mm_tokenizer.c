@@ -1093,6 +1093,11 @@ const char *mm_tokenizer_token_str(const mm_tokenizer *t, int32_t id) {
 int mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_ids && (t->flags[id] & TOK_SPECIAL) != 0;
 }
+const uint8_t *mm_tokenizer_token_bytes(const mm_tokenizer *t, int32_t id, size_t *len) {
+    if (id < 0 || id >= t->n_ids || !(t->flags[id] & TOK_PRESENT)) return NULL;
+    *len = t->byte_off[id + 1] - t->byte_off[id];
+    return t->byte_arena + t->byte_off[id];
+}
 int32_t mm_tokenizer_n_ids(const mm_tokenizer *t) { return t->n_ids; }
 
 void mm_tokenizer_free(mm_tokenizer *t) {

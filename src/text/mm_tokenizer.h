@@ -56,6 +56,8 @@ char *mm_tokenizer_decode_n(const mm_tokenizer *t, const int32_t *ids, size_t n,
 int32_t mm_tokenizer_token_id(const mm_tokenizer *t, const char *token); /* -1 if none; added tokens too */
 const char *mm_tokenizer_token_str(const mm_tokenizer *t, int32_t id);   /* vocab string, or NULL */
 int mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id);
+/* The raw bytes token id decodes to (byte-level decoded; not NUL-terminated), or NULL if there is no such id. */
+const uint8_t *mm_tokenizer_token_bytes(const mm_tokenizer *t, int32_t id, size_t *len);
 int32_t mm_tokenizer_n_ids(const mm_tokenizer *t);                       /* max id + 1 */
 
 /* Incremental decoding for streaming: bytes of a token that split a UTF-8 character are held until the

@@ -240,6 +240,7 @@ static void dims_to_mk(const mm_tdims *d, mm_mkmodel_params *mp, mm_dtype dt) {
     memcpy(mp->layer_type, d->layer_type, sizeof mp->layer_type);
     mp->dtype = dt;
     mp->dialect = MM_DIALECT_REMOTE;
+    mp->pad_token_id = -1;
 }
 
 int mm_tcheckpoint_write(const char *dir, const mm_tlayout *lo, const float *p, mm_dtype dt, const char *tokenizer) {

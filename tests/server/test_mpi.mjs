@@ -5,7 +5,7 @@
 // keep-alive), and a clean SIGTERM shutdown of the whole job.
 // Run by tests/cli_mpi.sh (needs mpirun; as root the OMPI_ALLOW_RUN_AS_ROOT* variables set there).
 import OpenAI from 'openai';
-import { check, done, startServer, stopServer, get, sleep, goldenManifest, randomIds, metric, GOLDEN, TEXT_MODEL } from './lib.mjs';
+import { check, done, startServer, stopServer, get, post, sleep, goldenManifest, randomIds, metric, GOLDEN, TEXT_MODEL } from './lib.mjs';
 
 const mpirun = (n) => ['mpirun', '--oversubscribe', '-np', String(n)];
 const man = goldenManifest();
@@ -54,6 +54,9 @@ for (const [n, split] of [[2, null], [3, '2,1,1'], [2, 'ep']]) {
     check(JSON.stringify(got.out) === JSON.stringify(ref.out), `${n} ranks: every answer equals one process's`, { got: got.out, want: ref.out });
     check(got.hits >= 4 && got.hits === ref.hits, `${n} ranks: the prefix cache hits (${got.hits}, one process ${ref.hits})`);
     check(/rank 1 of \d .*layers/.test(srv.log()), `${n} ranks: start-up lines`, srv.log());
+    // final hidden states stay on the last rank: /v1/embeddings is refused, and the job goes on
+    const e = await post(srv.url + '/v1/embeddings', { input: [[1, 2, 3]] });
+    check(e.status === 400 && /split over \d ranks/.test(e.json?.error?.message ?? ''), `${n} ranks: /v1/embeddings refused`, e);
   } finally {
     // mpirun forwards SIGTERM to every rank and then reports a non-zero status of its own: what counts is that the
     // job ends, rank 0 drains and stops, and no rank reports an error

@@ -92,6 +92,10 @@ try {
         'a literal <image> in the text stays text (one image, its tokens only)', r.text);
   r = await post(srv.url + '/v1/completions', { prompt: [1, 200025, 2], max_tokens: 1 });
   check(r.status === 400 && /image token/.test(r.json?.error?.message), 'image tokens in /v1/completions → 400', r.text);
+  r = await post(srv.url + '/v1/embeddings', { input: [[1, 200025, 2]] });
+  check(r.status === 400 && /image token/.test(r.json?.error?.message), 'image tokens in /v1/embeddings → 400', r.text);
+  r = await post(srv.url + '/v1/embeddings', { input: 'Just text.' });
+  check(r.status === 200 && r.json.data[0].embedding.length === 64, 'a VL model embeds text', r.text);
   r = await post(srv.url + '/v1/chat/completions', { messages: [{ role: 'user', content: 'Just text.' }], max_tokens: 3 });
   check(r.status === 200 && r.json.choices[0].message.content.length >= 0, 'text-only chat still works', r.text);
   let h;
