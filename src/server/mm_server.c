@@ -1640,7 +1640,6 @@ mm_server *mm_server_start(const mm_server_params *pp) {
         return NULL;
     }
     s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
-    if (s->tok) s->gvocab = mm_gvocab_new(s->tok, cfg->vocab_size, s->eos);
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
     mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,
                           .cache_bytes = s->p.cache_bytes, .type_k = s->p.type_k, .type_v = s->p.type_v};
@@ -1667,6 +1666,9 @@ mm_server *mm_server_start(const mm_server_params *pp) {
         server_free(s);
         return NULL;
     }
+    /* The grammar's token trie (all token texts) once the scheduler runs: on a pipeline it keeps the other ranks
+     * alive meanwhile (they give up on a silent rank 0 after MM_DIST_TIMEOUT); no request is served before ready. */
+    if (s->tok) s->gvocab = mm_gvocab_new(s->tok, cfg->vocab_size, s->eos);
     atomic_store(&s->ready, 1);
     fprintf(stderr, "minimax serve: ready: model '%s' (%s, %s, vocab %d%s%s), %d slots x %d tokens, prefix cache %zu MiB, "
             "http://%s:%d/\n", s->model_id, cfg->model_type, mm_arch_name(cfg->arch), cfg->vocab_size,
