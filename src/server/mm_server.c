@@ -1623,8 +1623,12 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     const mm_config *cfg = mm_model_config(s->model);
     char tdefault[4096];
     snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", s->p.model_path);
+    /* rank 0 of a pipeline: the other ranks wait for its commands with a timeout (MM_DIST_TIMEOUT) until the
+     * scheduler's keep-alive takes over; tell them we live around the slow start-up steps */
+    if (mm_pp_driver(s->model)) mm_pp_ping(s->model->pp);
     if (s->p.tokenizer_path || access(tdefault, R_OK) == 0) {
         s->tok = mm_tokenizer_load(s->p.tokenizer_path ? s->p.tokenizer_path : tdefault);
+        if (s->tok && mm_pp_driver(s->model)) mm_pp_ping(s->model->pp);
         if (!s->tok) {
             fprintf(stderr, "minimax serve: %s\n", mm_last_error());
             server_free(s);
