@@ -44,7 +44,7 @@ deps:
 	bash scripts/deps.sh
 
 # Objects depend on the Makefile too, so a change of flags (e.g. OPT) rebuilds everything.
-$(BUILD)/%.o: %.c $(HEADERS) Makefile | $(BUILD)/.deps-ok
+$(BUILD)/%.o: %.c $(HEADERS) Makefile $(if $(filter build-fuzz,$(BUILD)),tests/fuzz/coverage-ignore.txt) | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -104,7 +104,8 @@ clean:
 # FUZZ_SECONDS, one after another (corpora grow in build-fuzz/corpus/, crashes land in build-fuzz/artifacts/).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
-FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+               -fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt
 FUZZ_SRC      = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: fuzz fuzz-targets fuzz-long
 fuzz:

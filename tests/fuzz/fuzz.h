@@ -10,6 +10,7 @@
 #ifndef MM_FUZZ_H
 #define MM_FUZZ_H
 #include <errno.h>
+#include <math.h>
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -86,11 +87,18 @@ static inline void fuzz_seed(const char *dir, int i, const void *p, size_t n) {
 
 /* Reads every byte of [p, p + n): AddressSanitizer checks that a view a parser handed out is all inside
  * its buffer or mapping. */
-static inline void fuzz_touch(const void *p, size_t n) {
+__attribute__((noinline)) static inline void fuzz_touch(const void *p, size_t n) {
     const uint8_t *b = p;
     uint8_t x = 0;
     for (size_t i = 0; i < n; i++) x ^= b[i];
     __asm__ volatile("" : : "r"(x));
+}
+
+/* Whether all n floats at p are finite. */
+__attribute__((noinline)) static inline int fuzz_all_finite(const float *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) return 0;
+    return 1;
 }
 
 /* A whole file into memory (NULL if it cannot be read); *n its size. */
