@@ -205,7 +205,7 @@ static void test_vec_dot_semantics(void) {
 /* ---------------------------------------------------------------- matmul */
 typedef struct { int T; int64_t N, K; } shape;
 
-/* Max over outputs of |a − b| / (‖x_t‖·‖w_n‖). */
+/* Max over outputs of |a − b| / (‖x_t‖·‖w_n‖) (|a − b| where a norm is 0). */
 static double max_scaled_err(const float *a, const float *b, const float *x, const float *wf, int T, int64_t N, int64_t K) {
     double worst = 0;
     for (int t = 0; t < T; t++) {
@@ -214,7 +214,8 @@ static double max_scaled_err(const float *a, const float *b, const float *x, con
         for (int64_t n = 0; n < N; n++) {
             double nw = 0;
             for (int64_t k = 0; k < K; k++) nw += (double)wf[n * K + k] * wf[n * K + k];
-            double e = fabs((double)a[t * N + n] - b[t * N + n]) / sqrt(nx * nw);
+            const double d = fabs((double)a[t * N + n] - b[t * N + n]);
+            double e = nx * nw > 0 ? d / sqrt(nx * nw) : d; /* all-zero weights: the outputs must agree exactly */
             if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
         }
     }
@@ -367,6 +368,74 @@ static void test_matmul_large(void) {
     }
 }
 
+/* ---------------------------------------------------------------- packed kernels at the integer extremes */
+/* Bytes of one block of dt whose quantized values are all at an extreme: mode 0 all bytes 0xff, 1 all 0x00, 2
+ * each byte 0x00 or 0xff at random (Q8_0: ±127 and −128; Q6_K: scales 127 or −128); the f16 scales stay finite. */
+static void extreme_block(mm_dtype dt, uint8_t *b, int mode) {
+    const size_t n = mm_row_bytes(dt, mm_dtype_block(dt));
+    for (size_t i = 0; i < n; i++) b[i] = mode == 0 ? 0xff : mode == 1 ? 0x00 : (grand() > 0 ? 0xff : 0x00);
+    const uint16_t d = mm_f32_to_f16(1.0f / 256), dm = mm_f32_to_f16(1.0f / 512);
+    switch (dt) {
+    case MM_Q8_0: {
+        mm_block_q8_0 *q = (mm_block_q8_0 *)b;
+        for (int i = 0; i < 32; i++) q->qs[i] = mode == 0 ? 127 : mode == 1 ? -128 : (int8_t)(b[2 + i] ? 127 : -127);
+        q->d = d;
+        break;
+    }
+    case MM_Q4_0: ((mm_block_q4_0 *)b)->d = d; break;
+    case MM_Q4_K: ((mm_block_q4_K *)b)->d = d, ((mm_block_q4_K *)b)->dmin = dm; break;
+    case MM_Q6_K: {
+        mm_block_q6_K *q = (mm_block_q6_K *)b;
+        for (int i = 0; i < 16; i++) q->scales[i] = (int8_t)(mode == 0 ? 127 : mode == 1 ? -128 : (grand() > 0 ? 127 : -128));
+        q->d = d;
+        break;
+    }
+    default: break;
+    }
+}
+
+/* The packed SIMD kernels keep integer sums in int16 and int32 as long as their bounds allow: weights and
+ * activations all at the format's extremes (every value at its maximum magnitude, one sign or mixed) must give
+ * the scalar kernels' results, decode and prefill, on every instruction set. */
+static void test_packed_extremes(void) {
+    static const mm_dtype types[] = {MM_Q8_0, MM_Q4_0, MM_Q4_K, MM_Q6_K};
+    const char *isas[] = {"avx2", "avxvnni", "avx512"};
+    const int64_t N = 35, K = 512;
+    const int Ts[] = {1, 4, 6, 19};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (int mode = 0; mode < 3; mode++) {
+            const mm_dtype dt = types[ti];
+            const int blk = mm_dtype_block(dt);
+            const size_t rb = mm_row_bytes(dt, K), bb = mm_row_bytes(dt, blk);
+            uint8_t *wq = malloc(N * rb);
+            for (int64_t r = 0; r < N; r++)
+                for (int64_t b = 0; b < K / blk; b++) extreme_block(dt, wq + r * rb + b * bb, mode);
+            mm_tensor w = {.name = "w", .dtype = dt, .ndim = 2, .shape = {N, K}, .data = wq, .nbytes = N * rb};
+            void *pk = malloc(mm_pack_bytes(dt, N, K));
+            mm_pack_matrix(dt, wq, rb, N, K, pk);
+            mm_tensor wp = w;
+            wp.pack = pk;
+            float *wf = malloc(N * K * 4), *x = malloc(19 * K * 4), *yscal = malloc(19 * N * 4), *y = malloc(19 * N * 4);
+            for (int64_t n = 0; n < N; n++) mm_tensor_row_f32(&w, n, wf + n * K);
+            for (int t = 0; t < 19; t++)   /* token 0: all +1, 1: all −1, then ±1 at random: every |q| is 127 */
+                for (int64_t k = 0; k < K; k++) x[t * K + k] = t == 0 ? 1.0f : t == 1 ? -1.0f : (grand() > 0 ? 1.0f : -1.0f);
+            for (size_t ii = 0; ii < sizeof Ts / sizeof Ts[0]; ii++) {
+                const int T = Ts[ii];
+                mm_kernels_force_isa("scalar");
+                mm_matmul(yscal, x, &w, T);
+                for (int si = 0; si < 3; si++) {
+                    if (mm_kernels_force_isa(isas[si]) != 0) continue;
+                    mm_matmul(y, x, &wp, T);
+                    const double e = max_scaled_err(y, yscal, x, wf, T, N, K);
+                    CHECK(e <= 1e-5, "%s packed %s extremes mode %d T=%d: err %.3g vs scalar kernels", isas[si], mm_dtype_name(dt),
+                          mode, T, e);
+                }
+            }
+            mm_kernels_force_isa(NULL);
+            free(wq), free(pk), free(wf), free(x), free(yscal), free(y);
+        }
+}
+
 int main(void) {
     test_half_conversions();
     test_layouts();
@@ -374,5 +443,6 @@ int main(void) {
     test_vec_dot_semantics();
     test_matmul();
     test_matmul_large();
+    test_packed_extremes();
     return mmt_done();
 }

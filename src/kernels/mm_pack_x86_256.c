@@ -192,6 +192,12 @@ MM_INL __m256i q6_unpack(__m256i A, __m256i H, int c, __m256i m4, __m256i m30) {
     return _mm256_or_si256(_mm256_and_si256(c < 2 ? A : SRL4(A), m4), _mm256_and_si256(hb, m30));
 }
 
+/* The 8 rows' int8 scales at p as 32-bit lanes (sc, sc) of two int16: vpmaddwd's multiplier for a pair sum. */
+MM_INL __m256i q6_scale_pair(const uint8_t *p) {
+    const __m128i v = _mm_loadl_epi64((const __m128i *)(const void *)p);
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
 MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
                    float *y, size_t ldy, int nr8) {
     const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi32(0xffff);
@@ -210,23 +216,32 @@ MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
             acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(d32, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
         if (!vnni) {
-            /* AVX2: two vpmaddubsw pair sums added in int16 (|Σ| <= 2·2·63·128 < 2^15), one vpmaddwd by the rows'
-             * scales (sc, sc) per two vectors, the 16 sub-blocks summed in int32 (|Σ| <= 16·2·2·128·32256 < 2^31) and
-             * converted once per super-block */
+            /* AVX2: per half h' and pair of vectors (j, j + 1), one qh pair and four ql vectors give all four kinds;
+             * each kind's two vpmaddubsw pair sums add in int16 (|Σ| <= 2·2·63·128 < 2^15), then one vpmaddwd by the
+             * rows' scale pair (sc, sc) of its sub-block; the 32 products per super-block sum in int32
+             * (|Σ| <= 32·2·32256·128 < 2^31) and become float once per super-block */
             __m256i ai[NT4];
             TL(N) ai[t] = _mm256_setzero_si256();
-            for (int k = 0; k < 16; k++) {
-                const int hh = k / 8, c = (k / 2) % 4, jh = k % 2;
+            for (int hh = 0; hh < 2; hh++) {
                 const uint8_t *ql = u + 320 + 64 * 16 * hh + 32 * h, *qh = u + 2368 + 64 * 8 * hh + 32 * h;
-                const __m256i sp = _mm256_or_si256(_mm256_and_si256(sc32[k], lo16), _mm256_slli_epi32(sc32[k], 16));
-                for (int j = 4 * jh; j < 4 * jh + 4; j += 2) {
-                    __m256i s16[NT4];
-                    TL(N) s16[t] = _mm256_setzero_si256();
-                    for (int jj = j; jj < j + 2; jj++) {
-                        const __m256i e = q6_unpack(LD32(ql + 64 * (jj + 8 * (c & 1))), LD32(qh + 64 * jj), c, m4, m30);
-                        TL(N) s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(e, BC32(XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * c + 4 * jj)));
-                    }
-                    TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_madd_epi16(s16[t], sp));
+                for (int j = 0; j < 8; j += 2) {
+                    const __m256i H0 = LD32(qh + 64 * j), H1 = LD32(qh + 64 * (j + 1));
+#define MM_Q6_KIND(c)                                                                                                     \
+    do {                                                                                                                  \
+        const __m256i e0 = q6_unpack(LD32(ql + 64 * (j + 8 * ((c) & 1))), H0, (c), m4, m30);                            \
+        const __m256i e1 = q6_unpack(LD32(ql + 64 * (j + 1 + 8 * ((c) & 1))), H1, (c), m4, m30);                        \
+        const __m256i sp = q6_scale_pair(u + 64 + 16 * (8 * hh + 2 * (c) + j / 4) + 8 * h);                              \
+        TL(N) {                                                                                                           \
+            const int8_t *x = XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * (c) + 4 * j;                              \
+            const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(e0, BC32(x)), _mm256_maddubs_epi16(e1, BC32(x + 4))); \
+            ai[t] = _mm256_add_epi32(ai[t], _mm256_madd_epi16(s16, sp));                                                  \
+        }                                                                                                                 \
+    } while (0)
+                    MM_Q6_KIND(0);
+                    MM_Q6_KIND(1);
+                    MM_Q6_KIND(2);
+                    MM_Q6_KIND(3);
+#undef MM_Q6_KIND
                 }
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
