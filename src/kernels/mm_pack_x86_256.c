@@ -146,21 +146,25 @@ MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
             acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dmin, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
         if (!vnni) {
-            /* AVX2: a sub-block's 8 vpmaddubsw pair sums added in int16 (|Σ| <= 8·2·15·128 < 2^15), one vpmaddwd by
-             * the rows' scales (sc, sc), the 8 sub-blocks summed in int32 (|Σ| <= 8·63·2·30720 < 2^31) and
+            /* AVX2: each quant vector loaded once for its two sub-blocks (low nibbles: 2P, high: 2P + 1); a
+             * sub-block's 8 vpmaddubsw pair sums added in int16 (|Σ| <= 8·2·15·128 < 2^15), one vpmaddwd by the
+             * rows' scales (sc, sc), the 8 sub-blocks summed in int32 (|Σ| <= 8·63·2·30720 < 2^31) and
              * converted once per super-block */
             __m256i ai[NT4];
             TL(N) ai[t] = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++) {
-                const int P = k / 2, hb = k % 2;
+            for (int P = 0; P < 4; P++) {
                 const uint8_t *q = u + 256 + 64 * 8 * P + 32 * h;
-                __m256i s16[NT4];
-                TL(N) s16[t] = _mm256_setzero_si256();
+                __m256i s0[NT4], s1[NT4];
+                TL(N) s0[t] = s1[t] = _mm256_setzero_si256();
                 for (int j = 0; j < 8; j++) {
-                    const __m256i v = LD32(q + 64 * j), w = _mm256_and_si256(hb ? SRL4(v) : v, m4);
-                    TL(N) s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j)));
+                    const __m256i v = LD32(q + 64 * j), w0 = _mm256_and_si256(v, m4), w1 = _mm256_and_si256(SRL4(v), m4);
+                    TL(N) {
+                        const int8_t *x = XB(mm_block_q8_K, s, t)->qs + 64 * P + 4 * j;
+                        s0[t] = _mm256_add_epi16(s0[t], _mm256_maddubs_epi16(w0, BC32(x)));
+                        s1[t] = _mm256_add_epi16(s1[t], _mm256_maddubs_epi16(w1, BC32(x + 32)));
+                    }
                 }
-                TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_madd_epi16(s16[t], sp[k]));
+                TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_add_epi32(_mm256_madd_epi16(s0[t], sp[2 * P]), _mm256_madd_epi16(s1[t], sp[2 * P + 1])));
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
             continue;
