@@ -18,6 +18,7 @@
 #define MAX_STACKS 4096          /* distinct parse stacks in one state */
 #define MAX_EXPAND_DEPTH 20000   /* rule references expanded without reading a character */
 #define MAX_WORDS (8u << 20)     /* interned state words (32 MiB) before the cache is rebuilt around the current state */
+#define MAX_SW_WORDS (8u << 20)  /* words of the stacks one step emits, copies included (32 MiB) */
 
 typedef struct {
     uint32_t off, len;           /* words[off .. off+len): [n, pos_0 .. pos_{n-1}] per stack */
@@ -48,6 +49,9 @@ struct mm_gmatch {
     size_t n_arena, cap_arena;
     size_t *ord;                 /* scratch: stack offsets into sw for sorting */
     size_t cap_ord;
+    size_t *dtab;                /* scratch: hash set of the distinct stacks in sw (offsets, SIZE_MAX empty) */
+    uint64_t *dhash;             /* [cap_dtab] their hashes */
+    size_t cap_dtab;
     int n_emit;
     int failed;                  /* the last step hit a limit (message set) */
     int cur;                     /* current state */
@@ -145,7 +149,7 @@ static void emit(mm_gmatch *m, size_t off, int n) {
 static int expand(mm_gmatch *m, size_t off, int n, int depth) {
     const mm_grammar *G = m->g;
     if (depth > MAX_EXPAND_DEPTH) return gfail(m, "rule references nest too deeply without reading a character");
-    if (m->n_emit > 64 * MAX_STACKS) return gfail(m, "the grammar is too ambiguous (too many parse stacks)");
+    if (m->n_emit > 64 * MAX_STACKS || m->n_sw > MAX_SW_WORDS) return gfail(m, "the grammar is too ambiguous (too many parse stacks)");
     if (n == 0 || G->el[m->arena[off + (size_t)n - 1]].type != GE_REF) {
         emit(m, off, n);
         return 0;
@@ -172,9 +176,11 @@ static int expand(mm_gmatch *m, size_t off, int n, int depth) {
     return rc;
 }
 
+/* A total order of stacks (length, then elements from the top down: the stacks of one state mostly share
+ * their bottoms, so they differ near the top and the comparison ends early). */
 static int cmp_stack(const int32_t *a, const int32_t *b) {
     if (a[0] != b[0]) return a[0] < b[0] ? -1 : 1;
-    for (int i = 1; i <= a[0]; i++)
+    for (int i = a[0]; i >= 1; i--)
         if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
     return 0;
 }
@@ -199,26 +205,48 @@ static void intern_grow(mm_gmatch *m) {
 
 /* The stacks in sw as one interned state (sorted, duplicates dropped). -1 when sw is empty (a dead end) or
  * the state has too many stacks. Not reentrant (sorting uses a static base), like the rest of a matcher. */
+static uint64_t stack_hash(const int32_t *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (int k = 0; k <= s[0]; k++) h = (h ^ (uint32_t)s[k]) * 1099511628211ull;
+    return h ^ h >> 29;
+}
+
 static int intern_sw(mm_gmatch *m) {
     if (m->failed) return -1;
     size_t n = 0;
     for (size_t p = 0; p < m->n_sw; p += (size_t)m->sw[p] + 1) n++;
     if (!n) return -1;
     if (n > m->cap_ord) m->ord = mm_xrealloc(m->ord, sizeof(size_t) * (m->cap_ord = n * 2));
-    n = 0;
-    for (size_t p = 0; p < m->n_sw; p += (size_t)m->sw[p] + 1) m->ord[n++] = p;
-    g_sort_base = m->sw;
-    qsort(m->ord, n, sizeof(size_t), cmp_ord);
-    size_t u = 0, words = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!u || cmp_stack(m->sw + m->ord[u - 1], m->sw + m->ord[i])) {
-            m->ord[u++] = m->ord[i];
-            words += (size_t)m->sw[m->ord[i]] + 1;
-        }
-    if (u > MAX_STACKS) {
-        gfail(m, "the grammar is too ambiguous (over 4096 parse stacks at one point)");
-        return -1;
+    /* duplicates dropped through a hash set first (an ambiguous grammar emits the same stack many times, and
+     * sorting the copies would compare each of them in full), then only the distinct stacks are sorted */
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    if (cap > m->cap_dtab) {
+        free(m->dtab);
+        free(m->dhash);
+        m->dtab = mm_xmalloc(sizeof(size_t) * cap);
+        m->dhash = mm_xmalloc(sizeof(uint64_t) * cap);
+        m->cap_dtab = cap;
     }
+    for (size_t i = 0; i < cap; i++) m->dtab[i] = SIZE_MAX;
+    size_t u = 0, words = 0;
+    for (size_t p = 0; p < m->n_sw; p += (size_t)m->sw[p] + 1) {
+        const int32_t *a = m->sw + p;
+        const uint64_t h = stack_hash(a);
+        size_t slot = (size_t)h & (cap - 1);
+        for (; m->dtab[slot] != SIZE_MAX; slot = (slot + 1) & (cap - 1))
+            if (m->dhash[slot] == h && !cmp_stack(m->sw + m->dtab[slot], a)) break;
+        if (m->dtab[slot] != SIZE_MAX) continue;
+        m->dtab[slot] = p, m->dhash[slot] = h;
+        if (++u > MAX_STACKS) {
+            gfail(m, "the grammar is too ambiguous (over 4096 parse stacks at one point)");
+            return -1;
+        }
+        m->ord[u - 1] = p;
+        words += (size_t)a[0] + 1;
+    }
+    g_sort_base = m->sw;
+    qsort(m->ord, u, sizeof(size_t), cmp_ord);
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < u; i++) {
         const int32_t *s = m->sw + m->ord[i];
@@ -398,6 +426,8 @@ void mm_gmatch_free(mm_gmatch *m) {
     free(m->sw);
     free(m->arena);
     free(m->ord);
+    free(m->dtab);
+    free(m->dhash);
     free(m->ok);
     free(m);
 }
