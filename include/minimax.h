@@ -142,6 +142,9 @@ typedef struct mm_context_params {
     int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 (when type_k/type_v are 0) */
     int type_k, type_v; /* KV cache element types (MM_KV_*); 0: f32 */
 } mm_context_params;
+/* The KV types a context made with p stores (p NULL: the defaults): type_k/type_v where set, else bf16 with
+ * kv_bf16, else f32. Whether they are KV types is checked where they are used. */
+void mm_context_kv_types(const mm_context_params *p, int *type_k, int *type_v);
 
 /* The memory plan of a context: what a process holding the model and a context of p needs at its peak, every
  * sequence full to n_ctx (what `minimax info -c N -ctk T -ctv T -np P` prints and run/serve check). */

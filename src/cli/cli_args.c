@@ -103,13 +103,14 @@ int mm_cli_plan(const char *cmd, const mm_model *m, const mm_context_params *p, 
     }
     const int64_t avail = mm_mem_available();
     const double M = 1 << 20;
+    int tk, tv;
+    mm_context_kv_types(p, &tk, &tv);
     if (show)
         fprintf(stderr,
             "memory plan: weights %.0f MiB + KV %.0f MiB (%d tok x %d seq, -ctk %s -ctv %s) + lightning %.0f MiB + scratch %.0f MiB + "
             "runtime %.0f MiB = %.1f MiB of %.0f MiB available\n",
             pl.weights / M, pl.kv / M, p->n_ctx, p->n_seq_max > 0 ? p->n_seq_max : 1,
-            mm_kv_type_name(p->type_k ? p->type_k : p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32),
-            mm_kv_type_name(p->type_v ? p->type_v : p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32), pl.lightning / M, pl.scratch / M,
+            mm_kv_type_name(tk), mm_kv_type_name(tv), pl.lightning / M, pl.scratch / M,
             pl.runtime / M, pl.total / M, avail / M);
     if (mm_mem_plan_check(m, p, &pl, avail) < 0) {
         fprintf(stderr, "minimax %s: %s\n", cmd, mm_last_error());

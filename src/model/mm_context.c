@@ -20,6 +20,12 @@ static size_t lstate_floats(const mm_config *c) { return (size_t)c->n_heads * c-
  * pipeline stage's). KV caches likewise exist only for the softmax layers in [soft_begin, soft_end). */
 static size_t lstate_all(const mm_model *m) { return lstate_floats(&m->cfg) * (size_t)(m->lin_end - m->lin_begin); }
 
+void mm_context_kv_types(const mm_context_params *p, int *type_k, int *type_v) {
+    const int bf = p && p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32;
+    *type_k = p && p->type_k ? p->type_k : bf;
+    *type_v = p && p->type_v ? p->type_v : bf;
+}
+
 mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     const mm_config *cfg = &m->cfg;
     mm_context *c = mm_xcalloc(1, sizeof *c);
@@ -27,8 +33,8 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->n_ctx = p && p->n_ctx > 0 ? p->n_ctx : 4096;
     c->n_seq = p && p->n_seq_max > 0 ? p->n_seq_max : 1;
     c->n_ubatch = p && p->n_ubatch > 0 ? p->n_ubatch : 512;
-    const int bf = p && p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32;
-    const int tk = p && p->type_k ? p->type_k : bf, tv = p && p->type_v ? p->type_v : bf;
+    int tk, tv;
+    mm_context_kv_types(p, &tk, &tv);
     if (!mm_kv_type_ok((mm_dtype)tk) || !mm_kv_type_ok((mm_dtype)tv) || tk < 0 || tv < 0) {
         mm_set_error("context: KV cache type %d is not one of f32, f16, bf16, q8_0, q4_0", mm_kv_type_ok((mm_dtype)tk) ? tv : tk);
         free(c);

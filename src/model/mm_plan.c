@@ -17,8 +17,8 @@ int mm_mem_plan_get(const mm_model *m, const mm_context_params *p, int n_threads
     const mm_config *cfg = &m->cfg;
     const mm_context_params d = {0};
     if (!p) p = &d;
-    const int bf = p->kv_bf16 ? MM_KV_BF16 : MM_KV_F32;
-    const int tk = p->type_k ? p->type_k : bf, tv = p->type_v ? p->type_v : bf;
+    int tk, tv;
+    mm_context_kv_types(p, &tk, &tv);
     const int64_t n_ctx = p->n_ctx > 0 ? p->n_ctx : 4096, n_seq = p->n_seq_max > 0 ? p->n_seq_max : 1;
     const int ub = p->n_ubatch > 0 ? p->n_ubatch : 512, T = ub < n_ctx ? ub : (int)n_ctx;
     const int64_t st0 = mm_state_bytes_kv(cfg, 0, tk, tv), st1 = mm_state_bytes_kv(cfg, n_ctx, tk, tv);
