@@ -64,25 +64,10 @@ static void dense_scalar(const float *q, const float *k, const float *v, int ld,
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "kernels/mm_exp_x86.h"
 
 #define T512 __attribute__((target("avx512f,fma")))
 #define T256 __attribute__((target("avx2,fma")))
-
-/* e^x for x <= 0 (16 lanes): x = k·ln2 + r, e^r by a degree-6 polynomial, scaled by 2^k (x < -87 gives ~0). */
-T512 static inline __m512 exp_512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
-    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(1.42860682030941723212e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, kf);
-}
 
 T512 static void dense_512(const float *q, const float *k, const float *v, int ld, float *o, int ldo, int L, int hd, float scale,
                            float *scratch) {
@@ -110,7 +95,7 @@ T512 static void dense_512(const float *q, const float *k, const float *v, int l
             const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
             __m512 sum = _mm512_setzero_ps();
             for (int j0 = 0; j0 < Lp; j0 += 16) {
-                __m512 e = _mm512_maskz_mov_ps(j0 + 16 < Lp ? 0xffff : tail, exp_512(_mm512_sub_ps(_mm512_loadu_ps(row + j0), m)));
+                __m512 e = _mm512_maskz_mov_ps(j0 + 16 < Lp ? 0xffff : tail, mm_exp_512(_mm512_sub_ps(_mm512_loadu_ps(row + j0), m)));
                 _mm512_storeu_ps(row + j0, e);
                 sum = _mm512_add_ps(sum, e);
             }
@@ -128,23 +113,6 @@ T512 static void dense_512(const float *q, const float *k, const float *v, int l
             for (int r = 0; r < nq; r++) _mm512_mask_storeu_ps(o + (size_t)(i0 + r) * ldo + d0, dm, acc[r]);
         }
     }
-}
-
-/* e^x for x <= 0 (8 lanes), as exp_512 with 2^k built in the exponent bits. */
-T256 static inline __m256 exp_256(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    __m256 kf = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(1.42860682030941723212e-6f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(kf), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 T256 static float hsum_256(__m256 v) {
@@ -184,7 +152,7 @@ T256 static void dense_256(const float *q, const float *k, const float *v, int l
             __m256 sum = _mm256_setzero_ps();
             for (int j0 = 0; j0 < Lp; j0 += 8) {
                 __m256 x = _mm256_sub_ps(_mm256_loadu_ps(row + j0), m);
-                __m256 e = _mm256_and_ps(exp_256(x), _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+                __m256 e = _mm256_and_ps(mm_exp_256(x), _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
                 _mm256_storeu_ps(row + j0, e);
                 sum = _mm256_add_ps(sum, e);
             }
