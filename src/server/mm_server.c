@@ -930,6 +930,20 @@ fail:
     return -1;
 }
 
+/* One job of kind per input sequence (each takes its sequence; seqs and lens are freed); *total: their tokens. */
+static mm_job **new_jobs(int32_t **seqs, int *lens, int n, int kind, int *total) {
+    mm_job **jobs = mm_xcalloc((size_t)n, sizeof(mm_job *));
+    *total = 0;
+    for (int i = 0; i < n; i++) {
+        jobs[i] = mm_job_new(seqs[i], lens[i]);
+        jobs[i]->kind = kind;
+        *total += lens[i];
+    }
+    free(seqs);
+    free(lens);
+    return jobs;
+}
+
 /* Submits the jobs (waiting for room in the queue) and waits for all of them. 0, or -1 after answering (the
  * client went away: MHD_NO; shutdown: 503; a job failed: 500). */
 static int run_jobs(mm_server *s, struct MHD_Connection *c, mm_job **jobs, int n, enum MHD_Result *ret) {
@@ -1041,16 +1055,9 @@ static enum MHD_Result handle_embeddings(mm_server *s, struct MHD_Connection *c,
     json_decref(root);
     mm_limits_parse_leave(s->lim);
     if (n < 0) return send_error(s, c, 400, "invalid_request", "%s", err);
-    mm_job **jobs = mm_xcalloc((size_t)n, sizeof(mm_job *));
-    int total = 0;
-    for (int i = 0; i < n; i++) {
-        jobs[i] = mm_job_new(seqs[i], lens[i]);
-        jobs[i]->kind = MM_JOB_EMBED;
-        jobs[i]->pooling = s->p.pooling;
-        total += lens[i];
-    }
-    free(seqs);
-    free(lens);
+    int total;
+    mm_job **jobs = new_jobs(seqs, lens, n, MM_JOB_EMBED, &total);
+    for (int i = 0; i < n; i++) jobs[i]->pooling = s->p.pooling;
     if (run_jobs(s, c, jobs, n, &ret) == 0) {
         json_t *data = json_array();
         for (int i = 0; i < n; i++) {
@@ -1159,16 +1166,10 @@ static enum MHD_Result handle_classify(mm_server *s, struct MHD_Connection *c, c
     json_decref(root);
     mm_limits_parse_leave(s->lim);
     if (n < 0) return send_error(s, c, 400, "invalid_request", "%s", err);
-    mm_job **jobs = mm_xcalloc((size_t)n, sizeof(mm_job *));
-    int total = 0;
-    for (int i = 0; i < n; i++) {
-        jobs[i] = mm_job_new(seqs[i], lens[i]);
-        jobs[i]->kind = MM_JOB_HEAD;
-        jobs[i]->head_pos = cfg->arch == MM_ARCH_SEQ_CLS ? mm_seq_cls_index(cfg, seqs[i], lens[i]) : -1;
-        total += lens[i];
-    }
-    free(seqs);
-    free(lens);
+    int total;
+    mm_job **jobs = new_jobs(seqs, lens, n, MM_JOB_HEAD, &total);
+    for (int i = 0; i < n; i++)
+        jobs[i]->head_pos = cfg->arch == MM_ARCH_SEQ_CLS ? mm_seq_cls_index(cfg, jobs[i]->prompt, jobs[i]->n_prompt) : -1;
     if (run_jobs(s, c, jobs, n, &ret) == 0) {
         json_t *data = json_array();
         const int nl = mm_model_head_size(s->model);
