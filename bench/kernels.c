@@ -1,7 +1,7 @@
 /* bench/kernels.c — timing tool for the matmul kernels (not a test).
  *   build/bench/kernels [options]
  *     --isa scalar|avx2|avx512   force the kernel set (default: automatic)
- *     --dtypes BF16,Q8_0,...      dtypes to time (default: F32,BF16,F16,Q8_0,Q6_K,Q4_K,Q4_0)
+ *     --dtypes BF16,Q8_0,...      dtypes to time, any by name (default: F32,BF16,F16,Q8_0,Q6_K,Q4_K,Q4_0)
  *     --shapes NxK,NxK,...        decode shapes (default: MiniMax-Text-01's decode matmuls, lm_head last)
  *     --reps R                    timed repeats per measurement (default 9)
  *     --hot, --hot-kb KB          in-cache compute rate instead: one thread, weights ≤ KB (default 2048)
@@ -107,11 +107,12 @@ static void *make_weights(mm_dtype dt, int64_t N, int64_t K, size_t *bytes) {
     return w;
 }
 
+/* Any matrix type of mm_common.h by its name (F32, Q5_K, IQ4_XS, ...). */
 static int parse_dtype(const char *s, mm_dtype *out) {
-    const mm_dtype all[] = {MM_F32, MM_BF16, MM_F16, MM_Q8_0, MM_Q6_K, MM_Q4_K, MM_Q4_0};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!strcmp(s, mm_dtype_name(all[i]))) { *out = all[i]; return 0; }
-    return -1;
+    const int t = mm_dtype_from_name(s);
+    if (t < 0) return -1;
+    *out = (mm_dtype)t;
+    return 0;
 }
 
 static void decode(const mm_dtype *types, int ntypes, int64_t (*shapes)[2], int nshapes, int reps) {

@@ -399,6 +399,11 @@ MM_T512 static float mm_vdot_q6_K_512(const mm_block_q6_K *a, const mm_block_q8_
     return _mm512_reduce_add_ps(acc);
 }
 
+/* AVX2 kernels (section below) that the AVX-512 set uses too */
+MM_T256 static float mm_vdot_q5_K_256(const mm_block_q5_K *a, const mm_block_q8_K *b, int64_t nb);
+MM_T256 static float mm_vdot_q3_K_256(const mm_block_q3_K *a, const mm_block_q8_K *b, int64_t nb);
+MM_T256 static float mm_vdot_q2_K_256(const mm_block_q2_K *a, const mm_block_q8_K *b, int64_t nb);
+
 /* y[t·ldy+r] = W_r·xa_t, r < nr, t < nt (contract in mm_kernel_set). */
 MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
                                size_t xab, float *y, size_t ldy) {
@@ -441,6 +446,9 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_Q4_0: s = mm_vdot_q4_0_512(wr, xt, K / MM_QK); break;
             case MM_Q4_K: s = mm_vdot_q4_K_512(wr, xt, K / MM_QK_K); break;
             case MM_Q6_K: s = mm_vdot_q6_K_512(wr, xt, K / MM_QK_K); break;
+            case MM_Q5_K: s = mm_vdot_q5_K_256(wr, xt, K / MM_QK_K); break; /* the AVX2 kernels */
+            case MM_Q3_K: s = mm_vdot_q3_K_256(wr, xt, K / MM_QK_K); break;
+            case MM_Q2_K: s = mm_vdot_q2_K_256(wr, xt, K / MM_QK_K); break;
             default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;
@@ -709,29 +717,122 @@ MM_T256 static float mm_vdot_q4_0_256(const mm_block_q4_0 *a, const mm_block_q8_
     return mm_hsum256(acc);
 }
 
+/* Q4_K / Q5_K, sub-blocks 2p and 2p + 1 (int32 sums d0, d1 of their levels · activations): ai + d0·sc + d1·sc'
+ * with their 6-bit scales, and the mins' part m·Σ activations added to *summ. */
+MM_T256 static inline __m256i mm_k_pair_256(__m256i ai, __m256i d0, __m256i d1, int p, const uint8_t *scales, const int16_t *bsums,
+                                            int *summ) {
+    int sc, mn;
+    mm_q4_K_scale_min(2 * p, scales, &sc, &mn);
+    *summ += mn * (bsums[4 * p] + bsums[4 * p + 1]);
+    ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(d0, _mm256_set1_epi32(sc)));
+    mm_q4_K_scale_min(2 * p + 1, scales, &sc, &mn);
+    *summ += mn * (bsums[4 * p + 2] + bsums[4 * p + 3]);
+    return _mm256_add_epi32(ai, _mm256_mullo_epi32(d1, _mm256_set1_epi32(sc)));
+}
+
 /* Q4_K row · Q8_K activation: unsigned nibbles straight into maddubs (x may be −128: 15·128·2 fits int16). */
 MM_T256 static float mm_vdot_q4_K_256(const mm_block_q4_K *a, const mm_block_q8_K *b, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256 acc = _mm256_setzero_ps();
     float mins = 0;
     for (int64_t i = 0; i < nb; i++) {
-        int sc, mn, summ = 0;
+        int summ = 0;
         __m256i ai = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             __m256i q = MM_LD256(a[i].qs + 32 * p);
             __m256i d0 = mm_dot32_256(_mm256_and_si256(q, m4), MM_LD256(b[i].qs + 64 * p));
             __m256i d1 = mm_dot32_256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), MM_LD256(b[i].qs + 64 * p + 32));
-            mm_q4_K_scale_min(2 * p, a[i].scales, &sc, &mn);
-            summ += mn * (b[i].bsums[4 * p] + b[i].bsums[4 * p + 1]);
-            ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(d0, _mm256_set1_epi32(sc)));
-            mm_q4_K_scale_min(2 * p + 1, a[i].scales, &sc, &mn);
-            summ += mn * (b[i].bsums[4 * p + 2] + b[i].bsums[4 * p + 3]);
-            ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(d1, _mm256_set1_epi32(sc)));
+            ai = mm_k_pair_256(ai, d0, d1, p, a[i].scales, b[i].bsums, &summ);
         }
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d)), acc);
         mins += b[i].d * mm_h2f_256(a[i].dmin) * (float)summ;
     }
     return mm_hsum256(acc) - mins;
+}
+
+/* Q5_K row · Q8_K activation: as Q4_K, each level's fifth bit from qh (bits 2p and 2p + 1 of byte l for elements
+ * 64p + l and 64p + 32 + l): levels ≤ 31, so maddubs pairs stay within int16 (31·128·2). */
+MM_T256 static float mm_vdot_q5_K_256(const mm_block_q5_K *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int summ = 0;
+        __m256i ai = _mm256_setzero_si256(), qh = MM_LD256(a[i].qh);
+        for (int p = 0; p < 4; p++) {
+            /* bits 0 and 1 of each byte of qh are now bits 2p and 2p + 1 of the stored ones (epi16 shifts move
+             * bits across bytes only above bit 1, and only bit 4 of each byte is kept) */
+            const __m256i q = MM_LD256(a[i].qs + 32 * p);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(_mm256_slli_epi16(qh, 3), b4));
+            qh = _mm256_srli_epi16(qh, 2);
+            const __m256i d0 = mm_dot32_256(lo, MM_LD256(b[i].qs + 64 * p)), d1 = mm_dot32_256(hi, MM_LD256(b[i].qs + 64 * p + 32));
+            ai = mm_k_pair_256(ai, d0, d1, p, a[i].scales, b[i].bsums, &summ);
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d)), acc);
+        mins += b[i].d * mm_h2f_256(a[i].dmin) * (float)summ;
+    }
+    return mm_hsum256(acc) - mins;
+}
+
+/* Σ over one 32-element run (groups g, g + 1 of 16) of u·x · that group's scale, added to ai: the unsigned levels u
+ * (≤ 7 here, so maddubs pairs stay within int16), x the activation bytes. */
+MM_T256 static inline __m256i mm_g16_pair_256(__m256i ai, __m256i u, const int8_t *x, int sc0, int sc1) {
+    const __m256i s16 = _mm256_set_m128i(_mm_set1_epi16((short)sc1), _mm_set1_epi16((short)sc0));
+    return _mm256_add_epi32(ai, _mm256_madd_epi16(_mm256_maddubs_epi16(u, MM_LD256(x)), s16));
+}
+
+/* Q2_K row · Q8_K activation: x = d·sc·q − dmin·m per group of 16, q the 2-bit levels (shift 2s of byte 32h + l for
+ * element 128h + 32s + l), sc and m the low and high nibbles of scales[g]. */
+MM_T256 static float mm_vdot_q2_K_256(const mm_block_q2_K *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *sc = a[i].scales;
+        int summ = 0;
+        for (int g = 0; g < 16; g++) summ += (sc[g] >> 4) * b[i].bsums[g];
+        __m256i ai = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = MM_LD256(a[i].qs + 32 * h);
+            for (int s = 0; s < 4; s++) {
+                const int g = 8 * h + 2 * s;
+                ai = mm_g16_pair_256(ai, _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3), b[i].qs + 128 * h + 32 * s, sc[g] & 15,
+                                     sc[g + 1] & 15);
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d)), acc);
+        mins += b[i].d * mm_h2f_256(a[i].dmin) * (float)summ;
+    }
+    return mm_hsum256(acc) - mins;
+}
+
+/* Q3_K row · Q8_K activation: levels q − 4·(1 − hb) in −4..3 as u − 4 with u = q + 4·hb in 0..7 (hb: bit 4h + s of
+ * hmask[l]), group scales sc − 32: Σ (sc − 32)·(Σ u·x − 4·bsum) per group of 16. */
+MM_T256 static float mm_vdot_q3_K_256(const mm_block_q3_K *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m256i m3 = _mm256_set1_epi8(3), b2 = _mm256_set1_epi8(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        int sc[16], corr = 0;
+        mm_q3_K_scales(a[i].scales, sc);
+        for (int g = 0; g < 16; g++) corr += (sc[g] - 32) * b[i].bsums[g];
+        const __m256i hm = MM_LD256(a[i].hmask);
+        __m256i ai = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = MM_LD256(a[i].qs + 32 * h);
+            for (int s = 0; s < 4; s++) {
+                /* bit 4h + s of each hmask byte to bit 2 (epi16 shifts: only bit 2 of each byte is kept) */
+                const int k = 4 * h + s;
+                const __m256i hb = _mm256_and_si256(k <= 2 ? _mm256_slli_epi16(hm, 2 - k) : _mm256_srli_epi16(hm, k - 2), b2);
+                const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3), hb);
+                const int g = 8 * h + 2 * s;
+                ai = mm_g16_pair_256(ai, u, b[i].qs + 128 * h + 32 * s, sc[g] - 32, sc[g + 1] - 32);
+            }
+        }
+        ai = _mm256_sub_epi32(ai, _mm256_setr_epi32(4 * corr, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d)), acc);
+    }
+    return mm_hsum256(acc);
 }
 
 /* Q6_K row · Q8_K activation: unsigned levels u = e+32 (≤ 63) via maddubs, per-16 scales, minus 32·Σ sc·bsums. */
@@ -786,6 +887,9 @@ MM_T256 static void mm_dot_256(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_Q4_0: s = mm_vdot_q4_0_256(wr, xt, K / MM_QK); break;
             case MM_Q4_K: s = mm_vdot_q4_K_256(wr, xt, K / MM_QK_K); break;
             case MM_Q6_K: s = mm_vdot_q6_K_256(wr, xt, K / MM_QK_K); break;
+            case MM_Q5_K: s = mm_vdot_q5_K_256(wr, xt, K / MM_QK_K); break;
+            case MM_Q3_K: s = mm_vdot_q3_K_256(wr, xt, K / MM_QK_K); break;
+            case MM_Q2_K: s = mm_vdot_q2_K_256(wr, xt, K / MM_QK_K); break;
             default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;

@@ -141,4 +141,13 @@ static inline void mm_q4_K_scale_min(int j, const uint8_t *s, int *sc, int *m) {
         *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
     }
 }
+
+/* Q3_K's 16 group scales (6-bit, stored + 32: 0..63) from its packed scales[12]. */
+static inline void mm_q3_K_scales(const uint8_t *s, int *sc) {
+    for (int j = 0; j < 16; j++) {
+        const int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+        const int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+        sc[j] = lo | hi << 4;
+    }
+}
 #endif

@@ -10,14 +10,6 @@ static inline uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_
 
 /* Q3_K's 16 6-bit scales (still biased by 32) from scales[12]: bytes 0..7 hold the low nibbles of scales
  * 0..7 (low) and 8..15 (high), bytes 8..11 the top 2 bits, 4 scales per byte. */
-static void q3_K_scales(const uint8_t *s, int *sc) {
-    for (int j = 0; j < 16; j++) {
-        int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
-        int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
-        sc[j] = lo | hi << 4;
-    }
-}
-
 int mm_block_levels_k(mm_dtype t, const void *blk, mm_qlevels *o) {
     switch (t) {
     case MM_Q4_1: {
@@ -61,7 +53,7 @@ int mm_block_levels_k(mm_dtype t, const void *blk, mm_qlevels *o) {
     case MM_Q3_K: {
         const mm_block_q3_K *b = blk;
         int sc[16];
-        q3_K_scales(b->scales, sc);
+        mm_q3_K_scales(b->scales, sc);
         const float d = h2f(b->d);
         for (int h = 0; h < 2; h++)
             for (int s = 0; s < 4; s++)
