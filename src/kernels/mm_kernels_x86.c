@@ -403,6 +403,8 @@ MM_T512 static float mm_vdot_q6_K_512(const mm_block_q6_K *a, const mm_block_q8_
 MM_T256 static float mm_vdot_q5_K_256(const mm_block_q5_K *a, const mm_block_q8_K *b, int64_t nb);
 MM_T256 static float mm_vdot_q3_K_256(const mm_block_q3_K *a, const mm_block_q8_K *b, int64_t nb);
 MM_T256 static float mm_vdot_q2_K_256(const mm_block_q2_K *a, const mm_block_q8_K *b, int64_t nb);
+MM_T256 static float mm_vdot_iq4_nl_256(const mm_block_iq4_nl *a, const mm_block_q8_0 *b, int64_t nb);
+MM_T256 static float mm_vdot_iq4_xs_256(const mm_block_iq4_xs *a, const mm_block_q8_K *b, int64_t nb);
 
 /* y[t·ldy+r] = W_r·xa_t, r < nr, t < nt (contract in mm_kernel_set). */
 MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
@@ -449,6 +451,8 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_Q5_K: s = mm_vdot_q5_K_256(wr, xt, K / MM_QK_K); break; /* the AVX2 kernels */
             case MM_Q3_K: s = mm_vdot_q3_K_256(wr, xt, K / MM_QK_K); break;
             case MM_Q2_K: s = mm_vdot_q2_K_256(wr, xt, K / MM_QK_K); break;
+            case MM_IQ4_NL: s = mm_vdot_iq4_nl_256(wr, xt, K / MM_QK); break;
+            case MM_IQ4_XS: s = mm_vdot_iq4_xs_256(wr, xt, K / MM_QK_K); break;
             default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;
@@ -835,6 +839,44 @@ MM_T256 static float mm_vdot_q3_K_256(const mm_block_q3_K *a, const mm_block_q8_
     return mm_hsum256(acc);
 }
 
+/* 32 IQ4 levels from 16 bytes of nibbles (low nibbles: elements 0..15, high: 16..31) through the codebook (in
+ * both 128-bit lanes of book). */
+MM_T256 static inline __m256i mm_iq4_levels_256(const uint8_t *qs, __m256i book) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    return _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15)));
+}
+
+/* IQ4_NL row · Q8_0 activation: codebook levels (|w| ≤ 127), then as Q8_0 (activations within ±127). */
+MM_T256 static float mm_vdot_iq4_nl_256(const mm_block_iq4_nl *a, const mm_block_q8_0 *b, int64_t nb) {
+    const __m256i book = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)mm_iq4nl_values));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i wv = mm_iq4_levels_256(a[i].qs, book), xv = MM_LD256(b[i].qs);
+        const __m256i p = mm_dot32_256(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(mm_h2f_256(a[i].d) * mm_h2f_256(b[i].d)), acc);
+    }
+    return mm_hsum256(acc);
+}
+
+/* IQ4_XS row · Q8_K activation: codebook levels, per 32 a scale − 32; products in int16 (Q8_K activations reach
+ * −128, which the sign trick cannot negate). */
+MM_T256 static float mm_vdot_iq4_xs_256(const mm_block_iq4_xs *a, const mm_block_q8_K *b, int64_t nb) {
+    const __m256i book = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)mm_iq4nl_values));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i ai = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i wv = mm_iq4_levels_256(a[i].qs + 16 * ib, book), xv = MM_LD256(b[i].qs + 32 * ib);
+            const __m256i p = _mm256_add_epi32(
+                _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(wv)), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(xv))),
+                _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(wv, 1)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(xv, 1))));
+            ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(p, _mm256_set1_epi32(mm_iq4_xs_scale(&a[i], ib) - 32)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d)), acc);
+    }
+    return mm_hsum256(acc);
+}
+
 /* Q6_K row · Q8_K activation: unsigned levels u = e+32 (≤ 63) via maddubs, per-16 scales, minus 32·Σ sc·bsums. */
 MM_T256 static float mm_vdot_q6_K_256(const mm_block_q6_K *a, const mm_block_q8_K *b, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
@@ -890,6 +932,8 @@ MM_T256 static void mm_dot_256(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_Q5_K: s = mm_vdot_q5_K_256(wr, xt, K / MM_QK_K); break;
             case MM_Q3_K: s = mm_vdot_q3_K_256(wr, xt, K / MM_QK_K); break;
             case MM_Q2_K: s = mm_vdot_q2_K_256(wr, xt, K / MM_QK_K); break;
+            case MM_IQ4_NL: s = mm_vdot_iq4_nl_256(wr, xt, K / MM_QK); break;
+            case MM_IQ4_XS: s = mm_vdot_iq4_xs_256(wr, xt, K / MM_QK_K); break;
             default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;

@@ -142,6 +142,14 @@ static inline void mm_q4_K_scale_min(int j, const uint8_t *s, int *sc, int *m) {
     }
 }
 
+/* IQ4_NL / IQ4_XS: the 16 levels a nibble indexes. */
+extern const int8_t mm_iq4nl_values[16];
+
+/* IQ4_XS sub-block ib (0..7) scale: 6 bits, stored + 32. */
+static inline int mm_iq4_xs_scale(const mm_block_iq4_xs *b, int ib) {
+    return ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | ((b->scales_h >> (2 * ib)) & 3) << 4;
+}
+
 /* Q3_K's 16 group scales (6-bit, stored + 32: 0..63) from its packed scales[12]. */
 static inline void mm_q3_K_scales(const uint8_t *s, int *sc) {
     for (int j = 0; j < 16; j++) {

@@ -7,7 +7,7 @@
 #include <math.h>
 
 /* The 16 non-uniform levels of IQ4_NL / IQ4_XS (a constant of the format). */
-static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+const int8_t mm_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 /* IQ1_S / IQ1_M shift every level by ±1/8 of the scale. */
 #define IQ1_DELTA 0.125f
 
@@ -42,8 +42,8 @@ int mm_block_levels_iq(mm_dtype t, const void *blk, mm_qlevels *o) {
     case MM_IQ4_NL: {
         const mm_block_iq4_nl *b = blk;
         for (int j = 0; j < 16; j++) {
-            o->q[j] = kvalues_iq4nl[b->qs[j] & 15];
-            o->q[j + 16] = kvalues_iq4nl[b->qs[j] >> 4];
+            o->q[j] = mm_iq4nl_values[b->qs[j] & 15];
+            o->q[j + 16] = mm_iq4nl_values[b->qs[j] >> 4];
         }
         for (int g = 0; g < 4; g++) o->d[g] = h2f(b->d), o->m[g] = 0;
         return 32;
@@ -52,11 +52,11 @@ int mm_block_levels_iq(mm_dtype t, const void *blk, mm_qlevels *o) {
         const mm_block_iq4_xs *b = blk;
         const float d = h2f(b->d);
         for (int ib = 0; ib < 8; ib++) {
-            int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | ((b->scales_h >> (2 * ib)) & 3) << 4;
+            const int ls = mm_iq4_xs_scale(b, ib);
             const uint8_t *qs = b->qs + 16 * ib;
             for (int j = 0; j < 16; j++) {
-                o->q[32 * ib + j] = kvalues_iq4nl[qs[j] & 15];
-                o->q[32 * ib + j + 16] = kvalues_iq4nl[qs[j] >> 4];
+                o->q[32 * ib + j] = mm_iq4nl_values[qs[j] & 15];
+                o->q[32 * ib + j + 16] = mm_iq4nl_values[qs[j] >> 4];
             }
             for (int g = 4 * ib; g < 4 * ib + 4; g++) o->d[g] = d * (float)(ls - 32), o->m[g] = 0;
         }
@@ -170,9 +170,9 @@ int mm_block_levels_iq(mm_dtype t, const void *blk, mm_qlevels *o) {
 /* ---------------------------------------------------------------- IQ4 quantizers */
 static int iq4_index(float v) { /* the nearest of the 16 levels */
     int best = 0;
-    float be = fabsf(v - kvalues_iq4nl[0]);
+    float be = fabsf(v - mm_iq4nl_values[0]);
     for (int k = 1; k < 16; k++) {
-        float e = fabsf(v - kvalues_iq4nl[k]);
+        float e = fabsf(v - mm_iq4nl_values[k]);
         if (e < be) be = e, best = k;
     }
     return best;
@@ -185,11 +185,11 @@ static float iq4_fit(const float *x, const float *w, int n) {
     for (int i = 0; i < n; i++)
         if (fabsf(x[i]) > amax) amax = fabsf(x[i]), max = x[i];
     if (amax < 1e-30f) return 0.0f;
-    float best = -1, bestd = max / kvalues_iq4nl[0];
+    float best = -1, bestd = max / mm_iq4nl_values[0];
     for (int it = -9; it <= 9; it++) {
-        float id = ((float)kvalues_iq4nl[0] + 0.5f * (float)it) / max, sqx = 0, sq2 = 0;
+        float id = ((float)mm_iq4nl_values[0] + 0.5f * (float)it) / max, sqx = 0, sq2 = 0;
         for (int i = 0; i < n; i++) {
-            float q = kvalues_iq4nl[iq4_index(id * x[i])];
+            float q = mm_iq4nl_values[iq4_index(id * x[i])];
             sqx += w[i] * q * x[i];
             sq2 += w[i] * q * q;
         }
