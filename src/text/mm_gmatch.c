@@ -18,7 +18,7 @@
 #define MAX_STACKS 4096          /* distinct parse stacks in one state */
 #define MAX_EXPAND_DEPTH 20000   /* rule references expanded without reading a character */
 #define MAX_WORDS (8u << 20)     /* interned state words (32 MiB) before the cache is rebuilt around the current state */
-#define MAX_SW_WORDS (8u << 20)  /* words of the stacks one step emits, copies included (32 MiB) */
+#define MAX_SW_WORDS (1u << 20)  /* words of the stacks one step emits, copies included (4 MiB) */
 
 typedef struct {
     uint32_t off, len;           /* words[off .. off+len): [n, pos_0 .. pos_{n-1}] per stack */
