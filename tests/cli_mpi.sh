@@ -81,6 +81,37 @@ while read -r w rss; do
 done < <(sed -n 's/.*; weights \([0-9.]*\) MiB .*peak RSS \([0-9.]*\) MiB/\1 \2/p' "$TMP/mk.err")
 [ "$n_lines" -eq 7 ] && ok || bad "expected 7 start-up lines (2 + 3 + 2 ranks), got $n_lines"
 
+# run --prompt-cache across ranks: rank 0 writes the file one process writes (byte for byte; the model's first layer
+# is softmax, so rank 0 asks another rank whether the state has lightning states), a file made by one process or
+# another split hits, the continuation is identical; a damaged file ends the job with a clear error, bounded
+PC=$TMP/pcm
+"$BIN" mkmodel -o "$PC" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types SLLSLL --experts 2 \
+  --top-k 1 --vocab 512 --ffn 64 --seed 5 >/dev/null 2>&1 || bad "mkmodel for the prompt cache"
+# pc_run OUT LAUNCHER... [-- ARGS]: run with the prompt cache OUT.pc, tokens to OUT, stderr to OUT.err
+pc_run() {
+  local out=$1 launch=() ; shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do launch+=("$1"); shift; done; shift
+  "${launch[@]}" run "$@" -m "$PC" --ids 5,6,7,8,9,10,11 -n 6 --print-ids -t 1 -b 3 --prompt-cache "$out.pc" >"$out" 2>"$out.err"
+}
+pc_run "$TMP/pc1" "$BIN" --
+pc_run "$TMP/pc2" $MPI -np 2 "$BIN" --
+pc_run "$TMP/pc3" $MPI -np 3 "$BIN" -- --layer-split 1,3,2
+same_bytes "prompt cache file, 2 ranks" "$TMP/pc1.pc" "$TMP/pc2.pc"
+same_bytes "prompt cache file, 3 ranks 1,3,2" "$TMP/pc1.pc" "$TMP/pc3.pc"
+same_bytes "tokens with a fresh prompt cache, 2 ranks" "$TMP/pc1" "$TMP/pc2"
+same_bytes "tokens with a fresh prompt cache, 3 ranks" "$TMP/pc1" "$TMP/pc3"
+cp "$TMP/pc1.pc" "$TMP/pc4.pc" && cp "$TMP/pc3.pc" "$TMP/pc5.pc" && cp "$TMP/pc2.pc" "$TMP/pc6.pc"
+pc_run "$TMP/pc4" $MPI -np 3 "$BIN" -- --layer-split 1,3,2   # one process's file on 3 ranks
+pc_run "$TMP/pc5" $MPI -np 2 "$BIN" --                      # 3 ranks' file on 2
+pc_run "$TMP/pc6" "$BIN" --                                 # 2 ranks' file in one process
+for k in 4 5 6; do
+  grep -q "prompt cache: restored 6 of the prompt's 7 tokens" "$TMP/pc$k.err" && ok || bad "prompt cache $k: no hit: $(cat "$TMP/pc$k.err")"
+  same_bytes "tokens after a prompt cache hit ($k)" "$TMP/pc1" "$TMP/pc$k"
+done
+head -c 300 "$TMP/pc1.pc" >"$TMP/pct.pc"
+out=$($MPI -np 3 "$BIN" run --layer-split 1,3,2 -m "$PC" --ids 5,6,7,8,9,10,11 -n 2 -t 1 --prompt-cache "$TMP/pct.pc" 2>&1); rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "pct.pc: state file is truncated" <<<"$out" && ok || bad "a truncated prompt cache on 3 ranks: rc $rc: $out"
+
 # expect_refusal NEEDLE MPIRUN-ARGS...: mpirun fails and its output names the cause
 expect_refusal() {
   local needle=$1; shift
