@@ -2,6 +2,7 @@
 # cli_mpi.sh BUILD — `minimax` under mpirun (pipeline parallelism, src/model/mm_pipeline.*): every golden case's
 # logits and greedy tokens from 2 and 3 ranks (uneven --layer-split, several micro-batches) bit-identical to one
 # process with the same threads; a mkmodel model quantized to Q8_0 likewise, with each rank's memory ≈ its share;
+# state files (run --prompt-cache, chat /save /load) byte-identical to one process's and loading across splits;
 # start-up refusals (different model file, config, binary; bad split; too many ranks; a command that does not run
 # across ranks); `serve` on 2 and 3 ranks answering as one process (tests/server/test_mpi.mjs); a rank killed or
 # stopped mid-generation ends every process within bounded time with a clear error.
@@ -112,6 +113,24 @@ head -c 300 "$TMP/pc1.pc" >"$TMP/pct.pc"
 out=$($MPI -np 3 "$BIN" run --layer-split 1,3,2 -m "$PC" --ids 5,6,7,8,9,10,11 -n 2 -t 1 --prompt-cache "$TMP/pct.pc" 2>&1); rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "pct.pc: state file is truncated" <<<"$out" && ok || bad "a truncated prompt cache on 3 ranks: rc $rc: $out"
 
+# chat across ranks: /save writes the state and transcript one process writes; /load of another split's file continues
+# with the same answer; rank 0 pings the other ranks while the user takes longer than MM_DIST_TIMEOUT to type
+CM=$TMP/chatm
+"$BIN" mkmodel -o "$CM" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types LSLLSL --experts 2 \
+  --top-k 1 --ffn 32 --tokenizer "$SHARED/tokenizer/tokenizer.json" >/dev/null 2>&1 || bad "mkmodel for chat"
+chat_opts=(-m "$CM" -n 6 --ignore-eos -t 1 --temp 0)
+printf 'hello\nhow are you\n/save %s\n' "$TMP/c1" | "$BIN" chat "${chat_opts[@]}" -sys "Be brief." >"$TMP/c1.out" 2>/dev/null
+printf 'hello\nhow are you\n/save %s\n' "$TMP/c2" | $MPI -np 2 "$BIN" chat "${chat_opts[@]}" -sys "Be brief." >"$TMP/c2.out" 2>/dev/null
+same_bytes "chat /save state, 2 ranks" "$TMP/c1" "$TMP/c2"
+same_bytes "chat /save transcript, 2 ranks" "$TMP/c1.json" "$TMP/c2.json"
+sed "s|$TMP/c2|$TMP/c1|g" "$TMP/c2.out" >"$TMP/c2.sed"
+same_bytes "chat answers, 2 ranks" "$TMP/c1.out" "$TMP/c2.sed"
+printf '/load %s\nand then?\n' "$TMP/c2" | "$BIN" chat "${chat_opts[@]}" >"$TMP/c3.out" 2>/dev/null
+{ printf '/load %s\n' "$TMP/c2"; sleep 4; printf 'and then?\n'; } |
+  MM_DIST_TIMEOUT=2 $MPI -np 3 "$BIN" chat --layer-split 2,3,1 "${chat_opts[@]}" >"$TMP/c4.out" 2>"$TMP/c4.err"
+grep -q "^loaded 58 tokens, 5 messages" "$TMP/c4.out" && ok || bad "chat /load on 3 ranks: $(cat "$TMP/c4.out" "$TMP/c4.err")"
+same_bytes "chat answer after /load, 3 ranks (a 4 s pause at MM_DIST_TIMEOUT=2)" "$TMP/c3.out" "$TMP/c4.out"
+
 # expect_refusal NEEDLE MPIRUN-ARGS...: mpirun fails and its output names the cause
 expect_refusal() {
   local needle=$1; shift
@@ -132,7 +151,6 @@ expect_refusal "summing to 3" -np 2 "$BIN" logits --layer-split 1,2 -m "$G" --id
 expect_refusal "at least one layer" -np 5 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x"
 expect_refusal "at least one expert" -np 5 "$BIN" logits --expert-parallel -m "$SHARED/golden/c_deepnorm_alpha_beta" --ids 1,2 -o "$TMP/x"
 expect_refusal "exclude each other" -np 2 "$BIN" logits --expert-parallel --layer-split 2,2 -m "$G" --ids 1,2 -o "$TMP/x"
-expect_refusal "does not run across ranks" -np 2 "$BIN" chat -m "$G"
 expect_refusal "does not run across ranks" -np 2 "$BIN" embed -m "$G" --ids 1,2
 # a task-head checkpoint: its head reads final hidden states, which a pipeline keeps on the last rank
 "$BIN" mkmodel -o "$TMP/seqcls" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types LSLS --experts 2 \

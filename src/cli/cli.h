@@ -54,6 +54,10 @@ void mm_cli_set_layer_split(const char *split);
 void mm_cli_set_expert_parallel(int on);
 int mm_cli_launched_ranks(void);
 void mm_cli_dist_end(void);
+/* Waits until fd has input to read: on rank 0 of a pipeline it pings the other ranks meanwhile (every
+ * mm_pp_keepalive_s), so a user who takes time to type does not run out their bounded wait for the next command.
+ * 0 when input (or its end) is there, -1 when a signal interrupted the wait. Read fd unbuffered after it. */
+int mm_cli_wait_input(const struct mm_model *m, int fd);
 
 int mm_cli_imatrix(int argc, char **argv);
 int mm_cli_niah(int argc, char **argv);

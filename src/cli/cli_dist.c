@@ -1,5 +1,7 @@
 /* cli_dist.c — commands under mpirun: the model of a command is this rank's pipeline stage (src/model/mm_pipeline.h).
  * Rank 0 runs the command; every other rank serves rank 0 inside mm_cli_load_model and exits there. */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,4 +51,15 @@ void mm_cli_dist_end(void) {
     mm_pp_finish(g_dist);
     g_dist->ops->close(g_dist);
     g_dist = NULL;
+}
+
+int mm_cli_wait_input(const mm_model *m, int fd) {
+    if (!mm_pp_driver(m)) return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int r = poll(&p, 1, mm_pp_keepalive_s(m) * 1000);
+        if (r > 0) return 0;
+        if (r < 0) return errno == EINTR ? -1 : 0; /* any other error: the read reports it */
+        mm_pp_ping(m->pp);
+    }
 }
