@@ -3,6 +3,7 @@
 # logits and greedy tokens from 2 and 3 ranks (uneven --layer-split, several micro-batches) bit-identical to one
 # process with the same threads; a mkmodel model quantized to Q8_0 likewise, with each rank's memory ≈ its share;
 # state files (run --prompt-cache, chat /save /load) byte-identical to one process's and loading across splits;
+# compare (two models one after the other) printing what one process prints;
 # start-up refusals (different model file, config, binary; bad split; too many ranks; a command that does not run
 # across ranks); `serve` on 2 and 3 ranks answering as one process (tests/server/test_mpi.mjs); a rank killed or
 # stopped mid-generation ends every process within bounded time with a clear error.
@@ -71,6 +72,14 @@ $MPI -np 2 "$BIN" run -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkr
 same_bytes "mkmodel Q8_0 greedy tokens, 2 ranks" "$TMP/mkrun.1" "$TMP/mkrun.2"
 $MPI -np 2 "$BIN" run --expert-parallel -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.ep" 2>>"$TMP/mk.err"
 same_bytes "mkmodel Q8_0 greedy tokens, 2 expert-parallel ranks" "$TMP/mkrun.1" "$TMP/mkrun.ep"
+# compare across ranks: A's pipeline, then B's (the ranks free A first): the same table and JSON as one process
+"$BIN" compare -m "$M" -m "$M.gguf" --ids $ids -t 2 >"$TMP/cmp.1" 2>/dev/null
+$MPI -np 2 "$BIN" compare -m "$M" -m "$M.gguf" --ids $ids -t 2 >"$TMP/cmp.2" 2>/dev/null
+same_bytes "compare, 2 ranks" "$TMP/cmp.1" "$TMP/cmp.2"
+"$BIN" compare -m "$M" -m "$M.gguf" --ids $ids -t 2 --json -ctkb q8_0 >"$TMP/cmpj.1" 2>/dev/null
+$MPI -np 3 "$BIN" compare --layer-split 3,2,1 -m "$M" -m "$M.gguf" --ids $ids -t 2 --json -ctkb q8_0 >"$TMP/cmpj.3" 2>/dev/null
+same_bytes "compare --json, 3 ranks 3,2,1" "$TMP/cmpj.1" "$TMP/cmpj.3"
+grep -q '"top1_agree_pct"' "$TMP/cmpj.3" && ok || bad "compare --json on 3 ranks: $(cat "$TMP/cmpj.3")"
 # memory: each rank's peak RSS after load is its weights plus a bounded overhead (the process, MPI, scratch)
 n_lines=0
 overhead=32; [ -n "${MM_SANITIZE:-}" ] && overhead=64   # the process, MPI, scratch (+ ASan's shadow and quarantine)

@@ -138,7 +138,7 @@ static int child(const char *path, const char *split) {
         return 2;
     }
     if (d->rank != 0) {
-        int rc = mm_pp_worker(m);
+        int rc = mm_pp_worker(m, NULL);
         if (rc < 0) mm_dist_fail(d, "worker");
         mm_model_free(m);
         d->ops->close(d);

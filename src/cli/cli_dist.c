@@ -11,7 +11,7 @@
 
 static mm_dist *g_dist;
 static const char *g_split;
-static int g_ep;
+static int g_ep, g_loaded; /* rank 0: models loaded so far */
 
 void mm_cli_set_layer_split(const char *split) { g_split = split; }
 void mm_cli_set_expert_parallel(int on) { g_ep = on; }
@@ -30,18 +30,32 @@ mm_model *mm_cli_load_model(const char *cmd, const char *path, const mm_model_pa
     }
     if (!g_dist && !(g_dist = mm_dist_open(NULL, NULL))) return NULL;
     if (g_dist->size == 1) return mm_model_load(path, p);
-    mm_model *m = mm_pp_load(g_dist, path, p, g_split, g_ep);
-    if (g_dist->rank == 0) return m;
-    /* Ranks > 0: rank 0 prints why the start failed; otherwise serve it until the command ends. A signal mpirun
-     * forwards (SIGINT, SIGTERM) is rank 0's to act on: it ends the job with its last command. */
+    if (g_dist->rank == 0) {
+        if (g_loaded++) mm_pp_next_model(g_dist, path); /* a second model (compare): the other ranks load it too */
+        return mm_pp_load(g_dist, path, p, g_split, g_ep);
+    }
+    /* Ranks > 0: rank 0 prints why a start failed; otherwise serve it until the command ends, model after model
+     * when it runs several one after the other (the one before freed first). A signal mpirun forwards (SIGINT,
+     * SIGTERM) is rank 0's to act on: it ends the job with its last command. */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     int rc = 1;
-    if (m) {
-        if (mm_pp_worker(m) < 0) mm_dist_fail(g_dist, cmd);
-        rc = 0;
+    char *next = NULL;
+    for (;;) {
+        mm_model *m = mm_pp_load(g_dist, path, p, g_split, g_ep);
+        if (!m) break;
+        free(next);
+        next = NULL;
+        const int r = mm_pp_worker(m, &next);
         mm_model_free(m);
+        if (r < 0) mm_dist_fail(g_dist, cmd);
+        if (r == 0) {
+            rc = 0;
+            break;
+        }
+        path = next;
     }
+    free(next);
     g_dist->ops->close(g_dist);
     exit(rc);
 }

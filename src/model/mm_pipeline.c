@@ -8,10 +8,10 @@
 #include "model/mm_pipeline.h"
 #include "formats/mm_weights.h"
 
-enum { TAG_HELLO = 10, TAG_VERDICT, TAG_CMD, TAG_BATCH, TAG_ACT, TAG_LOGITS, TAG_STATE };
+enum { TAG_HELLO = 10, TAG_VERDICT, TAG_CMD, TAG_BATCH, TAG_ACT, TAG_LOGITS, TAG_STATE, TAG_PATH };
 enum {
     OP_QUIT = 1, OP_PING, OP_CTX_NEW, OP_CTX_FREE, OP_DECODE, OP_SEQ_RESET, OP_SEQ_COPY, OP_SNAPSHOT, OP_RESTORE, OP_STATE_FREE,
-    OP_STATE_HAS, OP_STATE_GET, OP_STATE_NEW, OP_STATE_PUT
+    OP_STATE_HAS, OP_STATE_GET, OP_STATE_NEW, OP_STATE_PUT, OP_NEXT_MODEL
 };
 
 typedef struct {
@@ -403,6 +403,15 @@ void mm_pp_block_put(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, 
     free(buf);
 }
 
+void mm_pp_next_model(mm_dist *d, const char *path) {
+    if (!d || d->rank != 0) return;
+    const size_t n = strlen(path);
+    pp_cmd cmd = {.op = OP_NEXT_MODEL, .a = (int32_t)n};
+    for (int r = 1; r < d->size; r++)
+        if (mm_dist_send(d, r, TAG_CMD, &cmd, sizeof cmd) < 0 || mm_dist_send(d, r, TAG_PATH, path, n) < 0)
+            mm_dist_fail(d, "moving to the next model");
+}
+
 void mm_pp_finish(mm_dist *d) {
     if (!d || d->rank != 0) return;
     pp_cmd cmd = {.op = OP_QUIT};
@@ -557,7 +566,7 @@ done:
     return rc;
 }
 
-int mm_pp_worker(mm_model *m) {
+int mm_pp_worker(mm_model *m, char **next) {
     mm_pp *pp = m->pp;
     worker w = {0};
     int rc = -1;
@@ -567,7 +576,7 @@ int mm_pp_worker(mm_model *m) {
         if (mm_dist_recv(pp->d, 0, TAG_CMD, &cmd, sizeof cmd, "the next command") < 0) goto out;
         pp->t_wait += mm_time() - t0;
         mm_context *c = NULL;
-        if (cmd.op != OP_QUIT && cmd.op != OP_PING && cmd.op != OP_CTX_NEW && cmd.op != OP_STATE_FREE && cmd.op != OP_STATE_HAS &&
+        if (cmd.op != OP_QUIT && cmd.op != OP_PING && cmd.op != OP_NEXT_MODEL && cmd.op != OP_CTX_NEW && cmd.op != OP_STATE_FREE && cmd.op != OP_STATE_HAS &&
             cmd.op != OP_STATE_GET && cmd.op != OP_STATE_PUT && !(c = find_ctx(&w, cmd.ctx)))
             goto out;
         switch (cmd.op) {
@@ -576,6 +585,20 @@ int mm_pp_worker(mm_model *m) {
         case OP_QUIT:
             if (getenv("MM_PP_REPORT")) mm_pp_report(pp);
             rc = 0;
+            goto out;
+        case OP_NEXT_MODEL:
+            if (!next || cmd.a <= 0 || cmd.a > 65536) {
+                mm_set_error("rank 0 moved to another model (path of %d bytes), which this caller does not serve", cmd.a);
+                goto out;
+            }
+            *next = mm_xcalloc(1, (size_t)cmd.a + 1);
+            if (mm_dist_recv(pp->d, 0, TAG_PATH, *next, (size_t)cmd.a, "the next model's path") < 0) {
+                free(*next);
+                *next = NULL;
+                goto out;
+            }
+            if (getenv("MM_PP_REPORT")) mm_pp_report(pp);
+            rc = 1;
             goto out;
         case OP_CTX_NEW:
             c = mm_context_new(m, &(mm_context_params){.n_ctx = cmd.a, .n_seq_max = cmd.b, .n_ubatch = cmd.c,

@@ -47,10 +47,15 @@ void mm_pp_allreduce(const mm_context *c, float *buf, size_t n);
  * every rank return NULL (rank 0's error names it). */
 mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, const char *split, int ep);
 
-/* Ranks > 0: carry out rank 0's commands until it ends the job. 0, or -1 with an error (the caller ends the job). */
-int mm_pp_worker(mm_model *m);
-/* Rank 0: tell the other ranks the command is over (they return from mm_pp_worker). */
+/* Ranks > 0: carry out rank 0's commands until it ends the job: 0; or until it moves to another model (a command
+ * that runs two models one after the other, compare): 1 with *next the model's path (malloc'ed; next NULL: refused
+ * as an error); or -1 with an error (the caller ends the job). */
+int mm_pp_worker(mm_model *m, char **next);
+/* Rank 0: tell the other ranks the command is over (they return 0 from mm_pp_worker). */
 void mm_pp_finish(mm_dist *d);
+/* Rank 0, its model freed: tell the other ranks to free theirs and load their stage of path next (every rank then
+ * calls mm_pp_load again). */
+void mm_pp_next_model(mm_dist *d, const char *path);
 
 /* Whether m is rank 0 of a pipeline of more than one rank (the context calls below then forward). */
 static inline int mm_pp_driver(const mm_model *m) { return m->pp && m->pp->n > 1 && m->pp->rank == 0; }
