@@ -44,7 +44,8 @@ struct json_t;
 struct json_t *mm_cli_user_content(const char *text, int n_images);
 
 /* Multi-process runs (cli_dist.c). mm_cli_load_model loads the model of a command: the whole model in a plain
- * process, this rank's pipeline stage under mpirun (ranks > 0 serve rank 0 there and exit, never returning).
+ * process, this rank's pipeline stage under mpirun (ranks > 0 serve rank 0 there and exit, never returning). A
+ * second call on rank 0 (compare: A, then B; the first model freed) moves every rank to the next model.
  * main strips --layer-split from any command line into mm_cli_set_layer_split, and ends the job after the
  * command with mm_cli_dist_end. */
 struct mm_model;
