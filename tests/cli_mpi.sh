@@ -123,7 +123,8 @@ out=$($MPI -np 3 "$BIN" run --layer-split 1,3,2 -m "$PC" --ids 5,6,7,8,9,10,11 -
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "pct.pc: state file is truncated" <<<"$out" && ok || bad "a truncated prompt cache on 3 ranks: rc $rc: $out"
 
 # chat across ranks: /save writes the state and transcript one process writes; /load of another split's file continues
-# with the same answer; rank 0 pings the other ranks while the user takes longer than MM_DIST_TIMEOUT to type
+# with the same answer; rank 0 pings the other ranks while it loads the tokenizer (10 s under ASan) and while the user
+# takes longer than MM_DIST_TIMEOUT to type
 CM=$TMP/chatm
 "$BIN" mkmodel -o "$CM" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types LSLLSL --experts 2 \
   --top-k 1 --ffn 32 --tokenizer "$SHARED/tokenizer/tokenizer.json" >/dev/null 2>&1 || bad "mkmodel for chat"
@@ -135,10 +136,10 @@ same_bytes "chat /save transcript, 2 ranks" "$TMP/c1.json" "$TMP/c2.json"
 sed "s|$TMP/c2|$TMP/c1|g" "$TMP/c2.out" >"$TMP/c2.sed"
 same_bytes "chat answers, 2 ranks" "$TMP/c1.out" "$TMP/c2.sed"
 printf '/load %s\nand then?\n' "$TMP/c2" | "$BIN" chat "${chat_opts[@]}" >"$TMP/c3.out" 2>/dev/null
-{ printf '/load %s\n' "$TMP/c2"; sleep 4; printf 'and then?\n'; } |
-  MM_DIST_TIMEOUT=2 $MPI -np 3 "$BIN" chat --layer-split 2,3,1 "${chat_opts[@]}" >"$TMP/c4.out" 2>"$TMP/c4.err"
+{ printf '/load %s\n' "$TMP/c2"; sleep 5.5; printf 'and then?\n'; } |
+  MM_DIST_TIMEOUT=4 $MPI -np 3 "$BIN" chat --layer-split 2,3,1 "${chat_opts[@]}" >"$TMP/c4.out" 2>"$TMP/c4.err"
 grep -q "^loaded 58 tokens, 5 messages" "$TMP/c4.out" && ok || bad "chat /load on 3 ranks: $(cat "$TMP/c4.out" "$TMP/c4.err")"
-same_bytes "chat answer after /load, 3 ranks (a 4 s pause at MM_DIST_TIMEOUT=2)" "$TMP/c3.out" "$TMP/c4.out"
+same_bytes "chat answer after /load, 3 ranks (a 5.5 s pause at MM_DIST_TIMEOUT=4)" "$TMP/c3.out" "$TMP/c4.out"
 
 # expect_refusal NEEDLE MPIRUN-ARGS...: mpirun fails and its output names the cause
 expect_refusal() {

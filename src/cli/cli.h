@@ -59,6 +59,11 @@ void mm_cli_dist_end(void);
  * mm_pp_keepalive_s), so a user who takes time to type does not run out their bounded wait for the next command.
  * 0 when input (or its end) is there, -1 when a signal interrupted the wait. Read fd unbuffered after it. */
 int mm_cli_wait_input(const struct mm_model *m, int fd);
+/* A slow step on rank 0 of a pipeline that makes no transport calls (loading a tokenizer): a thread pings the other
+ * ranks meanwhile. NULL (nothing to do) in a plain process. */
+typedef struct mm_cli_keepalive mm_cli_keepalive;
+mm_cli_keepalive *mm_cli_keepalive_start(const struct mm_model *m);
+void mm_cli_keepalive_stop(mm_cli_keepalive *k);
 
 int mm_cli_imatrix(int argc, char **argv);
 int mm_cli_niah(int argc, char **argv);

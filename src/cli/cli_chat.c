@@ -452,7 +452,10 @@ int mm_cli_chat(int argc, char **argv) {
     ch.style = mm_chat_style_for_model_type(ch.cfg->model_type);
     char tdefault[4096];
     snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", model);
-    if (!(ch.tok = mm_tokenizer_load(tokpath ? tokpath : tdefault))) {
+    mm_cli_keepalive *ka = mm_cli_keepalive_start(m); /* under mpirun: the tokenizer may take longer than a wait */
+    ch.tok = mm_tokenizer_load(tokpath ? tokpath : tdefault);
+    mm_cli_keepalive_stop(ka);
+    if (!ch.tok) {
         fprintf(stderr, "minimax chat: %s%s\n", mm_last_error(),
                 tokpath ? "" : " (put tokenizer.json in the model directory or pass --tokenizer FILE)");
         goto out;

@@ -2,6 +2,8 @@
  * Rank 0 runs the command; every other rank serves rank 0 inside mm_cli_load_model and exits there. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,4 +78,52 @@ int mm_cli_wait_input(const mm_model *m, int fd) {
         if (r < 0) return errno == EINTR ? -1 : 0; /* any other error: the read reports it */
         mm_pp_ping(m->pp);
     }
+}
+
+struct mm_cli_keepalive {
+    const mm_model *m;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    pthread_t th;
+};
+
+static void *keepalive_main(void *arg) {
+    mm_cli_keepalive *k = arg;
+    pthread_mutex_lock(&k->mu);
+    while (!k->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += mm_pp_keepalive_s(k->m);
+        if (pthread_cond_timedwait(&k->cv, &k->mu, &until) == ETIMEDOUT && !k->stop) mm_pp_ping(k->m->pp);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+mm_cli_keepalive *mm_cli_keepalive_start(const mm_model *m) {
+    if (!mm_pp_driver(m)) return NULL;
+    mm_cli_keepalive *k = mm_xcalloc(1, sizeof *k);
+    k->m = m;
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    if (pthread_create(&k->th, NULL, keepalive_main, k) != 0) { /* then the slow step goes unpinged, as before */
+        pthread_cond_destroy(&k->cv);
+        pthread_mutex_destroy(&k->mu);
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void mm_cli_keepalive_stop(mm_cli_keepalive *k) {
+    if (!k) return;
+    pthread_mutex_lock(&k->mu);
+    k->stop = 1;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->th, NULL);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
 }
