@@ -224,6 +224,8 @@ int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *s);
 void mm_seq_state_free(mm_seq_state *s);
 int mm_seq_state_len(const mm_seq_state *s);           /* tokens covered by the snapshot */
 size_t mm_seq_state_bytes(const mm_seq_state *s);
+/* A state file holds the whole model's layers, the same bytes on one process or on rank 0 of a pipeline (which
+ * gathers the other ranks' layers, and scatters them back on load: a loaded state restores like a snapshot). */
 int mm_seq_state_save(const mm_seq_state *s, const char *path);   /* binary file, versioned */
 mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path);
 

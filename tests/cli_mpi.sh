@@ -2,6 +2,8 @@
 # cli_mpi.sh BUILD — `minimax` under mpirun (pipeline parallelism, src/model/mm_pipeline.*): every golden case's
 # logits and greedy tokens from 2 and 3 ranks (uneven --layer-split, several micro-batches) bit-identical to one
 # process with the same threads; a mkmodel model quantized to Q8_0 likewise, with each rank's memory ≈ its share;
+# state files (run --prompt-cache, chat /save /load) byte-identical to one process's and loading across splits;
+# compare (two models one after the other) printing what one process prints;
 # start-up refusals (different model file, config, binary; bad split; too many ranks; a command that does not run
 # across ranks); `serve` on 2 and 3 ranks answering as one process (tests/server/test_mpi.mjs); a rank killed or
 # stopped mid-generation ends every process within bounded time with a clear error.
@@ -70,6 +72,14 @@ $MPI -np 2 "$BIN" run -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkr
 same_bytes "mkmodel Q8_0 greedy tokens, 2 ranks" "$TMP/mkrun.1" "$TMP/mkrun.2"
 $MPI -np 2 "$BIN" run --expert-parallel -m "$M.gguf" --ids 9,8,7 -n 16 --print-ids -t 2 >"$TMP/mkrun.ep" 2>>"$TMP/mk.err"
 same_bytes "mkmodel Q8_0 greedy tokens, 2 expert-parallel ranks" "$TMP/mkrun.1" "$TMP/mkrun.ep"
+# compare across ranks: A's pipeline, then B's (the ranks free A first): the same table and JSON as one process
+"$BIN" compare -m "$M" -m "$M.gguf" --ids $ids -t 2 >"$TMP/cmp.1" 2>/dev/null
+$MPI -np 2 "$BIN" compare -m "$M" -m "$M.gguf" --ids $ids -t 2 >"$TMP/cmp.2" 2>/dev/null
+same_bytes "compare, 2 ranks" "$TMP/cmp.1" "$TMP/cmp.2"
+"$BIN" compare -m "$M" -m "$M.gguf" --ids $ids -t 2 --json -ctkb q8_0 >"$TMP/cmpj.1" 2>/dev/null
+$MPI -np 3 "$BIN" compare --layer-split 3,2,1 -m "$M" -m "$M.gguf" --ids $ids -t 2 --json -ctkb q8_0 >"$TMP/cmpj.3" 2>/dev/null
+same_bytes "compare --json, 3 ranks 3,2,1" "$TMP/cmpj.1" "$TMP/cmpj.3"
+grep -q '"top1_agree_pct"' "$TMP/cmpj.3" && ok || bad "compare --json on 3 ranks: $(cat "$TMP/cmpj.3")"
 # memory: each rank's peak RSS after load is its weights plus a bounded overhead (the process, MPI, scratch)
 n_lines=0
 overhead=32; [ -n "${MM_SANITIZE:-}" ] && overhead=64   # the process, MPI, scratch (+ ASan's shadow and quarantine)
@@ -80,6 +90,57 @@ while read -r w rss; do
     bad "a rank holding $w MiB has a peak RSS of $rss MiB (more than $overhead MiB over its weights)"
 done < <(sed -n 's/.*; weights \([0-9.]*\) MiB .*peak RSS \([0-9.]*\) MiB/\1 \2/p' "$TMP/mk.err")
 [ "$n_lines" -eq 7 ] && ok || bad "expected 7 start-up lines (2 + 3 + 2 ranks), got $n_lines"
+
+# run --prompt-cache across ranks: rank 0 writes the file one process writes (byte for byte; the model's first layer
+# is softmax, so rank 0 asks another rank whether the state has lightning states), a file made by one process or
+# another split hits, the continuation is identical; a damaged file ends the job with a clear error, bounded
+PC=$TMP/pcm
+"$BIN" mkmodel -o "$PC" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types SLLSLL --experts 2 \
+  --top-k 1 --vocab 512 --ffn 64 --seed 5 >/dev/null 2>&1 || bad "mkmodel for the prompt cache"
+# pc_run OUT LAUNCHER... [-- ARGS]: run with the prompt cache OUT.pc, tokens to OUT, stderr to OUT.err
+pc_run() {
+  local out=$1 launch=() ; shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do launch+=("$1"); shift; done; shift
+  "${launch[@]}" run "$@" -m "$PC" --ids 5,6,7,8,9,10,11 -n 6 --print-ids -t 1 -b 3 --prompt-cache "$out.pc" >"$out" 2>"$out.err"
+}
+pc_run "$TMP/pc1" "$BIN" --
+pc_run "$TMP/pc2" $MPI -np 2 "$BIN" --
+pc_run "$TMP/pc3" $MPI -np 3 "$BIN" -- --layer-split 1,3,2
+same_bytes "prompt cache file, 2 ranks" "$TMP/pc1.pc" "$TMP/pc2.pc"
+same_bytes "prompt cache file, 3 ranks 1,3,2" "$TMP/pc1.pc" "$TMP/pc3.pc"
+same_bytes "tokens with a fresh prompt cache, 2 ranks" "$TMP/pc1" "$TMP/pc2"
+same_bytes "tokens with a fresh prompt cache, 3 ranks" "$TMP/pc1" "$TMP/pc3"
+cp "$TMP/pc1.pc" "$TMP/pc4.pc" && cp "$TMP/pc3.pc" "$TMP/pc5.pc" && cp "$TMP/pc2.pc" "$TMP/pc6.pc"
+pc_run "$TMP/pc4" $MPI -np 3 "$BIN" -- --layer-split 1,3,2   # one process's file on 3 ranks
+pc_run "$TMP/pc5" $MPI -np 2 "$BIN" --                      # 3 ranks' file on 2
+pc_run "$TMP/pc6" "$BIN" --                                 # 2 ranks' file in one process
+for k in 4 5 6; do
+  grep -q "prompt cache: restored 6 of the prompt's 7 tokens" "$TMP/pc$k.err" && ok || bad "prompt cache $k: no hit: $(cat "$TMP/pc$k.err")"
+  same_bytes "tokens after a prompt cache hit ($k)" "$TMP/pc1" "$TMP/pc$k"
+done
+head -c 300 "$TMP/pc1.pc" >"$TMP/pct.pc"
+out=$($MPI -np 3 "$BIN" run --layer-split 1,3,2 -m "$PC" --ids 5,6,7,8,9,10,11 -n 2 -t 1 --prompt-cache "$TMP/pct.pc" 2>&1); rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "pct.pc: state file is truncated" <<<"$out" && ok || bad "a truncated prompt cache on 3 ranks: rc $rc: $out"
+
+# chat across ranks: /save writes the state and transcript one process writes; /load of another split's file continues
+# with the same answer; rank 0 pings the other ranks while it loads the tokenizer (10 s under ASan) and while the user
+# takes longer than MM_DIST_TIMEOUT to type
+CM=$TMP/chatm
+"$BIN" mkmodel -o "$CM" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types LSLLSL --experts 2 \
+  --top-k 1 --ffn 32 --tokenizer "$SHARED/tokenizer/tokenizer.json" >/dev/null 2>&1 || bad "mkmodel for chat"
+chat_opts=(-m "$CM" -n 6 --ignore-eos -t 1 --temp 0)
+printf 'hello\nhow are you\n/save %s\nand then?\n' "$TMP/c1" | "$BIN" chat "${chat_opts[@]}" -sys "Be brief." >"$TMP/c1.out" 2>/dev/null
+printf 'hello\nhow are you\n/save %s\n' "$TMP/c2" | $MPI -np 2 "$BIN" chat "${chat_opts[@]}" -sys "Be brief." >"$TMP/c2.out" 2>/dev/null
+same_bytes "chat /save state, 2 ranks" "$TMP/c1" "$TMP/c2"
+same_bytes "chat /save transcript, 2 ranks" "$TMP/c1.json" "$TMP/c2.json"
+sed "s|$TMP/c2|$TMP/c1|g" "$TMP/c2.out" >"$TMP/c2.sed"
+head -n 3 "$TMP/c1.out" >"$TMP/c1.head"
+same_bytes "chat answers, 2 ranks" "$TMP/c1.head" "$TMP/c2.sed"
+{ printf '/load %s\n' "$TMP/c2"; sleep 5.5; printf 'and then?\n'; } |
+  MM_DIST_TIMEOUT=4 $MPI -np 3 "$BIN" chat --layer-split 2,3,1 "${chat_opts[@]}" >"$TMP/c4.out" 2>"$TMP/c4.err"
+grep -q "^loaded 58 tokens, 5 messages" "$TMP/c4.out" && ok || bad "chat /load on 3 ranks: $(cat "$TMP/c4.out" "$TMP/c4.err")"
+tail -n 1 "$TMP/c1.out" >"$TMP/c1.tail"; tail -n +2 "$TMP/c4.out" >"$TMP/c4.tail"
+same_bytes "chat answer after /load, 3 ranks (a 5.5 s pause at MM_DIST_TIMEOUT=4) = one process's after /save" "$TMP/c1.tail" "$TMP/c4.tail"
 
 # expect_refusal NEEDLE MPIRUN-ARGS...: mpirun fails and its output names the cause
 expect_refusal() {
@@ -101,7 +162,6 @@ expect_refusal "summing to 3" -np 2 "$BIN" logits --layer-split 1,2 -m "$G" --id
 expect_refusal "at least one layer" -np 5 "$BIN" logits -m "$G" --ids 1,2 -o "$TMP/x"
 expect_refusal "at least one expert" -np 5 "$BIN" logits --expert-parallel -m "$SHARED/golden/c_deepnorm_alpha_beta" --ids 1,2 -o "$TMP/x"
 expect_refusal "exclude each other" -np 2 "$BIN" logits --expert-parallel --layer-split 2,2 -m "$G" --ids 1,2 -o "$TMP/x"
-expect_refusal "does not run across ranks" -np 2 "$BIN" chat -m "$G"
 expect_refusal "does not run across ranks" -np 2 "$BIN" embed -m "$G" --ids 1,2
 # a task-head checkpoint: its head reads final hidden states, which a pipeline keeps on the last rank
 "$BIN" mkmodel -o "$TMP/seqcls" --preset tiny --hidden 64 --heads 2 --kv-heads 1 --head-dim 32 --layer-types LSLS --experts 2 \

@@ -3,7 +3,8 @@
  * split instead of the layers) on golden models, where
  * rank 0 compares everything bit for bit against a whole model loaded in its own process with the same threads:
  * a prefill of four sequences in one batch whose chunks (n_ubatch 5) are the micro-batches, batched decode steps of
- * the four, snapshot / restore, copy and reset of sequences (the other ranks follow under rank 0's ids). */
+ * the four, snapshot / restore, copy and reset of sequences (the other ranks follow under rank 0's ids), state
+ * files (the pipeline's equal to one process's byte for byte, loading either way, damaged files refused in step). */
 #include <sys/wait.h>
 #include <unistd.h>
 #include "mm_test.h"
@@ -51,6 +52,77 @@ static int both(side *p, side *r, const mm_batch *b, int V, const char *what) {
     return np;
 }
 
+/* Reads a whole file (NULL if missing); *n its size. */
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)sz + 1);
+    *n = fread(b, 1, (size_t)sz, f);
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *path, const char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(b, 1, n, f), fclose(f);
+}
+
+static void state_files(side *p, side *r, const char *model, int32_t *tok, int32_t *seq, int V) {
+    char fp[512], fr[512], bad[512];
+    snprintf(fp, sizeof fp, "%s/pipe.state", mmt_tmpdir());
+    snprintf(fr, sizeof fr, "%s/one.state", mmt_tmpdir());
+    snprintf(bad, sizeof bad, "%s/bad.state", mmt_tmpdir());
+    mm_seq_state *sp = mm_seq_snapshot(p->c, 1), *sr = mm_seq_snapshot(r->c, 1);
+    CHECK(sp && sr && mm_seq_state_save(sp, fp) == 0 && mm_seq_state_save(sr, fr) == 0, "save: %s", mm_last_error());
+    mm_seq_state_free(sp);
+    mm_seq_state_free(sr);
+    size_t np = 0, nr = 0;
+    char *bp = slurp(fp, &np), *br = slurp(fr, &nr);
+    CHECK(bp && br && np == nr && np > 44 && !memcmp(bp, br, np), "the pipeline's state file (%zu bytes) differs from "
+          "one process's (%zu bytes)", np, nr);
+    /* the one-process file into the pipeline and the pipeline's into one process, restored as sequence 0 */
+    mm_seq_state *lp = mm_seq_state_load(p->c, fr), *lr = mm_seq_state_load(r->c, fp);
+    CHECK(lp && lr && mm_seq_state_len(lp) == mm_seq_len(r->c, 1), "load: %s", mm_last_error());
+    CHECK(lp && lr && mm_seq_restore(p->c, 0, lp) == 0 && mm_seq_restore(r->c, 0, lr) == 0, "restore: %s", mm_last_error());
+    mm_seq_state_free(lp);
+    mm_seq_state_free(lr);
+    for (int s = 0; s < 4; s++) tok[s] = (int32_t)(5 * s + 2), seq[s] = s;
+    mm_batch db = {.n_tokens = 4, .token = tok, .seq = seq};
+    both(p, r, &db, V, "after loading state files");
+    /* a damaged file: a clear error on rank 0, the other ranks freed their parts and stay in step */
+    const size_t cut[2] = {np / 2, 50};
+    for (int k = 0; k < 2 && bp; k++) {
+        spit(bad, bp, cut[k]);
+        lp = mm_seq_state_load(p->c, bad);
+        CHECK(!lp && strstr(mm_last_error(), "truncated"), "a file cut at %zu of %zu bytes: %s", cut[k], np,
+              lp ? "loaded" : mm_last_error());
+        mm_seq_state_free(lp);
+    }
+    if (bp) {
+        bp = realloc(bp, np + 1);
+        bp[np] = 7;
+        spit(bad, bp, np + 1);
+        lp = mm_seq_state_load(p->c, bad);
+        CHECK(!lp && strstr(mm_last_error(), "trailing"), "trailing bytes: %s", lp ? "loaded" : mm_last_error());
+        mm_seq_state_free(lp);
+    }
+    both(p, r, &db, V, "after refused state files");
+    free(bp);
+    free(br);
+    /* a stage's part alone (a stage loaded without the job) is no whole-model file */
+    mm_model *stage = mm_model_load(model, &(mm_model_params){.layer_begin = 0, .layer_end = 1});
+    mm_context *sc = stage ? mm_context_new(stage, &(mm_context_params){.n_ctx = 8}) : NULL;
+    mm_seq_state *ss = sc ? mm_seq_snapshot(sc, 0) : NULL;
+    CHECK(ss && mm_seq_state_save(ss, bad) < 0 && strstr(mm_last_error(), "pipeline stage"), "a stage's state: %s",
+          mm_last_error());
+    mm_seq_state_free(ss);
+    mm_context_free(sc);
+    mm_model_free(stage);
+}
+
 static int child(const char *path, const char *split) {
     mm_set_threads(1);
     mm_dist *d = mm_dist_open(NULL, NULL);
@@ -66,7 +138,7 @@ static int child(const char *path, const char *split) {
         return 2;
     }
     if (d->rank != 0) {
-        int rc = mm_pp_worker(m);
+        int rc = mm_pp_worker(m, NULL);
         if (rc < 0) mm_dist_fail(d, "worker");
         mm_model_free(m);
         d->ops->close(d);
@@ -114,14 +186,9 @@ static int child(const char *path, const char *split) {
     both(&p, &r, &db, V, "after restore/copy/reset");
     mm_seq_state_free(snap_p);
     mm_seq_state_free(snap_r);
-    /* a state file holds a whole model's layers: a pipeline stage refuses to write one; under expert parallelism
-     * rank 0 holds every layer's states (attention is not split), so its file is whole */
-    mm_seq_state *st = mm_seq_snapshot(p.c, 1);
-    char file[512];
-    snprintf(file, sizeof file, "%s/stage.state", mmt_tmpdir());
-    if (ep) CHECK(st && mm_seq_state_save(st, file) == 0, "expert parallel: %s", mm_last_error());
-    else CHECK(st && mm_seq_state_save(st, file) < 0 && strstr(mm_last_error(), "pipeline stage"), "%s", mm_last_error());
-    mm_seq_state_free(st);
+    /* state files: rank 0 gathers the other ranks' layers into the file one process writes (byte for byte), and a
+     * file loads on either side (rank 0 scatters it to the ranks) and continues bit-identically */
+    state_files(&p, &r, path, tok, seq, V);
     /* a second context at once keeps its own id on every rank */
     side q = {mm_context_new(m, &(mm_context_params){.n_ctx = 16, .n_ubatch = 2}), p.lg};
     side rq = {mm_context_new(ref, &(mm_context_params){.n_ctx = 16, .n_ubatch = 2}), r.lg};

@@ -44,7 +44,8 @@ struct json_t;
 struct json_t *mm_cli_user_content(const char *text, int n_images);
 
 /* Multi-process runs (cli_dist.c). mm_cli_load_model loads the model of a command: the whole model in a plain
- * process, this rank's pipeline stage under mpirun (ranks > 0 serve rank 0 there and exit, never returning).
+ * process, this rank's pipeline stage under mpirun (ranks > 0 serve rank 0 there and exit, never returning). A
+ * second call on rank 0 (compare: A, then B; the first model freed) moves every rank to the next model.
  * main strips --layer-split from any command line into mm_cli_set_layer_split, and ends the job after the
  * command with mm_cli_dist_end. */
 struct mm_model;
@@ -54,6 +55,15 @@ void mm_cli_set_layer_split(const char *split);
 void mm_cli_set_expert_parallel(int on);
 int mm_cli_launched_ranks(void);
 void mm_cli_dist_end(void);
+/* Waits until fd has input to read: on rank 0 of a pipeline it pings the other ranks meanwhile (every
+ * mm_pp_keepalive_s), so a user who takes time to type does not run out their bounded wait for the next command.
+ * 0 when input (or its end) is there, -1 when a signal interrupted the wait. Read fd unbuffered after it. */
+int mm_cli_wait_input(const struct mm_model *m, int fd);
+/* A slow step on rank 0 of a pipeline that makes no transport calls (loading a tokenizer): a thread pings the other
+ * ranks meanwhile. NULL (nothing to do) in a plain process. */
+typedef struct mm_cli_keepalive mm_cli_keepalive;
+mm_cli_keepalive *mm_cli_keepalive_start(const struct mm_model *m);
+void mm_cli_keepalive_stop(mm_cli_keepalive *k);
 
 int mm_cli_imatrix(int argc, char **argv);
 int mm_cli_niah(int argc, char **argv);

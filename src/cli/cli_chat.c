@@ -446,13 +446,16 @@ int mm_cli_chat(int argc, char **argv) {
     chat ch = {.n_ctx = n_ctx, .n_predict = n_predict, .ignore_eos = ignore_eos, .hide_thinking = hide_thinking, .system = system_owned};
 
     if (threads) mm_set_threads((int)threads);
-    if (!(m = mm_model_load(model, &(mm_model_params){.mmproj = mmproj}))) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
+    if (!(m = mm_cli_load_model(CMD, model, &(mm_model_params){.mmproj = mmproj}))) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
     ch.cfg = mm_model_config(m);
     ch.model = m;
     ch.style = mm_chat_style_for_model_type(ch.cfg->model_type);
     char tdefault[4096];
     snprintf(tdefault, sizeof tdefault, "%s/tokenizer.json", model);
-    if (!(ch.tok = mm_tokenizer_load(tokpath ? tokpath : tdefault))) {
+    mm_cli_keepalive *ka = mm_cli_keepalive_start(m); /* under mpirun: the tokenizer may take longer than a wait */
+    ch.tok = mm_tokenizer_load(tokpath ? tokpath : tdefault);
+    mm_cli_keepalive_stop(ka);
+    if (!ch.tok) {
         fprintf(stderr, "minimax chat: %s%s\n", mm_last_error(),
                 tokpath ? "" : " (put tokenizer.json in the model directory or pass --tokenizer FILE)");
         goto out;
@@ -481,6 +484,8 @@ int mm_cli_chat(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
 
     const int tty = isatty(STDIN_FILENO);
+    /* under mpirun: stdin unbuffered, so that waiting on its descriptor (mm_cli_wait_input) sees every line */
+    if (mm_cli_launched_ranks() > 1) setvbuf(stdin, NULL, _IONBF, 0);
     if (tty)
         printf("minimax chat: %s (%s template, context %ld tokens). /help for commands, Ctrl-C stops an answer.\n",
                model, ch.style == MM_CHAT_M1 ? "MiniMax-M1" : ch.style == MM_CHAT_VL01 ? "MiniMax-VL-01" : "MiniMax-Text-01", n_ctx);
@@ -492,7 +497,7 @@ int mm_cli_chat(int argc, char **argv) {
         }
         g_interrupted = 0;
         errno = 0;
-        ssize_t got = getline(&line, &line_cap, stdin);
+        ssize_t got = mm_cli_wait_input(m, STDIN_FILENO) < 0 ? -1 : getline(&line, &line_cap, stdin);
         if (got < 0) {
             if (tty) putchar('\n');
             break; /* EOF, or Ctrl-C at the prompt (EINTR) */

@@ -38,7 +38,7 @@ static void usage(FILE *f) {
 /* Logits [n, V] of one forward over ids. */
 static float *run_model(const char *path, const int32_t *ids, int n, int kt, int vt, int *V_out, char **err) {
     static char msg[4096];
-    mm_model *m = mm_model_load(path, NULL);
+    mm_model *m = mm_cli_load_model("compare", path, NULL); /* under mpirun: A's pipeline, then B's */
     if (!m) {
         snprintf(msg, sizeof msg, "%s", mm_last_error());
         *err = msg;

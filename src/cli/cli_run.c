@@ -98,8 +98,12 @@ static int prompt_cache_load(const char *path, const mm_model *m, mm_context *c,
         goto done;
     }
     cids = mm_xmalloc(sizeof(int32_t) * (size_t)(k + 1));
-    if (fread(cids, sizeof(int32_t), (size_t)k, f) != (size_t)k || !(st = mm_seq_state_fread(c, f, path))) {
-        if (!st) fprintf(stderr, "minimax run: %s: %s\n", path, k && !st ? mm_last_error() : "truncated");
+    if (fread(cids, sizeof(int32_t), (size_t)k, f) != (size_t)k) {
+        fprintf(stderr, "minimax run: %s: truncated\n", path);
+        goto done;
+    }
+    if (!(st = mm_seq_state_fread(c, f, path))) { /* the error names the file */
+        fprintf(stderr, "minimax run: %s\n", mm_last_error());
         goto done;
     }
     if (mm_seq_state_len(st) != k) {

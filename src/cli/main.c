@@ -12,7 +12,7 @@ static const struct {
     int ranks; /* 1: runs across the ranks of an mpirun job (a pipeline of its model's layers) */
 } commands[] = {
     {"run", mm_cli_run, "generate tokens from a prompt", 1},
-    {"chat", mm_cli_chat, "interactive chat with the chat template; history kept in the sequence state", 0},
+    {"chat", mm_cli_chat, "interactive chat with the chat template; history kept in the sequence state", 1},
     {"embed", mm_cli_embed, "embeddings: final hidden states pooled (last token or mean) and L2-normalised", 0},
     {"classify", mm_cli_classify, "a task-head checkpoint: sequence labels, token labels, or a question's answer span", 0},
     {"logits", mm_cli_logits, "one full-sequence forward; write float32 logits [T, vocab]", 1},
@@ -22,7 +22,7 @@ static const struct {
     {"tokenize", mm_cli_tokenize, "text to token ids and back with tokenizer.json", 0},
     {"serve", mm_cli_serve, "OpenAI-compatible HTTP server (continuous batching, prefix cache, chat page)", 1},
     {"quantize", mm_cli_quantize, "convert a checkpoint to a llama.cpp minimax-01 GGUF (bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)", 0},
-    {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences", 0},
+    {"compare", mm_cli_compare, "run two models on the same tokens: KL divergence, top-1 agreement, logit differences", 1},
     {"imatrix", mm_cli_imatrix, "importance matrix (llama.cpp's format) of a model over a calibration text, for quantize --imatrix", 0},
     {"niah", mm_cli_niah, "needle-in-a-haystack grid of lengths x depths: CSV, JSON and a PNG heatmap", 0},
     {"perplexity", mm_cli_perplexity, "perplexity on a text (llama.cpp's method) and KL / top-1 against a saved base", 1},
@@ -69,8 +69,8 @@ int main(int argc, char **argv) {
             if (mm_cli_launched_ranks() > 1 && !commands[i].ranks) {
                 const char *r = getenv("OMPI_COMM_WORLD_RANK");
                 if (!r || !strcmp(r, "0"))
-                    fprintf(stderr, "minimax %s: does not run across ranks under mpirun (run, logits, bench, "
-                            "perplexity and serve do); start it without mpirun\n", argv[1]);
+                    fprintf(stderr, "minimax %s: does not run across ranks under mpirun (run, chat, logits, "
+                            "bench, perplexity, compare and serve do); start it without mpirun\n", argv[1]);
                 return 2;
             }
             int rc = commands[i].fn(argc - 1, argv + 1);

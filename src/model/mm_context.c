@@ -166,8 +166,8 @@ struct mm_seq_state {
     mm_dtype kt, vt;    /* KV element types of keys and values */
     int n_lightning, n_softmax, n_heads, head_dim, n_kv_heads;
     int layer_begin, layer_end; /* the layers whose state it holds (a pipeline stage's, or all) */
-    int lin_n, soft_begin, soft_end;
-    float *lstate;      /* [n_lightning][NH][D][D] or NULL (all zeros) */
+    int lin_begin, lin_n, soft_begin, soft_end;
+    float *lstate;      /* [lin_n][NH][D][D] or NULL (all zeros) */
     void **k, **v;      /* [n_softmax] each [len][NKV] head rows */
     mm_pp *pp;          /* rank 0 of a pipeline: the other ranks hold their parts under id pp_snap */
     int64_t pp_snap;
@@ -214,6 +214,7 @@ static mm_seq_state *state_alloc(const mm_context *c, int len) {
     st->n_kv_heads = cfg->n_kv_heads;
     st->layer_begin = c->model->layer_begin;
     st->layer_end = c->model->layer_end;
+    st->lin_begin = c->model->lin_begin;
     st->lin_n = c->model->lin_end - c->model->lin_begin;
     st->soft_begin = c->model->soft_begin;
     st->soft_end = c->model->soft_end;
@@ -335,12 +336,17 @@ int mm_seq_copy(mm_context *c, int dst, int src) {
 static const char MM_STATE_MAGIC[8] = {'M', 'M', 'S', 'E', 'Q', 'S', 'T', '2'};
 static const char MM_STATE_MAGIC_V1[8] = {'M', 'M', 'S', 'E', 'Q', 'S', 'T', '1'};
 
+/* Whether s covers every layer (a single process, expert parallelism, or rank 0 of a pipeline whose other ranks hold
+ * the rest under s->pp_snap), else -1 with an error: a stage's part alone is no whole-model state. */
+static int state_whole(const mm_seq_state *s, const char *path) {
+    if (s->pp || (s->layer_begin == 0 && s->layer_end == s->n_lightning + s->n_softmax)) return 0;
+    mm_set_error("%s: a pipeline stage's state (layers %d..%d) cannot be saved as a whole-model state file (save it "
+                 "on rank 0, which gathers the other ranks' layers)", path, s->layer_begin, s->layer_end - 1);
+    return -1;
+}
+
 int mm_seq_state_save(const mm_seq_state *s, const char *path) {
-    if (s->layer_begin != 0 || s->layer_end != s->n_lightning + s->n_softmax) {
-        mm_set_error("%s: a pipeline stage's state (layers %d..%d) cannot be saved as a whole-model state file", path,
-                     s->layer_begin, s->layer_end - 1);
-        return -1;
-    }
+    if (state_whole(s, path) < 0) return -1;
     FILE *f = fopen(path, "wb");
     if (!f) {
         mm_set_error("%s: cannot write state: %s", path, strerror(errno));
@@ -355,17 +361,69 @@ int mm_seq_state_save(const mm_seq_state *s, const char *path) {
     return 0;
 }
 
-int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f) {
-    int32_t hdr[9] = {s->len, (int32_t)s->kt, (int32_t)s->vt, s->n_lightning, s->n_softmax, s->n_heads, s->head_dim, s->n_kv_heads,
-                      s->lstate != NULL};
-    int ok = fwrite(MM_STATE_MAGIC, 8, 1, f) == 1 && fwrite(hdr, sizeof hdr, 1, f) == 1;
-    if (ok && s->lstate) {
-        size_t n = (size_t)s->n_lightning * s->n_heads * s->head_dim * s->head_dim;
-        ok = fwrite(s->lstate, sizeof(float), n, f) == n;
+int mm_seq_state_has_lstate(const mm_seq_state *s) { return s->lstate != NULL; }
+
+int mm_seq_state_block(const mm_seq_state *s, int kind, int i, void **p, size_t *n) {
+    if (kind == 0 && i >= s->lin_begin && i < s->lin_begin + s->lin_n) {
+        const size_t nhdd = (size_t)s->n_heads * s->head_dim * s->head_dim;
+        *n = nhdd * sizeof(float);
+        *p = s->lstate ? s->lstate + nhdd * (size_t)(i - s->lin_begin) : NULL;
+        return 0;
     }
-    for (int i = 0; ok && i < s->n_softmax && s->len; i++)
-        ok = fwrite(s->k[i], state_row_bytes(s, 0), (size_t)s->len, f) == (size_t)s->len &&
-             fwrite(s->v[i], state_row_bytes(s, 1), (size_t)s->len, f) == (size_t)s->len;
+    if ((kind == 1 || kind == 2) && i >= s->soft_begin && i < s->soft_end) {
+        *n = state_row_bytes(s, kind == 2) * (size_t)s->len;
+        *p = kind == 1 ? s->k[i] : s->v[i];
+        return 0;
+    }
+    mm_set_error("state block %d of kind %d is not held by this process's layers [%d, %d)", i, kind, s->layer_begin,
+                 s->layer_end);
+    return -1;
+}
+
+mm_seq_state *mm_seq_state_new(const mm_context *c, int len, int has_lstate) {
+    mm_seq_state *st = state_alloc(c, len);
+    if (st && has_lstate && st->lin_n > 0 && !(st->lstate = calloc(lstate_all(c->model), sizeof(float)))) {
+        mm_seq_state_free(st);
+        mm_set_error("out of memory allocating the lightning states of a sequence snapshot");
+        return NULL;
+    }
+    return st;
+}
+
+/* Writes n zero bytes; 0 or -1. */
+static int write_zeros(FILE *f, size_t n) {
+    static const char zero[1 << 16];
+    for (size_t k; n > 0; n -= k) {
+        k = n < sizeof zero ? n : sizeof zero;
+        if (fwrite(zero, 1, k, f) != k) return -1;
+    }
+    return 0;
+}
+
+/* One block of the file (mm_seq_state_block's kinds) of n bytes: from this process's part of s, or on a pipeline's
+ * rank 0 from the rank that holds it. A failed write clears *ok (the other ranks' blocks still arrive, in step). */
+static void write_block(const mm_seq_state *s, int kind, int i, size_t n, FILE *f, int *ok) {
+    void *p;
+    size_t have;
+    if (mm_seq_state_block(s, kind, i, &p, &have) == 0) {
+        if (*ok) *ok = have == n && (p ? fwrite(p, 1, n, f) == n : write_zeros(f, n) == 0);
+    } else {
+        mm_pp_block_get(s->pp, mm_pp_holder(s->pp, kind, i), s->pp_snap, kind, i, n, f, ok);
+    }
+}
+
+int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f) {
+    if (state_whole(s, "state") < 0) return -1;
+    const int has = s->pp ? mm_pp_state_has_lstate(s->pp, s->pp_snap, s->lstate != NULL) : s->lstate != NULL;
+    int32_t hdr[9] = {s->len, (int32_t)s->kt, (int32_t)s->vt, s->n_lightning, s->n_softmax, s->n_heads, s->head_dim, s->n_kv_heads,
+                      has};
+    int ok = fwrite(MM_STATE_MAGIC, 8, 1, f) == 1 && fwrite(hdr, sizeof hdr, 1, f) == 1;
+    const size_t lbytes = (size_t)s->n_heads * s->head_dim * s->head_dim * sizeof(float);
+    for (int i = 0; has && i < s->n_lightning; i++) write_block(s, 0, i, lbytes, f, &ok);
+    for (int i = 0; i < s->n_softmax && s->len; i++) {
+        write_block(s, 1, i, state_row_bytes(s, 0) * (size_t)s->len, f, &ok);
+        write_block(s, 2, i, state_row_bytes(s, 1) * (size_t)s->len, f, &ok);
+    }
     return ok ? 0 : -1;
 }
 
@@ -378,6 +436,23 @@ mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
     mm_seq_state *st = mm_seq_state_fread(c, f, path);
     fclose(f);
     return st;
+}
+
+/* One block of the file of n bytes: into this process's part of st (and from there to the other ranks that hold
+ * it too: expert parallelism), or on a pipeline's rank 0 streamed to the rank that holds it. Once a read falls
+ * short, *ok is 0 and zeros travel instead, so every rank stays in step until the state is freed. */
+static void read_block(mm_seq_state *st, int kind, int i, size_t n, FILE *f, int *ok) {
+    void *p;
+    size_t have;
+    if (mm_seq_state_block(st, kind, i, &p, &have) < 0) {
+        mm_pp_block_put(st->pp, mm_pp_holder(st->pp, kind, i), st->pp_snap, kind, i, n, NULL, f, ok);
+        return;
+    }
+    if (*ok && (have != n || !p || fread(p, 1, n, f) != n)) *ok = 0;
+    if (!p) return;
+    if (!*ok) memset(p, 0, have);
+    for (int r = 1; st->pp && r < st->pp->n; r++)
+        if (mm_pp_holds(st->pp, r, kind, i)) mm_pp_block_put(st->pp, r, st->pp_snap, kind, i, n, p, NULL, ok);
 }
 
 mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path) {
@@ -399,31 +474,41 @@ mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path)
         goto fail;
     }
     /* a file holds a whole model's states: layers [0, n_lightning + n_softmax), summed without overflow (the counts
-     * are the file's, checked against the model only below) */
+     * are the file's, checked against the model only below). On a pipeline's rank 0, its own layers stay here and
+     * the others' go to their ranks as they are read, under one snapshot id (restored like a snapshot). */
+    const mm_model *m = c->model;
+    const int drv = mm_pp_driver(m);
     const int64_t layer_end = (int64_t)hdr[3] + hdr[4];
     mm_seq_state probe = {.len = hdr[0], .kt = (mm_dtype)hdr[1], .vt = (mm_dtype)hdr[2], .n_lightning = hdr[3], .n_softmax = hdr[4],
                           .n_heads = hdr[5], .head_dim = hdr[6], .n_kv_heads = hdr[7],
-                          .layer_end = layer_end < 0 || layer_end > INT32_MAX ? -1 : (int)layer_end};
+                          .layer_begin = drv ? m->layer_begin : 0,
+                          .layer_end = drv && layer_end == m->cfg.n_layers ? m->layer_end
+                                       : layer_end < 0 || layer_end > INT32_MAX ? -1 : (int)layer_end};
     if (probe.len < 0 || !seq_state_compatible(c, &probe)) {
         mm_error_prefix("%s", path);
         goto fail;
     }
-    if (!(st = state_alloc(c, probe.len))) goto fail;
-    if (hdr[8]) {
-        size_t n = (size_t)st->n_lightning * st->n_heads * st->head_dim * st->head_dim;
-        if (!(st->lstate = malloc(n * sizeof(float))) || fread(st->lstate, sizeof(float), n, f) != n) goto truncated;
+    if (!(st = mm_seq_state_new(c, probe.len, hdr[8] != 0))) goto fail;
+    if (drv) {
+        st->pp = m->pp;
+        st->pp_snap = mm_pp_state_new((mm_context *)c, st->len, hdr[8] != 0);
     }
-    for (int i = st->soft_begin; i < st->soft_end && st->len; i++)
-        if (fread(st->k[i], state_row_bytes(st, 0), (size_t)st->len, f) != (size_t)st->len ||
-            fread(st->v[i], state_row_bytes(st, 1), (size_t)st->len, f) != (size_t)st->len)
-            goto truncated;
+    int ok = 1;
+    const size_t lbytes = (size_t)st->n_heads * st->head_dim * st->head_dim * sizeof(float);
+    for (int i = 0; hdr[8] && i < st->n_lightning; i++) read_block(st, 0, i, lbytes, f, &ok);
+    for (int i = 0; i < st->n_softmax && st->len; i++) {
+        read_block(st, 1, i, state_row_bytes(st, 0) * (size_t)st->len, f, &ok);
+        read_block(st, 2, i, state_row_bytes(st, 1) * (size_t)st->len, f, &ok);
+    }
+    if (!ok) {
+        mm_set_error("%s: state file is truncated", path);
+        goto fail;
+    }
     if (fgetc(f) != EOF) {
         mm_set_error("%s: state file has trailing bytes", path);
         goto fail;
     }
     return st;
-truncated:
-    mm_set_error("%s: state file is truncated", path);
 fail:
     mm_seq_state_free(st);
     return NULL;

@@ -51,6 +51,15 @@ size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch);
  * to end the file (path names it in errors). -1 / NULL with an error. */
 int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f);
 mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path);
+/* A state's blocks, the units a state file is made of and a pipeline moves between its ranks (mm_pipeline.h): kind 0
+ * is lightning layer i's state [NH][D][D] f32, kind 1 / 2 softmax layer i's keys / values [len][NKV] head rows (i a
+ * kind_index). 0 with *p (NULL when the state holds no lightning states: zeros) and *n its bytes, or -1 with an
+ * error when this process's layers do not include it. */
+int mm_seq_state_block(const mm_seq_state *s, int kind, int i, void **p, size_t *n);
+int mm_seq_state_has_lstate(const mm_seq_state *s);
+/* A state of len tokens for this process's layers of c (zero lightning states when has_lstate), to be filled block by
+ * block. NULL with an error on OOM. */
+mm_seq_state *mm_seq_state_new(const mm_context *c, int len, int has_lstate);
 /* Make room for positions up to need (exclusive) in a sequence's KV cache. -1 with an error on OOM. */
 int mm_seq_reserve(mm_context *c, mm_seq *s, int need);
 /* Allocates a sequence's zero lightning state on first use. -1 with an error on OOM. */

@@ -8,13 +8,19 @@
 #include "model/mm_pipeline.h"
 #include "formats/mm_weights.h"
 
-enum { TAG_HELLO = 10, TAG_VERDICT, TAG_CMD, TAG_BATCH, TAG_ACT, TAG_LOGITS };
-enum { OP_QUIT = 1, OP_PING, OP_CTX_NEW, OP_CTX_FREE, OP_DECODE, OP_SEQ_RESET, OP_SEQ_COPY, OP_SNAPSHOT, OP_RESTORE, OP_STATE_FREE };
+enum { TAG_HELLO = 10, TAG_VERDICT, TAG_CMD, TAG_BATCH, TAG_ACT, TAG_LOGITS, TAG_STATE, TAG_PATH };
+enum {
+    OP_QUIT = 1, OP_PING, OP_CTX_NEW, OP_CTX_FREE, OP_DECODE, OP_SEQ_RESET, OP_SEQ_COPY, OP_SNAPSHOT, OP_RESTORE, OP_STATE_FREE,
+    OP_STATE_HAS, OP_STATE_GET, OP_STATE_NEW, OP_STATE_PUT, OP_NEXT_MODEL
+};
 
 typedef struct {
     int32_t op, ctx, a, b, c, d, e, pad;
     int64_t snap;
+    int64_t n;      /* a state block's bytes */
 } pp_cmd;
+
+#define PIECE ((size_t)1 << 26) /* a state block travels in messages of at most 64 MiB */
 
 /* ---------------------------------------------------------------- the split */
 static int64_t range_bytes(const int64_t *per, int a, int b) {
@@ -275,6 +281,10 @@ mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, con
     hello_fill(&me, m != NULL);
     if (agree(pp, &me, &v, NULL, NULL) < 0) goto fail;
     m->pp = pp;
+    for (int l = 0, r = 0, nl = 0, ns = 0; l <= m->cfg.n_layers && !pp->ep; l++) { /* each rank's kind_index ranges */
+        for (; r <= pp->n && pp->first[r] == l; r++) pp->lin_first[r] = nl, pp->soft_first[r] = ns;
+        if (l < m->cfg.n_layers) *(m->layers[l].type == MM_LAYER_LIGHTNING ? &nl : &ns) += 1;
+    }
 
     int nl = 0, ns = 0;
     for (int i = m->layer_begin; i < m->layer_end; i++) *(m->layers[i].type == MM_LAYER_LIGHTNING ? &nl : &ns) += 1;
@@ -304,6 +314,9 @@ static void send_all(mm_pp *pp, int tag, const void *buf, size_t n) {
         if (mm_dist_send(pp->d, r, tag, buf, n) < 0) mm_dist_fail(pp->d, "sending a command");
 }
 static void cmd_all(mm_pp *pp, pp_cmd cmd) { send_all(pp, TAG_CMD, &cmd, sizeof cmd); }
+static void cmd_to(mm_pp *pp, int r, pp_cmd cmd) {
+    if (mm_dist_send(pp->d, r, TAG_CMD, &cmd, sizeof cmd) < 0) mm_dist_fail(pp->d, "sending a command");
+}
 
 void mm_pp_ctx_new(mm_context *c) {
     mm_pp *pp = c->model->pp;
@@ -331,6 +344,74 @@ int mm_pp_keepalive_s(const mm_model *m) {
     return s > 0 ? s : 1;
 }
 void mm_pp_state_free(mm_pp *pp, int64_t snap) { cmd_all(pp, (pp_cmd){.op = OP_STATE_FREE, .snap = snap}); }
+/* ---------------------------------------------------------------- rank 0: state files */
+int mm_pp_holds(const mm_pp *pp, int r, int kind, int i) {
+    if (pp->ep) return 1;
+    const int *f = kind == 0 ? pp->lin_first : pp->soft_first;
+    return f[r] <= i && i < f[r + 1];
+}
+int mm_pp_holder(const mm_pp *pp, int kind, int i) {
+    for (int r = 0; r < pp->n; r++)
+        if (mm_pp_holds(pp, r, kind, i)) return r;
+    return 0; /* not reached: the ranges cover every kind_index */
+}
+
+int mm_pp_state_has_lstate(mm_pp *pp, int64_t snap, int own) {
+    if (pp->ep || pp->lin_first[pp->n] == 0) return own;
+    const int r = mm_pp_holder(pp, 0, 0);
+    if (r == 0) return own;
+    int32_t has = 0;
+    cmd_to(pp, r, (pp_cmd){.op = OP_STATE_HAS, .snap = snap});
+    if (mm_dist_recv(pp->d, r, TAG_STATE, &has, sizeof has, "whether a state holds lightning states") < 0)
+        mm_dist_fail(pp->d, "saving a state");
+    return has != 0;
+}
+
+void mm_pp_block_get(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, FILE *f, int *ok) {
+    cmd_to(pp, r, (pp_cmd){.op = OP_STATE_GET, .a = kind, .b = i, .snap = snap, .n = (int64_t)n});
+    char *buf = mm_xmalloc(n < PIECE ? n + 1 : PIECE);
+    for (size_t at = 0, k; at < n; at += k) {
+        k = n - at < PIECE ? n - at : PIECE;
+        if (mm_dist_recv(pp->d, r, TAG_STATE, buf, k, "a block of a state being saved") < 0) mm_dist_fail(pp->d, "saving a state");
+        if (*ok && fwrite(buf, 1, k, f) != k) *ok = 0;
+    }
+    free(buf);
+}
+
+int64_t mm_pp_state_new(mm_context *c, int len, int has_lstate) {
+    mm_pp *pp = c->model->pp;
+    int64_t id = pp->next_snap++;
+    cmd_all(pp, (pp_cmd){.op = OP_STATE_NEW, .ctx = c->pp_id, .a = len, .b = has_lstate, .snap = id});
+    return id;
+}
+
+void mm_pp_block_put(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, const void *src, FILE *f, int *ok) {
+    cmd_to(pp, r, (pp_cmd){.op = OP_STATE_PUT, .a = kind, .b = i, .snap = snap, .n = (int64_t)n});
+    char *buf = src ? NULL : mm_xmalloc(n < PIECE ? n + 1 : PIECE);
+    for (size_t at = 0, k; at < n; at += k) {
+        k = n - at < PIECE ? n - at : PIECE;
+        const char *p = (const char *)src + at;
+        if (!src) {
+            if (*ok && fread(buf, 1, k, f) != k) *ok = 0;
+            if (!*ok) memset(buf, 0, k);
+            p = buf;
+        }
+        /* flushed piece by piece: the copies a send keeps stay one piece */
+        if (mm_dist_send(pp->d, r, TAG_STATE, p, k) < 0 || pp->d->ops->flush(pp->d, pp->d->timeout_s) < 0)
+            mm_dist_fail(pp->d, "loading a state");
+    }
+    free(buf);
+}
+
+void mm_pp_next_model(mm_dist *d, const char *path) {
+    if (!d || d->rank != 0) return;
+    const size_t n = strlen(path);
+    pp_cmd cmd = {.op = OP_NEXT_MODEL, .a = (int32_t)n};
+    for (int r = 1; r < d->size; r++)
+        if (mm_dist_send(d, r, TAG_CMD, &cmd, sizeof cmd) < 0 || mm_dist_send(d, r, TAG_PATH, path, n) < 0)
+            mm_dist_fail(d, "moving to the next model");
+}
+
 void mm_pp_finish(mm_dist *d) {
     if (!d || d->rank != 0) return;
     pp_cmd cmd = {.op = OP_QUIT};
@@ -422,6 +503,37 @@ static int find_snap(worker *w, int64_t id) {
     return -1;
 }
 
+static void add_snap(worker *w, int64_t id, mm_seq_state *s) {
+    if (w->n_snap == w->cap_snap) {
+        w->cap_snap = w->cap_snap ? 2 * w->cap_snap : 16;
+        w->snap = mm_xrealloc(w->snap, sizeof(wsnap) * (size_t)w->cap_snap);
+    }
+    w->snap[w->n_snap++] = (wsnap){id, s};
+}
+
+/* A block of one of this rank's states to or from rank 0 (OP_STATE_GET / OP_STATE_PUT), in pieces of at most PIECE. */
+static int worker_block(mm_pp *pp, worker *w, const pp_cmd *cmd) {
+    int i = find_snap(w, cmd->snap);
+    void *p;
+    size_t n;
+    if (i < 0 || mm_seq_state_block(w->snap[i].s, cmd->a, cmd->b, &p, &n) < 0) return -1;
+    if ((int64_t)n != cmd->n || (!p && cmd->op == OP_STATE_PUT)) {
+        mm_set_error("rank 0 moves %lld bytes of state block %d (kind %d), this rank holds %zu%s (the ranks disagree)",
+                     (long long)cmd->n, cmd->b, cmd->a, n, p ? "" : " and no lightning states");
+        return -1;
+    }
+    char *zero = p ? NULL : mm_xcalloc(1, n < PIECE ? n + 1 : PIECE); /* no lightning states: zeros */
+    int rc = 0;
+    for (size_t at = 0, k; at < n && rc == 0; at += k) {
+        k = n - at < PIECE ? n - at : PIECE;
+        if (cmd->op == OP_STATE_PUT) rc = mm_dist_recv(pp->d, 0, TAG_STATE, (char *)p + at, k, "a block of a state being loaded");
+        else rc = mm_dist_send(pp->d, 0, TAG_STATE, zero ? zero : (char *)p + at, k) < 0 ||
+                  pp->d->ops->flush(pp->d, pp->d->timeout_s) < 0 ? -1 : 0;
+    }
+    free(zero);
+    return rc;
+}
+
 static int worker_decode(mm_pp *pp, mm_context *c, const pp_cmd *cmd) {
     const int n = cmd->a;
     if (n <= 0 || n > 1 << 24) {
@@ -454,7 +566,7 @@ done:
     return rc;
 }
 
-int mm_pp_worker(mm_model *m) {
+int mm_pp_worker(mm_model *m, char **next) {
     mm_pp *pp = m->pp;
     worker w = {0};
     int rc = -1;
@@ -464,8 +576,8 @@ int mm_pp_worker(mm_model *m) {
         if (mm_dist_recv(pp->d, 0, TAG_CMD, &cmd, sizeof cmd, "the next command") < 0) goto out;
         pp->t_wait += mm_time() - t0;
         mm_context *c = NULL;
-        if (cmd.op != OP_QUIT && cmd.op != OP_PING && cmd.op != OP_CTX_NEW && cmd.op != OP_STATE_FREE &&
-            !(c = find_ctx(&w, cmd.ctx)))
+        if (cmd.op != OP_QUIT && cmd.op != OP_PING && cmd.op != OP_NEXT_MODEL && cmd.op != OP_CTX_NEW && cmd.op != OP_STATE_FREE && cmd.op != OP_STATE_HAS &&
+            cmd.op != OP_STATE_GET && cmd.op != OP_STATE_PUT && !(c = find_ctx(&w, cmd.ctx)))
             goto out;
         switch (cmd.op) {
         case OP_PING:
@@ -473,6 +585,20 @@ int mm_pp_worker(mm_model *m) {
         case OP_QUIT:
             if (getenv("MM_PP_REPORT")) mm_pp_report(pp);
             rc = 0;
+            goto out;
+        case OP_NEXT_MODEL:
+            if (!next || cmd.a <= 0 || cmd.a > 65536) {
+                mm_set_error("rank 0 moved to another model (path of %d bytes), which this caller does not serve", cmd.a);
+                goto out;
+            }
+            *next = mm_xcalloc(1, (size_t)cmd.a + 1);
+            if (mm_dist_recv(pp->d, 0, TAG_PATH, *next, (size_t)cmd.a, "the next model's path") < 0) {
+                free(*next);
+                *next = NULL;
+                goto out;
+            }
+            if (getenv("MM_PP_REPORT")) mm_pp_report(pp);
+            rc = 1;
             goto out;
         case OP_CTX_NEW:
             c = mm_context_new(m, &(mm_context_params){.n_ctx = cmd.a, .n_seq_max = cmd.b, .n_ubatch = cmd.c,
@@ -501,13 +627,25 @@ int mm_pp_worker(mm_model *m) {
         case OP_SNAPSHOT: {
             mm_seq_state *s = mm_seq_snapshot(c, cmd.a);
             if (!s) goto out;
-            if (w.n_snap == w.cap_snap) {
-                w.cap_snap = w.cap_snap ? 2 * w.cap_snap : 16;
-                w.snap = mm_xrealloc(w.snap, sizeof(wsnap) * (size_t)w.cap_snap);
-            }
-            w.snap[w.n_snap++] = (wsnap){cmd.snap, s};
+            add_snap(&w, cmd.snap, s);
             break;
         }
+        case OP_STATE_NEW: {
+            mm_seq_state *s = mm_seq_state_new(c, cmd.a, cmd.b);
+            if (!s) goto out;
+            add_snap(&w, cmd.snap, s);
+            break;
+        }
+        case OP_STATE_HAS: {
+            int i = find_snap(&w, cmd.snap);
+            int32_t has = i >= 0 && mm_seq_state_has_lstate(w.snap[i].s);
+            if (i < 0 || mm_dist_send(pp->d, 0, TAG_STATE, &has, sizeof has) < 0) goto out;
+            break;
+        }
+        case OP_STATE_GET:
+        case OP_STATE_PUT:
+            if (worker_block(pp, &w, &cmd) < 0) goto out;
+            break;
         case OP_RESTORE: {
             int i = find_snap(&w, cmd.snap);
             if (i < 0 || mm_seq_restore(c, cmd.a, w.snap[i].s) < 0) goto out;

@@ -19,6 +19,8 @@ struct mm_pp {
     int rank, n;
     int ep;                         /* 1: expert parallelism instead (every rank all layers, a share of the experts) */
     int first[MM_PP_MAX_RANKS + 1]; /* rank r holds layers [first[r], first[r+1]) (pipeline), or experts (ep) */
+    int lin_first[MM_PP_MAX_RANKS + 1], soft_first[MM_PP_MAX_RANKS + 1]; /* pipeline: rank r's lightning and softmax
+                                       kind_index ranges [lin_first[r], lin_first[r+1]) (its states and KV caches) */
     int next_ctx;                   /* rank 0: the id of the next context */
     int64_t next_snap;              /* rank 0: the id of the next snapshot */
     double t_start, t_wait;         /* when the stage started serving; seconds since spent waiting for other ranks */
@@ -45,10 +47,15 @@ void mm_pp_allreduce(const mm_context *c, float *buf, size_t n);
  * every rank return NULL (rank 0's error names it). */
 mm_model *mm_pp_load(mm_dist *d, const char *path, const mm_model_params *p, const char *split, int ep);
 
-/* Ranks > 0: carry out rank 0's commands until it ends the job. 0, or -1 with an error (the caller ends the job). */
-int mm_pp_worker(mm_model *m);
-/* Rank 0: tell the other ranks the command is over (they return from mm_pp_worker). */
+/* Ranks > 0: carry out rank 0's commands until it ends the job: 0; or until it moves to another model (a command
+ * that runs two models one after the other, compare): 1 with *next the model's path (malloc'ed; next NULL: refused
+ * as an error); or -1 with an error (the caller ends the job). */
+int mm_pp_worker(mm_model *m, char **next);
+/* Rank 0: tell the other ranks the command is over (they return 0 from mm_pp_worker). */
 void mm_pp_finish(mm_dist *d);
+/* Rank 0, its model freed: tell the other ranks to free theirs and load their stage of path next (every rank then
+ * calls mm_pp_load again). */
+void mm_pp_next_model(mm_dist *d, const char *path);
 
 /* Whether m is rank 0 of a pipeline of more than one rank (the context calls below then forward). */
 static inline int mm_pp_driver(const mm_model *m) { return m->pp && m->pp->n > 1 && m->pp->rank == 0; }
@@ -61,6 +68,22 @@ void mm_pp_seq_copy(mm_context *c, int dst, int src);
 int64_t mm_pp_snapshot(mm_context *c, int seq);
 void mm_pp_restore(mm_context *c, int seq, int64_t snap);
 void mm_pp_state_free(mm_pp *pp, int64_t snap);
+/* State files on a pipeline (mm_seq_state_fwrite / mm_seq_state_fread on rank 0, mm_seq_state_block's kinds): rank 0
+ * writes or reads one whole-model file, the format one process writes, and the blocks of the other ranks' layers
+ * travel one at a time (in messages of at most 64 MiB), so no rank holds more than its own part plus one block.
+ * Whether rank r holds block (kind, i) (every rank under expert parallelism), and which rank does (pipeline). */
+int mm_pp_holds(const mm_pp *pp, int r, int kind, int i);
+int mm_pp_holder(const mm_pp *pp, int kind, int i);
+/* Whether the state snap holds lightning states (own: rank 0's answer; asks the first lightning layer's rank). */
+int mm_pp_state_has_lstate(mm_pp *pp, int64_t snap, int own);
+/* Block (kind, i) of n bytes of rank r's part of snapshot snap, written to f; a failed write clears *ok (the
+ * transfer still completes). */
+void mm_pp_block_get(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, FILE *f, int *ok);
+/* A new snapshot id under which every other rank allocates its part of a state of len tokens of context c. */
+int64_t mm_pp_state_new(mm_context *c, int len, int has_lstate);
+/* Block (kind, i) of n bytes to rank r's part of snapshot snap: from src, or when src is NULL read from f (once a
+ * read falls short *ok is 0 and zeros go instead, keeping the ranks in step). */
+void mm_pp_block_put(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, const void *src, FILE *f, int *ok);
 /* Rank 0 idle (a server without requests): a no-op command every mm_pp_keepalive_s seconds keeps the other ranks'
  * bounded waits for the next command from running out. */
 void mm_pp_ping(mm_pp *pp);
