@@ -15,10 +15,12 @@ enum {
 };
 
 typedef struct {
-    int32_t op, ctx, a, b, c, d, e, pad;
+    int32_t op, ctx, a, b, c, d, e, pad; /* pad: the 64-bit fields start at byte 32 */
     int64_t snap;
     int64_t n;      /* a state block's bytes */
 } pp_cmd;
+/* Sent as raw bytes between ranks of one build: no padding the compiler could fill differently. */
+_Static_assert(sizeof(pp_cmd) == 8 * sizeof(int32_t) + 2 * sizeof(int64_t), "pp_cmd has no implicit padding");
 
 #define PIECE ((size_t)1 << 26) /* a state block travels in messages of at most 64 MiB */
 
