@@ -6,7 +6,9 @@
  * the bytes, then a half-close, then the answer is read to the end. The server must answer or close every
  * connection and never crash. */
 // fuzz-options: -max_len=8192 -timeout=60 -detect_leaks=0
+#include <errno.h>
 #include <poll.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include "fuzz.h"
@@ -68,17 +70,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         close(sv[1]);
         return 0;
     }
+    /* libFuzzer's -timeout alarm (SIGALRM every timeout/2 + 1 s) interrupts these calls: EINTR is retried, and the
+     * 30 s the server has to finish is measured on the clock (poll is never restarted, so an EINTR once ended in a
+     * false "no answer") */
     for (size_t o = 0; o < size;) {   /* the server reads while we write: a full buffer only waits */
         ssize_t w = send(sv[1], data + o, size - o, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;   /* it closed the connection early (a refusal) */
         o += (size_t)w;
     }
     shutdown(sv[1], SHUT_WR);
     char buf[65536];
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {   /* the whole answer, until the server closes; it must within its timeouts */
         struct pollfd p = {.fd = sv[1], .events = POLLIN};
-        if (poll(&p, 1, 30000) <= 0) abort();
-        if (recv(sv[1], buf, sizeof buf, 0) <= 0) break;
+        const int r = poll(&p, 1, 1000);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (r < 0 && errno != EINTR) abort();
+        if (r <= 0) {
+            if (t.tv_sec - t0.tv_sec > 30) abort();
+            continue;
+        }
+        const ssize_t n = recv(sv[1], buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
     }
     close(sv[1]);
     return 0;
