@@ -8,6 +8,7 @@
  * checked against a from-scratch matcher per token. */
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 
 #include "minimax.h"
@@ -321,6 +322,39 @@ int main(void) {
               mm_last_error());
         mm_gmatch_free(m);
         mm_grammar_free(g);
+    }
+    {   /* the same grammar on 2000 characters: every prefix has hundreds of parses, all kept (under the 4096-stack
+         * bound) since a step costs the number of stacks, not their total depth */
+        const char *ga = "root ::= . root? \"Z\"*\n";
+        static char text[2001];
+        memset(text, 'Z', 2000);
+        text[0] = 'j';
+        CHECK(matches(ga, text) == 1, "ambiguous grammar, 2000 characters: matches (%s)", mm_last_error());
+        const char *gb = "root ::= [^\\n] root? \"Z\"*\n";
+        CHECK(matches(gb, text) == 1, "ambiguous grammar with [^\\n], 2000 characters: matches (%s)", mm_last_error());
+        text[1000] = '\n';
+        CHECK(matches(gb, text) == 0, "ambiguous grammar with [^\\n]: a newline in the middle does not match");
+    }
+    {   /* nesting 600k deep, one character at a time: the stacks share their bottoms, so this is linear (with a stack
+         * copied per step it was quadratic: hours), and the states it creates pass the store's bound, so the matcher
+         * compacts around the current state in the middle of it and still closes every bracket */
+        const char *gn = "root ::= \"(\" root \")\" | \"x\"\n";
+        const size_t depth = 600000;
+        char *text = malloc(2 * depth + 2);
+        memset(text, '(', depth);
+        text[depth] = 'x';
+        memset(text + depth + 1, ')', depth);
+        text[2 * depth + 1] = 0;
+        mm_grammar *g = mm_grammar_parse(gn, strlen(gn));
+        mm_gmatch *m = mm_gmatch_new(g);
+        int ok = 1;   /* in calls of 100k characters (the matcher compacts between calls) */
+        for (size_t i = 0; i < 2 * depth && ok; i += 100000) ok = mm_gmatch_accept_bytes(m, text + i, i + 100000 < 2 * depth ? 100000 : 2 * depth - i) == 0;
+        ok = ok && !mm_gmatch_complete(m);
+        CHECK(ok && mm_gmatch_accept_bytes(m, ")", 1) == 0 && mm_gmatch_complete(m) && mm_gmatch_accept_bytes(m, ")", 1) < 0,
+              "nesting 600k deep: every bracket closes, one more is refused (%s)", mm_last_error());
+        mm_gmatch_free(m);
+        mm_grammar_free(g);
+        free(text);
     }
     {   /* a character split across calls */
         mm_grammar *g = mm_grammar_parse("root ::= \"é\" [€]\n", strlen("root ::= \"é\" [€]\n"));

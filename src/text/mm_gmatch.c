@@ -2,8 +2,11 @@
  *
  * A parse stack is a list of element positions, bottom first; its top is where the next character must match
  * (a GE_CHR or GE_CLS element) — the expansion step pushes rule references down to such tops — and an empty
- * stack means the input so far is complete. A state is the sorted, duplicate-free set of stacks, interned: its
- * id is an index into `st`, its words [len, pos...]* lie in `words`. step(state, code point) is cached by
+ * stack means the input so far is complete. Stacks are hash-consed nodes (top position, the stack below), so a
+ * stack is one id, pushing and popping cost O(1) and the stacks of a state share their bottoms: a step costs
+ * the number of stacks, not their total depth (an ambiguous grammar, or deep nesting, made that quadratic).
+ * A state is the ascending, duplicate-free set of stack ids, interned: its id is an index into `st`, its stack
+ * ids lie in `words`. step(state, code point) is cached by
  * (state, code point), so walking the vocabulary trie costs one hash lookup per trie node once the states of
  * a generation are known. Code points arrive as UTF-8 bytes; a character split across tokens is carried as a
  * partial sequence, and a token ending inside a character is allowed when some completion of it could match
@@ -17,13 +20,19 @@
 
 #define MAX_STACKS 4096          /* distinct parse stacks in one state */
 #define MAX_EXPAND_DEPTH 20000   /* rule references expanded without reading a character */
+#define MAX_EMIT (64u * MAX_STACKS)  /* stacks one step emits, duplicates included */
 #define MAX_WORDS (8u << 20)     /* interned state words (32 MiB) before the cache is rebuilt around the current state */
-#define MAX_SW_WORDS (1u << 20)  /* words of the stacks one step emits, copies included (4 MiB) */
+#define MAX_NODES (4u << 20)     /* stack nodes (32 MiB, and their table) before the same */
+#define MAX_STATES (1u << 20)    /* interned states (24 MiB, and the transition cache) before the same */
 
 typedef struct {
-    uint32_t off, len;           /* words[off .. off+len): [n, pos_0 .. pos_{n-1}] per stack */
-    uint32_t n_stacks;
-    uint8_t accepting, more;     /* has an empty stack; has a non-empty one */
+    int32_t pos;                 /* the top element */
+    int32_t parent;              /* the stack below it (0: the empty stack) */
+} gnode;
+
+typedef struct {
+    uint32_t off, len;           /* words[off .. off+len): the state's stack ids, ascending */
+    uint8_t accepting, more;     /* has the empty stack; has a non-empty one */
     uint64_t hash;
 } gstate;
 
@@ -43,16 +52,15 @@ struct mm_gmatch {
     uint64_t *tkey;              /* transition cache: key (state << 21 | cp) + 1, 0 empty */
     int32_t *tval;
     uint32_t tmask, tn;
-    int32_t *sw;                 /* stacks being built: [n, pos...]* */
+    gnode *node;                 /* [n_node] every stack, hash-consed: (top, below) names it; node 0 is empty */
+    uint32_t *seen;              /* [n_node] the stamp of the last intern_sw that met it */
+    uint32_t *xseen;             /* [n_node] the generation of the last expansion of it */
+    uint32_t xgen;               /* expansion generation: one per step */
+    size_t n_node, cap_node;
+    int32_t *ntab;               /* node table: ids by (pos, parent), -1 empty */
+    uint32_t nmask, stamp;
+    int32_t *sw;                 /* stack ids being built, duplicates included */
     size_t n_sw, cap_sw;
-    int32_t *arena;              /* scratch stacks of the expansion */
-    size_t n_arena, cap_arena;
-    size_t *ord;                 /* scratch: stack offsets into sw for sorting */
-    size_t cap_ord;
-    size_t *dtab;                /* scratch: hash set of the distinct stacks in sw (offsets, SIZE_MAX empty) */
-    uint64_t *dhash;             /* [cap_dtab] their hashes */
-    size_t cap_dtab;
-    int n_emit;
     int failed;                  /* the last step hit a limit (message set) */
     int cur;                     /* current state */
     u8st u;                      /* pending partial character */
@@ -116,19 +124,59 @@ static int u8_step(u8st *u, uint8_t b, uint32_t *cp) {
     return 1;
 }
 
+/* ---------------------------------------------------------------- stacks */
+/* Stack node id for (top pos, the stack below); created if new. Node 0 is the empty stack. */
+static int32_t push(mm_gmatch *m, int32_t parent, int32_t pos) {
+    const uint64_t key = (uint64_t)(uint32_t)pos << 32 | (uint32_t)parent;
+    uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & m->nmask;
+    for (int32_t i; (i = m->ntab[h]) >= 0; h = (h + 1) & m->nmask)
+        if (m->node[i].pos == pos && m->node[i].parent == parent) return i;
+    if (m->n_node == m->cap_node) {
+        m->cap_node *= 2;
+        m->node = mm_xrealloc(m->node, sizeof(gnode) * m->cap_node);
+        m->seen = mm_xrealloc(m->seen, sizeof(uint32_t) * m->cap_node);
+        m->xseen = mm_xrealloc(m->xseen, sizeof(uint32_t) * m->cap_node);
+    }
+    const int32_t id = (int32_t)m->n_node++;
+    m->node[id] = (gnode){pos, parent};
+    m->seen[id] = m->xseen[id] = 0;
+    m->ntab[h] = id;
+    if (m->n_node * 2 > (size_t)m->nmask) {   /* keep the table at most half full */
+        const uint32_t cap = (m->nmask + 1) * 2;
+        free(m->ntab);
+        m->ntab = mm_xmalloc(sizeof(int32_t) * cap);
+        memset(m->ntab, 0xff, sizeof(int32_t) * cap);
+        m->nmask = cap - 1;
+        for (size_t i = 1; i < m->n_node; i++) {
+            const uint64_t k = (uint64_t)(uint32_t)m->node[i].pos << 32 | (uint32_t)m->node[i].parent;
+            uint32_t j = (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & m->nmask;
+            while (m->ntab[j] >= 0) j = (j + 1) & m->nmask;
+            m->ntab[j] = (int32_t)i;
+        }
+    }
+    return id;
+}
+
+/* An empty node store: the empty stack only. */
+static void nodes_reset(mm_gmatch *m) {
+    if (!m->node) {
+        m->cap_node = 1024;
+        m->node = mm_xmalloc(sizeof(gnode) * m->cap_node);
+        m->seen = mm_xmalloc(sizeof(uint32_t) * m->cap_node);
+        m->xseen = mm_xmalloc(sizeof(uint32_t) * m->cap_node);
+    }
+    free(m->ntab);
+    m->ntab = mm_xmalloc(sizeof(int32_t) * 2048);
+    memset(m->ntab, 0xff, sizeof(int32_t) * 2048);
+    m->nmask = 2047;
+    m->node[0] = (gnode){-1, -1};
+    m->seen[0] = m->xseen[0] = 0;
+    m->n_node = 1;
+    m->stamp = m->xgen = 0;
+}
+
 /* ---------------------------------------------------------------- building states */
 static inline int is_end(const mm_grammar *G, int32_t p) { return G->el[p].type == GE_END || G->el[p].type == GE_ALT; }
-
-static int32_t *arena_take(mm_gmatch *m, size_t n) {
-    if (m->n_arena + n > m->cap_arena) {
-        /* grows only between expansions' frames: callers re-read their base through offsets */
-        m->cap_arena = (m->n_arena + n) * 2 + 1024;
-        m->arena = mm_xrealloc(m->arena, sizeof(int32_t) * m->cap_arena);
-    }
-    int32_t *p = m->arena + m->n_arena;
-    m->n_arena += n;
-    return p;
-}
 
 static int gfail(mm_gmatch *m, const char *msg) {
     if (!m->failed) mm_set_error("grammar: %s", msg);
@@ -136,58 +184,51 @@ static int gfail(mm_gmatch *m, const char *msg) {
     return -1;
 }
 
-static void emit(mm_gmatch *m, size_t off, int n) {
-    if (m->n_sw + (size_t)n + 1 > m->cap_sw) m->sw = mm_xrealloc(m->sw, sizeof(int32_t) * (m->cap_sw = (m->n_sw + (size_t)n + 1) * 2 + 256));
-    m->sw[m->n_sw++] = n;
-    memcpy(m->sw + m->n_sw, m->arena + off, sizeof(int32_t) * (size_t)n);
-    m->n_sw += (size_t)n;
-    m->n_emit++;
+static void emit(mm_gmatch *m, int32_t id) {
+    if (m->n_sw == m->cap_sw) m->sw = mm_xrealloc(m->sw, sizeof(int32_t) * (m->cap_sw = m->cap_sw * 2 + 256));
+    m->sw[m->n_sw++] = id;
 }
 
-/* Expands the stack arena[off .. off+n) until every resulting stack's top is a character element (or it is
- * empty), appending them to sw. The stack itself is never modified. */
-static int expand(mm_gmatch *m, size_t off, int n, int depth) {
+/* Starts an expansion generation: what expand() emitted before may be emitted again. */
+static void expand_begin(mm_gmatch *m) {
+    m->n_sw = 0;
+    if (++m->xgen == 0) {   /* wrapped: clear the marks */
+        memset(m->xseen, 0, sizeof(uint32_t) * m->n_node);
+        m->xgen = 1;
+    }
+}
+
+/* Expands stack id until every resulting stack's top is a character element (or it is empty), appending
+ * them to sw. A rule reference on top is replaced by what follows it and, above that, each alternative's first
+ * element; the stacks share everything below, so each expansion costs O(1) whatever the depth. What a stack
+ * expands to depends on the stack alone, so a stack already expanded in this generation is skipped: its stacks
+ * are in sw (an ambiguous grammar reaches the same stacks along many paths: the empty alternatives of nested
+ * repetitions pop down through every level below). */
+static int expand(mm_gmatch *m, int32_t id, int depth) {
     const mm_grammar *G = m->g;
     if (depth > MAX_EXPAND_DEPTH) return gfail(m, "rule references nest too deeply without reading a character");
-    if (m->n_emit > 64 * MAX_STACKS || m->n_sw > MAX_SW_WORDS) return gfail(m, "the grammar is too ambiguous (too many parse stacks)");
-    if (n == 0 || G->el[m->arena[off + (size_t)n - 1]].type != GE_REF) {
-        emit(m, off, n);
+    if (m->n_sw > MAX_EMIT) return gfail(m, "the grammar is too ambiguous (too many parse stacks)");
+    if (m->xseen[id] == m->xgen) return 0;
+    m->xseen[id] = m->xgen;
+    const int32_t top = m->node[id].pos;
+    if (id == 0 || G->el[top].type != GE_REF) {
+        emit(m, id);
         return 0;
     }
-    const int32_t top = m->arena[off + (size_t)n - 1];
     const int r = G->el[top].v;
-    size_t mark = m->n_arena;
-    arena_take(m, (size_t)n + 1);   /* may move the arena: use offsets only */
-    size_t b = mark;
-    memcpy(m->arena + b, m->arena + off, sizeof(int32_t) * (size_t)(n - 1));
-    int k = n - 1;
-    if (!is_end(G, top + 1)) m->arena[b + (size_t)k++] = top + 1;
+    int32_t base = m->node[id].parent;
+    if (!is_end(G, top + 1)) base = push(m, base, top + 1);
     int rc = 0;
     for (int a = G->alt_off[r]; a < G->alt_off[r + 1] && !rc; a++) {
-        int32_t s = G->alts[a];
-        if (is_end(G, s)) {
-            rc = expand(m, b, k, depth + 1);
-        } else {
-            m->arena[b + (size_t)k] = s;
-            rc = expand(m, b, k + 1, depth + 1);
-        }
+        const int32_t s = G->alts[a];
+        rc = expand(m, is_end(G, s) ? base : push(m, base, s), depth + 1);
     }
-    m->n_arena = mark;
     return rc;
 }
 
-/* A total order of stacks (length, then elements from the top down: the stacks of one state mostly share
- * their bottoms, so they differ near the top and the comparison ends early). */
-static int cmp_stack(const int32_t *a, const int32_t *b) {
-    if (a[0] != b[0]) return a[0] < b[0] ? -1 : 1;
-    for (int i = a[0]; i >= 1; i--)
-        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-    return 0;
-}
-
-static _Thread_local const int32_t *g_sort_base;
-static int cmp_ord(const void *x, const void *y) {
-    return cmp_stack(g_sort_base + *(const size_t *)x, g_sort_base + *(const size_t *)y);
+static int cmp_id(const void *x, const void *y) {
+    const int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
 }
 
 static void intern_grow(mm_gmatch *m) {
@@ -203,81 +244,44 @@ static void intern_grow(mm_gmatch *m) {
     }
 }
 
-/* The stacks in sw as one interned state (sorted, duplicates dropped). -1 when sw is empty (a dead end) or
- * the state has too many stacks. Not reentrant (sorting uses a static base), like the rest of a matcher. */
-static uint64_t stack_hash(const int32_t *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (int k = 0; k <= s[0]; k++) h = (h ^ (uint32_t)s[k]) * 1099511628211ull;
-    return h ^ h >> 29;
-}
-
+/* The stacks in sw as one interned state: their ids, duplicates dropped, sorted. -1 when sw is empty (a dead
+ * end) or the state has too many stacks. */
 static int intern_sw(mm_gmatch *m) {
     if (m->failed) return -1;
-    size_t n = 0;
-    for (size_t p = 0; p < m->n_sw; p += (size_t)m->sw[p] + 1) n++;
-    if (!n) return -1;
-    if (n > m->cap_ord) m->ord = mm_xrealloc(m->ord, sizeof(size_t) * (m->cap_ord = n * 2));
-    /* duplicates dropped through a hash set first (an ambiguous grammar emits the same stack many times, and
-     * sorting the copies would compare each of them in full), then only the distinct stacks are sorted */
-    size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    if (cap > m->cap_dtab) {
-        free(m->dtab);
-        free(m->dhash);
-        m->dtab = mm_xmalloc(sizeof(size_t) * cap);
-        m->dhash = mm_xmalloc(sizeof(uint64_t) * cap);
-        m->cap_dtab = cap;
+    if (!m->n_sw) return -1;
+    if (++m->stamp == 0) {   /* the stamps wrapped: clear them */
+        memset(m->seen, 0, sizeof(uint32_t) * m->n_node);
+        m->stamp = 1;
     }
-    for (size_t i = 0; i < cap; i++) m->dtab[i] = SIZE_MAX;
-    size_t u = 0, words = 0;
-    for (size_t p = 0; p < m->n_sw; p += (size_t)m->sw[p] + 1) {
-        const int32_t *a = m->sw + p;
-        const uint64_t h = stack_hash(a);
-        size_t slot = (size_t)h & (cap - 1);
-        for (; m->dtab[slot] != SIZE_MAX; slot = (slot + 1) & (cap - 1))
-            if (m->dhash[slot] == h && !cmp_stack(m->sw + m->dtab[slot], a)) break;
-        if (m->dtab[slot] != SIZE_MAX) continue;
-        m->dtab[slot] = p, m->dhash[slot] = h;
-        if (++u > MAX_STACKS) {
-            gfail(m, "the grammar is too ambiguous (over 4096 parse stacks at one point)");
-            return -1;
-        }
-        m->ord[u - 1] = p;
-        words += (size_t)a[0] + 1;
+    size_t u = 0;
+    for (size_t i = 0; i < m->n_sw; i++) {
+        const int32_t id = m->sw[i];
+        if (m->seen[id] == m->stamp) continue;
+        m->seen[id] = m->stamp;
+        m->sw[u++] = id;
     }
-    g_sort_base = m->sw;
-    qsort(m->ord, u, sizeof(size_t), cmp_ord);
+    if (u > MAX_STACKS) {
+        gfail(m, "the grammar is too ambiguous (over 4096 parse stacks at one point)");
+        return -1;
+    }
+    qsort(m->sw, u, sizeof(int32_t), cmp_id);
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < u; i++) {
-        const int32_t *s = m->sw + m->ord[i];
-        for (int k = 0; k <= s[0]; k++) h = (h ^ (uint32_t)s[k]) * 1099511628211ull;
-    }
+    for (size_t i = 0; i < u; i++) h = (h ^ (uint32_t)m->sw[i]) * 1099511628211ull;
     h ^= h >> 29;
     if (!m->itab || (uint32_t)m->n_st * 2 >= m->imask) intern_grow(m);
     uint32_t slot = (uint32_t)h & m->imask;
     for (; m->itab[slot] >= 0; slot = (slot + 1) & m->imask) {
         const gstate *s = &m->st[m->itab[slot]];
-        if (s->hash != h || s->len != words || s->n_stacks != u) continue;
-        const int32_t *w = m->words + s->off;
-        int same = 1;
-        for (size_t i = 0; i < u && same; i++) {
-            const int32_t *a = m->sw + m->ord[i];
-            same = !memcmp(a, w, sizeof(int32_t) * (size_t)(a[0] + 1));
-            w += a[0] + 1;
-        }
-        if (same) return m->itab[slot];
+        if (s->hash == h && s->len == u && !memcmp(m->words + s->off, m->sw, sizeof(int32_t) * u)) return m->itab[slot];
     }
-    if (m->n_words + words > m->cap_words) m->words = mm_xrealloc(m->words, sizeof(int32_t) * (m->cap_words = (m->n_words + words) * 2 + 1024));
+    if (m->n_words + u > m->cap_words) m->words = mm_xrealloc(m->words, sizeof(int32_t) * (m->cap_words = (m->n_words + u) * 2 + 1024));
     if (m->n_st == m->cap_st) m->st = mm_xrealloc(m->st, sizeof(gstate) * (size_t)(m->cap_st = m->cap_st ? m->cap_st * 2 : 64));
     gstate *s = &m->st[m->n_st];
-    *s = (gstate){.off = (uint32_t)m->n_words, .len = (uint32_t)words, .n_stacks = (uint32_t)u, .hash = h};
-    for (size_t i = 0; i < u; i++) {
-        const int32_t *a = m->sw + m->ord[i];
-        memcpy(m->words + m->n_words, a, sizeof(int32_t) * (size_t)(a[0] + 1));
-        m->n_words += (size_t)a[0] + 1;
-        if (a[0] == 0) s->accepting = 1;
-        else s->more = 1;
-    }
+    *s = (gstate){.off = (uint32_t)m->n_words, .len = (uint32_t)u, .hash = h};
+    memcpy(m->words + m->n_words, m->sw, sizeof(int32_t) * u);
+    m->n_words += u;
+    s->accepting = m->sw[0] == 0;   /* sorted: the empty stack, id 0, comes first */
+    s->more = u > 1 || m->sw[0] != 0;
     m->itab[slot] = m->n_st;
     return m->n_st++;
 }
@@ -331,22 +335,14 @@ static int step(mm_gmatch *m, int sid, uint32_t c) {
     int32_t v = tcache_get(m, key, &hit);
     if (hit) return v;
     const mm_grammar *G = m->g;
-    m->n_sw = 0;
-    m->n_emit = 0;
+    expand_begin(m);
     const gstate s = m->st[sid];
-    for (size_t p = 0; p < s.len && !m->failed;) {
-        const int n = m->words[s.off + p];
-        if (n && top_matches(G, m->words[s.off + p + (size_t)n], c)) {
-            size_t base = m->n_arena;
-            arena_take(m, (size_t)n + 1);
-            memcpy(m->arena + base, m->words + s.off + p + 1, sizeof(int32_t) * (size_t)(n - 1));
-            int k = n - 1;
-            const int32_t top = m->words[s.off + p + (size_t)n];
-            if (!is_end(G, top + 1)) m->arena[base + (size_t)k++] = top + 1;
-            expand(m, base, k, 0);
-            m->n_arena = base;
-        }
-        p += (size_t)n + 1;
+    for (uint32_t i = 0; i < s.len && !m->failed; i++) {
+        const int32_t id = m->words[s.off + i];
+        const int32_t top = m->node[id].pos;
+        if (id == 0 || !top_matches(G, top, c)) continue;
+        const int32_t below = m->node[id].parent;
+        expand(m, is_end(G, top + 1) ? below : push(m, below, top + 1), 0);
     }
     v = intern_sw(m);
     if (!m->failed) tcache_put(m, key, v);
@@ -359,13 +355,11 @@ static int plausible(const mm_gmatch *m, int sid, const u8st *u) {
     if (sid < 0 || !u8_range(u, &lo, &hi)) return 0;
     const mm_grammar *G = m->g;
     const gstate *s = &m->st[sid];
-    for (size_t p = 0; p < s->len;) {
-        const int n = m->words[s->off + p];
-        if (n) {
-            const mm_gelem e = G->el[m->words[s->off + p + (size_t)n]];
-            if (e.type == GE_CHR ? (uint32_t)e.v >= lo && (uint32_t)e.v <= hi : mm_gclass_match_range(&G->cls[e.v], lo, hi)) return 1;
-        }
-        p += (size_t)n + 1;
+    for (uint32_t i = 0; i < s->len; i++) {
+        const int32_t id = m->words[s->off + i];
+        if (!id) continue;
+        const mm_gelem e = G->el[m->node[id].pos];
+        if (e.type == GE_CHR ? (uint32_t)e.v >= lo && (uint32_t)e.v <= hi : mm_gclass_match_range(&G->cls[e.v], lo, hi)) return 1;
     }
     return 0;
 }
@@ -398,14 +392,11 @@ static void reset_states(mm_gmatch *m) {
 mm_gmatch *mm_gmatch_new(const mm_grammar *g) {
     mm_gmatch *m = mm_xcalloc(1, sizeof *m);
     m->g = g;
-    m->n_sw = 0;
+    nodes_reset(m);
+    expand_begin(m);
     for (int a = g->alt_off[g->root]; a < g->alt_off[g->root + 1] && !m->failed; a++) {
-        int32_t s = g->alts[a];
-        size_t base = m->n_arena;
-        int32_t *p = arena_take(m, 1);
-        *p = s;
-        expand(m, base, is_end(g, s) ? 0 : 1, 0);
-        m->n_arena = base;
+        const int32_t s = g->alts[a];
+        expand(m, is_end(g, s) ? 0 : push(m, 0, s), 0);
     }
     m->cur = intern_sw(m);
     if (m->cur < 0) {
@@ -424,23 +415,38 @@ void mm_gmatch_free(mm_gmatch *m) {
     free(m->tkey);
     free(m->tval);
     free(m->sw);
-    free(m->arena);
-    free(m->ord);
-    free(m->dtab);
-    free(m->dhash);
+    free(m->node);
+    free(m->seen);
+    free(m->xseen);
+    free(m->ntab);
     free(m->ok);
     free(m);
 }
 
-/* Keeps memory bounded over long generations: drop every interned state but the current one. */
+/* Keeps memory bounded over long generations: drop every interned state but the current one, and every stack
+ * node it does not reach. A node's parent is older than the node, so renumbering in id order re-creates each
+ * parent before its children. */
 static void maybe_compact(mm_gmatch *m) {
-    if (m->n_words < MAX_WORDS) return;
+    if (m->n_words < MAX_WORDS && m->n_node < MAX_NODES && (uint32_t)m->n_st < MAX_STATES) return;
     const gstate s = m->st[m->cur];
-    m->n_sw = 0;
+    const size_t n_old = m->n_node;
+    gnode *old = mm_xmalloc(sizeof(gnode) * n_old);
+    memcpy(old, m->node, sizeof(gnode) * n_old);
+    int32_t *map = mm_xmalloc(sizeof(int32_t) * n_old);   /* old id -> new id; -1 unreached, -2 reached */
+    memset(map, 0xff, sizeof(int32_t) * n_old);
+    map[0] = 0;
+    for (uint32_t i = 0; i < s.len; i++)
+        for (int32_t id = m->words[s.off + i]; id > 0 && map[id] == -1; id = old[id].parent) map[id] = -2;
     if (s.len > m->cap_sw) m->sw = mm_xrealloc(m->sw, sizeof(int32_t) * (m->cap_sw = s.len));
     memcpy(m->sw, m->words + s.off, sizeof(int32_t) * s.len);
     m->n_sw = s.len;
     reset_states(m);
+    nodes_reset(m);
+    for (size_t id = 1; id < n_old; id++)
+        if (map[id] == -2) map[id] = push(m, map[old[id].parent], old[id].pos);
+    for (size_t i = 0; i < m->n_sw; i++) m->sw[i] = map[m->sw[i]];
+    free(map);
+    free(old);
     m->cur = intern_sw(m);
 }
 
