@@ -393,9 +393,16 @@ static void extreme_block(mm_dtype dt, uint8_t *b, int mode) {
     case MM_Q5_K: ((mm_block_q5_K *)b)->d = d, ((mm_block_q5_K *)b)->dmin = dm; break;
     case MM_Q3_K: ((mm_block_q3_K *)b)->d = d; break;
     case MM_Q2_K: ((mm_block_q2_K *)b)->d = d, ((mm_block_q2_K *)b)->dmin = dm; break;
-    case MM_IQ4_NL: case MM_IQ4_XS: case MM_IQ2_XXS: case MM_IQ2_XS: case MM_IQ2_S: case MM_IQ3_XXS: case MM_IQ3_S:
+    case MM_Q4_1: case MM_Q5_1: memcpy(b, &d, sizeof d), memcpy(b + 2, &dm, sizeof dm); break;
+    case MM_Q5_0: case MM_IQ4_NL: case MM_IQ4_XS: case MM_IQ2_XXS: case MM_IQ2_XS: case MM_IQ2_S: case MM_IQ3_XXS: case MM_IQ3_S:
+    case MM_IQ1_S:
         memcpy(b, &d, sizeof d);   /* the f16 scale comes first */
         break;
+    case MM_IQ1_M: {   /* the f16 scale is the top nibbles of the four 16-bit scale words */
+        mm_block_iq1_m *q = (mm_block_iq1_m *)b;
+        for (int k = 0; k < 4; k++) q->scales[2 * k + 1] = (uint8_t)((q->scales[2 * k + 1] & 15) | ((d >> (4 * k)) & 15) << 4);
+        break;
+    }
     default: break;
     }
 }
@@ -405,8 +412,9 @@ static void extreme_block(mm_dtype dt, uint8_t *b, int mode) {
  * kernels' results, decode and prefill, on every instruction set; packed where the type has a packed layout,
  * through the row kernels otherwise. */
 static void test_packed_extremes(void) {
-    static const mm_dtype types[] = {MM_Q8_0, MM_Q4_0, MM_Q4_K, MM_Q6_K, MM_Q5_K, MM_Q3_K, MM_Q2_K, MM_IQ4_NL,
-                                     MM_IQ4_XS, MM_IQ2_XXS, MM_IQ2_XS, MM_IQ2_S, MM_IQ3_XXS, MM_IQ3_S};
+    static const mm_dtype types[] = {MM_Q8_0, MM_Q4_0,   MM_Q4_K,   MM_Q6_K,  MM_Q4_1,    MM_Q5_0,  MM_Q5_1, MM_Q5_K,
+                                     MM_Q3_K, MM_Q2_K,   MM_IQ4_NL, MM_IQ4_XS, MM_IQ2_XXS, MM_IQ2_XS, MM_IQ2_S, MM_IQ3_XXS,
+                                     MM_IQ3_S, MM_IQ1_S, MM_IQ1_M};
     const char *isas[] = {"avx2", "avxvnni", "avx512"};
     const int64_t N = 35, K = 512;
     const int Ts[] = {1, 4, 6, 19};

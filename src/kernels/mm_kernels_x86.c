@@ -411,6 +411,11 @@ MM_T256 static float mm_vdot_iq2_xs_256(const mm_block_iq2_xs *a, const mm_block
 MM_T256 static float mm_vdot_iq2_s_256(const mm_block_iq2_s *a, const mm_block_q8_K *b, int64_t nb);
 MM_T256 static float mm_vdot_iq3_xxs_256(const mm_block_iq3_xxs *a, const mm_block_q8_K *b, int64_t nb);
 MM_T256 static float mm_vdot_iq3_s_256(const mm_block_iq3_s *a, const mm_block_q8_K *b, int64_t nb);
+MM_T256 static float mm_vdot_iq1_s_256(const mm_block_iq1_s *a, const mm_block_q8_K *b, int64_t nb);
+MM_T256 static float mm_vdot_iq1_m_256(const mm_block_iq1_m *a, const mm_block_q8_K *b, int64_t nb);
+MM_T256 static float mm_vdot_q4_1_256(const mm_block_q4_1 *a, const mm_block_q8_0 *b, int64_t nb);
+MM_T256 static float mm_vdot_q5_0_256(const mm_block_q5_0 *a, const mm_block_q8_0 *b, int64_t nb);
+MM_T256 static float mm_vdot_q5_1_256(const mm_block_q5_1 *a, const mm_block_q8_0 *b, int64_t nb);
 
 /* y[t·ldy+r] = W_r·xa_t, r < nr, t < nt (contract in mm_kernel_set). */
 MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
@@ -464,6 +469,11 @@ MM_T512 static void mm_dot_512(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_IQ2_S: s = mm_vdot_iq2_s_256(wr, xt, K / MM_QK_K); break;
             case MM_IQ3_XXS: s = mm_vdot_iq3_xxs_256(wr, xt, K / MM_QK_K); break;
             case MM_IQ3_S: s = mm_vdot_iq3_s_256(wr, xt, K / MM_QK_K); break;
+            case MM_IQ1_S: s = mm_vdot_iq1_s_256(wr, xt, K / MM_QK_K); break;
+            case MM_IQ1_M: s = mm_vdot_iq1_m_256(wr, xt, K / MM_QK_K); break;
+            case MM_Q4_1: s = mm_vdot_q4_1_256(wr, xt, K / MM_QK); break;
+            case MM_Q5_0: s = mm_vdot_q5_0_256(wr, xt, K / MM_QK); break;
+            case MM_Q5_1: s = mm_vdot_q5_1_256(wr, xt, K / MM_QK); break;
             default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;
@@ -1055,6 +1065,109 @@ MM_T256 static float mm_vdot_iq3_s_256(const mm_block_iq3_s *a, const mm_block_q
     return mm_hsum256(acc);
 }
 
+/* ---- IQ1: levels q in {−1, 0, 1} from 8-element grid entries, shifted by ±1/8: x = dl·(q ± 1/8) */
+/* Per 32-bit lane (4 elements) of one run of 32: 8·Σ q·x + sd·Σ x, sd ±1 per lane (the shift's sign), from
+ * maddubs(q + 1, x) − Σ x (q + 1 is unsigned, so any x is exact). */
+MM_T256 static inline __m256i mm_iq1_lanes_256(__m256i q, const int8_t *x, __m256i sd) {
+    const __m256i xv = MM_LD256(x), one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+    const __m256i sx = _mm256_madd_epi16(_mm256_maddubs_epi16(one8, xv), one16);
+    const __m256i sqx = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_add_epi8(q, one8), xv), one16), sx);
+    return _mm256_add_epi32(_mm256_slli_epi32(sqx, 3), _mm256_sign_epi32(sx, sd));
+}
+
+/* IQ1_S row · Q8_K activation: per 32, four 11-bit indices (qs bytes and 3 bits each of qh), a 3-bit scale k and
+ * the shift's sign in qh: x = d·(2k + 1)·(q ± 1/8). */
+MM_T256 static float mm_vdot_iq1_s_256(const mm_block_iq1_s *a, const mm_block_q8_K *b, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i ai = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const int qh = a[i].qh[ib];
+            const uint8_t *q = a[i].qs + 4 * ib;
+            const __m256i g = _mm256_setr_epi64x((long long)mm_iq1s_grid[q[0] | (qh << 8 & 0x700)], (long long)mm_iq1s_grid[q[1] | (qh << 5 & 0x700)],
+                                                 (long long)mm_iq1s_grid[q[2] | (qh << 2 & 0x700)], (long long)mm_iq1s_grid[q[3] | (qh >> 1 & 0x700)]);
+            const __m256i t = mm_iq1_lanes_256(g, b[i].qs + 32 * ib, _mm256_set1_epi32(qh & 0x8000 ? -1 : 1));
+            ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(t, _mm256_set1_epi32(2 * ((qh >> 12) & 7) + 1)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d) * 0.125f), acc);
+    }
+    return mm_hsum256(acc);
+}
+
+/* IQ1_M row · Q8_K activation: 11-bit indices (qs bytes, 3 bits of a qh nibble whose top bit is that group's shift
+ * sign), per 16 a 3-bit scale k, the f16 super-scale spread over the top nibbles of the scales. */
+MM_T256 static float mm_vdot_iq1_m_256(const mm_block_iq1_m *a, const mm_block_q8_K *b, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        uint16_t sc[4];
+        for (int k = 0; k < 4; k++) sc[k] = (uint16_t)(a[i].scales[2 * k] | a[i].scales[2 * k + 1] << 8);
+        const uint16_t dh = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+        __m256i ai = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *q = a[i].qs + 4 * ib, *qh = a[i].qh + 2 * ib;
+            const __m256i g = _mm256_setr_epi64x((long long)mm_iq1s_grid[q[0] | ((qh[0] << 8) & 0x700)], (long long)mm_iq1s_grid[q[1] | ((qh[0] << 4) & 0x700)],
+                                                 (long long)mm_iq1s_grid[q[2] | ((qh[1] << 8) & 0x700)], (long long)mm_iq1s_grid[q[3] | ((qh[1] << 4) & 0x700)]);
+            const int s0 = qh[0] & 0x08 ? -1 : 1, s1 = qh[0] & 0x80 ? -1 : 1, s2 = qh[1] & 0x08 ? -1 : 1, s3 = qh[1] & 0x80 ? -1 : 1;
+            const __m256i t = mm_iq1_lanes_256(g, b[i].qs + 32 * ib, _mm256_setr_epi32(s0, s0, s1, s1, s2, s2, s3, s3));
+            const int k1 = 2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1, k2 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1;
+            ai = _mm256_add_epi32(ai, _mm256_mullo_epi32(t, _mm256_setr_epi32(k1, k1, k1, k1, k2, k2, k2, k2)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(dh) * 0.125f), acc);
+    }
+    return mm_hsum256(acc);
+}
+
+/* ---- the legacy 32-element types with Q8_0 activations (within ±127) */
+/* 32 unsigned nibbles: low nibbles are elements 0..15, high nibbles 16..31. */
+MM_T256 static inline __m256i mm_nibbles_256(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
+}
+/* The fifth bits: bit j of the 32-bit qh (element j) as 16 in byte j. */
+MM_T256 static inline __m256i mm_fifth_bits_256(const uint8_t *qh) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    return _mm256_and_si256(mm_signmask_256(h), _mm256_set1_epi8(16));
+}
+
+/* Q4_1 row · Q8_0 activation: x = d·q + m, q in 0..15: d·dx·Σ q·a + m·dx·Σ a per block. */
+MM_T256 static float mm_vdot_q4_1_256(const mm_block_q4_1 *a, const mm_block_q8_0 *b, int64_t nb) {
+    const __m256i one8 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i xv = MM_LD256(b[i].qs);
+        const float dx = mm_h2f_256(b[i].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mm_dot32_256(mm_nibbles_256(a[i].qs), xv)), _mm256_set1_ps(mm_h2f_256(a[i].d) * dx), acc);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mm_dot32_256(one8, xv)), _mm256_set1_ps(mm_h2f_256(a[i].m) * dx), accm);
+    }
+    return mm_hsum256(_mm256_add_ps(acc, accm));
+}
+
+/* Q5_0 row · Q8_0 activation: x = d·(q − 16), q in 0..31 (a nibble and a bit of qh); as Q4_0 with the sign trick. */
+MM_T256 static float mm_vdot_q5_0_256(const mm_block_q5_0 *a, const mm_block_q8_0 *b, int64_t nb) {
+    const __m256i b16 = _mm256_set1_epi8(16);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i wv = _mm256_sub_epi8(_mm256_or_si256(mm_nibbles_256(a[i].qs), mm_fifth_bits_256(a[i].qh)), b16);
+        const __m256i p = mm_dot32_256(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(MM_LD256(b[i].qs), wv));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(mm_h2f_256(a[i].d) * mm_h2f_256(b[i].d)), acc);
+    }
+    return mm_hsum256(acc);
+}
+
+/* Q5_1 row · Q8_0 activation: x = d·q + m, q in 0..31. */
+MM_T256 static float mm_vdot_q5_1_256(const mm_block_q5_1 *a, const mm_block_q8_0 *b, int64_t nb) {
+    const __m256i one8 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i xv = MM_LD256(b[i].qs), u = _mm256_or_si256(mm_nibbles_256(a[i].qs), mm_fifth_bits_256(a[i].qh));
+        const float dx = mm_h2f_256(b[i].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mm_dot32_256(u, xv)), _mm256_set1_ps(mm_h2f_256(a[i].d) * dx), acc);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mm_dot32_256(one8, xv)), _mm256_set1_ps(mm_h2f_256(a[i].m) * dx), accm);
+    }
+    return mm_hsum256(_mm256_add_ps(acc, accm));
+}
+
 /* Q6_K row · Q8_K activation: unsigned levels u = e+32 (≤ 63) via maddubs, per-16 scales, minus 32·Σ sc·bsums. */
 MM_T256 static float mm_vdot_q6_K_256(const mm_block_q6_K *a, const mm_block_q8_K *b, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
@@ -1117,6 +1230,11 @@ MM_T256 static void mm_dot_256(mm_dtype dt, int64_t K, int64_t nr, const void *w
             case MM_IQ2_S: s = mm_vdot_iq2_s_256(wr, xt, K / MM_QK_K); break;
             case MM_IQ3_XXS: s = mm_vdot_iq3_xxs_256(wr, xt, K / MM_QK_K); break;
             case MM_IQ3_S: s = mm_vdot_iq3_s_256(wr, xt, K / MM_QK_K); break;
+            case MM_IQ1_S: s = mm_vdot_iq1_s_256(wr, xt, K / MM_QK_K); break;
+            case MM_IQ1_M: s = mm_vdot_iq1_m_256(wr, xt, K / MM_QK_K); break;
+            case MM_Q4_1: s = mm_vdot_q4_1_256(wr, xt, K / MM_QK); break;
+            case MM_Q5_0: s = mm_vdot_q5_0_256(wr, xt, K / MM_QK); break;
+            case MM_Q5_1: s = mm_vdot_q5_1_256(wr, xt, K / MM_QK); break;
             default: s = mm_vec_dot(dt, wr, xt, K); break; /* no SIMD kernel: the scalar reference */
             }
             y[(size_t)t * ldy + (size_t)r] = s;
