@@ -44,7 +44,7 @@ deps:
 	bash scripts/deps.sh
 
 # Objects depend on the Makefile too, so a change of flags (e.g. OPT) rebuilds everything.
-$(BUILD)/%.o: %.c $(HEADERS) Makefile $(if $(filter build-fuzz,$(BUILD)),tests/fuzz/coverage-ignore.txt) | $(BUILD)/.deps-ok
+$(BUILD)/%.o: %.c $(HEADERS) Makefile $(if $(filter build-fuzz,$(BUILD)),tests/fuzz/coverage-ignore.txt tests/fuzz/ubsan-ignore.txt) | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -105,7 +105,7 @@ clean:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-               -fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt
+               -fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt -fsanitize-ignorelist=tests/fuzz/ubsan-ignore.txt
 FUZZ_SRC      = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: fuzz fuzz-targets fuzz-long
 fuzz:
