@@ -112,7 +112,7 @@ typedef struct mm_model_stats {
     int64_t n_params;           /* all parameters */
     int64_t n_params_active;    /* parameters used per token (top-k experts) */
     int64_t bytes_total;        /* bytes of all weights as stored */
-    int64_t bytes_by_dtype[16]; /* indexed by storage dtype */
+    int64_t bytes_by_dtype[32]; /* indexed by storage dtype (every one of them: see the assertion in mm_model.c) */
     int64_t bytes_per_token;    /* weight bytes one decoded token reads (embedding row, top-k experts) */
     int64_t bytes_packed;       /* bytes of the packed copies made at load (mm_model_params.no_repack) */
     int64_t n_params_vision;    /* VL: parameters of the vision tower, projector and newline (in n_params, not active

@@ -117,6 +117,16 @@ int main(void) {
     for (int i = 0; g && i < mm_gguf_n_tensors(g); i++) seen[mm_gguf_tensor(g, i)->dtype]++;
     for (int k = 0; k < NT; k++) CHECK(seen[types[k]] >= 1, "mixed file holds no %s tensor", mm_dtype_name(types[k]));
     mm_gguf_close(g);
+    mm_model *mm = mm_model_load(mixed, NULL);   /* the weight statistics (minimax info, bench) count every type */
+    if (mm) {
+        mm_model_stats st;
+        mm_model_get_stats(mm, &st);
+        int64_t sum = 0;
+        for (int d = 0; d < MM_DTYPE_COUNT; d++) sum += st.bytes_by_dtype[d];
+        CHECK(sum == st.bytes_total, "bytes by dtype add up to %lld of %lld", (long long)sum, (long long)st.bytes_total);
+        for (int k = 0; k < NT; k++) CHECK(st.bytes_by_dtype[types[k]] > 0, "stats: no bytes of %s", mm_dtype_name(types[k]));
+        mm_model_free(mm);
+    }
 
     const int32_t ids[12] = {1, 17, 200, 5, 99, 383, 42, 7, 300, 11, 64, 2};
     const int n = 12;

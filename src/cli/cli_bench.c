@@ -413,7 +413,7 @@ int mm_cli_bench(int argc, char **argv) {
             json_decref(o);
         } else {
             int dt = -1;
-            for (int d = 0; d < 16; d++)
+            for (int d = 0; d < MM_DTYPE_COUNT; d++)
                 if (st.bytes_by_dtype[d] * 2 > st.bytes_total) dt = d;
             printf("minimax bench: %s — %s, %.3gB params (%.3gB active), %.2f GiB weights, %.2f GiB read per token\n", model,
                    dt >= 0 ? mm_dtype_name((mm_dtype)dt) : "mixed", st.n_params / 1e9, st.n_params_active / 1e9,

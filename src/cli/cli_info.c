@@ -88,7 +88,7 @@ int mm_cli_info(int argc, char **argv) {
     }
     human(b1, sizeof b1, (double)st.bytes_total);
     printf("weights          %s", b1);
-    for (int d = 0; d < 16; d++)
+    for (int d = 0; d < MM_DTYPE_COUNT; d++)
         if (st.bytes_by_dtype[d]) {
             human(b2, sizeof b2, (double)st.bytes_by_dtype[d]);
             printf("; %s %s", mm_dtype_name((mm_dtype)d), b2);

@@ -482,6 +482,9 @@ uint64_t mm_model_fingerprint(const mm_model *m) {
     return h;
 }
 
+_Static_assert(MM_DTYPE_COUNT <= (int)(sizeof ((mm_model_stats *)0)->bytes_by_dtype / sizeof(int64_t)),
+               "mm_model_stats.bytes_by_dtype has a slot for every storage dtype");
+
 void mm_model_get_stats(const mm_model *m, mm_model_stats *st) {
     memset(st, 0, sizeof *st);
     const mm_config *c = &m->cfg;
@@ -492,7 +495,7 @@ void mm_model_get_stats(const mm_model *m, mm_model_stats *st) {
         const mm_tensor *t = mm_weights_at(m->weights, i);
         st->n_params += mm_tensor_nelem(t);
         st->bytes_total += (int64_t)t->nbytes;
-        if ((int)t->dtype < 16) st->bytes_by_dtype[t->dtype] += (int64_t)t->nbytes;
+        st->bytes_by_dtype[t->dtype] += (int64_t)t->nbytes;
     }
     /* Active per token: everything except the non-chosen experts and all but one embedding row. */
     int64_t expert_params = 0, expert_bytes = 0;
