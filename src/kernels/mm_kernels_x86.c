@@ -960,6 +960,13 @@ MM_T256 static inline __m256i mm_grid_pairs_256(__m256i u, __m256i neg, const in
 /* Scales per 16 elements (lo: elements 0..15, hi: 16..31) as int16 for madd. */
 MM_T256 static inline __m256i mm_scale16_256(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo)); }
 
+/* One run of 32 of IQ2_XXS / IQ3_XXS: magnitudes u, and the word w holding four 7-bit sign indices and, on top, the
+ * 4-bit scale k: Σ ±u·x · (2k + 1) in int32 lanes. */
+MM_T256 static inline __m256i mm_xxs_run_256(__m256i u, uint32_t w, const int8_t *x) {
+    const __m256i p16 = mm_grid_pairs_256(u, mm_ksignmask_256(w & 127, w >> 7 & 127, w >> 14 & 127, w >> 21 & 127), x);
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16((short)(2 * (w >> 28) + 1)));
+}
+
 /* IQ2_XXS row · Q8_K activation: per 32, four bytes index 8-element grid entries and a 32-bit word holds four
  * 7-bit sign indices and the 4-bit scale k: x = d·(2k + 1)/8 · grid · sign. */
 MM_T256 static float mm_vdot_iq2_xxs_256(const mm_block_iq2_xxs *a, const mm_block_q8_K *b, int64_t nb) {
@@ -972,8 +979,7 @@ MM_T256 static float mm_vdot_iq2_xxs_256(const mm_block_iq2_xxs *a, const mm_blo
             memcpy(&w, p + 4, 4);
             const __m256i u = _mm256_setr_epi64x((long long)mm_iq2xxs_grid[p[0]], (long long)mm_iq2xxs_grid[p[1]],
                                                  (long long)mm_iq2xxs_grid[p[2]], (long long)mm_iq2xxs_grid[p[3]]);
-            const __m256i p16 = mm_grid_pairs_256(u, mm_ksignmask_256(w & 127, w >> 7 & 127, w >> 14 & 127, w >> 21 & 127), b[i].qs + 32 * ib);
-            ai = _mm256_add_epi32(ai, _mm256_madd_epi16(p16, _mm256_set1_epi16((short)(2 * (w >> 28) + 1))));
+            ai = _mm256_add_epi32(ai, mm_xxs_run_256(u, w, b[i].qs + 32 * ib));
         }
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d) * 0.125f), acc);
     }
@@ -1035,8 +1041,7 @@ MM_T256 static float mm_vdot_iq3_xxs_256(const mm_block_iq3_xxs *a, const mm_blo
             const __m256i u = _mm256_setr_epi32((int)mm_iq3xxs_grid[q[0]], (int)mm_iq3xxs_grid[q[1]], (int)mm_iq3xxs_grid[q[2]],
                                                 (int)mm_iq3xxs_grid[q[3]], (int)mm_iq3xxs_grid[q[4]], (int)mm_iq3xxs_grid[q[5]],
                                                 (int)mm_iq3xxs_grid[q[6]], (int)mm_iq3xxs_grid[q[7]]);
-            const __m256i p16 = mm_grid_pairs_256(u, mm_ksignmask_256(w & 127, w >> 7 & 127, w >> 14 & 127, w >> 21 & 127), b[i].qs + 32 * ib);
-            ai = _mm256_add_epi32(ai, _mm256_madd_epi16(p16, _mm256_set1_epi16((short)(2 * (w >> 28) + 1))));
+            ai = _mm256_add_epi32(ai, mm_xxs_run_256(u, w, b[i].qs + 32 * ib));
         }
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_set1_ps(b[i].d * mm_h2f_256(a[i].d) * 0.25f), acc);
     }
