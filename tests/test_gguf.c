@@ -438,8 +438,15 @@ static void test_recipe(void) {
     CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_output.weight", 2, 6144, 7, 0, 1) == MM_IQ3_S, "iq3_xxs: attn_output IQ3_S");
     CHECK(TT(MM_FT_IQ3_XXS, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 1) == MM_IQ3_XXS, "iq3_xxs + imatrix: ffn_down");
     CHECK(TT(MM_FT_IQ3_XXS, "blk.3.ffn_gate_exps.weight", 3, 6144, 3, 0, 1) == MM_IQ3_XXS, "iq3_xxs: ffn_gate");
+    CHECK(TT(MM_FT_IQ3_S, "output.weight", 2, 6144, 0, 0, 0) == MM_Q6_K, "iq3_s: output Q6_K");
+    CHECK(TT(MM_FT_IQ3_S, "token_embd.weight", 2, 6144, 0, 0, 0) == MM_IQ3_S, "iq3_s: embedding IQ3_S");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_qkv.weight", 2, 6144, 7, 0, 0) == MM_Q4_K, "iq3_s: attn_v-like Q4_K at GQA >= 4");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_output.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_output");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_q.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_q");
+    CHECK(TT(MM_FT_IQ3_S, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 0) == MM_IQ3_S, "iq3_s: ffn_down");
     c.n_gqa = 2;
     CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_IQ3_XXS, "iq3_xxs + imatrix: attn_v at GQA 2");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_v.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_v at GQA 2");
     CHECK(TT(MM_FT_IQ2_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q4_K, "iq2_xxs: attn_v Q4_K with >= 4 experts");
     c.n_expert = 2;
     CHECK(TT(MM_FT_IQ2_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q2_K, "iq2_xxs: attn_v Q2_K at GQA 2, 2 experts");
@@ -449,10 +456,11 @@ static void test_recipe(void) {
     CHECK(TT(MM_FT_IQ2_XXS, "blk.3.attn_k.weight", 2, 6144, 3, 0, 1) == MM_Q4_K, "8 experts: iq2_xxs attn_k Q4_K");
     CHECK(TT(MM_FT_IQ2_XXS, "blk.3.attn_output.weight", 2, 6144, 3, 0, 1) == MM_Q5_K, "8 experts: iq2_xxs attn_output Q5_K");
     CHECK(TT(MM_FT_IQ3_XXS, "blk.3.attn_output.weight", 2, 6144, 3, 0, 1) == MM_Q5_K, "8 experts: iq3_xxs attn_output Q5_K");
+    CHECK(TT(MM_FT_IQ3_S, "blk.3.attn_output.weight", 2, 6144, 3, 0, 0) == MM_Q5_K, "8 experts: iq3_s attn_output Q5_K");
 #undef TT
     CHECK(mm_gguf_ftype_check(MM_FT_IQ1_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq1_s needs one");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ3_XXS, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq3_xxs needs one");
-    CHECK(mm_gguf_ftype_check(MM_FT_IQ3_S, 0) < 0 && strstr(mm_last_error(), "not implemented"), "iq3_s: not implemented");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ3_S, 0) == 0, "iq3_s written, no imatrix needed");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ2_S, 1) < 0 && strstr(mm_last_error(), "not implemented"), "iq2_s: not implemented");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ2_XS, 1) < 0 && strstr(mm_last_error(), "not implemented"), "iq2_xs: not implemented");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ2_XXS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ3_XXS, 1) == 0, "iq2_xxs, iq3_xxs written");

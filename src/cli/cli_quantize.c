@@ -20,7 +20,7 @@ static void usage(FILE *f) {
             "\n"
             "  --type TYPE        f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k (all Q4_K), q6_k, and llama.cpp's\n"
             "                     per-tensor mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, iq4_nl,\n"
-            "                     iq4_xs, and with --imatrix iq2_xxs, iq3_xxs (iq2_xs, iq2_s, iq3_s, iq1_s, iq1_m are read\n"
+            "                     iq4_xs, iq3_s, and with --imatrix iq2_xxs, iq3_xxs (iq2_xs, iq2_s, iq1_s, iq1_m are read\n"
             "                     and run, not written)\n"
             "  --imatrix FILE     importance matrix (llama.cpp's GGUF or legacy .dat, e.g. from `minimax imatrix`): the\n"
             "                     weights of every block's least-squares fit (iq2_xxs and iq3_xxs require one)\n"

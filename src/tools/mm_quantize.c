@@ -24,6 +24,8 @@
 #define MM_GGUF_MAX_COUNT (1u << 26) /* sanity bound on tensor / KV counts */
 
 /* ---------------------------------------------------------------- conversion */
+/* Each file type's main block type as llama.cpp's llama_ftype_get_default_type has it: iq2_s (LLAMA_FTYPE_MOSTLY_IQ2_S)
+ * is IQ2_XS with IQ3_S in places; IQ2_S blocks are its IQ2_M's. */
 static const struct {
     const char *name;
     mm_dtype base;
@@ -36,7 +38,7 @@ static const struct {
     [MM_FT_Q2_K] = {"q2_k", MM_Q2_K, 10}, [MM_FT_Q3_K_S] = {"q3_k_s", MM_Q3_K, 11}, [MM_FT_Q3_K_M] = {"q3_k_m", MM_Q3_K, 12},
     [MM_FT_Q3_K_L] = {"q3_k_l", MM_Q3_K, 13}, [MM_FT_Q4_K_S] = {"q4_k_s", MM_Q4_K, 14}, [MM_FT_Q5_K_S] = {"q5_k_s", MM_Q5_K, 16},
     [MM_FT_Q5_K_M] = {"q5_k_m", MM_Q5_K, 17}, [MM_FT_IQ4_NL] = {"iq4_nl", MM_IQ4_NL, 25}, [MM_FT_IQ4_XS] = {"iq4_xs", MM_IQ4_XS, 30},
-    [MM_FT_IQ2_XXS] = {"iq2_xxs", MM_IQ2_XXS, 19}, [MM_FT_IQ2_XS] = {"iq2_xs", MM_IQ2_XS, 20}, [MM_FT_IQ2_S] = {"iq2_s", MM_IQ2_S, 28},
+    [MM_FT_IQ2_XXS] = {"iq2_xxs", MM_IQ2_XXS, 19}, [MM_FT_IQ2_XS] = {"iq2_xs", MM_IQ2_XS, 20}, [MM_FT_IQ2_S] = {"iq2_s", MM_IQ2_XS, 28},
     [MM_FT_IQ3_XXS] = {"iq3_xxs", MM_IQ3_XXS, 23}, [MM_FT_IQ3_S] = {"iq3_s", MM_IQ3_S, 26}, [MM_FT_IQ1_S] = {"iq1_s", MM_IQ1_S, 24},
     [MM_FT_IQ1_M] = {"iq1_m", MM_IQ1_M, 31},
 };
@@ -53,11 +55,10 @@ int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix) {
                      "without one the result is garbage", mm_ftypes[f].name);
         return -1;
     }
-    /* of the grid file types, iq2_xxs and iq3_xxs are written (with llama.cpp's mixes below); IQ3_S and IQ2_S blocks
-     * are written only as parts of the iq3_xxs mix, their own file types are not */
-    if (!mm_quant_can_quantize(t) || f == MM_FT_IQ3_S || f == MM_FT_IQ2_S) {
-        mm_set_error("%s: writing this file type is not implemented (of the grid i-quant types this engine writes iq2_xxs and "
-                     "iq3_xxs); it reads and runs such files, use llama.cpp's llama-quantize to make them", mm_ftypes[f].name);
+    if (!mm_quant_can_quantize(t)) {
+        mm_set_error("%s: writing this file type is not implemented (of the grid i-quant types this engine writes iq2_xxs, "
+                     "iq3_xxs and iq3_s); it reads and runs such files, use llama.cpp's llama-quantize to make them",
+                     mm_ftypes[f].name);
         return -1;
     }
     return 0;
@@ -104,6 +105,7 @@ static mm_dtype llama_mix(mm_gguf_ftype f, mm_dtype t, const char *name, const m
     if (attn_v) {
         if (f == MM_FT_Q2_K) t = gqa4 ? MM_Q4_K : MM_Q3_K;
         else if (f == MM_FT_IQ3_XXS) t = gqa4 ? MM_Q4_K : !c->has_imatrix ? MM_IQ3_S : MM_IQ3_XXS;
+        else if (f == MM_FT_IQ3_S && gqa4) t = MM_Q4_K;
         else if (f == MM_FT_Q3_K_M) t = c->i_v < 2 ? MM_Q5_K : MM_Q4_K;
         else if (f == MM_FT_Q3_K_L) t = MM_Q5_K;
         else if ((f == MM_FT_IQ4_NL || f == MM_FT_IQ4_XS) && gqa4) t = MM_Q5_K;
@@ -127,7 +129,7 @@ static mm_dtype llama_mix(mm_gguf_ftype f, mm_dtype t, const char *name, const m
     } else if (strstr(name, "attn_output.weight")) {
         if (c->n_expert == 8) {
             if (f == MM_FT_Q2_K || f == MM_FT_Q3_K_S || f == MM_FT_Q3_K_M || f == MM_FT_IQ4_NL || f == MM_FT_Q4_K_S || f == MM_FT_IQ4_XS ||
-                f == MM_FT_IQ3_XXS)
+                f == MM_FT_IQ3_XXS || f == MM_FT_IQ3_S)
                 t = MM_Q5_K;
         } else if (f == MM_FT_Q2_K) t = MM_Q3_K;
         else if (f == MM_FT_IQ3_XXS) t = MM_IQ3_S;
