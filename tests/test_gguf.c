@@ -430,6 +430,12 @@ static void test_recipe(void) {
     CHECK(TT(MM_FT_IQ2_XXS, "blk.10.attn_gate.weight", 2, 6144, 10, 0, 1) == MM_IQ2_XXS, "iq2_xxs: attn_gate");
     CHECK(TT(MM_FT_IQ2_XXS, "blk.10.ffn_up_exps.weight", 3, 6144, 10, 0, 1) == MM_IQ2_XXS, "iq2_xxs: ffn_up");
     CHECK(TT(MM_FT_IQ2_XXS, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 1) == MM_IQ4_NL, "IQ2_XXS fallback IQ4_NL");
+    CHECK(TT(MM_FT_IQ2_S, "blk.10.ffn_up_exps.weight", 3, 6144, 10, 0, 1) == MM_IQ2_XS, "iq2_s: IQ2_XS blocks (llama.cpp)");
+    CHECK(TT(MM_FT_IQ2_S, "blk.9.ffn_down_exps.weight", 3, 9216, 9, 0, 1) == MM_IQ3_S, "iq2_s: early ffn_down IQ3_S");
+    CHECK(TT(MM_FT_IQ2_S, "blk.9.attn_output.weight", 2, 6144, 9, 0, 1) == MM_IQ3_S, "iq2_s: attn_output IQ3_S");
+    CHECK(TT(MM_FT_IQ2_S, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_IQ3_S, "iq2_s: embedding IQ3_S");
+    CHECK(TT(MM_FT_IQ2_XS, "blk.10.ffn_up_exps.weight", 3, 6144, 10, 0, 1) == MM_IQ2_XS, "iq2_xs: ffn_up IQ2_XS");
+    CHECK(TT(MM_FT_IQ2_XS, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_Q2_K, "iq2_xs: embedding Q2_K");
     CHECK(TT(MM_FT_IQ3_XXS, "output.weight", 2, 6144, 0, 0, 1) == MM_Q5_K, "iq3_xxs: output Q5_K");
     CHECK(TT(MM_FT_IQ3_XXS, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_IQ3_S, "iq3_xxs: embedding IQ3_S");
     CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_q.weight", 2, 6144, 7, 0, 1) == MM_IQ2_S, "iq3_xxs: attn_q IQ2_S");
@@ -461,9 +467,10 @@ static void test_recipe(void) {
     CHECK(mm_gguf_ftype_check(MM_FT_IQ1_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq1_s needs one");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ3_XXS, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq3_xxs needs one");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ3_S, 0) == 0, "iq3_s written, no imatrix needed");
-    CHECK(mm_gguf_ftype_check(MM_FT_IQ2_S, 1) < 0 && strstr(mm_last_error(), "not implemented"), "iq2_s: not implemented");
-    CHECK(mm_gguf_ftype_check(MM_FT_IQ2_XS, 1) < 0 && strstr(mm_last_error(), "not implemented"), "iq2_xs: not implemented");
-    CHECK(mm_gguf_ftype_check(MM_FT_IQ2_XXS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ3_XXS, 1) == 0, "iq2_xxs, iq3_xxs written");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ1_M, 1) < 0 && strstr(mm_last_error(), "not implemented"), "iq1_m: not implemented");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ2_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq2_s needs one");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ2_XXS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ3_XXS, 1) == 0 &&
+              mm_gguf_ftype_check(MM_FT_IQ2_XS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ2_S, 1) == 0, "iq2_xxs, iq2_xs, iq2_s, iq3_xxs written");
     CHECK(mm_gguf_ftype_check(MM_FT_Q3_K_M, 0) == 0 && mm_gguf_ftype_llama_id(MM_FT_Q3_K_M) == 12 &&
               mm_gguf_ftype_llama_id(MM_FT_IQ4_XS) == 30 && mm_gguf_ftype_llama_id(MM_FT_Q5_0) == 8, "new ftypes");
     CHECK(mm_gguf_type_of(MM_IQ2_XXS) == 16 && mm_gguf_type_of(MM_IQ1_M) == 29 && mm_gguf_type_of(MM_Q5_K) == 13 &&

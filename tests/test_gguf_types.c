@@ -153,7 +153,7 @@ int main(void) {
         free(b);
     }
 
-    /* `quantize --type iq2_xxs / iq3_xxs --imatrix` and `--type iq3_s`: llama.cpp's mixes with this engine's grid
+    /* `quantize --type iq2_xxs / iq3_xxs / iq2_s --imatrix` and `--type iq3_s`: llama.cpp's mixes with this engine's grid
      * quantizers; each file holds its types, loads and runs, and its logits are the same model's dequantized to F32 */
     mm_model *src = mm_model_load(dir, NULL);
     mm_imatrix *im = src ? mm_imatrix_compute(src, ids, n, &(mm_imatrix_params){.n_ctx = n}, "ids") : NULL;
@@ -164,8 +164,9 @@ int main(void) {
     mm_model_free(src);
     static const struct { mm_gguf_ftype f; mm_dtype has[3]; int im; } grid[] = {
         {MM_FT_IQ2_XXS, {MM_IQ2_XXS, MM_Q2_K, MM_Q5_K}, 1}, {MM_FT_IQ3_XXS, {MM_IQ3_XXS, MM_IQ3_S, MM_IQ2_S}, 1},
-        {MM_FT_IQ3_S, {MM_IQ3_S, MM_Q6_K, MM_IQ3_S}, 0}}; /* iq3_s: llama.cpp writes it without an imatrix too */
-    for (int gi = 0; gi < 3; gi++) {
+        {MM_FT_IQ3_S, {MM_IQ3_S, MM_Q6_K, MM_IQ3_S}, 0}, /* iq3_s: llama.cpp writes it without an imatrix too */
+        {MM_FT_IQ2_S, {MM_IQ2_XS, MM_IQ3_S, MM_Q5_K}, 1}};
+    for (int gi = 0; gi < 4; gi++) {
         char q[512], qd[512], nm[64];
         snprintf(nm, sizeof nm, "m-%s.gguf", mm_gguf_ftype_name(grid[gi].f));
         snprintf(q, sizeof q, "%s", tp(nm));

@@ -1,4 +1,4 @@
-/* mm_quant_grid.c — quantizers for llama.cpp's grid i-quants IQ2_XXS, IQ3_XXS, IQ3_S and IQ2_S (layouts in
+/* mm_quant_grid.c — quantizers for llama.cpp's grid i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S (layouts in
  * mm_quant.h, codebooks in mm_iq_tables.c, decoding in mm_quant_iq.c), after the idea of llama.cpp's
  * quantize_row_iq*_impl: per group of 8 (IQ2) or 4 (IQ3) elements the magnitudes are snapped to the codebook at a
  * trial scale (the pattern of nearest levels when it is an entry, else the best of the entries near it by weighted
@@ -30,19 +30,21 @@ typedef struct {
     float a, b;
 } grid_kind;
 
-enum { G_IQ2XXS, G_IQ3XXS, G_IQ3S, G_IQ2S, G_COUNT };
+enum { G_IQ2XXS, G_IQ3XXS, G_IQ3S, G_IQ2S, G_IQ2XS, G_COUNT };
 static const grid_kind kinds[G_COUNT] = {
-    [G_IQ2XXS] = {8, 32, 1, 0.125f, 0.25f}, [G_IQ3XXS] = {4, 32, 1, 0.25f, 0.5f},
-    [G_IQ3S] = {4, 32, 0, 1.0f, 2.0f},      [G_IQ2S] = {8, 16, 0, 0.125f, 0.25f},
+    [G_IQ2XXS] = {8, 32, 1, 0.125f, 0.25f}, [G_IQ3XXS] = {4, 32, 1, 0.25f, 0.5f}, [G_IQ3S] = {4, 32, 0, 1.0f, 2.0f},
+    [G_IQ2S] = {8, 16, 0, 0.125f, 0.25f},   [G_IQ2XS] = {8, 16, 1, 0.125f, 0.25f},
 };
 static grid_book books[G_COUNT];
-static pthread_once_t book_once[G_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
+static pthread_once_t book_once[G_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+                                            PTHREAD_ONCE_INIT};
 
 static uint8_t entry_byte(int g, int i, int j) {
     switch (g) {
     case G_IQ2XXS: return (uint8_t)(mm_iq2xxs_grid[i] >> (8 * j));
     case G_IQ3XXS: return (uint8_t)(mm_iq3xxs_grid[i] >> (8 * j));
     case G_IQ3S: return (uint8_t)(mm_iq3s_grid[i] >> (8 * j));
+    case G_IQ2XS: return (uint8_t)(mm_iq2xs_grid[i] >> (8 * j));
     default: return (uint8_t)(mm_iq2s_grid[i] >> (8 * j));
     }
 }
@@ -51,7 +53,7 @@ static uint8_t entry_byte(int g, int i, int j) {
 static void book_build(int g) {
     grid_book *B = &books[g];
     B->gs = kinds[g].gs;
-    B->n = g == G_IQ2XXS || g == G_IQ3XXS ? 256 : g == G_IQ3S ? 512 : 1024;
+    B->n = g == G_IQ2XXS || g == G_IQ3XXS ? 256 : g == G_IQ3S || g == G_IQ2XS ? 512 : 1024;
     B->gv = mm_xmalloc(sizeof(float) * (size_t)(B->n * B->gs));
     int seen[256] = {0};
     for (int i = 0; i < B->n; i++)
@@ -100,8 +102,9 @@ static void build0(void) { book_build(0); }
 static void build1(void) { book_build(1); }
 static void build2(void) { book_build(2); }
 static void build3(void) { book_build(3); }
+static void build4(void) { book_build(4); }
 static const grid_book *book(int g) {
-    static void (*const fn[G_COUNT])(void) = {build0, build1, build2, build3};
+    static void (*const fn[G_COUNT])(void) = {build0, build1, build2, build3, build4};
     pthread_once(&book_once[g], fn[g]);
     return &books[g];
 }
@@ -274,7 +277,8 @@ static inline void wr32(uint8_t *p, uint32_t v) {
 }
 
 void mm_quantize_row_grid(mm_dtype t, const float *x, void *dst, int64_t n, const float *qw) {
-    const int g = t == MM_IQ2_XXS ? G_IQ2XXS : t == MM_IQ3_XXS ? G_IQ3XXS : t == MM_IQ3_S ? G_IQ3S : t == MM_IQ2_S ? G_IQ2S : -1;
+    const int g = t == MM_IQ2_XXS ? G_IQ2XXS : t == MM_IQ3_XXS ? G_IQ3XXS : t == MM_IQ3_S ? G_IQ3S : t == MM_IQ2_S ? G_IQ2S
+                : t == MM_IQ2_XS ? G_IQ2XS : -1;
     if (g < 0) return;
     const size_t bb = mm_dtype_block_bytes(t);
     for (int64_t i = 0; i < n / MM_QK_K; i++, x += MM_QK_K) {
@@ -306,6 +310,12 @@ void mm_quantize_row_grid(mm_dtype t, const float *x, void *dst, int64_t n, cons
                 }
                 for (int k = 0; k < 4; k++) b->signs[4 * ib + k] = sg[4 * ib + k];
                 b->scales[ib / 2] |= (uint8_t)(ls[ib] << (4 * (ib % 2)));
+                break;
+            }
+            case G_IQ2XS: { /* qs[32] u16: 9-bit entry | 7-bit sign index << 9; scales[8]: nibble per 16 */
+                mm_block_iq2_xs *b = (mm_block_iq2_xs *)o;
+                for (int k = 0; k < 4; k++) b->qs[4 * ib + k] = (uint16_t)(idx[4 * ib + k] | (sg[4 * ib + k] & 127) << 9);
+                b->scales[ib] = (uint8_t)(ls[2 * ib] | ls[2 * ib + 1] << 4);
                 break;
             }
             default: { /* IQ2_S: qs[0..31] low index bits, qs[32..63] signs, qh[8] 2 bits per entry, scales per 16 */

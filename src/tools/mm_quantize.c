@@ -57,7 +57,7 @@ int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix) {
     }
     if (!mm_quant_can_quantize(t)) {
         mm_set_error("%s: writing this file type is not implemented (of the grid i-quant types this engine writes iq2_xxs, "
-                     "iq3_xxs and iq3_s); it reads and runs such files, use llama.cpp's llama-quantize to make them",
+                     "iq2_xs, iq2_s, iq3_xxs and iq3_s); it reads and runs such files, use llama.cpp's llama-quantize to make them",
                      mm_ftypes[f].name);
         return -1;
     }
