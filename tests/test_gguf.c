@@ -420,12 +420,57 @@ static void test_recipe(void) {
     CHECK(TT(MM_FT_IQ4_XS, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 1) == MM_IQ4_NL, "IQ4_XS fallback IQ4_NL");
     CHECK(TT(MM_FT_Q2_K, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 0) == MM_Q4_0, "Q2_K fallback Q4_0");
     CHECK(TT(MM_FT_Q5_K_S, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 0) == MM_Q5_1, "Q5_K fallback Q5_1");
+    /* the grid mixes (llama_tensor_get_type_impl for LLAMA_FTYPE_MOSTLY_IQ2_XXS / IQ3_XXS) */
+    CHECK(TT(MM_FT_IQ2_XXS, "output.weight", 2, 6144, 0, 0, 1) == MM_Q5_K, "iq2_xxs: output Q5_K");
+    CHECK(TT(MM_FT_IQ2_XXS, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_Q2_K, "iq2_xxs: embedding Q2_K");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.3.attn_qkv.weight", 2, 6144, 3, 3, 1) == MM_Q4_K, "iq2_xxs: attn_v-like Q4_K at GQA >= 4");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.9.ffn_down_exps.weight", 3, 9216, 9, 0, 1) == MM_Q2_K, "iq2_xxs: ffn_down L9 < 80/8 Q2_K");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.10.ffn_down_exps.weight", 3, 9216, 10, 0, 1) == MM_IQ2_XXS, "iq2_xxs: ffn_down L10");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.10.attn_output.weight", 2, 6144, 10, 0, 1) == MM_IQ2_XXS, "iq2_xxs: attn_output");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.10.attn_gate.weight", 2, 6144, 10, 0, 1) == MM_IQ2_XXS, "iq2_xxs: attn_gate");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.10.ffn_up_exps.weight", 3, 6144, 10, 0, 1) == MM_IQ2_XXS, "iq2_xxs: ffn_up");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 1) == MM_IQ4_NL, "IQ2_XXS fallback IQ4_NL");
+    CHECK(TT(MM_FT_IQ2_S, "blk.10.ffn_up_exps.weight", 3, 6144, 10, 0, 1) == MM_IQ2_XS, "iq2_s: IQ2_XS blocks (llama.cpp)");
+    CHECK(TT(MM_FT_IQ2_S, "blk.9.ffn_down_exps.weight", 3, 9216, 9, 0, 1) == MM_IQ3_S, "iq2_s: early ffn_down IQ3_S");
+    CHECK(TT(MM_FT_IQ2_S, "blk.9.attn_output.weight", 2, 6144, 9, 0, 1) == MM_IQ3_S, "iq2_s: attn_output IQ3_S");
+    CHECK(TT(MM_FT_IQ2_S, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_IQ3_S, "iq2_s: embedding IQ3_S");
+    CHECK(TT(MM_FT_IQ2_XS, "blk.10.ffn_up_exps.weight", 3, 6144, 10, 0, 1) == MM_IQ2_XS, "iq2_xs: ffn_up IQ2_XS");
+    CHECK(TT(MM_FT_IQ2_XS, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_Q2_K, "iq2_xs: embedding Q2_K");
+    CHECK(TT(MM_FT_IQ3_XXS, "output.weight", 2, 6144, 0, 0, 1) == MM_Q5_K, "iq3_xxs: output Q5_K");
+    CHECK(TT(MM_FT_IQ3_XXS, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_IQ3_S, "iq3_xxs: embedding IQ3_S");
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_q.weight", 2, 6144, 7, 0, 1) == MM_IQ2_S, "iq3_xxs: attn_q IQ2_S");
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_k.weight", 2, 6144, 7, 0, 1) == MM_IQ2_S, "iq3_xxs: attn_k IQ2_S");
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q4_K, "iq3_xxs: attn_v Q4_K at GQA >= 4");
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_output.weight", 2, 6144, 7, 0, 1) == MM_IQ3_S, "iq3_xxs: attn_output IQ3_S");
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 1) == MM_IQ3_XXS, "iq3_xxs + imatrix: ffn_down");
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.3.ffn_gate_exps.weight", 3, 6144, 3, 0, 1) == MM_IQ3_XXS, "iq3_xxs: ffn_gate");
+    CHECK(TT(MM_FT_IQ3_S, "output.weight", 2, 6144, 0, 0, 0) == MM_Q6_K, "iq3_s: output Q6_K");
+    CHECK(TT(MM_FT_IQ3_S, "token_embd.weight", 2, 6144, 0, 0, 0) == MM_IQ3_S, "iq3_s: embedding IQ3_S");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_qkv.weight", 2, 6144, 7, 0, 0) == MM_Q4_K, "iq3_s: attn_v-like Q4_K at GQA >= 4");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_output.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_output");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_q.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_q");
+    CHECK(TT(MM_FT_IQ3_S, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 0) == MM_IQ3_S, "iq3_s: ffn_down");
+    c.n_gqa = 2;
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_IQ3_XXS, "iq3_xxs + imatrix: attn_v at GQA 2");
+    CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_v.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_v at GQA 2");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q4_K, "iq2_xxs: attn_v Q4_K with >= 4 experts");
+    c.n_expert = 2;
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q2_K, "iq2_xxs: attn_v Q2_K at GQA 2, 2 experts");
+    c.n_gqa = 8;
     c.n_expert = 8; /* llama.cpp's Mixtral rule */
     CHECK(TT(MM_FT_Q2_K, "blk.3.attn_v.weight", 2, 6144, 3, 0, 0) == MM_Q8_0, "8 experts: attn_v Q8_0");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.3.attn_k.weight", 2, 6144, 3, 0, 1) == MM_Q4_K, "8 experts: iq2_xxs attn_k Q4_K");
+    CHECK(TT(MM_FT_IQ2_XXS, "blk.3.attn_output.weight", 2, 6144, 3, 0, 1) == MM_Q5_K, "8 experts: iq2_xxs attn_output Q5_K");
+    CHECK(TT(MM_FT_IQ3_XXS, "blk.3.attn_output.weight", 2, 6144, 3, 0, 1) == MM_Q5_K, "8 experts: iq3_xxs attn_output Q5_K");
+    CHECK(TT(MM_FT_IQ3_S, "blk.3.attn_output.weight", 2, 6144, 3, 0, 0) == MM_Q5_K, "8 experts: iq3_s attn_output Q5_K");
 #undef TT
     CHECK(mm_gguf_ftype_check(MM_FT_IQ1_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq1_s needs one");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ3_XXS, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq3_xxs needs one");
-    CHECK(mm_gguf_ftype_check(MM_FT_IQ3_S, 0) < 0 && strstr(mm_last_error(), "not implemented"), "iq3_s: not implemented");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ3_S, 0) == 0, "iq3_s written, no imatrix needed");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ1_M, 1) < 0 && strstr(mm_last_error(), "not implemented"), "iq1_m: not implemented");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ2_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq2_s needs one");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ2_XXS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ3_XXS, 1) == 0 &&
+              mm_gguf_ftype_check(MM_FT_IQ2_XS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ2_S, 1) == 0, "iq2_xxs, iq2_xs, iq2_s, iq3_xxs written");
     CHECK(mm_gguf_ftype_check(MM_FT_Q3_K_M, 0) == 0 && mm_gguf_ftype_llama_id(MM_FT_Q3_K_M) == 12 &&
               mm_gguf_ftype_llama_id(MM_FT_IQ4_XS) == 30 && mm_gguf_ftype_llama_id(MM_FT_Q5_0) == 8, "new ftypes");
     CHECK(mm_gguf_type_of(MM_IQ2_XXS) == 16 && mm_gguf_type_of(MM_IQ1_M) == 29 && mm_gguf_type_of(MM_Q5_K) == 13 &&

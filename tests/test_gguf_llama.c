@@ -8,11 +8,13 @@
 #include <unistd.h>
 #include "base/mm_common.h"
 #include "formats/mm_gguf.h"
+#include "formats/mm_imatrix.h"
 #include "formats/mm_mkmodel.h"
 #include "llama_gguf_rules.h"
 #include "minimax.h"
 #include "mm_test.h"
 #include "text/mm_tokenizer.h"
+#include "tools/mm_imatrix_calc.h"
 #include "tools/mm_quantize.h"
 
 static char pbuf[8][1024];
@@ -99,11 +101,14 @@ static int mkmodel(const char *dir, int hidden, int vocab, const char *types) {
     return mm_mkmodel_write(dir, &p, NULL);
 }
 
-static int convert(const char *in, const char *out, mm_gguf_ftype ft, const char *tok, int no_tok) {
-    mm_gguf_convert_params p = {.ftype = ft, .force = 1, .tokenizer = tok, .no_tokenizer = no_tok};
+static int convert_im(const char *in, const char *out, mm_gguf_ftype ft, const char *tok, int no_tok, const char *imatrix) {
+    mm_gguf_convert_params p = {.ftype = ft, .force = 1, .tokenizer = tok, .no_tokenizer = no_tok, .imatrix = imatrix};
     int rc = mm_gguf_convert(in, out, &p, NULL);
     if (rc < 0) fprintf(stderr, "convert %s -> %s: %s\n", in, out, mm_last_error());
     return rc;
+}
+static int convert(const char *in, const char *out, mm_gguf_ftype ft, const char *tok, int no_tok) {
+    return convert_im(in, out, ft, tok, no_tok, NULL);
 }
 
 static const char *pre_of(const char *path, char *buf, size_t n) {
@@ -125,15 +130,26 @@ static void test_quantize_files(void) {
     char A[1024], C[1024];
     snprintf(A, sizeof A, "%s", tp("A"));
     CHECK(mkmodel(A, 256, 320, "LS") == 0, "mkmodel A: %s", mm_last_error());
+    /* an importance matrix of A, for the file types llama.cpp makes only with one (iq2_xxs, iq3_xxs) */
+    char im_path[1024];
+    snprintf(im_path, sizeof im_path, "%s", tp("A-imatrix.gguf"));
+    mm_model *ma = mm_model_load(A, NULL);
+    int32_t ids[64];
+    for (int i = 0; i < 64; i++) ids[i] = (37 * i + 11) % 320;
+    mm_imatrix *im = ma ? mm_imatrix_compute(ma, ids, 64, &(mm_imatrix_params){.n_ctx = 32}, "ids") : NULL;
+    CHECK(im && mm_imatrix_save(im, im_path, 0) == 0, "imatrix of A: %s", mm_last_error());
+    mm_imatrix_free(im);
+    mm_model_free(ma);
     for (int ft = 0; ft < MM_FT_COUNT; ft++) {
         char out[64];
         const char *nm = mm_gguf_ftype_name((mm_gguf_ftype)ft);
-        if (mm_gguf_ftype_check((mm_gguf_ftype)ft, 1) < 0) { /* the grid i-quants: read, not written */
+        if (mm_gguf_ftype_check((mm_gguf_ftype)ft, 1) < 0) { /* the grid i-quants without a quantizer: read, not written */
             CHECK(strstr(mm_last_error(), "not implemented"), "%s: %s", nm, mm_last_error());
             continue;
         }
+        const int needs_imatrix = mm_gguf_ftype_check((mm_gguf_ftype)ft, 0) < 0;
         snprintf(out, sizeof out, "A-%s.gguf", nm);
-        if (convert(A, tp(out), (mm_gguf_ftype)ft, tp("gpt2tok"), 0) < 0) {
+        if (convert_im(A, tp(out), (mm_gguf_ftype)ft, tp("gpt2tok"), 0, needs_imatrix ? im_path : NULL) < 0) {
             CHECK(0, "quantize %s failed", nm);
             continue;
         }

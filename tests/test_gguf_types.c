@@ -3,11 +3,14 @@
  * on Q8_0 / Q8_K activations, within the activation rounding). */
 #include <sys/stat.h>
 #include "formats/mm_gguf.h"
+#include "formats/mm_imatrix.h"
 #include "formats/mm_mkmodel.h"
 #include "kernels/mm_kernels.h"
+#include "kernels/mm_pack.h"
 #include "minimax.h"
 #include "mm_test.h"
 #include "mm_test_quant.h"
+#include "tools/mm_imatrix_calc.h"
 #include "tools/mm_quantize.h"
 
 static const mm_dtype types[] = {MM_Q4_1,   MM_Q5_0,   MM_Q5_1,  MM_Q2_K,    MM_Q3_K,  MM_Q5_K,  MM_IQ4_NL, MM_IQ4_XS,
@@ -148,6 +151,53 @@ int main(void) {
         }
         free(a);
         free(b);
+    }
+
+    /* `quantize --type iq2_xxs / iq3_xxs / iq2_s --imatrix` and `--type iq3_s`: llama.cpp's mixes with this engine's grid
+     * quantizers; each file holds its types, loads and runs, and its logits are the same model's dequantized to F32 */
+    mm_model *src = mm_model_load(dir, NULL);
+    mm_imatrix *im = src ? mm_imatrix_compute(src, ids, n, &(mm_imatrix_params){.n_ctx = n}, "ids") : NULL;
+    CHECK(im && mm_imatrix_save(im, tp("im.gguf"), 0) == 0, "imatrix: %s", mm_last_error());
+    char imp[512];
+    snprintf(imp, sizeof imp, "%s", tp("im.gguf"));
+    mm_imatrix_free(im);
+    mm_model_free(src);
+    static const struct { mm_gguf_ftype f; mm_dtype has[3]; int im; } grid[] = {
+        {MM_FT_IQ2_XXS, {MM_IQ2_XXS, MM_Q2_K, MM_Q5_K}, 1}, {MM_FT_IQ3_XXS, {MM_IQ3_XXS, MM_IQ3_S, MM_IQ2_S}, 1},
+        {MM_FT_IQ3_S, {MM_IQ3_S, MM_Q6_K, MM_IQ3_S}, 0}, /* iq3_s: llama.cpp writes it without an imatrix too */
+        {MM_FT_IQ2_S, {MM_IQ2_XS, MM_IQ3_S, MM_Q5_K}, 1}};
+    for (int gi = 0; gi < 4; gi++) {
+        char q[512], qd[512], nm[64];
+        snprintf(nm, sizeof nm, "m-%s.gguf", mm_gguf_ftype_name(grid[gi].f));
+        snprintf(q, sizeof q, "%s", tp(nm));
+        snprintf(nm, sizeof nm, "m-%s-deq.gguf", mm_gguf_ftype_name(grid[gi].f));
+        snprintf(qd, sizeof qd, "%s", tp(nm));
+        mm_gguf_convert_params qp = {.ftype = grid[gi].f, .force = 1, .no_tokenizer = 1, .imatrix = grid[gi].im ? imp : NULL};
+        CHECK(mm_gguf_convert(dir, q, &qp, NULL) == 0, "quantize %s: %s", mm_gguf_ftype_name(grid[gi].f), mm_last_error());
+        mm_gguf_convert_params dp = {.ftype = MM_FT_F32, .force = 1, .no_tokenizer = 1};
+        CHECK(mm_gguf_convert(q, qd, &dp, NULL) == 0, "dequantize %s: %s", q, mm_last_error());
+        mm_gguf *gq = mm_gguf_open(q);
+        int cnt[MM_DTYPE_COUNT] = {0};
+        for (int i = 0; gq && i < mm_gguf_n_tensors(gq); i++) cnt[mm_gguf_tensor(gq, i)->dtype]++;
+        mm_gguf_close(gq);
+        for (int k = 0; k < 3; k++)
+            CHECK(cnt[grid[gi].has[k]] > 0, "%s: no %s tensor", mm_gguf_ftype_name(grid[gi].f), mm_dtype_name(grid[gi].has[k]));
+        int packed = 0; /* a packed type (iq3_s's Q6_K output) prefills on 8-bit activations too */
+        for (int d = 0; d < MM_DTYPE_COUNT; d++) packed |= cnt[d] > 0 && mm_pack_supported((mm_dtype)d);
+        for (int step = 0; step < 2; step++) {
+            int V1 = 0, V2 = 0;
+            float *a = run(q, ids, n, step, &V1), *b = run(qd, ids, n, step, &V2);
+            if (a && b && V1 == V2) {
+                double md = 0, amax = 0;
+                for (size_t i = 0; i < (size_t)n * V1; i++) md = fmax(md, fabs(a[i] - b[i])), amax = fmax(amax, fabs(b[i]));
+                printf("%s %s: max |Δlogit| %.3g (max |logit| %.3g)\n", mm_gguf_ftype_name(grid[gi].f), step ? "decode" : "prefill", md, amax);
+                const double bound = step || packed ? 0.05 * amax : 1e-4 * amax;
+                CHECK(amax > 0 && md <= bound, "%s %s: max |Δlogit| %g > %g", mm_gguf_ftype_name(grid[gi].f), step ? "decode" : "prefill",
+                      md, bound);
+            }
+            free(a);
+            free(b);
+        }
     }
     return mmt_done();
 }

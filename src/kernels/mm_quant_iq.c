@@ -1,7 +1,6 @@
 /* mm_quant_iq.c — llama.cpp's i-quants (layouts in mm_quant.h, codebooks in mm_iq_tables.c): block decoding
  * to integer levels for IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M, and weighted
- * least-squares quantizers for IQ4_NL and IQ4_XS (the grid types are read, not written: their quantizer is
- * a codebook search this engine does not have). */
+ * least-squares quantizers for IQ4_NL and IQ4_XS (the grid types' codebook search is mm_quant_grid.c). */
 #include "kernels/mm_quant.h"
 #include "kernels/mm_iq_tables.h"
 #include <math.h>
@@ -237,5 +236,5 @@ void mm_quantize_row_iq(mm_dtype t, const float *x, void *dst, int64_t n, const 
                     b[i].qs[16 * ib + j] = (uint8_t)(iq4_index(id * x[32 * ib + j]) | iq4_index(id * x[32 * ib + j + 16]) << 4);
             }
         }
-    }
+    } else mm_quantize_row_grid(t, x, dst, n, qw);
 }

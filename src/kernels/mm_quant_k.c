@@ -144,7 +144,7 @@ float mm_vec_dot(mm_dtype t, const void *w, const void *x, int64_t n) {
 
 int mm_quant_can_quantize(mm_dtype t) {
     switch (t) {
-    case MM_IQ2_XXS: case MM_IQ2_XS: case MM_IQ2_S: case MM_IQ3_XXS: case MM_IQ3_S: case MM_IQ1_S: case MM_IQ1_M: return 0;
+    case MM_IQ1_S: case MM_IQ1_M: return 0; /* grid i-quants without a quantizer */
     default: return (unsigned)t < MM_DTYPE_COUNT;
     }
 }

@@ -24,6 +24,8 @@
 #define MM_GGUF_MAX_COUNT (1u << 26) /* sanity bound on tensor / KV counts */
 
 /* ---------------------------------------------------------------- conversion */
+/* Each file type's main block type as llama.cpp's llama_ftype_get_default_type has it: iq2_s (LLAMA_FTYPE_MOSTLY_IQ2_S)
+ * is IQ2_XS with IQ3_S in places; IQ2_S blocks are its IQ2_M's. */
 static const struct {
     const char *name;
     mm_dtype base;
@@ -36,7 +38,7 @@ static const struct {
     [MM_FT_Q2_K] = {"q2_k", MM_Q2_K, 10}, [MM_FT_Q3_K_S] = {"q3_k_s", MM_Q3_K, 11}, [MM_FT_Q3_K_M] = {"q3_k_m", MM_Q3_K, 12},
     [MM_FT_Q3_K_L] = {"q3_k_l", MM_Q3_K, 13}, [MM_FT_Q4_K_S] = {"q4_k_s", MM_Q4_K, 14}, [MM_FT_Q5_K_S] = {"q5_k_s", MM_Q5_K, 16},
     [MM_FT_Q5_K_M] = {"q5_k_m", MM_Q5_K, 17}, [MM_FT_IQ4_NL] = {"iq4_nl", MM_IQ4_NL, 25}, [MM_FT_IQ4_XS] = {"iq4_xs", MM_IQ4_XS, 30},
-    [MM_FT_IQ2_XXS] = {"iq2_xxs", MM_IQ2_XXS, 19}, [MM_FT_IQ2_XS] = {"iq2_xs", MM_IQ2_XS, 20}, [MM_FT_IQ2_S] = {"iq2_s", MM_IQ2_S, 28},
+    [MM_FT_IQ2_XXS] = {"iq2_xxs", MM_IQ2_XXS, 19}, [MM_FT_IQ2_XS] = {"iq2_xs", MM_IQ2_XS, 20}, [MM_FT_IQ2_S] = {"iq2_s", MM_IQ2_XS, 28},
     [MM_FT_IQ3_XXS] = {"iq3_xxs", MM_IQ3_XXS, 23}, [MM_FT_IQ3_S] = {"iq3_s", MM_IQ3_S, 26}, [MM_FT_IQ1_S] = {"iq1_s", MM_IQ1_S, 24},
     [MM_FT_IQ1_M] = {"iq1_m", MM_IQ1_M, 31},
 };
@@ -54,8 +56,9 @@ int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix) {
         return -1;
     }
     if (!mm_quant_can_quantize(t)) {
-        mm_set_error("%s: writing %s is not implemented (it needs llama.cpp's codebook search); this engine reads and runs "
-                     "such files, use llama.cpp's llama-quantize to make them", mm_ftypes[f].name, mm_dtype_name(t));
+        mm_set_error("%s: writing this file type is not implemented (of the grid i-quant types this engine writes iq2_xxs, "
+                     "iq2_xs, iq2_s, iq3_xxs and iq3_s); it reads and runs such files, use llama.cpp's llama-quantize to make them",
+                     mm_ftypes[f].name);
         return -1;
     }
     return 0;
@@ -76,13 +79,33 @@ static int ends_with(const char *s, const char *suf) {
 /* llama.cpp's use_more_bits: the first and last eighth of the layers and every third one between. */
 static int use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-/* llama_tensor_get_type_impl's choices for the file types that are not Q4_K_M (its arms for falcon, 70B and the
- * grid i-quant file types left out). c->i_v counts attn_v-like tensors (attn_v, attn_qkv). */
+/* The grid file types llama.cpp gives its 2-bit mix (IQ2_M has no file type here). */
+static int iq2_family(mm_gguf_ftype f) {
+    return f == MM_FT_IQ2_XXS || f == MM_FT_IQ2_XS || f == MM_FT_IQ1_S || f == MM_FT_IQ2_S || f == MM_FT_IQ1_M;
+}
+
+/* llama_tensor_get_type_impl's choices for the file types that are not Q4_K_M (its arms for falcon and 70B left out).
+ * c->i_v counts attn_v-like tensors (attn_v, attn_qkv). */
 static mm_dtype llama_mix(mm_gguf_ftype f, mm_dtype t, const char *name, const mm_tensor_type_ctx *c) {
     const int attn_v = strstr(name, "attn_v.weight") || strstr(name, "attn_qkv.weight"), gqa4 = c->n_gqa >= 4;
     const int nl = c->n_layers, il = c->layer;
+    if (iq2_family(f)) {
+        const mm_dtype up = f == MM_FT_IQ2_S ? MM_IQ3_S : MM_Q2_K; /* the more-bits choice of the 2-bit mix */
+        if (attn_v) t = gqa4 || c->n_expert >= 4 ? MM_Q4_K : up;
+        else if (strstr(name, "attn_k.weight") && c->n_expert == 8) t = MM_Q4_K;
+        else if (strstr(name, "ffn_down")) {
+            if (il < nl / 8) t = up;
+        } else if (strstr(name, "attn_output.weight")) {
+            if (c->n_expert == 8) t = MM_Q5_K;
+            else if (f == MM_FT_IQ1_S || f == MM_FT_IQ1_M) t = MM_IQ2_XXS;
+            else if (f == MM_FT_IQ2_S) t = MM_IQ3_S;
+        }
+        return t;
+    }
     if (attn_v) {
         if (f == MM_FT_Q2_K) t = gqa4 ? MM_Q4_K : MM_Q3_K;
+        else if (f == MM_FT_IQ3_XXS) t = gqa4 ? MM_Q4_K : !c->has_imatrix ? MM_IQ3_S : MM_IQ3_XXS;
+        else if (f == MM_FT_IQ3_S && gqa4) t = MM_Q4_K;
         else if (f == MM_FT_Q3_K_M) t = c->i_v < 2 ? MM_Q5_K : MM_Q4_K;
         else if (f == MM_FT_Q3_K_L) t = MM_Q5_K;
         else if ((f == MM_FT_IQ4_NL || f == MM_FT_IQ4_XS) && gqa4) t = MM_Q5_K;
@@ -91,8 +114,12 @@ static mm_dtype llama_mix(mm_gguf_ftype f, mm_dtype t, const char *name, const m
         if (c->n_expert == 8) t = MM_Q8_0;
     } else if (strstr(name, "attn_k.weight")) {
         if (c->n_expert == 8) t = MM_Q8_0;
+        else if (f == MM_FT_IQ3_XXS) t = MM_IQ2_S;
+    } else if (strstr(name, "attn_q.weight")) {
+        if (f == MM_FT_IQ3_XXS) t = MM_IQ2_S;
     } else if (strstr(name, "ffn_down")) {
         if (f == MM_FT_Q2_K) t = MM_Q3_K;
+        else if (f == MM_FT_IQ3_XXS && !c->has_imatrix) t = il < nl / 8 ? MM_Q4_K : MM_Q3_K;
         else if (f == MM_FT_Q3_K_M) t = il < nl / 16 ? MM_Q5_K : MM_Q4_K;
         else if (f == MM_FT_Q3_K_L) t = MM_Q5_K;
         else if (il < nl / 8 && (f == MM_FT_IQ4_NL || f == MM_FT_IQ4_XS) && !c->has_imatrix) t = MM_Q5_K;
@@ -101,9 +128,11 @@ static mm_dtype llama_mix(mm_gguf_ftype f, mm_dtype t, const char *name, const m
         else if ((f == MM_FT_Q4_0 || f == MM_FT_Q5_0) && c->has_imatrix && il < nl / 8) t = f == MM_FT_Q4_0 ? MM_Q4_1 : MM_Q5_1;
     } else if (strstr(name, "attn_output.weight")) {
         if (c->n_expert == 8) {
-            if (f == MM_FT_Q2_K || f == MM_FT_Q3_K_S || f == MM_FT_Q3_K_M || f == MM_FT_IQ4_NL || f == MM_FT_Q4_K_S || f == MM_FT_IQ4_XS)
+            if (f == MM_FT_Q2_K || f == MM_FT_Q3_K_S || f == MM_FT_Q3_K_M || f == MM_FT_IQ4_NL || f == MM_FT_Q4_K_S || f == MM_FT_IQ4_XS ||
+                f == MM_FT_IQ3_XXS || f == MM_FT_IQ3_S)
                 t = MM_Q5_K;
         } else if (f == MM_FT_Q2_K) t = MM_Q3_K;
+        else if (f == MM_FT_IQ3_XXS) t = MM_IQ3_S;
         else if (f == MM_FT_Q3_K_M) t = MM_Q4_K;
         else if (f == MM_FT_Q3_K_L) t = MM_Q5_K;
     }
@@ -123,18 +152,22 @@ mm_dtype mm_gguf_tensor_type_ex(mm_gguf_ftype f, const char *name, int ndim, int
     int quantized = t != MM_F32 && t != MM_F16 && t != MM_BF16;
     if (quantized) {
         int is_output = !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
+        const int grid = iq2_family(f) || f == MM_FT_IQ3_XXS;
         if (is_output) {
-            if (t != MM_Q8_0) t = MM_Q6_K;
+            if (grid) t = row_len % mm_dtype_block(t) ? MM_Q8_0 : MM_Q5_K;
+            else if (t != MM_Q8_0) t = MM_Q6_K;
         } else if (f == MM_FT_Q4_K_M) {
             if (ends_with(name, ".attn_v.weight") && use_more_bits(i_v, n_v)) t = MM_Q6_K;
             else if (strstr(name, ".ffn_down") && use_more_bits(layer, n_layers)) t = MM_Q6_K;
             else if (ends_with(name, ".attn_qkv.weight")) t = MM_Q6_K;
         } else if (strcmp(name, "token_embd.weight")) {
             t = llama_mix(f, t, name, cx);
+        } else if (grid) { /* the (untied) embedding of the grid mixes */
+            t = f == MM_FT_IQ2_S || f == MM_FT_IQ3_XXS ? MM_IQ3_S : MM_Q2_K;
         }
     }
     if (row_len % mm_dtype_block(t)) /* llama.cpp's fallbacks, but Q4_K → Q8_0 (the SIMD kernels) */
-        t = t == MM_IQ4_XS ? MM_IQ4_NL : t == MM_Q2_K || t == MM_Q3_K ? MM_Q4_0 : t == MM_Q5_K ? MM_Q5_1 : MM_Q8_0;
+        t = t == MM_IQ4_XS || t == MM_IQ2_XXS || t == MM_IQ3_XXS || t == MM_IQ3_S || t == MM_IQ2_S ? MM_IQ4_NL : t == MM_Q2_K || t == MM_Q3_K ? MM_Q4_0 : t == MM_Q5_K ? MM_Q5_1 : MM_Q8_0;
     if (row_len % mm_dtype_block(t)) t = MM_F16;   /* not even 32-blocks */
     return t;
 }

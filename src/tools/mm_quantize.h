@@ -9,8 +9,8 @@ typedef enum {
     MM_FT_F32, MM_FT_F16, MM_FT_BF16, MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K, MM_FT_Q6_K, MM_FT_Q4_K_M,
     MM_FT_Q4_1, MM_FT_Q5_0, MM_FT_Q5_1, MM_FT_Q2_K, MM_FT_Q3_K_S, MM_FT_Q3_K_M, MM_FT_Q3_K_L, MM_FT_Q4_K_S, MM_FT_Q5_K_S,
     MM_FT_Q5_K_M, MM_FT_IQ4_NL, MM_FT_IQ4_XS,
-    /* grid i-quants: read and run, but not written (no quantizer); refused as llama.cpp refuses them without an
-     * importance matrix (all but IQ3_S), and as not implemented with one */
+    /* grid i-quants: refused as llama.cpp refuses them without an importance matrix (all but IQ3_S); iq2_xxs,
+     * iq2_xs, iq2_s, iq3_xxs, iq3_s are written, iq1_s and iq1_m (no quantizer) refused as not implemented */
     MM_FT_IQ2_XXS, MM_FT_IQ2_XS, MM_FT_IQ2_S, MM_FT_IQ3_XXS, MM_FT_IQ3_S, MM_FT_IQ1_S, MM_FT_IQ1_M, MM_FT_COUNT
 } mm_gguf_ftype;
 int mm_gguf_ftype_from_name(const char *name);        /* "q4_k_m", ... (case-insensitive) or -1 */
@@ -21,7 +21,7 @@ int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix);
 
 /* The storage type of one tensor under file type f, following llama.cpp's llama_tensor_get_type:
  * norms and the router (ffn_gate_inp) F32; the output matrix (or the tied embedding) Q6_K for every
- * quantized type but Q8_0; Q4_K_M: attn_v and ffn_down Q6_K on llama.cpp's use_more_bits layers and attn_qkv
+ * quantized type but Q8_0 (Q5_K for the grid i-quant file types); Q4_K_M: attn_v and ffn_down Q6_K on llama.cpp's use_more_bits layers and attn_qkv
  * Q6_K (llama.cpp used Q5_K, which this engine runs only through its scalar
  * reference: the next better type with SIMD kernels); rows that are no
  * whole K-block fall back to Q8_0 (llama.cpp: Q5_0 for Q4_K, Q8_0 for Q6_K) and rows that are no whole
@@ -31,7 +31,7 @@ mm_dtype mm_gguf_tensor_type(mm_gguf_ftype f, const char *name, int ndim, int64_
 /* The same with what the mixes of the other file types look at (llama_tensor_get_type_impl): whether an
  * importance matrix is given, the GQA ratio, the expert count. i_v / n_v count llama.cpp's "attn_v-like" tensors
  * (attn_v and the fused attn_qkv) for them; Q4_K_M keeps the rule above. Fallbacks for rows that are no whole
- * block: IQ4_XS → IQ4_NL, Q2_K / Q3_K → Q4_0, Q5_K → Q5_1, Q4_K / Q6_K → Q8_0, then F16. */
+ * block: IQ4_XS and the grid i-quants → IQ4_NL, Q2_K / Q3_K → Q4_0, Q5_K → Q5_1, Q4_K / Q6_K → Q8_0, then F16. */
 typedef struct {
     int layer, n_layers, i_v, n_v, tied;
     int has_imatrix, n_gqa, n_expert;
