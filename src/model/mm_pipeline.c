@@ -340,7 +340,12 @@ int64_t mm_pp_snapshot(mm_context *c, int seq) {
 void mm_pp_restore(mm_context *c, int seq, int64_t snap) {
     cmd_all(c->model->pp, (pp_cmd){.op = OP_RESTORE, .ctx = c->pp_id, .a = seq, .snap = snap});
 }
-void mm_pp_ping(mm_pp *pp) { cmd_all(pp, (pp_cmd){.op = OP_PING}); }
+/* A keep-alive is only worth something once delivered: the sends are nonblocking, and MPI may hold one until the
+ * sender's next call into it, which an idle or loading rank 0 does not make; so wait until they are taken. */
+void mm_pp_ping(mm_pp *pp) {
+    cmd_all(pp, (pp_cmd){.op = OP_PING});
+    if (pp->d->ops->flush(pp->d, pp->d->timeout_s) < 0) mm_dist_fail(pp->d, "a keep-alive");
+}
 int mm_pp_keepalive_s(const mm_model *m) {
     int s = (int)(m->pp->d->timeout_s / 4);
     return s > 0 ? s : 1;
