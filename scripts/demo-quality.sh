@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-demo}
 chunks=${2:-100}
-types=${3:-"q8_0 q6_k q5_k_m q5_k_s q5_1 q5_0 q4_k_m q4_k q4_1 q4_0 iq4_xs iq4_nl q3_k_l q3_k_m q3_k_s q2_k q4_k_m+imatrix iq4_xs+imatrix q3_k_m+imatrix q2_k+imatrix iq3_xxs+imatrix iq2_xxs+imatrix iq3_s iq3_s+imatrix iq2_s+imatrix iq2_xs+imatrix"}
+types=${3:-"q8_0 q6_k q5_k_m q5_k_s q5_1 q5_0 q4_k_m q4_k q4_1 q4_0 iq4_xs iq4_nl q3_k_l q3_k_m q3_k_s q2_k q4_k_m+imatrix iq4_xs+imatrix q3_k_m+imatrix q2_k+imatrix iq3_xxs+imatrix iq2_xxs+imatrix iq3_s iq3_s+imatrix iq2_s+imatrix iq2_xs+imatrix iq1_m+imatrix iq1_s+imatrix"}
 bin=build/minimax
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The grid i-quant quantizers against llama.cpp's on the same values: relative RMS error of IQ2_XXS, IQ2_XS, IQ2_S,
-# IQ3_XXS, IQ3_S (and Q2_K, Q3_K for scale) on 64 rows of 4096 Gaussian values, plain (weights of ones) and with a
+# IQ3_XXS, IQ3_S, IQ1_S, IQ1_M (and Q2_K, Q3_K for scale) on 64 rows of 4096 Gaussian values, plain (weights of ones) and with a
 # heavy-tailed importance matrix (e^{1.5 g}), the latter also weighted by it; and the seconds per type (one thread).
 #   bash scripts/grid-vs-llama.sh LLAMA_CPP_DIR     (a llama.cpp checkout built with CMake: LLAMA_CPP_DIR/build/bin)
 # Needs build/libminimax.a (make). llama.cpp is only linked here, for the comparison; nothing of it enters the build.
@@ -16,7 +16,7 @@ cat > "$tmp/data.h" <<'EOF'
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-enum { R = 64, C = 4096, NT = 7 };
+enum { R = 64, C = 4096, NT = 9 };
 static unsigned long long st = 88172645463325252ull;
 static double ur(void) { st ^= st << 13; st ^= st >> 7; st ^= st << 17; return (double)(st >> 11) / 9007199254740992.0; }
 static float gr(void) { return (float)(sqrt(-2 * log(ur() + 1e-12)) * cos(6.283185307179586 * ur())); }
@@ -44,7 +44,7 @@ cat > "$tmp/mine.c" <<'EOF'
 #include "data.h"
 int main(void) {
     data();
-    const mm_dtype ts[NT] = {MM_IQ2_XXS, MM_IQ2_XS, MM_IQ2_S, MM_IQ3_XXS, MM_IQ3_S, MM_Q2_K, MM_Q3_K};
+    const mm_dtype ts[NT] = {MM_IQ2_XXS, MM_IQ2_XS, MM_IQ2_S, MM_IQ3_XXS, MM_IQ3_S, MM_IQ1_S, MM_IQ1_M, MM_Q2_K, MM_Q3_K};
     for (int ti = 0; ti < NT; ti++)
         for (int wi = 0; wi < 2; wi++) {
             const double t0 = now();
@@ -61,8 +61,8 @@ cat > "$tmp/llama.c" <<'EOF'
 #include "data.h"
 int main(void) {
     data();
-    const enum ggml_type ts[NT] = {GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS, GGML_TYPE_IQ2_S, GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S, GGML_TYPE_Q2_K,
-                                   GGML_TYPE_Q3_K};
+    const enum ggml_type ts[NT] = {GGML_TYPE_IQ2_XXS, GGML_TYPE_IQ2_XS, GGML_TYPE_IQ2_S, GGML_TYPE_IQ3_XXS, GGML_TYPE_IQ3_S,
+                                   GGML_TYPE_IQ1_S,   GGML_TYPE_IQ1_M,  GGML_TYPE_Q2_K,  GGML_TYPE_Q3_K};
     for (int ti = 0; ti < NT; ti++) {
         ggml_quantize_init(ts[ti]);
         for (int wi = 0; wi < 2; wi++) {

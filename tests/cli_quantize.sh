@@ -71,8 +71,9 @@ expect_fail compare "vocabularies differ" -m "$M" -m "$SHARED/golden/a_small_mix
 # compared with the unquantized model (mean KL on the demo model's held-out text: 0.027 and 0.007, README).
 "$BIN" imatrix -m demo -f README.md -o "$TMP/demo-im.gguf" -c 128 --chunks 8 -t 2 >/dev/null 2>&1 && ok || bad "imatrix of demo"
 expect_fail quantize "requires an importance matrix" demo "$TMP/d.gguf" --type iq2_xxs
-expect_fail quantize "not implemented" demo "$TMP/d.gguf" --type iq1_s --imatrix "$TMP/demo-im.gguf"
-for t in iq2_xxs iq3_xxs; do
+expect_fail quantize "--imatrix" demo "$TMP/d.gguf" --type iq1_s
+expect_fail quantize "requires an importance matrix" demo "$TMP/d.gguf" --type iq1_m
+for t in iq2_xxs iq3_xxs iq1_s iq1_m; do
   err=$("$BIN" quantize demo "$TMP/d-$t.gguf" --type $t --imatrix "$TMP/demo-im.gguf" -t 2 2>&1); rc=$?
   if [ $rc -eq 0 ] && grep -q " ${t^^}" <<<"$err"; then ok; else bad "quantize $t --imatrix: rc $rc $err"; fi
   out=$("$BIN" run -m "$TMP/d-$t.gguf" -p "And it came to pass" -n 8 -t 2 2>/dev/null); rc=$?

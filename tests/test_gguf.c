@@ -450,24 +450,50 @@ static void test_recipe(void) {
     CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_output.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_output");
     CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_q.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_q");
     CHECK(TT(MM_FT_IQ3_S, "blk.3.ffn_down_exps.weight", 3, 9216, 3, 0, 0) == MM_IQ3_S, "iq3_s: ffn_down");
+    /* iq1_s / iq1_m: the 2-bit mix with IQ2_XXS in attn_output (llama.cpp: LLAMA_FTYPE_MOSTLY_IQ1_S = 24, IQ1_M = 31) */
+    for (int k = 0; k < 2; k++) {
+        const mm_gguf_ftype f = k ? MM_FT_IQ1_M : MM_FT_IQ1_S;
+        const mm_dtype base = k ? MM_IQ1_M : MM_IQ1_S;
+        const char *nm = mm_gguf_ftype_name(f);
+        CHECK(TT(f, "output.weight", 2, 6144, 0, 0, 1) == MM_Q5_K, "%s: output Q5_K", nm);
+        CHECK(TT(f, "token_embd.weight", 2, 6144, 0, 0, 1) == MM_Q2_K, "%s: embedding Q2_K", nm);
+        CHECK(TT(f, "blk.3.attn_qkv.weight", 2, 6144, 3, 3, 1) == MM_Q4_K, "%s: attn_qkv Q4_K at GQA >= 4", nm);
+        CHECK(TT(f, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q4_K, "%s: attn_v Q4_K", nm);
+        CHECK(TT(f, "blk.7.attn_k.weight", 2, 6144, 7, 0, 1) == base, "%s: attn_k", nm);
+        CHECK(TT(f, "blk.7.attn_q.weight", 2, 6144, 7, 0, 1) == base, "%s: attn_q", nm);
+        CHECK(TT(f, "blk.9.ffn_down_exps.weight", 3, 9216, 9, 0, 1) == MM_Q2_K, "%s: ffn_down L9 < 80/8 Q2_K", nm);
+        CHECK(TT(f, "blk.10.ffn_down_exps.weight", 3, 9216, 10, 0, 1) == base, "%s: ffn_down L10", nm);
+        CHECK(TT(f, "blk.10.attn_output.weight", 2, 6144, 10, 0, 1) == MM_IQ2_XXS, "%s: attn_output IQ2_XXS", nm);
+        CHECK(TT(f, "blk.10.attn_gate.weight", 2, 6144, 10, 0, 1) == base, "%s: attn_gate", nm);
+        CHECK(TT(f, "blk.10.ffn_up_exps.weight", 3, 6144, 10, 0, 1) == base, "%s: ffn_up", nm);
+        CHECK(TT(f, "blk.10.ffn_gate_exps.weight", 3, 6144, 10, 0, 1) == base, "%s: ffn_gate", nm);
+        CHECK(TT(f, "blk.10.ffn_gate_inp.weight", 2, 6144, 10, 0, 1) == MM_F32, "%s: router F32", nm);
+        CHECK(TT(f, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 1) == MM_IQ4_NL, "%s: fallback IQ4_NL", nm);
+    }
+    CHECK(TT(MM_FT_IQ2_XS, "blk.0.ffn_up_exps.weight", 3, 64, 0, 0, 1) == MM_IQ4_NL, "iq2_xs: fallback IQ4_NL");
     c.n_gqa = 2;
     CHECK(TT(MM_FT_IQ3_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_IQ3_XXS, "iq3_xxs + imatrix: attn_v at GQA 2");
     CHECK(TT(MM_FT_IQ3_S, "blk.7.attn_v.weight", 2, 6144, 7, 0, 0) == MM_IQ3_S, "iq3_s: attn_v at GQA 2");
     CHECK(TT(MM_FT_IQ2_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q4_K, "iq2_xxs: attn_v Q4_K with >= 4 experts");
     c.n_expert = 2;
     CHECK(TT(MM_FT_IQ2_XXS, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q2_K, "iq2_xxs: attn_v Q2_K at GQA 2, 2 experts");
+    CHECK(TT(MM_FT_IQ1_M, "blk.7.attn_v.weight", 2, 6144, 7, 0, 1) == MM_Q2_K, "iq1_m: attn_v Q2_K at GQA 2, 2 experts");
     c.n_gqa = 8;
     c.n_expert = 8; /* llama.cpp's Mixtral rule */
     CHECK(TT(MM_FT_Q2_K, "blk.3.attn_v.weight", 2, 6144, 3, 0, 0) == MM_Q8_0, "8 experts: attn_v Q8_0");
     CHECK(TT(MM_FT_IQ2_XXS, "blk.3.attn_k.weight", 2, 6144, 3, 0, 1) == MM_Q4_K, "8 experts: iq2_xxs attn_k Q4_K");
     CHECK(TT(MM_FT_IQ2_XXS, "blk.3.attn_output.weight", 2, 6144, 3, 0, 1) == MM_Q5_K, "8 experts: iq2_xxs attn_output Q5_K");
+    CHECK(TT(MM_FT_IQ1_S, "blk.3.attn_output.weight", 2, 6144, 3, 0, 1) == MM_Q5_K, "8 experts: iq1_s attn_output Q5_K");
+    CHECK(TT(MM_FT_IQ1_M, "blk.3.attn_k.weight", 2, 6144, 3, 0, 1) == MM_Q4_K, "8 experts: iq1_m attn_k Q4_K");
     CHECK(TT(MM_FT_IQ3_XXS, "blk.3.attn_output.weight", 2, 6144, 3, 0, 1) == MM_Q5_K, "8 experts: iq3_xxs attn_output Q5_K");
     CHECK(TT(MM_FT_IQ3_S, "blk.3.attn_output.weight", 2, 6144, 3, 0, 0) == MM_Q5_K, "8 experts: iq3_s attn_output Q5_K");
 #undef TT
     CHECK(mm_gguf_ftype_check(MM_FT_IQ1_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq1_s needs one");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ3_XXS, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq3_xxs needs one");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ3_S, 0) == 0, "iq3_s written, no imatrix needed");
-    CHECK(mm_gguf_ftype_check(MM_FT_IQ1_M, 1) < 0 && strstr(mm_last_error(), "not implemented"), "iq1_m: not implemented");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ1_M, 0) < 0 && strstr(mm_last_error(), "--imatrix"), "iq1_m needs one, names the flag");
+    CHECK(mm_gguf_ftype_check(MM_FT_IQ1_S, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ1_M, 1) == 0, "iq1_s, iq1_m written with one");
+    CHECK(mm_gguf_ftype_llama_id(MM_FT_IQ1_S) == 24 && mm_gguf_ftype_llama_id(MM_FT_IQ1_M) == 31, "LLAMA_FTYPE_MOSTLY_IQ1_S / IQ1_M");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ2_S, 0) < 0 && strstr(mm_last_error(), "requires an importance matrix"), "iq2_s needs one");
     CHECK(mm_gguf_ftype_check(MM_FT_IQ2_XXS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ3_XXS, 1) == 0 &&
               mm_gguf_ftype_check(MM_FT_IQ2_XS, 1) == 0 && mm_gguf_ftype_check(MM_FT_IQ2_S, 1) == 0, "iq2_xxs, iq2_xs, iq2_s, iq3_xxs written");

@@ -38,7 +38,8 @@ static double weighted_err(mm_dtype t, const float *w, int64_t rows, int64_t col
 }
 
 static const mm_dtype writable[] = {MM_Q4_0, MM_Q4_1, MM_Q5_0,   MM_Q5_1,   MM_Q2_K,  MM_Q3_K,   MM_Q4_K, MM_Q5_K,
-                                    MM_Q6_K, MM_IQ4_NL, MM_IQ4_XS, MM_IQ2_XXS, MM_IQ3_XXS, MM_IQ2_S, MM_IQ3_S, MM_IQ2_XS};
+                                    MM_Q6_K, MM_IQ4_NL, MM_IQ4_XS, MM_IQ2_XXS, MM_IQ3_XXS, MM_IQ2_S, MM_IQ3_S, MM_IQ2_XS,
+                                    MM_IQ1_S, MM_IQ1_M};
 #define NW ((int)(sizeof writable / sizeof writable[0]))
 
 /* Heavy-tailed column importance (as real activations have: a few columns carry most of the energy). */
@@ -187,8 +188,12 @@ static void test_golden(void) {
     cp.ftype = MM_FT_IQ3_XXS;
     CHECK(mm_gguf_convert(dir, out, &cp, NULL) == 0, "iq3_xxs with an imatrix: %s", mm_last_error());
     cp.ftype = MM_FT_IQ1_S;
-    CHECK(mm_gguf_convert(dir, out, &cp, NULL) < 0 && strstr(mm_last_error(), "not implemented"),
-          "iq1_s with one: not implemented, said so: %s", mm_last_error());
+    CHECK(mm_gguf_convert(dir, out, &cp, NULL) == 0, "iq1_s with an imatrix: %s", mm_last_error());
+    cp.ftype = MM_FT_IQ1_M, cp.imatrix = NULL;
+    CHECK(mm_gguf_convert(dir, out, &cp, NULL) < 0 && strstr(mm_last_error(), "requires an importance matrix"),
+          "iq1_m without an imatrix refused: %s", mm_last_error());
+    cp.imatrix = img;
+    CHECK(mm_gguf_convert(dir, out, &cp, NULL) == 0, "iq1_m with an imatrix: %s", mm_last_error());
     mm_imatrix_free(im);
     mm_model_free(m);
     free(ids);

@@ -359,11 +359,6 @@ size_t mm_quantize_rows_w(mm_dtype t, const float *x, void *dst, int64_t rows, i
         mm_set_error("quantize: unknown dtype %d", (int)t);
         return 0;
     }
-    if (!mm_quant_can_quantize(t)) {
-        mm_set_error("quantize: writing %s is not implemented (this engine reads and computes it, but has no quantizer "
-                     "for it: use llama.cpp's llama-quantize)", mm_dtype_name(t));
-        return 0;
-    }
     size_t rb = mm_row_bytes(t, cols);
     if (rb == 0 || rows < 0) {
         mm_set_error("quantize: %lld columns is not a multiple of %s's block of %d", (long long)cols,

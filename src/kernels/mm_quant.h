@@ -97,9 +97,6 @@ void mm_dequantize_row_q8_K(const void *src, float *y, int64_t n);
 static inline int mm_dtype_is_quant(mm_dtype t) { return t >= MM_Q8_0 && t < MM_DTYPE_COUNT; }
 /* 1 if products with t weights take Q8_K activation blocks (the 256-element types), 0 if Q8_0 ones. */
 static inline int mm_dtype_act_q8_K(mm_dtype t) { return mm_dtype_is_quant(t) && mm_dtype_block(t) == MM_QK_K; }
-/* 1 if mm_quantize_rows can write t (every type but the grid i-quants it has no quantizer for: the list is in
- * mm_quant_k.c). */
-int mm_quant_can_quantize(mm_dtype t);
 /* The scalar reference product of one weight row of any quantized t (n elements) with its activation row
  * (Q8_0 or Q8_K blocks per mm_dtype_act_q8_K). */
 float mm_vec_dot(mm_dtype t, const void *w, const void *x, int64_t n);
@@ -117,7 +114,8 @@ void mm_quantize_row_q6_K_w(const float *x, void *dst, int64_t n, const float *q
 /* One row of a type mm_quantize_row_* does not cover (mm_quant_k.c / mm_quant_iq.c), qw as above. */
 void mm_quantize_row_other(mm_dtype t, const float *x, void *dst, int64_t n, const float *qw);
 void mm_quantize_row_iq(mm_dtype t, const float *x, void *dst, int64_t n, const float *qw);
-/* One row of a grid i-quant (mm_quant_grid.c: codebook search per group of 8 or 4, weighted least-squares scales). */
+/* One row of a grid i-quant (mm_quant_grid.c: codebook search per group of 8 or 4, weighted least-squares scales;
+ * IQ1_S / IQ1_M: the best split of each sub-block into levels −1, 0, 1 with its ±1/8 shifts, snapped to the codebook). */
 void mm_quantize_row_grid(mm_dtype t, const float *x, void *dst, int64_t n, const float *qw);
 
 /* Least-squares helpers of the quantizers (mm_quant.c): x ≈ scale·L − mn with L in [0, nmax] (returns scale,

@@ -142,13 +142,6 @@ float mm_vec_dot(mm_dtype t, const void *w, const void *x, int64_t n) {
     return s;
 }
 
-int mm_quant_can_quantize(mm_dtype t) {
-    switch (t) {
-    case MM_IQ1_S: case MM_IQ1_M: return 0; /* grid i-quants without a quantizer */
-    default: return (unsigned)t < MM_DTYPE_COUNT;
-    }
-}
-
 /* ---------------------------------------------------------------- quantizers
  * Each block is a weighted least-squares fit: weights from the importance matrix (mm_imatrix_weights) when
  * there is one, else 1 (the 32-element types) or av + |x| / x² as the Q4_K / Q6_K quantizers use; then the

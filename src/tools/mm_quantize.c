@@ -55,12 +55,6 @@ int mm_gguf_ftype_check(mm_gguf_ftype f, int has_imatrix) {
                      "without one the result is garbage", mm_ftypes[f].name);
         return -1;
     }
-    if (!mm_quant_can_quantize(t)) {
-        mm_set_error("%s: writing this file type is not implemented (of the grid i-quant types this engine writes iq2_xxs, "
-                     "iq2_xs, iq2_s, iq3_xxs and iq3_s); it reads and runs such files, use llama.cpp's llama-quantize to make them",
-                     mm_ftypes[f].name);
-        return -1;
-    }
     return 0;
 }
 
@@ -167,7 +161,10 @@ mm_dtype mm_gguf_tensor_type_ex(mm_gguf_ftype f, const char *name, int ndim, int
         }
     }
     if (row_len % mm_dtype_block(t)) /* llama.cpp's fallbacks, but Q4_K → Q8_0 (the SIMD kernels) */
-        t = t == MM_IQ4_XS || t == MM_IQ2_XXS || t == MM_IQ3_XXS || t == MM_IQ3_S || t == MM_IQ2_S ? MM_IQ4_NL : t == MM_Q2_K || t == MM_Q3_K ? MM_Q4_0 : t == MM_Q5_K ? MM_Q5_1 : MM_Q8_0;
+        t = t == MM_IQ4_XS || t == MM_IQ2_XXS || t == MM_IQ2_XS || t == MM_IQ2_S || t == MM_IQ3_XXS || t == MM_IQ3_S || t == MM_IQ1_S ||
+                    t == MM_IQ1_M
+                ? MM_IQ4_NL
+                : t == MM_Q2_K || t == MM_Q3_K ? MM_Q4_0 : t == MM_Q5_K ? MM_Q5_1 : MM_Q8_0;
     if (row_len % mm_dtype_block(t)) t = MM_F16;   /* not even 32-blocks */
     return t;
 }

@@ -9,8 +9,7 @@ typedef enum {
     MM_FT_F32, MM_FT_F16, MM_FT_BF16, MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K, MM_FT_Q6_K, MM_FT_Q4_K_M,
     MM_FT_Q4_1, MM_FT_Q5_0, MM_FT_Q5_1, MM_FT_Q2_K, MM_FT_Q3_K_S, MM_FT_Q3_K_M, MM_FT_Q3_K_L, MM_FT_Q4_K_S, MM_FT_Q5_K_S,
     MM_FT_Q5_K_M, MM_FT_IQ4_NL, MM_FT_IQ4_XS,
-    /* grid i-quants: refused as llama.cpp refuses them without an importance matrix (all but IQ3_S); iq2_xxs,
-     * iq2_xs, iq2_s, iq3_xxs, iq3_s are written, iq1_s and iq1_m (no quantizer) refused as not implemented */
+    /* grid i-quants: refused as llama.cpp refuses them without an importance matrix (all but IQ3_S) */
     MM_FT_IQ2_XXS, MM_FT_IQ2_XS, MM_FT_IQ2_S, MM_FT_IQ3_XXS, MM_FT_IQ3_S, MM_FT_IQ1_S, MM_FT_IQ1_M, MM_FT_COUNT
 } mm_gguf_ftype;
 int mm_gguf_ftype_from_name(const char *name);        /* "q4_k_m", ... (case-insensitive) or -1 */
