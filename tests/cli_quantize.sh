@@ -67,8 +67,9 @@ expect_fail compare "exactly one" -m "$M" -m "$M" --ids 1 -p hi
 expect_fail compare "B:" -m "$M" -m "$TMP/none.gguf" --ids 1,2
 expect_fail compare "vocabularies differ" -m "$M" -m "$SHARED/golden/a_small_mixed" --ids 1,2
 # The grid i-quants, end to end on the demo model (rows of 256): an importance matrix from `minimax imatrix`, then
-# iq2_xxs / iq3_xxs with it (refused without, as llama.cpp refuses), run from the file with a text prompt, and
-# compared with the unquantized model (mean KL on the demo model's held-out text: 0.027 and 0.007, README).
+# iq2_xxs / iq3_xxs / iq1_s / iq1_m with it (refused without, as llama.cpp refuses), run from the file with a text
+# prompt, and compared with the unquantized model (mean KL on the demo model's held-out text: 0.027, 0.007, 0.040
+# and 0.034, README).
 "$BIN" imatrix -m demo -f README.md -o "$TMP/demo-im.gguf" -c 128 --chunks 8 -t 2 >/dev/null 2>&1 && ok || bad "imatrix of demo"
 expect_fail quantize "requires an importance matrix" demo "$TMP/d.gguf" --type iq2_xxs
 expect_fail quantize "--imatrix" demo "$TMP/d.gguf" --type iq1_s
