@@ -2,7 +2,8 @@
  * table of functions so the model never calls a runtime (MPI today, NCCL later) directly. Every wait is bounded:
  * a receive, a flush or a barrier that does not complete within its timeout fails with an error naming the peer
  * and what was awaited, and the caller ends the job with mm_dist_abort. Calls are serialized: one thread at a time
- * (MPI_THREAD_SERIALIZED; a server's scheduler thread decodes, its main thread loaded the model). */
+ * (MPI_THREAD_SERIALIZED; a server's scheduler thread decodes, its main thread loaded the model). Queued sends make
+ * progress without further calls (the MPI backend polls them from a thread of its own). */
 #ifndef MM_DIST_H
 #define MM_DIST_H
 #include <stddef.h>
