@@ -6,8 +6,8 @@
  * MPI moves a message only inside MPI calls of both sides: a large one over TCP waits for the receiver's go-ahead
  * and then for the sender to push it (a rendezvous). A stage that queues its activations and computes its next
  * micro-batch makes no MPI call for seconds, so the next stage would wait that long. A progress thread therefore
- * polls the sends in flight (every 100 µs while there are any, asleep otherwise); one mutex keeps every MPI call
- * of the two threads apart (MPI_THREAD_SERIALIZED). */
+ * polls the sends in flight (every 50 µs after a new send, backing off to 1 ms; asleep while there are none) and
+ * reaps the completed ones; one mutex keeps every MPI call of the two threads apart (MPI_THREAD_SERIALIZED). */
 #include <mpi.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -43,13 +43,15 @@ static void reap(mpi_impl *im) {
     im->n = w;
 }
 
-/* The pause between two polls of a wait that began at t0: 20 µs growing to 100 µs while the wait is young (a
- * layer's exchange, an activation), up to 2 ms once it has lasted 50 ms (an idle rank waiting for a command). */
-static void pause_poll(double t0, long *ns) {
+/* Sleeps *ns nanoseconds, then grows the next pause by half, up to cap. */
+static void pause_grow(long *ns, long cap) {
     nanosleep(&(struct timespec){0, *ns}, NULL);
-    const long cap = mm_time() - t0 < 0.05 ? 100000 : 2000000;
     *ns = *ns * 3 / 2 < cap ? *ns * 3 / 2 : cap;
 }
+
+/* The pause between two polls of a wait that began at t0: 20 µs growing to 100 µs while the wait is young (a
+ * layer's exchange, an activation), up to 2 ms once it has lasted 50 ms (an idle rank waiting for a command). */
+static void pause_poll(double t0, long *ns) { pause_grow(ns, mm_time() - t0 < 0.05 ? 100000 : 2000000); }
 
 /* The progress thread: while sends are in flight, polls them so MPI pushes their data even when the caller makes no
  * MPI call (every 50 µs after a new send, backing off to 1 ms while the receiver has not asked for it); sleeps on
@@ -67,16 +69,15 @@ static void *progress_main(void *arg) {
         if (im->sent != seen) seen = im->sent, ns = 50000;
         reap(im);
         pthread_mutex_unlock(&im->mu);
-        nanosleep(&(struct timespec){0, ns}, NULL);
-        ns = ns * 3 / 2 < 1000000 ? ns * 3 / 2 : 1000000;
+        pause_grow(&ns, 1000000);
         pthread_mutex_lock(&im->mu);
     }
     pthread_mutex_unlock(&im->mu);
     return NULL;
 }
 
-/* Polls req (a request of this thread) until it completes or timeout_s passes, reaping the sends in flight
- * meanwhile; 0 or -1. */
+/* Polls req (a request of this thread) until it completes or timeout_s passes (the progress thread reaps the sends
+ * in flight meanwhile); 0 or -1. */
 static int wait_for(mpi_impl *im, MPI_Request *req, double timeout_s) {
     const double t0 = mm_time(), end = t0 + timeout_s;
     long ns = 20000;
@@ -84,7 +85,6 @@ static int wait_for(mpi_impl *im, MPI_Request *req, double timeout_s) {
         int done = 0;
         pthread_mutex_lock(&im->mu);
         MPI_Test(req, &done, MPI_STATUS_IGNORE);
-        if (!done) reap(im);
         pthread_mutex_unlock(&im->mu);
         if (done) return 0;
         if (mm_time() > end) return -1;
@@ -141,7 +141,6 @@ static int mpi_recv(mm_dist *d, int src, int tag, void *buf, size_t n, double ti
         int done = 0;
         pthread_mutex_lock(&im->mu);
         const int tested = MPI_Test(&req, &done, &st) == MPI_SUCCESS, expired = tested && !done && mm_time() > end;
-        if (tested && !done) reap(im);
         if (expired) MPI_Cancel(&req); /* the buffer is the caller's: no receive may stay posted on it */
         pthread_mutex_unlock(&im->mu);
         if (!tested) {

@@ -340,8 +340,8 @@ int64_t mm_pp_snapshot(mm_context *c, int seq) {
 void mm_pp_restore(mm_context *c, int seq, int64_t snap) {
     cmd_all(c->model->pp, (pp_cmd){.op = OP_RESTORE, .ctx = c->pp_id, .a = seq, .snap = snap});
 }
-/* A keep-alive is only worth something once delivered: the sends are nonblocking, and MPI may hold one until the
- * sender's next call into it, which an idle or loading rank 0 does not make; so wait until they are taken. */
+/* A keep-alive: the transport moves it while this rank does other work; waiting until every rank took it also
+ * notices a peer that stopped taking messages, which ends the run with the transport's error. */
 void mm_pp_ping(mm_pp *pp) {
     cmd_all(pp, (pp_cmd){.op = OP_PING});
     if (pp->d->ops->flush(pp->d, pp->d->timeout_s) < 0) mm_dist_fail(pp->d, "a keep-alive");
