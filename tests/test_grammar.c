@@ -521,6 +521,30 @@ int main(void) {
         json_decref(sc);
     }
 
+    {   /* a rule longer than the compiler's line buffer (an enum string of 300 DEL bytes, 1200 characters escaped)
+         * is written whole: it parses and matches exactly its values (found by fuzz_grammar: the line was cut at 511) */
+        char lit[301], sc[400], val[310];
+        memset(lit, 0x7f, 300);
+        lit[300] = 0;
+        snprintf(sc, sizeof sc, "{\"enum\": [1, \"%s\"]}", lit);
+        snprintf(val, sizeof val, "\"%s\"", lit);
+        json_t *j = json_loads(sc, 0, NULL);
+        char *g = j ? mm_json_schema_to_gbnf(j) : NULL;
+        mm_grammar *gr = g ? mm_grammar_parse(g, strlen(g)) : NULL;
+        CHECK(gr != NULL, "a 1200-character enum rule parses: %s", g ? mm_last_error() : "did not compile");
+        mm_gmatch *m = gr ? mm_gmatch_new(gr) : NULL;
+        CHECK(m && mm_gmatch_accept_bytes(m, val, strlen(val)) == 0 && mm_gmatch_complete(m) == 1,
+              "the 300-byte enum value matches to the end");
+        mm_gmatch_free(m);
+        m = gr ? mm_gmatch_new(gr) : NULL;
+        val[200] = '"', val[201] = 0;
+        CHECK(m && (mm_gmatch_accept_bytes(m, val, strlen(val)) < 0 || mm_gmatch_complete(m) != 1), "a 199-byte prefix does not");
+        mm_gmatch_free(m);
+        mm_grammar_free(gr);
+        free(g);
+        json_decref(j);
+    }
+
     /* ---- structured output: every sampled answer validates */
     static const char *const schemas[] = {
         "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\", \"maxLength\": 12}, \"age\": {\"type\": \"integer\"},"

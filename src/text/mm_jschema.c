@@ -47,11 +47,19 @@ static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...) {
     char tmp[512];
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
+    va_copy(again, ap);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n > 0) sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    if (n > 0 && (size_t)n < sizeof tmp) sb_add(b, tmp, (size_t)n);
+    else if (n > 0) { /* longer than tmp (a rule holding a long literal): printed again at its length, never cut */
+        char *big = mm_xmalloc((size_t)n + 1);
+        vsnprintf(big, (size_t)n + 1, fmt, again);
+        sb_add(b, big, (size_t)n);
+        free(big);
+    }
+    va_end(again);
 }
 
 typedef struct {
