@@ -106,4 +106,16 @@ for f in "--depths 101" "--lengths 0" "--keys 5" "--lengths 8"; do
   out=$("$BIN" niah -m "$N" $f -o "$TMP/niah3" 2>&1); rc=$?
   check "niah $f refused ($rc): $out" test $rc -ne 0
 done
+# Per-chunk prefill times: 1999 tokens in chunks of 512 give 4 lines (positions 0, 512, 1024, 1536; 512 x 3 + 463
+# tokens), each part's seconds non-negative and their sum within the chunk's wall time; the softmax share of the
+# last full chunk (depth 1024) is above the first's (depth 0); an unwritable file is refused.
+"$BIN" run -m "$M" --ids "$ids" -n 1 -c 2000 -b 512 --chunk-times "$TMP/ct.csv" >/dev/null 2>&1; rc=$?
+check "run --chunk-times exit ($rc)" test $rc -eq 0
+check "chunk-times header" grep -qx "chunk,pos0,tokens,seconds,lightning_s,softmax_s,moe_s,head_s,other_s" "$TMP/ct.csv"
+check "chunk-times rows: $(tr '\n' ' ' < "$TMP/ct.csv")" test "$(awk -F, 'NR > 1 { printf "%s:%s:%s ", $1, $2, $3 }' "$TMP/ct.csv")" = "0:0:512 1:512:512 2:1024:512 3:1536:463 "
+check "chunk-times parts add up: $(tr '\n' ' ' < "$TMP/ct.csv")" awk -F, 'NR > 1 { s = 0; for (i = 5; i <= 9; i++) { if ($i < 0) exit 1; s += $i }
+  if (s > $4 * 1.01 + 0.001 || $4 <= 0) exit 1 } END { exit NR != 5 }' "$TMP/ct.csv"
+check "softmax time grows with depth: $(tr '\n' ' ' < "$TMP/ct.csv")" awk -F, 'NR == 2 { a = $6 } NR == 4 { b = $6 } END { exit !(b > a) }' "$TMP/ct.csv"
+out=$("$BIN" run -m "$M" --ids 1,2,3 -n 1 --chunk-times /nonexistent-dir/ct.csv 2>&1); rc=$?
+check "an unwritable --chunk-times is refused ($rc): $out" bash -c "test $rc -ne 0 && grep -q 'chunk-times /nonexistent-dir/ct.csv' <<<'$out'"
 echo "MMT $pass $fail"

@@ -1,5 +1,6 @@
 /* cli_run.c — `minimax run`: prefill a prompt (token ids or text, optionally wrapped in the model's chat
  * template), then sample and stream tokens. */
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -50,6 +51,8 @@ static void usage(FILE *f) {
             "      --stats            print the memory plan, prefill/decode tokens/s and peak memory to stderr\n"
             "      --prompt-cache F   restore the state after the prompt from F when F holds a prefix of this prompt\n"
             "                         (same model and KV types, else refused); otherwise prefill and save it to F\n"
+            "      --chunk-times FILE write one CSV line per prefill chunk to FILE: its first position, tokens, wall\n"
+            "                         seconds and the seconds in lightning layers, softmax layers, MoE, head and the rest\n"
             "  -h, --help             this help\n");
 }
 
@@ -151,7 +154,7 @@ static int prompt_cache_save(const char *path, const mm_model *m, mm_context *c,
 
 int mm_cli_run(int argc, char **argv) {
     const char *cmd = "run", *model = NULL, *ids_arg = NULL, *prompt = NULL, *pfile = NULL, *tokpath = NULL, *pcache = NULL;
-    const char *stops[MAX_STOP];
+    const char *stops[MAX_STOP], *chunk_times = NULL;
     const char *system = NULL, *images[MAX_IMAGES], *mmproj = NULL, *schema_file = NULL, *grammar_file = NULL;
     int n_images = 0;
     int hide_thinking = 0, n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
@@ -196,6 +199,7 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "--hide-thinking")) hide_thinking = 1;
         else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "--prompt-cache")) { NEXT(); pcache = v; }
+        else if (!strcmp(a, "--chunk-times")) { NEXT(); chunk_times = v; }
         else { fprintf(stderr, "minimax run: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
     }
@@ -232,8 +236,14 @@ int mm_cli_run(int argc, char **argv) {
     size_t text_len = 0, text_cap = 0;
     int n = 0, in_thinking = 0;
     mm_cli_grammar cg = {0};
+    FILE *ct = NULL;
 
     if (threads) mm_set_threads((int)threads);
+    if (chunk_times && !(ct = fopen(chunk_times, "w"))) {
+        fprintf(stderr, "minimax run: --chunk-times %s: %s\n", chunk_times, strerror(errno));
+        goto out;
+    }
+    if (ct) fprintf(ct, "chunk,pos0,tokens,seconds,lightning_s,softmax_s,moe_s,head_s,other_s\n");
     m = mm_cli_load_model("run", model, &(mm_model_params){.mmproj = mmproj});
     if (!m) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     const mm_config *cfg = mm_model_config(m);
@@ -338,10 +348,19 @@ int mm_cli_run(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
     int at = from;
-    while (at < end && r == 1 && !run_interrupted) {
+    for (int chunk = 0; at < end && r == 1 && !run_interrupted; chunk++) {
         const int k = end - at < ubatch ? end - at : (int)ubatch;
         mm_batch pb = {.n_tokens = k, .token = ids + at, .seq = seqz, .embd = embd ? embd + at : NULL};
+        mm_timings t0c, t1c;
+        mm_context_timings(c, &t0c);
+        const double w0 = mm_time();
         r = mm_decode(c, &pb, logits);
+        if (ct && r == 1) { /* this chunk's share of the context's running totals */
+            mm_context_timings(c, &t1c);
+            fprintf(ct, "%d,%d,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", chunk, at, k, mm_time() - w0, t1c.lightning - t0c.lightning,
+                    t1c.softmax - t0c.softmax, t1c.moe - t0c.moe, t1c.head - t0c.head, t1c.other - t0c.other);
+            fflush(ct);
+        }
         at += k;
         if (show) {
             const double dt = mm_time() - t0, tps = (at - from) / dt;
@@ -426,6 +445,10 @@ int mm_cli_run(int argc, char **argv) {
     }
     rc = 0;
 out:
+    if (ct && fclose(ct) != 0 && rc == 0) {
+        fprintf(stderr, "minimax run: --chunk-times %s: %s\n", chunk_times, strerror(errno));
+        rc = 1;
+    }
     mm_cli_images_free(&imgs);
     free(embd);
     mm_cli_grammar_free(&cg);
