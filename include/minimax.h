@@ -216,6 +216,11 @@ void mm_context_reset_timings(mm_context *c);
 int mm_seq_len(const mm_context *c, int seq);          /* tokens in the sequence */
 void mm_seq_reset(mm_context *c, int seq);             /* empty the sequence */
 int mm_seq_copy(mm_context *c, int dst, int src);      /* fork: dst becomes a copy of src */
+/* For benchmarks: appends n positions of random keys and values (from seed) to a sequence's KV cache without running
+ * the model, so that decode at depth can be measured without prefilling the depth (attending a row costs the same
+ * whatever its values). The sequence's later outputs are meaningless. One process only (not a model split over
+ * ranks). 0, or -1 with an error (bad id, more than the context holds, out of memory). */
+int mm_seq_fill_synthetic(mm_context *c, int seq, int n, uint64_t seed);
 
 /* Snapshots of one sequence's full state (lightning states + KV cache + length). */
 typedef struct mm_seq_state mm_seq_state;

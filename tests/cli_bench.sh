@@ -41,6 +41,10 @@ check "--isa message: $err" grep -q "avx2, avxvnni" <<<"$err"
 out=$("$BIN" bench -m "$A" -p 8 -n 2 -d 0,40 -r 1 --no-ceilings -ctk q8_0 -ctv q4_0 2>&1)
 check "bench --depths 0,40: $out" bash -c "grep -q '^tg2 ' <<<\"\$0\" && grep -q '^tg2@d40 ' <<<\"\$0\" && grep -q '^pp8@d40 ' <<<\"\$0\"" "$out"
 check "bench falling depths refused" bash -c "! '$BIN' bench -m '$A' -d 40,0 2>/dev/null"
+out=$("$BIN" bench -m "$A" -p 0 -n 2 -d 0,300 --fill-depth -r 1 --no-ceilings -ctk q8_0 -ctv q8_0 --json 2>&1)
+check "bench --fill-depth: tg2@d300 with the fill recorded: $out" bash -c "grep -q '\"test\": \"tg2@d300\"' <<<\"\$0\" && grep -q '\"depth_filled\": true' <<<\"\$0\"" "$out"
+out=$("$BIN" bench -m "$A" -p 0 -n 2 -d 300 --fill-depth -r 1 --no-ceilings 2>&1)
+check "bench --fill-depth says so: $out" grep -q "depths filled with random keys and values" <<<"$out"
 check "bench without -m fails" bash -c "! '$BIN' bench 2>/dev/null"
 check "bench bad -r fails" bash -c "! '$BIN' bench -m '$A' -r 0 2>/dev/null"
 check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"

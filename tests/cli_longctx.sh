@@ -118,4 +118,12 @@ check "chunk-times parts add up: $(tr '\n' ' ' < "$TMP/ct.csv")" awk -F, 'NR > 1
 check "softmax time grows with depth: $(tr '\n' ' ' < "$TMP/ct.csv")" awk -F, 'NR == 2 { a = $6 } NR == 4 { b = $6 } END { exit !(b > a) }' "$TMP/ct.csv"
 out=$("$BIN" run -m "$M" --ids 1,2,3 -n 1 --chunk-times /nonexistent-dir/ct.csv 2>&1); rc=$?
 check "an unwritable --chunk-times is refused ($rc): $out" bash -c "test $rc -ne 0 && grep -q 'chunk-times /nonexistent-dir/ct.csv' <<<'$out'"
+# --fill-depth: the prompt decodes after N random positions (the notice says so), within the context only; not with
+# a prompt cache.
+out=$("$BIN" run -m "$M" --ids 1,2,3 -n 2 -c 2000 --fill-depth 1990 -ctk q8_0 -ctv q8_0 --print-ids 2>&1); rc=$?
+check "run --fill-depth 1990 ($rc): $out" bash -c "test $rc -eq 0 && grep -q 'filled 1990 positions' <<<\"\$0\" && grep -q 'starts at position 1990' <<<\"\$0\"" "$out"
+out=$("$BIN" run -m "$M" --ids 1,2,3 -n 2 -c 2000 --fill-depth 1998 2>&1); rc=$?
+check "run --fill-depth past the context refused ($rc): $out" bash -c "test $rc -ne 0 && grep -q 'more than the context size 2000' <<<\"\$0\"" "$out"
+out=$("$BIN" run -m "$M" --ids 1,2,3 -n 2 --fill-depth 10 --prompt-cache "$TMP/pcf.bin" 2>&1); rc=$?
+check "run --fill-depth with --prompt-cache refused ($rc): $out" bash -c "test $rc -eq 2 && test ! -e '$TMP/pcf.bin'"
 echo "MMT $pass $fail"

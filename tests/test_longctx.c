@@ -73,6 +73,45 @@ static void test_split(void) {
     mm_model_free(m);
 }
 
+/* mm_seq_fill_synthetic: bad ids and sizes refused; the filled positions count as the sequence's, the next token
+ * decodes at that depth, and the same seed gives the same logits while another seed (other keys) does not. */
+static void test_fill(void) {
+    mm_model *m = small_model("fill", 40);
+    if (!m) return;
+    const int V = 256;
+    for (int kt = 0; kt < 2; kt++) {
+        const int type = kt ? MM_KV_Q8_0 : MM_KV_F32;
+        float *lg[3];
+        for (int run = 0; run < 3; run++) {
+            mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = 1024, .n_ubatch = 64, .type_k = type, .type_v = type});
+            lg[run] = calloc((size_t)V, sizeof(float));
+            if (run == 0) {
+                CHECK(mm_seq_fill_synthetic(c, 1, 10, 1) < 0 && strstr(mm_last_error(), "sequence id 1"), "bad id: %s", mm_last_error());
+                CHECK(mm_seq_fill_synthetic(c, 0, 1025, 1) < 0 && strstr(mm_last_error(), "do not fit"), "too long: %s", mm_last_error());
+                CHECK(mm_seq_fill_synthetic(c, 0, -1, 1) < 0, "negative count refused");
+                CHECK(mm_seq_len(c, 0) == 0, "a refused fill leaves the sequence empty");
+            }
+            CHECK(mm_seq_fill_synthetic(c, 0, 600, 7) == 0 && mm_seq_fill_synthetic(c, 0, 100, run == 2 ? 9 : 8) == 0, "fill: %s",
+                  mm_last_error());
+            CHECK(mm_seq_len(c, 0) == 700, "700 positions filled: %d", mm_seq_len(c, 0));
+            CHECK(mm_seq_fill_synthetic(c, 0, 1024 - 700 + 1, 1) < 0 && mm_seq_len(c, 0) == 700, "a fill past the context's end refused");
+            int32_t tok = 5, sq = 0;
+            mm_batch b = {.n_tokens = 1, .token = &tok, .seq = &sq};
+            CHECK(mm_decode(c, &b, lg[run]) == 1, "decode at depth 700: %s", mm_last_error());
+            CHECK(mm_seq_len(c, 0) == 701, "the token went to position 700");
+            int finite = 1;
+            for (int i = 0; i < V; i++) finite &= isfinite(lg[run][i]) != 0;
+            CHECK(finite, "finite logits after the fill");
+            mm_context_free(c);
+        }
+        CHECK(!memcmp(lg[0], lg[1], sizeof(float) * V), "KV %s: the same seeds give the same logits", mm_kv_type_name(type));
+        CHECK(memcmp(lg[0], lg[2], sizeof(float) * V) != 0, "KV %s: other keys in the last 100 positions change the logits",
+              mm_kv_type_name(type));
+        for (int run = 0; run < 3; run++) free(lg[run]);
+    }
+    mm_model_free(m);
+}
+
 /* Needle prompts: exact length, the needle's tokens at the reported position and near the asked depth of the
  * haystack, the same prefix before it at every depth of a length; the answer's scoring. */
 static void test_niah(void) {
@@ -150,6 +189,7 @@ static void test_niah(void) {
 
 int main(void) {
     test_split();
+    test_fill();
     test_niah();
     return mmt_done();
 }

@@ -29,6 +29,9 @@ static void usage(FILE *f) {
             "  -d, --depth LIST    run every test after N tokens already in the sequence (prefilled once, restored\n"
             "                      before each repeat), e.g. tg128 at depth 4096 (default 0); a list (-d 0,4096,32768,\n"
             "                      --depths) runs every test at each depth, the prefix prefilled once and extended\n"
+            "      --fill-depth    fill each depth's prefix with random keys and values instead of prefilling it\n"
+            "                      (mm_seq_fill_synthetic: decode and prefill at depth cost the same, in seconds, not\n"
+            "                      hours; the generated tokens are meaningless)\n"
             MM_KV_HELP
             "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
             "      --isa NAME      force the kernel set: scalar, avx2, avxvnni or avx512 (default: the best this CPU\n"
@@ -179,7 +182,7 @@ static int parse_list(const char *cmd, const char *v, int *out, int max) { retur
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
     int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kt = MM_KV_F32, vt = MM_KV_F32, no_repack = 0;
-    int depths[16], n_depth = -1, ceilings = 1;
+    int depths[16], n_depth = -1, ceilings = 1, fill_depth = 0;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
     int img_w = 672, img_h = 672, img_prefill = 1;
     const char *img_file = NULL;
@@ -219,6 +222,7 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
         else if (!strcmp(a, "--attn-depth")) { NEXT(); if ((n_depth = parse_list(cmd, v, depths, 16)) < 0) return 2; }
         else if (!strcmp(a, "--no-ceilings")) ceilings = 0;
+        else if (!strcmp(a, "--fill-depth")) fill_depth = 1;
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--image-file")) { NEXT(); img_file = v; }
         else if (!strcmp(a, "--no-image-prefill")) img_prefill = 0;
@@ -301,8 +305,11 @@ int mm_cli_bench(int argc, char **argv) {
         mm_batch b = {.n_tokens = (int)depth - from, .token = ids + from, .seq = seq};
         mm_seq_state_free(at_depth);
         at_depth = NULL;
-        if (rc || mm_decode(c, &b, logits) != 1 || !(at_depth = mm_seq_snapshot(c, 0))) {
-            fprintf(stderr, "minimax bench: prefilling the depth of %ld tokens: %s\n", depth, mm_last_error());
+        if (fill_depth && !rc) rc = mm_seq_fill_synthetic(c, 0, (int)depth - from, (uint64_t)depth) != 0;
+        else if (!rc) rc = mm_decode(c, &b, logits) != 1;
+        if (rc || !(at_depth = mm_seq_snapshot(c, 0))) {
+            fprintf(stderr, "minimax bench: %s the depth of %ld tokens: %s\n", fill_depth ? "filling" : "prefilling", depth,
+                    mm_last_error());
             rc = 1;
         }
     }
@@ -364,8 +371,8 @@ int mm_cli_bench(int argc, char **argv) {
     if (!rc) {
         const char *isa = mm_kernels_isa();
         if (json) {
-            json_t *o = json_pack("{s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "model", model, "threads", mm_get_threads(),
-                                  "isa", isa, "ubatch", (int)ubatch, "depth", dlist[0],
+            json_t *o = json_pack("{s:s, s:i, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s:I, s:I}", "model", model, "threads",
+                                  mm_get_threads(), "isa", isa, "ubatch", (int)ubatch, "depth", dlist[0], "depth_filled", fill_depth,
                                   "params", (json_int_t)st.n_params, "params_active", (json_int_t)st.n_params_active,
                                   "weight_bytes", (json_int_t)st.bytes_total, "bytes_per_token", (json_int_t)st.bytes_per_token,
                                   "packed_bytes", (json_int_t)st.bytes_packed);
@@ -429,6 +436,8 @@ int mm_cli_bench(int argc, char **argv) {
                 printf("softmax attention kernel, %ld queries at depth %d: %.1f GFLOP/s = %.1f%% of sgemm\n", ubatch, depths[i],
                        att[i].median, pct(att[i].median, blas.median));
             if (qdt >= 0 || n_depth) printf("\n");
+            if (fill_depth && dlist[n_dl - 1] > 0)
+                printf("depths filled with random keys and values (--fill-depth), not prefilled\n");
             printf("%-8s %10s %19s %8s %6s %9s %6s   %s\n", "test", "tokens/s", "(min-max)", "GB/s", "%bw", "GFLOP/s", "%blas",
                    "time: lightning softmax moe head other");
             for (int i = 0; i < n_res; i++) {

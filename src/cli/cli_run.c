@@ -51,6 +51,9 @@ static void usage(FILE *f) {
             "      --stats            print the memory plan, prefill/decode tokens/s and peak memory to stderr\n"
             "      --prompt-cache F   restore the state after the prompt from F when F holds a prefix of this prompt\n"
             "                         (same model and KV types, else refused); otherwise prefill and save it to F\n"
+            "      --fill-depth N     before the prompt, fill N positions of the KV cache with random keys and values\n"
+            "                         instead of prefilling them: memory and speed at depth N in seconds (the text\n"
+            "                         generated is then meaningless)\n"
             "      --chunk-times FILE write one CSV line per prefill chunk to FILE: its first position, tokens, wall\n"
             "                         seconds and the seconds in lightning layers, softmax layers, MoE, head and the rest\n"
             "  -h, --help             this help\n");
@@ -158,7 +161,7 @@ int mm_cli_run(int argc, char **argv) {
     const char *system = NULL, *images[MAX_IMAGES], *mmproj = NULL, *schema_file = NULL, *grammar_file = NULL;
     int n_images = 0;
     int hide_thinking = 0, n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
-    long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512;
+    long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512, fill = 0;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
     for (int i = 1; i < argc; i++) {
@@ -200,6 +203,7 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "--prompt-cache")) { NEXT(); pcache = v; }
         else if (!strcmp(a, "--chunk-times")) { NEXT(); chunk_times = v; }
+        else if (!strcmp(a, "--fill-depth")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1L << 30, &fill)) return 2; }
         else { fprintf(stderr, "minimax run: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
     }
@@ -215,6 +219,11 @@ int mm_cli_run(int argc, char **argv) {
     if (pcache && n_images) {
         fprintf(stderr, "minimax run: --prompt-cache cannot be combined with --image (the cache is keyed by token ids, "
                         "which do not tell one image from another)\n");
+        return 2;
+    }
+    if (pcache && fill) {
+        fprintf(stderr, "minimax run: --prompt-cache cannot be combined with --fill-depth (a cached state must come from "
+                        "its prompt, not from random keys)\n");
         return 2;
     }
     if (chat && !parse_special) {
@@ -313,15 +322,26 @@ int mm_cli_run(int argc, char **argv) {
             fprintf(stderr, "minimax run: token id %d at prompt position %d is out of range [0, %d)\n", ids[i], i, cfg->vocab_size);
             goto out;
         }
-    if (!n_ctx) n_ctx = n + n_predict > 512 ? n + n_predict : 512;
+    if (!n_ctx) n_ctx = fill + n + n_predict > 512 ? fill + n + n_predict : 512;
     if (n > n_ctx) {
         fprintf(stderr, "minimax run: the prompt has %d tokens, more than the context size %ld (raise -c)\n", n, n_ctx);
+        goto out;
+    }
+    if (fill + n > n_ctx) {
+        fprintf(stderr, "minimax run: --fill-depth %ld and the prompt's %d tokens are more than the context size %ld (raise -c)\n",
+                fill, n, n_ctx);
         goto out;
     }
     const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
     if (mm_cli_plan("run", m, &cp, stats)) goto out;
     c = mm_context_new(m, &cp);
     if (!c) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+    if (fill) {
+        const double tf = mm_time();
+        if (mm_seq_fill_synthetic(c, 0, (int)fill, 1) < 0) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
+        fprintf(stderr, "minimax run: filled %ld positions with random keys and values in %.2f s (--fill-depth): the prompt "
+                "starts at position %ld; the text generated is meaningless, its speed and memory are not\n", fill, mm_time() - tf, fill);
+    }
     smp = mm_sampler_new(&sp, cfg->vocab_size);
     if (!smp) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }
     for (int i = 0; i < n; i++) mm_sampler_accept(smp, ids[i]);

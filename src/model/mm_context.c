@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include "model/mm_context.h"
 #include "base/mm_pool.h"
+#include "kernels/mm_attn.h"
 #include "model/mm_pipeline.h"
 
 /* The compute pool (mm_pool.h) runs the forward pass; OpenMP is left to load-time work (packing, quantizing). */
@@ -158,6 +159,47 @@ void mm_seq_reset(mm_context *c, int seq) {
     if (mm_pp_driver(c->model)) mm_pp_seq_reset(c, seq);
     s->len = 0;
     if (s->lstate) memset(s->lstate, 0, sizeof(float) * lstate_all(c->model));
+}
+
+/* Appends n positions of random keys and values (uniform in [-1, 1), quantized to the cache's types as the forward
+ * pass stores them; xorshift64* from seed) to every softmax layer's cache of a sequence; its lightning states are
+ * allocated and left as they are. For measuring decode at a depth without prefilling it: the cost of attending a
+ * cached row does not depend on its values, but what the sequence generates afterwards is meaningless. */
+int mm_seq_fill_synthetic(mm_context *c, int seq, int n, uint64_t seed) {
+    const mm_config *cfg = &c->model->cfg;
+    if (seq < 0 || seq >= c->n_seq) {
+        mm_set_error("synthetic fill: sequence id %d is out of range [0, %d)", seq, c->n_seq);
+        return -1;
+    }
+    mm_seq *s = &c->seqs[seq];
+    if (n < 0 || (int64_t)s->len + n > c->n_ctx) {
+        mm_set_error("synthetic fill: %d positions after the sequence's %d do not fit the context of %d", n, s->len, c->n_ctx);
+        return -1;
+    }
+    if (c->model->pp && c->model->pp->n > 1) {
+        mm_set_error("synthetic fill: the model is split over %d ranks (fill runs in one process only)", c->model->pp->n);
+        return -1;
+    }
+    if (mm_seq_reserve(c, s, s->len + n) < 0 || mm_seq_alloc_lstate(c, s) < 0) return -1;
+    const int NKV = cfg->n_kv_heads, D = cfg->head_dim;
+    const size_t row[2] = {mm_kv_row_bytes(c, 0), mm_kv_row_bytes(c, 1)};
+    const mm_dtype type[2] = {c->kt, c->vt};
+    float *x = mm_xmalloc(sizeof(float) * (size_t)NKV * (size_t)D);   /* [NKV][D] one position's keys or values */
+    uint64_t r = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int i = c->model->soft_begin; i < c->model->soft_end; i++)
+        for (int kv = 0; kv < 2; kv++)
+            for (int64_t pos = s->len; pos < (int64_t)s->len + n; pos++) {
+                for (int e = 0; e < NKV * D; e++) {
+                    r ^= r >> 12, r ^= r << 25, r ^= r >> 27;
+                    x[e] = (float)((r * 0x2545F4914F6CDD1Dull) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+                }
+                char *dst = (char *)(kv ? s->v[i] : s->k[i]) + (size_t)pos * row[kv];
+                const size_t hb = mm_kv_head_bytes(type[kv], D);
+                for (int h = 0; h < NKV; h++) mm_kv_store_row(type[kv], dst + (size_t)h * hb, x + (size_t)h * D, D);
+            }
+    free(x);
+    s->len += n;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- snapshots */
