@@ -141,7 +141,13 @@ typedef struct mm_context_params {
     int n_ubatch;       /* max tokens per internal forward chunk (scratch memory is O(n_ubatch)); 0: 512 */
     int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 (when type_k/type_v are 0) */
     int type_k, type_v; /* KV cache element types (MM_KV_*); 0: f32 */
+    int kv_page;        /* positions per KV cache page: a power of two in 64..65536; 0: MM_KV_PAGE_DEFAULT */
 } mm_context_params;
+/* The KV cache is paged: a pool of fixed-size pages, each holding every softmax layer's keys and values for kv_page
+ * consecutive positions, so a growing sequence never reallocates or copies its cache; snapshots, restores and
+ * forks (mm_seq_copy) share pages copy-on-write (a holder copies a shared page before writing into it). The page
+ * size changes no result (bit for bit) and no state file. */
+#define MM_KV_PAGE_DEFAULT 256
 /* The KV types a context made with p stores (p NULL: the defaults): type_k/type_v where set, else bf16 with
  * kv_bf16, else f32. Whether they are KV types is checked where they are used. */
 void mm_context_kv_types(const mm_context_params *p, int *type_k, int *type_v);
@@ -167,6 +173,14 @@ int mm_mem_plan_check(const mm_model *m, const mm_context_params *p, const mm_me
 
 mm_context *mm_context_new(const mm_model *m, const mm_context_params *p);
 void mm_context_free(mm_context *c);
+/* The KV page pool of a context: pages held by its sequences or by snapshots (live), pages kept for reuse (free),
+ * the bytes and positions of one page. */
+typedef struct mm_kv_stats {
+    int64_t pages_live, pages_free;
+    int64_t page_bytes;
+    int page_positions;
+} mm_kv_stats;
+void mm_context_kv_stats(const mm_context *c, mm_kv_stats *st);
 const mm_model *mm_context_model(const mm_context *c);
 int mm_context_n_ctx(const mm_context *c);
 int mm_context_n_seq(const mm_context *c);

@@ -156,11 +156,30 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
     float *o3 = malloc(sizeof(float) * qs * nq);
     fill(q, qs * nq, 1);
     for (size_t i = 0; i < qs * nq; i++) o1[i] = o2[i] = o3[i] = 7.0f;
-    const mm_kv_view kv = {K + mm_kv_head_bytes(kt, D), V + mm_kv_head_bytes(vt, D), ks, vs, kt, vt}; /* the second KV head */
-    const mm_kv_view kvf = {(const char *)(kd + D), (const char *)(vd + D), 2 * D * sizeof(float), 2 * D * sizeof(float), MM_F32, MM_F32};
+    mm_kv_view kv, kvf;
+    mm_kv_view_flat(&kv, K + mm_kv_head_bytes(kt, D), V + mm_kv_head_bytes(vt, D), ks, vs, kt, vt); /* the second KV head */
+    mm_kv_view_flat(&kvf, kd + D, vd + D, 2 * D * sizeof(float), 2 * D * sizeof(float), MM_F32, MM_F32);
     float *scratch = malloc(sizeof(float) * mm_attention_scratch(G, nq, D));
     const float scale = 1.0f / sqrtf((float)D);
     mm_attention(q, qs, G, nq, pos0, &kv, D, scale, o1, qs, scratch);
+    /* the same cache in pages of 64 positions stored in reverse order, after 32 bytes of another "layer" */
+    const int np = (npos + 63) / 64;
+    const size_t kpb = 32 + 64 * ks, vpb = 32 + 64 * vs;
+    uint8_t *KP = malloc(kpb * (size_t)np), *VP = malloc(vpb * (size_t)np);
+    const uint8_t **kpg = malloc(sizeof(uint8_t *) * (size_t)np), **vpg = malloc(sizeof(uint8_t *) * (size_t)np);
+    for (int j = 0; j < np; j++) {
+        kpg[j] = KP + kpb * (size_t)(np - 1 - j), vpg[j] = VP + vpb * (size_t)(np - 1 - j);
+        const int n = npos - 64 * j < 64 ? npos - 64 * j : 64;
+        memcpy((uint8_t *)kpg[j] + 32, K + ks * 64 * (size_t)j, ks * (size_t)n);
+        memcpy((uint8_t *)vpg[j] + 32, V + vs * 64 * (size_t)j, vs * (size_t)n);
+    }
+    const mm_kv_view kvp = {.kpages = kpg, .vpages = vpg, .koff = 32 + mm_kv_head_bytes(kt, D), .voff = 32 + mm_kv_head_bytes(vt, D),
+                            .kstride = ks, .vstride = vs, .page_shift = 6, .kt = kt, .vt = vt};
+    float *o4 = malloc(sizeof(float) * qs * nq);
+    memcpy(o4, o1, sizeof(float) * qs * nq);
+    mm_attention(q, qs, G, nq, pos0, &kvp, D, scale, o4, qs, scratch);
+    CHECK(!memcmp(o1, o4, sizeof(float) * qs * nq), "attention over scattered pages of 64 differs from the flat cache (K %s V %s)",
+          mm_dtype_name(kt), mm_dtype_name(vt));
     mm_attention_ref(q, qs, G, nq, pos0, &kvf, D, scale, o2, qs);
     double worst = 0, big = 0, sw = 0;
     for (int i = 0; i < nq; i++)
@@ -179,6 +198,15 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
         mm_attention_part(q, qs, G, nq, pos0, &kv, D, scale, kb, ke, P, P + (size_t)R * D, P + (size_t)R * (D + 1), scratch);
     }
     mm_attention_merge(G, nq, D, n, O, ps, O + (size_t)R * D, O + (size_t)R * (D + 1), o3, qs);
+    /* the parts over the pages: the same bits */
+    for (int j = 0; j < n; j++) {
+        const int64_t kb = (int64_t)tiles * j / n * MM_ATT_BK, ke = j == n - 1 ? npos : (int64_t)tiles * (j + 1) / n * MM_ATT_BK;
+        float *P = O + ps * j;
+        mm_attention_part(q, qs, G, nq, pos0, &kvp, D, scale, kb, ke, P, P + (size_t)R * D, P + (size_t)R * (D + 1), scratch);
+    }
+    memcpy(o4, o3, sizeof(float) * qs * nq);
+    mm_attention_merge(G, nq, D, n, O, ps, O + (size_t)R * D, O + (size_t)R * (D + 1), o4, qs);
+    CHECK(!memcmp(o3, o4, sizeof(float) * qs * nq), "split attention over scattered pages differs from the flat cache");
     for (int i = 0; i < nq; i++)
         for (size_t j = 0; j < (size_t)G * D; j++) {
             double d = fabs((double)o1[i * qs + j] - o3[i * qs + j]);
@@ -188,6 +216,7 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
         for (size_t j = (size_t)G * D; j < qs; j++) CHECK(o3[i * qs + j] == 7.0f, "merge wrote past the heads");
     *split_rel = sw / big;
     free(K), free(V), free(kd), free(vd), free(q), free(o1), free(o2), free(o3), free(scratch), free(O);
+    free(KP), free(VP), free(kpg), free(vpg), free(o4);
     return worst;
 }
 

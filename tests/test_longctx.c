@@ -1,5 +1,6 @@
 /* test_longctx.c — long-context machinery on a small random model: split attention in the model (= unsplit at
- * several split counts and depths), the memory planner against measured RSS. */
+ * several split counts and depths), the paged KV cache (any page size = the default bit for bit; snapshots and
+ * forks share pages copy-on-write), the memory planner against measured RSS. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +30,9 @@ static mm_model *small_model(const char *name, int D) {
 
 /* Prefill n tokens, then decode one at a time to each depth in deps; logits of every decode step with the
  * attention split into `split` parts (1: never) into out[nd][V]. */
-static void run_depths(mm_model *m, int split, int kt, const int *deps, int nd, float *out) {
+static void run_depths(mm_model *m, int split, int kt, int page, const int *deps, int nd, float *out) {
     const int V = mm_model_config(m)->vocab_size;
-    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = 4096, .n_ubatch = 256, .type_k = kt, .type_v = kt});
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = 4096, .n_ubatch = 256, .type_k = kt, .type_v = kt, .kv_page = page});
     c->att_split = split;
     int32_t *ids = malloc(sizeof(int32_t) * 4096), *seq = calloc(4096, sizeof(int32_t));
     for (int i = 0; i < 4096; i++) ids[i] = (i * 7919 + 13) % V;
@@ -55,10 +56,10 @@ static void test_split(void) {
     float *ref = malloc(sizeof(float) * V * nd), *got = malloc(sizeof(float) * V * nd);
     for (int kt = 0; kt < 2; kt++) {
         const int type = kt ? MM_KV_Q8_0 : MM_KV_F32;
-        run_depths(m, 1, type, deps, nd, ref);
+        run_depths(m, 1, type, 0, deps, nd, ref);
         const int splits[] = {2, 3, 7, 0};
         for (int s = 0; s < 4; s++) {
-            run_depths(m, splits[s], type, deps, nd, got);
+            run_depths(m, splits[s], type, 0, deps, nd, got);
             for (int d = 0; d < nd; d++) {
                 double e = 0, span = 0;
                 for (int i = 0; i < V; i++)
@@ -109,6 +110,142 @@ static void test_fill(void) {
               mm_kv_type_name(type));
         for (int run = 0; run < 3; run++) free(lg[run]);
     }
+    mm_model_free(m);
+}
+
+/* Pages of 64 and 2048 positions give the default page's logits bit for bit, f32 and q8_0 KV, at depths that
+ * cross many pages (and none, for 2048), with and without split attention. */
+static void test_page_sizes(void) {
+    mm_model *m = small_model("pages", 40);
+    if (!m) return;
+    const int V = 256, deps[] = {70, 600, 1300}, nd = 3;
+    float *ref = malloc(sizeof(float) * V * nd), *got = malloc(sizeof(float) * V * nd);
+    for (int kt = 0; kt < 2; kt++) {
+        const int type = kt ? MM_KV_Q8_0 : MM_KV_F32;
+        for (int split = 0; split < 2; split++) {
+            run_depths(m, split ? 3 : 1, type, 0, deps, nd, ref);
+            const int pages[] = {64, 2048};
+            for (int pi = 0; pi < 2; pi++) {
+                run_depths(m, split ? 3 : 1, type, pages[pi], deps, nd, got);
+                CHECK(!memcmp(ref, got, sizeof(float) * V * nd), "KV %s, pages of %d, split %d: logits differ from pages of %d",
+                      mm_kv_type_name(type), pages[pi], split, MM_KV_PAGE_DEFAULT);
+            }
+        }
+    }
+    free(ref), free(got);
+    mm_model_free(m);
+}
+
+/* Into seq of c: n_pre tokens in one batch (if any), then each of extra[n_extra] alone; the last token's logits. */
+static void feed(mm_context *c, int seq, const int32_t *pre, int n_pre, const int32_t *extra, int n_extra, float *out) {
+    int32_t sq[512];
+    for (int i = 0; i < 512; i++) sq[i] = seq;
+    if (n_pre > 0) CHECK(mm_decode(c, &(mm_batch){.n_tokens = n_pre, .token = pre, .seq = sq}, out) >= 0, "prefill: %s", mm_last_error());
+    for (int i = 0; i < n_extra; i++)
+        CHECK(mm_decode(c, &(mm_batch){.n_tokens = 1, .token = extra + i, .seq = sq}, out) == 1, "decode: %s", mm_last_error());
+}
+
+/* What a fresh context computes for the same tokens fed the same way. */
+static void fresh(mm_model *m, const int32_t *pre, int n_pre, const int32_t *extra, int n_extra, float *out) {
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = 1024});
+    feed(c, 0, pre, n_pre, extra, n_extra, out);
+    mm_context_free(c);
+}
+
+static int64_t live_pages(const mm_context *c) {
+    mm_kv_stats st;
+    mm_context_kv_stats(c, &st);
+    return st.pages_live;
+}
+
+/* Snapshots, restores and forks share pages; a write into a shared page copies that page only; every holder goes
+ * on exactly as a fresh run of its own tokens; snapshots outlive their context; reset returns pages for reuse. */
+static void test_cow(void) {
+    mm_model *m = small_model("cow", 40);
+    if (!m) return;
+    const int V = 256, P = 64, N = 300; /* 300 tokens: 4 full pages and a partial fifth */
+    int32_t ids[512];
+    for (int i = 0; i < 512; i++) ids[i] = (i * 7919 + 13) % V;
+    float *want = malloc(sizeof(float) * V), *got = malloc(sizeof(float) * V);
+    const mm_context_params cp = {.n_ctx = 1024, .n_seq_max = 3, .kv_page = P};
+    mm_context *c = mm_context_new(m, &cp);
+    mm_kv_stats st;
+    mm_context_kv_stats(c, &st);
+    CHECK(st.page_positions == P && st.pages_live == 0 && st.pages_free == 0, "fresh pool: %d positions, %lld live, %lld free",
+          st.page_positions, (long long)st.pages_live, (long long)st.pages_free);
+    /* one softmax layer: K and V rows of 2 KV heads × 40 f32 per position */
+    CHECK(st.page_bytes == (int64_t)P * 2 * 2 * 40 * 4, "page bytes %lld", (long long)st.page_bytes);
+    feed(c, 0, ids, N, NULL, 0, got);
+    CHECK(live_pages(c) == 5, "300 tokens in pages of 64: %lld live pages", (long long)live_pages(c));
+    mm_seq_state *snap = mm_seq_snapshot(c, 0);
+    CHECK(snap && live_pages(c) == 5, "a snapshot shares the pages: %lld live", (long long)live_pages(c));
+    CHECK(mm_seq_copy(c, 1, 0) == 0 && live_pages(c) == 5, "a fork shares the pages: %lld live", (long long)live_pages(c));
+    const int32_t a[2] = {5, 6}, b[2] = {9, 10}, x[1] = {77};
+    feed(c, 1, NULL, 0, b, 1, got);
+    CHECK(live_pages(c) == 6, "a write after the fork copies one page: %lld live", (long long)live_pages(c));
+    feed(c, 0, NULL, 0, a, 1, got);
+    CHECK(live_pages(c) == 7, "the original's write copies its shared last page too: %lld live", (long long)live_pages(c));
+    feed(c, 0, NULL, 0, a + 1, 1, got);
+    feed(c, 1, NULL, 0, b + 1, 1, want);
+    CHECK(live_pages(c) == 7, "writes into own pages copy nothing: %lld live", (long long)live_pages(c));
+    float *got1 = malloc(sizeof(float) * V);
+    memcpy(got1, want, sizeof(float) * V);
+    fresh(m, ids, N, a, 2, want);
+    CHECK(!memcmp(got, want, sizeof(float) * V), "the original after the fork differs from a fresh run of its tokens");
+    fresh(m, ids, N, b, 2, want);
+    CHECK(!memcmp(got1, want, sizeof(float) * V), "the fork differs from a fresh run of its tokens");
+    /* the snapshot still holds the state at 300 tokens after both sequences wrote past it */
+    fresh(m, ids, N, x, 1, want);
+    CHECK(snap && mm_seq_restore(c, 2, snap) == 0, "restore: %s", mm_last_error());
+    feed(c, 2, NULL, 0, x, 1, got);
+    CHECK(!memcmp(got, want, sizeof(float) * V), "a snapshot restored after later writes differs from a fresh run");
+    /* it outlives its context and restores into another one */
+    mm_context_free(c);
+    mm_context *c2 = mm_context_new(m, &cp);
+    CHECK(snap && mm_seq_restore(c2, 0, snap) == 0, "restore into another context: %s", mm_last_error());
+    mm_seq_state_free(snap);
+    feed(c2, 0, NULL, 0, x, 1, got);
+    CHECK(!memcmp(got, want, sizeof(float) * V), "a snapshot restored into another context differs from a fresh run");
+    /* saved with pages of 64, loaded into pages of 256: the file does not depend on the page size */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/paged.state", mmt_tmpdir());
+    mm_seq_reset(c2, 0);
+    feed(c2, 0, ids, N, NULL, 0, got);
+    snap = mm_seq_snapshot(c2, 0);
+    CHECK(snap && mm_seq_state_save(snap, path) == 0, "save: %s", mm_last_error());
+    mm_seq_state_free(snap);
+    mm_context *c3 = mm_context_new(m, &(mm_context_params){.n_ctx = 1024, .kv_page = 256});
+    mm_seq_state *ld = mm_seq_state_load(c3, path);
+    CHECK(ld && mm_seq_restore(c3, 0, ld) == 0, "load into pages of 256: %s", mm_last_error());
+    mm_seq_state_free(ld);
+    feed(c3, 0, NULL, 0, x, 1, got);
+    CHECK(!memcmp(got, want, sizeof(float) * V), "a state saved with pages of 64 and loaded into pages of 256 differs");
+    /* a snapshot does not restore into a context of another page size (a file does) */
+    snap = mm_seq_snapshot(c2, 0);
+    CHECK(snap && mm_seq_restore(c3, 0, snap) < 0 && strstr(mm_last_error(), "page"), "restore across page sizes: %s", mm_last_error());
+    mm_seq_state_free(snap);
+    mm_context_free(c3);
+    /* reset returns the pages to the pool, and the next run takes them again: the count stays put */
+    mm_seq_reset(c2, 0);
+    mm_context_kv_stats(c2, &st);
+    const int64_t total = st.pages_live + st.pages_free;
+    CHECK(st.pages_live == 0 && st.pages_free >= 5, "after reset: %lld live, %lld free", (long long)st.pages_live, (long long)st.pages_free);
+    for (int r = 0; r < 3; r++) {
+        feed(c2, 0, ids, N, NULL, 0, got);
+        mm_context_kv_stats(c2, &st);
+        CHECK(st.pages_live == 5 && st.pages_live + st.pages_free == total, "run %d after reset: %lld live, %lld free (of %lld)", r,
+              (long long)st.pages_live, (long long)st.pages_free, (long long)total);
+        mm_seq_reset(c2, 0);
+    }
+    mm_context_free(c2);
+    /* page sizes that are not a power of two in 64..65536 are refused */
+    const int bad[] = {32, 100, 96, 131072, -64, 1};
+    for (int i = 0; i < 6; i++) {
+        mm_context *cb = mm_context_new(m, &(mm_context_params){.n_ctx = 1024, .kv_page = bad[i]});
+        CHECK(!cb && strstr(mm_last_error(), "power of two"), "kv_page %d: %s", bad[i], cb ? "accepted" : mm_last_error());
+        mm_context_free(cb);
+    }
+    free(want), free(got), free(got1);
     mm_model_free(m);
 }
 
@@ -190,6 +327,8 @@ static void test_niah(void) {
 int main(void) {
     test_split();
     test_fill();
+    test_page_sizes();
+    test_cow();
     test_niah();
     return mmt_done();
 }

@@ -43,6 +43,12 @@ void mm_kv_store_row(mm_dtype t, void *dst, const float *src, int D) {
     }
 }
 
+void mm_kv_view_flat(mm_kv_view *kv, const void *k, const void *v, size_t kstride, size_t vstride, mm_dtype kt, mm_dtype vt) {
+    *kv = (mm_kv_view){.kstride = kstride, .vstride = vstride, .page_shift = 62, .kt = kt, .vt = vt, .flat = {k, v}};
+    kv->kpages = &kv->flat[0];
+    kv->vpages = &kv->flat[1];
+}
+
 void mm_kv_load_row(mm_dtype t, const void *src, float *dst, int D) {
     const int b = mm_dtype_block(t), full = D / b * b;
     if (t == MM_F32) {
@@ -62,13 +68,15 @@ void mm_kv_load_row(mm_dtype t, const void *src, float *dst, int D) {
 static const float *load_rows(const mm_kv_view *kv, int vals, int64_t p0, int nk, int D, int Dp, float *buf, size_t *ld) {
     const mm_dtype t = vals ? kv->vt : kv->kt;
     const size_t stride = vals ? kv->vstride : kv->kstride;
+    /* a tile lies in one page (mm_kv_view): its rows follow the first at the stride */
+    const char *base = vals ? mm_kv_vrow(kv, p0) : mm_kv_krow(kv, p0);
     if (t == MM_F32 && D == Dp && stride % sizeof(float) == 0) {
         *ld = stride / sizeof(float);
-        return vals ? mm_kv_vrow(kv, p0) : mm_kv_krow(kv, p0);
+        return (const float *)base;
     }
     for (int j = 0; j < nk; j++) {
         float *dst = buf + (size_t)j * Dp;
-        mm_kv_load_row(t, vals ? mm_kv_vrow(kv, p0 + j) : mm_kv_krow(kv, p0 + j), dst, D);
+        mm_kv_load_row(t, base + (size_t)j * stride, dst, D);
         for (int d = D; d < Dp; d++) dst[d] = 0.0f;
     }
     *ld = (size_t)Dp;

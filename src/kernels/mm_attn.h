@@ -17,15 +17,29 @@
 #define MM_ATT_ROWS 128 /* query rows (heads × tokens) a caller should give one call, so each tile serves many */
 #define MM_ATT_SPLIT_MIN 512 /* fewest keys worth a part of split attention */
 
+/* The cache of one KV head, in pages: position pos's key row is at kpages[pos >> page_shift] + koff +
+ * (pos mod 2^page_shift)·kstride (values likewise). A page holds at least MM_ATT_BK positions and its positions
+ * are a power of two, so a key tile (MM_ATT_BK positions from a multiple of MM_ATT_BK) never spans two pages: the
+ * kernel looks up a tile's page once and reads its rows at the stride, whatever the page size. */
 typedef struct {
-    const char *k, *v;        /* the head rows of position 0 of this KV head */
-    size_t kstride, vstride;  /* bytes from one position's row to the next */
+    const uint8_t *const *kpages, *const *vpages; /* [n_pages] base pointer of each page */
+    size_t koff, voff;        /* bytes from a page's base to this KV head's row of the page's first position */
+    size_t kstride, vstride;  /* bytes from one position's row to the next within a page */
+    int page_shift;           /* log2 of the positions per page, ≥ log2(MM_ATT_BK) */
     mm_dtype kt, vt;          /* element types (mm_kv_type_ok); a row is mm_kv_head_bytes(type, D) bytes */
+    const uint8_t *flat[2];   /* mm_kv_view_flat: the single "page" of a flat cache */
 } mm_kv_view;
 
 /* The key / value head row of position pos. */
-static inline const void *mm_kv_krow(const mm_kv_view *kv, int64_t pos) { return kv->k + (size_t)pos * kv->kstride; }
-static inline const void *mm_kv_vrow(const mm_kv_view *kv, int64_t pos) { return kv->v + (size_t)pos * kv->vstride; }
+static inline const void *mm_kv_krow(const mm_kv_view *kv, int64_t pos) {
+    return kv->kpages[pos >> kv->page_shift] + kv->koff + (size_t)(pos & (((int64_t)1 << kv->page_shift) - 1)) * kv->kstride;
+}
+static inline const void *mm_kv_vrow(const mm_kv_view *kv, int64_t pos) {
+    return kv->vpages[pos >> kv->page_shift] + kv->voff + (size_t)(pos & (((int64_t)1 << kv->page_shift) - 1)) * kv->vstride;
+}
+/* Sets *kv up as a view of one flat array of rows per K and V (position pos at k + pos·kstride). The view points
+ * into itself: use it where it was set up, do not copy it. */
+void mm_kv_view_flat(mm_kv_view *kv, const void *k, const void *v, size_t kstride, size_t vstride, mm_dtype kt, mm_dtype vt);
 
 /* One head row: src[D] floats into dst (mm_kv_head_bytes(t, D) bytes, the block tail past D zero) / back. */
 void mm_kv_store_row(mm_dtype t, void *dst, const float *src, int D);

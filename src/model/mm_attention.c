@@ -48,6 +48,8 @@ static void rope_store_body(void *arg, int64_t i0, int64_t i1, int ith) {
     const mm_config *cfg = &c->model->cfg;
     const int NH = cfg->n_heads, NKV = cfg->n_kv_heads, D = cfg->head_dim, NHD = NH * D, NKVD = NKV * D;
     const size_t krs = mm_kv_row_bytes(c, 0), vrs = mm_kv_row_bytes(c, 1);
+    const size_t koff = mm_kv_page_off(c, a->ly->kind_index, 0), voff = mm_kv_page_off(c, a->ly->kind_index, 1);
+    const int64_t mask = c->kv_page - 1;
     (void)ith;
     for (int64_t t = i0; t < i1; t++) {
         const mm_run *run = &a->runs[a->run_of[t]];
@@ -55,8 +57,9 @@ static void rope_store_body(void *arg, int64_t i0, int64_t i1, int ith) {
         const int64_t pos = run->pos0 + (t - run->t0);
         for (int h = 0; h < NH; h++) mm_rope(a->q + (size_t)t * NHD + (size_t)h * D, cfg->rotary_dim, c->model->inv_freq, pos);
         for (int h = 0; h < NKV; h++) mm_rope(a->k + (size_t)t * NKVD + (size_t)h * D, cfg->rotary_dim, c->model->inv_freq, pos);
-        kv_store(c->kt, (char *)s->k[a->ly->kind_index] + (size_t)pos * krs, a->k + (size_t)t * NKVD, NKV, D);
-        kv_store(c->vt, (char *)s->v[a->ly->kind_index] + (size_t)pos * vrs, a->v + (size_t)t * NKVD, NKV, D);
+        uint8_t *pg = s->pages[pos >> c->kv_shift]; /* this sequence's own page (mm_seq_reserve) */
+        kv_store(c->kt, pg + koff + (size_t)(pos & mask) * krs, a->k + (size_t)t * NKVD, NKV, D);
+        kv_store(c->vt, pg + voff + (size_t)(pos & mask) * vrs, a->v + (size_t)t * NKVD, NKV, D);
     }
 }
 
@@ -72,9 +75,11 @@ static void attend_body(void *arg, int64_t i0, int64_t i1, int ith) {
         const att_item *it = &a->items[i];
         const mm_run *run = &a->runs[it->run];
         const mm_seq *s = &c->seqs[run->seq];
-        const mm_kv_view kv = {(const char *)s->k[a->ly->kind_index] + (size_t)it->kh * khb,
-                               (const char *)s->v[a->ly->kind_index] + (size_t)it->kh * vhb, (size_t)NKV * khb, (size_t)NKV * vhb, c->kt,
-                               c->vt};
+        const mm_kv_view kv = {.kpages = (const uint8_t *const *)s->pages, .vpages = (const uint8_t *const *)s->pages,
+                               .koff = mm_kv_page_off(c, a->ly->kind_index, 0) + (size_t)it->kh * khb,
+                               .voff = mm_kv_page_off(c, a->ly->kind_index, 1) + (size_t)it->kh * vhb,
+                               .kstride = (size_t)NKV * khb, .vstride = (size_t)NKV * vhb, .page_shift = c->kv_shift, .kt = c->kt,
+                               .vt = c->vt};
         const size_t qoff = (size_t)it->t0 * NHD + (size_t)it->kh * G * D, R = (size_t)G * it->n;
         const int64_t pos0 = run->pos0 + (it->t0 - run->t0);
         if (it->ke == 0) {

@@ -47,11 +47,19 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
         free(c);
         return NULL;
     }
-    c->seqs = mm_xcalloc((size_t)c->n_seq, sizeof(mm_seq));
-    for (int i = 0; i < c->n_seq; i++) {
-        c->seqs[i].k = mm_xcalloc((size_t)(cfg->n_softmax + 1), sizeof(void *));
-        c->seqs[i].v = mm_xcalloc((size_t)(cfg->n_softmax + 1), sizeof(void *));
+    c->kv_page = p && p->kv_page ? p->kv_page : MM_KV_PAGE_DEFAULT;
+    if (c->kv_page < 64 || c->kv_page > 65536 || (c->kv_page & (c->kv_page - 1))) {
+        mm_set_error("context: KV page of %d positions is not a power of two in 64..65536 (--kv-page)", c->kv_page);
+        free(c);
+        return NULL;
     }
+    while ((1 << c->kv_shift) < c->kv_page) c->kv_shift++;
+    c->kv_page_bytes = mm_kv_page_off(c, m->soft_end, 0);
+    if (!(c->kvpool = mm_kvpool_new(c->kv_page_bytes))) {
+        free(c);
+        return NULL;
+    }
+    c->seqs = mm_xcalloc((size_t)c->n_seq, sizeof(mm_seq));
     const size_t T = (size_t)c->n_ubatch, H = (size_t)cfg->hidden_size, NHD = (size_t)cfg->n_heads * cfg->head_dim;
     const size_t I = (size_t)cfg->intermediate_size;
     size_t bigw = 3 * NHD > 2 * I ? 3 * NHD : 2 * I; /* mm_context_scratch_bytes counts the buffers below */
@@ -78,21 +86,24 @@ size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch) {
     return sizeof(float) * (3 * T * H + T * bigw + 2 * T * NHD + 2 * TK * H + 2 * TK * I);
 }
 
-static void seq_free(const mm_config *cfg, mm_seq *s) {
+/* Returns a sequence's pages to their pools. */
+static void seq_drop_pages(mm_seq *s) {
+    for (int j = 0; j < s->n_pages; j++) mm_kvpage_unref(s->pages[j]);
+    s->n_pages = 0;
+}
+
+static void seq_free(mm_seq *s) {
     free(s->lstate);
-    for (int i = 0; i < cfg->n_softmax; i++) {
-        free(s->k[i]);
-        free(s->v[i]);
-    }
-    free(s->k);
-    free(s->v);
+    seq_drop_pages(s);
+    free(s->pages);
 }
 
 void mm_context_free(mm_context *c) {
     if (!c) return;
     if (mm_pp_driver(c->model)) mm_pp_ctx_free(c);
-    for (int i = 0; i < c->n_seq; i++) seq_free(&c->model->cfg, &c->seqs[i]);
+    for (int i = 0; i < c->n_seq; i++) seq_free(&c->seqs[i]);
     free(c->seqs);
+    mm_kvpool_release(c->kvpool);
     free(c->x);
     free(c->h);
     free(c->a);
@@ -113,25 +124,42 @@ void mm_context_reset_timings(mm_context *c) { memset(&c->timings, 0, sizeof c->
 int mm_context_n_ctx(const mm_context *c) { return c->n_ctx; }
 int mm_context_n_seq(const mm_context *c) { return c->n_seq; }
 
-int mm_seq_reserve(mm_context *c, mm_seq *s, int need) {
-    const mm_config *cfg = &c->model->cfg;
-    if (need <= s->cap || cfg->n_softmax == 0) return 0;
-    int cap = s->cap ? s->cap : 256;
-    while (cap < need) cap = cap > c->n_ctx / 2 ? c->n_ctx : cap * 2;
-    if (cap > c->n_ctx) cap = c->n_ctx;
-    const size_t krow = mm_kv_row_bytes(c, 0), vrow = mm_kv_row_bytes(c, 1);
-    for (int i = c->model->soft_begin; i < c->model->soft_end; i++) {
-        void *k = realloc(s->k[i], krow * (size_t)cap);
-        if (k) s->k[i] = k;
-        void *v = k ? realloc(s->v[i], vrow * (size_t)cap) : NULL;
-        if (v) s->v[i] = v;
-        if (!k || !v) {
-            mm_set_error("out of memory growing the KV cache to %d positions (%.1f MiB per layer)", cap,
-                         (double)(krow + vrow) * cap / (1 << 20));
-            return -1;
-        }
+void mm_context_kv_stats(const mm_context *c, mm_kv_stats *st) {
+    mm_kvpool_counts(c->kvpool, &st->pages_live, &st->pages_free);
+    st->page_bytes = (int64_t)c->kv_page_bytes;
+    st->page_positions = c->kv_page;
+}
+
+/* Grows a sequence's page table (pointers only) to hold n pages. -1 with an error on OOM. */
+static int seq_table(mm_seq *s, int n) {
+    if (n <= s->cap_pages) return 0;
+    int cap = s->cap_pages ? s->cap_pages : 8;
+    while (cap < n) cap *= 2;
+    uint8_t **t = realloc(s->pages, sizeof(uint8_t *) * (size_t)cap);
+    if (!t) {
+        mm_set_error("out of memory growing a KV page table to %d pages", cap);
+        return -1;
     }
-    s->cap = cap;
+    s->pages = t;
+    s->cap_pages = cap;
+    return 0;
+}
+
+int mm_seq_reserve(mm_context *c, mm_seq *s, int need) {
+    if (c->kv_page_bytes == 0 || need <= s->len) return 0;
+    const int n = (int)(((int64_t)need + c->kv_page - 1) >> c->kv_shift);
+    if (seq_table(s, n) < 0) return -1;
+    /* copy-on-write: the pages positions [len, need) fall in must be this sequence's alone */
+    for (int j = s->len >> c->kv_shift; j < s->n_pages && j < n; j++) {
+        if (mm_kvpage_refs(s->pages[j]) == 1) continue;
+        uint8_t *pg = mm_kvpage_alloc(c->kvpool);
+        if (!pg) return -1;
+        memcpy(pg, s->pages[j], c->kv_page_bytes);
+        mm_kvpage_unref(s->pages[j]);
+        s->pages[j] = pg;
+    }
+    for (; s->n_pages < n; s->n_pages++)
+        if (!(s->pages[s->n_pages] = mm_kvpage_alloc(c->kvpool))) return -1;
     return 0;
 }
 
@@ -158,6 +186,7 @@ void mm_seq_reset(mm_context *c, int seq) {
     mm_seq *s = &c->seqs[seq];
     if (mm_pp_driver(c->model)) mm_pp_seq_reset(c, seq);
     s->len = 0;
+    seq_drop_pages(s);
     if (s->lstate) memset(s->lstate, 0, sizeof(float) * lstate_all(c->model));
 }
 
@@ -193,7 +222,8 @@ int mm_seq_fill_synthetic(mm_context *c, int seq, int n, uint64_t seed) {
                     r ^= r >> 12, r ^= r << 25, r ^= r >> 27;
                     x[e] = (float)((r * 0x2545F4914F6CDD1Dull) >> 40) * (2.0f / 16777216.0f) - 1.0f;
                 }
-                char *dst = (char *)(kv ? s->v[i] : s->k[i]) + (size_t)pos * row[kv];
+                char *dst = (char *)s->pages[pos >> c->kv_shift] + mm_kv_page_off(c, i, kv) +
+                            (size_t)(pos & (c->kv_page - 1)) * row[kv];   /* this sequence's own page (mm_seq_reserve) */
                 const size_t hb = mm_kv_head_bytes(type[kv], D);
                 for (int h = 0; h < NKV; h++) mm_kv_store_row(type[kv], dst + (size_t)h * hb, x + (size_t)h * D, D);
             }
@@ -210,7 +240,10 @@ struct mm_seq_state {
     int layer_begin, layer_end; /* the layers whose state it holds (a pipeline stage's, or all) */
     int lin_begin, lin_n, soft_begin, soft_end;
     float *lstate;      /* [lin_n][NH][D][D] or NULL (all zeros) */
-    void **k, **v;      /* [n_softmax] each [len][NKV] head rows */
+    uint8_t **pages;    /* [n_pages] references to KV pages (of page positions, page_bytes each: the layout of the
+                         * context that made them, mm_kv_page_off), covering positions [0, len) */
+    int n_pages, page, shift;
+    size_t page_bytes;
     mm_pp *pp;          /* rank 0 of a pipeline: the other ranks hold their parts under id pp_snap */
     int64_t pp_snap;
 };
@@ -243,6 +276,16 @@ static int seq_state_compatible(const mm_context *c, const mm_seq_state *s) {
     return 1;
 }
 
+/* A state's page j holds the span of block (kind 1/2, layer i) from byte j·P·row; the span holding byte at and its
+ * bytes *k from there. */
+static uint8_t *state_span(const mm_seq_state *s, int kind, int i, size_t at, size_t *k) {
+    const size_t kr = state_row_bytes(s, 0), vr = state_row_bytes(s, 1), row = kind == 2 ? vr : kr;
+    const size_t pb = row << s->shift, total = row * (size_t)s->len, j = at / pb, end = (j + 1) * pb;
+    *k = (end < total ? end : total) - at;
+    return s->pages[j] + mm_kv_layer_off(i - s->soft_begin, s->page, kr, vr, kind == 2) + (at - j * pb);
+}
+
+/* A state of len tokens without lightning states or pages. */
 static mm_seq_state *state_alloc(const mm_context *c, int len) {
     const mm_config *cfg = &c->model->cfg;
     mm_seq_state *st = calloc(1, sizeof *st);
@@ -260,14 +303,9 @@ static mm_seq_state *state_alloc(const mm_context *c, int len) {
     st->lin_n = c->model->lin_end - c->model->lin_begin;
     st->soft_begin = c->model->soft_begin;
     st->soft_end = c->model->soft_end;
-    st->k = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
-    st->v = calloc((size_t)cfg->n_softmax + 1, sizeof(void *));
-    if (!st->k || !st->v) goto oom;
-    for (int i = st->soft_begin; i < st->soft_end; i++) {
-        st->k[i] = malloc(state_row_bytes(st, 0) * (size_t)len + 1);
-        st->v[i] = malloc(state_row_bytes(st, 1) * (size_t)len + 1);
-        if (!st->k[i] || !st->v[i]) goto oom;
-    }
+    st->page = c->kv_page, st->shift = c->kv_shift, st->page_bytes = c->kv_page_bytes;
+    const int n = c->kv_page_bytes ? (int)(((int64_t)len + c->kv_page - 1) >> c->kv_shift) : 0;
+    if (n && !(st->pages = calloc((size_t)n, sizeof(uint8_t *)))) goto oom;
     return st;
 oom:
     mm_seq_state_free(st);
@@ -278,12 +316,8 @@ oom:
 void mm_seq_state_free(mm_seq_state *s) {
     if (!s) return;
     if (s->pp) mm_pp_state_free(s->pp, s->pp_snap);
-    for (int i = 0; s->k && s->v && i < s->n_softmax; i++) {
-        free(s->k[i]);
-        free(s->v[i]);
-    }
-    free(s->k);
-    free(s->v);
+    for (int j = 0; j < s->n_pages; j++) mm_kvpage_unref(s->pages[j]);
+    free(s->pages);
     free(s->lstate);
     free(s);
 }
@@ -312,9 +346,10 @@ static mm_seq_state *snapshot_local(const mm_context *c, int seq) {
         }
         memcpy(st->lstate, s->lstate, n);
     }
-    for (int i = st->soft_begin; i < st->soft_end && s->len; i++) {
-        memcpy(st->k[i], s->k[i], state_row_bytes(st, 0) * (size_t)s->len);
-        memcpy(st->v[i], s->v[i], state_row_bytes(st, 1) * (size_t)s->len);
+    /* the pages are shared, not copied: whoever writes into one of them next copies it first */
+    for (; st->pages && st->n_pages < (int)((s->len + c->kv_page - 1) >> c->kv_shift); st->n_pages++) {
+        st->pages[st->n_pages] = s->pages[st->n_pages];
+        mm_kvpage_ref(st->pages[st->n_pages]);
     }
     return st;
 }
@@ -325,18 +360,25 @@ static int restore_local(mm_context *c, int seq, const mm_seq_state *st) {
         return -1;
     }
     if (!seq_state_compatible(c, st)) return -1;
+    if (st->n_pages && (st->page != c->kv_page || st->page_bytes != c->kv_page_bytes)) {
+        mm_set_error("restore: the snapshot's KV pages hold %d positions (%zu bytes), this context's %d (%zu bytes): a "
+                     "snapshot restores only into a context of the same page size (save it to a file to move it)",
+                     st->page, st->page_bytes, c->kv_page, c->kv_page_bytes);
+        return -1;
+    }
     mm_seq *s = &c->seqs[seq];
-    if (mm_seq_reserve(c, s, st->len) < 0) return -1;
+    if (seq_table(s, st->n_pages) < 0) return -1;
     if (st->lstate) {
         if (mm_seq_alloc_lstate(c, s) < 0) return -1;
         memcpy(s->lstate, st->lstate, lstate_all(c->model) * sizeof(float));
     } else if (s->lstate) {
         memset(s->lstate, 0, lstate_all(c->model) * sizeof(float));
     }
-    for (int i = st->soft_begin; i < st->soft_end && st->len; i++) {
-        memcpy(s->k[i], st->k[i], state_row_bytes(st, 0) * (size_t)st->len);
-        memcpy(s->v[i], st->v[i], state_row_bytes(st, 1) * (size_t)st->len);
-    }
+    /* the snapshot's pages are shared (referenced before the sequence's own are let go: they may be the same) */
+    for (int j = 0; j < st->n_pages; j++) mm_kvpage_ref(st->pages[j]);
+    seq_drop_pages(s);
+    if (st->n_pages) memcpy(s->pages, st->pages, sizeof(uint8_t *) * (size_t)st->n_pages);
+    s->n_pages = st->n_pages;
     s->len = st->len;
     return 0;
 }
@@ -405,16 +447,13 @@ int mm_seq_state_save(const mm_seq_state *s, const char *path) {
 
 int mm_seq_state_has_lstate(const mm_seq_state *s) { return s->lstate != NULL; }
 
-int mm_seq_state_block(const mm_seq_state *s, int kind, int i, void **p, size_t *n) {
+int mm_seq_state_block(const mm_seq_state *s, int kind, int i, size_t *n) {
     if (kind == 0 && i >= s->lin_begin && i < s->lin_begin + s->lin_n) {
-        const size_t nhdd = (size_t)s->n_heads * s->head_dim * s->head_dim;
-        *n = nhdd * sizeof(float);
-        *p = s->lstate ? s->lstate + nhdd * (size_t)(i - s->lin_begin) : NULL;
+        *n = (size_t)s->n_heads * s->head_dim * s->head_dim * sizeof(float);
         return 0;
     }
     if ((kind == 1 || kind == 2) && i >= s->soft_begin && i < s->soft_end) {
         *n = state_row_bytes(s, kind == 2) * (size_t)s->len;
-        *p = kind == 1 ? s->k[i] : s->v[i];
         return 0;
     }
     mm_set_error("state block %d of kind %d is not held by this process's layers [%d, %d)", i, kind, s->layer_begin,
@@ -422,8 +461,29 @@ int mm_seq_state_block(const mm_seq_state *s, int kind, int i, void **p, size_t 
     return -1;
 }
 
+void *mm_seq_state_span(const mm_seq_state *s, int kind, int i, size_t at, size_t *k) {
+    if (kind != 0) return state_span(s, kind, i, at, k);
+    const size_t nhdd = (size_t)s->n_heads * s->head_dim * s->head_dim;
+    *k = nhdd * sizeof(float) - at;
+    return s->lstate ? (char *)(s->lstate + nhdd * (size_t)(i - s->lin_begin)) + at : NULL;
+}
+
+void mm_seq_state_copy(mm_seq_state *s, int kind, int i, size_t at, void *buf, size_t n, int out) {
+    for (size_t k; n > 0; at += k, n -= k, buf = (char *)buf + k) {
+        char *p = mm_seq_state_span(s, kind, i, at, &k);
+        k = k < n ? k : n;
+        if (out) p ? memcpy(buf, p, k) : memset(buf, 0, k);
+        else if (p) memcpy(p, buf, k);
+    }
+}
+
 mm_seq_state *mm_seq_state_new(const mm_context *c, int len, int has_lstate) {
     mm_seq_state *st = state_alloc(c, len);
+    for (; st && st->pages && st->n_pages < (int)(((int64_t)len + c->kv_page - 1) >> c->kv_shift); st->n_pages++)
+        if (!(st->pages[st->n_pages] = mm_kvpage_alloc(c->kvpool))) {
+            mm_seq_state_free(st);
+            return NULL;
+        }
     if (st && has_lstate && st->lin_n > 0 && !(st->lstate = calloc(lstate_all(c->model), sizeof(float)))) {
         mm_seq_state_free(st);
         mm_set_error("out of memory allocating the lightning states of a sequence snapshot");
@@ -445,10 +505,13 @@ static int write_zeros(FILE *f, size_t n) {
 /* One block of the file (mm_seq_state_block's kinds) of n bytes: from this process's part of s, or on a pipeline's
  * rank 0 from the rank that holds it. A failed write clears *ok (the other ranks' blocks still arrive, in step). */
 static void write_block(const mm_seq_state *s, int kind, int i, size_t n, FILE *f, int *ok) {
-    void *p;
     size_t have;
-    if (mm_seq_state_block(s, kind, i, &p, &have) == 0) {
-        if (*ok) *ok = have == n && (p ? fwrite(p, 1, n, f) == n : write_zeros(f, n) == 0);
+    if (mm_seq_state_block(s, kind, i, &have) == 0) {
+        if (*ok) *ok = have == n;
+        for (size_t at = 0, k; at < n && *ok; at += k) {
+            const void *p = mm_seq_state_span(s, kind, i, at, &k);
+            *ok = p ? fwrite(p, 1, k, f) == k : write_zeros(f, k) == 0;
+        }
     } else {
         mm_pp_block_get(s->pp, mm_pp_holder(s->pp, kind, i), s->pp_snap, kind, i, n, f, ok);
     }
@@ -484,17 +547,23 @@ mm_seq_state *mm_seq_state_load(const mm_context *c, const char *path) {
  * it too: expert parallelism), or on a pipeline's rank 0 streamed to the rank that holds it. Once a read falls
  * short, *ok is 0 and zeros travel instead, so every rank stays in step until the state is freed. */
 static void read_block(mm_seq_state *st, int kind, int i, size_t n, FILE *f, int *ok) {
-    void *p;
     size_t have;
-    if (mm_seq_state_block(st, kind, i, &p, &have) < 0) {
+    if (mm_seq_state_block(st, kind, i, &have) < 0) {
         mm_pp_block_put(st->pp, mm_pp_holder(st->pp, kind, i), st->pp_snap, kind, i, n, NULL, f, ok);
         return;
     }
-    if (*ok && (have != n || !p || fread(p, 1, n, f) != n)) *ok = 0;
-    if (!p) return;
-    if (!*ok) memset(p, 0, have);
+    if (have != n) *ok = 0;
+    for (size_t at = 0, k; at < have; at += k) {
+        void *p = mm_seq_state_span(st, kind, i, at, &k);
+        if (!p) {
+            *ok = 0;
+            return;
+        }
+        if (*ok && fread(p, 1, k, f) != k) *ok = 0;
+        if (!*ok) memset(p, 0, k);
+    }
     for (int r = 1; st->pp && r < st->pp->n; r++)
-        if (mm_pp_holds(st->pp, r, kind, i)) mm_pp_block_put(st->pp, r, st->pp_snap, kind, i, n, p, NULL, ok);
+        if (mm_pp_holds(st->pp, r, kind, i)) mm_pp_block_put(st->pp, r, st->pp_snap, kind, i, n, st, NULL, ok);
 }
 
 mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path) {

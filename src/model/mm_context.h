@@ -3,13 +3,16 @@
 #ifndef MM_CONTEXT_H
 #define MM_CONTEXT_H
 #include <stdio.h>
+#include "model/mm_kvpages.h"
 #include "model/mm_model.h"
 
 typedef struct {
     int len;            /* tokens in the sequence so far (= position of the next token) */
     float *lstate;      /* [n_lightning][NH][D][D] fp32 states, rows = key dim; NULL until first use (= zeros) */
-    void **k, **v;      /* [n_softmax] each [cap][NKV] head rows of post-RoPE keys / values (types kt / vt) */
-    int cap;            /* KV positions allocated */
+    uint8_t **pages;    /* [n_pages] the KV cache's pages (mm_kvpages.h): page j holds positions [j·P, (j+1)·P) of
+                         * every softmax layer here, laid out as mm_kv_page_off says; shared pages are copied
+                         * before a write (mm_seq_reserve) */
+    int n_pages, cap_pages;
 } mm_seq;
 
 /* One run of consecutive tokens of one sequence inside a forward chunk. */
@@ -26,6 +29,9 @@ struct mm_context {
     int att_split;      /* split attention: 0 automatic (4 items per thread), 1 never, N > 1 N parts where the keys allow */
     int pp_id;          /* its id on every rank of a pipeline (mm_pipeline.h); 0 for a single process */
     mm_seq *seqs;       /* [n_seq] */
+    mm_kvpool *kvpool;  /* the KV pages of every sequence (and of snapshots, which may outlive the context) */
+    int kv_page, kv_shift; /* positions per page P = 2^kv_shift */
+    size_t kv_page_bytes;  /* P · (softmax layers here) · (K row + V row bytes); 0 when this process has no softmax layer */
     mm_timings timings; /* time per op type */
     /* scratch for a chunk of up to n_ubatch tokens */
     float *x;           /* [T, H]  residual stream */
@@ -45,6 +51,15 @@ struct mm_context {
 static inline size_t mm_kv_row_bytes(const mm_context *c, int v) {
     return (size_t)c->model->cfg.n_kv_heads * mm_kv_head_bytes(v ? c->vt : c->kt, c->model->cfg.head_dim);
 }
+/* Where softmax layer kind_index's keys (v = 0) or values (v = 1) start in a page: the layers here one after another,
+ * each its keys [P][NKV] head rows then its values [P][NKV] head rows (so a layer's rows of a page are one span of
+ * the flat [len][NKV] layout state files use). */
+static inline size_t mm_kv_layer_off(int layer_here, int P, size_t krow, size_t vrow, int v) {
+    return (size_t)layer_here * (size_t)P * (krow + vrow) + (v ? (size_t)P * krow : 0);
+}
+static inline size_t mm_kv_page_off(const mm_context *c, int kind_index, int v) {
+    return mm_kv_layer_off(kind_index - c->model->soft_begin, c->kv_page, mm_kv_row_bytes(c, 0), mm_kv_row_bytes(c, 1), v);
+}
 /* Bytes of the chunk scratch buffers mm_context_new allocates for n_ubatch tokens (x .. moe_u above). */
 size_t mm_context_scratch_bytes(const mm_config *cfg, int n_ubatch);
 /* A sequence state (mm_seq_state_save's format) written to / read from an open file: the reader expects the state
@@ -53,14 +68,19 @@ int mm_seq_state_fwrite(const mm_seq_state *s, FILE *f);
 mm_seq_state *mm_seq_state_fread(const mm_context *c, FILE *f, const char *path);
 /* A state's blocks, the units a state file is made of and a pipeline moves between its ranks (mm_pipeline.h): kind 0
  * is lightning layer i's state [NH][D][D] f32, kind 1 / 2 softmax layer i's keys / values [len][NKV] head rows (i a
- * kind_index). 0 with *p (NULL when the state holds no lightning states: zeros) and *n its bytes, or -1 with an
- * error when this process's layers do not include it. */
-int mm_seq_state_block(const mm_seq_state *s, int kind, int i, void **p, size_t *n);
+ * kind_index), whatever the page size. 0 with *n its bytes, or -1 with an error when this process's layers do not
+ * include it. A block lies in spans (one per page): mm_seq_state_span gives the one holding byte at (< *n) and *k
+ * its bytes from there on; NULL when the state holds no lightning states (zeros). */
+int mm_seq_state_block(const mm_seq_state *s, int kind, int i, size_t *n);
+void *mm_seq_state_span(const mm_seq_state *s, int kind, int i, size_t at, size_t *k);
+/* Bytes [at, at + n) of a block copied out to buf (out = 1, zeros for a NULL span) or in from buf (out = 0). */
+void mm_seq_state_copy(mm_seq_state *s, int kind, int i, size_t at, void *buf, size_t n, int out);
 int mm_seq_state_has_lstate(const mm_seq_state *s);
 /* A state of len tokens for this process's layers of c (zero lightning states when has_lstate), to be filled block by
  * block. NULL with an error on OOM. */
 mm_seq_state *mm_seq_state_new(const mm_context *c, int len, int has_lstate);
-/* Make room for positions up to need (exclusive) in a sequence's KV cache. -1 with an error on OOM. */
+/* Make room for positions up to need (exclusive) in a sequence's KV cache: pages for them, and a page of its own
+ * (copied) in place of each shared page that positions [len, need) fall in. -1 with an error on OOM. */
 int mm_seq_reserve(mm_context *c, mm_seq *s, int need);
 /* Allocates a sequence's zero lightning state on first use. -1 with an error on OOM. */
 int mm_seq_alloc_lstate(mm_context *c, mm_seq *s);

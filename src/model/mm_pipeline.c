@@ -15,7 +15,7 @@ enum {
 };
 
 typedef struct {
-    int32_t op, ctx, a, b, c, d, e, pad; /* pad: the 64-bit fields start at byte 32 */
+    int32_t op, ctx, a, b, c, d, e, f; /* the 64-bit fields start at byte 32 */
     int64_t snap;
     int64_t n;      /* a state block's bytes */
 } pp_cmd;
@@ -324,7 +324,7 @@ void mm_pp_ctx_new(mm_context *c) {
     mm_pp *pp = c->model->pp;
     c->pp_id = pp->next_ctx++;
     cmd_all(pp, (pp_cmd){.op = OP_CTX_NEW, .ctx = c->pp_id, .a = c->n_ctx, .b = c->n_seq, .c = c->n_ubatch, .d = (int32_t)c->kt,
-                             .e = (int32_t)c->vt});
+                             .e = (int32_t)c->vt, .f = c->kv_page});
 }
 void mm_pp_ctx_free(mm_context *c) { cmd_all(c->model->pp, (pp_cmd){.op = OP_CTX_FREE, .ctx = c->pp_id}); }
 void mm_pp_seq_reset(mm_context *c, int seq) { cmd_all(c->model->pp, (pp_cmd){.op = OP_SEQ_RESET, .ctx = c->pp_id, .a = seq}); }
@@ -392,16 +392,28 @@ int64_t mm_pp_state_new(mm_context *c, int len, int has_lstate) {
     return id;
 }
 
-void mm_pp_block_put(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, const void *src, FILE *f, int *ok) {
+/* The piece [at, at + k) of block (kind, i) of s (n bytes) as one run of bytes: in place when one span (page) holds
+ * it, else *buf (allocated here) for the caller to gather into or scatter from (mm_seq_state_copy). */
+static char *piece_at(mm_seq_state *s, int kind, int i, size_t at, size_t k, char **buf, size_t n) {
+    size_t span;
+    char *p = mm_seq_state_span(s, kind, i, at, &span);
+    if (p && span >= k) return p;
+    if (!*buf) *buf = mm_xmalloc(n < PIECE ? n + 1 : PIECE);
+    return *buf;
+}
+
+void mm_pp_block_put(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, mm_seq_state *src, FILE *f, int *ok) {
     cmd_to(pp, r, (pp_cmd){.op = OP_STATE_PUT, .a = kind, .b = i, .snap = snap, .n = (int64_t)n});
     char *buf = src ? NULL : mm_xmalloc(n < PIECE ? n + 1 : PIECE);
     for (size_t at = 0, k; at < n; at += k) {
         k = n - at < PIECE ? n - at : PIECE;
-        const char *p = (const char *)src + at;
-        if (!src) {
+        const char *p = buf;
+        if (src) {
+            p = piece_at(src, kind, i, at, k, &buf, n);
+            if (p == buf) mm_seq_state_copy(src, kind, i, at, buf, k, 1);
+        } else {
             if (*ok && fread(buf, 1, k, f) != k) *ok = 0;
             if (!*ok) memset(buf, 0, k);
-            p = buf;
         }
         /* flushed piece by piece: the copies a send keeps stay one piece */
         if (mm_dist_send(pp->d, r, TAG_STATE, p, k) < 0 || pp->d->ops->flush(pp->d, pp->d->timeout_s) < 0)
@@ -521,23 +533,29 @@ static void add_snap(worker *w, int64_t id, mm_seq_state *s) {
 /* A block of one of this rank's states to or from rank 0 (OP_STATE_GET / OP_STATE_PUT), in pieces of at most PIECE. */
 static int worker_block(mm_pp *pp, worker *w, const pp_cmd *cmd) {
     int i = find_snap(w, cmd->snap);
-    void *p;
-    size_t n;
-    if (i < 0 || mm_seq_state_block(w->snap[i].s, cmd->a, cmd->b, &p, &n) < 0) return -1;
-    if ((int64_t)n != cmd->n || (!p && cmd->op == OP_STATE_PUT)) {
+    size_t n, k0;
+    if (i < 0 || mm_seq_state_block(w->snap[i].s, cmd->a, cmd->b, &n) < 0) return -1;
+    mm_seq_state *s = w->snap[i].s;
+    const int none = n && !mm_seq_state_span(s, cmd->a, cmd->b, 0, &k0); /* no lightning states: zeros */
+    if ((int64_t)n != cmd->n || (none && cmd->op == OP_STATE_PUT)) {
         mm_set_error("rank 0 moves %lld bytes of state block %d (kind %d), this rank holds %zu%s (the ranks disagree)",
-                     (long long)cmd->n, cmd->b, cmd->a, n, p ? "" : " and no lightning states");
+                     (long long)cmd->n, cmd->b, cmd->a, n, none ? " and no lightning states" : "");
         return -1;
     }
-    char *zero = p ? NULL : mm_xcalloc(1, n < PIECE ? n + 1 : PIECE); /* no lightning states: zeros */
+    char *buf = NULL;
     int rc = 0;
     for (size_t at = 0, k; at < n && rc == 0; at += k) {
         k = n - at < PIECE ? n - at : PIECE;
-        if (cmd->op == OP_STATE_PUT) rc = mm_dist_recv(pp->d, 0, TAG_STATE, (char *)p + at, k, "a block of a state being loaded");
-        else rc = mm_dist_send(pp->d, 0, TAG_STATE, zero ? zero : (char *)p + at, k) < 0 ||
-                  pp->d->ops->flush(pp->d, pp->d->timeout_s) < 0 ? -1 : 0;
+        char *p = piece_at(s, cmd->a, cmd->b, at, k, &buf, n);
+        if (cmd->op == OP_STATE_PUT) {
+            rc = mm_dist_recv(pp->d, 0, TAG_STATE, p, k, "a block of a state being loaded");
+            if (rc == 0 && p == buf) mm_seq_state_copy(s, cmd->a, cmd->b, at, buf, k, 0);
+        } else {
+            if (p == buf) mm_seq_state_copy(s, cmd->a, cmd->b, at, buf, k, 1);
+            rc = mm_dist_send(pp->d, 0, TAG_STATE, p, k) < 0 || pp->d->ops->flush(pp->d, pp->d->timeout_s) < 0 ? -1 : 0;
+        }
     }
-    free(zero);
+    free(buf);
     return rc;
 }
 
@@ -609,7 +627,7 @@ int mm_pp_worker(mm_model *m, char **next) {
             goto out;
         case OP_CTX_NEW:
             c = mm_context_new(m, &(mm_context_params){.n_ctx = cmd.a, .n_seq_max = cmd.b, .n_ubatch = cmd.c,
-                                                                    .type_k = cmd.d, .type_v = cmd.e});
+                                                                    .type_k = cmd.d, .type_v = cmd.e, .kv_page = cmd.f});
             if (!c) goto out;
             w.ctx = mm_xrealloc(w.ctx, sizeof(wctx) * (size_t)(w.n_ctx + 1));
             w.ctx[w.n_ctx++] = (wctx){cmd.ctx, c};

@@ -81,9 +81,9 @@ int mm_pp_state_has_lstate(mm_pp *pp, int64_t snap, int own);
 void mm_pp_block_get(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, FILE *f, int *ok);
 /* A new snapshot id under which every other rank allocates its part of a state of len tokens of context c. */
 int64_t mm_pp_state_new(mm_context *c, int len, int has_lstate);
-/* Block (kind, i) of n bytes to rank r's part of snapshot snap: from src, or when src is NULL read from f (once a
- * read falls short *ok is 0 and zeros go instead, keeping the ranks in step). */
-void mm_pp_block_put(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, const void *src, FILE *f, int *ok);
+/* Block (kind, i) of n bytes to rank r's part of snapshot snap: from the same block of src, or when src is NULL read
+ * from f (once a read falls short *ok is 0 and zeros go instead, keeping the ranks in step). */
+void mm_pp_block_put(mm_pp *pp, int r, int64_t snap, int kind, int i, size_t n, mm_seq_state *src, FILE *f, int *ok);
 /* Rank 0 idle (a server without requests): a no-op command every mm_pp_keepalive_s seconds keeps the other ranks'
  * bounded waits for the next command from running out. */
 void mm_pp_ping(mm_pp *pp);

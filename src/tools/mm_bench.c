@@ -134,7 +134,8 @@ static void att_bench_body(void *arg, int64_t i0, int64_t i1, int ith) {
         const int kh = (int)(i % a->NKV), b = nb - 1 - (int)(i / a->NKV), t0 = b * a->BQ;
         const int n = a->nq - t0 < a->BQ ? a->nq - t0 : a->BQ;
         const size_t koff = (size_t)kh * a->D * sizeof(float);
-        const mm_kv_view kv = {a->kv + koff, a->kv + koff, a->stride, a->stride, MM_F32, MM_F32};
+        mm_kv_view kv;
+        mm_kv_view_flat(&kv, a->kv + koff, a->kv + koff, a->stride, a->stride, MM_F32, MM_F32);
         const size_t qoff = (size_t)t0 * qs + (size_t)kh * a->G * a->D;
         mm_attention(a->q + qoff, (size_t)qs, a->G, n, a->depth + t0, &kv, a->D, 1.0f / sqrtf((float)a->D), a->o + qoff, (size_t)qs,
                      scratch);
