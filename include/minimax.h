@@ -157,7 +157,7 @@ void mm_context_kv_types(const mm_context_params *p, int *type_k, int *type_v);
 typedef struct mm_mem_plan {
     int64_t weights;    /* weights resident once all are read: stored tensors (mapped) + packed copies - packed sources */
     int64_t lightning;  /* fp32 lightning states of every sequence */
-    int64_t kv;         /* KV caches of every sequence at n_ctx (types type_k / type_v) */
+    int64_t kv;         /* KV caches of every sequence at n_ctx rounded up to whole pages (types type_k / type_v) */
     int64_t scratch;    /* chunk buffers of n_ubatch tokens + per-thread attention/lightning/matmul scratch + logits */
     int64_t runtime;    /* the process itself (code, libraries, allocator, thread stacks): a measured constant */
     int64_t total;

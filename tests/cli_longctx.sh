@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Long context from the command line: the memory plan against measured peak RSS (within 5%), a context that
-# cannot fit refused with the flags that make it fit, KV type flags (good and bad), compare across KV types.
+# cannot fit refused with the flags that make it fit, KV type flags (good and bad), compare across KV types,
+# --kv-page (same tokens at any page size, prompt caches independent of it, bad sizes refused).
 # Prints "MMT <passed> <failed>" last (tests/run.sh adds these up).
 set -u
 BIN=${MM_BIN:?}; SHARED=${MM_SHARED:?}; TMP=${MM_TEST_TMP:?}/cli_longctx; mkdir -p "$TMP"
@@ -77,6 +78,24 @@ out=$("$BIN" run -m "$S" --ids "$P" -n 2 --prompt-cache "$TMP/pc-v2.bin" 2>&1); 
 check "another version refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'version 2' <<<\"\$0\"" "$out"
 out=$("$BIN" run -m "$S" --ids "$P" -n 2 --prompt-cache "$M/config.json" 2>&1); rc=$?
 check "not a prompt cache refused ($rc): $out" bash -c "[ $rc -ne 0 ] && grep -q 'not a minimax prompt cache' <<<\"\$0\"" "$out"
+
+# --kv-page: any page size gives the same tokens; a prompt cache saved with pages of 256 restores into pages of 64;
+# info prints the page size; sizes that are not a power of two in 64..65536 are refused.
+for pg in 64 4096; do
+  a=$("$BIN" run -m "$S" --ids "$P" -n 6 --print-ids --kv-page $pg 2>/dev/null)
+  check "--kv-page $pg: same tokens as the default ($ref / $a)" test "$ref" = "$a"
+done
+rm -f "$TMP/pcp.bin"
+"$BIN" run -m "$S" --ids "$P" -n 1 --prompt-cache "$TMP/pcp.bin" >/dev/null 2>&1
+b=$("$BIN" run -m "$S" --ids "$P" -n 6 --print-ids --kv-page 64 --prompt-cache "$TMP/pcp.bin" 2>"$TMP/pc4.err")
+check "a cache saved with pages of 256 restores into pages of 64: $(cat "$TMP/pc4.err")" grep -q "prompt cache: restored" "$TMP/pc4.err"
+check "and gives the same tokens ($ref / $b)" test "$ref" = "$b"
+out=$("$BIN" info -m "$S" --kv-page 1024 2>&1)
+check "info prints the page size: $out" grep -q "KV pages of 1024 positions" <<<"$out"
+for pg in 32 100 131072; do
+  out=$("$BIN" run -m "$S" --ids 1,2 -n 1 --kv-page $pg 2>&1); rc=$?
+  check "--kv-page $pg refused ($rc): $out" bash -c "[ $rc -eq 2 ] && grep -q 'kv-page' <<<\"\$0\"" "$out"
+done
 
 # Ctrl-C during a long prefill stops at a chunk boundary; with --prompt-cache the chunks done are saved and a rerun
 # continues from them.

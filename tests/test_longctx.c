@@ -245,6 +245,19 @@ static void test_cow(void) {
         CHECK(!cb && strstr(mm_last_error(), "power of two"), "kv_page %d: %s", bad[i], cb ? "accepted" : mm_last_error());
         mm_context_free(cb);
     }
+    /* the planner counts whole pages: 1100 positions are 5 pages of 256, 18 of 64, 1 of 2048 */
+    const int ps[3] = {0, 64, 2048};
+    const int64_t pos[3] = {1280, 1152, 2048};
+    for (int i = 0; i < 3; i++) {
+        mm_mem_plan pl;
+        const mm_config *cfg = mm_model_config(m);
+        const int64_t want_kv = 2 * (mm_state_bytes_kv(cfg, pos[i], MM_KV_Q8_0, MM_KV_F32) - mm_state_bytes_kv(cfg, 0, MM_KV_Q8_0, MM_KV_F32));
+        CHECK(mm_mem_plan_get(m, &(mm_context_params){.n_ctx = 1100, .n_seq_max = 2, .type_k = MM_KV_Q8_0, .kv_page = ps[i]}, 1, &pl) == 0 &&
+                  pl.kv == want_kv,
+              "plan with pages of %d: KV %lld bytes, want %lld", ps[i], (long long)pl.kv, (long long)want_kv);
+    }
+    mm_mem_plan pl;
+    CHECK(mm_mem_plan_get(m, &(mm_context_params){.kv_page = 100}, 1, &pl) < 0, "the planner refuses pages of 100");
     free(want), free(got), free(got1);
     mm_model_free(m);
 }

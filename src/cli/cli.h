@@ -90,6 +90,9 @@ int mm_arg_sampling(const char *cmd, int argc, char **argv, int *i, struct mm_sa
  * (f32, f16, bf16, q8_0, q4_0) and --kv-bf16 (both bf16). Returns 1 when argv[*i] was one (MM_KV_* into *tk /
  * *tv), 0 when it is another flag, -1 on a bad value (message printed). MM_KV_HELP is their --help text. */
 int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv);
+/* --kv-page N: positions per KV cache page (a power of two in 64..65536) into *page; same returns as mm_arg_kv. */
+int mm_arg_kv_page(const char *cmd, int argc, char **argv, int *i, int *page);
+#define MM_KV_PAGE_HELP "      --kv-page N        positions per KV cache page: a power of two in 64..65536 (default 256)\n"
 #define MM_KV_HELP                                                                                       \
     "  -ctk, --cache-type-k T KV cache type of keys: f32 (default), f16, bf16, q8_0, q4_0\n"             \
     "  -ctv, --cache-type-v T KV cache type of values (same types)\n"                                   \

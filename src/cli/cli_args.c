@@ -95,6 +95,19 @@ int mm_arg_kv(const char *cmd, int argc, char **argv, int *i, int *tk, int *tv) 
     return 1;
 }
 
+int mm_arg_kv_page(const char *cmd, int argc, char **argv, int *i, int *page) {
+    const char *a = argv[*i], *v;
+    long l;
+    if (strcmp(a, "--kv-page")) return 0;
+    if (!(v = mm_arg_next(cmd, argc, argv, i)) || mm_arg_int(cmd, a, v, 64, 65536, &l)) return -1;
+    if (l & (l - 1)) {
+        fprintf(stderr, "minimax %s: --kv-page %ld is not a power of two (64, 128, ..., 65536)\n", cmd, l);
+        return -1;
+    }
+    *page = (int)l;
+    return 1;
+}
+
 int mm_cli_plan(const char *cmd, const mm_model *m, const mm_context_params *p, int show) {
     mm_mem_plan pl;
     if (mm_mem_plan_get(m, p, 0, &pl) < 0) {

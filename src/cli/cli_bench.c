@@ -33,6 +33,7 @@ static void usage(FILE *f) {
             "                      (mm_seq_fill_synthetic: decode and prefill at depth cost the same, in seconds, not\n"
             "                      hours; the generated tokens are meaningless)\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             "      --no-repack     keep quantized matrices in their stored layout (default: packed where faster)\n"
             "      --isa NAME      force the kernel set: scalar, avx2, avxvnni or avx512 (default: the best this CPU\n"
             "                      runs), e.g. to measure an AVX2-only machine's kernels on a newer one\n"
@@ -181,7 +182,7 @@ static int parse_list(const char *cmd, const char *v, int *out, int max) { retur
 
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
-    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kt = MM_KV_F32, vt = MM_KV_F32, no_repack = 0;
+    int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kt = MM_KV_F32, vt = MM_KV_F32, no_repack = 0, kv_page = 0;
     int depths[16], n_depth = -1, ceilings = 1, fill_depth = 0;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
     int img_w = 672, img_h = 672, img_prefill = 1;
@@ -209,6 +210,7 @@ int mm_cli_bench(int argc, char **argv) {
                 }
         }
         else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) { if (kr < 0) return 2; }
+        else if ((kr = mm_arg_kv_page(cmd, argc, argv, &i, &kv_page)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--no-repack")) no_repack = 1;
         else if (!strcmp(a, "--isa")) {
             NEXT();
@@ -281,7 +283,8 @@ int mm_cli_bench(int argc, char **argv) {
     for (int i = 0; i < n_tg; i++) max_len = tgs[i] > max_len ? tgs[i] : max_len;
     max_len += dlist[n_dl - 1];
     if (n_dl * (n_pp + n_tg) > 32) { fprintf(stderr, "minimax bench: at most 32 tests (depths x (-p + -n))\n"); mm_model_free(m); return 2; }
-    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt});
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = max_len, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt,
+                                                           .kv_page = kv_page});
     if (!c) { fprintf(stderr, "minimax bench: %s\n", mm_last_error()); mm_model_free(m); return 1; }
     int32_t *ids = mm_xmalloc(sizeof(int32_t) * (size_t)max_len), *seq = mm_xcalloc((size_t)max_len, sizeof(int32_t));
     uint64_t x = 0x9e3779b97f4a7c15ull;

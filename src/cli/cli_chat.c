@@ -48,6 +48,7 @@ static void usage(FILE *f) {
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -b, --ubatch N         prefill chunk size in tokens (default 512)\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             MM_SAMPLING_HELP
             "      --ignore-eos       do not end an answer at <end_of_sentence>\n"
             "      --hide-thinking    print only the answer after a <think>...</think> block (on a terminal the\n"
@@ -412,7 +413,7 @@ out:
 int mm_cli_chat(int argc, char **argv) {
     const char *model = NULL, *tokpath = NULL, *system = NULL, *mmproj = NULL;
     long n_predict = -1, n_ctx = 4096, threads = 0, ubatch = 512;
-    int kt = MM_KV_F32, vt = MM_KV_F32, ignore_eos = 0, hide_thinking = 0;
+    int kt = MM_KV_F32, vt = MM_KV_F32, ignore_eos = 0, hide_thinking = 0, kv_page = 0;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
     for (int i = 1; i < argc; i++) {
@@ -431,6 +432,7 @@ int mm_cli_chat(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(CMD, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(CMD, a, v, 1, 65536, &ubatch)) return 2; }
         else if ((sr = mm_arg_kv(CMD, argc, argv, &i, &kt, &vt)) != 0) { if (sr < 0) return 2; }
+        else if ((sr = mm_arg_kv_page(CMD, argc, argv, &i, &kv_page)) != 0) { if (sr < 0) return 2; }
         else if ((sr = mm_arg_sampling(CMD, argc, argv, &i, &sp)) != 0) { if (sr < 0) return 2; }
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(a, "--hide-thinking")) hide_thinking = 1;
@@ -468,7 +470,8 @@ int mm_cli_chat(int argc, char **argv) {
         goto out;
     }
     if (closing_tokens(&ch)) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }
-    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
+    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt,
+                                  .kv_page = kv_page};
     if (mm_cli_plan(CMD, m, &cp, 0)) goto out;
     ch.c = mm_context_new(m, &cp);
     if (!ch.c) { fprintf(stderr, "minimax chat: %s\n", mm_last_error()); goto out; }

@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: minimax info -m MODEL [-c N] [-ctk T] [-ctv T] [-np P] [-b N] [-t N]\n"
+            "usage: minimax info -m MODEL [-c N] [-ctk T] [-ctv T] [--kv-page N] [-np P] [-b N] [-t N]\n"
             "\n"
             "Prints the parsed config, the layer layout, parameter counts, bytes by dtype, and the memory plan of a\n"
             "context: weights, lightning states, KV cache, scratch and the total, every sequence full to N tokens\n"
@@ -22,6 +22,7 @@ static void usage(FILE *f) {
             "  -b, --ubatch N         chunk size of the forward (default 512)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             "  -h, --help             this help\n");
 }
 
@@ -35,7 +36,7 @@ static void human(char *buf, size_t n, double bytes) {
 int mm_cli_info(int argc, char **argv) {
     const char *cmd = "info", *model = NULL, *mmproj = NULL;
     long n_ctx = 4096, np = 1, ubatch = 512, threads = 0;
-    int kt = MM_KV_F32, vt = MM_KV_F32, kr;
+    int kt = MM_KV_F32, vt = MM_KV_F32, kr, kv_page = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -50,6 +51,8 @@ int mm_cli_info(int argc, char **argv) {
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2;
         } else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) {
+            if (kr < 0) return 2;
+        } else if ((kr = mm_arg_kv_page(cmd, argc, argv, &i, &kv_page)) != 0) {
             if (kr < 0) return 2;
         }
         else { fprintf(stderr, "minimax info: unknown option '%s' (see --help)\n", a); return 2; }
@@ -95,7 +98,8 @@ int mm_cli_info(int argc, char **argv) {
         }
     human(b2, sizeof b2, (double)st.bytes_per_token);
     printf("\nbytes per token  %s read per decoded token (weights of the chosen experts)\n", b2);
-    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = (int)np, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
+    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = (int)np, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt,
+                                  .kv_page = kv_page};
     mm_mem_plan pl;
     if (mm_mem_plan_get(m, &cp, (int)threads, &pl) < 0) {
         fprintf(stderr, "minimax info: %s\n", mm_last_error());
@@ -104,8 +108,8 @@ int mm_cli_info(int argc, char **argv) {
     }
     const int64_t kv1 = mm_state_bytes_kv(c, 1, kt, vt) - mm_state_bytes_kv(c, 0, kt, vt), avail = mm_mem_available();
     human(b1, sizeof b1, (double)kv1);
-    printf("memory plan      %ld tokens x %ld sequences, -ctk %s -ctv %s (%s per token)\n", n_ctx, np, mm_kv_type_name(kt),
-           mm_kv_type_name(vt), b1);
+    printf("memory plan      %ld tokens x %ld sequences, -ctk %s -ctv %s (%s per token), KV pages of %d positions\n", n_ctx, np,
+           mm_kv_type_name(kt), mm_kv_type_name(vt), b1, kv_page ? kv_page : MM_KV_PAGE_DEFAULT);
     const char *names[] = {"weights", "KV cache", "lightning", "scratch", "runtime", "total"};
     const int64_t vals[] = {pl.weights, pl.kv, pl.lightning, pl.scratch, pl.runtime, pl.total};
     for (int i = 0; i < 6; i++) {

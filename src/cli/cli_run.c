@@ -39,6 +39,7 @@ static void usage(FILE *f) {
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -b, --ubatch N         prefill chunk size in tokens (default 512)\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             MM_SAMPLING_HELP
             "      --stop TEXT        stop when the output ends with TEXT (repeatable)\n"
             "      --ignore-eos       do not stop at <end_of_sentence>\n"
@@ -160,7 +161,7 @@ int mm_cli_run(int argc, char **argv) {
     const char *stops[MAX_STOP], *chunk_times = NULL;
     const char *system = NULL, *images[MAX_IMAGES], *mmproj = NULL, *schema_file = NULL, *grammar_file = NULL;
     int n_images = 0;
-    int hide_thinking = 0, n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0;
+    int hide_thinking = 0, n_stop = 0, print_ids = 0, stats = 0, ignore_eos = 0, parse_special = 1, kt = MM_KV_F32, vt = MM_KV_F32, chat = 0, kv_page = 0;
     long n_predict = 32, n_ctx = 0, threads = 0, ubatch = 512, fill = 0;
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = 0;
@@ -189,6 +190,7 @@ int mm_cli_run(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2; }
         else if ((sr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) { if (sr < 0) return 2; }
+        else if ((sr = mm_arg_kv_page(cmd, argc, argv, &i, &kv_page)) != 0) { if (sr < 0) return 2; }
         else if ((sr = mm_arg_sampling(cmd, argc, argv, &i, &sp)) != 0) { if (sr < 0) return 2; }
         else if (!strcmp(a, "--stop")) {
             NEXT();
@@ -332,7 +334,8 @@ int mm_cli_run(int argc, char **argv) {
                 fill, n, n_ctx);
         goto out;
     }
-    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt};
+    const mm_context_params cp = {.n_ctx = (int)n_ctx, .n_seq_max = 1, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt,
+                                  .kv_page = kv_page};
     if (mm_cli_plan("run", m, &cp, stats)) goto out;
     c = mm_context_new(m, &cp);
     if (!c) { fprintf(stderr, "minimax run: %s\n", mm_last_error()); goto out; }

@@ -47,6 +47,7 @@ static void usage(FILE *f) {
             "                         (default 1024; ~1.7 MiB per 336px patch; an image needing more: 413; while others\n"
             "                         hold it: 503)\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             "      --reasoning-format F  deepseek (default): a <think> block of a chat answer goes to\n"
             "                         message.reasoning_content / delta.reasoning_content; none: left in the content\n"
             "      --pooling P        last (default) or mean: how /v1/embeddings pools a sequence's final hidden states\n"
@@ -90,6 +91,7 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--image-mem-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 24, &l)) return 2; p.image_mem_bytes = (size_t)l << 20; }
         else if (!strcmp(a, "--image-max-count")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 64, &l)) return 2; p.image_max_count = (int)l; }
         else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &p.type_k, &p.type_v)) != 0) { if (kr < 0) return 2; }
+        else if ((kr = mm_arg_kv_page(cmd, argc, argv, &i, &p.kv_page)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--parse-special")) p.parse_special = 1;
         else if (!strcmp(a, "--reasoning-format")) {
             NEXT();

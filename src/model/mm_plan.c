@@ -21,7 +21,14 @@ int mm_mem_plan_get(const mm_model *m, const mm_context_params *p, int n_threads
     mm_context_kv_types(p, &tk, &tv);
     const int64_t n_ctx = p->n_ctx > 0 ? p->n_ctx : 4096, n_seq = p->n_seq_max > 0 ? p->n_seq_max : 1;
     const int ub = p->n_ubatch > 0 ? p->n_ubatch : 512, T = ub < n_ctx ? ub : (int)n_ctx;
-    const int64_t st0 = mm_state_bytes_kv(cfg, 0, tk, tv), st1 = mm_state_bytes_kv(cfg, n_ctx, tk, tv);
+    /* the KV cache comes in whole pages: a full sequence holds n_ctx rounded up to the page */
+    const int page = p->kv_page ? p->kv_page : MM_KV_PAGE_DEFAULT;
+    if (page < 64 || page > 65536 || (page & (page - 1))) {
+        mm_set_error("memory plan: KV page of %d positions is not a power of two in 64..65536", page);
+        return -1;
+    }
+    const int64_t kv_pos = (n_ctx + page - 1) / page * page;
+    const int64_t st0 = mm_state_bytes_kv(cfg, 0, tk, tv), st1 = mm_state_bytes_kv(cfg, kv_pos, tk, tv);
     if (st0 < 0 || st1 < 0) {
         mm_set_error("memory plan: KV cache type %d/%d is not one of f32, f16, bf16, q8_0, q4_0", tk, tv);
         return -1;

@@ -696,7 +696,7 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
     const int P = s->p.parallel;
     /* one forward holds P decode tokens + one block of prefill: keep it one internal chunk */
     s->ctx = mm_context_new(m, &(mm_context_params){.n_ctx = s->p.n_ctx, .n_seq_max = P, .n_ubatch = P + s->block,
-                                                    .type_k = s->p.type_k, .type_v = s->p.type_v});
+                                                    .type_k = s->p.type_k, .type_v = s->p.type_v, .kv_page = s->p.kv_page});
     if (!s->ctx) {
         free(s);
         return NULL;
@@ -802,4 +802,5 @@ void mm_sched_get_stats(mm_sched *s, mm_sched_stats *st) {
     st->running = s->running;
     st->queued = s->q_len;
     pthread_mutex_unlock(&s->mu);
+    if (s->ctx) mm_context_kv_stats(s->ctx, &st->kv); /* thread-safe: the pool has its own lock */
 }

@@ -112,6 +112,7 @@ typedef struct mm_sched_params {
     int queue_max;            /* waiting jobs beyond the running ones before submit refuses */
     size_t cache_bytes;       /* prefix-cache budget (0: off) */
     int type_k, type_v;       /* KV cache types (MM_KV_*) */
+    int kv_page;              /* positions per KV cache page (0: MM_KV_PAGE_DEFAULT) */
 } mm_sched_params;
 
 /* Creates the context and starts the worker thread. tok may be NULL (token-id prompts only). */
@@ -139,6 +140,7 @@ typedef struct mm_sched_stats {
     int64_t images_encoded, image_patches_encoded, images_cached, image_tokens;   /* images_cached: encodes skipped
                                                                                   * because the cache held their span */
     double image_encode_seconds;
+    mm_kv_stats kv;           /* the KV page pool of the context (pages held by slots and cached snapshots) */
 } mm_sched_stats;
 void mm_sched_get_stats(mm_sched *s, mm_sched_stats *st);
 

@@ -1246,7 +1246,7 @@ static enum MHD_Result handle_models(mm_server *s, struct MHD_Connection *c) {
 static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
     mm_sched_stats st;
     mm_sched_get_stats(s->sched, &st);
-    size_t cap = 8192, n = 0;
+    size_t cap = 16384, n = 0; /* the metrics below take about 9 KiB */
     char *b = mm_xmalloc(cap);
 #define M(...)                                                                            \
     do {                                                                                  \
@@ -1281,6 +1281,11 @@ static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
     METRIC("cache_entries", "gauge", "Prefix-cache snapshots held.", "%d", st.cache_entries);
     METRIC("cache_bytes", "gauge", "Bytes of prefix-cache snapshots held.", "%lld", (long long)st.cache_bytes);
     METRIC("cache_budget_bytes", "gauge", "Prefix-cache budget (--cache-mb).", "%lld", (long long)st.cache_budget);
+    METRIC("kv_pages_live", "gauge", "KV cache pages held by sequences or prefix-cache snapshots (a shared page once).", "%lld",
+           (long long)st.kv.pages_live);
+    METRIC("kv_pages_free", "gauge", "KV cache pages kept for reuse.", "%lld", (long long)st.kv.pages_free);
+    METRIC("kv_page_bytes", "gauge", "Bytes of one KV cache page.", "%lld", (long long)st.kv.page_bytes);
+    METRIC("kv_page_positions", "gauge", "Positions of one KV cache page (--kv-page).", "%d", st.kv.page_positions);
     METRIC("cache_evictions_total", "counter", "Prefix-cache snapshots evicted (LRU).", "%lld", (long long)st.cache_evictions);
     METRIC("requests_running", "gauge", "Requests in a slot (prefilling or generating).", "%d", st.running);
     METRIC("requests_queued", "gauge", "Requests waiting for a slot.", "%d", st.queued);
@@ -1647,9 +1652,11 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     s->eos = s->tok ? mm_tokenizer_token_id(s->tok, "<end_of_sentence>") : -1;
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
     mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,
-                          .cache_bytes = s->p.cache_bytes, .type_k = s->p.type_k, .type_v = s->p.type_v};
+                          .cache_bytes = s->p.cache_bytes, .type_k = s->p.type_k, .type_v = s->p.type_v,
+                          .kv_page = s->p.kv_page};
     /* The memory plan: every slot full to -c, plus the prefix cache's budget. */
-    const mm_context_params cp = {.n_ctx = s->p.n_ctx, .n_seq_max = s->p.parallel, .type_k = s->p.type_k, .type_v = s->p.type_v};
+    const mm_context_params cp = {.n_ctx = s->p.n_ctx, .n_seq_max = s->p.parallel, .type_k = s->p.type_k, .type_v = s->p.type_v,
+                                  .kv_page = s->p.kv_page};
     mm_mem_plan pl;
     if (mm_mem_plan_get(s->model, &cp, 0, &pl) == 0) {
         pl.total += (int64_t)s->p.cache_bytes;

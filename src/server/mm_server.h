@@ -17,6 +17,7 @@ typedef struct mm_server_params {
     int queue_max;               /* waiting requests beyond the running ones */
     int threads;                 /* compute threads (0: all cores) */
     int type_k, type_v;       /* KV cache types (MM_KV_*) */
+    int kv_page;                 /* positions per KV cache page (0: MM_KV_PAGE_DEFAULT) */
     size_t cache_bytes;          /* prefix cache budget */
     size_t max_body;             /* request body limit in bytes (bodies held at once: 8x this) */
     int max_conns;               /* open connections; past it the oldest idle one is closed */
