@@ -228,21 +228,23 @@ void mm_context_reset_timings(mm_context *c);
 
 /* Sequence management. */
 int mm_seq_len(const mm_context *c, int seq);          /* tokens in the sequence */
-void mm_seq_reset(mm_context *c, int seq);             /* empty the sequence */
-int mm_seq_copy(mm_context *c, int dst, int src);      /* fork: dst becomes a copy of src */
+void mm_seq_reset(mm_context *c, int seq);             /* empty the sequence (its KV pages go back to the pool) */
+int mm_seq_copy(mm_context *c, int dst, int src);      /* fork: dst becomes a copy of src (KV pages shared) */
 /* For benchmarks: appends n positions of random keys and values (from seed) to a sequence's KV cache without running
  * the model, so that decode at depth can be measured without prefilling the depth (attending a row costs the same
  * whatever its values). The sequence's later outputs are meaningless. One process only (not a model split over
  * ranks). 0, or -1 with an error (bad id, more than the context holds, out of memory). */
 int mm_seq_fill_synthetic(mm_context *c, int seq, int n, uint64_t seed);
 
-/* Snapshots of one sequence's full state (lightning states + KV cache + length). */
+/* Snapshots of one sequence's full state (lightning states + KV cache + length). A snapshot copies the lightning
+ * states and shares the KV pages (copy-on-write); it may outlive its context and restores into any context of the
+ * same model, KV types and page size (a state file into any page size). */
 typedef struct mm_seq_state mm_seq_state;
 mm_seq_state *mm_seq_snapshot(const mm_context *c, int seq);
 int mm_seq_restore(mm_context *c, int seq, const mm_seq_state *s);
 void mm_seq_state_free(mm_seq_state *s);
 int mm_seq_state_len(const mm_seq_state *s);           /* tokens covered by the snapshot */
-size_t mm_seq_state_bytes(const mm_seq_state *s);
+size_t mm_seq_state_bytes(const mm_seq_state *s);      /* its lightning states + KV rows, shared pages included */
 /* A state file holds the whole model's layers, the same bytes on one process or on rank 0 of a pipeline (which
  * gathers the other ranks' layers, and scatters them back on load: a loaded state restores like a snapshot). */
 int mm_seq_state_save(const mm_seq_state *s, const char *path);   /* binary file, versioned */

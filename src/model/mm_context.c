@@ -1,5 +1,6 @@
-/* mm_context.c — inference contexts: sequences with their lightning states and KV caches, scratch
- * buffers for one forward chunk, and snapshots (copy, restore, fork, save to a file). */
+/* mm_context.c — inference contexts: sequences with their lightning states and paged KV caches (pages from
+ * mm_kvpages.h, shared copy-on-write), scratch buffers for one forward chunk, and snapshots (take, restore, fork,
+ * save to a file in a format independent of the page size). */
 #include <errno.h>
 #include <omp.h>
 #include <stdio.h>
