@@ -75,6 +75,12 @@ static void state_files(side *p, side *r, const char *model, int32_t *tok, int32
     snprintf(fp, sizeof fp, "%s/pipe.state", mmt_tmpdir());
     snprintf(fr, sizeof fr, "%s/one.state", mmt_tmpdir());
     snprintf(bad, sizeof bad, "%s/bad.state", mmt_tmpdir());
+    /* sequence 1 grows past two KV pages of the pipeline's 64 positions (one process has the default 256), so its
+     * blocks leave and reach the ranks' pages in several spans; the files must not differ */
+    int32_t lt[150], ls[150];
+    for (int i = 0; i < 150; i++) lt[i] = (int32_t)((i * 13 + 5) % V), ls[i] = 1;
+    mm_batch lb = {.n_tokens = 150, .token = lt, .seq = ls};
+    both(p, r, &lb, V, "a long run of sequence 1");
     mm_seq_state *sp = mm_seq_snapshot(p->c, 1), *sr = mm_seq_snapshot(r->c, 1);
     CHECK(sp && sr && mm_seq_state_save(sp, fp) == 0 && mm_seq_state_save(sr, fr) == 0, "save: %s", mm_last_error());
     mm_seq_state_free(sp);
@@ -147,8 +153,9 @@ static int child(const char *path, const char *split) {
     mm_model *ref = mm_model_load(path, NULL);
     CHECK(ref != NULL, "%s", mm_last_error());
     const int V = mm_model_config(m)->vocab_size, S = 4;
-    mm_context_params cp = {.n_ctx = 64, .n_seq_max = S, .n_ubatch = 5};
-    side p = {mm_context_new(m, &cp), malloc(sizeof(float) * 64 * (size_t)V)};
+    mm_context_params cp = {.n_ctx = 256, .n_seq_max = S, .n_ubatch = 5}, cpp = cp;
+    cpp.kv_page = 64; /* the pipeline's pages are smaller than one process's: no result or file may depend on it */
+    side p = {mm_context_new(m, &cpp), malloc(sizeof(float) * 64 * (size_t)V)};
     side r = {mm_context_new(ref, &cp), malloc(sizeof(float) * 64 * (size_t)V)};
 
     /* prefill: 4 sequences of 3, 7, 2, 6 tokens in one batch of 18 (chunks of 5), logits of every row */
