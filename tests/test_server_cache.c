@@ -1,5 +1,6 @@
 /* test_server_cache.c — the server's prefix cache: longest exact-prefix lookup, LRU eviction under the
- * byte budget, duplicates, oversized entries, and a real snapshot restored through it. */
+ * byte budget, duplicates, oversized entries, shared parts (KV pages) counted once, and a real snapshot restored
+ * through it. */
 #include <stdlib.h>
 
 #include "server/mm_prefix_cache.h"
@@ -52,6 +53,30 @@ int main(void) {
     pc = mm_pcache_new(0, count_free);
     CHECK(mm_pcache_put(pc, a, 2, state(1), 1) == 0, "budget 0 refuses");
     mm_pcache_free(pc);
+
+    /* shared parts (KV pages) count once: entries of 10 own bytes + 100-byte units, the later ones holding the
+     * earlier ones' units plus one more (a growing conversation), many units so the unit map grows and shifts */
+    static char units[200];
+    const void *u[200];
+    for (int i = 0; i < 200; i++) u[i] = &units[i];
+    n_freed = 0;
+    pc = mm_pcache_new(100 + 100 * 150, count_free);
+    for (int k = 1; k <= 8; k++) CHECK(mm_pcache_put_shared(pc, a, k, state(k), 10, u, 100 + k, 100) == 1, "put shared %d", k);
+    mm_pcache_get_stats(pc, &st);
+    CHECK(st.entries == 8 && st.bytes == 8 * 10 + 108 * 100 && st.evictions == 0, "8 entries sharing 100..108 units: %d entries, %zu bytes",
+          st.entries, st.bytes);
+    /* one holding units 100..199 makes 200 distinct, past the budget (150): the least recently used go, but the
+     * shared units leave only with their last holder */
+    CHECK(mm_pcache_put_shared(pc, b, 4, state(9), 10, u + 100, 100, 100) == 1, "put units 100..199");
+    mm_pcache_get_stats(pc, &st);
+    CHECK(st.entries == 1 && st.bytes == 10 + 100 * 100 && st.evictions == 8 && n_freed == 8,
+          "after evicting the rest: %d entries, %zu bytes, %lld evictions", st.entries, st.bytes, (long long)st.evictions);
+    CHECK(mm_pcache_put_shared(pc, a, 2, state(10), 10, u + 50, 100, 100) == 1, "put units 50..149");
+    mm_pcache_get_stats(pc, &st);
+    CHECK(st.entries == 2 && st.bytes == 20 + 150 * 100, "two overlapping by 50 units: %zu bytes", st.bytes);
+    CHECK(mm_pcache_put_shared(pc, a, 3, state(11), 10, u, 160, 100) == 0 && n_freed == 9, "more units than the budget: refused");
+    mm_pcache_free(pc);
+    CHECK(n_freed == 11, "every shared state freed exactly once (%d)", n_freed);
 
     /* with a real model: snapshot after 300 tokens, restore into another sequence, continue: same logits */
     char dir[512];

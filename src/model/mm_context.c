@@ -325,6 +325,13 @@ void mm_seq_state_free(mm_seq_state *s) {
 
 int mm_seq_state_len(const mm_seq_state *s) { return s->len; }
 
+int mm_seq_state_pages(const mm_seq_state *s, uint8_t *const **pages, size_t *page_bytes, size_t *own) {
+    *pages = s->pages;
+    *page_bytes = s->page_bytes;
+    *own = s->lstate ? (size_t)s->lin_n * s->n_heads * s->head_dim * s->head_dim * sizeof(float) : 0;
+    return s->n_pages;
+}
+
 size_t mm_seq_state_bytes(const mm_seq_state *s) {
     size_t l = s->lstate ? (size_t)s->lin_n * s->n_heads * s->head_dim * s->head_dim * 4 : 0;
     return l + (size_t)(s->soft_end - s->soft_begin) * s->len * (state_row_bytes(s, 0) + state_row_bytes(s, 1));

@@ -76,6 +76,9 @@ void *mm_seq_state_span(const mm_seq_state *s, int kind, int i, size_t at, size_
 /* Bytes [at, at + n) of a block copied out to buf (out = 1, zeros for a NULL span) or in from buf (out = 0). */
 void mm_seq_state_copy(mm_seq_state *s, int kind, int i, size_t at, void *buf, size_t n, int out);
 int mm_seq_state_has_lstate(const mm_seq_state *s);
+/* The KV pages a state holds (*pages [n], shared with its sequence and other snapshots, *page_bytes each) and its
+ * other bytes (*own: the lightning states); returns n. */
+int mm_seq_state_pages(const mm_seq_state *s, uint8_t *const **pages, size_t *page_bytes, size_t *own);
 /* A state of len tokens for this process's layers of c (zero lightning states when has_lstate), to be filled block by
  * block. NULL with an error on OOM. */
 mm_seq_state *mm_seq_state_new(const mm_context *c, int len, int has_lstate);

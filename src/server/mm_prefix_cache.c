@@ -14,9 +14,19 @@ typedef struct {
     int n;
     uint64_t hash;    /* of ids[0..n) */
     void *state;
-    size_t bytes;
+    size_t bytes;     /* its own bytes */
+    const void **units; /* [n_units] shared parts (counted in the unit map) */
+    int n_units;
+    size_t unit_bytes;
     uint64_t stamp;   /* last use */
 } mm_pentry;
+
+/* Shared parts held by entries, with how many entries hold each: open addressing, linear probing, a power-of-two
+ * table at most half full. */
+typedef struct {
+    const void *key;
+    int count;
+} mm_punit;
 
 struct mm_prefix_cache {
     mm_pentry *e;
@@ -25,7 +35,54 @@ struct mm_prefix_cache {
     uint64_t clock;
     int64_t evictions;
     void (*free_state)(void *);
+    mm_punit *u;
+    size_t u_cap, u_n;
 };
+
+static size_t unit_home(const mm_prefix_cache *pc, const void *key) {
+    return (size_t)(((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull) >> 20) & (pc->u_cap - 1);
+}
+static size_t unit_slot(const mm_prefix_cache *pc, const void *key) {
+    size_t i = unit_home(pc, key);
+    while (pc->u[i].key && pc->u[i].key != key) i = (i + 1) & (pc->u_cap - 1);
+    return i;
+}
+
+/* One more holder of key; its bytes (b) join the count when it is new. */
+static void unit_add(mm_prefix_cache *pc, const void *key, size_t b) {
+    if (2 * (pc->u_n + 1) > pc->u_cap) { /* grow: rehash every key */
+        mm_punit *old = pc->u;
+        const size_t n = pc->u_cap;
+        pc->u_cap = n ? 2 * n : 64;
+        pc->u = mm_xcalloc(pc->u_cap, sizeof(mm_punit));
+        for (size_t i = 0; i < n; i++)
+            if (old[i].key) pc->u[unit_slot(pc, old[i].key)] = old[i];
+        free(old);
+    }
+    mm_punit *x = &pc->u[unit_slot(pc, key)];
+    if (!x->key) x->key = key, pc->u_n++, pc->bytes += b;
+    x->count++;
+}
+
+/* One holder less; the last takes its bytes out of the count, and the keys after its slot move back over the hole
+ * where their probe allows (no tombstones). */
+static void unit_remove(mm_prefix_cache *pc, const void *key, size_t b) {
+    if (!pc->u_cap) return;
+    size_t i = unit_slot(pc, key);
+    if (!pc->u[i].key || --pc->u[i].count > 0) return;
+    pc->bytes -= b;
+    pc->u_n--;
+    pc->u[i].key = NULL;
+    for (size_t j = (i + 1) & (pc->u_cap - 1); pc->u[j].key; j = (j + 1) & (pc->u_cap - 1)) {
+        const size_t h = unit_home(pc, pc->u[j].key);
+        const int stays = i <= j ? h > i && h <= j : h > i || h <= j; /* its home lies cyclically in (i, j] */
+        if (!stays) {
+            pc->u[i] = pc->u[j];
+            pc->u[j].key = NULL;
+            i = j;
+        }
+    }
+}
 
 static uint64_t hash_ids(const int32_t *ids, int n) {
     uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a over the 32-bit ids */
@@ -46,6 +103,8 @@ mm_prefix_cache *mm_pcache_new(size_t budget, void (*free_state)(void *)) {
 static void drop(mm_prefix_cache *pc, int i) {
     mm_pentry *x = &pc->e[i];
     pc->bytes -= x->bytes;
+    for (int j = 0; j < x->n_units; j++) unit_remove(pc, x->units[j], x->unit_bytes);
+    free(x->units);
     if (pc->free_state) pc->free_state(x->state);
     free(x->ids);
     pc->e[i] = pc->e[--pc->n];
@@ -55,6 +114,7 @@ void mm_pcache_free(mm_prefix_cache *pc) {
     if (!pc) return;
     while (pc->n) drop(pc, pc->n - 1);
     free(pc->e);
+    free(pc->u);
     free(pc);
 }
 
@@ -87,18 +147,18 @@ int mm_pcache_contains(mm_prefix_cache *pc, const int32_t *ids, int n) {
 }
 
 int mm_pcache_put(mm_prefix_cache *pc, const int32_t *ids, int n, void *state, size_t bytes) {
+    return mm_pcache_put_shared(pc, ids, n, state, bytes, NULL, 0, 0);
+}
+
+int mm_pcache_put_shared(mm_prefix_cache *pc, const int32_t *ids, int n, void *state, size_t bytes, const void *const *units,
+                         int n_units, size_t unit_bytes) {
     uint64_t h = hash_ids(ids, n);
-    if (n <= 0 || bytes > pc->budget || find_exact(pc, ids, n, h) >= 0) {
+    if (n <= 0 || bytes + (size_t)n_units * unit_bytes > pc->budget || find_exact(pc, ids, n, h) >= 0) {
         if (pc->free_state) pc->free_state(state);
         return 0;
     }
-    while (pc->n && pc->bytes + bytes > pc->budget) {
-        int lru = 0;
-        for (int i = 1; i < pc->n; i++)
-            if (pc->e[i].stamp < pc->e[lru].stamp) lru = i;
-        drop(pc, lru);
-        pc->evictions++;
-    }
+    /* stored first (its parts shared with others count once), then the least recently used others go until the
+     * whole fits: evicting one that shares parts with it frees less than that one's size */
     if (pc->n == pc->cap) pc->e = mm_xrealloc(pc->e, sizeof(mm_pentry) * (size_t)(pc->cap = pc->cap ? pc->cap * 2 : 16));
     mm_pentry *x = &pc->e[pc->n++];
     x->ids = mm_xmalloc(sizeof(int32_t) * (size_t)n);
@@ -108,7 +168,19 @@ int mm_pcache_put(mm_prefix_cache *pc, const int32_t *ids, int n, void *state, s
     x->state = state;
     x->bytes = bytes;
     x->stamp = ++pc->clock;
+    x->n_units = n_units;
+    x->unit_bytes = unit_bytes;
+    x->units = n_units ? mm_xmalloc(sizeof(void *) * (size_t)n_units) : NULL;
+    for (int j = 0; j < n_units; j++) unit_add(pc, x->units[j] = units[j], unit_bytes);
     pc->bytes += bytes;
+    const uint64_t mine = x->stamp; /* the newest: never the least recently used */
+    while (pc->n > 1 && pc->bytes > pc->budget) {
+        int lru = -1;
+        for (int i = 0; i < pc->n; i++)
+            if (pc->e[i].stamp != mine && (lru < 0 || pc->e[i].stamp < pc->e[lru].stamp)) lru = i;
+        drop(pc, lru);
+        pc->evictions++;
+    }
     return 1;
 }
 

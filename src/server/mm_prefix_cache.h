@@ -11,7 +11,8 @@
 
 typedef struct mm_prefix_cache mm_prefix_cache;
 
-/* budget: bytes of state the cache may hold (0: caching off). free_state frees a stored state. */
+/* budget: bytes of state the cache may hold (0: caching off), parts shared by entries counted once
+ * (mm_pcache_put_shared). free_state frees a stored state. */
 mm_prefix_cache *mm_pcache_new(size_t budget, void (*free_state)(void *));
 void mm_pcache_free(mm_prefix_cache *pc);
 
@@ -26,6 +27,11 @@ int mm_pcache_contains(mm_prefix_cache *pc, const int32_t *ids, int n);
  * until it fits. Returns 1 if stored; 0 if not (already present, or larger than the whole budget), in
  * which case the state has been freed. */
 int mm_pcache_put(mm_prefix_cache *pc, const int32_t *ids, int n, void *state, size_t bytes);
+/* The same for a state whose memory is its own `bytes` plus n_units parts it may share with other entries (the KV
+ * pages of a snapshot: units[] their addresses, unit_bytes each). A part held by several entries counts once
+ * against the budget, and its bytes leave the count with the last entry that holds it. */
+int mm_pcache_put_shared(mm_prefix_cache *pc, const int32_t *ids, int n, void *state, size_t bytes, const void *const *units,
+                         int n_units, size_t unit_bytes);
 
 typedef struct {
     int entries;

@@ -278,7 +278,11 @@ static void cache_snapshot(mm_sched *s, int i) {
     if (!s->p.cache_bytes || n <= 0 || n > sl->n_toks || mm_pcache_contains(s->cache, sl->toks, n)) return;
     mm_seq_state *st = mm_seq_snapshot(s->ctx, i);
     if (!st) return;   /* out of memory: caching is best effort */
-    mm_pcache_put(s->cache, sl->toks, n, st, mm_seq_state_bytes(st));
+    /* its KV pages are shared with the slot and with other cached prefixes of the same tokens: each counts once */
+    uint8_t *const *pages;
+    size_t page_bytes, own;
+    const int np = mm_seq_state_pages(st, &pages, &page_bytes, &own);
+    mm_pcache_put_shared(s->cache, sl->toks, n, st, own, (const void *const *)pages, np, page_bytes);
     mm_pcache_stats cs;
     mm_pcache_get_stats(s->cache, &cs);
     pthread_mutex_lock(&s->mu);

@@ -1279,7 +1279,7 @@ static enum MHD_Result handle_metrics(mm_server *s, struct MHD_Connection *c) {
     METRIC("cache_tokens_saved_total", "counter", "Prompt tokens restored from the prefix cache instead of computed.", "%lld",
            (long long)st.cache_tokens_saved);
     METRIC("cache_entries", "gauge", "Prefix-cache snapshots held.", "%d", st.cache_entries);
-    METRIC("cache_bytes", "gauge", "Bytes of prefix-cache snapshots held.", "%lld", (long long)st.cache_bytes);
+    METRIC("cache_bytes", "gauge", "Bytes of prefix-cache snapshots held (a KV page shared by several once).", "%lld", (long long)st.cache_bytes);
     METRIC("cache_budget_bytes", "gauge", "Prefix-cache budget (--cache-mb).", "%lld", (long long)st.cache_budget);
     METRIC("kv_pages_live", "gauge", "KV cache pages held by sequences or prefix-cache snapshots (a shared page once).", "%lld",
            (long long)st.kv.pages_live);
