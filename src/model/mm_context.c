@@ -150,12 +150,18 @@ int mm_seq_reserve(mm_context *c, mm_seq *s, int need) {
     if (c->kv_page_bytes == 0 || need <= s->len) return 0;
     const int n = (int)(((int64_t)need + c->kv_page - 1) >> c->kv_shift);
     if (seq_table(s, n) < 0) return -1;
-    /* copy-on-write: the pages positions [len, need) fall in must be this sequence's alone */
+    /* copy-on-write: the pages positions [len, need) fall in must be this sequence's alone (a copy takes the rows
+     * before len, each layer's keys and values) */
+    const size_t kr = mm_kv_row_bytes(c, 0), vr = mm_kv_row_bytes(c, 1);
     for (int j = s->len >> c->kv_shift; j < s->n_pages && j < n; j++) {
         if (mm_kvpage_refs(s->pages[j]) == 1) continue;
         uint8_t *pg = mm_kvpage_alloc(c->kvpool);
         if (!pg) return -1;
-        memcpy(pg, s->pages[j], c->kv_page_bytes);
+        const int64_t filled = (int64_t)s->len - ((int64_t)j << c->kv_shift);
+        for (int i = c->model->soft_begin; i < c->model->soft_end && filled > 0; i++) {
+            memcpy(pg + mm_kv_page_off(c, i, 0), s->pages[j] + mm_kv_page_off(c, i, 0), kr * (size_t)filled);
+            memcpy(pg + mm_kv_page_off(c, i, 1), s->pages[j] + mm_kv_page_off(c, i, 1), vr * (size_t)filled);
+        }
         mm_kvpage_unref(s->pages[j]);
         s->pages[j] = pg;
     }
