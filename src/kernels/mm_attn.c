@@ -65,7 +65,8 @@ void mm_kv_load_row(mm_dtype t, const void *src, float *dst, int D) {
 
 /* Rows [p0, p0 + nk) of keys (vals = 0) or values (vals = 1) as f32 rows of Dp: the cache itself when it is f32
  * rows of exactly Dp elements (*ld = its stride in floats), else rows dequantized into buf (*ld = Dp). */
-static const float *load_rows(const mm_kv_view *kv, int vals, int64_t p0, int nk, int D, int Dp, float *buf, size_t *ld) {
+static const float *load_rows(const mm_kernel_set *ks, const mm_kv_view *kv, int vals, int64_t p0, int nk, int D, int Dp, float *buf,
+                              size_t *ld) {
     const mm_dtype t = vals ? kv->vt : kv->kt;
     const size_t stride = vals ? kv->vstride : kv->kstride;
     /* a tile lies in one page (mm_kv_view): its rows follow the first at the stride */
@@ -76,11 +77,32 @@ static const float *load_rows(const mm_kv_view *kv, int vals, int64_t p0, int nk
     }
     for (int j = 0; j < nk; j++) {
         float *dst = buf + (size_t)j * Dp;
-        mm_kv_load_row(t, base + (size_t)j * stride, dst, D);
+        const char *src = base + (size_t)j * stride;
+        /* the whole blocks by the kernel set's dequantizer (SIMD, the same values as mm_dequantize_row), a row's
+         * partial last block as mm_kv_load_row does it */
+        const int full = D / mm_dtype_block(t) * mm_dtype_block(t);
+        if (full) ks->dequant(t, src, dst, full);
+        if (full < D) {
+            float tail[MM_QK];
+            mm_dequantize_row(t, src + mm_row_bytes(t, full), tail, mm_dtype_block(t));
+            memcpy(dst + full, tail, sizeof(float) * (size_t)(D - full));
+        }
         for (int d = D; d < Dp; d++) dst[d] = 0.0f;
     }
     *ld = (size_t)Dp;
     return buf;
+}
+
+/* Asks the caches for the key and value rows of the next tile, [p0, p0 + nk), while this one is computed: a KV
+ * head's rows lie one position's row apart (all heads of a position together), a stride the hardware's prefetchers
+ * follow badly, so decode at depth waited on memory with the bandwidth mostly idle. */
+static void prefetch_rows(const mm_kv_view *kv, int64_t p0, int nk, int D) {
+    const size_t kb = mm_kv_head_bytes(kv->kt, D), vb = mm_kv_head_bytes(kv->vt, D);
+    const char *k = mm_kv_krow(kv, p0), *v = mm_kv_vrow(kv, p0);   /* a tile lies in one page (mm_kv_view) */
+    for (int j = 0; j < nk; j++) {
+        for (size_t o = 0; o < kb; o += 64) __builtin_prefetch(k + (size_t)j * kv->kstride + o);
+        for (size_t o = 0; o < vb; o += 64) __builtin_prefetch(v + (size_t)j * kv->vstride + o);
+    }
 }
 
 /* The result of attend_range: unnormalised outputs O (row r at O + r·Dp), running max m[r] and sum l[r], all in
@@ -104,7 +126,8 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
     for (int64_t p0 = kb; p0 < ke; p0 += BK) {
         const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
         size_t ldk, ldv;
-        const float *kp = load_rows(kv, 0, p0, nk, D, Dp, KB, &ldk);
+        if (p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
+        const float *kp = load_rows(ks, kv, 0, p0, nk, D, Dp, KB, &ldk);
         ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
         for (int g = 0; g < G; g++) {
             float *sg = S + (size_t)g * BK, mx = sg[0];
@@ -115,7 +138,7 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
                 for (int d = 0; d < Dp; d++) O[(size_t)g * Dp + d] *= corr;
             m[g] = mn;
         }
-        const float *vp = load_rows(kv, 1, p0, nk, D, Dp, VB, &ldv);
+        const float *vp = load_rows(ks, kv, 1, p0, nk, D, Dp, VB, &ldv);
         for (int g0 = 0; g0 < G; g0 += 4)
             for (int d0 = 0; d0 < Dp; d0 += 64)
                 ks->sgemm4(G - g0 < 4 ? G - g0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + (size_t)g0 * BK, (size_t)BK, 1,
@@ -145,7 +168,8 @@ static att_acc attend_block(const mm_kernel_set *ks, const float *q, size_t qs, 
     for (int64_t p0 = kb; p0 < ke; p0 += BK) {
         const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
         size_t ldk, ldv;
-        const float *kp = load_rows(kv, 0, p0, nk, D, Dp, KB, &ldk);
+        if (p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
+        const float *kp = load_rows(ks, kv, 0, p0, nk, D, Dp, KB, &ldk);
         for (int j0 = 0; j0 < nk; j0 += 4)
             for (int c0 = 0; c0 < R; c0 += 64)
                 ks->sgemm4(nk - j0 < 4 ? nk - j0 : 4, (R - c0) / 16 < 4 ? (R - c0) / 16 : 4, Dp, kp + (size_t)j0 * ldk, ldk, 1,
@@ -161,7 +185,7 @@ static att_acc attend_block(const mm_kernel_set *ks, const float *q, size_t qs, 
         for (int r = 0; r < R0; r++)
             if (corr[r] != 1.0f)
                 for (int d = 0; d < Dp; d++) O[(size_t)r * Dp + d] *= corr[r];
-        const float *vp = load_rows(kv, 1, p0, nk, D, Dp, VB, &ldv);
+        const float *vp = load_rows(ks, kv, 1, p0, nk, D, Dp, VB, &ldv);
         for (int r0 = 0; r0 < R0; r0 += 4)
             for (int d0 = 0; d0 < Dp; d0 += 64)
                 ks->sgemm4(R0 - r0 < 4 ? R0 - r0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + r0, 1, (size_t)R, vp + d0, ldv,
