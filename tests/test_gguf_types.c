@@ -1,6 +1,7 @@
 /* test_gguf_types.c — a GGUF whose tensors mix every block type loads and runs: its logits equal those of the
- * same model with every tensor dequantized to F32 (prefill: both through f32 panels; decode: the integer dots
- * on Q8_0 / Q8_K activations, within the activation rounding). */
+ * same model with every tensor dequantized to F32 (prefill of the types without a packed layout: both through f32
+ * panels; decode, and prefill of the packed types: the integer products on Q8_0 / Q8_K activations, within the
+ * activation rounding). */
 #include <sys/stat.h>
 #include "formats/mm_gguf.h"
 #include "formats/mm_imatrix.h"
@@ -24,9 +25,9 @@ static const char *tp(const char *name) {
 }
 
 /* Rewrites the F32 GGUF src twice: mixed (every matrix but the router in the next type of types[], round robin,
- * so each type serves several roles) and deq (the mixed file's values dequantized, as F32). Returns the number of
- * tensors per type in used[]. */
-static int write_mixed(const char *src, const char *mixed, const char *deq, int *used) {
+ * so each type serves several roles; with packed 0 only the types without a packed layout, mm_pack.h) and deq
+ * (the mixed file's values dequantized, as F32). Returns the number of tensors per type in used[]. */
+static int write_mixed(const char *src, const char *mixed, const char *deq, int *used, int packed) {
     mm_gguf *g = mm_gguf_open(src);
     if (!g) return -1;
     mm_gguf_writer *wm = mm_gguf_writer_new(mixed), *wd = mm_gguf_writer_new(deq);
@@ -45,7 +46,7 @@ static int write_mixed(const char *src, const char *mixed, const char *deq, int 
         if (t->ndim >= 2 && !strstr(t->name, "ffn_gate_inp"))
             for (int k = 0; k < NT && ty[i] == MM_F32; k++) {
                 mm_dtype c = types[(next + k) % NT];
-                if (K % mm_dtype_block(c) == 0) ty[i] = c, next = (next + k + 1) % NT, used[(next + NT - 1) % NT]++;
+                if (K % mm_dtype_block(c) == 0 && (packed || !mm_pack_supported(c))) ty[i] = c, next = (next + k + 1) % NT, used[(next + NT - 1) % NT]++;
             }
         mm_gguf_writer_add(wm, t->name, ty[i], t->ndim, t->shape);
         mm_gguf_writer_add(wd, t->name, MM_F32, t->ndim, t->shape);
@@ -110,9 +111,16 @@ int main(void) {
     CHECK(mm_mkmodel_write(dir, &p, NULL) == 0, "mkmodel: %s", mm_last_error());
     mm_gguf_convert_params cp = {.ftype = MM_FT_F32, .force = 1, .no_tokenizer = 1};
     CHECK(mm_gguf_convert(dir, f32, &cp, NULL) == 0, "convert: %s", mm_last_error());
-    int used[NT] = {0};
-    CHECK(write_mixed(f32, mixed, deq, used) == 0, "write mixed: %s", mm_last_error());
+    int used[NT] = {0}, used_u[NT] = {0};
+    CHECK(write_mixed(f32, mixed, deq, used, 1) == 0, "write mixed: %s", mm_last_error());
     for (int k = 0; k < NT; k++) CHECK(used[k] >= 1, "%s used by no tensor", mm_dtype_name(types[k]));
+    char mixed_u[512], deq_u[512];   /* the types without a packed layout only */
+    snprintf(mixed_u, sizeof mixed_u, "%s", tp("m-mixed-u.gguf"));
+    snprintf(deq_u, sizeof deq_u, "%s", tp("m-deq-u.gguf"));
+    CHECK(write_mixed(f32, mixed_u, deq_u, used_u, 0) == 0, "write mixed: %s", mm_last_error());
+    for (int k = 0; k < NT; k++)
+        CHECK((used_u[k] >= 1) == !mm_pack_supported(types[k]), "%s used by %d tensors of the unpacked mix", mm_dtype_name(types[k]),
+              used_u[k]);
 
     mm_gguf *g = mm_gguf_open(mixed);
     CHECK(g != NULL, "open mixed: %s", mm_last_error());
@@ -133,21 +141,25 @@ int main(void) {
 
     const int32_t ids[12] = {1, 17, 200, 5, 99, 383, 42, 7, 300, 11, 64, 2};
     const int n = 12;
-    for (int step = 0; step < 2; step++) {
+    for (int step = 0; step < 4; step++) {
         int V1 = 0, V2 = 0;
-        float *a = run(mixed, ids, n, step, &V1), *b = run(deq, ids, n, step, &V2);
+        const int dec = step % 2, all = step >= 2; /* all: the mix with the packed types */
+        const char *what = dec ? "decode" : "prefill", *mix = all ? "all types" : "unpacked types";
+        float *a = run(all ? mixed : mixed_u, ids, n, dec, &V1), *b = run(all ? deq : deq_u, ids, n, dec, &V2);
         if (a && b && V1 == V2) {
             double md = 0, amax = 0;
             int agree = 0;
             for (size_t i = 0; i < (size_t)n * V1; i++) md = fmax(md, fabs(a[i] - b[i])), amax = fmax(amax, fabs(b[i]));
             for (int t = 0; t < n; t++) agree += mmt_argmax(a + (size_t)t * V1, V1) == mmt_argmax(b + (size_t)t * V1, V1);
-            printf("%s: max |Δlogit| %.3g (max |logit| %.3g), top-1 %d/%d\n", step ? "decode" : "prefill", md, amax, agree, n);
-            /* prefill (12 tokens, every expert takes all: T >= MM_GEMM_MIN_T everywhere): the same f32 values through the
-             * same panels, only the summation order differs; decode: the
-             * activations rounded to 8 bits (Q8_0 / Q8_K), a relative error of ~2^-8 per matrix product */
-            double bound = step ? 0.05 * amax : 1e-4 * amax;
-            CHECK(amax > 0 && md <= bound, "%s: max |Δlogit| %g > %g", step ? "decode" : "prefill", md, bound);
-            CHECK(agree >= (step ? n - 2 : n), "%s: top-1 agreement %d/%d", step ? "decode" : "prefill", agree, n);
+            printf("%s, %s: max |Δlogit| %.3g (max |logit| %.3g), top-1 %d/%d\n", what, mix, md, amax, agree, n);
+            /* prefill (12 tokens, every expert takes all: T >= MM_GEMM_MIN_T everywhere) of the unpacked types: the same
+             * f32 values through the same panels, only the summation order differs; decode, and prefill of the packed
+             * types (the integer GEMM): the activations rounded to 8 bits (Q8_0 / Q8_K), a relative error of ~2^-8
+             * per matrix product */
+            const int exact = !dec && !all;
+            double bound = exact ? 1e-4 * amax : 0.05 * amax;
+            CHECK(amax > 0 && md <= bound, "%s, %s: max |Δlogit| %g > %g", what, mix, md, bound);
+            CHECK(agree >= (exact ? n : n - 2), "%s, %s: top-1 agreement %d/%d", what, mix, agree, n);
         }
         free(a);
         free(b);

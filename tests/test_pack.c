@@ -92,7 +92,8 @@ done:
 }
 
 int main(void) {
-    /* Widths that are multiples of 256 so that every K-quant applies (Q4_K_M puts Q6_K on some matrices).
+    /* Widths that are multiples of 256 so that every K-quant applies (Q4_K_M and Q5_K_M put Q6_K on
+     * some matrices).
      * Both experts are always chosen (top-2 of 2): with a real choice, a router near-tie that the last float
      * bit decides sends a token to another expert, and the two layouts (whose sums differ in the order of
      * their float additions) could then diverge for a reason that is not a fault of either. */
@@ -105,13 +106,14 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/model", mmt_tmpdir());
     CHECK(mm_mkmodel_write(dir, &p, NULL) == 0, "mkmodel: %s", mm_last_error());
 
-    const mm_gguf_ftype fts[] = {MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K_M};
-    const char *names[] = {"q8_0", "q4_0", "q4_k_m"};
+    const mm_gguf_ftype fts[] = {MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K_M, MM_FT_Q5_K_M};
+    const char *names[] = {"q8_0", "q4_0", "q4_k_m", "q5_k_m"};
+    enum { NFT = sizeof fts / sizeof fts[0] };
     const int V = p.vocab_size, rows = NPROMPT + NSEQ - 1 + NSTEP * NSEQ + NSTEP;
     float *a = malloc(sizeof(float) * (size_t)rows * V), *b = malloc(sizeof(float) * (size_t)rows * V);
     int native = mm_kernels_prefer_packed(MM_Q8_0);
     if (!native) printf("note: the %s kernels do not pack matrices; packed models not tested on this CPU\n", mm_kernels_isa());
-    for (int f = 0; f < 3 && native; f++) {
+    for (int f = 0; f < NFT && native; f++) {
         char path[600];
         snprintf(path, sizeof path, "%s/model-%s.gguf", mmt_tmpdir(), names[f]);
         mm_gguf_convert_params cp = {.ftype = fts[f], .no_tokenizer = 1};

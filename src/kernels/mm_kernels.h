@@ -9,11 +9,13 @@
  * Fast path: threaded over N (mm_pool.h), SIMD chosen at run time.
  *   F32/F16/BF16 weights: f32 activations, f32 accumulation (agrees with the reference to ~1e-6 relative);
  *     T >= MM_GEMM_MIN_T through f32 panels and a register-blocked GEMM kernel.
- *   Q8_0/Q4_0 (Q4_K/Q6_K) weights: each activation row is quantized once to Q8_0 (Q8_K) blocks and the dot
- *     products are integer, as llama.cpp does (error ~ 2^-8·‖x‖·‖w‖ per output, bounds in tests/test_kernels.c).
+ *   Block-quantized weights (32-element blocks: Q8_0 activation blocks; 256-element ones: Q8_K): each activation
+ *     row is quantized once and the dot products are integer, as llama.cpp does (error ~ 2^-8·‖x‖·‖w‖ per output,
+ *     bounds in tests/test_kernels.c).
  *     T < MM_GEMM_MIN_T: a dot product per row, on the packed copy (w->pack, mm_pack.h) when there is one;
- *     T >= MM_GEMM_MIN_T (prefill): the integer GEMM kernel over 16-row packed groups (the pack, or each group
- *     packed on the fly from the stored rows: same bytes, same result), MM_QT tokens per weight load. */
+ *     T >= MM_GEMM_MIN_T (prefill), types with a packed layout (mm_pack_supported): the integer GEMM kernel over
+ *     16-row packed groups (the pack, or each group packed on the fly from the stored rows: same bytes, same
+ *     result), MM_QT tokens per weight load; the other types: dequantized f32 panels. */
 void mm_matmul(float *y, const float *x, const mm_tensor *w, int T);
 void mm_matmul_ref(float *y, const float *x, const mm_tensor *w, int T);
 #define MM_GEMM_MIN_T 8
@@ -58,23 +60,23 @@ typedef struct {
     const char *name;
     /* y[t·ldy + r] = W_r · xa_t for r < nr, t < nt: W rows of dtype dt, wrb bytes apart, K elements;
      * xa rows xab bytes apart as mm_matmul prepares them: f32 for F32/F16/BF16, Q8_0 blocks for
-     * Q8_0/Q4_0, Q8_K blocks for Q4_K/Q6_K. */
+     * the 32-element block types, Q8_K blocks for the 256-element ones. */
     void (*dot)(mm_dtype dt, int64_t K, int64_t nr, const void *w, size_t wrb, int nt, const void *xa,
                 size_t xab, float *y, size_t ldy);
     /* out[t·6 + r] = Σ_{k<kc} w[r·ldw + k]·x[t·ldx + k], r < 6, t < 4: f32 panel micro-kernel, kc % 16 == 0. */
     void (*gemm6x4)(int64_t kc, const float *w, size_t ldw, const float *x, size_t ldx, float *out);
     /* y[n] = n elements of dtype dt at src as f32 (n a multiple of the block). */
     void (*dequant)(mm_dtype dt, const void *src, float *y, int64_t n);
-    /* The activation row x[K] as the dot of weight dtype wdt takes it: Q8_0 blocks for Q8_0/Q4_0, Q8_K for
-     * Q4_K/Q6_K; bit-identical to mm_quantize_row_q8_0 / mm_quantize_row_q8_K (the scalar definition). */
+    /* The activation row x[K] as the dot of weight dtype wdt takes it: Q8_0 blocks for the 32-element
+     * block types, Q8_K for the 256-element ones; bit-identical to mm_quantize_row_q8_0 / mm_quantize_row_q8_K (the scalar definition). */
     void (*quant_act)(mm_dtype wdt, const float *x, void *dst, int64_t K);
     /* y[t·ldy + r] = W_r · xa_t for rows r < nr of one packed 16-row group (mm_pack.h) of a dt matrix with
-     * K columns, t < nt; xa rows xab bytes apart: mm_block_q8_0x for Q8_0/Q4_0, Q8_K for Q4_K/Q6_K. */
+     * K columns, t < nt; xa rows xab bytes apart: mm_block_q8_0x for Q8_0/Q4_0, Q8_K for the others. */
     void (*dot_packed)(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
                        size_t ldy);
     /* y[t·ldy + r] = W_r · xa_t for rows r < nr of one packed 16-row group of a dt matrix with K columns and
      * the nt <= MM_QT tokens of one tile of token-tiled activations (mm_pack.h): mm_block_q8_0x for Q8_0/Q4_0,
-     * Q8_K for Q4_K/Q6_K. The prefill product; same integer sums as dot_packed. */
+     * Q8_K for the others. The prefill product; same integer sums as dot_packed. */
     void (*gemm_packed)(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, float *y, size_t ldy);
     /* The f32 micro-kernel of attention and lightning: c[r·ldc + j] = (acc ? c[r·ldc + j] : 0) +
      * Σ_{k<kn} a[r·ars + k·aks]·b[k·ldb + j] for rows r < mr (1..4) and columns j < 16·nv (nv 1..4): 4 rows × 64

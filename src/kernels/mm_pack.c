@@ -4,7 +4,9 @@
 #include "kernels/mm_pack.h"
 #include <stdlib.h>
 
-int mm_pack_supported(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K; }
+int mm_pack_supported(mm_dtype dt) {
+    return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K || dt == MM_Q5_K;
+}
 
 /* Elements and bytes of one unit (see mm_pack.h). */
 static int64_t unit_elems(mm_dtype dt) { return dt == MM_Q8_0 || dt == MM_Q4_0 ? 2 * MM_QK : MM_QK_K; }
@@ -14,6 +16,7 @@ static size_t unit_bytes(mm_dtype dt) {
     case MM_Q4_0: return 576;
     case MM_Q4_K: return 2304;
     case MM_Q6_K: return 3392;
+    case MM_Q5_K: return 2816;
     default: return 0;
     }
 }
@@ -51,12 +54,16 @@ __attribute__((always_inline)) static inline void xfer_block(mm_dtype dt, uint8_
         for (int j = 0; j < nv; j++) mv(u + 64 + 64 * nv * h + 64 * j + 4 * r, sb + 2 + 4 * j, 4, to_pack, q8 ? 0x80 : 0);
         break;
     }
-    case MM_Q4_K: { /* d @0, dmin @2, scales @4, qs @16 */
-        uint8_t *u = g + (size_t)b * 2304;
+    case MM_Q4_K:
+    case MM_Q5_K: { /* d @0, dmin @2, scales @4, qs @16 (Q4_K) | qh @16, qs @48 (Q5_K) */
+        const int q5 = dt == MM_Q5_K;
+        uint8_t *u = g + (size_t)b * (q5 ? 2816 : 2304);
         mv(u + 2 * r, sb, 2, to_pack, 0);
         mv(u + 32 + 2 * r, sb + 2, 2, to_pack, 0);
         for (int j = 0; j < 12; j++) mv(u + 64 + 16 * j + r, sb + 4 + j, 1, to_pack, 0);
-        for (int v = 0; v < 32; v++) mv(u + 256 + 64 * v + 4 * r, sb + 16 + 4 * v, 4, to_pack, 0);
+        for (int v = 0; v < 32; v++) mv(u + 256 + 64 * v + 4 * r, sb + (q5 ? 48 : 16) + 4 * v, 4, to_pack, 0);
+        if (q5)
+            for (int w = 0; w < 8; w++) mv(u + 2304 + 64 * w + 4 * r, sb + 16 + 4 * w, 4, to_pack, 0);
         break;
     }
     case MM_Q6_K: { /* ql @0, qh @128, scales @192, d @208 */
@@ -151,11 +158,7 @@ void mm_pack_dot_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int n
         }
         for (int r = 0; r < nr; r++) {
             const uint8_t *wr = rows + (size_t)r * rb;
-            float s = dt == MM_Q8_0   ? mm_vec_dot_q8_0_q8_0(wr, xt, K)
-                      : dt == MM_Q4_0 ? mm_vec_dot_q4_0_q8_0(wr, xt, K)
-                      : dt == MM_Q4_K ? mm_vec_dot_q4_K_q8_K(wr, xt, K)
-                                      : mm_vec_dot_q6_K_q8_K(wr, xt, K);
-            y[(size_t)t * ldy + (size_t)r] = s;
+            y[(size_t)t * ldy + (size_t)r] = mm_vec_dot(dt, wr, xt, K);
         }
     }
     free(xs);

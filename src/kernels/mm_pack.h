@@ -22,11 +22,14 @@
  *   Q6_K  unit = one super-block, 3392 B: f16 d[16] @0 (32 zero bytes follow) | scales @64, byte 16j+r =
  *         scales[j] of row r (j < 16) | ql @320: 32 vectors, vector v lane r = ql[4v..4v+3] | qh @2368:
  *         16 vectors, vector u lane r = qh[4u..4u+3].
+ *   Q5_K  unit = one super-block, 2816 B: Q4_K's unit (d, dmin, scales, quants at the same offsets, so the Q4_K
+ *         code paths serve it) | qh @2304: 8 vectors, vector w lane r = qh[4w..4w+3] (bit k of a byte: the fifth
+ *         bit of sub-block k's element, the quant vectors 8P+w (k = 2P, low nibble) and (k = 2P+1, high)).
  * With an odd number of Q8_0 / Q4_0 blocks the last unit's second block is zero bytes.
  *
  * Adding a block type: its unit layout above and in mm_pack.c (unit_elems, unit_bytes, xfer_block: pack and
  * unpack then follow, and mm_pack_supported makes mm_matmul treat it as quantized); the activation it takes
- * (mm_pack_act_is_q8_0x: Q8_0x blocks of 32 or Q8_K blocks of 256); its scalar dot product (mm_quant.c), which
+ * (mm_pack_act_is_q8_0x: Q8_0x blocks of 32 or Q8_K blocks of 256); its scalar dot product (mm_vec_dot), which
  * mm_pack_dot_scalar / mm_pack_gemm_scalar call; and per ISA a dot_packed case (decode) and a gemm_packed tile
  * (prefill, mm_pack_x86*.c). tests/test_kernels.c runs every type of its list through all of them. */
 #ifndef MM_PACK_H
@@ -38,8 +41,8 @@
 
 /* The activation a packed Q8_0 / Q4_0 product takes, one per 32 elements: the Q8_0 block with its scale
  * as f32 and bias = −128·Σqs (Q8_0 weights, stored as w + 128) or −8·Σqs (Q4_0, nibbles q for q − 8): the
- * value the integer sum of the unsigned weights × qs starts from so that it equals Σ w·qs. Q4_K / Q6_K
- * products take Q8_K blocks (mm_quant.h). */
+ * value the integer sum of the unsigned weights × qs starts from so that it equals Σ w·qs. The products with
+ * 256-element types (Q4_K, Q5_K, Q6_K) take Q8_K blocks (mm_quant.h). */
 typedef struct { float d; int32_t bias; int8_t qs[32]; } mm_block_q8_0x;
 _Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
 
@@ -48,7 +51,7 @@ _Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
  * token of a tile from one pointer with constant offsets while it reuses each weight vector MM_QT times. */
 #define MM_QT 8
 
-/* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K). */
+/* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K, Q5_K). */
 int mm_pack_supported(mm_dtype dt);
 /* Bytes of one 16-row group of a matrix with K columns (K a multiple of dt's block); 0 if unsupported. */
 size_t mm_pack_group_bytes(mm_dtype dt, int64_t K);
@@ -67,7 +70,8 @@ void *mm_pack_tensor(mm_tensor *t, size_t *bytes);
  * dt blocks to dst + r·drb. Exact inverse of mm_pack_matrix. */
 void mm_pack_unpack(mm_dtype dt, const void *group, int64_t k0, int64_t n, int nr, void *dst, size_t drb);
 
-/* 1 if products with packed dt matrices take mm_block_q8_0x activations (Q8_0, Q4_0), 0 if Q8_K (Q4_K, Q6_K). */
+/* 1 if products with packed dt matrices take mm_block_q8_0x activations (Q8_0, Q4_0), 0 if Q8_K (the 256-element
+ * types). */
 int mm_pack_act_is_q8_0x(mm_dtype dt);
 /* Bytes of one activation block for packed dt products, and the elements it covers. */
 size_t mm_pack_act_block_bytes(mm_dtype dt);
@@ -82,7 +86,7 @@ void mm_pack_group(mm_dtype dt, const void *w, size_t wrb, int nr, int64_t K, vo
 
 /* The scalar packed product, with the contract of mm_kernel_set.dot_packed: y[t·ldy + r] = W_r · xa_t for
  * rows r < nr of one group and tokens t < nt; xa rows xab bytes apart, mm_block_q8_0x for Q8_0/Q4_0 and
- * Q8_K for Q4_K/Q6_K. Unpacks the rows and runs the scalar format dot products (mm_quant.h). */
+ * Q8_K for the others. Unpacks the rows and runs the scalar format dot products (mm_vec_dot, mm_quant.h). */
 void mm_pack_dot_scalar(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
                         size_t ldy);
 /* The scalar prefill product with the contract of mm_kernel_set.gemm_packed (token-tiled activations, nt <= MM_QT):

@@ -116,20 +116,35 @@ MM_T512 static __m512 mm_pdot_q4_0(const uint8_t *g, int64_t nb, const mm_block_
     return _mm512_add_ps(acc0, acc1);
 }
 
-/* Q4_K sub-blocks 2P (low nibbles of quant vectors 8P..8P+7) and 2P+1 (high nibbles): Σ q·x per row, times
- * the sub-block scales, into isum; Σ m·bsum (the mins) into msum. SC / M hold the scales / mins of
- * sub-blocks 4·(P/2).. as bytes, 128-bit lane per sub-block; bs the activation's 32-element sums. */
-MM_INLINE void mm_q4_K_pair(const int P, const uint8_t *q, const int8_t *xq, __m512i SC, __m512i M, __m512i bs,
-                            __m512i *isum, __m512i *msum) {
+/* Q5_K: the fifth bit of every level of sub-block k (0..7) is bit k of its qh byte; that bit of each byte of H
+ * moved to bit 4 (epi16 shifts: left by 4 − k moves bits within each byte up to bit 4, right by k − 4 ≤ 3 brings
+ * bit k down from the same byte; only bit 4 is kept). */
+MM_INLINE __m512i mm_q5_bit(__m512i H, const int k) {
+    return _mm512_and_si512(k <= 4 ? _mm512_slli_epi16(H, 4 - k) : _mm512_srli_epi16(H, k - 4), _mm512_set1_epi8(16));
+}
+/* The levels of sub-block k from its nibbles nib (already masked to 4 bits): Q4_K (qh NULL) as they are, Q5_K
+ * with the fifth bit from the qh vector at qh. */
+MM_INLINE __m512i mm_q5_levels(__m512i nib, const uint8_t *qh, const int k) {
+    return qh ? _mm512_or_si512(nib, mm_q5_bit(LDV(qh), k)) : nib;
+}
+
+/* Q4_K / Q5_K sub-blocks 2P (low nibbles of quant vectors 8P..8P+7) and 2P+1 (high nibbles): Σ q·x per row,
+ * times the sub-block scales, into isum; Σ m·bsum (the mins) into msum. SC / M hold the scales / mins of
+ * sub-blocks 4·(P/2).. as bytes, 128-bit lane per sub-block; bs the activation's 32-element sums; qh the Q5_K
+ * high-bit vectors (NULL for Q4_K: a constant after inlining). Q5_K levels ≤ 31: each sub-block's sum stays
+ * within 32·31·128, times a 6-bit scale, 8 sub-blocks: < 2^27. */
+MM_INLINE void mm_q4_K_pair(const int P, const uint8_t *q, const uint8_t *qh, const int8_t *xq, __m512i SC, __m512i M,
+                            __m512i bs, __m512i *isum, __m512i *msum) {
     const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
     __m512i l0 = z, l1 = z, h0 = z, h1 = z;
 #pragma GCC unroll 4
     for (int j = 0; j < 8; j += 2) {
         __m512i v0 = LDV(q + 64 * (8 * P + j)), v1 = LDV(q + 64 * (8 * P + j + 1));
-        l0 = DP(l0, _mm512_and_si512(v0, m4), xq + 64 * P + 4 * j);
-        h0 = DP(h0, _mm512_and_si512(SRL4(v0), m4), xq + 64 * P + 32 + 4 * j);
-        l1 = DP(l1, _mm512_and_si512(v1, m4), xq + 64 * P + 4 * j + 4);
-        h1 = DP(h1, _mm512_and_si512(SRL4(v1), m4), xq + 64 * P + 36 + 4 * j);
+        const uint8_t *hj0 = qh ? qh + 64 * j : NULL, *hj1 = qh ? qh + 64 * (j + 1) : NULL;
+        l0 = DP(l0, mm_q5_levels(_mm512_and_si512(v0, m4), hj0, 2 * P), xq + 64 * P + 4 * j);
+        h0 = DP(h0, mm_q5_levels(_mm512_and_si512(SRL4(v0), m4), hj0, 2 * P + 1), xq + 64 * P + 32 + 4 * j);
+        l1 = DP(l1, mm_q5_levels(_mm512_and_si512(v1, m4), hj1, 2 * P), xq + 64 * P + 4 * j + 4);
+        h1 = DP(h1, mm_q5_levels(_mm512_and_si512(SRL4(v1), m4), hj1, 2 * P + 1), xq + 64 * P + 36 + 4 * j);
     }
     const int ll = (2 * P) % 4, lh = (2 * P + 1) % 4;
     __m512i sl = _mm512_cvtepu8_epi32(lane128(SC, ll)), sh = _mm512_cvtepu8_epi32(lane128(SC, lh));
@@ -140,14 +155,15 @@ MM_INLINE void mm_q4_K_pair(const int P, const uint8_t *q, const int8_t *xq, __m
                                                      _mm512_mullo_epi32(mh, _mm512_permutexvar_epi32(_mm512_set1_epi32(2 * P + 1), bs))));
 }
 
-/* Q4_K: x = d·sc·q − dmin·m per sub-block of 32; the 6-bit scales and mins of all 16 rows unpack together
- * from the transposed scale bytes (byte 16j + r = scales[j] of row r). */
-MM_T512 static __m512 mm_pdot_q4_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
+/* Q4_K (q5 = 0) and Q5_K (q5 = 1, a constant after inlining): x = d·sc·q − dmin·m per sub-block of 32; the 6-bit
+ * scales and mins of all 16 rows unpack together from the transposed scale bytes (byte 16j + r = scales[j] of
+ * row r). Q5_K's unit is Q4_K's with its 8 qh vectors after it. */
+MM_INLINE __m512 mm_pdot_q45_K(const int q5, const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
     const __m512i m4 = _mm512_set1_epi8(15), m6 = _mm512_set1_epi8(63), m30 = _mm512_set1_epi8(0x30);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *u = g + (size_t)s * 2304;
-        mm_pf_lines(u, 36, MM_PACK_PF_Q4);
+        const uint8_t *u = g + (size_t)s * (q5 ? 2816 : 2304), *qh = q5 ? u + 2304 : NULL;
+        mm_pf_lines(u, q5 ? 44 : 36, MM_PACK_PF_Q4);
         const mm_block_q8_K *xb = x + s;
         __m512i Z0 = LDV(u + 64), Z1 = LDV(u + 128), Z2 = LDV(u + 192); /* scales[0..3], [4..7], [8..11] */
         __m512i SC03 = _mm512_and_si512(Z0, m6), M03 = _mm512_and_si512(Z1, m6);
@@ -156,16 +172,18 @@ MM_T512 static __m512 mm_pdot_q4_K(const uint8_t *g, int64_t nsb, const mm_block
         __m512i bs = _mm512_castsi256_si512(
             _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)xb->bsums), _mm256_set1_epi16(1)));
         __m512i isum = _mm512_setzero_si512(), msum = isum;
-        mm_q4_K_pair(0, u + 256, xb->qs, SC03, M03, bs, &isum, &msum);
-        mm_q4_K_pair(1, u + 256, xb->qs, SC03, M03, bs, &isum, &msum);
-        mm_q4_K_pair(2, u + 256, xb->qs, SC47, M47, bs, &isum, &msum);
-        mm_q4_K_pair(3, u + 256, xb->qs, SC47, M47, bs, &isum, &msum);
+        mm_q4_K_pair(0, u + 256, qh, xb->qs, SC03, M03, bs, &isum, &msum);
+        mm_q4_K_pair(1, u + 256, qh, xb->qs, SC03, M03, bs, &isum, &msum);
+        mm_q4_K_pair(2, u + 256, qh, xb->qs, SC47, M47, bs, &isum, &msum);
+        mm_q4_K_pair(3, u + 256, qh, xb->qs, SC47, M47, bs, &isum, &msum);
         __m512 dx = _mm512_set1_ps(xb->d);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(LDH(u), dx), acc);
         acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(LDH(u + 32), dx), acc);
     }
     return acc;
 }
+MM_T512 static __m512 mm_pdot_q4_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) { return mm_pdot_q45_K(0, g, nsb, x); }
+MM_T512 static __m512 mm_pdot_q5_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) { return mm_pdot_q45_K(1, g, nsb, x); }
 
 /* Q6_K half h (elements 128h..128h+127, sub-blocks 8h..8h+7): level e = (ql nibble | qh 2 bits << 4) ∈
  * [0, 63] stands for e − 32, cancelled by starting sub-block i's sum at −32·bsum[i] (bz). Returns
@@ -224,6 +242,7 @@ MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr
         case MM_Q4_0: v = mm_pdot_q4_0(group, K / MM_QK, xt); break;
         case MM_Q4_K: v = mm_pdot_q4_K(group, K / MM_QK_K, xt); break;
         case MM_Q6_K: v = mm_pdot_q6_K(group, K / MM_QK_K, xt); break;
+        case MM_Q5_K: v = mm_pdot_q5_K(group, K / MM_QK_K, xt); break;
         default: v = _mm512_set1_ps(NAN); break;
         }
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, v);
@@ -289,15 +308,16 @@ MM_INLINE __m512i mm_pair_u8(__m128i b) {
     return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
 }
 
-/* Q4_K: per sub-block of 32, NT integer sums of nibble × activation, scaled by d·sc in f32 into a per-token
- * sum of the super-block that its scale dx multiplies once; the mins Σ m·Σx come from the activation's
- * 16-element sums through vpdpwssd (m duplicated into both int16 halves). */
-MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+/* Q4_K (q5 = 0) and Q5_K (q5 = 1): per sub-block of 32, NT integer sums of level × activation, scaled by d·sc in
+ * f32 into a per-token sum of the super-block that its scale dx multiplies once; the mins Σ m·Σx come from the
+ * activation's 16-element sums through vpdpwssd (m duplicated into both int16 halves). */
+MM_INLINE void mm_ttile_q45_K(const int q5, const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy,
+                              __mmask16 m) {
     const __m512i m4 = _mm512_set1_epi8(15), m6 = _mm512_set1_epi8(63), m30 = _mm512_set1_epi8(0x30);
     __m512 acc[MM_QT];
     TLOOP acc[t] = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *u = g + (size_t)s * 2304;
+        const uint8_t *u = g + (size_t)s * (q5 ? 2816 : 2304), *qh = q5 ? u + 2304 : NULL;
         const __m512i Z0 = LDV(u + 64), Z1 = LDV(u + 128), Z2 = LDV(u + 192);
         const __m512i SC[2] = {_mm512_and_si512(Z0, m6),
                                _mm512_or_si512(_mm512_and_si512(Z2, m4), _mm512_and_si512(_mm512_srli_epi16(Z0, 2), m30))};
@@ -327,7 +347,8 @@ MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const 
             TLOOP ai[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++) {
-                const __m512i v = LDV(q + 64 * j), w = _mm512_and_si512(hb ? SRL4(v) : v, m4);
+                const __m512i v = LDV(q + 64 * j);
+                const __m512i w = mm_q5_levels(_mm512_and_si512(hb ? SRL4(v) : v, m4), qh ? qh + 64 * j : NULL, k);
                 TLOOP ai[t] = DP(ai[t], w, XQK(s, t)->qs + 64 * P + 32 * hb + 4 * j);
             }
             TLOOP sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), scf[k], sb[t]);
@@ -335,6 +356,12 @@ MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const 
         TLOOP acc[t] = _mm512_fmadd_ps(sb[t], _mm512_set1_ps(XQK(s, t)->d), acc[t]);
     }
     mm_tstore(NT, acc, y, ldy, m);
+}
+MM_INLINE void mm_ttile_q4_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    mm_ttile_q45_K(0, NT, g, nsb, xa, y, ldy, m);
+}
+MM_INLINE void mm_ttile_q5_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    mm_ttile_q45_K(1, NT, g, nsb, xa, y, ldy, m);
 }
 
 /* Q6_K: per sub-block of 16, NT integer sums of the unsigned levels e + 32 × activation, scaled by d·sc in
@@ -407,6 +434,7 @@ MM_T512 void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int n
     case MM_Q4_0: nb = K / MM_QK; MM_TSWITCH(mm_ttile_q4_0); break;
     case MM_Q4_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q4_K); break;
     case MM_Q6_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q6_K); break;
+    case MM_Q5_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q5_K); break;
     default:
         for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, _mm512_set1_ps(NAN));
         break;

@@ -115,14 +115,24 @@ MM_INL __m256i pair8(__m128i b8) {
     return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
 }
 
-MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
-                   float *y, size_t ldy, int nr8) {
+/* Q5_K: the levels of sub-block k (0..7) from their nibbles (masked to 4 bits) and the qh vector H, whose bit k
+ * of each byte is the fifth bit (epi16 shifts: left by 4 − k, or right by k − 4 ≤ 3, keep bit 4 of each byte
+ * within its byte); Q4_K (q5 = 0): the nibbles. */
+MM_INL __m256i q5_levels(const int q5, __m256i nib, const uint8_t *qh, const int k) {
+    if (!q5) return nib;
+    const __m256i H = LD32(qh);
+    return _mm256_or_si256(nib, _mm256_and_si256(k <= 4 ? _mm256_slli_epi16(H, 4 - k) : _mm256_srli_epi16(H, k - 4), _mm256_set1_epi8(16)));
+}
+
+/* Q4_K (q5 = 0) and Q5_K (q5 = 1, its unit Q4_K's with 8 qh vectors after it). */
+MM_INL void q45_K_h(const int q5, const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride,
+                    size_t tstride, int h, float *y, size_t ldy, int nr8) {
     const __m128i m6 = _mm_set1_epi8(63), m4b = _mm_set1_epi8(15), m30 = _mm_set1_epi8(0x30);
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256 acc[NT4];
     TL(N) acc[t] = _mm256_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *u = g + (size_t)s * 2304;
+        const uint8_t *u = g + (size_t)s * (q5 ? 2816 : 2304), *qh = u + 2304 + 32 * h;
         const __m256 d = LDH8(u + 16 * h), dmin = LDH8(u + 32 + 16 * h);
         __m128i sb[12];
         for (int j = 0; j < 12; j++) sb[j] = _mm_loadl_epi64((const __m128i *)(const void *)(u + 64 + 16 * j + 8 * h));
@@ -147,9 +157,9 @@ MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
         }
         if (!vnni) {
             /* AVX2: each quant vector loaded once for its two sub-blocks (low nibbles: 2P, high: 2P + 1); a
-             * sub-block's 8 vpmaddubsw pair sums added in int16 (|Σ| <= 8·2·15·128 < 2^15), one vpmaddwd by the
-             * rows' scales (sc, sc), the 8 sub-blocks summed in int32 (|Σ| <= 8·63·2·30720 < 2^31) and
-             * converted once per super-block */
+             * sub-block's vpmaddubsw pair sums added in int16, 8 of them for Q4_K (|Σ| <= 8·2·15·128 < 2^15), 4 for
+             * Q5_K (|Σ| <= 4·2·31·128 < 2^15), then one vpmaddwd by the rows' scales (sc, sc), the 8 sub-blocks
+             * summed in int32 (|Σ| <= 8·63·2·2·32768 < 2^31) and converted once per super-block */
             __m256i ai[NT4];
             TL(N) ai[t] = _mm256_setzero_si256();
             for (int P = 0; P < 4; P++) {
@@ -157,14 +167,19 @@ MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
                 __m256i s0[NT4], s1[NT4];
                 TL(N) s0[t] = s1[t] = _mm256_setzero_si256();
                 for (int j = 0; j < 8; j++) {
-                    const __m256i v = LD32(q + 64 * j), w0 = _mm256_and_si256(v, m4), w1 = _mm256_and_si256(SRL4(v), m4);
+                    const __m256i v = LD32(q + 64 * j);
+                    const __m256i w0 = q5_levels(q5, _mm256_and_si256(v, m4), qh + 64 * j, 2 * P);
+                    const __m256i w1 = q5_levels(q5, _mm256_and_si256(SRL4(v), m4), qh + 64 * j, 2 * P + 1);
                     TL(N) {
                         const int8_t *x = XB(mm_block_q8_K, s, t)->qs + 64 * P + 4 * j;
                         s0[t] = _mm256_add_epi16(s0[t], _mm256_maddubs_epi16(w0, BC32(x)));
                         s1[t] = _mm256_add_epi16(s1[t], _mm256_maddubs_epi16(w1, BC32(x + 32)));
                     }
+                    if (j == 7 || (q5 && j == 3)) {
+                        TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_add_epi32(_mm256_madd_epi16(s0[t], sp[2 * P]), _mm256_madd_epi16(s1[t], sp[2 * P + 1])));
+                        TL(N) s0[t] = s1[t] = _mm256_setzero_si256();
+                    }
                 }
-                TL(N) ai[t] = _mm256_add_epi32(ai[t], _mm256_add_epi32(_mm256_madd_epi16(s0[t], sp[2 * P]), _mm256_madd_epi16(s1[t], sp[2 * P + 1])));
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
             continue;
@@ -175,13 +190,22 @@ MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
             __m256i ai[NT4];
             TL(N) ai[t] = _mm256_setzero_si256();
             for (int j = 0; j < 8; j++) {
-                const __m256i v = LD32(q + 64 * j), w = _mm256_and_si256(hb ? SRL4(v) : v, m4);
+                const __m256i v = LD32(q + 64 * j), w = q5_levels(q5, _mm256_and_si256(hb ? SRL4(v) : v, m4), qh + 64 * j, k);
                 TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j), 1);
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(scf[k], _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
     }
     store8(N, acc, y, ldy, nr8);
+}
+
+MM_INL void q4_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    q45_K_h(0, N, vnni, g, nsb, xa, bstride, tstride, h, y, ldy, nr8);
+}
+MM_INL void q5_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    q45_K_h(1, N, vnni, g, nsb, xa, bstride, tstride, h, y, ldy, nr8);
 }
 
 /* The unsigned 6-bit weights (0..63) of kind c from their low-nibble vector A and high-bit vector H. */
@@ -284,6 +308,7 @@ MM_INL void packed_256(const int vnni, mm_dtype dt, int64_t K, const void *group
             case MM_Q4_0: MM_HN(q4_0_h); break;
             case MM_Q4_K: MM_HN(q4_K_h); break;
             case MM_Q6_K: MM_HN(q6_K_h); break;
+            case MM_Q5_K: MM_HN(q5_K_h); break;
             default:
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < nr8; r++) y0[(size_t)t * ldy + r] = NAN;
