@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 int mm_pack_supported(mm_dtype dt) {
-    return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K || dt == MM_Q5_K;
+    return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K || dt == MM_Q5_K || dt == MM_IQ4_XS;
 }
 
 /* Elements and bytes of one unit (see mm_pack.h). */
@@ -17,6 +17,7 @@ static size_t unit_bytes(mm_dtype dt) {
     case MM_Q4_K: return 2304;
     case MM_Q6_K: return 3392;
     case MM_Q5_K: return 2816;
+    case MM_IQ4_XS: return 2176;
     default: return 0;
     }
 }
@@ -64,6 +65,14 @@ __attribute__((always_inline)) static inline void xfer_block(mm_dtype dt, uint8_
         for (int v = 0; v < 32; v++) mv(u + 256 + 64 * v + 4 * r, sb + (q5 ? 48 : 16) + 4 * v, 4, to_pack, 0);
         if (q5)
             for (int w = 0; w < 8; w++) mv(u + 2304 + 64 * w + 4 * r, sb + 16 + 4 * w, 4, to_pack, 0);
+        break;
+    }
+    case MM_IQ4_XS: { /* d @0, scales_h @2, scales_l @4, qs @8 */
+        uint8_t *u = g + (size_t)b * 2176;
+        mv(u + 2 * r, sb, 2, to_pack, 0);
+        mv(u + 32 + 2 * r, sb + 2, 2, to_pack, 0);
+        mv(u + 64 + 4 * r, sb + 4, 4, to_pack, 0);
+        for (int v = 0; v < 32; v++) mv(u + 128 + 64 * v + 4 * r, sb + 8 + 4 * v, 4, to_pack, 0);
         break;
     }
     case MM_Q6_K: { /* ql @0, qh @128, scales @192, d @208 */

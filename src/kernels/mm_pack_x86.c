@@ -185,6 +185,49 @@ MM_INLINE __m512 mm_pdot_q45_K(const int q5, const uint8_t *g, int64_t nsb, cons
 MM_T512 static __m512 mm_pdot_q4_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) { return mm_pdot_q45_K(0, g, nsb, x); }
 MM_T512 static __m512 mm_pdot_q5_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) { return mm_pdot_q45_K(1, g, nsb, x); }
 
+/* IQ4_XS: the 16-entry codebook as unsigned bytes (level + 128) in every 128-bit lane, for vpshufb. */
+MM_INLINE __m512i mm_iq4_book_u8(void) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)mm_iq4nl_values);
+    return _mm512_broadcast_i32x4(_mm_xor_si128(b, _mm_set1_epi8((char)0x80)));
+}
+/* IQ4_XS sub-block ib's scale − 32 of each row (lane r) from the unit's scales_l vector L (lane r = the row's 4
+ * bytes: the scale's low nibble at bit 4·ib) and scales_h H (the row's 16 bits: high 2 bits at bit 2·ib). */
+MM_INLINE __m512i mm_iq4_xs_sc(__m512i L, __m512i H, const int ib) {
+    const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(L, 4 * ib), _mm512_set1_epi32(15));
+    const __m512i hi = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(H, 2 * ib), _mm512_set1_epi32(3)), 4);
+    return _mm512_sub_epi32(_mm512_or_si512(lo, hi), _mm512_set1_epi32(32));
+}
+
+/* IQ4_XS: x = d·(ls − 32)·book[nibble] per sub-block of 32. The levels enter vpdpbusd as level + 128 (the
+ * codebook lookup gives them so), each sub-block's sum starting at −128·Σx (its two 16-element sums) to cancel
+ * the offset; sums stay within 32·241·128 per sub-block, and the scaled total within 8·32·32·127·128 < 2^31. */
+MM_T512 static __m512 mm_pdot_iq4_xs(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
+    const __m512i m4 = _mm512_set1_epi8(15), book = mm_iq4_book_u8();
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 2176, *q = u + 128;
+        mm_pf_lines(u, 34, MM_PACK_PF_Q4);
+        const mm_block_q8_K *xb = x + s;
+        const __m512i L = LDV(u + 64), H = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(u + 32)));
+        const __m512i bz = _mm512_castsi256_si512(_mm256_mullo_epi32(
+            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)xb->bsums), _mm256_set1_epi16(1)), _mm256_set1_epi32(-128)));
+        __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int ib = 0; ib < 8; ib++) {
+            __m512i a = _mm512_permutexvar_epi32(_mm512_set1_epi32(ib), bz), c = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m512i v = LDV(q + 64 * (4 * ib + j));
+                a = DP(a, _mm512_shuffle_epi8(book, _mm512_and_si512(v, m4)), xb->qs + 32 * ib + 4 * j);
+                c = DP(c, _mm512_shuffle_epi8(book, _mm512_and_si512(SRL4(v), m4)), xb->qs + 32 * ib + 16 + 4 * j);
+            }
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_add_epi32(a, c), mm_iq4_xs_sc(L, H, ib)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(LDH(u), _mm512_set1_ps(xb->d)), acc);
+    }
+    return acc;
+}
+
 /* Q6_K half h (elements 128h..128h+127, sub-blocks 8h..8h+7): level e = (ql nibble | qh 2 bits << 4) ∈
  * [0, 63] stands for e − 32, cancelled by starting sub-block i's sum at −32·bsum[i] (bz). Returns
  * Σ_i sc_i·Σ(e − 32)·x over the half; S0, S1 hold the scale bytes of sub-blocks 8h..8h+3, 8h+4..8h+7. */
@@ -243,6 +286,7 @@ MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr
         case MM_Q4_K: v = mm_pdot_q4_K(group, K / MM_QK_K, xt); break;
         case MM_Q6_K: v = mm_pdot_q6_K(group, K / MM_QK_K, xt); break;
         case MM_Q5_K: v = mm_pdot_q5_K(group, K / MM_QK_K, xt); break;
+        case MM_IQ4_XS: v = mm_pdot_iq4_xs(group, K / MM_QK_K, xt); break;
         default: v = _mm512_set1_ps(NAN); break;
         }
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, v);
@@ -364,6 +408,37 @@ MM_INLINE void mm_ttile_q5_K(const int NT, const uint8_t *g, int64_t nsb, const 
     mm_ttile_q45_K(1, NT, g, nsb, xa, y, ldy, m);
 }
 
+/* IQ4_XS: per sub-block of 32, NT integer sums of (level + 128) × activation started at −128·Σx (as the decode
+ * kernel), scaled by d·(ls − 32) in f32 into the token's super-block sum that dx multiplies once. */
+MM_INLINE void mm_ttile_iq4_xs(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    const __m512i m4 = _mm512_set1_epi8(15), book = mm_iq4_book_u8();
+    __m512 acc[MM_QT];
+    TLOOP acc[t] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 2176, *q = u + 128;
+        const __m512i L = LDV(u + 64), H = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(u + 32)));
+        const __m512 d = LDH(u);
+        __m512 sb[MM_QT];
+        TLOOP sb[t] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(mm_iq4_xs_sc(L, H, ib)), d);
+            __m512i ai[MM_QT];
+            TLOOP ai[t] = _mm512_set1_epi32(-128 * (XQK(s, t)->bsums[2 * ib] + XQK(s, t)->bsums[2 * ib + 1]));
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m512i v = LDV(q + 64 * (4 * ib + j));
+                const __m512i lo = _mm512_shuffle_epi8(book, _mm512_and_si512(v, m4)), hi = _mm512_shuffle_epi8(book, _mm512_and_si512(SRL4(v), m4));
+                TLOOP ai[t] = DP(ai[t], lo, XQK(s, t)->qs + 32 * ib + 4 * j);
+                TLOOP ai[t] = DP(ai[t], hi, XQK(s, t)->qs + 32 * ib + 16 + 4 * j);
+            }
+            TLOOP sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), scf, sb[t]);
+        }
+        TLOOP acc[t] = _mm512_fmadd_ps(sb[t], _mm512_set1_ps(XQK(s, t)->d), acc[t]);
+    }
+    mm_tstore(NT, acc, y, ldy, m);
+}
+
 /* Q6_K: per sub-block of 16, NT integer sums of the unsigned levels e + 32 × activation, scaled by d·sc in
  * f32 into a per-token sum of the super-block that dx multiplies once; the offset 32·Σ sc·Σx comes from the
  * activation's 16-element sums through vpdpwssd. */
@@ -435,6 +510,7 @@ MM_T512 void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int n
     case MM_Q4_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q4_K); break;
     case MM_Q6_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q6_K); break;
     case MM_Q5_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q5_K); break;
+    case MM_IQ4_XS: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_iq4_xs); break;
     default:
         for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, _mm512_set1_ps(NAN));
         break;

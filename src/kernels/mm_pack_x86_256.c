@@ -208,6 +208,59 @@ MM_INL void q5_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
     q45_K_h(1, N, vnni, g, nsb, xa, bstride, tstride, h, y, ldy, nr8);
 }
 
+/* IQ4_XS: x = d·(ls − 32)·book[nibble] per sub-block of 32; the unit's scales_l lanes (a row's 4 bytes: the low
+ * nibble of sub-block ib's scale at bit 4·ib) and scales_h (its 16 bits: the high 2 at bit 2·ib) unpack for 8
+ * rows at once. AVX-VNNI: the levels as level + 128 (unsigned) into vpdpbusd, each sub-block's sum started at
+ * −128·Σx (as the AVX-512 kernel). AVX2: vpmaddubsw would saturate on level + 128, so the signed levels take
+ * the activation's sign (|x|·sign(level, x): |level| <= 127 and |x| <= 128 keep each pair within int16, also at
+ * x = −128, whose |x| is 128 as an unsigned byte), and each pair sum goes through vpmaddwd by the rows' scale
+ * pair (sc, sc) into one int32 sum per super-block (|Σ| <= 32·256·127·128 < 2^31). */
+MM_INL void iq4_xs_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
+                     float *y, size_t ldy, int nr8) {
+    const __m256i m4 = _mm256_set1_epi8(15), m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3), c32 = _mm256_set1_epi32(32);
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)mm_iq4nl_values);
+    const __m256i book = _mm256_broadcastsi128_si256(vnni ? _mm_xor_si128(b, _mm_set1_epi8((char)0x80)) : b);
+    __m256 acc[NT4];
+    TL(N) acc[t] = _mm256_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 2176, *q = u + 128 + 32 * h;
+        const __m256 d = LDH8(u + 16 * h);
+        const __m256i L = LD32(u + 64 + 32 * h), H = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(u + 32 + 16 * h)));
+        __m256i isum[NT4];
+        TL(N) isum[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i sc = _mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(L, 4 * ib), m15),
+                                                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(H, 2 * ib), m3), 4)),
+                                                c32);
+            if (vnni) {
+                __m256i ai[NT4];
+                TL(N) ai[t] = _mm256_set1_epi32(-128 * (XB(mm_block_q8_K, s, t)->bsums[2 * ib] + XB(mm_block_q8_K, s, t)->bsums[2 * ib + 1]));
+                for (int j = 0; j < 4; j++) {
+                    const __m256i v = LD32(q + 64 * (4 * ib + j));
+                    const __m256i lo = _mm256_shuffle_epi8(book, _mm256_and_si256(v, m4)), hi = _mm256_shuffle_epi8(book, _mm256_and_si256(SRL4(v), m4));
+                    TL(N) ai[t] = dp4(ai[t], lo, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 4 * j), 1);
+                    TL(N) ai[t] = dp4(ai[t], hi, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 16 + 4 * j), 1);
+                }
+                TL(N) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(ai[t], sc));
+            } else {
+                const __m256i sp = _mm256_or_si256(_mm256_and_si256(sc, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(sc, 16)); /* (sc, sc) as int16 */
+                for (int j = 0; j < 4; j++) {
+                    const __m256i v = LD32(q + 64 * (4 * ib + j));
+                    const __m256i lo = _mm256_shuffle_epi8(book, _mm256_and_si256(v, m4)), hi = _mm256_shuffle_epi8(book, _mm256_and_si256(SRL4(v), m4));
+                    TL(N) {
+                        const __m256i xl = BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 4 * j), xh = BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 16 + 4 * j);
+                        const __m256i pl = _mm256_maddubs_epi16(_mm256_abs_epi8(xl), _mm256_sign_epi8(lo, xl));
+                        const __m256i ph = _mm256_maddubs_epi16(_mm256_abs_epi8(xh), _mm256_sign_epi8(hi, xh));
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(pl, sp), _mm256_madd_epi16(ph, sp)));
+                    }
+                }
+            }
+        }
+        TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+    }
+    store8(N, acc, y, ldy, nr8);
+}
+
 /* The unsigned 6-bit weights (0..63) of kind c from their low-nibble vector A and high-bit vector H. */
 MM_INL __m256i q6_unpack(__m256i A, __m256i H, int c, __m256i m4, __m256i m30) {
     __m256i hb;
@@ -309,6 +362,7 @@ MM_INL void packed_256(const int vnni, mm_dtype dt, int64_t K, const void *group
             case MM_Q4_K: MM_HN(q4_K_h); break;
             case MM_Q6_K: MM_HN(q6_K_h); break;
             case MM_Q5_K: MM_HN(q5_K_h); break;
+            case MM_IQ4_XS: MM_HN(iq4_xs_h); break;
             default:
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < nr8; r++) y0[(size_t)t * ldy + r] = NAN;
