@@ -5,7 +5,8 @@
 #include <stdlib.h>
 
 int mm_pack_supported(mm_dtype dt) {
-    return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K || dt == MM_Q5_K || dt == MM_IQ4_XS;
+    return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K || dt == MM_Q5_K || dt == MM_IQ4_XS ||
+           dt == MM_Q2_K;
 }
 
 /* Elements and bytes of one unit (see mm_pack.h). */
@@ -18,6 +19,7 @@ static size_t unit_bytes(mm_dtype dt) {
     case MM_Q6_K: return 3392;
     case MM_Q5_K: return 2816;
     case MM_IQ4_XS: return 2176;
+    case MM_Q2_K: return 1344;
     default: return 0;
     }
 }
@@ -73,6 +75,14 @@ __attribute__((always_inline)) static inline void xfer_block(mm_dtype dt, uint8_
         mv(u + 32 + 2 * r, sb + 2, 2, to_pack, 0);
         mv(u + 64 + 4 * r, sb + 4, 4, to_pack, 0);
         for (int v = 0; v < 32; v++) mv(u + 128 + 64 * v + 4 * r, sb + 8 + 4 * v, 4, to_pack, 0);
+        break;
+    }
+    case MM_Q2_K: { /* scales @0, qs @16, d @80, dmin @82 */
+        uint8_t *u = g + (size_t)b * 1344;
+        mv(u + 2 * r, sb + 80, 2, to_pack, 0);
+        mv(u + 32 + 2 * r, sb + 82, 2, to_pack, 0);
+        for (int j = 0; j < 16; j++) mv(u + 64 + 16 * j + r, sb + j, 1, to_pack, 0);
+        for (int v = 0; v < 16; v++) mv(u + 320 + 64 * v + 4 * r, sb + 16 + 4 * v, 4, to_pack, 0);
         break;
     }
     case MM_Q6_K: { /* ql @0, qh @128, scales @192, d @208 */

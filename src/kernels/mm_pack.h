@@ -28,6 +28,10 @@
  *   IQ4_XS unit = one super-block, 2176 B: f16 d[16] @0 | u16 scales_h[16] @32 | scales_l @64: 1 vector, lane r =
  *         scales_l[0..3] | quants @128: 32 vectors, vector v lane r = qs[4v..4v+3] (sub-block v/4: low nibbles
  *         elements 4(v%4).., high 16+4(v%4)..; each a 4-bit index into the IQ4 codebook).
+ *   Q2_K  unit = one super-block, 1344 B: f16 d[16] @0 | f16 dmin[16] @32 | scales @64, byte 16j + r = scales[j] of
+ *         row r (j < 16: group j's scale in the low nibble, its min in the high) | quants @320: 16 vectors, vector v
+ *         lane r = qs[4v..4v+3] (v = 8h + j: bits 2s..2s+1 of each byte are elements 128h + 32s + 4j.., group
+ *         8h + 2s + j/4).
  * With an odd number of Q8_0 / Q4_0 blocks the last unit's second block is zero bytes.
  *
  * Adding a block type: its unit layout above and in mm_pack.c (unit_elems, unit_bytes, xfer_block: pack and
@@ -45,7 +49,7 @@
 /* The activation a packed Q8_0 / Q4_0 product takes, one per 32 elements: the Q8_0 block with its scale
  * as f32 and bias = −128·Σqs (Q8_0 weights, stored as w + 128) or −8·Σqs (Q4_0, nibbles q for q − 8): the
  * value the integer sum of the unsigned weights × qs starts from so that it equals Σ w·qs. The products with
- * 256-element types (Q4_K, Q5_K, Q6_K, IQ4_XS) take Q8_K blocks (mm_quant.h). */
+ * 256-element types (Q2_K, Q4_K, Q5_K, Q6_K, IQ4_XS) take Q8_K blocks (mm_quant.h). */
 typedef struct { float d; int32_t bias; int8_t qs[32]; } mm_block_q8_0x;
 _Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
 
@@ -54,7 +58,7 @@ _Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
  * token of a tile from one pointer with constant offsets while it reuses each weight vector MM_QT times. */
 #define MM_QT 8
 
-/* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K, Q5_K, IQ4_XS). */
+/* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K, Q5_K, IQ4_XS, Q2_K). */
 int mm_pack_supported(mm_dtype dt);
 /* Bytes of one 16-row group of a matrix with K columns (K a multiple of dt's block); 0 if unsupported. */
 size_t mm_pack_group_bytes(mm_dtype dt, int64_t K);

@@ -228,6 +228,45 @@ MM_T512 static __m512 mm_pdot_iq4_xs(const uint8_t *g, int64_t nsb, const mm_blo
     return acc;
 }
 
+/* Q2_K: x = d·sc·q − dmin·m per group of 16, q ∈ 0..3 the 2-bit fields, sc and m the nibbles of the group's scale
+ * byte (byte 16g + r of the unit's scales: group g of row r). Half h's 8 vectors each hold 4 fields per byte
+ * (shift 2s: elements 128h + 32s + 4j.., group 8h + 2s + j/4), so each vector feeds 4 vpdpbusd into 4 of the
+ * half's 8 group sums; Σ m·Σx from the activation's 16-element sums. Sums within 256·3·128·15 < 2^31. */
+MM_T512 static __m512 mm_pdot_q2_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
+    const __m512i m3 = _mm512_set1_epi8(3), m15 = _mm512_set1_epi32(15);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 1344, *q = u + 320;
+        mm_pf_lines(u, 21, MM_PACK_PF_Q4);
+        const mm_block_q8_K *xb = x + s;
+        __m512i isum = _mm512_setzero_si512(), msum = isum;
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i a[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const __m512i v = LDV(q + 64 * (8 * h + j));
+#pragma GCC unroll 4
+                for (int sh = 0; sh < 4; sh++)
+                    a[2 * sh + j / 4] = DP(a[2 * sh + j / 4], _mm512_and_si512(_mm512_srli_epi16(v, 2 * sh), m3), xb->qs + 128 * h + 32 * sh + 4 * j);
+            }
+            const __m512i S0 = LDV(u + 64 + 128 * h), S1 = LDV(u + 128 + 128 * h); /* scale bytes of groups 8h..8h+7 */
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                const __m512i sc = _mm512_cvtepu8_epi32(lane128(i < 4 ? S0 : S1, i % 4));
+                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(a[i], _mm512_and_si512(sc, m15)));
+                msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(_mm512_srli_epi32(sc, 4), _mm512_set1_epi32(xb->bsums[8 * h + i])));
+            }
+        }
+        const __m512 dx = _mm512_set1_ps(xb->d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(LDH(u), dx), acc);
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(LDH(u + 32), dx), acc);
+    }
+    return acc;
+}
+
 /* Q6_K half h (elements 128h..128h+127, sub-blocks 8h..8h+7): level e = (ql nibble | qh 2 bits << 4) ∈
  * [0, 63] stands for e − 32, cancelled by starting sub-block i's sum at −32·bsum[i] (bz). Returns
  * Σ_i sc_i·Σ(e − 32)·x over the half; S0, S1 hold the scale bytes of sub-blocks 8h..8h+3, 8h+4..8h+7. */
@@ -287,6 +326,7 @@ MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr
         case MM_Q6_K: v = mm_pdot_q6_K(group, K / MM_QK_K, xt); break;
         case MM_Q5_K: v = mm_pdot_q5_K(group, K / MM_QK_K, xt); break;
         case MM_IQ4_XS: v = mm_pdot_iq4_xs(group, K / MM_QK_K, xt); break;
+        case MM_Q2_K: v = mm_pdot_q2_K(group, K / MM_QK_K, xt); break;
         default: v = _mm512_set1_ps(NAN); break;
         }
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, v);
@@ -346,6 +386,18 @@ MM_INLINE void mm_ttile_q4_0(const int NT, const uint8_t *g, int64_t nb, const v
     mm_tstore(NT, acc, y, ldy, m);
 }
 
+/* sb[t] = f · Σ_k (int16 pairs of p[k]) · (the token's 16-element activation sums 2k, 2k + 1), k < 8, through
+ * vpdpwssd: the per-group constant terms (mins, level offsets) of a super-block for NT tokens. */
+MM_INLINE void mm_tsums16(const int NT, const __m512i *p, const void *xa, int64_t s, __m512 f, __m512 *sb) {
+    TLOOP {
+        __m512i ms = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            ms = _mm512_dpwssd_epi32(ms, p[k], _mm512_set1_epi32(*(const int32_t *)(const void *)(XQK(s, t)->bsums + 2 * k)));
+        sb[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(ms), f);
+    }
+}
+
 /* 16 rows' int16 pairs (v, v) per 32-bit lane from 16 bytes (unsigned or signed), for vpdpwssd. */
 MM_INLINE __m512i mm_pair_u8(__m128i b) {
     const __m512i v = _mm512_cvtepu8_epi32(b);
@@ -375,13 +427,7 @@ MM_INLINE void mm_ttile_q45_K(const int q5, const int NT, const uint8_t *g, int6
             __m512i mp[8];
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) mp[k] = mm_pair_u8(lane128(M[k / 4], k % 4));
-            TLOOP {
-                __m512i ms = _mm512_setzero_si512();
-#pragma GCC unroll 8
-                for (int k = 0; k < 8; k++)
-                    ms = _mm512_dpwssd_epi32(ms, mp[k], _mm512_set1_epi32(*(const int32_t *)(const void *)(XQK(s, t)->bsums + 2 * k)));
-                sb[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(ms), mdmin);
-            }
+            mm_tsums16(NT, mp, xa, s, mdmin, sb);
         }
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
@@ -439,6 +485,46 @@ MM_INLINE void mm_ttile_iq4_xs(const int NT, const uint8_t *g, int64_t nsb, cons
     mm_tstore(NT, acc, y, ldy, m);
 }
 
+/* Q2_K: per group of 16, NT integer sums of the 2-bit fields × activation, scaled by d·sc in f32 into the token's
+ * super-block sum that dx multiplies once; the mins Σ m·Σx through vpdpwssd on pairs of groups (m_2k, m_2k+1)
+ * against the activation's 16-element sums (bsums 2k, 2k+1). */
+MM_INLINE void mm_ttile_q2_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    const __m512i m3 = _mm512_set1_epi8(3), m15 = _mm512_set1_epi32(15), lo16 = _mm512_set1_epi32(0xffff);
+    __m512 acc[MM_QT];
+    TLOOP acc[t] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 1344, *q = u + 320;
+        __m512i S[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) S[i] = LDV(u + 64 + 64 * i);
+        const __m512 d = LDH(u), mdmin = _mm512_sub_ps(_mm512_setzero_ps(), LDH(u + 32));
+        __m512 sb[MM_QT]; /* the token's sum over this super-block before its scale dx */
+        {
+            __m512i mp[8];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++)
+                mp[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(_mm512_cvtepu8_epi32(lane128(S[k / 2], (2 * k) % 4)), 4), lo16),
+                                        _mm512_slli_epi32(_mm512_srli_epi32(_mm512_cvtepu8_epi32(lane128(S[k / 2], (2 * k + 1) % 4)), 4), 16));
+            mm_tsums16(NT, mp, xa, s, mdmin, sb);
+        }
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) { /* group k = 8h + 2sh + jh: half h, shift 2sh, vectors 8h + 4jh.. */
+            const int h = k / 8, sh = (k / 2) % 4, jh = k % 2;
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_cvtepu8_epi32(lane128(S[k / 4], k % 4)), m15)), d);
+            __m512i ai[MM_QT];
+            TLOOP ai[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int j = 4 * jh; j < 4 * jh + 4; j++) {
+                const __m512i w = _mm512_and_si512(_mm512_srli_epi16(LDV(q + 64 * (8 * h + j)), 2 * sh), m3);
+                TLOOP ai[t] = DP(ai[t], w, XQK(s, t)->qs + 128 * h + 32 * sh + 4 * j);
+            }
+            TLOOP sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), scf, sb[t]);
+        }
+        TLOOP acc[t] = _mm512_fmadd_ps(sb[t], _mm512_set1_ps(XQK(s, t)->d), acc[t]);
+    }
+    mm_tstore(NT, acc, y, ldy, m);
+}
+
 /* Q6_K: per sub-block of 16, NT integer sums of the unsigned levels e + 32 × activation, scaled by d·sc in
  * f32 into a per-token sum of the super-block that dx multiplies once; the offset 32·Σ sc·Σx comes from the
  * activation's 16-element sums through vpdpwssd. */
@@ -461,13 +547,7 @@ MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const 
             for (int i = 0; i < 8; i++)
                 sp[i] = _mm512_or_si512(_mm512_and_si512(_mm512_cvtepi8_epi32(lane128(S[i / 2], (2 * i) % 4)), lo16),
                                         _mm512_slli_epi32(_mm512_cvtepi8_epi32(lane128(S[i / 2], (2 * i + 1) % 4)), 16));
-            TLOOP {
-                __m512i ms = _mm512_setzero_si512();
-#pragma GCC unroll 8
-                for (int i = 0; i < 8; i++)
-                    ms = _mm512_dpwssd_epi32(ms, sp[i], _mm512_set1_epi32(*(const int32_t *)(const void *)(XQK(s, t)->bsums + 2 * i)));
-                sb[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(ms), md32);
-            }
+            mm_tsums16(NT, sp, xa, s, md32, sb);
         }
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) { /* sub-block k = 8h + 2c + jh: half h, kind c (which nibble / 2 bits), j in 4jh.. */
@@ -511,6 +591,7 @@ MM_T512 void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int n
     case MM_Q6_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q6_K); break;
     case MM_Q5_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q5_K); break;
     case MM_IQ4_XS: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_iq4_xs); break;
+    case MM_Q2_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q2_K); break;
     default:
         for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, _mm512_set1_ps(NAN));
         break;
