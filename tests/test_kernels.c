@@ -469,6 +469,18 @@ static void test_matmul(void) {
         }
         free(x), free(ref), free(got);
     }
+    /* which sets pack which types at load: every packable type where the set has its own packed kernels, but Q3_K
+     * on the 256-bit sets (their row kernel is the faster decode) */
+    for (int ii = 0; ii < 4; ii++) {
+        if (mm_kernels_force_isa(isas[ii]) != 0) continue;
+        for (int ti = 0; ti < NTYPES; ti++) {
+            const mm_dtype dt = all_types[ti];
+            const int want = mm_pack_supported(dt) && ii > 0 && !(ii < 3 && dt == MM_Q3_K);
+            CHECK(mm_kernels_prefer_packed(dt) == want, "%s: %s packed at load %d, want %d", isas[ii], mm_dtype_name(dt),
+                  mm_kernels_prefer_packed(dt), want);
+        }
+    }
+    mm_kernels_force_isa(NULL);
     CHECK(mm_kernels_force_isa("nonsense") == -1, "unknown ISA rejected");
     printf("auto ISA: %s\n", mm_kernels_isa());
 }

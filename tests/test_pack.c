@@ -93,7 +93,7 @@ done:
 
 int main(void) {
     /* Widths that are multiples of 256 so that every K-quant and IQ4_XS applies (Q4_K_M and Q5_K_M put Q6_K on
-     * some matrices, q2_k Q4_K and Q3_K).
+     * some matrices, q2_k and q3_k_m Q3_K, Q4_K and Q5_K).
      * Both experts are always chosen (top-2 of 2): with a real choice, a router near-tie that the last float
      * bit decides sends a token to another expert, and the two layouts (whose sums differ in the order of
      * their float additions) could then diverge for a reason that is not a fault of either. */
@@ -106,8 +106,8 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/model", mmt_tmpdir());
     CHECK(mm_mkmodel_write(dir, &p, NULL) == 0, "mkmodel: %s", mm_last_error());
 
-    const mm_gguf_ftype fts[] = {MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K_M, MM_FT_Q5_K_M, MM_FT_IQ4_XS, MM_FT_Q2_K};
-    const char *names[] = {"q8_0", "q4_0", "q4_k_m", "q5_k_m", "iq4_xs", "q2_k"};
+    const mm_gguf_ftype fts[] = {MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K_M, MM_FT_Q5_K_M, MM_FT_IQ4_XS, MM_FT_Q2_K, MM_FT_Q3_K_M};
+    const char *names[] = {"q8_0", "q4_0", "q4_k_m", "q5_k_m", "iq4_xs", "q2_k", "q3_k_m"};
     enum { NFT = sizeof fts / sizeof fts[0] };
     const int V = p.vocab_size, rows = NPROMPT + NSEQ - 1 + NSTEP * NSEQ + NSTEP;
     float *a = malloc(sizeof(float) * (size_t)rows * V), *b = malloc(sizeof(float) * (size_t)rows * V);

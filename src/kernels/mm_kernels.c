@@ -82,7 +82,7 @@ void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K) {
 static const mm_kernel_set mm_kernels_scalar = {"scalar", mm_dot_scalar, mm_gemm6x4_scalar, mm_dequantize_row,
                                                 mm_quant_act_scalar, mm_pack_dot_scalar, mm_pack_gemm_scalar,
                                                 mm_sgemm4_scalar, mm_softmax_cols_scalar, mm_dots_scalar, mm_expsum_scalar,
-                                                mm_silu_scalar, mm_sigmoid_scalar, 0};
+                                                mm_silu_scalar, mm_sigmoid_scalar, 0, 0};
 
 /* ---------------------------------------------------------------- ISA choice */
 static const mm_kernel_set *mm_forced;
@@ -103,7 +103,10 @@ const mm_kernel_set *mm_kernels_get(void) { return mm_kernels_active(); }
 
 const char *mm_kernels_isa(void) { return mm_kernels_active()->name; }
 
-int mm_kernels_prefer_packed(mm_dtype dt) { return mm_pack_supported(dt) && mm_kernels_active()->pack_native; }
+int mm_kernels_prefer_packed(mm_dtype dt) {
+    const mm_kernel_set *ks = mm_kernels_active();
+    return mm_pack_supported(dt) && ks->pack_native && !(ks->pack_skip >> dt & 1);
+}
 
 int mm_kernels_force_isa(const char *name) {
     if (!name) { mm_forced = NULL; return 0; }

@@ -99,7 +99,11 @@ typedef struct {
     void (*sigmoid)(float *x, int64_t n);
     /* 1 if dot_packed is this set's own kernel (worth packing a matrix for), 0 if it is the scalar one. */
     int pack_native;
+    /* Bit 1 << dt for each packable dtype this set decodes faster from the stored rows (its dot) than from a pack:
+     * not packed at load (prefill still packs each group on the fly for gemm_packed). */
+    uint64_t pack_skip;
 } mm_kernel_set;
+_Static_assert(MM_DTYPE_COUNT <= 64, "pack_skip holds a bit per dtype");
 
 /* The largest relative error of the SIMD exponentials (expsum) against expf, for arguments in [−87, 0]
  * (tests/test_attention.c measures it on every set). */

@@ -6,7 +6,7 @@
 
 int mm_pack_supported(mm_dtype dt) {
     return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K || dt == MM_Q5_K || dt == MM_IQ4_XS ||
-           dt == MM_Q2_K;
+           dt == MM_Q2_K || dt == MM_Q3_K;
 }
 
 /* Elements and bytes of one unit (see mm_pack.h). */
@@ -20,6 +20,7 @@ static size_t unit_bytes(mm_dtype dt) {
     case MM_Q5_K: return 2816;
     case MM_IQ4_XS: return 2176;
     case MM_Q2_K: return 1344;
+    case MM_Q3_K: return 1856;
     default: return 0;
     }
 }
@@ -83,6 +84,14 @@ __attribute__((always_inline)) static inline void xfer_block(mm_dtype dt, uint8_
         mv(u + 32 + 2 * r, sb + 82, 2, to_pack, 0);
         for (int j = 0; j < 16; j++) mv(u + 64 + 16 * j + r, sb + j, 1, to_pack, 0);
         for (int v = 0; v < 16; v++) mv(u + 320 + 64 * v + 4 * r, sb + 16 + 4 * v, 4, to_pack, 0);
+        break;
+    }
+    case MM_Q3_K: { /* hmask @0, qs @32, scales @96, d @108 */
+        uint8_t *u = g + (size_t)b * 1856;
+        mv(u + 2 * r, sb + 108, 2, to_pack, 0);
+        for (int j = 0; j < 12; j++) mv(u + 64 + 16 * j + r, sb + 96 + j, 1, to_pack, 0);
+        for (int v = 0; v < 16; v++) mv(u + 320 + 64 * v + 4 * r, sb + 32 + 4 * v, 4, to_pack, 0);
+        for (int w = 0; w < 8; w++) mv(u + 1344 + 64 * w + 4 * r, sb + 4 * w, 4, to_pack, 0);
         break;
     }
     case MM_Q6_K: { /* ql @0, qh @128, scales @192, d @208 */

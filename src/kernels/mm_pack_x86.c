@@ -228,16 +228,43 @@ MM_T512 static __m512 mm_pdot_iq4_xs(const uint8_t *g, int64_t nsb, const mm_blo
     return acc;
 }
 
-/* Q2_K: x = d·sc·q − dmin·m per group of 16, q ∈ 0..3 the 2-bit fields, sc and m the nibbles of the group's scale
- * byte (byte 16g + r of the unit's scales: group g of row r). Half h's 8 vectors each hold 4 fields per byte
- * (shift 2s: elements 128h + 32s + 4j.., group 8h + 2s + j/4), so each vector feeds 4 vpdpbusd into 4 of the
- * half's 8 group sums; Σ m·Σx from the activation's 16-element sums. Sums within 256·3·128·15 < 2^31. */
-MM_T512 static __m512 mm_pdot_q2_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
-    const __m512i m3 = _mm512_set1_epi8(3), m15 = _mm512_set1_epi32(15);
+/* Q2_K and Q3_K (q3 = 1, a constant after inlining) share a unit layout but for Q3_K's hmask vectors at its end
+ * (mm_pack.h): x = d·sc·q − dmin·m per group of 16 with Q2_K's q ∈ 0..3 the 2-bit fields and sc, m the nibbles
+ * of the group's scale byte; Q3_K's value d·(sc − 32)·(u − 4) with u = q | hmask bit << 2 ∈ 0..7 is the same form
+ * with m = 4·(sc − 32) and dmin = d. Group g's (sc, m) of each row (lane r): */
+MM_INLINE void mm_q23_scale(const int q3, const uint8_t *u, const int g, __m512i *sc, __m512i *m) {
+#define MM_SB(j) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(u + 64 + 16 * (j))))
+    if (!q3) {
+        const __m512i v = MM_SB(g);
+        *sc = _mm512_and_si512(v, _mm512_set1_epi32(15)), *m = _mm512_srli_epi32(v, 4);
+        return;
+    }
+    /* Q3_K scales[12]: low nibbles of groups 0..7 in bytes 0..7, of 8..15 the high nibbles; the top 2 bits of
+     * group g at bit 2·(g/4) of byte 8 + g%4 */
+    const __m512i lo = g < 8 ? _mm512_and_si512(MM_SB(g), _mm512_set1_epi32(15)) : _mm512_srli_epi32(MM_SB(g - 8), 4);
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(MM_SB(8 + g % 4), 2 * (g / 4)), _mm512_set1_epi32(3));
+    *sc = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+    *m = _mm512_slli_epi32(*sc, 2);
+#undef MM_SB
+}
+/* The levels at shift 2·sh of quant vector v, half h (Q2_K: q; Q3_K: u, its bit 2 = bit 4h + sh of the hmask
+ * vector H for the same 4 bytes: moved by an epi16 shift that keeps it within its byte, only bit 2 kept). */
+MM_INLINE __m512i mm_q23_level(const int q3, __m512i v, __m512i H, const int h, const int sh) {
+    const __m512i q = _mm512_and_si512(_mm512_srli_epi16(v, 2 * sh), _mm512_set1_epi8(3));
+    if (!q3) return q;
+    const int k = 4 * h + sh;
+    return _mm512_or_si512(q, _mm512_and_si512(k <= 2 ? _mm512_slli_epi16(H, 2 - k) : _mm512_srli_epi16(H, k - 2), _mm512_set1_epi8(4)));
+}
+#define MM_Q23_UNIT(q3) ((q3) ? 1856 : 1344)
+
+/* Half h's 8 quant vectors each hold 4 fields per byte (shift 2s: elements 128h + 32s + 4j.., group 8h + 2s +
+ * j/4), so each vector feeds 4 vpdpbusd into 4 of the half's 8 group sums; Σ m·Σx from the activation's
+ * 16-element sums. Sums within 256·7·128·32 < 2^31. */
+MM_INLINE __m512 mm_pdot_q23_K(const int q3, const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *u = g + (size_t)s * 1344, *q = u + 320;
-        mm_pf_lines(u, 21, MM_PACK_PF_Q4);
+        const uint8_t *u = g + (size_t)s * MM_Q23_UNIT(q3), *q = u + 320;
+        mm_pf_lines(u, MM_Q23_UNIT(q3) / 64, MM_PACK_PF_Q4);
         const mm_block_q8_K *xb = x + s;
         __m512i isum = _mm512_setzero_si512(), msum = isum;
 #pragma GCC unroll 2
@@ -247,25 +274,27 @@ MM_T512 static __m512 mm_pdot_q2_K(const uint8_t *g, int64_t nsb, const mm_block
             for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++) {
-                const __m512i v = LDV(q + 64 * (8 * h + j));
+                const __m512i v = LDV(q + 64 * (8 * h + j)), H = q3 ? LDV(u + 1344 + 64 * j) : v;
 #pragma GCC unroll 4
                 for (int sh = 0; sh < 4; sh++)
-                    a[2 * sh + j / 4] = DP(a[2 * sh + j / 4], _mm512_and_si512(_mm512_srli_epi16(v, 2 * sh), m3), xb->qs + 128 * h + 32 * sh + 4 * j);
+                    a[2 * sh + j / 4] = DP(a[2 * sh + j / 4], mm_q23_level(q3, v, H, h, sh), xb->qs + 128 * h + 32 * sh + 4 * j);
             }
-            const __m512i S0 = LDV(u + 64 + 128 * h), S1 = LDV(u + 128 + 128 * h); /* scale bytes of groups 8h..8h+7 */
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++) {
-                const __m512i sc = _mm512_cvtepu8_epi32(lane128(i < 4 ? S0 : S1, i % 4));
-                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(a[i], _mm512_and_si512(sc, m15)));
-                msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(_mm512_srli_epi32(sc, 4), _mm512_set1_epi32(xb->bsums[8 * h + i])));
+                __m512i sc, m;
+                mm_q23_scale(q3, u, 8 * h + i, &sc, &m);
+                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(a[i], sc));
+                msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(m, _mm512_set1_epi32(xb->bsums[8 * h + i])));
             }
         }
         const __m512 dx = _mm512_set1_ps(xb->d);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(LDH(u), dx), acc);
-        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(LDH(u + 32), dx), acc);
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(LDH(q3 ? u : u + 32), dx), acc);
     }
     return acc;
 }
+MM_T512 static __m512 mm_pdot_q2_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) { return mm_pdot_q23_K(0, g, nsb, x); }
+MM_T512 static __m512 mm_pdot_q3_K(const uint8_t *g, int64_t nsb, const mm_block_q8_K *x) { return mm_pdot_q23_K(1, g, nsb, x); }
 
 /* Q6_K half h (elements 128h..128h+127, sub-blocks 8h..8h+7): level e = (ql nibble | qh 2 bits << 4) ∈
  * [0, 63] stands for e − 32, cancelled by starting sub-block i's sum at −32·bsum[i] (bz). Returns
@@ -327,6 +356,7 @@ MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr
         case MM_Q5_K: v = mm_pdot_q5_K(group, K / MM_QK_K, xt); break;
         case MM_IQ4_XS: v = mm_pdot_iq4_xs(group, K / MM_QK_K, xt); break;
         case MM_Q2_K: v = mm_pdot_q2_K(group, K / MM_QK_K, xt); break;
+        case MM_Q3_K: v = mm_pdot_q3_K(group, K / MM_QK_K, xt); break;
         default: v = _mm512_set1_ps(NAN); break;
         }
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, v);
@@ -485,44 +515,52 @@ MM_INLINE void mm_ttile_iq4_xs(const int NT, const uint8_t *g, int64_t nsb, cons
     mm_tstore(NT, acc, y, ldy, m);
 }
 
-/* Q2_K: per group of 16, NT integer sums of the 2-bit fields × activation, scaled by d·sc in f32 into the token's
- * super-block sum that dx multiplies once; the mins Σ m·Σx through vpdpwssd on pairs of groups (m_2k, m_2k+1)
- * against the activation's 16-element sums (bsums 2k, 2k+1). */
-MM_INLINE void mm_ttile_q2_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
-    const __m512i m3 = _mm512_set1_epi8(3), m15 = _mm512_set1_epi32(15), lo16 = _mm512_set1_epi32(0xffff);
+/* Q2_K / Q3_K: per group of 16, NT integer sums of the levels × activation, scaled by d·sc in f32 into the token's
+ * super-block sum that dx multiplies once; Σ m·Σx through vpdpwssd on pairs of groups (m_2k, m_2k+1) against the
+ * activation's 16-element sums (bsums 2k, 2k+1). */
+MM_INLINE void mm_ttile_q23_K(const int q3, const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy,
+                              __mmask16 m) {
+    const __m512i lo16 = _mm512_set1_epi32(0xffff);
     __m512 acc[MM_QT];
     TLOOP acc[t] = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *u = g + (size_t)s * 1344, *q = u + 320;
-        __m512i S[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) S[i] = LDV(u + 64 + 64 * i);
-        const __m512 d = LDH(u), mdmin = _mm512_sub_ps(_mm512_setzero_ps(), LDH(u + 32));
+        const uint8_t *u = g + (size_t)s * MM_Q23_UNIT(q3), *q = u + 320;
+        const __m512 d = LDH(u), mdmin = _mm512_sub_ps(_mm512_setzero_ps(), LDH(q3 ? u : u + 32));
         __m512 sb[MM_QT]; /* the token's sum over this super-block before its scale dx */
+        __m512 scf[16];
         {
             __m512i mp[8];
 #pragma GCC unroll 8
-            for (int k = 0; k < 8; k++)
-                mp[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(_mm512_cvtepu8_epi32(lane128(S[k / 2], (2 * k) % 4)), 4), lo16),
-                                        _mm512_slli_epi32(_mm512_srli_epi32(_mm512_cvtepu8_epi32(lane128(S[k / 2], (2 * k + 1) % 4)), 4), 16));
+            for (int k = 0; k < 8; k++) {
+                __m512i s0, m0, s1, m1;
+                mm_q23_scale(q3, u, 2 * k, &s0, &m0);
+                mm_q23_scale(q3, u, 2 * k + 1, &s1, &m1);
+                scf[2 * k] = _mm512_mul_ps(_mm512_cvtepi32_ps(s0), d), scf[2 * k + 1] = _mm512_mul_ps(_mm512_cvtepi32_ps(s1), d);
+                mp[k] = _mm512_or_si512(_mm512_and_si512(m0, lo16), _mm512_slli_epi32(m1, 16));
+            }
             mm_tsums16(NT, mp, xa, s, mdmin, sb);
         }
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) { /* group k = 8h + 2sh + jh: half h, shift 2sh, vectors 8h + 4jh.. */
             const int h = k / 8, sh = (k / 2) % 4, jh = k % 2;
-            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_cvtepu8_epi32(lane128(S[k / 4], k % 4)), m15)), d);
             __m512i ai[MM_QT];
             TLOOP ai[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int j = 4 * jh; j < 4 * jh + 4; j++) {
-                const __m512i w = _mm512_and_si512(_mm512_srli_epi16(LDV(q + 64 * (8 * h + j)), 2 * sh), m3);
+                const __m512i v = LDV(q + 64 * (8 * h + j)), w = mm_q23_level(q3, v, q3 ? LDV(u + 1344 + 64 * j) : v, h, sh);
                 TLOOP ai[t] = DP(ai[t], w, XQK(s, t)->qs + 128 * h + 32 * sh + 4 * j);
             }
-            TLOOP sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), scf, sb[t]);
+            TLOOP sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t]), scf[k], sb[t]);
         }
         TLOOP acc[t] = _mm512_fmadd_ps(sb[t], _mm512_set1_ps(XQK(s, t)->d), acc[t]);
     }
     mm_tstore(NT, acc, y, ldy, m);
+}
+MM_INLINE void mm_ttile_q2_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    mm_ttile_q23_K(0, NT, g, nsb, xa, y, ldy, m);
+}
+MM_INLINE void mm_ttile_q3_K(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    mm_ttile_q23_K(1, NT, g, nsb, xa, y, ldy, m);
 }
 
 /* Q6_K: per sub-block of 16, NT integer sums of the unsigned levels e + 32 × activation, scaled by d·sc in
@@ -592,6 +630,7 @@ MM_T512 void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int n
     case MM_Q5_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q5_K); break;
     case MM_IQ4_XS: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_iq4_xs); break;
     case MM_Q2_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q2_K); break;
+    case MM_Q3_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q3_K); break;
     default:
         for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, _mm512_set1_ps(NAN));
         break;

@@ -261,22 +261,36 @@ MM_INL void iq4_xs_h(const int N, const int vnni, const uint8_t *g, int64_t nsb,
     store8(N, acc, y, ldy, nr8);
 }
 
-/* Q2_K (mm_pack_x86.c's kernel in 8-row halves): per group of 16, the 2-bit fields (shift 2sh of vectors 8h'
- * + 4jh..) × activation; VNNI: vpdpbusd sums times sc in int32; AVX2: the 4 vpmaddubsw pair sums of a group added
- * in int16 (|Σ| <= 4·2·3·128), one vpmaddwd by (sc, sc). The mins Σ m·Σx through vpmaddwd / vpdpwssd on pairs of
- * groups against the activation's 16-element sums. */
-MM_INL void q2_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
-                   float *y, size_t ldy, int nr8) {
-    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi32(15), lo16 = _mm256_set1_epi32(0xffff);
+/* Group g's (sc, m) of 8 rows (lane r of half h) for Q2_K and Q3_K (q3), as mm_pack_x86.c's mm_q23_scale. */
+MM_INL void q23_scale(const int q3, const uint8_t *u, const int h, const int g, __m256i *sc, __m256i *m) {
+#define MM_SB(j) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(u + 64 + 16 * (j) + 8 * h)))
+    if (!q3) {
+        const __m256i v = MM_SB(g);
+        *sc = _mm256_and_si256(v, _mm256_set1_epi32(15)), *m = _mm256_srli_epi32(v, 4);
+        return;
+    }
+    const __m256i lo = g < 8 ? _mm256_and_si256(MM_SB(g), _mm256_set1_epi32(15)) : _mm256_srli_epi32(MM_SB(g - 8), 4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(MM_SB(8 + g % 4), 2 * (g / 4)), _mm256_set1_epi32(3));
+    *sc = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+    *m = _mm256_slli_epi32(*sc, 2);
+#undef MM_SB
+}
+
+/* Q2_K and Q3_K (q3; mm_pack_x86.c's kernel in 8-row halves): per group of 16, the levels (shift 2sh of vectors
+ * 8h' + 4jh.., Q3_K's bit 2 from hmask bit 4h' + sh) × activation; VNNI: vpdpbusd sums times sc in int32; AVX2: the
+ * 4 vpmaddubsw pair sums of a group added in int16 (|Σ| <= 4·2·7·128), one vpmaddwd by (sc, sc). Σ m·Σx through
+ * vpmaddwd / vpdpwssd on pairs of groups against the activation's 16-element sums. */
+MM_INL void q23_K_h(const int q3, const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride,
+                    size_t tstride, int h, float *y, size_t ldy, int nr8) {
+    const __m256i m3 = _mm256_set1_epi8(3), b4 = _mm256_set1_epi8(4), lo16 = _mm256_set1_epi32(0xffff);
     __m256 acc[NT4];
     TL(N) acc[t] = _mm256_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *u = g + (size_t)s * 1344, *q = u + 320 + 32 * h;
-        const __m256 d = LDH8(u + 16 * h), dmin = LDH8(u + 32 + 16 * h);
-#define MM_Q2_SC(k) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(u + 64 + 16 * (k) + 8 * h)))
-        __m256i mp[8];
-        for (int k = 0; k < 8; k++)
-            mp[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(MM_Q2_SC(2 * k), 4), lo16), _mm256_slli_epi32(_mm256_srli_epi32(MM_Q2_SC(2 * k + 1), 4), 16));
+        const uint8_t *u = g + (size_t)s * (q3 ? 1856 : 1344), *q = u + 320 + 32 * h, *hm = u + 1344 + 32 * h;
+        const __m256 d = LDH8(u + 16 * h), dmin = LDH8(u + (q3 ? 0 : 32) + 16 * h);
+        __m256i sc[16], mn[16], mp[8];
+        for (int k = 0; k < 16; k++) q23_scale(q3, u, h, k, &sc[k], &mn[k]);
+        for (int k = 0; k < 8; k++) mp[k] = _mm256_or_si256(_mm256_and_si256(mn[2 * k], lo16), _mm256_slli_epi32(mn[2 * k + 1], 16));
         TL(N) {
             __m256i ms = _mm256_setzero_si256();
             for (int k = 0; k < 8; k++) ms = dpw(ms, mp[k], BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * k), vnni);
@@ -285,12 +299,15 @@ MM_INL void q2_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
         __m256i isum[NT4];
         TL(N) isum[t] = _mm256_setzero_si256();
         for (int k = 0; k < 16; k++) { /* group k = 8hh + 2sh + jh */
-            const int hh = k / 8, sh = (k / 2) % 4, jh = k % 2;
-            const __m256i sc = _mm256_and_si256(MM_Q2_SC(k), m15);
+            const int hh = k / 8, sh = (k / 2) % 4, jh = k % 2, hb = 4 * hh + sh;
             __m256i ai[NT4];
             TL(N) ai[t] = _mm256_setzero_si256();
             for (int j = 4 * jh; j < 4 * jh + 4; j++) {
-                const __m256i w = _mm256_and_si256(_mm256_srli_epi16(LD32(q + 64 * (8 * hh + j)), 2 * sh), m3);
+                __m256i w = _mm256_and_si256(_mm256_srli_epi16(LD32(q + 64 * (8 * hh + j)), 2 * sh), m3);
+                if (q3) { /* hmask bit hb to bit 2 (epi16 shifts keep it within its byte; only bit 2 kept) */
+                    const __m256i H = LD32(hm + 64 * j);
+                    w = _mm256_or_si256(w, _mm256_and_si256(hb <= 2 ? _mm256_slli_epi16(H, 2 - hb) : _mm256_srli_epi16(H, hb - 2), b4));
+                }
                 const int xo = 128 * hh + 32 * sh + 4 * j;
                 if (vnni) {
                     TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + xo), 1);
@@ -299,16 +316,23 @@ MM_INL void q2_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
                 }
             }
             if (vnni) {
-                TL(N) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(ai[t], sc));
+                TL(N) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(ai[t], sc[k]));
             } else {
-                const __m256i sp = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16)); /* (sc, sc): 0 <= sc <= 15 */
+                const __m256i sp = _mm256_or_si256(_mm256_and_si256(sc[k], lo16), _mm256_slli_epi32(sc[k], 16)); /* (sc, sc) as int16 */
                 TL(N) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(ai[t], sp));
             }
         }
-#undef MM_Q2_SC
         TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
     }
     store8(N, acc, y, ldy, nr8);
+}
+MM_INL void q2_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    q23_K_h(0, N, vnni, g, nsb, xa, bstride, tstride, h, y, ldy, nr8);
+}
+MM_INL void q3_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, int h,
+                   float *y, size_t ldy, int nr8) {
+    q23_K_h(1, N, vnni, g, nsb, xa, bstride, tstride, h, y, ldy, nr8);
 }
 
 /* The unsigned 6-bit weights (0..63) of kind c from their low-nibble vector A and high-bit vector H. */
@@ -414,6 +438,7 @@ MM_INL void packed_256(const int vnni, mm_dtype dt, int64_t K, const void *group
             case MM_Q5_K: MM_HN(q5_K_h); break;
             case MM_IQ4_XS: MM_HN(iq4_xs_h); break;
             case MM_Q2_K: MM_HN(q2_K_h); break;
+            case MM_Q3_K: MM_HN(q3_K_h); break;
             default:
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < nr8; r++) y0[(size_t)t * ldy + r] = NAN;
