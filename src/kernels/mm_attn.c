@@ -49,19 +49,22 @@ void mm_kv_view_flat(mm_kv_view *kv, const void *k, const void *v, size_t kstrid
     kv->vpages = &kv->flat[1];
 }
 
-void mm_kv_load_row(mm_dtype t, const void *src, float *dst, int D) {
+/* One head row into dst[D]: its whole blocks through dequant (mm_dequantize_row, or a kernel set's SIMD one with
+ * the same values), a partial last block through a block-sized buffer. */
+static void load_row(void (*dequant)(mm_dtype, const void *, float *, int64_t), mm_dtype t, const void *src, float *dst, int D) {
     const int b = mm_dtype_block(t), full = D / b * b;
     if (t == MM_F32) {
         memcpy(dst, src, sizeof(float) * (size_t)D);
         return;
     }
-    if (full) mm_dequantize_row(t, src, dst, full);
+    if (full) dequant(t, src, dst, full);
     if (D > full) {
         float tail[MM_QK];
         mm_dequantize_row(t, (const char *)src + mm_row_bytes(t, full), tail, b);
         memcpy(dst + full, tail, sizeof(float) * (size_t)(D - full));
     }
 }
+void mm_kv_load_row(mm_dtype t, const void *src, float *dst, int D) { load_row(mm_dequantize_row, t, src, dst, D); }
 
 /* Rows [p0, p0 + nk) of keys (vals = 0) or values (vals = 1) as f32 rows of Dp: the cache itself when it is f32
  * rows of exactly Dp elements (*ld = its stride in floats), else rows dequantized into buf (*ld = Dp). */
@@ -77,16 +80,7 @@ static const float *load_rows(const mm_kernel_set *ks, const mm_kv_view *kv, int
     }
     for (int j = 0; j < nk; j++) {
         float *dst = buf + (size_t)j * Dp;
-        const char *src = base + (size_t)j * stride;
-        /* the whole blocks by the kernel set's dequantizer (SIMD, the same values as mm_dequantize_row), a row's
-         * partial last block as mm_kv_load_row does it */
-        const int full = D / mm_dtype_block(t) * mm_dtype_block(t);
-        if (full) ks->dequant(t, src, dst, full);
-        if (full < D) {
-            float tail[MM_QK];
-            mm_dequantize_row(t, src + mm_row_bytes(t, full), tail, mm_dtype_block(t));
-            memcpy(dst + full, tail, sizeof(float) * (size_t)(D - full));
-        }
+        load_row(ks->dequant, t, base + (size_t)j * stride, dst, D);   /* the kernel set's SIMD dequantizer */
         for (int d = D; d < Dp; d++) dst[d] = 0.0f;
     }
     *ld = (size_t)Dp;
