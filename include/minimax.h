@@ -142,6 +142,10 @@ typedef struct mm_context_params {
     int kv_bf16;        /* store the KV cache as bf16 (half the memory) instead of f32 (when type_k/type_v are 0) */
     int type_k, type_v; /* KV cache element types (MM_KV_*); 0: f32 */
     int kv_page;        /* positions per KV cache page: a power of two in 64..65536; 0: MM_KV_PAGE_DEFAULT */
+    int n_micro;        /* on a pipeline of several ranks: each chunk is cut into up to n_micro micro-batches of about
+                         * equal tokens (64 or more each; at a sequence boundary when one is near), which follow each
+                         * other through the stages so the ranks work at once (a server step's prompt block and decode
+                         * tokens); 0 or 1: chunks are not cut. No effect in one process or with expert parallelism. */
 } mm_context_params;
 /* The KV cache is paged: a pool of fixed-size pages, each holding every softmax layer's keys and values for kv_page
  * consecutive positions, so a growing sequence never reallocates or copies its cache; snapshots, restores and

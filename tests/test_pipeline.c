@@ -3,7 +3,7 @@
  * split instead of the layers) on golden models, where
  * rank 0 compares everything bit for bit against a whole model loaded in its own process with the same threads:
  * a prefill of four sequences in one batch whose chunks (n_ubatch 5) are the micro-batches, batched decode steps of
- * the four, snapshot / restore, copy and reset of sequences (the other ranks follow under rank 0's ids), state
+ * the four, a long batch cut into micro-batches (n_micro) against one process given the same pieces, snapshot / restore, copy and reset of sequences (the other ranks follow under rank 0's ids), state
  * files (the pipeline's equal to one process's byte for byte, loading either way, damaged files refused in step). */
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +129,48 @@ static void state_files(side *p, side *r, const char *model, int32_t *tok, int32
     mm_model_free(stage);
 }
 
+/* A chunk cut into micro-batches (n_micro 2: pieces of 64 or more tokens, at a sequence boundary within 16 rows of
+ * the even cut, else inside a prompt): one batch of 220 tokens, sequence 0's 96 then sequence 1's 124, is cut at 96
+ * (the boundary, 14 rows before the even cut at 110), and sequence 1's 130-token prompt alone at 65. One process
+ * given the same pieces as separate calls must give the same bits; the pipeline runs one more forward chunk per cut.
+ * Expert parallelism cuts nothing (every rank works on every token): one call there. */
+static void micro_batches(mm_model *m, mm_model *ref, int ep, int V) {
+    side p = {mm_context_new(m, &(mm_context_params){.n_ctx = 512, .n_seq_max = 2, .n_ubatch = 256, .n_micro = 2}),
+              malloc(sizeof(float) * 220 * (size_t)V)};
+    side r = {mm_context_new(ref, &(mm_context_params){.n_ctx = 512, .n_seq_max = 2, .n_ubatch = 256}), malloc(sizeof(float) * 220 * (size_t)V)};
+    int32_t tok[220], seq[220];
+    int8_t all[220];   /* the logits of every row (by default a call's last row of each sequence) */
+    for (int i = 0; i < 220; i++) tok[i] = (int32_t)((i * 29 + 5) % V), seq[i] = i < 96 ? 0 : 1, all[i] = 1;
+    const int cuts[2][3] = {{0, 96, 220}, {0, 65, 130}};
+    for (int k = 0; k < 2; k++) {
+        const int n = cuts[k][2];
+        if (k == 1)
+            for (int i = 0; i < n; i++) seq[i] = 0, tok[i] = (int32_t)((i * 13 + 2) % V);
+        mm_timings t0, t1;
+        mm_context_timings(p.c, &t0);
+        const int np = mm_decode(p.c, &(mm_batch){.n_tokens = n, .token = tok, .seq = seq, .logits = all}, p.lg);
+        mm_context_timings(p.c, &t1);
+        int nr = 0;
+        for (int j = 0; j < (ep ? 1 : 2); j++) {
+            const int a = cuts[k][j], e = ep ? n : cuts[k][j + 1];
+            const int got = mm_decode(r.c, &(mm_batch){.n_tokens = e - a, .token = tok + a, .seq = seq + a, .logits = all + a},
+                                      r.lg + (size_t)nr * V);
+            nr += got > 0 ? got : 0;
+        }
+        CHECK(np == nr && np > 0, "micro-batches %d: rows %d vs %d (%s)", k, np, nr, mm_last_error());
+        CHECK(np == nr && np > 0 && same(p.lg, r.lg, (size_t)np * V), "micro-batches %d: logits differ from one process given the same "
+              "pieces (max |d| %g)", k, np == nr && np > 0 ? mmt_maxdiff(p.lg, r.lg, (size_t)np * V) : -1.0);
+        CHECK(t1.forwards - t0.forwards == (ep ? 1 : 2), "micro-batches %d: %lld forward chunks", k, (long long)(t1.forwards - t0.forwards));
+        if (k == 0) {   /* then sequence 0 is reset for the single prompt */
+            mm_seq_reset(p.c, 0), mm_seq_reset(r.c, 0);
+        }
+    }
+    mm_context_free(p.c);
+    mm_context_free(r.c);
+    free(p.lg);
+    free(r.lg);
+}
+
 static int child(const char *path, const char *split) {
     mm_set_threads(1);
     mm_dist *d = mm_dist_open(NULL, NULL);
@@ -196,6 +238,7 @@ static int child(const char *path, const char *split) {
     /* state files: rank 0 gathers the other ranks' layers into the file one process writes (byte for byte), and a
      * file loads on either side (rank 0 scatters it to the ranks) and continues bit-identically */
     state_files(&p, &r, path, tok, seq, V);
+    micro_batches(m, ref, ep, V);
     /* a second context at once keeps its own id on every rank */
     side q = {mm_context_new(m, &(mm_context_params){.n_ctx = 16, .n_ubatch = 2}), p.lg};
     side rq = {mm_context_new(ref, &(mm_context_params){.n_ctx = 16, .n_ubatch = 2}), r.lg};

@@ -28,6 +28,9 @@ static void usage(FILE *f) {
             "      --api-key KEY      require 'Authorization: Bearer KEY' on every endpoint but /health\n"
             "  -np, --parallel N      sequences decoded together (default 4)\n"
             "  -c, --ctx-size N       context size per sequence in tokens (default 4096)\n"
+            "      --micro-batches N  under mpirun (pipeline): each step's batch is cut at its sequences into up to N\n"
+            "                         micro-batches that follow each other through the ranks (default: one per rank;\n"
+            "                         1: not cut, the ranks take turns)\n"
             "  -n, --n-predict N      tokens a request may generate at most (default: until its context is full)\n"
             "      --queue N          requests that may wait for a slot before 503 (default 64)\n"
             "      --cache-mb N       prefix-cache budget in MiB (default 1024; 0 = off)\n"
@@ -79,6 +82,7 @@ int mm_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--api-key")) { NEXT(); p.api_key = v; }
         else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 256, &l)) return 2; p.parallel = (int)l; }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 24, &l)) return 2; p.n_ctx = (int)l; }
+        else if (!strcmp(a, "--micro-batches")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 256, &l)) return 2; p.micro = (int)l; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1L << 24, &l)) return 2; p.n_predict = (int)l; }
         else if (!strcmp(a, "--queue")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1 << 20, &l)) return 2; p.queue_max = (int)l; }
         else if (!strcmp(a, "--cache-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 0, 1L << 24, &l)) return 2; p.cache_bytes = (size_t)l << 20; }

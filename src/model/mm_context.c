@@ -35,6 +35,7 @@ mm_context *mm_context_new(const mm_model *m, const mm_context_params *p) {
     c->n_ctx = p && p->n_ctx > 0 ? p->n_ctx : 4096;
     c->n_seq = p && p->n_seq_max > 0 ? p->n_seq_max : 1;
     c->n_ubatch = p && p->n_ubatch > 0 ? p->n_ubatch : 512;
+    c->n_micro = p && p->n_micro > 1 ? (p->n_micro < c->n_ubatch ? p->n_micro : c->n_ubatch) : 1;
     int tk, tv;
     mm_context_kv_types(p, &tk, &tv);
     if (!mm_kv_type_ok((mm_dtype)tk) || !mm_kv_type_ok((mm_dtype)tv) || tk < 0 || tv < 0) {

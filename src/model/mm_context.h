@@ -25,6 +25,7 @@ typedef struct {
 struct mm_context {
     const mm_model *model;
     int n_ctx, n_seq, n_ubatch;
+    int n_micro;        /* micro-batches per chunk on a pipeline (mm_context_params.n_micro), ≥ 1 */
     mm_dtype kt, vt;    /* KV cache element types of keys and values */
     int att_split;      /* split attention: 0 automatic (4 items per thread), 1 never, N > 1 N parts where the keys allow */
     int pp_id;          /* its id on every rank of a pipeline (mm_pipeline.h); 0 for a single process */

@@ -159,6 +159,25 @@ static int forward_chunk(mm_context *c, const mm_batch *b, int b0, int T, float 
     return n_out;
 }
 
+/* Micro-batches on a pipeline: a stage reads its weights once per micro-batch, so a cut pays only where the tokens on
+ * each side keep the products compute-bound (MM_MICRO_MIN or more each: prompt blocks, wide batches); a decode step
+ * of a few sequences stays one micro-batch. A sequence boundary within MM_MICRO_SNAP rows of an even cut is taken
+ * instead, so short sequences stay whole. */
+#define MM_MICRO_MIN 64
+#define MM_MICRO_SNAP 16
+/* The end of the micro-batch that starts at m0 in the chunk [m0, ce) when `left` micro-batches remain for it. */
+static int micro_end(const mm_batch *b, int m0, int ce, int left) {
+    const int n = ce - m0;
+    if (left > n / MM_MICRO_MIN) left = n / MM_MICRO_MIN;
+    if (left <= 1) return ce;
+    const int target = m0 + (n + left - 1) / left;
+    int best = target;
+    for (int i = target - MM_MICRO_SNAP; i <= target + MM_MICRO_SNAP; i++)
+        if (i > m0 && i < ce && b->seq[i] != b->seq[i - 1] && (b->seq[best] == b->seq[best - 1] || abs(i - target) < abs(best - target)))
+            best = i;
+    return best;
+}
+
 int mm_decode_ex(mm_context *c, const mm_batch *b, float *logits, float *hidden) {
     const mm_model *m = c->model;
     if (logits && m->cfg.arch != MM_ARCH_CAUSAL_LM) {
@@ -178,11 +197,20 @@ int mm_decode_ex(mm_context *c, const mm_batch *b, float *logits, float *hidden)
     if (driver) mm_pp_decode_begin(c, b, logits != NULL);
     int n_out = 0, n_hid = 0;
     const int V = c->model->cfg.vocab_size, H = c->model->cfg.hidden_size;
+    /* micro-batches flow through a pipeline's stages one after another: cut the chunks there (every rank computes
+     * the same cuts from the same batch) */
+    const mm_pp *pp = c->model->pp;
+    const int parts = pp && pp->n > 1 && !pp->ep ? c->n_micro : 1;
     for (int b0 = 0; b0 < b->n_tokens; b0 += c->n_ubatch) {
-        int T = b->n_tokens - b0 < c->n_ubatch ? b->n_tokens - b0 : c->n_ubatch, nh = 0;
-        n_out += forward_chunk(c, b, b0, T, logits ? logits + (size_t)n_out * V : NULL,
-                               hidden ? hidden + (size_t)n_hid * H : NULL, &nh);
-        n_hid += nh;
+        const int ce = b->n_tokens - b0 < c->n_ubatch ? b->n_tokens : b0 + c->n_ubatch;
+        for (int m0 = b0, left = parts; m0 < ce; left--) {
+            const int me = micro_end(b, m0, ce, left), T = me - m0;
+            int nh = 0;
+            n_out += forward_chunk(c, b, m0, T, logits ? logits + (size_t)n_out * V : NULL,
+                                   hidden ? hidden + (size_t)n_hid * H : NULL, &nh);
+            n_hid += nh;
+            m0 = me;
+        }
     }
     if (driver) mm_pp_decode_end(c, logits, n_out);
     return n_out;

@@ -17,7 +17,7 @@ enum {
 typedef struct {
     int32_t op, ctx, a, b, c, d, e, f; /* the 64-bit fields start at byte 32 */
     int64_t snap;
-    int64_t n;      /* a state block's bytes */
+    int64_t n;      /* a state block's bytes; a new context's micro-batches per chunk */
 } pp_cmd;
 /* Sent as raw bytes between ranks of one build: no padding the compiler could fill differently. */
 _Static_assert(sizeof(pp_cmd) == 8 * sizeof(int32_t) + 2 * sizeof(int64_t), "pp_cmd has no implicit padding");
@@ -324,7 +324,7 @@ void mm_pp_ctx_new(mm_context *c) {
     mm_pp *pp = c->model->pp;
     c->pp_id = pp->next_ctx++;
     cmd_all(pp, (pp_cmd){.op = OP_CTX_NEW, .ctx = c->pp_id, .a = c->n_ctx, .b = c->n_seq, .c = c->n_ubatch, .d = (int32_t)c->kt,
-                             .e = (int32_t)c->vt, .f = c->kv_page});
+                             .e = (int32_t)c->vt, .f = c->kv_page, .n = c->n_micro});
 }
 void mm_pp_ctx_free(mm_context *c) { cmd_all(c->model->pp, (pp_cmd){.op = OP_CTX_FREE, .ctx = c->pp_id}); }
 void mm_pp_seq_reset(mm_context *c, int seq) { cmd_all(c->model->pp, (pp_cmd){.op = OP_SEQ_RESET, .ctx = c->pp_id, .a = seq}); }
@@ -627,7 +627,8 @@ int mm_pp_worker(mm_model *m, char **next) {
             goto out;
         case OP_CTX_NEW:
             c = mm_context_new(m, &(mm_context_params){.n_ctx = cmd.a, .n_seq_max = cmd.b, .n_ubatch = cmd.c,
-                                                                    .type_k = cmd.d, .type_v = cmd.e, .kv_page = cmd.f});
+                                                                    .type_k = cmd.d, .type_v = cmd.e, .kv_page = cmd.f,
+                                                                    .n_micro = cmd.n > 0 && cmd.n <= cmd.c ? (int)cmd.n : 1});
             if (!c) goto out;
             w.ctx = mm_xrealloc(w.ctx, sizeof(wctx) * (size_t)(w.n_ctx + 1));
             w.ctx[w.n_ctx++] = (wctx){cmd.ctx, c};

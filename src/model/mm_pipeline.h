@@ -4,9 +4,12 @@
  * lightning states and KV caches of its own layers under the same context, sequence and snapshot ids. A decode's
  * chunks (n_ubatch tokens each: the prompt's chunks, or a batch of sequences) flow through the stages as
  * micro-batches: rank r hands chunk k's residual stream [T, H] (and its normalised form) to rank r+1 and goes on
- * with chunk k+1. The last rank holds the final norm and lm_head and sends the requested logits rows to rank 0.
- * Every rank runs the same operations in the same order on the same rows as one process does, so the results
- * are bit-identical to a single process with the same threads. */
+ * with chunk k+1. A context with n_micro > 1 (mm_context_params; the server's: one per rank) first cuts a chunk of
+ * 128 or more tokens into micro-batches of 64 or more (mm_forward.c), so a server step flows through the stages in
+ * pieces too; every rank computes the same cuts from the same batch. The last rank holds the final norm and lm_head
+ * and sends the requested logits rows to rank 0. Every rank runs the same operations in the same order on the same
+ * rows as one process given the same pieces as chunks does, so the results are bit-identical to a single process
+ * with the same threads and chunks (a cut inside a prompt moves its chunk boundary, as a smaller n_ubatch would). */
 #ifndef MM_PIPELINE_H
 #define MM_PIPELINE_H
 #include "model/mm_context.h"

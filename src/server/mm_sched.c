@@ -698,9 +698,12 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
     s->vocab = cfg->vocab_size;
     s->block = cfg->block_size > 0 ? cfg->block_size : 256;
     const int P = s->p.parallel;
-    /* one forward holds P decode tokens + one block of prefill: keep it one internal chunk */
+    /* one forward holds P decode tokens + one block of prefill: keep it one internal chunk; on a pipeline cut it into
+     * micro-batches at its sequences (one per rank unless told), which follow each other through the stages */
+    const int micro = s->p.micro > 0 ? s->p.micro : mm_pp_driver(m) && !m->pp->ep ? m->pp->n : 1;
     s->ctx = mm_context_new(m, &(mm_context_params){.n_ctx = s->p.n_ctx, .n_seq_max = P, .n_ubatch = P + s->block,
-                                                    .type_k = s->p.type_k, .type_v = s->p.type_v, .kv_page = s->p.kv_page});
+                                                    .type_k = s->p.type_k, .type_v = s->p.type_v, .kv_page = s->p.kv_page,
+                                                    .n_micro = micro});
     if (!s->ctx) {
         free(s);
         return NULL;
@@ -724,6 +727,11 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     return s;
+}
+
+int mm_sched_micro_batches(const mm_sched *s) {
+    const mm_pp *pp = s->model->pp;
+    return pp && pp->n > 1 && !pp->ep ? s->ctx->n_micro : 1;
 }
 
 mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p) {

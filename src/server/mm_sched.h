@@ -113,10 +113,14 @@ typedef struct mm_sched_params {
     size_t cache_bytes;       /* prefix-cache budget (0: off) */
     int type_k, type_v;       /* KV cache types (MM_KV_*) */
     int kv_page;              /* positions per KV cache page (0: MM_KV_PAGE_DEFAULT) */
+    int micro;                /* on a pipeline: micro-batches a step is cut into (mm_context_params.n_micro); 0: one
+                               * per rank */
 } mm_sched_params;
 
 /* Creates the context and starts the worker thread. tok may be NULL (token-id prompts only). */
 mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p);
+/* The micro-batches a step is cut into at most (1: steps are not cut: one process, expert parallelism, or told so). */
+int mm_sched_micro_batches(const mm_sched *s);
 /* Stops admitting, cancels every queued and running job (drain first with mm_sched_pending), stops the
  * thread, frees. */
 void mm_sched_free(mm_sched *s);

@@ -1653,7 +1653,7 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     s->chat_style = mm_chat_style_for_model_type(cfg->model_type);
     mm_sched_params sp = {.parallel = s->p.parallel, .n_ctx = s->p.n_ctx, .queue_max = s->p.queue_max,
                           .cache_bytes = s->p.cache_bytes, .type_k = s->p.type_k, .type_v = s->p.type_v,
-                          .kv_page = s->p.kv_page};
+                          .kv_page = s->p.kv_page, .micro = s->p.micro};
     /* The memory plan: every slot full to -c, plus the prefix cache's budget. */
     const mm_context_params cp = {.n_ctx = s->p.n_ctx, .n_seq_max = s->p.parallel, .type_k = s->p.type_k, .type_v = s->p.type_v,
                                   .kv_page = s->p.kv_page};
@@ -1681,6 +1681,9 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     /* The grammar's token trie (all token texts) once the scheduler runs: on a pipeline it keeps the other ranks
      * alive meanwhile (they give up on a silent rank 0 after MM_DIST_TIMEOUT); no request is served before ready. */
     if (s->tok) s->gvocab = mm_gvocab_new(s->tok, cfg->vocab_size, s->eos);
+    if (mm_pp_driver(s->model) && !s->model->pp->ep)
+        fprintf(stderr, "minimax serve: pipeline of %d ranks: a step's batch is cut at its sequences into up to %d micro-batches\n",
+                s->model->pp->n, mm_sched_micro_batches(s->sched));
     atomic_store(&s->ready, 1);
     fprintf(stderr, "minimax serve: ready: model '%s' (%s, %s, vocab %d%s%s), %d slots x %d tokens, prefix cache %zu MiB, "
             "http://%s:%d/\n", s->model_id, cfg->model_type, mm_arch_name(cfg->arch), cfg->vocab_size,

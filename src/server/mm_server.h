@@ -18,6 +18,7 @@ typedef struct mm_server_params {
     int threads;                 /* compute threads (0: all cores) */
     int type_k, type_v;       /* KV cache types (MM_KV_*) */
     int kv_page;                 /* positions per KV cache page (0: MM_KV_PAGE_DEFAULT) */
+    int micro;                   /* on a pipeline: micro-batches per step (0: one per rank; 1: steps are not cut) */
     size_t cache_bytes;          /* prefix cache budget */
     size_t max_body;             /* request body limit in bytes (bodies held at once: 8x this) */
     int max_conns;               /* open connections; past it the oldest idle one is closed */

@@ -54,6 +54,10 @@ for (const [n, split] of [[2, null], [3, '2,1,1'], [2, 'ep']]) {
     check(JSON.stringify(got.out) === JSON.stringify(ref.out), `${n} ranks: every answer equals one process's`, { got: got.out, want: ref.out });
     check(got.hits >= 4 && got.hits === ref.hits, `${n} ranks: the prefix cache hits (${got.hits}, one process ${ref.hits})`);
     check(/rank 1 of \d .*layers/.test(srv.log()), `${n} ranks: start-up lines`, srv.log());
+    // a pipeline cuts each step into one micro-batch per rank (the answers above came through them)
+    const micro = srv.log().match(/pipeline of (\d+) ranks: .* up to (\d+) micro-batches/);
+    check(split === 'ep' ? micro === null : micro !== null && micro[1] === String(n) && micro[2] === String(n),
+      `${n} ranks${split === 'ep' ? ', expert parallel: steps not cut' : ': steps cut into a micro-batch per rank'}`, micro);
     // final hidden states stay on the last rank: /v1/embeddings is refused, and the job goes on
     const e = await post(srv.url + '/v1/embeddings', { input: [[1, 2, 3]] });
     check(e.status === 400 && /split over \d ranks/.test(e.json?.error?.message ?? ''), `${n} ranks: /v1/embeddings refused`, e);
