@@ -22,6 +22,7 @@ static void usage(FILE *f) {
             "  -t, --threads N   compute threads\n"
             "  -b, --ubatch N    chunk size of the forward (default 512)\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             "  -h, --help        this help\n");
 }
 
@@ -29,7 +30,7 @@ int mm_cli_logits(int argc, char **argv) {
     const char *cmd = "logits", *model = NULL, *ids_arg = NULL, *outp = NULL, *mmproj = NULL, *dump = NULL, *images[64];
     int n_images = 0;
     long threads = 0, ubatch = 512;
-    int kt = MM_KV_F32, vt = MM_KV_F32, kr;
+    int kt = MM_KV_F32, vt = MM_KV_F32, kv_page = 0, kr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -46,6 +47,8 @@ int mm_cli_logits(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2;
         } else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) {
+            if (kr < 0) return 2;
+        } else if ((kr = mm_arg_kv_page(cmd, argc, argv, &i, &kv_page)) != 0) {
             if (kr < 0) return 2;
         } else if (!strcmp(a, "-b") || !strcmp(a, "--ubatch")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 65536, &ubatch)) return 2;
@@ -84,7 +87,7 @@ int mm_cli_logits(int argc, char **argv) {
         fprintf(stderr, "wrote %s: float32 [%zu, %zu] (the packed features of %d image%s)\n", dump, rows, H, imgs.n,
                 imgs.n == 1 ? "" : "s");
     }
-    c = mm_context_new(m, &(mm_context_params){.n_ctx = n, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt});
+    c = mm_context_new(m, &(mm_context_params){.n_ctx = n, .n_ubatch = (int)ubatch, .type_k = kt, .type_v = vt, .kv_page = kv_page});
     if (!c) { fprintf(stderr, "minimax logits: %s\n", mm_last_error()); goto out; }
     lg = malloc(sizeof(float) * (size_t)n * V);
     seq = mm_xcalloc((size_t)n, sizeof(int32_t));

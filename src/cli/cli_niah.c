@@ -37,6 +37,7 @@ static void usage(FILE *f) {
             "  -o, --output DIR       output directory (default niah-out)\n"
             "  -t, --threads N        compute threads\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             "  -h, --help             this help\n");
 }
 
@@ -103,7 +104,7 @@ static void on_cell(const mm_niah_cell *cell, void *arg) {
 
 int mm_cli_niah(int argc, char **argv) {
     const char *cmd = "niah", *model = NULL, *tokpath = NULL, *file = NULL, *outdir = "niah-out";
-    int lengths[32] = {1024, 2048, 4096, 8192}, nl = 4, depths[32] = {0, 25, 50, 75, 100}, nd = 5, chat = 0, kt = 0, vt = 0, kr;
+    int lengths[32] = {1024, 2048, 4096, 8192}, nl = 4, depths[32] = {0, 25, 50, 75, 100}, nd = 5, chat = 0, kt = 0, vt = 0, kv_page = 0, kr;
     long keys = 1, n_ans = 12, seed = 1, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -122,6 +123,7 @@ int mm_cli_niah(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEXT(); if (mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "--chat")) chat = 1;
         else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &kt, &vt)) != 0) { if (kr < 0) return 2; }
+        else if ((kr = mm_arg_kv_page(cmd, argc, argv, &i, &kv_page)) != 0) { if (kr < 0) return 2; }
         else { fprintf(stderr, "minimax niah: unknown option '%s' (see --help)\n", a); return 2; }
 #undef NEXT
     }
@@ -153,7 +155,7 @@ int mm_cli_niah(int argc, char **argv) {
         if (spec.n_prefix < 0 || spec.n_suffix < 0) { fprintf(stderr, "minimax niah: %s\n", mm_last_error()); goto out; }
         spec.prefix = pre, spec.suffix = suf;
     }
-    const mm_context_params cp = {.n_ctx = maxlen + (int)n_ans + 1, .n_seq_max = 1, .type_k = kt, .type_v = vt};
+    const mm_context_params cp = {.n_ctx = maxlen + (int)n_ans + 1, .n_seq_max = 1, .type_k = kt, .type_v = vt, .kv_page = kv_page};
     if (mm_cli_plan(cmd, m, &cp, 1)) goto out;
     if (!(c = mm_context_new(m, &cp))) { fprintf(stderr, "minimax niah: %s\n", mm_last_error()); goto out; }
     if (mkdir(outdir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "minimax niah: %s: %s\n", outdir, strerror(errno)); goto out; }

@@ -26,6 +26,7 @@ static void usage(FILE *f) {
             "      --chunks N       score at most N chunks (default: all)\n"
             "      --kl-base FILE   base log-probabilities: written if absent, compared against if present\n"
             MM_KV_HELP
+            MM_KV_PAGE_HELP
             "  -t, --threads N      compute threads\n"
             "  -h, --help           this help\n");
 }
@@ -42,6 +43,7 @@ int mm_cli_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { if (!(file = mm_arg_next(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--tokenizer")) { if (!(tokpath = mm_arg_next(cmd, argc, argv, &i))) return 2; }
         else if ((kr = mm_arg_kv(cmd, argc, argv, &i, &pp.type_k, &pp.type_v)) != 0) { if (kr < 0) return 2; }
+        else if ((kr = mm_arg_kv_page(cmd, argc, argv, &i, &pp.kv_page)) != 0) { if (kr < 0) return 2; }
         else if (!strcmp(a, "--kl-base")) { if (!(pp.kl_base = mm_arg_next(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 4, 1 << 24, &l)) return 2;

@@ -82,7 +82,8 @@ int mm_perplexity(mm_model *m, const int32_t *ids, int64_t n, const mm_ppl_param
             }
         }
     }
-    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = C, .n_ubatch = C < 512 ? C : 512, .type_k = p->type_k, .type_v = p->type_v});
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = C, .n_ubatch = C < 512 ? C : 512, .type_k = p->type_k, .type_v = p->type_v,
+                                                            .kv_page = p->kv_page});
     if (!c) goto fail;
     float *lg = malloc(sizeof(float) * (size_t)n_score * V), *lp = malloc(sizeof(float) * V), *bp = malloc(sizeof(float) * V);
     int32_t *seq = mm_xcalloc((size_t)C, sizeof(int32_t));

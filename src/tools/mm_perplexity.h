@@ -16,6 +16,7 @@ typedef struct {
     const char *kl_base;    /* NULL, or a base file: written if it does not exist, compared against if it does */
     int progress;           /* a line on stderr per chunk (terminal) */
     int type_k, type_v;     /* KV cache types (MM_KV_*) */
+    int kv_page;            /* positions per KV cache page (0: MM_KV_PAGE_DEFAULT) */
 } mm_ppl_params;
 
 typedef struct {
