@@ -16,7 +16,9 @@ static int pad16(int D) { return (D + 15) / 16 * 16; }
 
 size_t mm_attention_scratch(int G, int nq, int D) {
     const size_t R = (size_t)pad16(G * nq), Dp = (size_t)pad16(D), BK = MM_ATT_BK;
-    return 2 * R * Dp + R * BK + 4 * R + 2 * Dp * BK;
+    /* + 3·R·Dp for decode over a Q8_0 cache: the rest of qk_q8's and pv_q8's work after the key and value buffers
+     * (2·R·Dp: MM_QK_Q8_WORK, MM_PV_Q8_WORK for any G), the query in int8 */
+    return 2 * R * Dp + R * BK + 4 * R + 2 * Dp * BK + 3 * R * Dp;
 }
 
 void mm_kv_store_row(mm_dtype t, void *dst, const float *src, int D) {
@@ -105,15 +107,22 @@ typedef struct {
     float *O, *m, *l;
 } att_acc;
 
-/* Decode: one token's G heads against the keys [kb, ke), rows of scores s[g·BK + j], row-wise online softmax. */
+/* Decode: one token's G heads against the keys [kb, ke), rows of scores s[g·BK + j], row-wise online softmax.
+ * A Q8_0 cache (D a multiple of 32) goes through the kernel set's integer qk_q8 / pv_q8 where it has them: the
+ * scaled query quantized once (int8 blocks, f32 scales), the tile's weights per value block in int16 (mm_kernels.h);
+ * f32 (and f16 / bf16, Q4_0) caches take the f32 dots and sgemm4. */
 static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t kb, int64_t ke, const mm_kv_view *kv, int D,
                           int Dp, float scale, float *scratch) {
-    const int BK = MM_ATT_BK;
+    const int BK = MM_ATT_BK, R = pad16(G);
     float *Q = scratch, *O = Q + (size_t)G * Dp, *S = O + (size_t)G * Dp, *m = S + (size_t)G * BK, *l = m + G;
-    float *KB = l + G, *VB = KB + (size_t)Dp * BK;
+    float *KB = l + G, *VB = KB + (size_t)Dp * BK;    /* then 2·R·Dp more: qk_q8's work from KB, pv_q8's from VB */
+    int8_t *QI = (int8_t *)(VB + (size_t)Dp * BK + 2 * (size_t)R * Dp); /* [G][D] the query in int8 (qk_q8) */
+    float *DQ = (float *)(QI + (size_t)G * Dp);                          /* [G][D/32] its block scales */
+    const int kint = kv->kt == MM_Q8_0 && D % MM_QK == 0 && ks->qk_q8, vint = kv->vt == MM_Q8_0 && D % MM_QK == 0 && ks->pv_q8;
     for (int g = 0; g < G; g++) {
         for (int d = 0; d < D; d++) Q[(size_t)g * Dp + d] = q[(size_t)g * D + d] * scale;
         for (int d = D; d < Dp; d++) Q[(size_t)g * Dp + d] = 0.0f;
+        if (kint) mm_attn_quant_q(Q + (size_t)g * Dp, D, QI + (size_t)g * D, DQ + (size_t)g * (D / MM_QK));
         m[g] = -INFINITY, l[g] = 0.0f;
     }
     memset(O, 0, sizeof(float) * (size_t)G * Dp);
@@ -121,8 +130,12 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
         const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
         size_t ldk, ldv;
         if (p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
-        const float *kp = load_rows(ks, kv, 0, p0, nk, D, Dp, KB, &ldk);
-        ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
+        if (kint) {
+            ks->qk_q8(G, nk, D, QI, DQ, mm_kv_krow(kv, p0), kv->kstride, S, (size_t)BK, KB);   /* a tile lies in one page */
+        } else {
+            const float *kp = load_rows(ks, kv, 0, p0, nk, D, Dp, KB, &ldk);
+            ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
+        }
         for (int g = 0; g < G; g++) {
             float *sg = S + (size_t)g * BK, mx = sg[0];
             for (int j = 1; j < nk; j++) mx = sg[j] > mx ? sg[j] : mx;
@@ -131,6 +144,10 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
             if (corr != 1.0f)
                 for (int d = 0; d < Dp; d++) O[(size_t)g * Dp + d] *= corr;
             m[g] = mn;
+        }
+        if (vint) {
+            ks->pv_q8(G, nk, D, S, (size_t)BK, mm_kv_vrow(kv, p0), kv->vstride, O, (size_t)Dp, VB);
+            continue;
         }
         const float *vp = load_rows(ks, kv, 1, p0, nk, D, Dp, VB, &ldv);
         for (int g0 = 0; g0 < G; g0 += 4)

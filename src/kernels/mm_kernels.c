@@ -82,7 +82,7 @@ void mm_quant_act_scalar(mm_dtype wdt, const float *x, void *dst, int64_t K) {
 static const mm_kernel_set mm_kernels_scalar = {"scalar", mm_dot_scalar, mm_gemm6x4_scalar, mm_dequantize_row,
                                                 mm_quant_act_scalar, mm_pack_dot_scalar, mm_pack_gemm_scalar,
                                                 mm_sgemm4_scalar, mm_softmax_cols_scalar, mm_dots_scalar, mm_expsum_scalar,
-                                                mm_silu_scalar, mm_sigmoid_scalar, 0, 0};
+                                                mm_silu_scalar, mm_sigmoid_scalar, NULL, NULL, 0, 0};
 
 /* ---------------------------------------------------------------- ISA choice */
 static const mm_kernel_set *mm_forced;
