@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "      --tokenizer F   tokenizer.json to use for -p\n"
             "  -c, --ctx N         use at most the first N tokens\n"
             "  -t, --threads N     compute threads\n"
+            "  -ub, --ubatch N     tokens per forward step (default 512); 1 runs every token as a decode step, through\n"
+            "                      the single-token attention path\n"
             MM_KV_HELP
             MM_KV_PAGE_HELP
             "  -ctkb, -ctvb T      KV cache types of B's keys / values when they differ from A's (default: A's)\n"
@@ -37,7 +39,7 @@ static void usage(FILE *f) {
 }
 
 /* Logits [n, V] of one forward over ids. */
-static float *run_model(const char *path, const int32_t *ids, int n, int kt, int vt, int kv_page, int *V_out, char **err) {
+static float *run_model(const char *path, const int32_t *ids, int n, int kt, int vt, int ub, int kv_page, int *V_out, char **err) {
     static char msg[4096];
     mm_model *m = mm_cli_load_model("compare", path, NULL); /* under mpirun: A's pipeline, then B's */
     if (!m) {
@@ -47,7 +49,7 @@ static float *run_model(const char *path, const int32_t *ids, int n, int kt, int
     }
     const int V = mm_model_config(m)->vocab_size;
     float *lg = NULL;
-    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = n, .n_ubatch = 512, .type_k = kt, .type_v = vt, .kv_page = kv_page});
+    mm_context *c = mm_context_new(m, &(mm_context_params){.n_ctx = n, .n_ubatch = ub, .type_k = kt, .type_v = vt, .kv_page = kv_page});
     int32_t *seq = mm_xcalloc((size_t)n, sizeof *seq);
     int8_t *want = mm_xmalloc((size_t)n);
     memset(want, 1, (size_t)n);
@@ -117,7 +119,7 @@ static char *read_file(const char *path) {
 
 int mm_cli_compare(int argc, char **argv) {
     const char *cmd = "compare", *models[2] = {NULL, NULL}, *ids_arg = NULL, *ids_file = NULL, *prompt = NULL, *tokpath = NULL;
-    long ctx = 0, threads = 0;
+    long ctx = 0, threads = 0, ubatch = 512;
     int json_out = 0, positions = 1, nm = 0, kt = MM_KV_F32, vt = MM_KV_F32, ktb = -1, vtb = -1, kv_page = 0, kr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -143,6 +145,8 @@ int mm_cli_compare(int argc, char **argv) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1 << 24, &ctx)) return 2;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1024, &threads)) return 2;
+        } else if (!strcmp(a, "-ub") || !strcmp(a, "--ubatch")) {
+            if (!(v = mm_arg_next(cmd, argc, argv, &i)) || mm_arg_int(cmd, a, v, 1, 1 << 16, &ubatch)) return 2;
         } else if (!strcmp(a, "--json")) json_out = 1;
         else if (!strcmp(a, "--no-positions")) positions = 0;
         else { fprintf(stderr, "minimax compare: unknown option '%s' (see --help)\n", a); return 2; }
@@ -183,8 +187,8 @@ int mm_cli_compare(int argc, char **argv) {
     if (n <= 0) { fprintf(stderr, "minimax compare: no tokens to run\n"); free(ids); return 2; }
     int Va = 0, Vb = 0;
     char *err = NULL;
-    if (!(la = run_model(models[0], ids, n, kt, vt, kv_page, &Va, &err))) { fprintf(stderr, "minimax compare: A: %s\n", err); goto out; }
-    if (!(lb = run_model(models[1], ids, n, ktb < 0 ? kt : ktb, vtb < 0 ? vt : vtb, kv_page, &Vb, &err))) { fprintf(stderr, "minimax compare: B: %s\n", err); goto out; }
+    if (!(la = run_model(models[0], ids, n, kt, vt, (int)ubatch, kv_page, &Va, &err))) { fprintf(stderr, "minimax compare: A: %s\n", err); goto out; }
+    if (!(lb = run_model(models[1], ids, n, ktb < 0 ? kt : ktb, vtb < 0 ? vt : vtb, (int)ubatch, kv_page, &Vb, &err))) { fprintf(stderr, "minimax compare: B: %s\n", err); goto out; }
     if (Va != Vb) {
         fprintf(stderr, "minimax compare: the vocabularies differ (A %d, B %d)\n", Va, Vb);
         goto out;

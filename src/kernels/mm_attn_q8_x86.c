@@ -5,13 +5,15 @@
  *     the accumulator starts at −128·Σq, which cancels the 128·Σq the bias adds;
  *   values: the value bytes of positions 2t, 2t+1 as int16 pairs per output element (vpunpck*wd order, undone
  *     once per block at the end), so a head's 2 positions are 2 vpdpwssd with the weight pair broadcast.
- * Nothing on other architectures. */
+ * The AVX2 + AVX-VNNI versions do the same 8 keys per ymm; plain AVX2 has the values only (vpmaddwd is exact on
+ * the int16 pairs, while vpmaddubsw would saturate on the biased key bytes). Nothing on other architectures. */
 #include <string.h>
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_quant.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "kernels/mm_dp_x86.h"
 
 #define MM_T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define MM_INL512 __attribute__((always_inline)) MM_T512 static inline
@@ -171,5 +173,168 @@ MM_T512 void mm_pv_q8_512(int G, int nk, int D, const float *p, size_t ldp, cons
         for (; g + 8 <= G; g += 8) pv_heads(8, g, b, nb, np, VI, WQ, C, o, ldo);
         for (; g < G; g++) pv_heads(1, g, b, nb, np, VI, WQ, C, o, ldo);
     }
+}
+/* ================================================================ AVX2 (+ AVX-VNNI) */
+#define MM_T256 __attribute__((target("avx2,fma,f16c")))
+#define MM_INL256 __attribute__((always_inline)) MM_T256 static inline
+#define LD128(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+
+/* Block b of keys j0..j0+7 transposed: out[i] lane r = dword i of key j0 + r's block, ⊕ 0x80. */
+MM_INL256 void transpose_keys_256(const void *k, size_t ldk, int nk, int j0, int b, __m256i *out, float *dk) {
+    __m256i z[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) {
+        const mm_block_q8_0 *r = blk(k, ldk, nk, j0 + i, b);
+        dk[i] = _cvtsh_ss(r->d);
+        z[i] = LD256(r->qs);
+    }
+    for (int h = 0; h < 8; h += 4) {
+        t[h + 0] = _mm256_unpacklo_epi32(z[h + 0], z[h + 1]), t[h + 1] = _mm256_unpackhi_epi32(z[h + 0], z[h + 1]);
+        t[h + 2] = _mm256_unpacklo_epi32(z[h + 2], z[h + 3]), t[h + 3] = _mm256_unpackhi_epi32(z[h + 2], z[h + 3]);
+        u[h + 0] = _mm256_unpacklo_epi64(t[h + 0], t[h + 2]), u[h + 1] = _mm256_unpackhi_epi64(t[h + 0], t[h + 2]);
+        u[h + 2] = _mm256_unpacklo_epi64(t[h + 1], t[h + 3]), u[h + 3] = _mm256_unpackhi_epi64(t[h + 1], t[h + 3]);
+    }
+    /* u[i] (i < 4): 128-bit lanes = dword i, dword i+4 of keys 0-3; u[4 + i] the same for keys 4-7 */
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_si256(out + i, _mm256_xor_si256(_mm256_permute2x128_si256(u[i], u[4 + i], 0x20), bias));
+        _mm256_storeu_si256(out + 4 + i, _mm256_xor_si256(_mm256_permute2x128_si256(u[i], u[4 + i], 0x31), bias));
+    }
+}
+
+MM_INL256 void qk_heads_256(const int GN, int g0, int nb, int D, const int8_t *q, const float *dq, const int32_t *qb, const __m256i *KT,
+                            const float *KD, float *s, size_t lds, int n) {
+    __m256 sacc[4];
+    for (int g = 0; g < GN; g++) sacc[g] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i kv[8];
+        for (int i = 0; i < 8; i++) kv[i] = _mm256_loadu_si256(KT + (size_t)b * 8 + i);
+        const __m256 dk = _mm256_loadu_ps(KD + (size_t)b * 8);
+        for (int g = 0; g < GN; g++) {
+            const int8_t *qg = q + (size_t)(g0 + g) * D + b * MM_QK;
+            __m256i acc = _mm256_set1_epi32(qb[(size_t)(g0 + g) * nb + b]);
+            for (int i = 0; i < 8; i++) acc = mm_dp4_256(acc, kv[i], _mm256_set1_epi32(ld32(qg + 4 * i)), 1);
+            sacc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(dk, _mm256_set1_ps(dq[(size_t)(g0 + g) * nb + b])), sacc[g]);
+        }
+    }
+    for (int g = 0; g < GN; g++) {
+        float t[8];
+        _mm256_storeu_ps(t, sacc[g]);
+        memcpy(s + (size_t)(g0 + g) * lds, t, sizeof(float) * (size_t)n);
+    }
+}
+
+MM_T256 void mm_qk_q8_vnni(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
+                           void *work) {
+    const int nb = D / MM_QK, ng = (nk + 7) / 8;
+    char *w = work;
+    __m256i *KT = (__m256i *)(void *)w;                          /* [ng][nb][8] transposed key blocks */
+    float *KD = (float *)(void *)(w + (size_t)ng * nb * 8 * 32);  /* [ng][nb][8] their scales */
+    int32_t *QB = (int32_t *)(KD + (size_t)ng * nb * 8);         /* [G][nb] −128·Σ of each query block */
+    for (int g = 0; g < G; g++)
+        for (int b = 0; b < nb; b++) {
+            int32_t t = 0;
+            for (int i = 0; i < MM_QK; i++) t += q[(size_t)g * D + b * MM_QK + i];
+            QB[(size_t)g * nb + b] = -128 * t;
+        }
+    for (int kg = 0; kg < ng; kg++)
+        for (int b = 0; b < nb; b++)
+            transpose_keys_256(k, ldk, nk, 8 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 8);
+    for (int kg = 0; kg < ng; kg++) {
+        const int n = nk - 8 * kg < 8 ? nk - 8 * kg : 8;
+        const __m256i *kt = KT + (size_t)kg * nb * 8;
+        const float *kd = KD + (size_t)kg * nb * 8;
+        int g = 0;
+        for (; g + 4 <= G; g += 4) qk_heads_256(4, g, nb, D, q, dq, QB, kt, kd, s + 8 * kg, lds, n);
+        for (; g < G; g++) qk_heads_256(1, g, nb, D, q, dq, QB, kt, kd, s + 8 * kg, lds, n);
+    }
+}
+
+/* GN (≤ 2) heads from g0, value block b: 4 ymm of pairs per position pair (two halves of 16 elements). */
+MM_INL256 void pv_heads_256(const int GN, int g0, int b, int nb, int np, const char *VI, const int16_t *WQ, const float *C, float *o,
+                            size_t ldo, const int vnni) {
+    __m256i acc[2][4];
+    for (int g = 0; g < GN; g++)
+        for (int i = 0; i < 4; i++) acc[g][i] = _mm256_setzero_si256();
+    const char *vi = VI + (size_t)b * np * 128;
+    for (int t = 0; t < np; t++) {
+        __m256i vv[4];
+        for (int i = 0; i < 4; i++) vv[i] = _mm256_loadu_si256((const __m256i *)(const void *)(vi + (size_t)t * 128 + 32 * i));
+        for (int g = 0; g < GN; g++) {
+            const __m256i wp = _mm256_set1_epi32(ld32(WQ + ((size_t)(g0 + g) * nb + b) * 64 + 2 * t));
+            for (int i = 0; i < 4; i++) acc[g][i] = mm_dpw_256(acc[g][i], vv[i], wp, vnni);
+        }
+    }
+    for (int g = 0; g < GN; g++) {
+        const float c = C[(size_t)(g0 + g) * nb + b];
+        if (c == 0.0f) continue;
+        float *od = o + (size_t)(g0 + g) * ldo + b * MM_QK;
+        const __m256 cv = _mm256_set1_ps(c);
+        /* half h: lo lane 4L + i = element 16h + 8L + i, hi lane 4L + i = element 16h + 8L + 4 + i */
+        for (int h = 0; h < 2; h++) {
+            const __m256i lo = acc[g][2 * h], hi = acc[g][2 * h + 1];
+            float *oh = od + 16 * h;
+            _mm256_storeu_ps(oh, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_permute2x128_si256(lo, hi, 0x20)), cv, _mm256_loadu_ps(oh)));
+            _mm256_storeu_ps(oh + 8,
+                             _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_permute2x128_si256(lo, hi, 0x31)), cv, _mm256_loadu_ps(oh + 8)));
+        }
+    }
+}
+
+MM_INL256 void pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+                         const int vnni) {
+    const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
+    char *VI = work;                                           /* [nb][np][64 int16 pairs] */
+    float *DV = (float *)(void *)(VI + (size_t)nb * np * 128);  /* [nb][n16] value block scales, 0 past nk */
+    int16_t *WQ = (int16_t *)(DV + (size_t)nb * n16);          /* [G][nb][64] quantized weights, 0 past nk */
+    float *C = (float *)(WQ + (size_t)G * nb * 64);            /* [G][nb] their scales (0: dropped) */
+    for (int b = 0; b < nb; b++) {
+        for (int j = 0; j < n16; j++) DV[(size_t)b * n16 + j] = j < nk ? _cvtsh_ss(blk(v, ldv, nk, j, b)->d) : 0.0f;
+        for (int t = 0; t < np; t++) {
+            const int8_t *r0 = blk(v, ldv, nk, 2 * t, b)->qs, *r1 = blk(v, ldv, nk, 2 * t + 1, b)->qs;
+            char *dst = VI + ((size_t)b * np + t) * 128;
+            for (int h = 0; h < 2; h++) {
+                const __m256i a = _mm256_cvtepi8_epi16(LD128(r0 + 16 * h)), c = _mm256_cvtepi8_epi16(LD128(r1 + 16 * h));
+                _mm256_storeu_si256((__m256i *)(void *)(dst + 64 * h), _mm256_unpacklo_epi16(a, c));
+                _mm256_storeu_si256((__m256i *)(void *)(dst + 64 * h + 32), _mm256_unpackhi_epi16(a, c));
+            }
+        }
+    }
+    float pb[64];
+    for (int g = 0; g < G; g++) {
+        memcpy(pb, p + (size_t)g * ldp, sizeof(float) * (size_t)nk);
+        for (int j = nk; j < n16; j++) pb[j] = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const float *dv = DV + (size_t)b * n16;
+            int16_t *wq = WQ + ((size_t)g * nb + b) * 64;
+            __m256 mx = _mm256_setzero_ps();
+            for (int j = 0; j < n16; j += 8) mx = _mm256_max_ps(mx, _mm256_mul_ps(_mm256_loadu_ps(pb + j), _mm256_loadu_ps(dv + j)));
+            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            const float wmax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+            if (!(wmax >= MM_PV_Q8_WMIN)) {
+                C[(size_t)g * nb + b] = 0.0f;
+                continue;
+            }
+            const __m256 inv = _mm256_set1_ps(32767.0f / wmax);
+            C[(size_t)g * nb + b] = wmax / 32767.0f;
+            for (int j = 0; j < n16; j += 16) {
+                const __m256 w0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(pb + j), _mm256_loadu_ps(dv + j)), inv);
+                const __m256 w1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(pb + j + 8), _mm256_loadu_ps(dv + j + 8)), inv);
+                const __m256i pk = _mm256_packs_epi32(_mm256_cvtps_epi32(w0), _mm256_cvtps_epi32(w1));   /* ≤ 32767: no saturation */
+                _mm256_storeu_si256((__m256i *)(void *)(wq + j), _mm256_permute4x64_epi64(pk, 0xD8));
+            }
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        int g = 0;
+        for (; g + 2 <= G; g += 2) pv_heads_256(2, g, b, nb, np, VI, WQ, C, o, ldo, vnni);
+        for (; g < G; g++) pv_heads_256(1, g, b, nb, np, VI, WQ, C, o, ldo, vnni);
+    }
+}
+MM_T256 void mm_pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
+    pv_q8_256(G, nk, D, p, ldp, v, ldv, o, ldo, work, 0);
+}
+MM_T256 void mm_pv_q8_vnni(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
+    pv_q8_256(G, nk, D, p, ldp, v, ldv, o, ldo, work, 1);
 }
 #endif

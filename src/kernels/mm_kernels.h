@@ -152,9 +152,13 @@ void mm_attn_quant_q(const float *x, int D, int8_t *qs, float *dq);
 void mm_qk_q8_scalar(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
                      void *work);
 void mm_pv_q8_scalar(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
-/* mm_attn_q8_x86.c: the AVX-512 (VNNI) ones. */
+/* mm_attn_q8_x86.c: the AVX-512 (VNNI) ones ... */
 void mm_qk_q8_512(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
 void mm_pv_q8_512(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+/* ... and the AVX2 + AVX-VNNI ones, and plain AVX2's values (its scores stay f32: no exact 4-byte product). */
+void mm_qk_q8_vnni(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
+void mm_pv_q8_vnni(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+void mm_pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
 
 /* The active kernel set (for the kernels built on its primitives: mm_attn.c, the lightning kernel). */
 const mm_kernel_set *mm_kernels_get(void);

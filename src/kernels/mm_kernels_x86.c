@@ -1299,11 +1299,11 @@ MM_T256 static void mm_dequant_256(mm_dtype dt, const void *src, float *y, int64
 #define MM_PACK_SKIP_256 (1ull << MM_Q3_K)
 static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
                                          mm_dot_packed_256, mm_gemm_packed_256, mm_sgemm4_256, mm_softmax_cols_256, mm_dots_256, mm_expsum_256,
-                                         mm_silu_256, mm_sigmoid_256, NULL, NULL, 1, MM_PACK_SKIP_256};
+                                         mm_silu_256, mm_sigmoid_256, NULL, mm_pv_q8_256, 1, MM_PACK_SKIP_256};
 /* AVX2 with AVX-VNNI: the same, with vpdpbusd / vpdpwssd in the packed products. */
 static const mm_kernel_set mm_set_vnni = {"avxvnni", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
                                           mm_dot_packed_vnni, mm_gemm_packed_vnni, mm_sgemm4_256, mm_softmax_cols_256, mm_dots_256, mm_expsum_256,
-                                          mm_silu_256, mm_sigmoid_256, NULL, NULL, 1, MM_PACK_SKIP_256};
+                                          mm_silu_256, mm_sigmoid_256, mm_qk_q8_vnni, mm_pv_q8_vnni, 1, MM_PACK_SKIP_256};
 
 const mm_kernel_set *mm_kernels_avx2(void) {
     __builtin_cpu_init();

@@ -11,29 +11,12 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "kernels/mm_dp_x86.h"
 
 #define MM_T256 __attribute__((target("avx2,fma,f16c")))
 #define MM_INL __attribute__((always_inline)) MM_T256 static inline
 #define NT4 4 /* tokens per pass */
 
-/* acc + Σ of the four u8·s8 products in each 32-bit lane, x4 = 4 activation bytes in every lane. AVX-VNNI:
- * vpdpbusd; AVX2: pairs through vpmaddubsw (u ≤ 63 here or |products| bounded by the caller, no saturation)
- * and vpmaddwd with ones. */
-MM_INL __m256i dp4(__m256i acc, __m256i u, __m256i x4, const int vnni) {
-    if (vnni) {
-        __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(x4));
-        return acc;
-    }
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x4), _mm256_set1_epi16(1)));
-}
-/* acc + Σ of the two s16·s16 products in each 32-bit lane (vpdpwssd or vpmaddwd). */
-MM_INL __m256i dpw(__m256i acc, __m256i a, __m256i b, const int vnni) {
-    if (vnni) {
-        __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
-        return acc;
-    }
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
-}
 #define LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define BC32(p) _mm256_set1_epi32(*(const int32_t *)(const void *)(p))
 #define LDH8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
@@ -67,10 +50,10 @@ MM_INL void q8_0_h(const int N, const int vnni, const uint8_t *g, int64_t nb, co
         for (int j = 0; j < 8; j++) {
             const __m256i w = LD32(q + 64 * j);
             if (vnni) {
-                TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), 1);
+                TL(N) ai[t] = mm_dp4_256(ai[t], w, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), 1);
             } else {
                 const __m256i ws = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)), wa = _mm256_abs_epi8(ws);
-                TL(N) ai[t] = dp4(ai[t], wa, _mm256_sign_epi8(BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), ws), 0);
+                TL(N) ai[t] = mm_dp4_256(ai[t], wa, _mm256_sign_epi8(BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), ws), 0);
             }
         }
         TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(dw, _mm256_set1_ps(XB(mm_block_q8_0x, b, t)->d)), acc[t]);
@@ -91,8 +74,8 @@ MM_INL void q4_0_h(const int N, const int vnni, const uint8_t *g, int64_t nb, co
         if (vnni) {
             for (int j = 0; j < 4; j++) {
                 const __m256i v = LD32(q + 64 * j), lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(SRL4(v), m4);
-                TL(N) ai[t] = dp4(ai[t], lo, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), 1);
-                TL(N) ai[t] = dp4(ai[t], hi, BC32(XB(mm_block_q8_0x, b, t)->qs + 16 + 4 * j), 1);
+                TL(N) ai[t] = mm_dp4_256(ai[t], lo, BC32(XB(mm_block_q8_0x, b, t)->qs + 4 * j), 1);
+                TL(N) ai[t] = mm_dp4_256(ai[t], hi, BC32(XB(mm_block_q8_0x, b, t)->qs + 16 + 4 * j), 1);
             }
         } else { /* the block's 8 vpmaddubsw pair sums added in int16 (|Σ| <= 8·2·15·128 < 2^15), one vpmaddwd */
             __m256i s16[NT4];
@@ -152,7 +135,7 @@ MM_INL void q45_K_h(const int q5, const int N, const int vnni, const uint8_t *g,
         }
         TL(N) {
             __m256i ms = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++) ms = dpw(ms, mp[k], BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * k), vnni);
+            for (int k = 0; k < 8; k++) ms = mm_dpw_256(ms, mp[k], BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * k), vnni);
             acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dmin, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
         if (!vnni) {
@@ -191,7 +174,7 @@ MM_INL void q45_K_h(const int q5, const int N, const int vnni, const uint8_t *g,
             TL(N) ai[t] = _mm256_setzero_si256();
             for (int j = 0; j < 8; j++) {
                 const __m256i v = LD32(q + 64 * j), w = q5_levels(q5, _mm256_and_si256(hb ? SRL4(v) : v, m4), qh + 64 * j, k);
-                TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j), 1);
+                TL(N) ai[t] = mm_dp4_256(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + 64 * P + 32 * hb + 4 * j), 1);
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(scf[k], _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
@@ -238,8 +221,8 @@ MM_INL void iq4_xs_h(const int N, const int vnni, const uint8_t *g, int64_t nsb,
                 for (int j = 0; j < 4; j++) {
                     const __m256i v = LD32(q + 64 * (4 * ib + j));
                     const __m256i lo = _mm256_shuffle_epi8(book, _mm256_and_si256(v, m4)), hi = _mm256_shuffle_epi8(book, _mm256_and_si256(SRL4(v), m4));
-                    TL(N) ai[t] = dp4(ai[t], lo, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 4 * j), 1);
-                    TL(N) ai[t] = dp4(ai[t], hi, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 16 + 4 * j), 1);
+                    TL(N) ai[t] = mm_dp4_256(ai[t], lo, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 4 * j), 1);
+                    TL(N) ai[t] = mm_dp4_256(ai[t], hi, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 16 + 4 * j), 1);
                 }
                 TL(N) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(ai[t], sc));
             } else {
@@ -293,7 +276,7 @@ MM_INL void q23_K_h(const int q3, const int N, const int vnni, const uint8_t *g,
         for (int k = 0; k < 8; k++) mp[k] = _mm256_or_si256(_mm256_and_si256(mn[2 * k], lo16), _mm256_slli_epi32(mn[2 * k + 1], 16));
         TL(N) {
             __m256i ms = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++) ms = dpw(ms, mp[k], BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * k), vnni);
+            for (int k = 0; k < 8; k++) ms = mm_dpw_256(ms, mp[k], BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * k), vnni);
             acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dmin, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
         __m256i isum[NT4];
@@ -310,7 +293,7 @@ MM_INL void q23_K_h(const int q3, const int N, const int vnni, const uint8_t *g,
                 }
                 const int xo = 128 * hh + 32 * sh + 4 * j;
                 if (vnni) {
-                    TL(N) ai[t] = dp4(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + xo), 1);
+                    TL(N) ai[t] = mm_dp4_256(ai[t], w, BC32(XB(mm_block_q8_K, s, t)->qs + xo), 1);
                 } else {
                     TL(N) ai[t] = _mm256_add_epi16(ai[t], _mm256_maddubs_epi16(w, BC32(XB(mm_block_q8_K, s, t)->qs + xo)));
                 }
@@ -366,7 +349,7 @@ MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
         TL(N) {
             __m256i ms = _mm256_setzero_si256();
             for (int i = 0; i < 8; i++)
-                ms = dpw(ms, _mm256_or_si256(_mm256_and_si256(sc32[2 * i], lo16), _mm256_slli_epi32(sc32[2 * i + 1], 16)),
+                ms = mm_dpw_256(ms, _mm256_or_si256(_mm256_and_si256(sc32[2 * i], lo16), _mm256_slli_epi32(sc32[2 * i + 1], 16)),
                          BC32(XB(mm_block_q8_K, s, t)->bsums + 2 * i), vnni);
             acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(d32, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
@@ -410,7 +393,7 @@ MM_INL void q6_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
             TL(N) ai[t] = _mm256_setzero_si256();
             for (int j = 4 * jh; j < 4 * jh + 4; j++) {
                 const __m256i e = q6_unpack(LD32(ql + 64 * (j + 8 * (c & 1))), LD32(qh + 64 * j), c, m4, m30);
-                TL(N) ai[t] = dp4(ai[t], e, BC32(XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * c + 4 * j), 1);
+                TL(N) ai[t] = mm_dp4_256(ai[t], e, BC32(XB(mm_block_q8_K, s, t)->qs + 128 * hh + 32 * c + 4 * j), 1);
             }
             TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]), _mm256_mul_ps(scf, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
         }
