@@ -30,6 +30,33 @@ static inline int32_t ld32(const void *p) {
     memcpy(&x, p, sizeof x);
     return x;
 }
+/* At at: [G][D/32] −128·Σ of each query block, the start of the scores' accumulators (cancels the key bias). */
+static int32_t *query_bias(int G, int D, const int8_t *q, void *at) {
+    int32_t *qb = at;
+    for (int g = 0; g < G; g++)
+        for (int b = 0; b < D / MM_QK; b++) {
+            int32_t t = 0;
+            for (int i = 0; i < MM_QK; i++) t += q[(size_t)g * D + b * MM_QK + i];
+            qb[(size_t)g * (D / MM_QK) + b] = -128 * t;
+        }
+    return qb;
+}
+/* pv_q8's work: VI [nb][np][64 int16 pairs] the value bytes of position pairs, DV [nb][n16] the value block scales
+ * (0 past nk), WQ [G][nb][64] the quantized weights (0 past nk), C [G][nb] their scales (0: dropped). */
+typedef struct {
+    char *VI;
+    float *DV;
+    int16_t *WQ;
+    float *C;
+} pv_work;
+static pv_work pv_layout(void *work, int G, int nb, int np, int n16) {
+    pv_work w;
+    w.VI = work;
+    w.DV = (float *)(void *)(w.VI + (size_t)nb * np * 128);
+    w.WQ = (int16_t *)(w.DV + (size_t)nb * n16);
+    w.C = (float *)(w.WQ + (size_t)G * nb * 64);
+    return w;
+}
 
 /* ---------------------------------------------------------------- scores */
 /* Block b of keys j0..j0+15 transposed: out[i] lane r = dword i of key j0 + r's block, ⊕ 0x80. Rows go in as
@@ -82,13 +109,7 @@ MM_T512 void mm_qk_q8_512(int G, int nk, int D, const int8_t *q, const float *dq
     char *w = work;
     __m512i *KT = (__m512i *)(void *)w;                          /* [ng][nb][8] transposed key blocks */
     float *KD = (float *)(void *)(w + (size_t)ng * nb * 8 * 64);  /* [ng][nb][16] their scales */
-    int32_t *QB = (int32_t *)(KD + (size_t)ng * nb * 16);        /* [G][nb] −128·Σ of each query block */
-    for (int g = 0; g < G; g++)
-        for (int b = 0; b < nb; b++) {
-            int32_t t = 0;
-            for (int i = 0; i < MM_QK; i++) t += q[(size_t)g * D + b * MM_QK + i];
-            QB[(size_t)g * nb + b] = -128 * t;
-        }
+    int32_t *QB = query_bias(G, D, q, KD + (size_t)ng * nb * 16);
     for (int kg = 0; kg < ng; kg++)
         for (int b = 0; b < nb; b++)
             transpose_keys(k, ldk, nk, 16 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 16);
@@ -133,10 +154,10 @@ MM_INL512 void pv_heads(const int GN, int g0, int b, int nb, int np, const char 
 
 MM_T512 void mm_pv_q8_512(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
     const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
-    char *VI = work;                                           /* [nb][np][64 int16 pairs] */
-    float *DV = (float *)(void *)(VI + (size_t)nb * np * 128);  /* [nb][n16] value block scales, 0 past nk */
-    int16_t *WQ = (int16_t *)(DV + (size_t)nb * n16);          /* [G][nb][64] quantized weights, 0 past nk */
-    float *C = (float *)(WQ + (size_t)G * nb * 64);            /* [G][nb] their scales (0: dropped) */
+    const pv_work pw = pv_layout(work, G, nb, np, n16);
+    char *VI = pw.VI;
+    float *DV = pw.DV, *C = pw.C;
+    int16_t *WQ = pw.WQ;
     for (int b = 0; b < nb; b++) {
         for (int j = 0; j < n16; j++) DV[(size_t)b * n16 + j] = j < nk ? _cvtsh_ss(blk(v, ldv, nk, j, b)->d) : 0.0f;
         for (int t = 0; t < np; t++) {
@@ -229,13 +250,7 @@ MM_T256 void mm_qk_q8_vnni(int G, int nk, int D, const int8_t *q, const float *d
     char *w = work;
     __m256i *KT = (__m256i *)(void *)w;                          /* [ng][nb][8] transposed key blocks */
     float *KD = (float *)(void *)(w + (size_t)ng * nb * 8 * 32);  /* [ng][nb][8] their scales */
-    int32_t *QB = (int32_t *)(KD + (size_t)ng * nb * 8);         /* [G][nb] −128·Σ of each query block */
-    for (int g = 0; g < G; g++)
-        for (int b = 0; b < nb; b++) {
-            int32_t t = 0;
-            for (int i = 0; i < MM_QK; i++) t += q[(size_t)g * D + b * MM_QK + i];
-            QB[(size_t)g * nb + b] = -128 * t;
-        }
+    int32_t *QB = query_bias(G, D, q, KD + (size_t)ng * nb * 8);
     for (int kg = 0; kg < ng; kg++)
         for (int b = 0; b < nb; b++)
             transpose_keys_256(k, ldk, nk, 8 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 8);
@@ -283,10 +298,10 @@ MM_INL256 void pv_heads_256(const int GN, int g0, int b, int nb, int np, const c
 MM_INL256 void pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
                          const int vnni) {
     const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
-    char *VI = work;                                           /* [nb][np][64 int16 pairs] */
-    float *DV = (float *)(void *)(VI + (size_t)nb * np * 128);  /* [nb][n16] value block scales, 0 past nk */
-    int16_t *WQ = (int16_t *)(DV + (size_t)nb * n16);          /* [G][nb][64] quantized weights, 0 past nk */
-    float *C = (float *)(WQ + (size_t)G * nb * 64);            /* [G][nb] their scales (0: dropped) */
+    const pv_work pw = pv_layout(work, G, nb, np, n16);
+    char *VI = pw.VI;
+    float *DV = pw.DV, *C = pw.C;
+    int16_t *WQ = pw.WQ;
     for (int b = 0; b < nb; b++) {
         for (int j = 0; j < n16; j++) DV[(size_t)b * n16 + j] = j < nk ? _cvtsh_ss(blk(v, ldv, nk, j, b)->d) : 0.0f;
         for (int t = 0; t < np; t++) {
