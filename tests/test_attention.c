@@ -120,24 +120,26 @@ static void test_primitives(void) {
     free(a), free(b), free(c1), free(c2);
 }
 
-/* The integer primitives of decode over a Q8_0 cache (qk_q8, pv_q8) on every set that has them, bit for bit
+/* The integer primitives of decode over a Q8_0 cache (qk_i8, pv_i16) on every set that has them, bit for bit
  * against the scalar definitions: odd key counts (tails of the 16-key groups, odd position pairs), head counts
- * around the 8-head blocks, widths of 1..8 blocks, rows at an odd stride, weight blocks below MM_PV_Q8_WMIN. */
-static void test_q8_primitives(void) {
+ * around the 8-head blocks, widths of 1..8 blocks, rows at an odd stride, weight blocks below MM_PV_I16_WMIN. */
+static void test_int_primitives(void) {
     static const int Gs[] = {1, 3, 8, 12, 17}, Ds[] = {32, 96, 128, 256}, nks[] = {1, 2, 15, 16, 17, 33, 63, 64};
     const int Dmax = 256, Gmax = 17, nb = Dmax / MM_QK;
     const size_t ld = (size_t)nb * sizeof(mm_block_q8_0) + 7;
-    char *K = malloc(ld * 64), *V = malloc(ld * 64);
+    char *K = malloc(ld * 64), *V = malloc(ld * 64), *K4 = malloc(ld * 64), *V4 = malloc(ld * 64);
     int8_t *q = malloc((size_t)Gmax * Dmax);
     float *dq = malloc(sizeof(float) * Gmax * nb), *x = malloc(sizeof(float) * Dmax), *p = malloc(sizeof(float) * Gmax * 70);
     float *s1 = malloc(sizeof(float) * Gmax * 70), *s2 = malloc(sizeof(float) * Gmax * 70);
     float *o1 = malloc(sizeof(float) * Gmax * (Dmax + 3)), *o2 = malloc(sizeof(float) * Gmax * (Dmax + 3));
-    void *work = malloc(MM_QK_Q8_WORK(Gmax, Dmax) > MM_PV_Q8_WORK(Gmax, Dmax) ? MM_QK_Q8_WORK(Gmax, Dmax) : MM_PV_Q8_WORK(Gmax, Dmax));
+    void *work = malloc(MM_QK_I8_WORK(Gmax, Dmax) > MM_PV_I16_WORK(Gmax, Dmax) ? MM_QK_I8_WORK(Gmax, Dmax) : MM_PV_I16_WORK(Gmax, Dmax));
     for (int j = 0; j < 64; j++) {
         fill(x, Dmax, j % 5 ? 2.0f : 1e-3f);
         mm_quantize_row_q8_0(x, K + ld * j, Dmax);
+        mm_quantize_row_q4_0(x, K4 + ld * j, Dmax);
         fill(x, Dmax, j % 7 ? 1.0f : 1e-2f);
         mm_quantize_row_q8_0(x, V + ld * j, Dmax);
+        mm_quantize_row_q4_0(x, V4 + ld * j, Dmax); /* scales of both signs */
     }
     /* the query quantizer: within half a step of the scaled query, steps amax/127 */
     fill(x, Dmax, 0.3f);
@@ -146,42 +148,48 @@ static void test_q8_primitives(void) {
     for (int d = 0; d < Dmax; d++) qerr = fmax(qerr, fabs(x[d] - dq[d / MM_QK] * q[d]) / dq[d / MM_QK]);
     CHECK(qerr <= 0.5 + 1e-5, "mm_attn_quant_q: error %.3g steps", qerr);
     for (int ii = 1; ii < 4; ii++) {
-        if (mm_kernels_force_isa(isas[ii]) != 0 || (!mm_kernels_get()->qk_q8 && !mm_kernels_get()->pv_q8)) continue;
+        if (mm_kernels_force_isa(isas[ii]) != 0 || (!mm_kernels_get()->qk_i8 && !mm_kernels_get()->pv_i16)) continue;
         const mm_kernel_set *ks = mm_kernels_get();
         int cases = 0;
         for (size_t a = 0; a < sizeof Gs / sizeof Gs[0]; a++)
             for (size_t b = 0; b < sizeof Ds / sizeof Ds[0]; b++)
-                for (size_t c = 0; c < sizeof nks / sizeof nks[0]; c++) {
-                    const int G = Gs[a], D = Ds[b], nk = nks[c];
-                    for (int i = 0; i < G * D; i++) q[i] = (int8_t)(frand() * 127.5f);
-                    for (int i = 0; i < G * D / MM_QK; i++) dq[i] = (frand() + 1.0f) * 0.01f;
-                    for (int i = 0; i < G * 70; i++) s1[i] = s2[i] = 5.0f, p[i] = frand() > 0.2f ? (frand() + 1.0f) * 0.5f : 0.0f;
-                    for (int j = 0; j < 70; j++) p[j] = 1e-33f * (frand() + 1.0f); /* head 0: every block dropped */
-                    mm_qk_q8_scalar(G, nk, D, q, dq, K, ld, s1, 70, work);
-                    if (ks->qk_q8) ks->qk_q8(G, nk, D, q, dq, K, ld, s2, 70, work);
-                    else memcpy(s2, s1, sizeof(float) * G * 70);
-                    CHECK(!memcmp(s1, s2, sizeof(float) * G * 70), "%s qk_q8 G=%d D=%d nk=%d differs from the scalar one", ks->name, G, D, nk);
-                    fill(o1, (size_t)G * (D + 3), 1);
-                    memcpy(o2, o1, sizeof(float) * G * (D + 3));
-                    mm_pv_q8_scalar(G, nk, D, p, 70, V, ld, o1, (size_t)D + 3, work);
-                    if (ks->pv_q8) ks->pv_q8(G, nk, D, p, 70, V, ld, o2, (size_t)D + 3, work);
-                    else memcpy(o2, o1, sizeof(float) * G * (D + 3));
-                    CHECK(!memcmp(o1, o2, sizeof(float) * G * (D + 3)), "%s pv_q8 G=%d D=%d nk=%d differs from the scalar one", ks->name, G, D,
-                          nk);
-                    cases++;
-                }
+                for (size_t c = 0; c < sizeof nks / sizeof nks[0]; c++)
+                    for (int tt = 0; tt < 2; tt++) {
+                        const int G = Gs[a], D = Ds[b], nk = nks[c];
+                        const mm_dtype t = tt ? MM_Q4_0 : MM_Q8_0;
+                        const char *Kt = tt ? K4 : K, *Vt = tt ? V4 : V;
+                        for (int i = 0; i < G * D; i++) q[i] = (int8_t)(frand() * 127.5f);
+                        for (int i = 0; i < G * D / MM_QK; i++) dq[i] = (frand() + 1.0f) * 0.01f;
+                        for (int i = 0; i < G * 70; i++) s1[i] = s2[i] = 5.0f, p[i] = frand() > 0.2f ? (frand() + 1.0f) * 0.5f : 0.0f;
+                        for (int j = 0; j < 70; j++) p[j] = 1e-33f * (frand() + 1.0f); /* head 0: every block dropped */
+                        mm_qk_i8_scalar(t, G, nk, D, q, dq, Kt, ld, s1, 70, work);
+                        if (ks->qk_i8) ks->qk_i8(t, G, nk, D, q, dq, Kt, ld, s2, 70, work);
+                        else memcpy(s2, s1, sizeof(float) * G * 70);
+                        CHECK(!memcmp(s1, s2, sizeof(float) * G * 70), "%s qk_i8 %s G=%d D=%d nk=%d differs from the scalar one", ks->name,
+                              mm_dtype_name(t), G, D, nk);
+                        fill(o1, (size_t)G * (D + 3), 1);
+                        memcpy(o2, o1, sizeof(float) * G * (D + 3));
+                        mm_pv_i16_scalar(t, G, nk, D, p, 70, Vt, ld, o1, (size_t)D + 3, work);
+                        if (ks->pv_i16) ks->pv_i16(t, G, nk, D, p, 70, Vt, ld, o2, (size_t)D + 3, work);
+                        else memcpy(o2, o1, sizeof(float) * G * (D + 3));
+                        CHECK(!memcmp(o1, o2, sizeof(float) * G * (D + 3)), "%s pv_i16 %s G=%d D=%d nk=%d differs from the scalar one", ks->name,
+                              mm_dtype_name(t), G, D, nk);
+                        cases++;
+                    }
         /* the scalar ones are no identity: the scores are the f32 dots of the dequantized rows to within rounding */
         float kr[256], qr[256];
-        mm_dequantize_row(MM_Q8_0, K + ld * 3, kr, 128);
-        for (int d = 0; d < 128; d++) qr[d] = dq[d / MM_QK] * q[d];
-        double dot = 0, mag = 0;
-        for (int d = 0; d < 128; d++) dot += (double)qr[d] * kr[d], mag += fabs((double)qr[d] * kr[d]);
-        mm_qk_q8_scalar(1, 4, 128, q, dq, K, ld, s1, 70, work);
-        CHECK(fabs(s1[3] - dot) <= 1e-6 * mag, "qk_q8 score %.9g vs the dot of the dequantized rows %.9g", s1[3], dot);
-        printf("%s %s%s: %d cases equal to the scalar ones\n", ks->name, ks->qk_q8 ? "qk_q8 " : "", ks->pv_q8 ? "pv_q8" : "", cases);
+        for (int tt = 0; tt < 2; tt++) {
+            mm_dequantize_row(tt ? MM_Q4_0 : MM_Q8_0, (tt ? K4 : K) + ld * 3, kr, 128);
+            for (int d = 0; d < 128; d++) qr[d] = dq[d / MM_QK] * q[d];
+            double dot = 0, mag = 0;
+            for (int d = 0; d < 128; d++) dot += (double)qr[d] * kr[d], mag += fabs((double)qr[d] * kr[d]);
+            mm_qk_i8_scalar(tt ? MM_Q4_0 : MM_Q8_0, 1, 4, 128, q, dq, tt ? K4 : K, ld, s1, 70, work);
+            CHECK(fabs(s1[3] - dot) <= 1e-6 * mag, "qk_i8 score %.9g vs the dot of the dequantized rows %.9g", s1[3], dot);
+        }
+        printf("%s %s%s: %d cases equal to the scalar ones\n", ks->name, ks->qk_i8 ? "qk_i8 " : "", ks->pv_i16 ? "pv_i16" : "", cases);
     }
     mm_kernels_force_isa(NULL);
-    free(K), free(V), free(q), free(dq), free(x), free(p), free(s1), free(s2), free(o1), free(o2), free(work);
+    free(K), free(V), free(K4), free(V4), free(q), free(dq), free(x), free(p), free(s1), free(s2), free(o1), free(o2), free(work);
 }
 
 /* A cache of npos positions × two KV heads of type t (plus 4 bytes of padding per position), from random rows;
@@ -247,19 +255,20 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
     mm_attention_ref(q, qs, G, nq, pos0, &kvf, D, scale, o2, qs);
     /* f32 sums of ≤ 1000 terms and the exponential keep a convex combination of values in [−1, 1] within ~2e-7
      * of the f64 definition over the same (dequantized) cache (measured); the integer decode over a Q8_0 cache
-     * (qk_q8, pv_q8) adds what the quantization of the query and of the weights can move it:
+     * (qk_i8, pv_i16) adds what the quantization of the query and of the weights can move it:
      *   scores: the scaled query within dq_b/2 = amax_b/254 per element of block b (mm_attn_quant_q), so each
      *     score within δ = max_{g,p} Σ_b amax_b/254·Σ_{i∈b}|k_pi|, each normalised weight within a factor e^{±2δ},
      *     the output within (e^{2δ} − 1)·max|v|;
-     *   values: each tile's weights w = p·d_v within W/65534 (W their maximum, ≤ the tile's largest p times
-     *     max|v|/127), so a tile of ≤ 64 keys moves Σ w·v_q by ≤ 64·p_max·max|v|/65534 and, the sum l of the
-     *     weights being at least every tile's p_max, the output by ≤ 64/65534·max|v|. */
+     *   values: each tile's weights w = p·d_v within W/65534 (W their largest magnitude), times levels of at most
+     *     L = 127 (Q8_0) / 8 (Q4_0) in magnitude, and W·L ≤ the tile's largest p times max|v| (a block's largest
+     *     level is its largest |v|), so a tile of ≤ 64 keys moves Σ w·level by ≤ 64·p_max·max|v|/65534 and, the
+     *     sum l of the weights being at least every tile's p_max, the output by ≤ 64/65534·max|v|. */
     const mm_kernel_set *kset = mm_kernels_get();
     const int dint = nq == 1 && D % MM_QK == 0;
     double vmax = 0, delta = 0;
     for (int p = 0; p < npos; p++)
         for (int d = 0; d < D; d++) vmax = fmax(vmax, fabs(vd[((size_t)p * 2 + 1) * D + d]));
-    if (dint && kt == MM_Q8_0 && kset->qk_q8)
+    if (dint && (kt == MM_Q8_0 || kt == MM_Q4_0) && kset->qk_i8)
         for (int g = 0; g < G; g++)
             for (int p = 0; p < npos; p++) {
                 double dl = 0;
@@ -271,9 +280,9 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
                 }
                 delta = fmax(delta, dl * 1.0001);
             }
-    const double pvb = dint && vt == MM_Q8_0 && kset->pv_q8 ? 64.0 / 65534.0 * vmax * 1.0001 : 0;
+    const double pvb = dint && (vt == MM_Q8_0 || vt == MM_Q4_0) && kset->pv_i16 ? 64.0 / 65534.0 * vmax * 1.0001 : 0;
     *tol = 2e-6 + expm1(2 * delta) * vmax + pvb;
-    if (dint && kt == MM_Q8_0 && kset->qk_q8) {
+    if (dint && (kt == MM_Q8_0 || kt == MM_Q4_0) && kset->qk_i8) {
         /* the definition over the quantized query itself: only the f32 rounding and the weights' quantization left */
         float *qq = malloc(sizeof(float) * qs), *x = malloc(sizeof(float) * D), *dqv = malloc(sizeof(float) * D / MM_QK);
         int8_t *qi = malloc((size_t)D);
@@ -288,8 +297,8 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
         for (size_t j = 0; j < (size_t)G * D; j++) e2 = fmax(e2, fabs((double)o1[j] - o2[j]));
         CHECK(e2 <= 2e-6 + pvb, "integer decode G=%d D=%d pos0=%d V %s: max|Δ| %.3g vs the definition over the quantized query", G, D,
               pos0, mm_dtype_name(vt), e2);
-        printf("  G=%d D=%d pos0=%d K q8_0 V %s: max|Δ| %.3g vs the definition over the quantized query (bound %.3g)\n", G, D, pos0,
-               mm_dtype_name(vt), e2, 2e-6 + pvb);
+        printf("  G=%d D=%d pos0=%d K %s V %s: max|Δ| %.3g vs the definition over the quantized query (bound %.3g)\n", G, D, pos0,
+               mm_dtype_name(kt), mm_dtype_name(vt), e2, 2e-6 + pvb);
         mm_attention_ref(q, qs, G, nq, pos0, &kvf, D, scale, o2, qs);
         free(qq), free(x), free(dqv), free(qi);
     }
@@ -342,7 +351,7 @@ static void test_attention(void) {
         {4, 40, 7, 90, MM_Q4_0, MM_Q8_0, 2},   {1, 40, 1, 33, MM_Q8_0, MM_F16, 1},    {4, 64, 12, 200, MM_F16, MM_F16, 4},
         {8, 128, 1, 1000, MM_F16, MM_Q4_0, 7}, {2, 72, 3, 140, MM_BF16, MM_Q8_0, 3},  {3, 64, 1, 130, MM_Q8_0, MM_Q8_0, 2},
         {12, 96, 1, 77, MM_Q8_0, MM_F16, 2},   {8, 128, 1, 94, MM_F16, MM_Q8_0, 2},   {1, 32, 1, 0, MM_Q8_0, MM_Q8_0, 1},
-        {16, 64, 1, 1500, MM_Q8_0, MM_Q8_0, 6},
+        {16, 64, 1, 1500, MM_Q8_0, MM_Q8_0, 6}, {4, 64, 1, 300, MM_Q4_0, MM_Q8_0, 3},  {5, 96, 1, 190, MM_BF16, MM_Q4_0, 2},
     };
     for (int ii = 0; ii < 4; ii++) {
         if (mm_kernels_force_isa(isas[ii]) != 0) continue;
@@ -389,7 +398,7 @@ static void test_kv_rows(void) {
 int main(void) {
     test_primitives();
     test_kv_rows();
-    test_q8_primitives();
+    test_int_primitives();
     test_attention();
     return mmt_done();
 }

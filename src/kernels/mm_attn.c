@@ -16,8 +16,8 @@ static int pad16(int D) { return (D + 15) / 16 * 16; }
 
 size_t mm_attention_scratch(int G, int nq, int D) {
     const size_t R = (size_t)pad16(G * nq), Dp = (size_t)pad16(D), BK = MM_ATT_BK;
-    /* + 3·R·Dp for decode over a Q8_0 cache: the rest of qk_q8's and pv_q8's work after the key and value buffers
-     * (2·R·Dp: MM_QK_Q8_WORK, MM_PV_Q8_WORK for any G), the query in int8 */
+    /* + 3·R·Dp for decode over a Q8_0 cache: the rest of qk_i8's and pv_i16's work after the key and value buffers
+     * (2·R·Dp: MM_QK_I8_WORK, MM_PV_I16_WORK for any G), the query in int8 */
     return 2 * R * Dp + R * BK + 4 * R + 2 * Dp * BK + 3 * R * Dp;
 }
 
@@ -108,17 +108,18 @@ typedef struct {
 } att_acc;
 
 /* Decode: one token's G heads against the keys [kb, ke), rows of scores s[g·BK + j], row-wise online softmax.
- * A Q8_0 cache (D a multiple of 32) goes through the kernel set's integer qk_q8 / pv_q8 where it has them: the
- * scaled query quantized once (int8 blocks, f32 scales), the tile's weights per value block in int16 (mm_kernels.h);
- * f32 (and f16 / bf16, Q4_0) caches take the f32 dots and sgemm4. */
+ * Q8_0 / Q4_0 keys and values (D a multiple of 32) go through the kernel set's integer qk_i8 / pv_i16 where it has
+ * them: the scaled query quantized once (int8 blocks, f32 scales), the tile's weights per value block in int16
+ * (mm_kernels.h); f32 / f16 / bf16 caches take the f32 dots and sgemm4. */
 static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t kb, int64_t ke, const mm_kv_view *kv, int D,
                           int Dp, float scale, float *scratch) {
     const int BK = MM_ATT_BK, R = pad16(G);
     float *Q = scratch, *O = Q + (size_t)G * Dp, *S = O + (size_t)G * Dp, *m = S + (size_t)G * BK, *l = m + G;
-    float *KB = l + G, *VB = KB + (size_t)Dp * BK;    /* then 2·R·Dp more: qk_q8's work from KB, pv_q8's from VB */
-    int8_t *QI = (int8_t *)(VB + (size_t)Dp * BK + 2 * (size_t)R * Dp); /* [G][D] the query in int8 (qk_q8) */
+    float *KB = l + G, *VB = KB + (size_t)Dp * BK;    /* then 2·R·Dp more: qk_i8's work from KB, pv_i16's from VB */
+    int8_t *QI = (int8_t *)(VB + (size_t)Dp * BK + 2 * (size_t)R * Dp); /* [G][D] the query in int8 (qk_i8) */
     float *DQ = (float *)(QI + (size_t)G * Dp);                          /* [G][D/32] its block scales */
-    const int kint = kv->kt == MM_Q8_0 && D % MM_QK == 0 && ks->qk_q8, vint = kv->vt == MM_Q8_0 && D % MM_QK == 0 && ks->pv_q8;
+    const int kint = (kv->kt == MM_Q8_0 || kv->kt == MM_Q4_0) && D % MM_QK == 0 && ks->qk_i8;
+    const int vint = (kv->vt == MM_Q8_0 || kv->vt == MM_Q4_0) && D % MM_QK == 0 && ks->pv_i16;
     for (int g = 0; g < G; g++) {
         for (int d = 0; d < D; d++) Q[(size_t)g * Dp + d] = q[(size_t)g * D + d] * scale;
         for (int d = D; d < Dp; d++) Q[(size_t)g * Dp + d] = 0.0f;
@@ -131,7 +132,7 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
         size_t ldk, ldv;
         if (p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
         if (kint) {
-            ks->qk_q8(G, nk, D, QI, DQ, mm_kv_krow(kv, p0), kv->kstride, S, (size_t)BK, KB);   /* a tile lies in one page */
+            ks->qk_i8(kv->kt, G, nk, D, QI, DQ, mm_kv_krow(kv, p0), kv->kstride, S, (size_t)BK, KB);   /* a tile lies in one page */
         } else {
             const float *kp = load_rows(ks, kv, 0, p0, nk, D, Dp, KB, &ldk);
             ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
@@ -146,7 +147,7 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
             m[g] = mn;
         }
         if (vint) {
-            ks->pv_q8(G, nk, D, S, (size_t)BK, mm_kv_vrow(kv, p0), kv->vstride, O, (size_t)Dp, VB);
+            ks->pv_i16(kv->vt, G, nk, D, S, (size_t)BK, mm_kv_vrow(kv, p0), kv->vstride, O, (size_t)Dp, VB);
             continue;
         }
         const float *vp = load_rows(ks, kv, 1, p0, nk, D, Dp, VB, &ldv);

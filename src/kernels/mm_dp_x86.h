@@ -1,4 +1,4 @@
-/* mm_dp_x86.h — the integer dot-product steps of the AVX2 kernels (mm_pack_x86_256.c, mm_attn_q8_x86.c), one
+/* mm_dp_x86.h — the integer dot-product steps of the AVX2 kernels (mm_pack_x86_256.c, mm_attn_int_x86.c), one
  * instruction on AVX-VNNI (the VEX vpdpbusd / vpdpwssd, written as asm so no compiler target is needed), two or
  * three on plain AVX2. x86-64 only. */
 #ifndef MM_DP_X86_H

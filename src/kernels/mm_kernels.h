@@ -97,15 +97,16 @@ typedef struct {
     /* x[i] = x[i]·σ(x[i]) (silu) or σ(x[i]) (sigmoid) for i < n, σ(x) = 1 / (1 + e^−x), e^x as in expsum. */
     void (*silu)(float *x, int64_t n);
     void (*sigmoid)(float *x, int64_t n);
-    /* Decode attention over a Q8_0 cache in integers (mm_attn_q8.c; NULL: the set takes the f32 path), D % 32 == 0,
-     * nk ≤ 64, key / value rows of D/32 Q8_0 blocks ldk / ldv bytes apart, work ≥ MM_QK_Q8_WORK(G, D) /
-     * MM_PV_Q8_WORK(G, D) bytes. Scores: s[g·lds + j] = Σ_b (Σ_i q[g·D + 32b + i]·k_j[b].qs[i])·(d(k_j[b])·dq[g·D/32 + b])
-     * for g < G, j < nk: q the scaled query heads quantized by mm_attn_quant_q, the integer sums exact and the
-     * blocks added in order with fmaf. Values: o[g·ldo + 32b + i] += c·Σ_j wq_j·v_j[b].qs[i] for g < G, each block b
-     * of the weights w_j = p[g·ldp + j]·d(v_j[b]) (p ≥ 0) whose maximum W ≥ MM_PV_Q8_WMIN (the others add
-     * nothing): wq_j = nearbyint(w_j·(32767/W)), c = W/32767, added with fmaf. Bit-identical on every set. */
-    void (*qk_q8)(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
-    void (*pv_q8)(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+    /* Decode attention over a Q8_0 / Q4_0 cache in integers (mm_attn_int.c; NULL: the set takes the f32 path),
+     * D % 32 == 0, nk ≤ 64, key / value rows of D/32 blocks of kt / vt (Q8_0 or Q4_0) ldk / ldv bytes apart, each
+     * block b of row j its scale d_j[b] and levels l_j[b][i] (x = d·l), work ≥ MM_QK_I8_WORK(G, D) /
+     * MM_PV_I16_WORK(G, D) bytes. Scores: s[g·lds + j] = Σ_b (Σ_i q[g·D + 32b + i]·l_j[b][i])·(d_j[b]·dq[g·D/32 + b])
+     * for g < G, j < nk: q the scaled query heads quantized by mm_attn_quant_q, the integer sums exact and the blocks
+     * added in order with fmaf. Values: o[g·ldo + 32b + i] += c·Σ_j wq_j·l_j[b][i] for g < G, each block b of the
+     * weights w_j = p[g·ldp + j]·d_j[b] whose largest magnitude W ≥ MM_PV_I16_WMIN (the others add nothing):
+     * wq_j = nearbyint(w_j·(32767/W)), c = W/32767, added with fmaf. Bit-identical on every set. */
+    void (*qk_i8)(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
+    void (*pv_i16)(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
     /* 1 if dot_packed is this set's own kernel (worth packing a matrix for), 0 if it is the scalar one. */
     int pack_native;
     /* Bit 1 << dt for each packable dtype this set decodes faster from the stored rows (its dot) than from a pack:
@@ -142,23 +143,23 @@ float mm_expsum_256(float *x, int n, float m);
 void mm_silu_256(float *x, int64_t n);
 void mm_sigmoid_256(float *x, int64_t n);
 
-/* mm_attn_q8.c: the query quantizer of qk_q8 (x[D] → int8 blocks of 32 qs[D] with f32 scales dq[D/32],
- * |x − dq·qs| ≤ dq/2 elementwise) and the scalar qk_q8 / pv_q8. Weights below MM_PV_Q8_WMIN (relative to the
+/* mm_attn_int.c: the query quantizer of qk_i8 (x[D] → int8 blocks of 32 qs[D] with f32 scales dq[D/32],
+ * |x − dq·qs| ≤ dq/2 elementwise) and the scalar qk_i8 / pv_i16. Weights below MM_PV_I16_WMIN (relative to the
  * running maximum's 1) are dropped: their sum moves an output by under 64·127·1e-30 of a value scale. */
-#define MM_QK_Q8_WORK(G, D) ((size_t)(72 + (size_t)(G)) * (size_t)(D))
-#define MM_PV_Q8_WORK(G, D) ((size_t)(136 + 5 * (size_t)(G)) * (size_t)(D))
-#define MM_PV_Q8_WMIN 1e-30f
+#define MM_QK_I8_WORK(G, D) ((size_t)(72 + (size_t)(G)) * (size_t)(D))
+#define MM_PV_I16_WORK(G, D) ((size_t)(136 + 5 * (size_t)(G)) * (size_t)(D))
+#define MM_PV_I16_WMIN 1e-30f
 void mm_attn_quant_q(const float *x, int D, int8_t *qs, float *dq);
-void mm_qk_q8_scalar(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
+void mm_qk_i8_scalar(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
                      void *work);
-void mm_pv_q8_scalar(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
-/* mm_attn_q8_x86.c: the AVX-512 (VNNI) ones ... */
-void mm_qk_q8_512(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
-void mm_pv_q8_512(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+void mm_pv_i16_scalar(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+/* mm_attn_int_x86.c: the AVX-512 (VNNI) ones ... */
+void mm_qk_i8_512(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
+void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
 /* ... and the AVX2 + AVX-VNNI ones, and plain AVX2's values (its scores stay f32: no exact 4-byte product). */
-void mm_qk_q8_vnni(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
-void mm_pv_q8_vnni(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
-void mm_pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+void mm_qk_i8_vnni(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
+void mm_pv_i16_vnni(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+void mm_pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
 
 /* The active kernel set (for the kernels built on its primitives: mm_attn.c, the lightning kernel). */
 const mm_kernel_set *mm_kernels_get(void);

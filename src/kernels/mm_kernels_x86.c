@@ -653,7 +653,7 @@ MM_T512 static void mm_quant_act_512(mm_dtype wdt, const float *x, void *dst, in
 
 static const mm_kernel_set mm_set_512 = {"avx512", mm_dot_512, mm_gemm6x4_512, mm_dequant_512, mm_quant_act_512,
                                          mm_dot_packed_512, mm_gemm_packed_512, mm_sgemm4_512, mm_softmax_cols_512, mm_dots_512, mm_expsum_512,
-                                         mm_silu_512, mm_sigmoid_512, mm_qk_q8_512, mm_pv_q8_512, 1, 0};
+                                         mm_silu_512, mm_sigmoid_512, mm_qk_i8_512, mm_pv_i16_512, 1, 0};
 
 const mm_kernel_set *mm_kernels_avx512(void) {
     __builtin_cpu_init();
@@ -1299,11 +1299,11 @@ MM_T256 static void mm_dequant_256(mm_dtype dt, const void *src, float *y, int64
 #define MM_PACK_SKIP_256 (1ull << MM_Q3_K)
 static const mm_kernel_set mm_set_256 = {"avx2", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
                                          mm_dot_packed_256, mm_gemm_packed_256, mm_sgemm4_256, mm_softmax_cols_256, mm_dots_256, mm_expsum_256,
-                                         mm_silu_256, mm_sigmoid_256, NULL, mm_pv_q8_256, 1, MM_PACK_SKIP_256};
+                                         mm_silu_256, mm_sigmoid_256, NULL, mm_pv_i16_256, 1, MM_PACK_SKIP_256};
 /* AVX2 with AVX-VNNI: the same, with vpdpbusd / vpdpwssd in the packed products. */
 static const mm_kernel_set mm_set_vnni = {"avxvnni", mm_dot_256, mm_gemm6x4_256, mm_dequant_256, mm_quant_act_scalar,
                                           mm_dot_packed_vnni, mm_gemm_packed_vnni, mm_sgemm4_256, mm_softmax_cols_256, mm_dots_256, mm_expsum_256,
-                                          mm_silu_256, mm_sigmoid_256, mm_qk_q8_vnni, mm_pv_q8_vnni, 1, MM_PACK_SKIP_256};
+                                          mm_silu_256, mm_sigmoid_256, mm_qk_i8_vnni, mm_pv_i16_vnni, 1, MM_PACK_SKIP_256};
 
 const mm_kernel_set *mm_kernels_avx2(void) {
     __builtin_cpu_init();

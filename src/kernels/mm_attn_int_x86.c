@@ -1,9 +1,9 @@
-/* mm_attn_q8_x86.c — AVX-512 VNNI versions of the integer decode-attention primitives of mm_attn_q8.c (contract
- * in mm_kernels.h: qk_q8, pv_q8), bit-identical to them. Both first lay the tile out once for all G heads:
- *   scores: each key block of 16 keys transposed to 8 zmm (dword i of every key's block, ⊕ 0x80 so the key bytes
- *     are unsigned), so a head's block is 8 vpdpbusd with the query's dwords broadcast and no horizontal sums;
+/* mm_attn_int_x86.c — AVX-512 VNNI versions of the integer decode-attention primitives of mm_attn_int.c (contract
+ * in mm_kernels.h: qk_i8, pv_i16), bit-identical to them. Both first lay the tile out once for all G heads:
+ *   scores: each key block of 16 keys as int8 levels (Q8_0 bytes; Q4_0 nibbles − 8) transposed to 8 zmm (dword i
+ *     of every key's block, ⊕ 0x80 so the levels are unsigned), so a head's block is 8 vpdpbusd with the query's dwords broadcast and no horizontal sums;
  *     the accumulator starts at −128·Σq, which cancels the 128·Σq the bias adds;
- *   values: the value bytes of positions 2t, 2t+1 as int16 pairs per output element (vpunpck*wd order, undone
+ *   values: the value levels of positions 2t, 2t+1 as int16 pairs per output element (vpunpck*wd order, undone
  *     once per block at the end), so a head's 2 positions are 2 vpdpwssd with the weight pair broadcast.
  * The AVX2 + AVX-VNNI versions do the same 8 keys per ymm; plain AVX2 has the values only (vpmaddwd is exact on
  * the int16 pairs, while vpmaddubsw would saturate on the biased key bytes). Nothing on other architectures. */
@@ -20,10 +20,24 @@
 #define LD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define CAT256(lo, hi) _mm512_inserti64x4(_mm512_castsi256_si512(lo), (hi), 1)
 
-static const mm_block_q8_0 mm_zero_q8; /* the block of a padding position */
-
-static inline const mm_block_q8_0 *blk(const void *rows, size_t ld, int n, int j, int b) {
-    return j < n ? (const mm_block_q8_0 *)((const char *)rows + (size_t)j * ld) + b : &mm_zero_q8;
+/* Block b of row j of a Q8_0 / Q4_0 matrix (n rows ld bytes apart) as its 32 levels (Q4_0: the nibbles, low
+ * then high, − 8), *d its scale; rows past n are padding: zeros, scale 0. */
+__attribute__((always_inline, target("avx2,f16c"))) static inline __m256i block_levels(mm_dtype t, const void *rows, size_t ld, int n, int j,
+                                                                                      int b, float *d) {
+    if (j >= n) {
+        *d = 0.0f;
+        return _mm256_setzero_si256();
+    }
+    const char *r = (const char *)rows + (size_t)j * ld;
+    if (t == MM_Q4_0) {
+        const mm_block_q4_0 *k = (const mm_block_q4_0 *)(const void *)r + b;
+        const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)k->qs), m = _mm_set1_epi8(15);
+        *d = _cvtsh_ss(k->d);
+        return _mm256_sub_epi8(_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m), _mm_and_si128(x, m)), _mm256_set1_epi8(8));
+    }
+    const mm_block_q8_0 *k = (const mm_block_q8_0 *)(const void *)r + b;
+    *d = _cvtsh_ss(k->d);
+    return LD256(k->qs);
 }
 static inline int32_t ld32(const void *p) {
     int32_t x;
@@ -41,7 +55,7 @@ static int32_t *query_bias(int G, int D, const int8_t *q, void *at) {
         }
     return qb;
 }
-/* pv_q8's work: VI [nb][np][64 int16 pairs] the value bytes of position pairs, DV [nb][n16] the value block scales
+/* pv_i16's work: VI [nb][np][64 int16 pairs] the value bytes of position pairs, DV [nb][n16] the value block scales
  * (0 past nk), WQ [G][nb][64] the quantized weights (0 past nk), C [G][nb] their scales (0: dropped). */
 typedef struct {
     char *VI;
@@ -61,14 +75,11 @@ static pv_work pv_layout(void *work, int G, int nb, int np, int n16) {
 /* ---------------------------------------------------------------- scores */
 /* Block b of keys j0..j0+15 transposed: out[i] lane r = dword i of key j0 + r's block, ⊕ 0x80. Rows go in as
  * [r | r+4] pairs, so after the two unpack rounds one 128-bit-lane shuffle puts the 16 keys in order. */
-MM_INL512 void transpose_keys(const void *k, size_t ldk, int nk, int j0, int b, __m512i *out, float *dk) {
-    const mm_block_q8_0 *r[16];
-    for (int i = 0; i < 16; i++) {
-        r[i] = blk(k, ldk, nk, j0 + i, b);
-        dk[i] = _cvtsh_ss(r[i]->d);
-    }
+MM_INL512 void transpose_keys(mm_dtype kt, const void *k, size_t ldk, int nk, int j0, int b, __m512i *out, float *dk) {
+    __m256i lv[16];
+    for (int i = 0; i < 16; i++) lv[i] = block_levels(kt, k, ldk, nk, j0 + i, b, dk + i);
     __m512i z[8], t[8], u[8];
-    for (int i = 0; i < 4; i++) z[i] = CAT256(LD256(r[i]->qs), LD256(r[i + 4]->qs)), z[4 + i] = CAT256(LD256(r[8 + i]->qs), LD256(r[12 + i]->qs));
+    for (int i = 0; i < 4; i++) z[i] = CAT256(lv[i], lv[i + 4]), z[4 + i] = CAT256(lv[8 + i], lv[12 + i]);
     for (int h = 0; h < 8; h += 4) {
         t[h + 0] = _mm512_unpacklo_epi32(z[h + 0], z[h + 1]), t[h + 1] = _mm512_unpackhi_epi32(z[h + 0], z[h + 1]);
         t[h + 2] = _mm512_unpacklo_epi32(z[h + 2], z[h + 3]), t[h + 3] = _mm512_unpackhi_epi32(z[h + 2], z[h + 3]);
@@ -103,7 +114,7 @@ MM_INL512 void qk_heads(const int GN, int g0, int nb, int D, const int8_t *q, co
     for (int g = 0; g < GN; g++) _mm512_mask_storeu_ps(s + (size_t)(g0 + g) * lds, m, sacc[g]);
 }
 
-MM_T512 void mm_qk_q8_512(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
+MM_T512 void mm_qk_i8_512(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
                           void *work) {
     const int nb = D / MM_QK, ng = (nk + 15) / 16;
     char *w = work;
@@ -112,7 +123,7 @@ MM_T512 void mm_qk_q8_512(int G, int nk, int D, const int8_t *q, const float *dq
     int32_t *QB = query_bias(G, D, q, KD + (size_t)ng * nb * 16);
     for (int kg = 0; kg < ng; kg++)
         for (int b = 0; b < nb; b++)
-            transpose_keys(k, ldk, nk, 16 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 16);
+            transpose_keys(kt, k, ldk, nk, 16 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 16);
     for (int kg = 0; kg < ng; kg++) {
         const int left = nk - 16 * kg;
         const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
@@ -152,17 +163,18 @@ MM_INL512 void pv_heads(const int GN, int g0, int b, int nb, int np, const char 
     }
 }
 
-MM_T512 void mm_pv_q8_512(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
+MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
     const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
     const pv_work pw = pv_layout(work, G, nb, np, n16);
     char *VI = pw.VI;
     float *DV = pw.DV, *C = pw.C;
     int16_t *WQ = pw.WQ;
     for (int b = 0; b < nb; b++) {
-        for (int j = 0; j < n16; j++) DV[(size_t)b * n16 + j] = j < nk ? _cvtsh_ss(blk(v, ldv, nk, j, b)->d) : 0.0f;
+        float *dv = DV + (size_t)b * n16;
+        for (int j = 2 * np; j < n16; j++) dv[j] = 0.0f;
         for (int t = 0; t < np; t++) {
-            const __m512i a = _mm512_cvtepi8_epi16(LD256(blk(v, ldv, nk, 2 * t, b)->qs));
-            const __m512i c = _mm512_cvtepi8_epi16(LD256(blk(v, ldv, nk, 2 * t + 1, b)->qs));
+            const __m512i a = _mm512_cvtepi8_epi16(block_levels(vt, v, ldv, nk, 2 * t, b, dv + 2 * t));
+            const __m512i c = _mm512_cvtepi8_epi16(block_levels(vt, v, ldv, nk, 2 * t + 1, b, dv + 2 * t + 1));
             _mm512_storeu_si512(VI + ((size_t)b * np + t) * 128, _mm512_unpacklo_epi16(a, c));
             _mm512_storeu_si512(VI + ((size_t)b * np + t) * 128 + 64, _mm512_unpackhi_epi16(a, c));
         }
@@ -174,10 +186,10 @@ MM_T512 void mm_pv_q8_512(int G, int nk, int D, const float *p, size_t ldp, cons
             __m512 mx = _mm512_setzero_ps();
             for (int j = 0; j < n16; j += 16) {
                 const __mmask16 m = nk - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nk - j)) - 1);
-                mx = _mm512_max_ps(mx, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pg + j), _mm512_loadu_ps(dv + j)));
+                mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, pg + j), _mm512_loadu_ps(dv + j))));
             }
             const float wmax = _mm512_reduce_max_ps(mx);
-            if (!(wmax >= MM_PV_Q8_WMIN)) {
+            if (!(wmax >= MM_PV_I16_WMIN)) {
                 C[(size_t)g * nb + b] = 0.0f;
                 continue;
             }
@@ -201,13 +213,9 @@ MM_T512 void mm_pv_q8_512(int G, int nk, int D, const float *p, size_t ldp, cons
 #define LD128(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 
 /* Block b of keys j0..j0+7 transposed: out[i] lane r = dword i of key j0 + r's block, ⊕ 0x80. */
-MM_INL256 void transpose_keys_256(const void *k, size_t ldk, int nk, int j0, int b, __m256i *out, float *dk) {
+MM_INL256 void transpose_keys_256(mm_dtype kt, const void *k, size_t ldk, int nk, int j0, int b, __m256i *out, float *dk) {
     __m256i z[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) {
-        const mm_block_q8_0 *r = blk(k, ldk, nk, j0 + i, b);
-        dk[i] = _cvtsh_ss(r->d);
-        z[i] = LD256(r->qs);
-    }
+    for (int i = 0; i < 8; i++) z[i] = block_levels(kt, k, ldk, nk, j0 + i, b, dk + i);
     for (int h = 0; h < 8; h += 4) {
         t[h + 0] = _mm256_unpacklo_epi32(z[h + 0], z[h + 1]), t[h + 1] = _mm256_unpackhi_epi32(z[h + 0], z[h + 1]);
         t[h + 2] = _mm256_unpacklo_epi32(z[h + 2], z[h + 3]), t[h + 3] = _mm256_unpackhi_epi32(z[h + 2], z[h + 3]);
@@ -244,7 +252,7 @@ MM_INL256 void qk_heads_256(const int GN, int g0, int nb, int D, const int8_t *q
     }
 }
 
-MM_T256 void mm_qk_q8_vnni(int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
+MM_T256 void mm_qk_i8_vnni(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
                            void *work) {
     const int nb = D / MM_QK, ng = (nk + 7) / 8;
     char *w = work;
@@ -253,7 +261,7 @@ MM_T256 void mm_qk_q8_vnni(int G, int nk, int D, const int8_t *q, const float *d
     int32_t *QB = query_bias(G, D, q, KD + (size_t)ng * nb * 8);
     for (int kg = 0; kg < ng; kg++)
         for (int b = 0; b < nb; b++)
-            transpose_keys_256(k, ldk, nk, 8 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 8);
+            transpose_keys_256(kt, k, ldk, nk, 8 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 8);
     for (int kg = 0; kg < ng; kg++) {
         const int n = nk - 8 * kg < 8 ? nk - 8 * kg : 8;
         const __m256i *kt = KT + (size_t)kg * nb * 8;
@@ -295,7 +303,7 @@ MM_INL256 void pv_heads_256(const int GN, int g0, int b, int nb, int np, const c
     }
 }
 
-MM_INL256 void pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+MM_INL256 void pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
                          const int vnni) {
     const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
     const pv_work pw = pv_layout(work, G, nb, np, n16);
@@ -303,12 +311,14 @@ MM_INL256 void pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const
     float *DV = pw.DV, *C = pw.C;
     int16_t *WQ = pw.WQ;
     for (int b = 0; b < nb; b++) {
-        for (int j = 0; j < n16; j++) DV[(size_t)b * n16 + j] = j < nk ? _cvtsh_ss(blk(v, ldv, nk, j, b)->d) : 0.0f;
+        float *dv = DV + (size_t)b * n16;
+        for (int j = 2 * np; j < n16; j++) dv[j] = 0.0f;
         for (int t = 0; t < np; t++) {
-            const int8_t *r0 = blk(v, ldv, nk, 2 * t, b)->qs, *r1 = blk(v, ldv, nk, 2 * t + 1, b)->qs;
+            const __m256i l0 = block_levels(vt, v, ldv, nk, 2 * t, b, dv + 2 * t), l1 = block_levels(vt, v, ldv, nk, 2 * t + 1, b, dv + 2 * t + 1);
             char *dst = VI + ((size_t)b * np + t) * 128;
             for (int h = 0; h < 2; h++) {
-                const __m256i a = _mm256_cvtepi8_epi16(LD128(r0 + 16 * h)), c = _mm256_cvtepi8_epi16(LD128(r1 + 16 * h));
+                const __m256i a = _mm256_cvtepi8_epi16(h ? _mm256_extracti128_si256(l0, 1) : _mm256_castsi256_si128(l0));
+                const __m256i c = _mm256_cvtepi8_epi16(h ? _mm256_extracti128_si256(l1, 1) : _mm256_castsi256_si128(l1));
                 _mm256_storeu_si256((__m256i *)(void *)(dst + 64 * h), _mm256_unpacklo_epi16(a, c));
                 _mm256_storeu_si256((__m256i *)(void *)(dst + 64 * h + 32), _mm256_unpackhi_epi16(a, c));
             }
@@ -322,11 +332,12 @@ MM_INL256 void pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const
             const float *dv = DV + (size_t)b * n16;
             int16_t *wq = WQ + ((size_t)g * nb + b) * 64;
             __m256 mx = _mm256_setzero_ps();
-            for (int j = 0; j < n16; j += 8) mx = _mm256_max_ps(mx, _mm256_mul_ps(_mm256_loadu_ps(pb + j), _mm256_loadu_ps(dv + j)));
+            for (int j = 0; j < n16; j += 8)
+                mx = _mm256_max_ps(mx, _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_mul_ps(_mm256_loadu_ps(pb + j), _mm256_loadu_ps(dv + j))));
             __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
             m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
             const float wmax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
-            if (!(wmax >= MM_PV_Q8_WMIN)) {
+            if (!(wmax >= MM_PV_I16_WMIN)) {
                 C[(size_t)g * nb + b] = 0.0f;
                 continue;
             }
@@ -346,10 +357,12 @@ MM_INL256 void pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const
         for (; g < G; g++) pv_heads_256(1, g, b, nb, np, VI, WQ, C, o, ldo, vnni);
     }
 }
-MM_T256 void mm_pv_q8_256(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
-    pv_q8_256(G, nk, D, p, ldp, v, ldv, o, ldo, work, 0);
+MM_T256 void mm_pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo,
+                          void *work) {
+    pv_i16_256(vt, G, nk, D, p, ldp, v, ldv, o, ldo, work, 0);
 }
-MM_T256 void mm_pv_q8_vnni(int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
-    pv_q8_256(G, nk, D, p, ldp, v, ldv, o, ldo, work, 1);
+MM_T256 void mm_pv_i16_vnni(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo,
+                           void *work) {
+    pv_i16_256(vt, G, nk, D, p, ldp, v, ldv, o, ldo, work, 1);
 }
 #endif
