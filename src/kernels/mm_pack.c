@@ -6,7 +6,7 @@
 
 int mm_pack_supported(mm_dtype dt) {
     return dt == MM_Q8_0 || dt == MM_Q4_0 || dt == MM_Q4_K || dt == MM_Q6_K || dt == MM_Q5_K || dt == MM_IQ4_XS ||
-           dt == MM_Q2_K || dt == MM_Q3_K;
+           dt == MM_Q2_K || dt == MM_Q3_K || dt == MM_IQ2_XXS || dt == MM_IQ3_XXS;
 }
 
 /* Elements and bytes of one unit (see mm_pack.h). */
@@ -21,6 +21,8 @@ static size_t unit_bytes(mm_dtype dt) {
     case MM_IQ4_XS: return 2176;
     case MM_Q2_K: return 1344;
     case MM_Q3_K: return 1856;
+    case MM_IQ2_XXS: return 1088;
+    case MM_IQ3_XXS: return 1600;
     default: return 0;
     }
 }
@@ -92,6 +94,22 @@ __attribute__((always_inline)) static inline void xfer_block(mm_dtype dt, uint8_
         for (int j = 0; j < 12; j++) mv(u + 64 + 16 * j + r, sb + 96 + j, 1, to_pack, 0);
         for (int v = 0; v < 16; v++) mv(u + 320 + 64 * v + 4 * r, sb + 32 + 4 * v, 4, to_pack, 0);
         for (int w = 0; w < 8; w++) mv(u + 1344 + 64 * w + 4 * r, sb + 4 * w, 4, to_pack, 0);
+        break;
+    }
+    case MM_IQ2_XXS: { /* d @0, qs @2: per sub-block ib, 4 index bytes @2 + 8ib and the sign/scale word @6 + 8ib */
+        uint8_t *u = g + (size_t)b * 1088;
+        mv(u + 2 * r, sb, 2, to_pack, 0);
+        for (int ib = 0; ib < 8; ib++) {
+            mv(u + 64 + 64 * ib + 4 * r, sb + 2 + 8 * ib, 4, to_pack, 0);
+            mv(u + 576 + 64 * ib + 4 * r, sb + 6 + 8 * ib, 4, to_pack, 0);
+        }
+        break;
+    }
+    case MM_IQ3_XXS: { /* d @0, 64 index bytes @2, 8 sign/scale words @66 */
+        uint8_t *u = g + (size_t)b * 1600;
+        mv(u + 2 * r, sb, 2, to_pack, 0);
+        for (int v = 0; v < 16; v++) mv(u + 64 + 64 * v + 4 * r, sb + 2 + 4 * v, 4, to_pack, 0);
+        for (int ib = 0; ib < 8; ib++) mv(u + 1088 + 64 * ib + 4 * r, sb + 66 + 4 * ib, 4, to_pack, 0);
         break;
     }
     case MM_Q6_K: { /* ql @0, qh @128, scales @192, d @208 */

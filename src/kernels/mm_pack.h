@@ -36,6 +36,12 @@
  *         16j + r = scales[j] of row r; 64 zero bytes after) and the quants @320 as Q2_K's, so the Q2_K code paths
  *         serve it | hmask @1344: 8 vectors, vector w lane r = hmask[4w..4w+3] (bit 4h + s: the third bit of the
  *         field at shift 2s of quant vector 8h + w).
+ *   IQ2_XXS unit = one super-block, 1088 B: f16 d[16] @0 (32 zero bytes follow) | indices @64: 8 vectors, vector ib lane
+ *         r = qs bytes 8ib..8ib+3 (the 4 grid indices of sub-block ib: 8 magnitudes each) | signs @576: 8 vectors,
+ *         vector ib lane r = qs bytes 8ib+4..8ib+7 (the u32 of four 7-bit sign indices and, at bit 28, the scale).
+ *   IQ3_XXS unit = one super-block, 1600 B: f16 d[16] @0 (32 zero bytes follow) | indices @64: 16 vectors, vector v
+ *         lane r = qs[4v..4v+3] (grid indices of 4 magnitudes each: sub-block v/2, elements 32(v/2) + 16(v%2)..) |
+ *         signs @1088: 8 vectors, vector ib lane r = qs[64+4ib..64+4ib+3] (the sign indices and scale of sub-block ib).
  * With an odd number of Q8_0 / Q4_0 blocks the last unit's second block is zero bytes.
  *
  * Adding a block type: its unit layout above and in mm_pack.c (unit_elems, unit_bytes, xfer_block: pack and
@@ -53,7 +59,7 @@
 /* The activation a packed Q8_0 / Q4_0 product takes, one per 32 elements: the Q8_0 block with its scale
  * as f32 and bias = −128·Σqs (Q8_0 weights, stored as w + 128) or −8·Σqs (Q4_0, nibbles q for q − 8): the
  * value the integer sum of the unsigned weights × qs starts from so that it equals Σ w·qs. The products with
- * 256-element types (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS) take Q8_K blocks (mm_quant.h). */
+ * 256-element types (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS, IQ2_XXS, IQ3_XXS) take Q8_K blocks (mm_quant.h). */
 typedef struct { float d; int32_t bias; int8_t qs[32]; } mm_block_q8_0x;
 _Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
 
@@ -62,7 +68,7 @@ _Static_assert(sizeof(mm_block_q8_0x) == 40, "Q8_0x block");
  * token of a tile from one pointer with constant offsets while it reuses each weight vector MM_QT times. */
 #define MM_QT 8
 
-/* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K, Q5_K, IQ4_XS, Q2_K, Q3_K). */
+/* 1 if dt has a packed layout (Q8_0, Q4_0, Q4_K, Q6_K, Q5_K, IQ4_XS, Q2_K, Q3_K, IQ2_XXS, IQ3_XXS). */
 int mm_pack_supported(mm_dtype dt);
 /* Bytes of one 16-row group of a matrix with K columns (K a multiple of dt's block); 0 if unsupported. */
 size_t mm_pack_group_bytes(mm_dtype dt, int64_t K);

@@ -3,6 +3,7 @@
  * needs, and one vpdpbusd whose activation operand is 4 bytes broadcast from memory; 16 rows advance at
  * once, so scales are one vector per block and there is no horizontal reduction.
  * Compiles to nothing on other architectures (the AVX-512 set that uses it does not exist there). */
+#include "kernels/mm_iq_tables.h"
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_pack.h"
 #include <math.h>
@@ -31,6 +32,8 @@ MM_INLINE __m512i mm_dpbusd_bcst(__m512i acc, __m512i w, const int8_t *p) {
 #define DP(acc, w, xp) mm_dpbusd_bcst((acc), (w), (xp))
 
 #define SRL4(v) _mm512_srli_epi16((v), 4)
+/* for each of NT tokens (a constant after inlining) */
+#define TLOOP _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
 
 /* Software prefetch, non-temporal, of the n cache lines at p + dist (dist 0: none). Measured on the lm_head
  * (200064×6144, 2 threads, `build/bench/kernels --shapes 200064x6144`): Q4_K and Q6_K stream at 60-65% of
@@ -341,10 +344,87 @@ MM_T512 static __m512 mm_pdot_q6_K(const uint8_t *g, int64_t nsb, const mm_block
     return acc;
 }
 
+/* IQ2_XXS and IQ3_XXS (iq3 = 1, a constant after inlining): x = d·(2k + 1)/8 (IQ3_XXS: /4) · magnitude · sign per
+ * sub-block of 32, the magnitudes looked up in the grid codebook (8 per IQ2_XXS index, 4 per IQ3_XXS index) by
+ * vpgatherdd, 4 bytes of each of the 16 rows per gather (lane r = row r, as every packed product), and the signs
+ * of 8 elements per 7-bit sign index (mm_ksigns4). Each signed magnitude enters vpdpbusd as 64 ± u (unsigned, u ≤
+ * 62), each sub-block's sum started at −64·Σx to cancel the offset: |sum| ≤ 32·126·128 + 64·32·128 < 2^20, times
+ * 2k + 1 ≤ 31, 8 sub-blocks: < 2^28. NT tokens share each gathered vector (decode: NT = 1); token t's block b is at
+ * xa + b·bstride + t·tstride. */
+#define MM_IQXXS_UNIT(iq3) ((iq3) ? 1600 : 1088)
+#define MM_IQXXS_SIGNS(iq3) ((iq3) ? 1088 : 576)
+
+/* The sign bytes of the 4 sign indices of 16 rows: byte 4r + l = ksigns(bits 7l..7l + 6 of the row's word, lane r
+ * of W): the 7 bits and, as bit 7, their parity (the count of negative signs is even), the parity of each nibble
+ * looked up by vpshufb. */
+MM_INLINE __m512i mm_ksigns4(__m512i W) {
+    const __m512i m7 = _mm512_set1_epi32(0x7f), m4 = _mm512_set1_epi8(15);
+    const __m512i b = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(W, m7), _mm512_and_si512(_mm512_slli_epi32(W, 1), _mm512_slli_epi32(m7, 8))),
+                                      _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi32(W, 2), _mm512_slli_epi32(m7, 16)),
+                                                      _mm512_and_si512(_mm512_slli_epi32(W, 3), _mm512_slli_epi32(m7, 24))));
+    const __m512i par = _mm512_broadcast_i32x4(_mm_setr_epi8(0, -128, -128, 0, -128, 0, 0, -128, -128, 0, 0, -128, 0, -128, -128, 0));
+    return _mm512_or_si512(b, _mm512_xor_si512(_mm512_shuffle_epi8(par, _mm512_and_si512(b, m4)), _mm512_shuffle_epi8(par, _mm512_and_si512(SRL4(b), m4))));
+}
+
+MM_INLINE void mm_tile_iqxxs(const int iq3, const int NT, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride,
+                             float *y, size_t ldy, __mmask16 m) {
+#define XB(b, t) ((const mm_block_q8_K *)((const char *)xa + (size_t)(b) * bstride + (size_t)(t) * tstride))
+    const __m512i lo8 = _mm512_set1_epi32(255), c64 = _mm512_set1_epi8(64), one = _mm512_set1_epi32(1);
+    const __m512i nib0 = _mm512_set1_epi32(0x08040201), nib1 = _mm512_set1_epi32((int)0x80402010u);
+    const __m512i bbase = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c));
+    const void *g0 = iq3 ? (const void *)mm_iq3xxs_grid : (const void *)mm_iq2xxs_grid;
+    const void *g1 = iq3 ? g0 : (const void *)((const uint8_t *)mm_iq2xxs_grid + 4);
+    __m512 acc[MM_QT];
+    TLOOP acc[t] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * MM_IQXXS_UNIT(iq3);
+        __m512i isum[MM_QT];
+        TLOOP isum[t] = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i W = LDV(u + MM_IQXXS_SIGNS(iq3) + 64 * ib), S = mm_ksigns4(W);
+            const __m512i sc = _mm512_or_si512(_mm512_srli_epi32(W, 27), one); /* 2k + 1 */
+            __m512i ai[MM_QT];
+            TLOOP ai[t] = _mm512_set1_epi32(-64 * (XB(s, t)->bsums[2 * ib] + XB(s, t)->bsums[2 * ib + 1]));
+#pragma GCC unroll 4
+            for (int l = 0; l < 4; l++) { /* elements 8l..8l + 7 of the sub-block: sign byte l, two gathers */
+                const __m512i Sl = _mm512_shuffle_epi8(S, _mm512_add_epi8(bbase, _mm512_set1_epi8((char)l)));
+                const __mmask64 n0 = _mm512_test_epi8_mask(Sl, nib0), n1 = _mm512_test_epi8_mask(Sl, nib1);
+                __m512i i0, i1;
+                if (iq3) { /* index bytes 2l, 2l + 1: vector 2ib + l/2, bytes 2(l%2), 2(l%2) + 1 */
+                    const __m512i V = LDV(u + 64 + 64 * (2 * ib + l / 2));
+                    i0 = _mm512_and_si512(_mm512_srli_epi32(V, 16 * (l % 2)), lo8), i1 = _mm512_and_si512(_mm512_srli_epi32(V, 16 * (l % 2) + 8), lo8);
+                } else { /* index byte l: its entry's bytes 0..3 and 4..7 */
+                    i0 = i1 = _mm512_and_si512(_mm512_srli_epi32(LDV(u + 64 + 64 * ib), 8 * l), lo8);
+                }
+                const __m512i u0 = _mm512_i32gather_epi32(i0, g0, iq3 ? 4 : 8), u1 = _mm512_i32gather_epi32(i1, g1, iq3 ? 4 : 8);
+                const __m512i w0 = _mm512_mask_sub_epi8(_mm512_add_epi8(u0, c64), n0, c64, u0);
+                const __m512i w1 = _mm512_mask_sub_epi8(_mm512_add_epi8(u1, c64), n1, c64, u1);
+                TLOOP ai[t] = DP(ai[t], w0, XB(s, t)->qs + 32 * ib + 8 * l);
+                TLOOP ai[t] = DP(ai[t], w1, XB(s, t)->qs + 32 * ib + 8 * l + 4);
+            }
+            TLOOP isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(ai[t], sc));
+        }
+        const __m512 d = _mm512_mul_ps(LDH(u), _mm512_set1_ps(iq3 ? 0.25f : 0.125f));
+        TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(XB(s, t)->d)), acc[t]);
+    }
+    TLOOP _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
+#undef XB
+}
+
 /* The mm_kernel_set.dot_packed contract: each token streams the group once more (from cache after the first). */
 MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
                                size_t ldy) {
     __mmask16 m = (__mmask16)((1u << nr) - 1);
+    if (dt == MM_IQ2_XXS || dt == MM_IQ3_XXS) {
+        for (int t = 0; t < nt; t++) {
+            const void *xt = (const char *)xa + (size_t)t * xab;
+            if (dt == MM_IQ2_XXS)
+                mm_tile_iqxxs(0, 1, group, K / MM_QK_K, xt, sizeof(mm_block_q8_K), 0, y + (size_t)t * ldy, ldy, m);
+            else
+                mm_tile_iqxxs(1, 1, group, K / MM_QK_K, xt, sizeof(mm_block_q8_K), 0, y + (size_t)t * ldy, ldy, m);
+        }
+        return;
+    }
     for (int t = 0; t < nt; t++) {
         const void *xt = (const char *)xa + (size_t)t * xab;
         __m512 v;
@@ -370,7 +450,6 @@ MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr
  * activations are token-tiled (mm_pack.h): block b of token t at xa + (b·MM_QT + t)·(block bytes). */
 #define XQ0(b, t) ((const mm_block_q8_0x *)((const char *)xa + ((size_t)(b) * MM_QT + (size_t)(t)) * sizeof(mm_block_q8_0x)))
 #define XQK(b, t) ((const mm_block_q8_K *)((const char *)xa + ((size_t)(b) * MM_QT + (size_t)(t)) * sizeof(mm_block_q8_K)))
-#define TLOOP _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
 
 MM_INLINE void mm_tstore(const int NT, const __m512 *acc, float *y, size_t ldy, __mmask16 m) {
     TLOOP _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
@@ -613,6 +692,13 @@ MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const 
     mm_tstore(NT, acc, y, ldy, m);
 }
 
+MM_INLINE void mm_ttile_iq2_xxs(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    mm_tile_iqxxs(0, NT, g, nsb, xa, MM_QT * sizeof(mm_block_q8_K), sizeof(mm_block_q8_K), y, ldy, m);
+}
+MM_INLINE void mm_ttile_iq3_xxs(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    mm_tile_iqxxs(1, NT, g, nsb, xa, MM_QT * sizeof(mm_block_q8_K), sizeof(mm_block_q8_K), y, ldy, m);
+}
+
 #define MM_TCASE(F, N) case N: F(N, group, nb, xa, y, ldy, m); break;
 #define MM_TSWITCH(F) switch (nt) { MM_TCASE(F, 1) MM_TCASE(F, 2) MM_TCASE(F, 3) MM_TCASE(F, 4) MM_TCASE(F, 5) \
                                     MM_TCASE(F, 6) MM_TCASE(F, 7) MM_TCASE(F, 8) default: break; }
@@ -631,6 +717,8 @@ MM_T512 void mm_gemm_packed_512(mm_dtype dt, int64_t K, const void *group, int n
     case MM_IQ4_XS: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_iq4_xs); break;
     case MM_Q2_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q2_K); break;
     case MM_Q3_K: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_q3_K); break;
+    case MM_IQ2_XXS: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_iq2_xxs); break;
+    case MM_IQ3_XXS: nb = K / MM_QK_K; MM_TSWITCH(mm_ttile_iq3_xxs); break;
     default:
         for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, _mm512_set1_ps(NAN));
         break;

@@ -5,6 +5,7 @@
  * prefill (token-tiled): token t's block b is read at xa + b·bstride + t·tstride.
  * The two sets share this code: the dot step is inline assembly chosen by a constant, so both compile for
  * plain AVX2. Nothing on other architectures. */
+#include "kernels/mm_iq_tables.h"
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_pack.h"
 #include <math.h>
@@ -318,6 +319,61 @@ MM_INL void q3_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
     q23_K_h(1, N, vnni, g, nsb, xa, bstride, tstride, h, y, ldy, nr8);
 }
 
+/* IQ2_XXS and IQ3_XXS (iq3), mm_pack_x86.c's kernel in 8-row halves: the grid magnitudes by vpgatherdd (4 bytes of
+ * each of the 8 rows per gather), the 8 sign bits of each 7-bit sign index (its parity as bit 7, nibble parities by
+ * vpshufb) spread to byte masks, the signed magnitudes as 64 ± u into vpdpbusd (AVX2: vpmaddubsw pairs within
+ * 2·126·128 < 2^15, then vpmaddwd by ones), each sub-block's sum started at −64·Σx and multiplied by 2k + 1. */
+MM_INL void iqxxs_h(const int iq3, const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride,
+                    size_t tstride, int h, float *y, size_t ldy, int nr8) {
+    const __m256i lo8 = _mm256_set1_epi32(255), m7 = _mm256_set1_epi32(0x7f), m4 = _mm256_set1_epi8(15), c64 = _mm256_set1_epi8(64);
+    const __m256i nib0 = _mm256_set1_epi32(0x08040201), nib1 = _mm256_set1_epi32((int)0x80402010u), one = _mm256_set1_epi32(1);
+    const __m256i par = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, -128, -128, 0, -128, 0, 0, -128, -128, 0, 0, -128, 0, -128, -128, 0));
+    const __m256i bbase = _mm256_broadcastsi128_si256(_mm_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c));
+    const int *g0 = iq3 ? (const int *)(const void *)mm_iq3xxs_grid : (const int *)(const void *)mm_iq2xxs_grid, *g1 = iq3 ? g0 : g0 + 1;
+    const int usz = iq3 ? 1600 : 1088, so = iq3 ? 1088 : 576;
+    __m256 acc[NT4];
+    TL(N) acc[t] = _mm256_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * (size_t)usz;
+        __m256i isum[NT4];
+        TL(N) isum[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i W = LD32(u + so + 64 * ib + 32 * h);
+            /* byte 4r + l: sign index l of row r, then its ksigns byte */
+            __m256i S = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(W, m7), _mm256_and_si256(_mm256_slli_epi32(W, 1), _mm256_slli_epi32(m7, 8))),
+                                        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(W, 2), _mm256_slli_epi32(m7, 16)),
+                                                        _mm256_and_si256(_mm256_slli_epi32(W, 3), _mm256_slli_epi32(m7, 24))));
+            S = _mm256_or_si256(S, _mm256_xor_si256(_mm256_shuffle_epi8(par, _mm256_and_si256(S, m4)), _mm256_shuffle_epi8(par, _mm256_and_si256(SRL4(S), m4))));
+            const __m256i sc = _mm256_or_si256(_mm256_srli_epi32(W, 27), one); /* 2k + 1 */
+            __m256i ai[NT4];
+            TL(N) ai[t] = _mm256_set1_epi32(-64 * (XB(mm_block_q8_K, s, t)->bsums[2 * ib] + XB(mm_block_q8_K, s, t)->bsums[2 * ib + 1]));
+            for (int l = 0; l < 4; l++) {
+                const __m256i Sl = _mm256_shuffle_epi8(S, _mm256_add_epi8(bbase, _mm256_set1_epi8((char)l)));
+                const __m256i n0 = _mm256_cmpeq_epi8(_mm256_and_si256(Sl, nib0), nib0), n1 = _mm256_cmpeq_epi8(_mm256_and_si256(Sl, nib1), nib1);
+                __m256i i0, i1;
+                if (iq3) {
+                    const __m256i V = LD32(u + 64 + 64 * (2 * ib + l / 2) + 32 * h);
+                    i0 = _mm256_and_si256(_mm256_srli_epi32(V, 16 * (l % 2)), lo8), i1 = _mm256_and_si256(_mm256_srli_epi32(V, 16 * (l % 2) + 8), lo8);
+                } else {
+                    i0 = i1 = _mm256_and_si256(_mm256_srli_epi32(LD32(u + 64 + 64 * ib + 32 * h), 8 * l), lo8);
+                }
+                const __m256i u0 = _mm256_i32gather_epi32(g0, i0, iq3 ? 4 : 8), u1 = _mm256_i32gather_epi32(g1, i1, iq3 ? 4 : 8);
+                const __m256i w0 = _mm256_add_epi8(c64, _mm256_sub_epi8(_mm256_xor_si256(u0, n0), n0));
+                const __m256i w1 = _mm256_add_epi8(c64, _mm256_sub_epi8(_mm256_xor_si256(u1, n1), n1));
+                TL(N) ai[t] = mm_dp4_256(ai[t], w0, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 8 * l), vnni);
+                TL(N) ai[t] = mm_dp4_256(ai[t], w1, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 8 * l + 4), vnni);
+            }
+            TL(N) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(ai[t], sc));
+        }
+        const __m256 d = _mm256_mul_ps(LDH8(u + 16 * h), _mm256_set1_ps(iq3 ? 0.25f : 0.125f));
+        TL(N) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(XB(mm_block_q8_K, s, t)->d)), acc[t]);
+    }
+    store8(N, acc, y, ldy, nr8);
+}
+/* the packed_256 switch's per-type names for the two flags */
+#define iq2_xxs_h(...) iqxxs_h(0, __VA_ARGS__)
+#define iq3_xxs_h(...) iqxxs_h(1, __VA_ARGS__)
+
 /* The unsigned 6-bit weights (0..63) of kind c from their low-nibble vector A and high-bit vector H. */
 MM_INL __m256i q6_unpack(__m256i A, __m256i H, int c, __m256i m4, __m256i m30) {
     __m256i hb;
@@ -422,6 +478,8 @@ MM_INL void packed_256(const int vnni, mm_dtype dt, int64_t K, const void *group
             case MM_IQ4_XS: MM_HN(iq4_xs_h); break;
             case MM_Q2_K: MM_HN(q2_K_h); break;
             case MM_Q3_K: MM_HN(q3_K_h); break;
+            case MM_IQ2_XXS: MM_HN(iq2_xxs_h); break;
+            case MM_IQ3_XXS: MM_HN(iq3_xxs_h); break;
             default:
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < nr8; r++) y0[(size_t)t * ldy + r] = NAN;
