@@ -5,6 +5,7 @@
  * packed run's sequences are copied into the stored run before every step), agree to float rounding. */
 #include "formats/mm_gguf.h"
 #include "tools/mm_quantize.h"
+#include "tools/mm_imatrix_calc.h"
 #include "kernels/mm_kernels.h"
 #include "formats/mm_mkmodel.h"
 #include "mm_test.h"
@@ -92,7 +93,7 @@ done:
 }
 
 int main(void) {
-    /* Widths that are multiples of 256 so that every K-quant and IQ4_XS applies (Q4_K_M and Q5_K_M put Q6_K on
+    /* Widths that are multiples of 256 so that every K-quant, IQ4_XS, IQ2_XXS and IQ3_XXS applies (Q4_K_M and Q5_K_M put Q6_K on
      * some matrices, q2_k and q3_k_m Q3_K, Q4_K and Q5_K).
      * Both experts are always chosen (top-2 of 2): with a real choice, a router near-tie that the last float
      * bit decides sends a token to another expert, and the two layouts (whose sums differ in the order of
@@ -105,9 +106,23 @@ int main(void) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/model", mmt_tmpdir());
     CHECK(mm_mkmodel_write(dir, &p, NULL) == 0, "mkmodel: %s", mm_last_error());
+    /* IQ2_XXS and IQ3_XXS need an importance matrix (as in llama.cpp): one computed from the model itself */
+    char imp[600];
+    snprintf(imp, sizeof imp, "%s/im.gguf", mmt_tmpdir());
+    {
+        mm_model *m = mm_model_load(dir, NULL);
+        CHECK(m != NULL, "load %s: %s", dir, mm_last_error());
+        int32_t ids[96];
+        for (int i = 0; i < 96; i++) ids[i] = (int32_t)((i * 577 + 13) % p.vocab_size);
+        mm_imatrix *im = m ? mm_imatrix_compute(m, ids, 96, &(mm_imatrix_params){.n_ctx = 32}, "test") : NULL;
+        CHECK(im != NULL && mm_imatrix_save(im, imp, 0) == 0, "imatrix: %s", mm_last_error());
+        mm_imatrix_free(im);
+        mm_model_free(m);
+    }
 
-    const mm_gguf_ftype fts[] = {MM_FT_Q8_0, MM_FT_Q4_0, MM_FT_Q4_K_M, MM_FT_Q5_K_M, MM_FT_IQ4_XS, MM_FT_Q2_K, MM_FT_Q3_K_M};
-    const char *names[] = {"q8_0", "q4_0", "q4_k_m", "q5_k_m", "iq4_xs", "q2_k", "q3_k_m"};
+    const mm_gguf_ftype fts[] = {MM_FT_Q8_0, MM_FT_Q4_0,    MM_FT_Q4_K_M,   MM_FT_Q5_K_M,  MM_FT_IQ4_XS,
+                                 MM_FT_Q2_K, MM_FT_Q3_K_M, MM_FT_IQ2_XXS, MM_FT_IQ3_XXS};
+    const char *names[] = {"q8_0", "q4_0", "q4_k_m", "q5_k_m", "iq4_xs", "q2_k", "q3_k_m", "iq2_xxs", "iq3_xxs"};
     enum { NFT = sizeof fts / sizeof fts[0] };
     const int V = p.vocab_size, rows = NPROMPT + NSEQ - 1 + NSTEP * NSEQ + NSTEP;
     float *a = malloc(sizeof(float) * (size_t)rows * V), *b = malloc(sizeof(float) * (size_t)rows * V);
@@ -116,7 +131,8 @@ int main(void) {
     for (int f = 0; f < NFT && native; f++) {
         char path[600];
         snprintf(path, sizeof path, "%s/model-%s.gguf", mmt_tmpdir(), names[f]);
-        mm_gguf_convert_params cp = {.ftype = fts[f], .no_tokenizer = 1};
+        const int need_im = fts[f] == MM_FT_IQ2_XXS || fts[f] == MM_FT_IQ3_XXS;
+        mm_gguf_convert_params cp = {.ftype = fts[f], .no_tokenizer = 1, .imatrix = need_im ? imp : NULL};
         CHECK(mm_gguf_convert(dir, path, &cp, NULL) == 0, "convert %s: %s", names[f], mm_last_error());
         int64_t pa = 0, pb = 0;
         int ra = run(path, a, b, &pa, &pb);
