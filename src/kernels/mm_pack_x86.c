@@ -411,17 +411,83 @@ MM_INLINE void mm_tile_iqxxs(const int iq3, const int NT, const uint8_t *g, int6
 #undef XB
 }
 
+/* IQ2_XXS, up to 4 tokens: an index's 8 magnitudes are one qword, so a vpgatherdq fetches a whole grid entry for 8
+ * rows (half the loads of two vpgatherdd). Rows 0..7 (A) and 8..15 (B) then take 2 lanes each (lane 2q: elements
+ * 0..3 of the entry, 2q + 1: 4..7) against the entry's 8 activation bytes broadcast as a qword; each sub-block's
+ * offset −64·Σx goes into the even lanes, the scales and d are duplicated into lane pairs, and the pairs are added
+ * once at the end. The sign masks of an entry's 8 rows are the 8 ksigns bytes in a row: one qword of S rearranged. */
+MM_INLINE void mm_tile_iq2q(const int NT, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride, float *y,
+                            size_t ldy, __mmask16 m) {
+#define XB(b, t) ((const mm_block_q8_K *)((const char *)xa + (size_t)(b) * bstride + (size_t)(t) * tstride))
+    const __m512i lo8 = _mm512_set1_epi32(255), c64 = _mm512_set1_epi8(64), one = _mm512_set1_epi32(1);
+    const __m512i tr = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    const __m512i pq = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i dupA = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), dupB = _mm512_add_epi32(dupA, _mm512_set1_epi32(8));
+    __m512 accA[4], accB[4];
+    TLOOP accA[t] = accB[t] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *u = g + (size_t)s * 1088;
+        __m512i isA[4], isB[4];
+        TLOOP isA[t] = isB[t] = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i W = LDV(u + 576 + 64 * ib), IDX = LDV(u + 64 + 64 * ib);
+            uint64_t mk[8]; /* qword 2l + h: the sign bytes of entry l of rows 8h..8h + 7 */
+            _mm512_storeu_si512(mk, _mm512_permutexvar_epi32(pq, _mm512_shuffle_epi8(mm_ksigns4(W), tr)));
+            const __m512i sc = _mm512_or_si512(_mm512_srli_epi32(W, 27), one);
+            __m512i aA[4], aB[4];
+            TLOOP aA[t] = aB[t] = _mm512_maskz_set1_epi32(0x5555, -64 * (XB(s, t)->bsums[2 * ib] + XB(s, t)->bsums[2 * ib + 1]));
+#pragma GCC unroll 4
+            for (int l = 0; l < 4; l++) {
+                const __m512i I = _mm512_and_si512(_mm512_srli_epi32(IDX, 8 * l), lo8);
+                const __m512i gA = _mm512_i32gather_epi64(_mm512_castsi512_si256(I), (const void *)mm_iq2xxs_grid, 8);
+                const __m512i gB = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(I, 1), (const void *)mm_iq2xxs_grid, 8);
+                const __m512i wA = _mm512_mask_sub_epi8(_mm512_add_epi8(gA, c64), _cvtu64_mask64(mk[2 * l]), c64, gA);
+                const __m512i wB = _mm512_mask_sub_epi8(_mm512_add_epi8(gB, c64), _cvtu64_mask64(mk[2 * l + 1]), c64, gB);
+                TLOOP {
+                    int64_t x8;
+                    memcpy(&x8, XB(s, t)->qs + 32 * ib + 8 * l, 8);
+                    const __m512i xq = _mm512_set1_epi64(x8);
+                    aA[t] = _mm512_dpbusd_epi32(aA[t], wA, xq), aB[t] = _mm512_dpbusd_epi32(aB[t], wB, xq);
+                }
+            }
+            const __m512i scA = _mm512_permutexvar_epi32(dupA, sc), scB = _mm512_permutexvar_epi32(dupB, sc);
+            TLOOP isA[t] = _mm512_add_epi32(isA[t], _mm512_mullo_epi32(aA[t], scA)), isB[t] = _mm512_add_epi32(isB[t], _mm512_mullo_epi32(aB[t], scB));
+        }
+        const __m512 d = _mm512_mul_ps(LDH(u), _mm512_set1_ps(0.125f));
+        const __m512 dA = _mm512_permutexvar_ps(dupA, d), dB = _mm512_permutexvar_ps(dupB, d);
+        TLOOP {
+            const __m512 dx = _mm512_set1_ps(XB(s, t)->d);
+            accA[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isA[t]), _mm512_mul_ps(dA, dx), accA[t]);
+            accB[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isB[t]), _mm512_mul_ps(dB, dx), accB[t]);
+        }
+    }
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), od = _mm512_add_epi32(ev, one);
+    TLOOP _mm512_mask_storeu_ps(y + (size_t)t * ldy, m,
+                                _mm512_add_ps(_mm512_permutex2var_ps(accA[t], ev, accB[t]), _mm512_permutex2var_ps(accA[t], od, accB[t])));
+#undef XB
+}
+
+/* IQ2_XXS (iq3 = 0) or IQ3_XXS, NT <= 4 tokens. */
+MM_INLINE void mm_tile_iq_xxs(const int iq3, const int NT, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride,
+                              float *y, size_t ldy, __mmask16 m) {
+    if (iq3)
+        mm_tile_iqxxs(1, NT, g, nsb, xa, bstride, tstride, y, ldy, m);
+    else
+        mm_tile_iq2q(NT, g, nsb, xa, bstride, tstride, y, ldy, m);
+}
+
 /* The mm_kernel_set.dot_packed contract: each token streams the group once more (from cache after the first). */
 MM_T512 void mm_dot_packed_512(mm_dtype dt, int64_t K, const void *group, int nr, int nt, const void *xa, size_t xab, float *y,
                                size_t ldy) {
     __mmask16 m = (__mmask16)((1u << nr) - 1);
-    if (dt == MM_IQ2_XXS || dt == MM_IQ3_XXS) {
-        for (int t = 0; t < nt; t++) {
-            const void *xt = (const char *)xa + (size_t)t * xab;
-            if (dt == MM_IQ2_XXS)
-                mm_tile_iqxxs(0, 1, group, K / MM_QK_K, xt, sizeof(mm_block_q8_K), 0, y + (size_t)t * ldy, ldy, m);
-            else
-                mm_tile_iqxxs(1, 1, group, K / MM_QK_K, xt, sizeof(mm_block_q8_K), 0, y + (size_t)t * ldy, ldy, m);
+    if (dt == MM_IQ2_XXS || dt == MM_IQ3_XXS) { /* the tokens 4 at a time share each gathered vector */
+        for (int t0 = 0; t0 < nt; t0 += 4) {
+            const void *x0 = (const char *)xa + (size_t)t0 * xab;
+            float *y0 = y + (size_t)t0 * ldy;
+            const int n = nt - t0 < 4 ? nt - t0 : 4;
+#define MM_IQC(N) case N: mm_tile_iq_xxs(dt == MM_IQ3_XXS, N, group, K / MM_QK_K, x0, sizeof(mm_block_q8_K), xab, y0, ldy, m); break;
+            switch (n) { MM_IQC(1) MM_IQC(2) MM_IQC(3) default: MM_IQC(4) }
+#undef MM_IQC
         }
         return;
     }
@@ -692,11 +758,17 @@ MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const 
     mm_tstore(NT, acc, y, ldy, m);
 }
 
+/* IQ2_XXS and IQ3_XXS: the tile's tokens in two runs of at most 4 (the IQ2_XXS kernel holds 6 vectors per token) */
+MM_INLINE void mm_ttile_iqxxs(const int iq3, const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
+    const size_t bs = sizeof(mm_block_q8_K);
+    mm_tile_iq_xxs(iq3, NT < 4 ? NT : 4, g, nsb, xa, MM_QT * bs, bs, y, ldy, m);
+    if (NT > 4) mm_tile_iq_xxs(iq3, NT - 4, g, nsb, (const char *)xa + 4 * bs, MM_QT * bs, bs, y + 4 * ldy, ldy, m);
+}
 MM_INLINE void mm_ttile_iq2_xxs(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
-    mm_tile_iqxxs(0, NT, g, nsb, xa, MM_QT * sizeof(mm_block_q8_K), sizeof(mm_block_q8_K), y, ldy, m);
+    mm_ttile_iqxxs(0, NT, g, nsb, xa, y, ldy, m);
 }
 MM_INLINE void mm_ttile_iq3_xxs(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
-    mm_tile_iqxxs(1, NT, g, nsb, xa, MM_QT * sizeof(mm_block_q8_K), sizeof(mm_block_q8_K), y, ldy, m);
+    mm_ttile_iqxxs(1, NT, g, nsb, xa, y, ldy, m);
 }
 
 #define MM_TCASE(F, N) case N: F(N, group, nb, xa, y, ldy, m); break;

@@ -319,15 +319,25 @@ MM_INL void q3_K_h(const int N, const int vnni, const uint8_t *g, int64_t nsb, c
     q23_K_h(1, N, vnni, g, nsb, xa, bstride, tstride, h, y, ldy, nr8);
 }
 
+/* The sign bytes of the 4 sign indices of 8 rows: byte 4r + l = ksigns(bits 7l..7l + 6 of lane r of W) (the 7 bits
+ * and their parity as bit 7, nibble parities by vpshufb), as mm_pack_x86.c's mm_ksigns4. */
+MM_INL __m256i ksigns4_256(__m256i W) {
+    const __m256i m7 = _mm256_set1_epi32(0x7f), m4 = _mm256_set1_epi8(15);
+    const __m256i par = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, -128, -128, 0, -128, 0, 0, -128, -128, 0, 0, -128, 0, -128, -128, 0));
+    const __m256i b = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(W, m7), _mm256_and_si256(_mm256_slli_epi32(W, 1), _mm256_slli_epi32(m7, 8))),
+                                      _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(W, 2), _mm256_slli_epi32(m7, 16)),
+                                                      _mm256_and_si256(_mm256_slli_epi32(W, 3), _mm256_slli_epi32(m7, 24))));
+    return _mm256_or_si256(b, _mm256_xor_si256(_mm256_shuffle_epi8(par, _mm256_and_si256(b, m4)), _mm256_shuffle_epi8(par, _mm256_and_si256(SRL4(b), m4))));
+}
+
 /* IQ2_XXS and IQ3_XXS (iq3), mm_pack_x86.c's kernel in 8-row halves: the grid magnitudes by vpgatherdd (4 bytes of
  * each of the 8 rows per gather), the 8 sign bits of each 7-bit sign index (its parity as bit 7, nibble parities by
  * vpshufb) spread to byte masks, the signed magnitudes as 64 ± u into vpdpbusd (AVX2: vpmaddubsw pairs within
  * 2·126·128 < 2^15, then vpmaddwd by ones), each sub-block's sum started at −64·Σx and multiplied by 2k + 1. */
 MM_INL void iqxxs_h(const int iq3, const int N, const int vnni, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride,
                     size_t tstride, int h, float *y, size_t ldy, int nr8) {
-    const __m256i lo8 = _mm256_set1_epi32(255), m7 = _mm256_set1_epi32(0x7f), m4 = _mm256_set1_epi8(15), c64 = _mm256_set1_epi8(64);
+    const __m256i lo8 = _mm256_set1_epi32(255), c64 = _mm256_set1_epi8(64);
     const __m256i nib0 = _mm256_set1_epi32(0x08040201), nib1 = _mm256_set1_epi32((int)0x80402010u), one = _mm256_set1_epi32(1);
-    const __m256i par = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, -128, -128, 0, -128, 0, 0, -128, -128, 0, 0, -128, 0, -128, -128, 0));
     const __m256i bbase = _mm256_broadcastsi128_si256(_mm_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c));
     const int *g0 = iq3 ? (const int *)(const void *)mm_iq3xxs_grid : (const int *)(const void *)mm_iq2xxs_grid, *g1 = iq3 ? g0 : g0 + 1;
     const int usz = iq3 ? 1600 : 1088, so = iq3 ? 1088 : 576;
@@ -339,11 +349,7 @@ MM_INL void iqxxs_h(const int iq3, const int N, const int vnni, const uint8_t *g
         TL(N) isum[t] = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib++) {
             const __m256i W = LD32(u + so + 64 * ib + 32 * h);
-            /* byte 4r + l: sign index l of row r, then its ksigns byte */
-            __m256i S = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(W, m7), _mm256_and_si256(_mm256_slli_epi32(W, 1), _mm256_slli_epi32(m7, 8))),
-                                        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(W, 2), _mm256_slli_epi32(m7, 16)),
-                                                        _mm256_and_si256(_mm256_slli_epi32(W, 3), _mm256_slli_epi32(m7, 24))));
-            S = _mm256_or_si256(S, _mm256_xor_si256(_mm256_shuffle_epi8(par, _mm256_and_si256(S, m4)), _mm256_shuffle_epi8(par, _mm256_and_si256(SRL4(S), m4))));
+            const __m256i S = ksigns4_256(W);
             const __m256i sc = _mm256_or_si256(_mm256_srli_epi32(W, 27), one); /* 2k + 1 */
             __m256i ai[NT4];
             TL(N) ai[t] = _mm256_set1_epi32(-64 * (XB(mm_block_q8_K, s, t)->bsums[2 * ib] + XB(mm_block_q8_K, s, t)->bsums[2 * ib + 1]));
