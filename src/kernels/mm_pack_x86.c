@@ -344,16 +344,12 @@ MM_T512 static __m512 mm_pdot_q6_K(const uint8_t *g, int64_t nsb, const mm_block
     return acc;
 }
 
-/* IQ2_XXS and IQ3_XXS (iq3 = 1, a constant after inlining): x = d·(2k + 1)/8 (IQ3_XXS: /4) · magnitude · sign per
- * sub-block of 32, the magnitudes looked up in the grid codebook (8 per IQ2_XXS index, 4 per IQ3_XXS index) by
- * vpgatherdd, 4 bytes of each of the 16 rows per gather (lane r = row r, as every packed product), and the signs
- * of 8 elements per 7-bit sign index (mm_ksigns4). Each signed magnitude enters vpdpbusd as 64 ± u (unsigned, u ≤
- * 62), each sub-block's sum started at −64·Σx to cancel the offset: |sum| ≤ 32·126·128 + 64·32·128 < 2^20, times
- * 2k + 1 ≤ 31, 8 sub-blocks: < 2^28. NT tokens share each gathered vector (decode: NT = 1); token t's block b is at
- * xa + b·bstride + t·tstride. */
-#define MM_IQXXS_UNIT(iq3) ((iq3) ? 1600 : 1088)
-#define MM_IQXXS_SIGNS(iq3) ((iq3) ? 1088 : 576)
-
+/* IQ3_XXS: x = d·(2k + 1)/4 · magnitude · sign per sub-block of 32, the magnitudes looked up in the grid codebook (4
+ * per index) by vpgatherdd, 4 bytes of each of the 16 rows per gather (lane r = row r, as every packed product), and
+ * the signs of 8 elements per 7-bit sign index (mm_ksigns4). Each signed magnitude enters vpdpbusd as 64 ± u
+ * (unsigned, u ≤ 62), each sub-block's sum started at −64·Σx to cancel the offset: |sum| ≤ 32·126·128 + 64·32·128 <
+ * 2^20, times 2k + 1 ≤ 31, 8 sub-blocks: < 2^28. NT tokens share each gathered vector (decode: NT = 1); token t's
+ * block b is at xa + b·bstride + t·tstride. IQ2_XXS (mm_tile_iq2q) has the same form with 8 magnitudes per index. */
 /* The sign bytes of the 4 sign indices of 16 rows: byte 4r + l = ksigns(bits 7l..7l + 6 of the row's word, lane r
  * of W): the 7 bits and, as bit 7, their parity (the count of negative signs is even), the parity of each nibble
  * looked up by vpshufb. */
@@ -366,22 +362,20 @@ MM_INLINE __m512i mm_ksigns4(__m512i W) {
     return _mm512_or_si512(b, _mm512_xor_si512(_mm512_shuffle_epi8(par, _mm512_and_si512(b, m4)), _mm512_shuffle_epi8(par, _mm512_and_si512(SRL4(b), m4))));
 }
 
-MM_INLINE void mm_tile_iqxxs(const int iq3, const int NT, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride,
+MM_INLINE void mm_tile_iq3(const int NT, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride,
                              float *y, size_t ldy, __mmask16 m) {
 #define XB(b, t) ((const mm_block_q8_K *)((const char *)xa + (size_t)(b) * bstride + (size_t)(t) * tstride))
     const __m512i lo8 = _mm512_set1_epi32(255), c64 = _mm512_set1_epi8(64), one = _mm512_set1_epi32(1);
     const __m512i nib0 = _mm512_set1_epi32(0x08040201), nib1 = _mm512_set1_epi32((int)0x80402010u);
     const __m512i bbase = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c));
-    const void *g0 = iq3 ? (const void *)mm_iq3xxs_grid : (const void *)mm_iq2xxs_grid;
-    const void *g1 = iq3 ? g0 : (const void *)((const uint8_t *)mm_iq2xxs_grid + 4);
     __m512 acc[MM_QT];
     TLOOP acc[t] = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *u = g + (size_t)s * MM_IQXXS_UNIT(iq3);
+        const uint8_t *u = g + (size_t)s * 1600;
         __m512i isum[MM_QT];
         TLOOP isum[t] = _mm512_setzero_si512();
         for (int ib = 0; ib < 8; ib++) {
-            const __m512i W = LDV(u + MM_IQXXS_SIGNS(iq3) + 64 * ib), S = mm_ksigns4(W);
+            const __m512i W = LDV(u + 1088 + 64 * ib), S = mm_ksigns4(W);
             const __m512i sc = _mm512_or_si512(_mm512_srli_epi32(W, 27), one); /* 2k + 1 */
             __m512i ai[MM_QT];
             TLOOP ai[t] = _mm512_set1_epi32(-64 * (XB(s, t)->bsums[2 * ib] + XB(s, t)->bsums[2 * ib + 1]));
@@ -389,14 +383,9 @@ MM_INLINE void mm_tile_iqxxs(const int iq3, const int NT, const uint8_t *g, int6
             for (int l = 0; l < 4; l++) { /* elements 8l..8l + 7 of the sub-block: sign byte l, two gathers */
                 const __m512i Sl = _mm512_shuffle_epi8(S, _mm512_add_epi8(bbase, _mm512_set1_epi8((char)l)));
                 const __mmask64 n0 = _mm512_test_epi8_mask(Sl, nib0), n1 = _mm512_test_epi8_mask(Sl, nib1);
-                __m512i i0, i1;
-                if (iq3) { /* index bytes 2l, 2l + 1: vector 2ib + l/2, bytes 2(l%2), 2(l%2) + 1 */
-                    const __m512i V = LDV(u + 64 + 64 * (2 * ib + l / 2));
-                    i0 = _mm512_and_si512(_mm512_srli_epi32(V, 16 * (l % 2)), lo8), i1 = _mm512_and_si512(_mm512_srli_epi32(V, 16 * (l % 2) + 8), lo8);
-                } else { /* index byte l: its entry's bytes 0..3 and 4..7 */
-                    i0 = i1 = _mm512_and_si512(_mm512_srli_epi32(LDV(u + 64 + 64 * ib), 8 * l), lo8);
-                }
-                const __m512i u0 = _mm512_i32gather_epi32(i0, g0, iq3 ? 4 : 8), u1 = _mm512_i32gather_epi32(i1, g1, iq3 ? 4 : 8);
+                const __m512i V = LDV(u + 64 + 64 * (2 * ib + l / 2)); /* index bytes 2l, 2l + 1: vector 2ib + l/2 */
+                const __m512i i0 = _mm512_and_si512(_mm512_srli_epi32(V, 16 * (l % 2)), lo8), i1 = _mm512_and_si512(_mm512_srli_epi32(V, 16 * (l % 2) + 8), lo8);
+                const __m512i u0 = _mm512_i32gather_epi32(i0, (const void *)mm_iq3xxs_grid, 4), u1 = _mm512_i32gather_epi32(i1, (const void *)mm_iq3xxs_grid, 4);
                 const __m512i w0 = _mm512_mask_sub_epi8(_mm512_add_epi8(u0, c64), n0, c64, u0);
                 const __m512i w1 = _mm512_mask_sub_epi8(_mm512_add_epi8(u1, c64), n1, c64, u1);
                 TLOOP ai[t] = DP(ai[t], w0, XB(s, t)->qs + 32 * ib + 8 * l);
@@ -404,7 +393,7 @@ MM_INLINE void mm_tile_iqxxs(const int iq3, const int NT, const uint8_t *g, int6
             }
             TLOOP isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(ai[t], sc));
         }
-        const __m512 d = _mm512_mul_ps(LDH(u), _mm512_set1_ps(iq3 ? 0.25f : 0.125f));
+        const __m512 d = _mm512_mul_ps(LDH(u), _mm512_set1_ps(0.25f));
         TLOOP acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(XB(s, t)->d)), acc[t]);
     }
     TLOOP _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
@@ -471,7 +460,7 @@ MM_INLINE void mm_tile_iq2q(const int NT, const uint8_t *g, int64_t nsb, const v
 MM_INLINE void mm_tile_iq_xxs(const int iq3, const int NT, const uint8_t *g, int64_t nsb, const void *xa, size_t bstride, size_t tstride,
                               float *y, size_t ldy, __mmask16 m) {
     if (iq3)
-        mm_tile_iqxxs(1, NT, g, nsb, xa, bstride, tstride, y, ldy, m);
+        mm_tile_iq3(NT, g, nsb, xa, bstride, tstride, y, ldy, m);
     else
         mm_tile_iq2q(NT, g, nsb, xa, bstride, tstride, y, ldy, m);
 }
@@ -758,11 +747,16 @@ MM_INLINE void mm_ttile_q6_K(const int NT, const uint8_t *g, int64_t nsb, const 
     mm_tstore(NT, acc, y, ldy, m);
 }
 
-/* IQ2_XXS and IQ3_XXS: the tile's tokens in two runs of at most 4 (the IQ2_XXS kernel holds 6 vectors per token) */
+/* IQ2_XXS: the tile's tokens in two runs of at most 4 (its kernel holds 6 vectors per token); IQ3_XXS (3 per token)
+ * takes them in one, each gathered vector serving all of them. */
 MM_INLINE void mm_ttile_iqxxs(const int iq3, const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
     const size_t bs = sizeof(mm_block_q8_K);
-    mm_tile_iq_xxs(iq3, NT < 4 ? NT : 4, g, nsb, xa, MM_QT * bs, bs, y, ldy, m);
-    if (NT > 4) mm_tile_iq_xxs(iq3, NT - 4, g, nsb, (const char *)xa + 4 * bs, MM_QT * bs, bs, y + 4 * ldy, ldy, m);
+    if (iq3) {
+        mm_tile_iq3(NT, g, nsb, xa, MM_QT * bs, bs, y, ldy, m);
+        return;
+    }
+    mm_tile_iq2q(NT < 4 ? NT : 4, g, nsb, xa, MM_QT * bs, bs, y, ldy, m);
+    if (NT > 4) mm_tile_iq2q(NT - 4, g, nsb, (const char *)xa + 4 * bs, MM_QT * bs, bs, y + 4 * ldy, ldy, m);
 }
 MM_INLINE void mm_ttile_iq2_xxs(const int NT, const uint8_t *g, int64_t nsb, const void *xa, float *y, size_t ldy, __mmask16 m) {
     mm_ttile_iqxxs(0, NT, g, nsb, xa, y, ldy, m);
