@@ -363,7 +363,9 @@ MM_INL void iqxxs_h(const int iq3, const int N, const int vnni, const uint8_t *g
                 } else {
                     i0 = i1 = _mm256_and_si256(_mm256_srli_epi32(LD32(u + 64 + 64 * ib + 32 * h), 8 * l), lo8);
                 }
-                const __m256i u0 = _mm256_i32gather_epi32(g0, i0, iq3 ? 4 : 8), u1 = _mm256_i32gather_epi32(g1, i1, iq3 ? 4 : 8);
+                /* the scale must be a literal for clang (gcc folds iq3 after inlining) */
+                const __m256i u0 = iq3 ? _mm256_i32gather_epi32(g0, i0, 4) : _mm256_i32gather_epi32(g0, i0, 8);
+                const __m256i u1 = iq3 ? _mm256_i32gather_epi32(g1, i1, 4) : _mm256_i32gather_epi32(g1, i1, 8);
                 const __m256i w0 = _mm256_add_epi8(c64, _mm256_sub_epi8(_mm256_xor_si256(u0, n0), n0));
                 const __m256i w1 = _mm256_add_epi8(c64, _mm256_sub_epi8(_mm256_xor_si256(u1, n1), n1));
                 TL(N) ai[t] = mm_dp4_256(ai[t], w0, BC32(XB(mm_block_q8_K, s, t)->qs + 32 * ib + 8 * l), vnni);
