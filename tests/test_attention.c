@@ -214,6 +214,44 @@ static char *make_cache(mm_dtype t, int D, int npos, float amp, size_t *stride, 
     return c;
 }
 
+/* Decode through a view of both KV heads of the cache (nkv = 2, query heads 0..G-1 on head 0 and G..2G-1 on head 1)
+ * must give each head the bits of a view of that head alone: o1 (head 1, whole range) and o3 (head 1, the keys in n
+ * parts merged); both over the flat cache and over its pages (kvp: head 1's view). */
+static void heads_case(int G, int D, int pos0, mm_dtype kt, mm_dtype vt, const char *K, const char *V, size_t ks, size_t vs,
+                       const mm_kv_view *kvp, const float *q, const float *o1, const float *o3, int n, int tiles) {
+    const int npos = pos0 + 1, GT = 2 * G;
+    const size_t kh = mm_kv_head_bytes(kt, D), vh = mm_kv_head_bytes(vt, D), ps = (size_t)GT * (D + 2);
+    float *q2 = malloc(sizeof(float) * GT * D), *o = malloc(sizeof(float) * GT * D), *o0 = malloc(sizeof(float) * G * D);
+    float *scratch = malloc(sizeof(float) * mm_attention_scratch(GT, 1, D)), *P = malloc(sizeof(float) * ps * n);
+    fill(q2, (size_t)G * D, 1);
+    memcpy(q2 + (size_t)G * D, q, sizeof(float) * G * D);
+    mm_kv_view one, both;
+    mm_kv_view_flat(&one, K, V, ks, vs, kt, vt);   /* head 0 alone */
+    mm_attention(q2, (size_t)G * D, G, 1, pos0, &one, D, 1.0f / sqrtf((float)D), o0, (size_t)G * D, scratch);
+    mm_kv_view_flat(&both, K, V, ks, vs, kt, vt);
+    both.nkv = 2, both.khs = kh, both.vhs = vh;
+    mm_kv_view pages = *kvp;
+    pages.koff -= kh, pages.voff -= vh, pages.nkv = 2, pages.khs = kh, pages.vhs = vh;
+    for (int pg = 0; pg < 2; pg++) {
+        const mm_kv_view *kv = pg ? &pages : &both;
+        const char *what = pg ? "pages" : "flat cache";
+        mm_attention(q2, (size_t)GT * D, G, 1, pos0, kv, D, 1.0f / sqrtf((float)D), o, (size_t)GT * D, scratch);
+        CHECK(!memcmp(o, o0, sizeof(float) * G * D) && !memcmp(o + (size_t)G * D, o1, sizeof(float) * G * D),
+              "decode over both KV heads at once (%s) differs from one head at a time (G=%d D=%d pos0=%d K %s V %s)", what, G, D, pos0,
+              mm_dtype_name(kt), mm_dtype_name(vt));
+        for (int j = 0; j < n; j++) {
+            const int64_t kb = (int64_t)tiles * j / n * MM_ATT_BK, ke = j == n - 1 ? npos : (int64_t)tiles * (j + 1) / n * MM_ATT_BK;
+            float *Pj = P + ps * j;
+            mm_attention_part(q2, (size_t)GT * D, G, 1, pos0, kv, D, 1.0f / sqrtf((float)D), kb, ke, Pj, Pj + (size_t)GT * D,
+                              Pj + (size_t)GT * (D + 1), scratch);
+        }
+        mm_attention_merge(GT, 1, D, n, P, ps, P + (size_t)GT * D, P + (size_t)GT * (D + 1), o, (size_t)GT * D);
+        CHECK(!memcmp(o + (size_t)G * D, o3, sizeof(float) * G * D),
+              "split decode (%d parts) over both KV heads at once (%s) differs from head 1 alone (G=%d D=%d pos0=%d)", n, what, G, D, pos0);
+    }
+    free(q2), free(o), free(o0), free(scratch), free(P);
+}
+
 /* One attention case on the active kernel set: K of type kt, V of type vt against the f64 definition over the
  * dequantized cache (an f32 view); then the same keys split into nsplit ranges (mm_attention_part) merged by
  * mm_attention_merge against the unsplit result. Returns max|Δ| vs the definition; *split_rel the split error
@@ -336,6 +374,7 @@ static double attn_case(int G, int D, int nq, int pos0, mm_dtype kt, mm_dtype vt
     for (int i = 0; i < nq; i++)
         for (size_t j = (size_t)G * D; j < qs; j++) CHECK(o3[i * qs + j] == 7.0f, "merge wrote past the heads");
     *split_rel = sw / big;
+    if (nq == 1) heads_case(G, D, pos0, kt, vt, K, V, ks, vs, &kvp, q, o1, o3, n, tiles);
     free(K), free(V), free(kd), free(vd), free(q), free(o1), free(o2), free(o3), free(scratch), free(O);
     free(KP), free(VP), free(kpg), free(vpg), free(o4);
     return worst;

@@ -8,6 +8,7 @@
  * a sub-range unnormalised is mm_attention_part, and mm_attention_merge combines parts by the log-sum-exp. */
 #include "kernels/mm_attn.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include "kernels/mm_kernels.h"
 #include "kernels/mm_quant.h"
@@ -107,54 +108,62 @@ typedef struct {
     float *O, *m, *l;
 } att_acc;
 
-/* Decode: one token's G heads against the keys [kb, ke), rows of scores s[g·BK + j], row-wise online softmax.
- * Q8_0 / Q4_0 keys and values (D a multiple of 32) go through the kernel set's integer qk_i8 / pv_i16 where it has
- * them: the scaled query quantized once (int8 blocks, f32 scales), the tile's weights per value block in int16
- * (mm_kernels.h); f32 / f16 / bf16 caches take the f32 dots and sgemm4. */
+/* Decode: one token's G heads of each of the view's nh KV heads (query head h·G + g against KV head h) against the
+ * keys [kb, ke), rows of scores s[g·BK + j] per KV head, row-wise online softmax. Per tile the KV heads follow
+ * each other, so the tile's rows are read along the cache; each head's operations are those of a call for that
+ * head alone. Q8_0 / Q4_0 keys and values (D a multiple of 32) go through the kernel set's integer qk_i8 / pv_i16
+ * where it has them: the scaled query quantized once (int8 blocks, f32 scales), the tile's weights per value
+ * block in int16 (mm_kernels.h); f32 / f16 / bf16 caches take the f32 dots and sgemm4. */
 static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t kb, int64_t ke, const mm_kv_view *kv, int D,
                           int Dp, float scale, float *scratch) {
-    const int BK = MM_ATT_BK, R = pad16(G);
-    float *Q = scratch, *O = Q + (size_t)G * Dp, *S = O + (size_t)G * Dp, *m = S + (size_t)G * BK, *l = m + G;
-    float *KB = l + G, *VB = KB + (size_t)Dp * BK;    /* then 2·R·Dp more: qk_i8's work from KB, pv_i16's from VB */
-    int8_t *QI = (int8_t *)(VB + (size_t)Dp * BK + 2 * (size_t)R * Dp); /* [G][D] the query in int8 (qk_i8) */
-    float *DQ = (float *)(QI + (size_t)G * Dp);                          /* [G][D/32] its block scales */
+    const int BK = MM_ATT_BK, nh = kv->nkv > 1 ? kv->nkv : 1, GT = G * nh, R = pad16(GT);
+    float *Q = scratch, *O = Q + (size_t)GT * Dp, *S = O + (size_t)GT * Dp, *m = S + (size_t)G * BK, *l = m + GT;
+    float *KB = l + GT, *VB = KB + (size_t)Dp * BK;   /* then 2·R·Dp more: qk_i8's work from KB, pv_i16's from VB */
+    int8_t *QI = (int8_t *)(VB + (size_t)Dp * BK + 2 * (size_t)R * Dp); /* [GT][D] the query in int8 (qk_i8) */
+    float *DQ = (float *)(QI + (size_t)GT * Dp);                         /* [GT][D/32] its block scales */
     const int kint = (kv->kt == MM_Q8_0 || kv->kt == MM_Q4_0) && D % MM_QK == 0 && ks->qk_i8;
     const int vint = (kv->vt == MM_Q8_0 || kv->vt == MM_Q4_0) && D % MM_QK == 0 && ks->pv_i16;
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < GT; g++) {
         for (int d = 0; d < D; d++) Q[(size_t)g * Dp + d] = q[(size_t)g * D + d] * scale;
         for (int d = D; d < Dp; d++) Q[(size_t)g * Dp + d] = 0.0f;
         if (kint) mm_attn_quant_q(Q + (size_t)g * Dp, D, QI + (size_t)g * D, DQ + (size_t)g * (D / MM_QK));
         m[g] = -INFINITY, l[g] = 0.0f;
     }
-    memset(O, 0, sizeof(float) * (size_t)G * Dp);
+    memset(O, 0, sizeof(float) * (size_t)GT * Dp);
+    mm_kv_view hv = *kv;   /* KV head h: the view moved by h head rows (its page tables are kv's) */
     for (int64_t p0 = kb; p0 < ke; p0 += BK) {
         const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
-        size_t ldk, ldv;
-        if (p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
-        if (kint) {
-            ks->qk_i8(kv->kt, G, nk, D, QI, DQ, mm_kv_krow(kv, p0), kv->kstride, S, (size_t)BK, KB);   /* a tile lies in one page */
-        } else {
-            const float *kp = load_rows(ks, kv, 0, p0, nk, D, Dp, KB, &ldk);
-            ks->dots(G, nk, Dp, Q, (size_t)Dp, kp, ldk, S, (size_t)BK);
+        if (nh == 1 && p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
+        for (int h = 0; h < nh; h++) {
+            hv.koff = kv->koff + (size_t)h * kv->khs, hv.voff = kv->voff + (size_t)h * kv->vhs;
+            const size_t hq = (size_t)h * G;   /* this KV head's first query row */
+            float *Oh = O + hq * Dp, *mh = m + hq, *lh = l + hq;
+            size_t ldk, ldv;
+            if (kint) {
+                ks->qk_i8(hv.kt, G, nk, D, QI + hq * D, DQ + hq * (D / MM_QK), mm_kv_krow(&hv, p0), hv.kstride, S, (size_t)BK, KB);   /* a tile lies in one page */
+            } else {
+                const float *kp = load_rows(ks, &hv, 0, p0, nk, D, Dp, KB, &ldk);
+                ks->dots(G, nk, Dp, Q + hq * Dp, (size_t)Dp, kp, ldk, S, (size_t)BK);
+            }
+            for (int g = 0; g < G; g++) {
+                float *sg = S + (size_t)g * BK, mx = sg[0];
+                for (int j = 1; j < nk; j++) mx = sg[j] > mx ? sg[j] : mx;
+                const float mn = mx > mh[g] ? mx : mh[g], corr = expf(mh[g] - mn);
+                lh[g] = lh[g] * corr + ks->expsum(sg, nk, mn);
+                if (corr != 1.0f)
+                    for (int d = 0; d < Dp; d++) Oh[(size_t)g * Dp + d] *= corr;
+                mh[g] = mn;
+            }
+            if (vint) {
+                ks->pv_i16(hv.vt, G, nk, D, S, (size_t)BK, mm_kv_vrow(&hv, p0), hv.vstride, Oh, (size_t)Dp, VB);
+                continue;
+            }
+            const float *vp = load_rows(ks, &hv, 1, p0, nk, D, Dp, VB, &ldv);
+            for (int g0 = 0; g0 < G; g0 += 4)
+                for (int d0 = 0; d0 < Dp; d0 += 64)
+                    ks->sgemm4(G - g0 < 4 ? G - g0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + (size_t)g0 * BK, (size_t)BK, 1,
+                               vp + d0, ldv, Oh + (size_t)g0 * Dp + d0, (size_t)Dp, 1);
         }
-        for (int g = 0; g < G; g++) {
-            float *sg = S + (size_t)g * BK, mx = sg[0];
-            for (int j = 1; j < nk; j++) mx = sg[j] > mx ? sg[j] : mx;
-            const float mn = mx > m[g] ? mx : m[g], corr = expf(m[g] - mn);
-            l[g] = l[g] * corr + ks->expsum(sg, nk, mn);
-            if (corr != 1.0f)
-                for (int d = 0; d < Dp; d++) O[(size_t)g * Dp + d] *= corr;
-            m[g] = mn;
-        }
-        if (vint) {
-            ks->pv_i16(kv->vt, G, nk, D, S, (size_t)BK, mm_kv_vrow(kv, p0), kv->vstride, O, (size_t)Dp, VB);
-            continue;
-        }
-        const float *vp = load_rows(ks, kv, 1, p0, nk, D, Dp, VB, &ldv);
-        for (int g0 = 0; g0 < G; g0 += 4)
-            for (int d0 = 0; d0 < Dp; d0 += 64)
-                ks->sgemm4(G - g0 < 4 ? G - g0 : 4, (Dp - d0) / 16 < 4 ? (Dp - d0) / 16 : 4, nk, S + (size_t)g0 * BK, (size_t)BK, 1,
-                           vp + d0, ldv, O + (size_t)g0 * Dp + d0, (size_t)Dp, 1);
     }
     return (att_acc){O, m, l};
 }
@@ -210,6 +219,10 @@ static att_acc attend_range(const float *q, size_t qs, int G, int nq, int64_t po
                             int64_t kb, int64_t ke, float *scratch) {
     const mm_kernel_set *ks = mm_kernels_get();
     if (nq == 1) return attend_one(ks, q, G, kb, ke, kv, D, pad16(D), scale, scratch);
+    if (kv->nkv > 1) {
+        fprintf(stderr, "mm_attention: a view of %d KV heads serves one token only, not %d (mm_attn.h)\n", kv->nkv, nq);
+        abort();
+    }
     return attend_block(ks, q, qs, G, nq, pos0, kb, ke, kv, D, pad16(D), scale, scratch);
 }
 
@@ -217,8 +230,9 @@ void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const 
                   size_t os, float *scratch) {
     const int Dp = pad16(D);
     const att_acc a = attend_range(q, qs, G, nq, pos0, kv, D, scale, 0, pos0 + nq, scratch);
-    for (int r = 0; r < G * nq; r++) {
-        float *orow = o + (size_t)(r / G) * os + (size_t)(r % G) * D;
+    const int GT = G * (kv->nkv > 1 ? kv->nkv : 1);   /* query heads: G per KV head of the view */
+    for (int r = 0; r < GT * nq; r++) {
+        float *orow = o + (size_t)(r / GT) * os + (size_t)(r % GT) * D;
         const float inv = 1.0f / a.l[r];
         for (int d = 0; d < D; d++) orow[d] = a.O[(size_t)r * Dp + d] * inv;
     }
@@ -228,7 +242,7 @@ void mm_attention_part(const float *q, size_t qs, int G, int nq, int64_t pos0, c
                        int64_t kb, int64_t ke, float *O, float *m, float *l, float *scratch) {
     const int Dp = pad16(D);
     const att_acc a = attend_range(q, qs, G, nq, pos0, kv, D, scale, kb, ke, scratch);
-    for (int r = 0; r < G * nq; r++) {
+    for (int r = 0; r < G * (kv->nkv > 1 ? kv->nkv : 1) * nq; r++) {
         memcpy(O + (size_t)r * D, a.O + (size_t)r * Dp, sizeof(float) * (size_t)D);
         m[r] = a.m[r], l[r] = a.l[r];
     }

@@ -27,6 +27,8 @@ typedef struct {
     size_t kstride, vstride;  /* bytes from one position's row to the next within a page */
     int page_shift;           /* log2 of the positions per page, ≥ log2(MM_ATT_BK) */
     mm_dtype kt, vt;          /* element types (mm_kv_type_ok); a row is mm_kv_head_bytes(type, D) bytes */
+    int nkv;                  /* KV heads the view covers from koff / voff on (0 or 1: one); decode (nq = 1) only */
+    size_t khs, vhs;          /* with nkv > 1: bytes from a KV head's row to the next head's row of the same position */
     const uint8_t *flat[2];   /* mm_kv_view_flat: the single "page" of a flat cache */
 } mm_kv_view;
 
@@ -48,7 +50,11 @@ void mm_kv_load_row(mm_dtype t, const void *src, float *dst, int D);
 /* For query tokens i < nq at positions pos0 + i and the G query heads g < G that share this KV head:
  *   o[i·os + g·D + d] = Σ_{p ≤ pos0+i} softmax_p(scale · q_ig · k_p) · v_p[d]
  * with q_ig = q + i·qs + g·D (floats). scratch: mm_attention_scratch(G, nq, D) floats. The scores' exponentials
- * come from the kernel set's expsum (within MM_EXP_MAX_REL_ERR of expf), sums in f32. */
+ * come from the kernel set's expsum (within MM_EXP_MAX_REL_ERR of expf), sums in f32.
+ * A view of nkv > 1 KV heads (one token, nq = 1) serves nkv·G query heads, head h·G + g against KV head h, with
+ * scratch mm_attention_scratch(nkv·G, 1, D): the same bits per head as one call per KV head, but each tile of
+ * positions is read for all heads at once, so the reads run along the cache (a position's heads lie together)
+ * instead of striding through it a head at a time. The parts and merge below then count nkv·G heads. */
 void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const mm_kv_view *kv, int D, float scale, float *o,
                   size_t os, float *scratch);
 size_t mm_attention_scratch(int G, int nq, int D);

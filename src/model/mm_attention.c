@@ -19,10 +19,15 @@ static inline void kv_store(mm_dtype t, void *dst, const float *src, int NKV, in
 /* One attention work item: a block of query tokens of one run against one KV head, all its keys or (split
  * attention) the keys [kb, ke) only, its partial result then at part (floats into the part buffer). */
 typedef struct {
-    int run, kh, t0, n;
+    int run, kh, nkv, t0, n;   /* nkv: the KV heads from kh on it covers (NKV for one token: all of them) */
     int64_t kb, ke;     /* ke = 0: unsplit */
     size_t part;
 } att_item;
+
+/* The KV heads one work item of a block of n tokens covers: one token (decode) takes all NKV of them, so each tile
+ * of positions is read along the cache (a position's heads lie together, mm_context.h), not a head at a time at
+ * the stride of a whole position; a longer block takes one, its key tiles shared by its G·n query rows. */
+static int block_heads(int n, int NKV) { return n == 1 ? NKV : 1; }
 
 /* A split item group: nsplit consecutive items whose parts merge into one block's output. */
 typedef struct {
@@ -79,8 +84,8 @@ static void attend_body(void *arg, int64_t i0, int64_t i1, int ith) {
                                .koff = mm_kv_page_off(c, a->ly->kind_index, 0) + (size_t)it->kh * khb,
                                .voff = mm_kv_page_off(c, a->ly->kind_index, 1) + (size_t)it->kh * vhb,
                                .kstride = (size_t)NKV * khb, .vstride = (size_t)NKV * vhb, .page_shift = c->kv_shift, .kt = c->kt,
-                               .vt = c->vt};
-        const size_t qoff = (size_t)it->t0 * NHD + (size_t)it->kh * G * D, R = (size_t)G * it->n;
+                               .vt = c->vt, .nkv = it->nkv, .khs = khb, .vhs = vhb};
+        const size_t qoff = (size_t)it->t0 * NHD + (size_t)it->kh * G * D, R = (size_t)G * it->nkv * it->n;
         const int64_t pos0 = run->pos0 + (it->t0 - run->t0);
         if (it->ke == 0) {
             mm_attention(a->q + qoff, (size_t)NHD, G, it->n, pos0, &kv, D, 1.0f / sqrtf((float)D), c->o + qoff, (size_t)NHD, scratch);
@@ -100,11 +105,11 @@ static void merge_body(void *arg, int64_t i0, int64_t i1, int ith) {
     (void)ith;
     for (int64_t i = i0; i < i1; i++) {
         const att_item *it = &a->items[a->groups[i].first];
-        const size_t R = (size_t)G * it->n, ps = R * (D + 2);
+        const size_t R = (size_t)G * it->nkv * it->n, ps = R * (D + 2);
         const float *O = a->parts + it->part;
         const size_t qoff = (size_t)it->t0 * NHD + (size_t)it->kh * G * D;
         /* parts of one group are consecutive in the buffer: O at j·ps, m at j·ps + R·D → a stride of ps for both */
-        mm_attention_merge(G, it->n, D, a->groups[i].nsplit, O, ps, O + R * D, O + R * D + R, a->c->o + qoff, (size_t)NHD);
+        mm_attention_merge(G * it->nkv, it->n, D, a->groups[i].nsplit, O, ps, O + R * D, O + R * D + R, a->c->o + qoff, (size_t)NHD);
     }
 }
 
@@ -129,7 +134,8 @@ void mm_attention_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
      * in parallel and merged by the log-sum-exp (flash-decoding). */
     const int BQ = G >= MM_ATT_ROWS ? 1 : MM_ATT_ROWS / G, want = 4 * mm_pool_threads();
     int n_base = 0;
-    for (int r = 0; r < n_runs; r++) n_base += (runs[r].n + BQ - 1) / BQ * NKV;
+    for (int r = 0; r < n_runs; r++)
+        for (int b = 0; b < (runs[r].n + BQ - 1) / BQ; b++) n_base += NKV / block_heads(runs[r].n - b * BQ < BQ ? runs[r].n - b * BQ : BQ, NKV);
     const int per = c->att_split > 0 ? c->att_split : n_base >= want ? 1 : (want + n_base - 1) / n_base;
     att_item *items = mm_xmalloc(sizeof(att_item) * (size_t)n_base * per);
     att_group *groups = mm_xmalloc(sizeof(att_group) * (size_t)n_base);
@@ -137,25 +143,26 @@ void mm_attention_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
     size_t part_floats = 0;
     for (int r = 0; r < n_runs; r++)
         for (int b = (runs[r].n + BQ - 1) / BQ - 1; b >= 0; b--)
-            for (int kh = 0; kh < NKV; kh++) {
-                const int t0 = b * BQ, n = runs[r].n - t0 < BQ ? runs[r].n - t0 : BQ;
+            for (int kh = 0; kh < NKV; kh += block_heads(runs[r].n - b * BQ < BQ ? runs[r].n - b * BQ : BQ, NKV)) {
+                const int t0 = b * BQ, n = runs[r].n - t0 < BQ ? runs[r].n - t0 : BQ, nkv = block_heads(n, NKV);
                 const int64_t pos0 = runs[r].pos0 + t0, tiles = pos0 / MM_ATT_BK + 1;
                 int64_t ns = c->att_split > 1 ? per : (pos0 + n) / MM_ATT_SPLIT_MIN;
                 ns = ns < per ? ns : per;
                 ns = ns < tiles ? ns : tiles;
                 if (ns <= 1) {
-                    items[n_items++] = (att_item){r, kh, runs[r].t0 + t0, n, 0, 0, 0};
+                    items[n_items++] = (att_item){r, kh, nkv, runs[r].t0 + t0, n, 0, 0, 0};
                     continue;
                 }
                 groups[n_groups++] = (att_group){n_items, (int)ns};
                 for (int64_t j = 0; j < ns; j++) {
                     const int64_t kb = tiles * j / ns * MM_ATT_BK, ke = j == ns - 1 ? pos0 + n : tiles * (j + 1) / ns * MM_ATT_BK;
-                    items[n_items++] = (att_item){r, kh, runs[r].t0 + t0, n, kb, ke, part_floats};
-                    part_floats += (size_t)G * n * (D + 2);
+                    items[n_items++] = (att_item){r, kh, nkv, runs[r].t0 + t0, n, kb, ke, part_floats};
+                    part_floats += (size_t)G * nkv * n * (D + 2);
                 }
             }
     float *parts = part_floats ? mm_scratch(MM_SCRATCH_ATTN_PARTS, sizeof(float) * part_floats) : NULL;
-    att_args a = {c, ly, runs, run_of, q, k, v, items, groups, parts, mm_attention_scratch(G, BQ, D)};
+    const size_t sb = mm_attention_scratch(G, BQ, D), s1 = mm_attention_scratch(NH, 1, D);
+    att_args a = {c, ly, runs, run_of, q, k, v, items, groups, parts, sb > s1 ? sb : s1};
     mm_parallel_for(T, 16, rope_store_body, &a);
     mm_parallel_for(n_items, 1, attend_body, &a);
     if (n_groups) mm_parallel_for(n_groups, 1, merge_body, &a);
