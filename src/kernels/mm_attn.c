@@ -92,10 +92,20 @@ static const float *load_rows(const mm_kernel_set *ks, const mm_kv_view *kv, int
 
 /* Asks the caches for the key and value rows of the next tile, [p0, p0 + nk), while this one is computed: a KV
  * head's rows lie one position's row apart (all heads of a position together), a stride the hardware's prefetchers
- * follow badly, so decode at depth waited on memory with the bandwidth mostly idle. */
+ * follow badly, so decode at depth waited on memory with the bandwidth mostly idle. A view of nkv > 1 heads takes
+ * the tile's whole span of positions at once, every line of it, before its first head: the heads then walk the
+ * span at their own offsets, which the prefetchers also follow badly (measured 10-25% faster than leaving the
+ * lines to them). */
 static void prefetch_rows(const mm_kv_view *kv, int64_t p0, int nk, int D) {
-    const size_t kb = mm_kv_head_bytes(kv->kt, D), vb = mm_kv_head_bytes(kv->vt, D);
     const char *k = mm_kv_krow(kv, p0), *v = mm_kv_vrow(kv, p0);   /* a tile lies in one page (mm_kv_view) */
+    if (kv->nkv > 1) {
+        const size_t kl = (size_t)(nk - 1) * kv->kstride + (size_t)(kv->nkv - 1) * kv->khs + mm_kv_head_bytes(kv->kt, D);
+        const size_t vl = (size_t)(nk - 1) * kv->vstride + (size_t)(kv->nkv - 1) * kv->vhs + mm_kv_head_bytes(kv->vt, D);
+        for (size_t o = 0; o < kl; o += 64) __builtin_prefetch(k + o);
+        for (size_t o = 0; o < vl; o += 64) __builtin_prefetch(v + o);
+        return;
+    }
+    const size_t kb = mm_kv_head_bytes(kv->kt, D), vb = mm_kv_head_bytes(kv->vt, D);
     for (int j = 0; j < nk; j++) {
         for (size_t o = 0; o < kb; o += 64) __builtin_prefetch(k + (size_t)j * kv->kstride + o);
         for (size_t o = 0; o < vb; o += 64) __builtin_prefetch(v + (size_t)j * kv->vstride + o);
@@ -133,7 +143,7 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
     mm_kv_view hv = *kv;   /* KV head h: the view moved by h head rows (its page tables are kv's) */
     for (int64_t p0 = kb; p0 < ke; p0 += BK) {
         const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
-        if (nh == 1 && p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
+        if (p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
         for (int h = 0; h < nh; h++) {
             hv.koff = kv->koff + (size_t)h * kv->khs, hv.voff = kv->voff + (size_t)h * kv->vhs;
             const size_t hq = (size_t)h * G;   /* this KV head's first query row */
