@@ -199,8 +199,7 @@ int mm_decode_ex(mm_context *c, const mm_batch *b, float *logits, float *hidden)
     const int V = c->model->cfg.vocab_size, H = c->model->cfg.hidden_size;
     /* micro-batches flow through a pipeline's stages one after another: cut the chunks there (every rank computes
      * the same cuts from the same batch) */
-    const mm_pp *pp = c->model->pp;
-    const int parts = pp && pp->n > 1 && !pp->ep ? c->n_micro : 1;
+    const int parts = mm_pp_stages(c->model) > 1 ? c->n_micro : 1;
     for (int b0 = 0; b0 < b->n_tokens; b0 += c->n_ubatch) {
         const int ce = b->n_tokens - b0 < c->n_ubatch ? b->n_tokens : b0 + c->n_ubatch;
         for (int m0 = b0, left = parts; m0 < ce; left--) {

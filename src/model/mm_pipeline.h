@@ -62,6 +62,10 @@ void mm_pp_next_model(mm_dist *d, const char *path);
 
 /* Whether m is rank 0 of a pipeline of more than one rank (the context calls below then forward). */
 static inline int mm_pp_driver(const mm_model *m) { return m->pp && m->pp->n > 1 && m->pp->rank == 0; }
+/* The stages a chunk flows through one after another: the ranks of a pipeline of more than one rank; 1 for one
+ * process and for expert parallelism (every rank works on every token), where cutting a chunk into micro-batches
+ * would overlap nothing. */
+static inline int mm_pp_stages(const mm_model *m) { return m->pp && m->pp->n > 1 && !m->pp->ep ? m->pp->n : 1; }
 
 /* Rank 0's side of each context operation (called by mm_context.c / mm_forward.c when mm_pp_driver). */
 void mm_pp_ctx_new(mm_context *c);

@@ -698,9 +698,10 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
     s->vocab = cfg->vocab_size;
     s->block = cfg->block_size > 0 ? cfg->block_size : 256;
     const int P = s->p.parallel;
-    /* one forward holds P decode tokens + one block of prefill: keep it one internal chunk; on a pipeline cut it into
-     * micro-batches at its sequences (one per rank unless told), which follow each other through the stages */
-    const int micro = s->p.micro > 0 ? s->p.micro : mm_pp_driver(m) && !m->pp->ep ? m->pp->n : 1;
+    /* one forward holds P decode tokens + one block of prefill: keep it one internal chunk; on a pipeline a step of
+     * 128 tokens or more is cut into micro-batches of 64 or more (one per stage unless told), which follow each other
+     * through the stages (mm_context_params.n_micro) */
+    const int micro = s->p.micro > 0 ? s->p.micro : mm_pp_stages(m);
     s->ctx = mm_context_new(m, &(mm_context_params){.n_ctx = s->p.n_ctx, .n_seq_max = P, .n_ubatch = P + s->block,
                                                     .type_k = s->p.type_k, .type_v = s->p.type_v, .kv_page = s->p.kv_page,
                                                     .n_micro = micro});
@@ -730,8 +731,7 @@ static mm_sched *sched_create(const mm_model *m, const mm_tokenizer *tok, const 
 }
 
 int mm_sched_micro_batches(const mm_sched *s) {
-    const mm_pp *pp = s->model->pp;
-    return pp && pp->n > 1 && !pp->ep ? s->ctx->n_micro : 1;
+    return mm_pp_stages(s->model) > 1 ? s->ctx->n_micro : 1;
 }
 
 mm_sched *mm_sched_new(const mm_model *m, const mm_tokenizer *tok, const mm_sched_params *p) {

@@ -1681,7 +1681,7 @@ mm_server *mm_server_start(const mm_server_params *pp) {
     /* The grammar's token trie (all token texts) once the scheduler runs: on a pipeline it keeps the other ranks
      * alive meanwhile (they give up on a silent rank 0 after MM_DIST_TIMEOUT); no request is served before ready. */
     if (s->tok) s->gvocab = mm_gvocab_new(s->tok, cfg->vocab_size, s->eos);
-    if (mm_pp_driver(s->model) && !s->model->pp->ep)
+    if (mm_pp_driver(s->model) && mm_pp_stages(s->model) > 1)
         fprintf(stderr, "minimax serve: pipeline of %d ranks: a step of 128 or more tokens is cut into up to %d micro-batches\n",
                 s->model->pp->n, mm_sched_micro_batches(s->sched));
     atomic_store(&s->ready, 1);
