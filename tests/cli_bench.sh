@@ -46,6 +46,16 @@ check "bench --fill-depth: tg2@d300 with the fill recorded: $out" bash -c "grep 
 out=$("$BIN" bench -m "$A" -p 0 -n 2 -d 300 --fill-depth -r 1 --no-ceilings 2>&1)
 check "bench --fill-depth says so: $out" grep -q "depths filled with random keys and values" <<<"$out"
 check "bench without -m fails" bash -c "! '$BIN' bench 2>/dev/null"
+# decode attention alone (one token over all KV heads, one thread): a line per depth in the table, an entry in JSON
+out=$("$BIN" bench -m "$A" -p 0 -n 0 --no-ceilings -ctk q8_0 -ctv q8_0 --decode-attn-depth 64,300 2>&1); rc=$?
+check "bench --decode-attn-depth exit ($rc): $out" test $rc -eq 0
+check "bench --decode-attn-depth prints both depths: $out" bash -c "grep -q 'q8_0/q8_0 KV heads at depth 64: [0-9.]* ns per position' <<<\"\$0\" &&
+  grep -q 'at depth 300: [0-9.]* ns per position ([0-9.]*-[0-9.]*), [0-9.]* G multiply-adds/s, [0-9.]* GB/s of KV' <<<\"\$0\"" "$out"
+js=$("$BIN" bench -m "$A" -p 0 -n 0 --no-ceilings -ctk f16 --decode-attn-depth 100 --json 2>&1); rc=$?
+check "bench --decode-attn-depth --json ($rc): $js" bash -c "grep -q '\"decode_attention\"' <<<\"\$0\" &&
+  grep -q '\"type_k\": \"f16\"' <<<\"\$0\" && grep -q '\"ns_per_position_median\": [0-9]' <<<\"\$0\"" "$js"
+err=$("$BIN" bench -m "$A" -p 0 -n 0 --no-ceilings --decode-attn-depth 16000000 2>&1); rc=$?
+check "bench --decode-attn-depth past 2 GiB refused ($rc): $err" bash -c "test $rc -eq 2 && grep -q 'at most 2 GiB' <<<\"\$0\"" "$err"
 check "bench bad -r fails" bash -c "! '$BIN' bench -m '$A' -r 0 2>/dev/null"
 check "bench --help" bash -c "'$BIN' bench --help | grep -q usage"
 

@@ -41,6 +41,9 @@ static void usage(FILE *f) {
             "      --gemm-n N      matrix size for the BLAS ceiling (default 2048)\n"
             "      --attn-depth LIST  depths at which to time the softmax attention kernel alone (default: each\n"
             "                      prompt length >= 1024 less one chunk; 0 = none)\n"
+            "      --decode-attn-depth LIST  depths at which to time decode attention alone: one token over all KV heads\n"
+            "                      of the model's shape, one thread, the KV types of -ctk/-ctv, a random cache of that\n"
+            "                      many positions; ns per position, multiply-adds/s and GB/s of KV read\n"
             "      --no-ceilings   skip the ceilings and kernel rates (percent columns read 0; the peak RSS is then the\n"
             "                      model's alone, as bench/peer compares it)\n"
             "      --image WxH     MiniMax-VL-01: encode a synthetic image of this size (default 672x672; 0 = none):\n"
@@ -183,7 +186,7 @@ static int parse_list(const char *cmd, const char *v, int *out, int max) { retur
 int mm_cli_bench(int argc, char **argv) {
     const char *cmd = "bench", *model = NULL;
     int pps[16] = {512, 4096}, n_pp = 2, tgs[16] = {128}, n_tg = 1, json = 0, kt = MM_KV_F32, vt = MM_KV_F32, no_repack = 0, kv_page = 0;
-    int depths[16], n_depth = -1, ceilings = 1, fill_depth = 0;
+    int depths[16], n_depth = -1, ceilings = 1, fill_depth = 0, ddepths[16], n_ddepth = 0;
     long reps = 3, threads = 0, ubatch = 512, bw_mb = 1024, gemm_n = 2048, depth = 0;
     int img_w = 672, img_h = 672, img_prefill = 1;
     const char *img_file = NULL;
@@ -223,6 +226,7 @@ int mm_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "--bw-mb")) { NEXT(); if (mm_arg_int(cmd, a, v, 16, 1 << 20, &bw_mb)) return 2; }
         else if (!strcmp(a, "--gemm-n")) { NEXT(); if (mm_arg_int(cmd, a, v, 64, 16384, &gemm_n)) return 2; }
         else if (!strcmp(a, "--attn-depth")) { NEXT(); if ((n_depth = parse_list(cmd, v, depths, 16)) < 0) return 2; }
+        else if (!strcmp(a, "--decode-attn-depth")) { NEXT(); if ((n_ddepth = parse_list(cmd, v, ddepths, 16)) < 0) return 2; }
         else if (!strcmp(a, "--no-ceilings")) ceilings = 0;
         else if (!strcmp(a, "--fill-depth")) fill_depth = 1;
         else if (!strcmp(a, "--json")) json = 1;
@@ -272,6 +276,24 @@ int mm_cli_bench(int argc, char **argv) {
     for (int i = 0; i < n_depth && cfg->n_softmax; i++)
         att[i] = mm_bench_attention(cfg->n_heads / cfg->n_kv_heads, cfg->n_kv_heads, cfg->head_dim, depths[i], (int)ubatch, 1);
     if (!cfg->n_softmax) n_depth = 0;
+    /* decode attention alone: ns per position; its cache of depth positions must fit (2 GiB at most here) */
+    const int G = cfg->n_kv_heads > 0 ? cfg->n_heads / cfg->n_kv_heads : 1;
+    const double kv_pos = (double)cfg->n_kv_heads * (double)(mm_kv_head_bytes((mm_dtype)kt, cfg->head_dim) + mm_kv_head_bytes((mm_dtype)vt, cfg->head_dim));
+    mm_bench_stat datt[16];
+    if (!cfg->n_softmax && n_ddepth) {
+        fprintf(stderr, "minimax bench: --decode-attn-depth: %s has no softmax attention layer\n", model);
+        mm_model_free(m);
+        return 2;
+    }
+    for (int i = 0; i < n_ddepth; i++) {
+        if (kv_pos * ddepths[i] > 2.0 * 1073741824.0) {
+            fprintf(stderr, "minimax bench: --decode-attn-depth %d: the cache would take %.1f GiB (%.0f bytes per position); at most 2 GiB\n",
+                    ddepths[i], kv_pos * ddepths[i] / 1073741824.0, kv_pos);
+            mm_model_free(m);
+            return 2;
+        }
+        datt[i] = mm_bench_attention_decode(G, cfg->n_kv_heads, cfg->head_dim, kt, vt, ddepths[i], (int)(reps > 3 ? reps : 3));
+    }
     int max_len = 16;
     const int do_image = mm_model_has_vision(m) && (img_file || img_w > 0);
     if (do_image && img_prefill) {   /* room for the image prompt */
@@ -392,6 +414,13 @@ int mm_cli_bench(int argc, char **argv) {
                 json_array_append_new(ja, json_pack("{s:i, s:i, s:f, s:f}", "depth", depths[i], "queries", (int)ubatch, "gflops",
                                                     att[i].median, "pct_sgemm", pct(att[i].median, blas.median)));
             json_object_set_new(kern, "softmax_attention", ja);
+            json_t *jd = json_array();
+            for (int i = 0; i < n_ddepth; i++)
+                json_array_append_new(jd, json_pack("{s:i, s:s, s:s, s:f, s:f, s:f, s:f, s:f}", "depth", ddepths[i], "type_k", mm_kv_type_name(kt),
+                                                    "type_v", mm_kv_type_name(vt), "ns_per_position_median", datt[i].median, "min", datt[i].min,
+                                                    "max", datt[i].max, "gmacs_per_s", 2.0 * cfg->n_heads * cfg->head_dim / datt[i].median,
+                                                    "kv_gb_per_s", kv_pos / datt[i].median));
+            json_object_set_new(kern, "decode_attention", jd);
             json_object_set_new(o, "kernels", kern);
             json_t *arr = json_array();
             for (int i = 0; i < n_res; i++) {
@@ -438,7 +467,12 @@ int mm_cli_bench(int argc, char **argv) {
             for (int i = 0; i < n_depth; i++)
                 printf("softmax attention kernel, %ld queries at depth %d: %.1f GFLOP/s = %.1f%% of sgemm\n", ubatch, depths[i],
                        att[i].median, pct(att[i].median, blas.median));
-            if (qdt >= 0 || n_depth) printf("\n");
+            for (int i = 0; i < n_ddepth; i++)
+                printf("decode attention, one thread, %d query heads over %d %s/%s KV heads at depth %d: %.1f ns per position (%.1f-%.1f), "
+                       "%.1f G multiply-adds/s, %.2f GB/s of KV\n", cfg->n_heads, cfg->n_kv_heads, mm_kv_type_name(kt), mm_kv_type_name(vt),
+                       ddepths[i], datt[i].median, datt[i].min, datt[i].max, 2.0 * cfg->n_heads * cfg->head_dim / datt[i].median,
+                       kv_pos / datt[i].median);
+            if (qdt >= 0 || n_depth || n_ddepth) printf("\n");
             if (fill_depth && dlist[n_dl - 1] > 0)
                 printf("depths filled with random keys and values (--fill-depth), not prefilled\n");
             printf("%-8s %10s %19s %8s %6s %9s %6s   %s\n", "test", "tokens/s", "(min-max)", "GB/s", "%bw", "GFLOP/s", "%blas",

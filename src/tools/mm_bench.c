@@ -165,4 +165,35 @@ mm_bench_stat mm_bench_attention(int G, int NKV, int D, int depth, int nq, int r
     return st;
 }
 
+mm_bench_stat mm_bench_attention_decode(int G, int NKV, int D, int kt, int vt, int depth, int reps) {
+    const int npos = depth > 0 ? depth : 1, GT = G * NKV;
+    const size_t khb = mm_kv_head_bytes((mm_dtype)kt, D), vhb = mm_kv_head_bytes((mm_dtype)vt, D);
+    const size_t ks = (size_t)NKV * khb, vs = (size_t)NKV * vhb;   /* a position's heads together, as the model's pages */
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    char *K = mm_xaligned(ks * (size_t)npos), *V = mm_xaligned(vs * (size_t)npos);
+    float *row = mm_xmalloc(sizeof(float) * (size_t)D), *q = mm_xmalloc(sizeof(float) * (size_t)GT * D),
+          *o = mm_xmalloc(sizeof(float) * (size_t)GT * D);
+    float *scratch = mm_xaligned(sizeof(float) * mm_attention_scratch(GT, 1, D));
+    for (int64_t p = 0; p < npos; p++)
+        for (int h = 0; h < NKV; h++) {
+            for (int d = 0; d < D; d++) row[d] = bench_rand(&r);
+            mm_kv_store_row((mm_dtype)kt, K + (size_t)p * ks + (size_t)h * khb, row, D);
+            for (int d = 0; d < D; d++) row[d] = bench_rand(&r);
+            mm_kv_store_row((mm_dtype)vt, V + (size_t)p * vs + (size_t)h * vhb, row, D);
+        }
+    for (int i = 0; i < GT * D; i++) q[i] = bench_rand(&r);
+    mm_kv_view kv;
+    mm_kv_view_flat(&kv, K, V, ks, vs, (mm_dtype)kt, (mm_dtype)vt);
+    kv.nkv = NKV, kv.khs = khb, kv.vhs = vhb;
+    double *ns = mm_xmalloc(sizeof(double) * (size_t)(reps + 1));
+    for (int i = -1; i < reps; i++) {
+        const double t0 = mm_time();
+        mm_attention(q, (size_t)GT * D, G, 1, npos - 1, &kv, D, 1.0f / sqrtf((float)D), o, (size_t)GT * D, scratch);
+        if (i >= 0) ns[i] = (mm_time() - t0) * 1e9 / npos;
+    }
+    mm_bench_stat st = mm_bench_summarize(ns, reps);
+    free(ns), free(K), free(V), free(row), free(q), free(o), free(scratch);
+    return st;
+}
+
 mm_bench_stat mm_bench_blas_sgemm(int n, int reps) { return mm_bench_blas_sgemm_mnk(n, n, n, reps); }

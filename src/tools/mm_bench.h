@@ -21,6 +21,11 @@ mm_bench_stat mm_bench_qgemm(int dt, int T, int N, int K, int reps);
  * compute pool): nq query tokens at positions depth .. depth + nq − 1, NKV KV heads with G query heads each,
  * head width D, against a random f32 KV cache; GFLOP/s counting 4·D per query head per visible key. */
 mm_bench_stat mm_bench_attention(int G, int NKV, int D, int depth, int nq, int reps);
+/* Decode attention as one thread runs it for one token (kernels/mm_attn.h, a view of all NKV KV heads): G query
+ * heads per KV head, head width D, against a random cache of depth positions with keys of type kt and values of
+ * type vt (mm_dtype: F32, F16, BF16, Q8_0, Q4_0); nanoseconds per cached position. The model splits these
+ * positions over its threads. */
+mm_bench_stat mm_bench_attention_decode(int G, int NKV, int D, int kt, int vt, int depth, int reps);
 /* Median/min/max of v[n] (v is sorted in place). */
 mm_bench_stat mm_bench_summarize(double *v, int n);
 #endif
