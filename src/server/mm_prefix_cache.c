@@ -60,7 +60,7 @@ static void unit_add(mm_prefix_cache *pc, const void *key, size_t b) {
         free(old);
     }
     mm_punit *x = &pc->u[unit_slot(pc, key)];
-    if (!x->key) x->key = key, pc->u_n++, pc->bytes += b;
+    if (!x->key) *x = (mm_punit){key, 0}, pc->u_n++, pc->bytes += b;
     x->count++;
 }
 
@@ -72,13 +72,13 @@ static void unit_remove(mm_prefix_cache *pc, const void *key, size_t b) {
     if (!pc->u[i].key || --pc->u[i].count > 0) return;
     pc->bytes -= b;
     pc->u_n--;
-    pc->u[i].key = NULL;
+    pc->u[i] = (mm_punit){NULL, 0};   /* an empty slot holds no count: the next key there starts from 0 */
     for (size_t j = (i + 1) & (pc->u_cap - 1); pc->u[j].key; j = (j + 1) & (pc->u_cap - 1)) {
         const size_t h = unit_home(pc, pc->u[j].key);
         const int stays = i <= j ? h > i && h <= j : h > i || h <= j; /* its home lies cyclically in (i, j] */
         if (!stays) {
             pc->u[i] = pc->u[j];
-            pc->u[j].key = NULL;
+            pc->u[j] = (mm_punit){NULL, 0};
             i = j;
         }
     }
