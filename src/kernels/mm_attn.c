@@ -98,7 +98,7 @@ static const float *load_rows(const mm_kernel_set *ks, const mm_kv_view *kv, int
  * lines to them). */
 static void prefetch_rows(const mm_kv_view *kv, int64_t p0, int nk, int D) {
     const char *k = mm_kv_krow(kv, p0), *v = mm_kv_vrow(kv, p0);   /* a tile lies in one page (mm_kv_view) */
-    if (kv->nkv > 1) {
+    if (mm_kv_view_heads(kv) > 1) {
         const size_t kl = (size_t)(nk - 1) * kv->kstride + (size_t)(kv->nkv - 1) * kv->khs + mm_kv_head_bytes(kv->kt, D);
         const size_t vl = (size_t)(nk - 1) * kv->vstride + (size_t)(kv->nkv - 1) * kv->vhs + mm_kv_head_bytes(kv->vt, D);
         for (size_t o = 0; o < kl; o += 64) __builtin_prefetch(k + o);
@@ -140,7 +140,7 @@ typedef struct {
  * block in int16 (mm_kernels.h); f32 / f16 / bf16 caches take the f32 dots and sgemm4. */
 static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_t kb, int64_t ke, const mm_kv_view *kv, int D,
                           int Dp, float scale, float *scratch) {
-    const int BK = MM_ATT_BK, nh = kv->nkv > 1 ? kv->nkv : 1, GT = G * nh, R = pad16(GT);
+    const int BK = MM_ATT_BK, nh = mm_kv_view_heads(kv), GT = G * nh, R = pad16(GT);
     float *Q = scratch, *O = Q + (size_t)GT * Dp, *S = O + (size_t)GT * Dp, *m = S + (size_t)G * BK, *l = m + GT;
     float *KB = l + GT, *VB = KB + (size_t)Dp * BK;   /* then 2·R·Dp more: qk_i8's work from KB, pv_i16's from VB */
     int8_t *QI = (int8_t *)(VB + (size_t)Dp * BK + 2 * (size_t)R * Dp); /* [GT][D] the query in int8 (qk_i8) */
@@ -243,7 +243,7 @@ static att_acc attend_range(const float *q, size_t qs, int G, int nq, int64_t po
                             int64_t kb, int64_t ke, float *scratch) {
     const mm_kernel_set *ks = mm_kernels_get();
     if (nq == 1) return attend_one(ks, q, G, kb, ke, kv, D, pad16(D), scale, scratch);
-    if (kv->nkv > 1) {
+    if (mm_kv_view_heads(kv) > 1) {
         fprintf(stderr, "mm_attention: a view of %d KV heads serves one token only, not %d (mm_attn.h)\n", kv->nkv, nq);
         abort();
     }
@@ -254,7 +254,7 @@ void mm_attention(const float *q, size_t qs, int G, int nq, int64_t pos0, const 
                   size_t os, float *scratch) {
     const int Dp = pad16(D);
     const att_acc a = attend_range(q, qs, G, nq, pos0, kv, D, scale, 0, pos0 + nq, scratch);
-    const int GT = G * (kv->nkv > 1 ? kv->nkv : 1);   /* query heads: G per KV head of the view */
+    const int GT = G * mm_kv_view_heads(kv);   /* query heads: G per KV head of the view */
     for (int r = 0; r < GT * nq; r++) {
         float *orow = o + (size_t)(r / GT) * os + (size_t)(r % GT) * D;
         const float inv = 1.0f / a.l[r];
@@ -266,7 +266,7 @@ void mm_attention_part(const float *q, size_t qs, int G, int nq, int64_t pos0, c
                        int64_t kb, int64_t ke, float *O, float *m, float *l, float *scratch) {
     const int Dp = pad16(D);
     const att_acc a = attend_range(q, qs, G, nq, pos0, kv, D, scale, kb, ke, scratch);
-    for (int r = 0; r < G * (kv->nkv > 1 ? kv->nkv : 1) * nq; r++) {
+    for (int r = 0; r < G * mm_kv_view_heads(kv) * nq; r++) {
         memcpy(O + (size_t)r * D, a.O + (size_t)r * Dp, sizeof(float) * (size_t)D);
         m[r] = a.m[r], l[r] = a.l[r];
     }

@@ -32,6 +32,8 @@ typedef struct {
     const uint8_t *flat[2];   /* mm_kv_view_flat: the single "page" of a flat cache */
 } mm_kv_view;
 
+/* The KV heads a view covers (nkv 0 reads as 1). */
+static inline int mm_kv_view_heads(const mm_kv_view *kv) { return kv->nkv > 1 ? kv->nkv : 1; }
 /* The key / value head row of position pos. */
 static inline const void *mm_kv_krow(const mm_kv_view *kv, int64_t pos) {
     return kv->kpages[pos >> kv->page_shift] + kv->koff + (size_t)(pos & (((int64_t)1 << kv->page_shift) - 1)) * kv->kstride;
