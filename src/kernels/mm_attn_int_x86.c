@@ -77,6 +77,10 @@ static pv_work pv_layout(void *work, int G, int nb, int np, int n16) {
     return w;
 }
 
+MM_INL512 void cvt_scales_16(const uint16_t *h, float *d) {
+    _mm512_storeu_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h)));
+}
+
 /* ---------------------------------------------------------------- scores */
 /* Block b of keys j0..j0+15 transposed: out[i] lane r = dword i of key j0 + r's block, ⊕ 0x80. Rows go in as
  * [r | r+4] pairs, so after the two unpack rounds one 128-bit-lane shuffle puts the 16 keys in order. */
@@ -84,7 +88,7 @@ MM_INL512 void transpose_keys(mm_dtype kt, const void *k, size_t ldk, int nk, in
     __m256i lv[16];
     uint16_t hs[16];
     for (int i = 0; i < 16; i++) lv[i] = block_levels(kt, k, ldk, nk, j0 + i, b, hs + i);
-    _mm512_storeu_ps(dk, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)hs)));
+    cvt_scales_16(hs, dk);
     __m512i z[8], t[8], u[8];
     for (int i = 0; i < 4; i++) z[i] = CAT256(lv[i], lv[i + 4]), z[4 + i] = CAT256(lv[8 + i], lv[12 + i]);
     for (int h = 0; h < 8; h += 4) {
@@ -186,7 +190,7 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
             _mm512_storeu_si512(VI + ((size_t)b * np + t) * 128, _mm512_unpacklo_epi16(a, c));
             _mm512_storeu_si512(VI + ((size_t)b * np + t) * 128 + 64, _mm512_unpackhi_epi16(a, c));
         }
-        for (int j = 0; j < n16; j += 16) _mm512_storeu_ps(dv + j, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(hs + j))));
+        for (int j = 0; j < n16; j += 16) cvt_scales_16(hs + j, dv + j);
     }
     for (int g = 0; g < G; g++)
         for (int b = 0; b < nb; b++) {

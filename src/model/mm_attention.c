@@ -142,9 +142,9 @@ void mm_attention_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
     int n_items = 0, n_groups = 0;
     size_t part_floats = 0;
     for (int r = 0; r < n_runs; r++)
-        for (int b = (runs[r].n + BQ - 1) / BQ - 1; b >= 0; b--)
-            for (int kh = 0; kh < NKV; kh += block_heads(runs[r].n - b * BQ < BQ ? runs[r].n - b * BQ : BQ, NKV)) {
-                const int t0 = b * BQ, n = runs[r].n - t0 < BQ ? runs[r].n - t0 : BQ, nkv = block_heads(n, NKV);
+        for (int b = (runs[r].n + BQ - 1) / BQ - 1; b >= 0; b--) {
+            const int t0 = b * BQ, n = runs[r].n - t0 < BQ ? runs[r].n - t0 : BQ, nkv = block_heads(n, NKV);
+            for (int kh = 0; kh < NKV; kh += nkv) {
                 const int64_t pos0 = runs[r].pos0 + t0, tiles = pos0 / MM_ATT_BK + 1;
                 int64_t ns = c->att_split > 1 ? per : (pos0 + n) / MM_ATT_SPLIT_MIN;
                 ns = ns < per ? ns : per;
@@ -160,6 +160,7 @@ void mm_attention_forward(mm_context *c, const mm_layer *ly, const mm_run *runs,
                     part_floats += (size_t)G * nkv * n * (D + 2);
                 }
             }
+        }
     float *parts = part_floats ? mm_scratch(MM_SCRATCH_ATTN_PARTS, sizeof(float) * part_floats) : NULL;
     const size_t sb = mm_attention_scratch(G, BQ, D), s1 = mm_attention_scratch(NH, 1, D);
     att_args a = {c, ly, runs, run_of, q, k, v, items, groups, parts, sb > s1 ? sb : s1};
