@@ -120,6 +120,23 @@ static void test_primitives(void) {
     free(a), free(b), free(c1), free(c2);
 }
 
+/* A prefetch stream hands out its lines in order, the first run's then the second's, a partial last line counted
+ * once, and stops when spent. */
+static void test_prefetch_stream(void) {
+    static char buf[4096] __attribute__((aligned(64)));
+    mm_prefetch pf = {{buf, buf + 2048}, {130, 64 * 5}};   /* 3 lines (the last partial), then 5 */
+    mm_prefetch_lines(&pf, 2);
+    CHECK(pf.p[0] == buf + 128 && pf.left[0] == 2 && pf.left[1] == 320, "after 2 lines: %td, %zu, %zu", pf.p[0] - buf, pf.left[0], pf.left[1]);
+    mm_prefetch_lines(&pf, 3);
+    CHECK(pf.left[0] == 0 && pf.p[1] == buf + 2048 + 128 && pf.left[1] == 192, "after 5 lines: %zu, %td, %zu", pf.left[0], pf.p[1] - buf,
+          pf.left[1]);
+    mm_prefetch_lines(&pf, 100);
+    CHECK(pf.left[0] == 0 && pf.left[1] == 0 && pf.p[1] == buf + 2048 + 320, "spent: %zu, %zu, %td", pf.left[0], pf.left[1], pf.p[1] - buf);
+    mm_prefetch_lines(&pf, 1);   /* spent: nothing */
+    CHECK(pf.p[1] == buf + 2048 + 320, "a spent stream moved");
+    mm_prefetch_lines(NULL, 4);
+}
+
 /* The integer primitives of decode over a Q8_0 cache (qk_i8, pv_i16) on every set that has them, bit for bit
  * against the scalar definitions: odd key counts (tails of the 16-key groups, odd position pairs), head counts
  * around the 8-head blocks, widths of 1..8 blocks, rows at a stride off the blocks, weight blocks below MM_PV_I16_WMIN. */
@@ -162,18 +179,22 @@ static void test_int_primitives(void) {
                         for (int i = 0; i < G * D / MM_QK; i++) dq[i] = (frand() + 1.0f) * 0.01f;
                         for (int i = 0; i < G * 70; i++) s1[i] = s2[i] = 5.0f, p[i] = frand() > 0.2f ? (frand() + 1.0f) * 0.5f : 0.0f;
                         for (int j = 0; j < 70; j++) p[j] = 1e-33f * (frand() + 1.0f); /* head 0: every block dropped */
-                        mm_qk_i8_scalar(t, G, nk, D, q, dq, Kt, ld, s1, 70, work);
-                        if (ks->qk_i8) ks->qk_i8(t, G, nk, D, q, dq, Kt, ld, s2, 70, work);
+                        /* the fast kernels ask for lines of a stream as they go (here the other rows: no effect on the
+                         * bits), the scalar ones for none */
+                        mm_prefetch pf = {{Kt, Vt}, {ld * 64, ld * 64}};
+                        mm_qk_i8_scalar(t, G, nk, D, q, dq, Kt, ld, s1, 70, work, NULL);
+                        if (ks->qk_i8) ks->qk_i8(t, G, nk, D, q, dq, Kt, ld, s2, 70, work, &pf);
                         else memcpy(s2, s1, sizeof(float) * G * 70);
                         CHECK(!memcmp(s1, s2, sizeof(float) * G * 70), "%s qk_i8 %s G=%d D=%d nk=%d differs from the scalar one", ks->name,
                               mm_dtype_name(t), G, D, nk);
                         fill(o1, (size_t)G * (D + 3), 1);
                         memcpy(o2, o1, sizeof(float) * G * (D + 3));
-                        mm_pv_i16_scalar(t, G, nk, D, p, 70, Vt, ld, o1, (size_t)D + 3, work);
-                        if (ks->pv_i16) ks->pv_i16(t, G, nk, D, p, 70, Vt, ld, o2, (size_t)D + 3, work);
+                        mm_pv_i16_scalar(t, G, nk, D, p, 70, Vt, ld, o1, (size_t)D + 3, work, NULL);
+                        if (ks->pv_i16) ks->pv_i16(t, G, nk, D, p, 70, Vt, ld, o2, (size_t)D + 3, work, &pf);
                         else memcpy(o2, o1, sizeof(float) * G * (D + 3));
                         CHECK(!memcmp(o1, o2, sizeof(float) * G * (D + 3)), "%s pv_i16 %s G=%d D=%d nk=%d differs from the scalar one", ks->name,
                               mm_dtype_name(t), G, D, nk);
+                        CHECK(pf.left[0] + pf.left[1] < 2 * ld * 64, "%s G=%d D=%d nk=%d: the kernels asked for no line of the stream", ks->name, G, D, nk);
                         cases++;
                     }
         /* the scalar ones are no identity: the scores are the f32 dots of the dequantized rows to within rounding */
@@ -183,7 +204,7 @@ static void test_int_primitives(void) {
             for (int d = 0; d < 128; d++) qr[d] = dq[d / MM_QK] * q[d];
             double dot = 0, mag = 0;
             for (int d = 0; d < 128; d++) dot += (double)qr[d] * kr[d], mag += fabs((double)qr[d] * kr[d]);
-            mm_qk_i8_scalar(tt ? MM_Q4_0 : MM_Q8_0, 1, 4, 128, q, dq, tt ? K4 : K, ld, s1, 70, work);
+            mm_qk_i8_scalar(tt ? MM_Q4_0 : MM_Q8_0, 1, 4, 128, q, dq, tt ? K4 : K, ld, s1, 70, work, NULL);
             CHECK(fabs(s1[3] - dot) <= 1e-6 * mag, "qk_i8 score %.9g vs the dot of the dequantized rows %.9g", s1[3], dot);
         }
         printf("%s %s%s: %d cases equal to the scalar ones\n", ks->name, ks->qk_i8 ? "qk_i8 " : "", ks->pv_i16 ? "pv_i16" : "", cases);
@@ -437,6 +458,7 @@ static void test_kv_rows(void) {
 int main(void) {
     test_primitives();
     test_kv_rows();
+    test_prefetch_stream();
     test_int_primitives();
     test_attention();
     return mmt_done();

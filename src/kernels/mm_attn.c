@@ -7,6 +7,7 @@
  * Both run over a range of key positions (attend_range); the whole causal range normalised is mm_attention,
  * a sub-range unnormalised is mm_attention_part, and mm_attention_merge combines parts by the log-sum-exp. */
 #include "kernels/mm_attn.h"
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,26 +91,45 @@ static const float *load_rows(const mm_kernel_set *ks, const mm_kv_view *kv, int
     return buf;
 }
 
+/* The span of the tile [p0, p0 + nk) of a view of nkv > 1 heads: the bytes from its first key (value) row to the end
+ * of its last head's row in the last position, *kl (*vl) of them from the returned start (kv's key row at p0). */
+static const char *tile_span(const mm_kv_view *kv, int64_t p0, int nk, int D, size_t *kl, const char **v, size_t *vl) {
+    *kl = (size_t)(nk - 1) * kv->kstride + (size_t)(kv->nkv - 1) * kv->khs + mm_kv_head_bytes(kv->kt, D);
+    *vl = (size_t)(nk - 1) * kv->vstride + (size_t)(kv->nkv - 1) * kv->vhs + mm_kv_head_bytes(kv->vt, D);
+    *v = mm_kv_vrow(kv, p0);   /* a tile lies in one page (mm_kv_view) */
+    return mm_kv_krow(kv, p0);
+}
+
 /* Asks the caches for the key and value rows of the next tile, [p0, p0 + nk), while this one is computed: a KV
  * head's rows lie one position's row apart (all heads of a position together), a stride the hardware's prefetchers
  * follow badly, so decode at depth waited on memory with the bandwidth mostly idle. A view of nkv > 1 heads takes
  * the tile's whole span of positions at once, every line of it, before its first head: the heads then walk the
  * span at their own offsets, which the prefetchers also follow badly (measured 10-25% faster than leaving the
- * lines to them). */
+ * lines to them). The integer kernels take the span as a stream instead (prefetch_stream). */
 static void prefetch_rows(const mm_kv_view *kv, int64_t p0, int nk, int D) {
-    const char *k = mm_kv_krow(kv, p0), *v = mm_kv_vrow(kv, p0);   /* a tile lies in one page (mm_kv_view) */
     if (mm_kv_view_heads(kv) > 1) {
-        const size_t kl = (size_t)(nk - 1) * kv->kstride + (size_t)(kv->nkv - 1) * kv->khs + mm_kv_head_bytes(kv->kt, D);
-        const size_t vl = (size_t)(nk - 1) * kv->vstride + (size_t)(kv->nkv - 1) * kv->vhs + mm_kv_head_bytes(kv->vt, D);
+        size_t kl, vl;
+        const char *v, *k = tile_span(kv, p0, nk, D, &kl, &v, &vl);
         for (size_t o = 0; o < kl; o += 64) __builtin_prefetch(k + o);
         for (size_t o = 0; o < vl; o += 64) __builtin_prefetch(v + o);
         return;
     }
+    const char *k = mm_kv_krow(kv, p0), *v = mm_kv_vrow(kv, p0);
     const size_t kb = mm_kv_head_bytes(kv->kt, D), vb = mm_kv_head_bytes(kv->vt, D);
     for (int j = 0; j < nk; j++) {
         for (size_t o = 0; o < kb; o += 64) __builtin_prefetch(k + (size_t)j * kv->kstride + o);
         for (size_t o = 0; o < vb; o += 64) __builtin_prefetch(v + (size_t)j * kv->vstride + o);
     }
+}
+
+/* The same span (nkv > 1 heads) as a stream for the integer kernels to ask for a few lines at a time over the
+ * current tile's heads (mm_prefetch): measured 13% faster decode at depth 131072 (8 q8_0 KV heads) than the burst
+ * of prefetch_rows, whose 2176 lines filled the core's queue of misses and held up the kernels' own loads. */
+static mm_prefetch prefetch_stream(const mm_kv_view *kv, int64_t p0, int nk, int D) {
+    size_t kl, vl;
+    const char *v, *k = tile_span(kv, p0, nk, D, &kl, &v, &vl);
+    const size_t ka = (uintptr_t)k % 64, va = (uintptr_t)v % 64;   /* from the lines that hold the first bytes */
+    return (mm_prefetch){{k - ka, v - va}, {kl + ka, vl + va}};
 }
 
 /* The largest of x[0..n), n ≥ 1, in 16 lanes the compiler keeps in vectors (the plain running maximum, one
@@ -155,16 +175,24 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
     }
     memset(O, 0, sizeof(float) * (size_t)GT * Dp);
     mm_kv_view hv = *kv;   /* KV head h: the view moved by h head rows (its page tables are kv's) */
+    const int stream = nh > 1 && (kint || vint);
+    mm_prefetch pf = {{NULL, NULL}, {0, 0}};   /* the next tile's lines, asked for by the integer kernels */
     for (int64_t p0 = kb; p0 < ke; p0 += BK) {
-        const int nk = ke - p0 < BK ? (int)(ke - p0) : BK;
-        if (p0 + BK < ke) prefetch_rows(kv, p0 + BK, ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK, D);
+        const int nk = ke - p0 < BK ? (int)(ke - p0) : BK, next = ke - p0 - BK < BK ? (int)(ke - p0 - BK) : BK;
+        if (stream) {
+            mm_prefetch_lines(&pf, INT_MAX);   /* this tile's lines the last tile's kernels did not get to */
+            pf = p0 + BK < ke ? prefetch_stream(kv, p0 + BK, next, D) : (mm_prefetch){{NULL, NULL}, {0, 0}};
+        } else if (p0 + BK < ke) {
+            prefetch_rows(kv, p0 + BK, next, D);
+        }
         for (int h = 0; h < nh; h++) {
             hv.koff = kv->koff + (size_t)h * kv->khs, hv.voff = kv->voff + (size_t)h * kv->vhs;
             const size_t hq = (size_t)h * G;   /* this KV head's first query row */
             float *Oh = O + hq * Dp, *mh = m + hq, *lh = l + hq;
             size_t ldk, ldv;
             if (kint) {
-                ks->qk_i8(hv.kt, G, nk, D, QI + hq * D, DQ + hq * (D / MM_QK), mm_kv_krow(&hv, p0), hv.kstride, S, (size_t)BK, KB);   /* a tile lies in one page */
+                ks->qk_i8(hv.kt, G, nk, D, QI + hq * D, DQ + hq * (D / MM_QK), mm_kv_krow(&hv, p0), hv.kstride, S, (size_t)BK, KB,
+                          stream ? &pf : NULL);   /* a tile lies in one page */
             } else {
                 const float *kp = load_rows(ks, &hv, 0, p0, nk, D, Dp, KB, &ldk);
                 ks->dots(G, nk, Dp, Q + hq * Dp, (size_t)Dp, kp, ldk, S, (size_t)BK);
@@ -179,7 +207,8 @@ static att_acc attend_one(const mm_kernel_set *ks, const float *q, int G, int64_
                 mh[g] = mn;
             }
             if (vint) {
-                ks->pv_i16(hv.vt, G, nk, D, S, (size_t)BK, mm_kv_vrow(&hv, p0), hv.vstride, Oh, (size_t)Dp, VB);
+                ks->pv_i16(hv.vt, G, nk, D, S, (size_t)BK, mm_kv_vrow(&hv, p0), hv.vstride, Oh, (size_t)Dp, VB,
+                           stream ? &pf : NULL);
                 continue;
             }
             const float *vp = load_rows(ks, &hv, 1, p0, nk, D, Dp, VB, &ldv);

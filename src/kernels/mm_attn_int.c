@@ -35,12 +35,13 @@ static float block_levels(mm_dtype t, const void *row, int b, int8_t *lv) {
 }
 
 void mm_qk_i8_scalar(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s,
-                     size_t lds, void *work) {
+                     size_t lds, void *work, mm_prefetch *pf) {
     (void)work;
     const int nb = D / MM_QK;
     int8_t lv[MM_QK];
     for (int g = 0; g < G; g++)
         for (int j = 0; j < nk; j++) {
+            mm_prefetch_lines(pf, 1);
             const int8_t *qg = q + (size_t)g * D;
             float acc = 0.0f;
             for (int b = 0; b < nb; b++) {
@@ -54,7 +55,7 @@ void mm_qk_i8_scalar(mm_dtype kt, int G, int nk, int D, const int8_t *q, const f
 }
 
 void mm_pv_i16_scalar(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo,
-                      void *work) {
+                      void *work, mm_prefetch *pf) {
     const int nb = D / MM_QK;
     float *w = work;   /* [nk] the weights p·d_v of one head and block */
     int16_t *wq = (int16_t *)(w + nk);
@@ -63,6 +64,7 @@ void mm_pv_i16_scalar(mm_dtype vt, int G, int nk, int D, const float *p, size_t 
         for (int b = 0; b < nb; b++) {
             float wmax = 0.0f;
             for (int j = 0; j < nk; j++) {
+                mm_prefetch_lines(pf, 1);
                 w[j] = p[(size_t)g * ldp + j] * block_levels(vt, (const char *)v + (size_t)j * ldv, b, lv + (size_t)j * MM_QK);
                 wmax = fmaxf(wmax, fabsf(w[j]));
             }

@@ -84,10 +84,11 @@ MM_INL512 void cvt_scales_16(const uint16_t *h, float *d) {
 /* ---------------------------------------------------------------- scores */
 /* Block b of keys j0..j0+15 transposed: out[i] lane r = dword i of key j0 + r's block, ⊕ 0x80. Rows go in as
  * [r | r+4] pairs, so after the two unpack rounds one 128-bit-lane shuffle puts the 16 keys in order. */
-MM_INL512 void transpose_keys(mm_dtype kt, const void *k, size_t ldk, int nk, int j0, int b, __m512i *out, float *dk) {
+MM_INL512 void transpose_keys(mm_dtype kt, const void *k, size_t ldk, int nk, int j0, int b, __m512i *out, float *dk, mm_prefetch *pf) {
     __m256i lv[16];
     uint16_t hs[16];
     for (int i = 0; i < 16; i++) lv[i] = block_levels(kt, k, ldk, nk, j0 + i, b, hs + i);
+    mm_prefetch_lines(pf, 8);
     cvt_scales_16(hs, dk);
     __m512i z[8], t[8], u[8];
     for (int i = 0; i < 4; i++) z[i] = CAT256(lv[i], lv[i + 4]), z[4 + i] = CAT256(lv[8 + i], lv[12 + i]);
@@ -126,7 +127,7 @@ MM_INL512 void qk_heads(const int GN, int g0, int nb, int D, const int8_t *q, co
 }
 
 MM_T512 void mm_qk_i8_512(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
-                          void *work) {
+                          void *work, mm_prefetch *pf) {
     const int nb = D / MM_QK, ng = (nk + 15) / 16;
     char *w = work;
     __m512i *KT = (__m512i *)(void *)w;                          /* [ng][nb][8] transposed key blocks */
@@ -134,7 +135,7 @@ MM_T512 void mm_qk_i8_512(mm_dtype kt, int G, int nk, int D, const int8_t *q, co
     int32_t *QB = query_bias(G, D, q, KD + (size_t)ng * nb * 16);
     for (int kg = 0; kg < ng; kg++)
         for (int b = 0; b < nb; b++)
-            transpose_keys(kt, k, ldk, nk, 16 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 16);
+            transpose_keys(kt, k, ldk, nk, 16 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 16, pf);
     for (int kg = 0; kg < ng; kg++) {
         const int left = nk - 16 * kg;
         const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
@@ -174,7 +175,8 @@ MM_INL512 void pv_heads(const int GN, int g0, int b, int nb, int np, const char 
     }
 }
 
-MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work) {
+MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+                           mm_prefetch *pf) {
     const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
     const pv_work pw = pv_layout(work, G, nb, np, n16);
     char *VI = pw.VI;
@@ -185,6 +187,7 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
         uint16_t hs[64];   /* the tile's value scales' f16 bits (BK = 64 keys at most: mm_kernels.h) */
         for (int j = 2 * np; j < n16; j++) hs[j] = 0;
         for (int t = 0; t < np; t++) {
+            mm_prefetch_lines(pf, 2);
             const __m512i a = _mm512_cvtepi8_epi16(block_levels(vt, v, ldv, nk, 2 * t, b, hs + 2 * t));
             const __m512i c = _mm512_cvtepi8_epi16(block_levels(vt, v, ldv, nk, 2 * t + 1, b, hs + 2 * t + 1));
             _mm512_storeu_si512(VI + ((size_t)b * np + t) * 128, _mm512_unpacklo_epi16(a, c));
@@ -226,10 +229,11 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
 #define LD128(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 
 /* Block b of keys j0..j0+7 transposed: out[i] lane r = dword i of key j0 + r's block, ⊕ 0x80. */
-MM_INL256 void transpose_keys_256(mm_dtype kt, const void *k, size_t ldk, int nk, int j0, int b, __m256i *out, float *dk) {
+MM_INL256 void transpose_keys_256(mm_dtype kt, const void *k, size_t ldk, int nk, int j0, int b, __m256i *out, float *dk, mm_prefetch *pf) {
     __m256i z[8], t[8], u[8];
     uint16_t hs[8];
     for (int i = 0; i < 8; i++) z[i] = block_levels(kt, k, ldk, nk, j0 + i, b, hs + i);
+    mm_prefetch_lines(pf, 4);
     cvt_scales_8(hs, dk);
     for (int h = 0; h < 8; h += 4) {
         t[h + 0] = _mm256_unpacklo_epi32(z[h + 0], z[h + 1]), t[h + 1] = _mm256_unpackhi_epi32(z[h + 0], z[h + 1]);
@@ -268,7 +272,7 @@ MM_INL256 void qk_heads_256(const int GN, int g0, int nb, int D, const int8_t *q
 }
 
 MM_T256 void mm_qk_i8_vnni(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
-                           void *work) {
+                           void *work, mm_prefetch *pf) {
     const int nb = D / MM_QK, ng = (nk + 7) / 8;
     char *w = work;
     __m256i *KT = (__m256i *)(void *)w;                          /* [ng][nb][8] transposed key blocks */
@@ -276,7 +280,7 @@ MM_T256 void mm_qk_i8_vnni(mm_dtype kt, int G, int nk, int D, const int8_t *q, c
     int32_t *QB = query_bias(G, D, q, KD + (size_t)ng * nb * 8);
     for (int kg = 0; kg < ng; kg++)
         for (int b = 0; b < nb; b++)
-            transpose_keys_256(kt, k, ldk, nk, 8 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 8);
+            transpose_keys_256(kt, k, ldk, nk, 8 * kg, b, KT + ((size_t)kg * nb + b) * 8, KD + ((size_t)kg * nb + b) * 8, pf);
     for (int kg = 0; kg < ng; kg++) {
         const int n = nk - 8 * kg < 8 ? nk - 8 * kg : 8;
         const __m256i *kt = KT + (size_t)kg * nb * 8;
@@ -319,7 +323,7 @@ MM_INL256 void pv_heads_256(const int GN, int g0, int b, int nb, int np, const c
 }
 
 MM_INL256 void pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
-                         const int vnni) {
+                         mm_prefetch *pf, const int vnni) {
     const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
     const pv_work pw = pv_layout(work, G, nb, np, n16);
     char *VI = pw.VI;
@@ -330,6 +334,7 @@ MM_INL256 void pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, siz
         uint16_t hs[64];   /* the tile's value scales' f16 bits (nk ≤ 64: mm_kernels.h) */
         for (int j = 2 * np; j < n16; j++) hs[j] = 0;
         for (int t = 0; t < np; t++) {
+            mm_prefetch_lines(pf, 2);
             const __m256i l0 = block_levels(vt, v, ldv, nk, 2 * t, b, hs + 2 * t), l1 = block_levels(vt, v, ldv, nk, 2 * t + 1, b, hs + 2 * t + 1);
             char *dst = VI + ((size_t)b * np + t) * 128;
             for (int h = 0; h < 2; h++) {
@@ -375,11 +380,11 @@ MM_INL256 void pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, siz
     }
 }
 MM_T256 void mm_pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo,
-                          void *work) {
-    pv_i16_256(vt, G, nk, D, p, ldp, v, ldv, o, ldo, work, 0);
+                          void *work, mm_prefetch *pf) {
+    pv_i16_256(vt, G, nk, D, p, ldp, v, ldv, o, ldo, work, pf, 0);
 }
 MM_T256 void mm_pv_i16_vnni(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo,
-                           void *work) {
-    pv_i16_256(vt, G, nk, D, p, ldp, v, ldv, o, ldo, work, 1);
+                           void *work, mm_prefetch *pf) {
+    pv_i16_256(vt, G, nk, D, p, ldp, v, ldv, o, ldo, work, pf, 1);
 }
 #endif

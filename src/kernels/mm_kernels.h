@@ -56,6 +56,25 @@ int mm_kernels_force_isa(const char *name);
 void mm_quantize_activation(mm_dtype wdt, const float *x, void *dst, int64_t K);
 
 /* ---------------------------------------------------------------- internal: per-ISA kernel sets */
+/* Cache lines for a kernel to ask the caches for while it computes: up to two runs of bytes, from p[i], left[i]
+ * bytes each (p[i] 64-byte aligned), taken in order. Decode attention hands the integer kernels the next tile's key
+ * and value rows so that the lines are asked for a few at a time over this tile's work: asked for all at once, the
+ * burst (2176 lines for 8 q8_0 KV heads) filled the core's queue of misses and held up its own loads. */
+typedef struct {
+    const char *p[2];
+    size_t left[2];
+} mm_prefetch;
+/* Asks for the next n lines of pf (NULL or spent: nothing). */
+static inline void mm_prefetch_lines(mm_prefetch *pf, int n) {
+    if (!pf) return;
+    for (int i = 0; i < 2 && n > 0; i++)
+        for (; pf->left[i] > 0 && n > 0; n--) {
+            __builtin_prefetch(pf->p[i]);
+            pf->p[i] += 64;
+            pf->left[i] = pf->left[i] > 64 ? pf->left[i] - 64 : 0;
+        }
+}
+
 typedef struct {
     const char *name;
     /* y[t·ldy + r] = W_r · xa_t for r < nr, t < nt: W rows of dtype dt, wrb bytes apart, K elements;
@@ -104,9 +123,12 @@ typedef struct {
      * for g < G, j < nk: q the scaled query heads quantized by mm_attn_quant_q, the integer sums exact and the blocks
      * added in order with fmaf. Values: o[g·ldo + 32b + i] += c·Σ_j wq_j·l_j[b][i] for g < G, each block b of the
      * weights w_j = p[g·ldp + j]·d_j[b] whose largest magnitude W ≥ MM_PV_I16_WMIN (the others add nothing):
-     * wq_j = nearbyint(w_j·(32767/W)), c = W/32767, added with fmaf. Bit-identical on every set. */
-    void (*qk_i8)(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
-    void (*pv_i16)(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+     * wq_j = nearbyint(w_j·(32767/W)), c = W/32767, added with fmaf. Bit-identical on every set. Both ask the caches
+     * for a few lines of pf (NULL: none) per step of their work (mm_prefetch_lines). */
+    void (*qk_i8)(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work,
+                  mm_prefetch *pf);
+    void (*pv_i16)(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+                   mm_prefetch *pf);
     /* 1 if dot_packed is this set's own kernel (worth packing a matrix for), 0 if it is the scalar one. */
     int pack_native;
     /* Bit 1 << dt for each packable dtype this set decodes faster from the stored rows (its dot) than from a pack:
@@ -151,15 +173,22 @@ void mm_sigmoid_256(float *x, int64_t n);
 #define MM_PV_I16_WMIN 1e-30f
 void mm_attn_quant_q(const float *x, int D, int8_t *qs, float *dq);
 void mm_qk_i8_scalar(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
-                     void *work);
-void mm_pv_i16_scalar(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+                     void *work,
+                      mm_prefetch *pf);
+void mm_pv_i16_scalar(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+                      mm_prefetch *pf);
 /* mm_attn_int_x86.c: the AVX-512 (VNNI) ones ... */
-void mm_qk_i8_512(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
-void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+void mm_qk_i8_512(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work,
+                      mm_prefetch *pf);
+void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+                      mm_prefetch *pf);
 /* ... and the AVX2 + AVX-VNNI ones, and plain AVX2's values (its scores stay f32: no exact 4-byte product). */
-void mm_qk_i8_vnni(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work);
-void mm_pv_i16_vnni(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
-void mm_pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work);
+void mm_qk_i8_vnni(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work,
+                      mm_prefetch *pf);
+void mm_pv_i16_vnni(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+                      mm_prefetch *pf);
+void mm_pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
+                      mm_prefetch *pf);
 
 /* The active kernel set (for the kernels built on its primitives: mm_attn.c, the lightning kernel). */
 const mm_kernel_set *mm_kernels_get(void);
