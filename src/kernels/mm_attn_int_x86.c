@@ -195,14 +195,24 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
         }
         for (int j = 0; j < n16; j += 16) cvt_scales_16(hs + j, dv + j);
     }
-    for (int g = 0; g < G; g++)
+    /* the weights p·d_v of a head and block in 4 registers (nk ≤ 64), used for their maximum and then quantized:
+     * the head's p loaded once for all blocks; lanes past nk are 0 (their d_v too: the loads are masked) */
+    __mmask16 m4[4];
+    for (int i = 0; i < 4; i++) {
+        const int left = nk - 16 * i;
+        m4[i] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+    }
+    for (int g = 0; g < G; g++) {
+        const float *pg = p + (size_t)g * ldp;
+        __m512 pr[4];
+        for (int i = 0; i < 4; i++) pr[i] = _mm512_maskz_loadu_ps(m4[i], pg + 16 * i);
         for (int b = 0; b < nb; b++) {
-            const float *pg = p + (size_t)g * ldp, *dv = DV + (size_t)b * n16;
+            const float *dv = DV + (size_t)b * n16;
             int16_t *wq = WQ + ((size_t)g * nb + b) * 64;
-            __m512 mx = _mm512_setzero_ps();
-            for (int j = 0; j < n16; j += 16) {
-                const __mmask16 m = nk - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nk - j)) - 1);
-                mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, pg + j), _mm512_loadu_ps(dv + j))));
+            __m512 w[4], mx = _mm512_setzero_ps();
+            for (int i = 0; i < 4; i++) {
+                w[i] = _mm512_mul_ps(pr[i], _mm512_maskz_loadu_ps(m4[i], dv + 16 * i));
+                mx = _mm512_max_ps(mx, _mm512_abs_ps(w[i]));
             }
             const float wmax = _mm512_reduce_max_ps(mx);
             if (!(wmax >= MM_PV_I16_WMIN)) {
@@ -211,12 +221,10 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
             }
             const __m512 inv = _mm512_set1_ps(32767.0f / wmax);
             C[(size_t)g * nb + b] = wmax / 32767.0f;
-            for (int j = 0; j < n16; j += 16) {
-                const __mmask16 m = nk - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nk - j)) - 1);
-                const __m512 wv = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, pg + j), _mm512_loadu_ps(dv + j)), inv);
-                _mm256_storeu_si256((__m256i *)(void *)(wq + j), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(wv)));
-            }
+            for (int i = 0; i < 4; i++)   /* all 64: WQ holds 64 per head and block, the pairs past nk read 0 */
+                _mm256_storeu_si256((__m256i *)(void *)(wq + 16 * i), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(w[i], inv))));
         }
+    }
     for (int b = 0; b < nb; b++) {
         int g = 0;
         for (; g + 8 <= G; g += 8) pv_heads(8, g, b, nb, np, VI, WQ, C, o, ldo);
