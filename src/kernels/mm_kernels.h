@@ -173,22 +173,21 @@ void mm_sigmoid_256(float *x, int64_t n);
 #define MM_PV_I16_WMIN 1e-30f
 void mm_attn_quant_q(const float *x, int D, int8_t *qs, float *dq);
 void mm_qk_i8_scalar(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,
-                     void *work,
-                      mm_prefetch *pf);
+                     void *work, mm_prefetch *pf);
 void mm_pv_i16_scalar(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
                       mm_prefetch *pf);
 /* mm_attn_int_x86.c: the AVX-512 (VNNI) ones ... */
 void mm_qk_i8_512(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work,
-                      mm_prefetch *pf);
+                  mm_prefetch *pf);
 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
-                      mm_prefetch *pf);
+                   mm_prefetch *pf);
 /* ... and the AVX2 + AVX-VNNI ones, and plain AVX2's values (its scores stay f32: no exact 4-byte product). */
 void mm_qk_i8_vnni(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds, void *work,
-                      mm_prefetch *pf);
+                   mm_prefetch *pf);
 void mm_pv_i16_vnni(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
-                      mm_prefetch *pf);
+                    mm_prefetch *pf);
 void mm_pv_i16_256(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
-                      mm_prefetch *pf);
+                   mm_prefetch *pf);
 
 /* The active kernel set (for the kernels built on its primitives: mm_attn.c, the lightning kernel). */
 const mm_kernel_set *mm_kernels_get(void);
