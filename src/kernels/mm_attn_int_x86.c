@@ -61,12 +61,14 @@ static int32_t *query_bias(int G, int D, const int8_t *q, void *at) {
     return qb;
 }
 /* pv_i16's work: VI [nb][np][64 int16 pairs] the value bytes of position pairs, DV [nb][n16] the value block scales
- * (0 past nk), WQ [G][nb][64] the quantized weights (0 past nk), C [G][nb] their scales (0: dropped). */
+ * (0 past nk), WQ [G][nb][64] the quantized weights (0 past nk), C [G][nb] their scales (0: dropped); the AVX-512
+ * version also MX [G·nb rounded up to 16][16] each head and block's weight magnitudes folded to 16 lanes, and IW
+ * [G][nb] the factors 32767 / W that quantize them. */
 typedef struct {
     char *VI;
     float *DV;
     int16_t *WQ;
-    float *C;
+    float *C, *MX, *IW;
 } pv_work;
 static pv_work pv_layout(void *work, int G, int nb, int np, int n16) {
     pv_work w;
@@ -74,6 +76,8 @@ static pv_work pv_layout(void *work, int G, int nb, int np, int n16) {
     w.DV = (float *)(void *)(w.VI + (size_t)nb * np * 128);
     w.WQ = (int16_t *)(w.DV + (size_t)nb * n16);
     w.C = (float *)(w.WQ + (size_t)G * nb * 64);
+    w.MX = w.C + (size_t)G * nb;
+    w.IW = w.MX + ((size_t)G * nb + 15) / 16 * 16 * 16;
     return w;
 }
 
@@ -118,6 +122,7 @@ MM_INL512 void qk_heads(const int GN, int g0, int nb, int D, const int8_t *q, co
         __m512i kv[8];
         for (int i = 0; i < 8; i++) kv[i] = _mm512_loadu_si512(KT + (size_t)b * 8 + i);
         const __m512 dk = _mm512_loadu_ps(KD + (size_t)b * 16);
+#pragma GCC unroll 8
         for (int g = 0; g < GN; g++) {
             const int8_t *qg = q + (size_t)(g0 + g) * D + b * MM_QK;
             __m512i acc = _mm512_set1_epi32(qb[(size_t)(g0 + g) * nb + b]);
@@ -159,8 +164,8 @@ MM_INL512 void pv_heads(const int GN, int g0, int b, int nb, int np, const char 
     for (int t = 0; t < np; t++) {
         const __m512i vl = _mm512_loadu_si512(vi + (size_t)t * 128), vh = _mm512_loadu_si512(vi + (size_t)t * 128 + 64);
         for (int g = 0; g < GN; g++) {
-            const __m512i wp = _mm512_set1_epi32(ld32(WQ + ((size_t)(g0 + g) * nb + b) * 64 + 2 * t));
-            lo[g] = _mm512_dpwssd_epi32(lo[g], vl, wp), hi[g] = _mm512_dpwssd_epi32(hi[g], vh, wp);
+            const int16_t *wp = WQ + ((size_t)(g0 + g) * nb + b) * 64 + 2 * t;   /* the head's weight pair */
+            lo[g] = mm_dpwssd_bcst(lo[g], vl, wp), hi[g] = mm_dpwssd_bcst(hi[g], vh, wp);
         }
     }
     /* vpunpck{l,h}wd order: lo lane 4L + i = element 8L + i, hi lane 4L + i = element 8L + 4 + i (i < 4) */
@@ -175,6 +180,19 @@ MM_INL512 void pv_heads(const int GN, int g0, int b, int nb, int np, const char 
         _mm512_storeu_ps(od + 16,
                          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo[g], i1, hi[g])), cv, _mm512_loadu_ps(od + 16)));
     }
+}
+
+/* lane u of the result = the largest lane of v[u], for 16 vectors v: 4 rounds that each take the larger of lanes 2l and
+ * 2l + 1 of a pair of vectors into lanes l (first vector) and 8 + l (second), halving the lanes per vector. */
+MM_INL512 __m512 max16(const float *v) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    __m512 a[16];
+    for (int k = 0; k < 16; k++) a[k] = _mm512_loadu_ps(v + 16 * k);
+    for (int n = 16; n > 1; n /= 2)
+        for (int k = 0; k < n / 2; k++)
+            a[k] = _mm512_max_ps(_mm512_permutex2var_ps(a[2 * k], ev, a[2 * k + 1]), _mm512_permutex2var_ps(a[2 * k], od, a[2 * k + 1]));
+    return a[0];
 }
 
 MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
@@ -197,36 +215,54 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
         }
         for (int j = 0; j < n16; j += 16) cvt_scales_16(hs + j, dv + j);
     }
-    /* the weights p·d_v of a head and block in 4 registers (nk ≤ 64), used for their maximum and then quantized:
-     * the head's p loaded once for all blocks; lanes past nk are 0 (their d_v too: the loads are masked) */
+    /* the weights p·d_v of a head and block in 4 registers (nk ≤ 64): lanes past nk are 0 (their d_v too: the loads
+     * are masked); the head's p loaded once for all blocks */
     __mmask16 m4[4];
     for (int i = 0; i < 4; i++) {
         const int left = nk - 16 * i;
         m4[i] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
     }
+#define PV_WEIGHTS(w, pr, dv)                                                                   \
+    for (int i = 0; i < 4; i++) (w)[i] = _mm512_mul_ps((pr)[i], _mm512_maskz_loadu_ps(m4[i], (dv) + 16 * i))
+    /* their largest magnitude W per head and block (unit u = g·nb + b): 16 lanes of it per unit into MX, then 16
+     * units at a time folded to one lane each (max16) and both factors divided for 16 units at once, so neither a
+     * horizontal maximum nor a division waits per unit */
+    const int U = G * nb, U16 = (U + 15) / 16 * 16;
+    float *MX = pw.MX, *IW = pw.IW;
     for (int g = 0; g < G; g++) {
-        const float *pg = p + (size_t)g * ldp;
         __m512 pr[4];
-        for (int i = 0; i < 4; i++) pr[i] = _mm512_maskz_loadu_ps(m4[i], pg + 16 * i);
+        for (int i = 0; i < 4; i++) pr[i] = _mm512_maskz_loadu_ps(m4[i], p + (size_t)g * ldp + 16 * i);
         for (int b = 0; b < nb; b++) {
-            const float *dv = DV + (size_t)b * n16;
+            __m512 w[4];
+            PV_WEIGHTS(w, pr, DV + (size_t)b * n16);
+            __m512 mx = _mm512_abs_ps(w[0]);
+            for (int i = 1; i < 4; i++) mx = _mm512_max_ps(mx, _mm512_abs_ps(w[i]));
+            _mm512_storeu_ps(MX + (size_t)(g * nb + b) * 16, mx);
+        }
+    }
+    for (int u = U; u < U16; u++) _mm512_storeu_ps(MX + (size_t)u * 16, _mm512_setzero_ps());
+    for (int u0 = 0; u0 < U; u0 += 16) {
+        const __m512 wm = max16(MX + (size_t)u0 * 16);
+        const __mmask16 keep = _mm512_cmp_ps_mask(wm, _mm512_set1_ps(MM_PV_I16_WMIN), _CMP_GE_OQ),
+                        in = U - u0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (U - u0)) - 1);
+        const __m512 q = _mm512_set1_ps(32767.0f);
+        _mm512_mask_storeu_ps(C + u0, in, _mm512_maskz_div_ps(keep, wm, q));   /* W / 32767, 0: the unit is dropped */
+        _mm512_mask_storeu_ps(IW + u0, in, _mm512_div_ps(q, wm));
+    }
+    for (int g = 0; g < G; g++) {
+        __m512 pr[4];
+        for (int i = 0; i < 4; i++) pr[i] = _mm512_maskz_loadu_ps(m4[i], p + (size_t)g * ldp + 16 * i);
+        for (int b = 0; b < nb; b++) {
+            if (C[g * nb + b] == 0.0f) continue;
+            __m512 w[4];
+            PV_WEIGHTS(w, pr, DV + (size_t)b * n16);
+            const __m512 inv = _mm512_set1_ps(IW[g * nb + b]);
             int16_t *wq = WQ + ((size_t)g * nb + b) * 64;
-            __m512 w[4], mx = _mm512_setzero_ps();
-            for (int i = 0; i < 4; i++) {
-                w[i] = _mm512_mul_ps(pr[i], _mm512_maskz_loadu_ps(m4[i], dv + 16 * i));
-                mx = _mm512_max_ps(mx, _mm512_abs_ps(w[i]));
-            }
-            const float wmax = _mm512_reduce_max_ps(mx);
-            if (!(wmax >= MM_PV_I16_WMIN)) {
-                C[(size_t)g * nb + b] = 0.0f;
-                continue;
-            }
-            const __m512 inv = _mm512_set1_ps(32767.0f / wmax);
-            C[(size_t)g * nb + b] = wmax / 32767.0f;
             for (int i = 0; i < 4; i++)   /* all 64: WQ holds 64 per head and block, the pairs past nk read 0 */
                 _mm256_storeu_si256((__m256i *)(void *)(wq + 16 * i), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(w[i], inv))));
         }
     }
+#undef PV_WEIGHTS
     for (int b = 0; b < nb; b++) {
         int g = 0;
         for (; g + 8 <= G; g += 8) pv_heads(8, g, b, nb, np, VI, WQ, C, o, ldo);

@@ -169,7 +169,7 @@ void mm_sigmoid_256(float *x, int64_t n);
  * |x − dq·qs| ≤ dq/2 elementwise) and the scalar qk_i8 / pv_i16. Weights below MM_PV_I16_WMIN (relative to the
  * running maximum's 1) are dropped: their sum moves an output by under 64·127·1e-30 of a value scale. */
 #define MM_QK_I8_WORK(G, D) ((size_t)(72 + (size_t)(G)) * (size_t)(D))
-#define MM_PV_I16_WORK(G, D) ((size_t)(136 + 5 * (size_t)(G)) * (size_t)(D))
+#define MM_PV_I16_WORK(G, D) ((size_t)(168 + 7 * (size_t)(G)) * (size_t)(D))
 #define MM_PV_I16_WMIN 1e-30f
 void mm_attn_quant_q(const float *x, int D, int8_t *qs, float *dq);
 void mm_qk_i8_scalar(mm_dtype kt, int G, int nk, int D, const int8_t *q, const float *dq, const void *k, size_t ldk, float *s, size_t lds,

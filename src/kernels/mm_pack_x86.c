@@ -10,6 +10,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "kernels/mm_dp_x86.h"
 
 #define MM_T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define MM_INLINE __attribute__((always_inline)) MM_T512 static inline
@@ -23,12 +24,6 @@ MM_INLINE __m512i ldv(const void *p) {
 }
 #define LDV(p) ldv((const void *)(p))
 #define LDH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
-/* acc + vpdpbusd(w, the 4 activation bytes at p in every 32-bit lane), the broadcast taken by the instruction's
- * {1to16} memory operand (GCC does not fold _mm512_set1_epi32 of a load into it: one uop less per product). */
-MM_INLINE __m512i mm_dpbusd_bcst(__m512i acc, __m512i w, const int8_t *p) {
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)(const void *)p));
-    return acc;
-}
 #define DP(acc, w, xp) mm_dpbusd_bcst((acc), (w), (xp))
 
 #define SRL4(v) _mm512_srli_epi16((v), 4)
