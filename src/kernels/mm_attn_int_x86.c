@@ -85,9 +85,10 @@ static pv_work pv_layout(void *work, int G, int nb, int np, int n16) {
 MM_INL512 void cvt_scales_16(const uint16_t *h, float *d) {
     _mm512_storeu_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h)));
 }
-/* Whether rows j0..j0+15 of a Q8_0 matrix (n rows) all exist: the kernels then load their levels and scale bits
- * straight, without block_levels' per-row tests (measured ~15% faster scores, the 16 rows' levels kept in
- * registers instead of stored and reloaded; a gather of the 16 scales measured slower than the scalar loads). */
+/* Whether rows j0..j0+15 of a Q8_0 matrix (n rows) all exist: transpose_keys then loads their levels and scale
+ * bits straight, without block_levels' per-row tests (measured ~15% faster scores, the 16 rows' levels kept in
+ * registers instead of stored and reloaded; a gather of the 16 scales measured slower than the scalar loads, and
+ * the same path for pv_i16's value rows no faster). */
 static inline int full_q8_16(mm_dtype t, int n, int j0) { return t == MM_Q8_0 && j0 + 16 <= n; }
 
 /* ---------------------------------------------------------------- scores */
@@ -210,6 +211,11 @@ MM_INL512 __m512 max16(const float *v) {
     return a[0];
 }
 
+/* w[i] = pr[i]·dv[16i..16i+15] for i < 4: a head's weights p·d_v in one value block, lanes past nk 0 (the masks m4). */
+MM_INL512 void pv_weights(__m512 *w, const __m512 *pr, const float *dv, const __mmask16 *m4) {
+    for (int i = 0; i < 4; i++) w[i] = _mm512_mul_ps(pr[i], _mm512_maskz_loadu_ps(m4[i], dv + 16 * i));
+}
+
 MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, size_t ldp, const void *v, size_t ldv, float *o, size_t ldo, void *work,
                            mm_prefetch *pf) {
     const int nb = D / MM_QK, np = (nk + 1) / 2, n16 = (nk + 15) / 16 * 16;
@@ -237,8 +243,6 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
         const int left = nk - 16 * i;
         m4[i] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
     }
-#define PV_WEIGHTS(w, pr, dv)                                                                   \
-    for (int i = 0; i < 4; i++) (w)[i] = _mm512_mul_ps((pr)[i], _mm512_maskz_loadu_ps(m4[i], (dv) + 16 * i))
     /* their largest magnitude W per head and block (unit u = g·nb + b): 16 lanes of it per unit into MX, then 16
      * units at a time folded to one lane each (max16) and both factors divided for 16 units at once, so neither a
      * horizontal maximum nor a division waits per unit */
@@ -249,7 +253,7 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
         for (int i = 0; i < 4; i++) pr[i] = _mm512_maskz_loadu_ps(m4[i], p + (size_t)g * ldp + 16 * i);
         for (int b = 0; b < nb; b++) {
             __m512 w[4];
-            PV_WEIGHTS(w, pr, DV + (size_t)b * n16);
+            pv_weights(w, pr, DV + (size_t)b * n16, m4);
             __m512 mx = _mm512_abs_ps(w[0]);
             for (int i = 1; i < 4; i++) mx = _mm512_max_ps(mx, _mm512_abs_ps(w[i]));
             _mm512_storeu_ps(MX + (size_t)(g * nb + b) * 16, mx);
@@ -270,14 +274,13 @@ MM_T512 void mm_pv_i16_512(mm_dtype vt, int G, int nk, int D, const float *p, si
         for (int b = 0; b < nb; b++) {
             if (C[g * nb + b] == 0.0f) continue;
             __m512 w[4];
-            PV_WEIGHTS(w, pr, DV + (size_t)b * n16);
+            pv_weights(w, pr, DV + (size_t)b * n16, m4);
             const __m512 inv = _mm512_set1_ps(IW[g * nb + b]);
             int16_t *wq = WQ + ((size_t)g * nb + b) * 64;
             for (int i = 0; i < 4; i++)   /* all 64: WQ holds 64 per head and block, the pairs past nk read 0 */
                 _mm256_storeu_si256((__m256i *)(void *)(wq + 16 * i), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(w[i], inv))));
         }
     }
-#undef PV_WEIGHTS
     for (int b = 0; b < nb; b++) {
         int g = 0;
         for (; g + 8 <= G; g += 8) pv_heads(8, g, b, nb, np, VI, WQ, C, o, ldo);
